@@ -1,0 +1,62 @@
+# otpc top-level build.
+#
+#   make deps     install the Debian packages the build and tests need
+#   make          (= make build) deps, then rebar3 compile (runs make -C c_src)
+#   make test     C unit tests, the same under ASan/UBSan, common_test, dialyzer
+#   make run      start node c1 in the foreground; ARGS=... adds flags,
+#                 e.g. make run ARGS=-probe
+#   make fuzz     build the libFuzzer target and run it FUZZ_TIME seconds
+#   make clean
+
+REBAR     ?= rebar3
+ARGS      ?=
+FUZZ_TIME ?= 60
+# The host part erl -sname uses: gethostname() up to the first dot.
+HOST      := $(shell hostname | cut -d. -f1)
+COOKIE    := $(HOME)/.erlang.cookie
+
+.PHONY: all build deps test run fuzz clean cookie
+
+all: build
+
+deps:
+	scripts/deps.sh
+
+build: deps
+	$(REBAR) compile
+
+test: build
+	$(MAKE) -C c_src test
+	$(MAKE) -C c_src SANITIZE=address,undefined test
+	$(REBAR) ct --sname otpc_ct
+	$(REBAR) dialyzer
+
+# erl and the node both read ~/.erlang.cookie; create it the way erl would
+# (20 random capitals, no newline, mode 0400) so they agree from the start.
+cookie:
+	@if [ ! -f "$(COOKIE)" ]; then \
+	    tmp="$(COOKIE).$$$$"; \
+	    (umask 277; LC_ALL=C tr -dc 'A-Z' </dev/urandom | head -c 20 >"$$tmp") && \
+	    mv "$$tmp" "$(COOKIE)" && echo "created $(COOKIE)"; \
+	fi
+
+run: build cookie
+	@echo "Starting c1@$(HOST). From another terminal:"
+	@echo '  erl -sname a        (reads ~/.erlang.cookie, as the node does;'
+	@echo '                       or: erl -sname a -setcookie "$$(cat ~/.erlang.cookie)")'
+	@echo "  1> net_adm:ping('c1@$(HOST)')."
+	@echo "  (with ARGS=-probe)  2> {otpc_probe, 'c1@$(HOST)'} ! {ping, self()}, flush()."
+	@echo "Stop it with Ctrl-C."
+	exec priv/otpc_node -sname c1 $(ARGS)
+
+# New inputs go to the first (scratch) corpus directory; the checked-in
+# corpus only seeds it.
+fuzz: deps
+	$(MAKE) -C c_src fuzz
+	mkdir -p c_src/build-fuzz/corpus
+	c_src/build-fuzz/fuzz_dist -max_total_time=$(FUZZ_TIME) \
+	    c_src/build-fuzz/corpus $(wildcard c_src/fuzz/corpus)
+
+clean:
+	-$(REBAR) clean
+	$(MAKE) -C c_src clean

@@ -1,0 +1,430 @@
+/*
+ * One distribution connection, on the I/O thread: reassembly, handshake, packets,
+ * ticks, batched writes and the single close path.
+ *
+ * Invariants:
+ *  - The I/O thread holds one reference from creation until both uv handles are
+ *    closed; the scheduler holds one from EV_UP until it has processed EV_DOWN; each
+ *    queued command holds one. Memory is freed by whoever drops the last.
+ *  - otpc__conn_close() is the only way out; it runs once, and reports EV_DOWN (if the
+ *    connection was up) or EV_FAILED (if it had a peer name and was not superseded).
+ *  - out_shared is non-empty only while a CMD_WRITE is queued or a write is in flight,
+ *    so the scheduler pokes the I/O thread only when it finds the buffer empty.
+ *  - A tick is written only when nothing else was written for a quarter of
+ *    net_ticktime; a peer silent for a whole net_ticktime is disconnected.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/framing.h"
+#include "dist/io_int.h"
+#include "otpc.h"
+#include "util/log.h"
+
+#define SETUP_TIMEOUT_MS 7000 /* erl's net_setuptime */
+#define READ_CHUNK (64 * 1024)
+
+static void on_tick(uv_timer_t *t);
+
+uint64_t otpc__now_ms(otpc__io_t *io)
+{
+    return uv_now(&io->loop);
+}
+
+/* ---- references ---------------------------------------------------------------- */
+
+void otpc__conn_ref(otpc__conn_t *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
+
+void otpc__conn_unref(otpc__conn_t *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    uv_mutex_destroy(&c->out_lock);
+    otpc__buf_free(&c->rbuf);
+    otpc__buf_free(&c->out_shared);
+    otpc__buf_free(&c->out_wr);
+    free(c);
+}
+
+const char *otpc__conn_peer(const otpc__conn_t *c)
+{
+    return c->peer;
+}
+
+uint64_t otpc__conn_flags(const otpc__conn_t *c)
+{
+    return c->peer_flags;
+}
+
+otpc__conn_t *otpc__io_find(otpc__io_t *io, const char *peer, const otpc__conn_t *except)
+{
+    for (otpc__conn_t *c = io->conns; c; c = c->next)
+        if (c != except && c->state != C_CLOSING && c->peer[0] && strcmp(c->peer, peer) == 0)
+            return c;
+    return NULL;
+}
+
+/* ---- output -------------------------------------------------------------------- */
+
+int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data)
+{
+    int poke = 0;
+    uv_mutex_lock(&c->out_lock);
+    if (c->out_dead) {
+        data->len = 0;
+    } else if (c->out_shared.len == 0) {
+        /* The common case: hand over the whole buffer, no copy. */
+        otpc__buf_swap(&c->out_shared, data);
+        poke = 1;
+    } else if (otpc__buf_append(&c->out_shared, data->data, data->len) == 0) {
+        data->len = 0;
+    } else {
+        data->len = 0;
+        c->out_dead = 1; /* out of memory: the stream would be corrupt; close it */
+        poke = 1;
+    }
+    uv_mutex_unlock(&c->out_lock);
+    otpc__buf_reset(data);
+    return poke;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    otpc__conn_t *c = req->data;
+    c->writing = 0;
+    otpc__buf_reset(&c->out_wr);
+    if (c->state == C_CLOSING)
+        return;
+    if (status < 0) {
+        char why[128];
+        snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
+        otpc__conn_close(c, why);
+        return;
+    }
+    otpc__conn_flush(c);
+}
+
+void otpc__conn_flush(otpc__conn_t *c)
+{
+    if (c->writing || c->state == C_CLOSING)
+        return;
+    uv_mutex_lock(&c->out_lock);
+    int dead = c->out_dead;
+    otpc__buf_swap(&c->out_shared, &c->out_wr);
+    uv_mutex_unlock(&c->out_lock);
+    if (dead && c->state == C_UP) {
+        otpc__conn_close(c, "out of memory queueing output");
+        return;
+    }
+    if (c->out_wr.len == 0) {
+        if (c->close_after_write)
+            otpc__conn_close(c, c->close_reason);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(c->out_wr.data, (unsigned)c->out_wr.len);
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        otpc__conn_close(c, uv_strerror(rc));
+        return;
+    }
+    c->writing = 1;
+    c->last_tx = otpc__now_ms(c->io);
+}
+
+/* Queue bytes produced on the I/O thread itself (handshake messages, ticks). */
+static void emit_local(otpc__conn_t *c, otpc__buf_t *data)
+{
+    otpc__conn_append(c, data);
+    otpc__conn_flush(c);
+}
+
+/* Close once everything queued so far is written (refusals tell the peer why). */
+static void close_soon(otpc__conn_t *c, const char *reason)
+{
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+    c->close_after_write = 1;
+    otpc__conn_flush(c);
+}
+
+/* ---- close --------------------------------------------------------------------- */
+
+static void on_close(uv_handle_t *h)
+{
+    otpc__conn_t *c = h->data;
+    if (--c->handles > 0)
+        return;
+    otpc__io_t *io = c->io;
+    for (otpc__conn_t **pp = &io->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    otpc__conn_unref(c);
+}
+
+void otpc__conn_close(otpc__conn_t *c, const char *reason)
+{
+    if (c->state == C_CLOSING)
+        return;
+    conn_state_t was = c->state;
+    c->state = C_CLOSING;
+    otpc__io_t *io = c->io;
+    uv_mutex_lock(&c->out_lock);
+    c->out_dead = 1;
+    otpc__buf_reset(&c->out_shared);
+    uv_mutex_unlock(&c->out_lock);
+    if (was == C_UP) {
+        LOG_NOTICE("dist", "connection to %s closed: %s", c->peer, reason);
+        otpc__mq_push(io->cfg.events, EV_DOWN, c, 0, reason, (uint32_t)strlen(reason));
+    } else if (c->peer[0] && !c->superseded) {
+        LOG_WARN("dist", "connection %s %s failed: %s", c->initiator ? "to" : "from", c->peer,
+                 reason);
+        char msg[OTPC__NODE_NAME_MAX + 200];
+        int n = snprintf(msg, sizeof msg, "%s%c%s", c->peer, 0, reason);
+        otpc__mq_push(io->cfg.events, EV_FAILED, NULL, 0, msg, (uint32_t)n);
+    } else {
+        LOG_INFO("dist", "connection #%u closed before handshake: %s", c->id, reason);
+    }
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+    uv_close((uv_handle_t *)&c->timer, on_close);
+}
+
+/* ---- creation ------------------------------------------------------------------ */
+
+static void on_setup_timeout(uv_timer_t *t)
+{
+    otpc__conn_close(t->data, "connection setup timed out");
+}
+
+/* The acceptor's answer to a peer's name; settles simultaneous connects. */
+static const char *check_peer(void *ctx, const char *peer)
+{
+    otpc__conn_t *c = ctx;
+    otpc__io_t *io = c->io;
+    otpc__conn_t *other = otpc__io_find(io, peer, c);
+    if (strcmp(peer, io->cfg.node_name) == 0)
+        return "not_allowed";
+    if (other && other->state == C_UP) {
+        /* The peer would not dial again if its side of the old connection were alive
+         * (it restarted, or the old socket is half-open): the new one replaces it. */
+        otpc__conn_close(other, "replaced by a new connection from the same node");
+    } else if (other) {
+        if (strcmp(io->cfg.node_name, peer) > 0)
+            return "nok"; /* ours is the one to keep */
+        other->superseded = 1;
+        otpc__conn_close(other, "simultaneous connect: the peer's attempt is kept");
+        snprintf(c->peer, sizeof c->peer, "%s", peer);
+        return "ok_simultaneous";
+    }
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    return "ok";
+}
+
+otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer)
+{
+    otpc__conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (uv_mutex_init(&c->out_lock)) {
+        free(c);
+        return NULL;
+    }
+    atomic_init(&c->refs, 1);
+    c->io = io;
+    c->initiator = initiator;
+    c->id = ++io->next_id;
+    c->state = initiator ? C_RESOLVING : C_HANDSHAKE;
+    uv_tcp_init(&io->loop, &c->tcp);
+    uv_timer_init(&io->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    if (peer)
+        snprintf(c->peer, sizeof c->peer, "%s", peer);
+    uint32_t challenge;
+    uv_random(NULL, NULL, &challenge, sizeof challenge, 0, NULL);
+    otpc__hs_init(&c->hs, initiator, io->cfg.node_name, io->cfg.cookie, io->flags,
+                  io->creation, challenge);
+    if (peer)
+        snprintf(c->hs.peer_name, sizeof c->hs.peer_name, "%s", peer);
+    c->hs.check = check_peer;
+    c->hs.check_ctx = c;
+    c->next = io->conns;
+    io->conns = c;
+    uv_timer_start(&c->timer, on_setup_timeout, SETUP_TIMEOUT_MS, 0);
+    return c;
+}
+
+/* ---- reading ------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
+{
+    (void)hint;
+    otpc__conn_t *c = h->data;
+    size_t want = READ_CHUNK;
+    /* Read a large packet straight into place instead of 64 KiB at a time. */
+    if (c->state == C_UP && c->rbuf.len >= 4) {
+        size_t total = 4 + (size_t)otpc__get_u32(c->rbuf.data);
+        if (total > c->rbuf.len + want && total <= c->io->cfg.max_packet + 4)
+            want = total - c->rbuf.len;
+    }
+    if (otpc__buf_reserve(&c->rbuf, want)) {
+        out->base = NULL;
+        out->len = 0;
+        return;
+    }
+    out->base = c->rbuf.data + c->rbuf.len;
+    out->len = c->rbuf.cap - c->rbuf.len;
+}
+
+static void went_up(otpc__conn_t *c)
+{
+    otpc__io_t *io = c->io;
+    c->state = C_UP;
+    c->peer_flags = c->hs.peer_flags;
+    snprintf(c->peer, sizeof c->peer, "%s", c->hs.peer_name);
+    LOG_INFO("dist", "connected to %s (%s, flags 0x%llx)", c->peer,
+             c->initiator ? "outgoing" : "incoming", (unsigned long long)c->peer_flags);
+    otpc__conn_ref(c); /* the scheduler's, until it has processed EV_DOWN */
+    otpc__mq_push(io->cfg.events, EV_UP, c, c->peer_flags, c->peer, (uint32_t)strlen(c->peer));
+    unsigned quarter = io->cfg.ticktime_ms / 4;
+    c->last_rx = c->last_tx = otpc__now_ms(io);
+    uv_timer_stop(&c->timer);
+    uv_timer_start(&c->timer, on_tick, quarter, quarter);
+}
+
+/* Handshake messages; returns bytes consumed, or -1 when the connection is closing. */
+static ssize_t read_handshake(otpc__conn_t *c)
+{
+    size_t pos = 0;
+    otpc__frame_t f;
+    otpc__buf_t out = {0};
+    while (c->state == C_HANDSHAKE) {
+        int r = otpc__frame_next(c->rbuf.data + pos, c->rbuf.len - pos, 2, 65535, &f);
+        if (r <= 0)
+            break;
+        int rc = otpc__hs_feed(&c->hs, c->rbuf.data + pos + f.off, f.len, &out);
+        pos += f.next;
+        if (out.len)
+            emit_local(c, &out);
+        if (rc < 0) {
+            if (rc == OTPC_ECOOKIE)
+                LOG_ERROR("dist", "%s", c->hs.error);
+            otpc__buf_free(&out);
+            close_soon(c, c->hs.error);
+            return -1;
+        }
+        if (rc == 1)
+            went_up(c);
+    }
+    otpc__buf_free(&out);
+    return (ssize_t)pos;
+}
+
+/* Connected-state packets, all of one read under one queue lock. */
+static ssize_t read_packets(otpc__conn_t *c, size_t pos)
+{
+    otpc__io_t *io = c->io;
+    otpc__frame_t f;
+    int r = 0;
+    otpc__mq_lock(io->cfg.events);
+    while ((r = otpc__frame_next(c->rbuf.data + pos, c->rbuf.len - pos, 4, io->cfg.max_packet,
+                                 &f)) > 0) {
+        if (f.len && otpc__mq_add_locked(io->cfg.events, EV_PACKET, c, 0,
+                                         c->rbuf.data + pos + f.off, (uint32_t)f.len)) {
+            r = OTPC_ENOMEM;
+            break;
+        }
+        pos += f.next;
+    }
+    otpc__mq_unlock(io->cfg.events);
+    if (r < 0) {
+        char why[160];
+        if (r == OTPC_ETOOBIG)
+            snprintf(why, sizeof why, "packet of %u bytes exceeds max_message (%zu)",
+                     otpc__get_u32(c->rbuf.data + pos), io->cfg.max_packet);
+        else
+            snprintf(why, sizeof why, "out of memory queueing a packet");
+        otpc__conn_close(c, why);
+        return -1;
+    }
+    return (ssize_t)pos;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    (void)b;
+    otpc__conn_t *c = s->data;
+    if (nread == 0 || c->state == C_CLOSING)
+        return;
+    if (nread < 0) {
+        otpc__conn_close(c, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
+        return;
+    }
+    c->rbuf.len += (size_t)nread;
+    c->last_rx = otpc__now_ms(c->io);
+    ssize_t used = 0;
+    if (c->state == C_HANDSHAKE)
+        used = read_handshake(c);
+    if (used >= 0 && c->state == C_UP)
+        used = read_packets(c, (size_t)used);
+    if (used > 0)
+        otpc__buf_consume(&c->rbuf, (size_t)used);
+}
+
+static void start(otpc__conn_t *c)
+{
+    c->state = C_HANDSHAKE;
+    otpc__buf_t out = {0};
+    if (otpc__hs_start(&c->hs, &out) < 0) {
+        otpc__buf_free(&out);
+        otpc__conn_close(c, c->hs.error);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (out.len)
+        emit_local(c, &out);
+    otpc__buf_free(&out);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0)
+        otpc__conn_close(c, uv_strerror(rc));
+}
+
+void otpc__conn_accepted(otpc__conn_t *c)
+{
+    start(c);
+}
+
+void otpc__conn_connected(otpc__conn_t *c)
+{
+    start(c);
+}
+
+/* ---- ticks --------------------------------------------------------------------- */
+
+static void on_tick(uv_timer_t *t)
+{
+    otpc__conn_t *c = t->data;
+    otpc__io_t *io = c->io;
+    uint64_t now = otpc__now_ms(io);
+    unsigned T = io->cfg.ticktime_ms;
+    if (now - c->last_rx >= T) {
+        char why[96];
+        snprintf(why, sizeof why, "no data from the peer for net_ticktime (%u s)", T / 1000);
+        otpc__conn_close(c, why);
+        return;
+    }
+    if (now - c->last_tx + 10 >= T / 4 && !c->writing) {
+        static const char tick[4] = {0, 0, 0, 0};
+        otpc__buf_t b = {0};
+        if (otpc__buf_append(&b, tick, 4) == 0)
+            emit_local(c, &b);
+        otpc__buf_free(&b);
+    }
+}

@@ -1,0 +1,177 @@
+/* Control message decoding; see ctrl.h. */
+#include "dist/ctrl.h"
+
+#include <string.h>
+
+#include "dist/term.h"
+#include "otpc.h"
+
+#define PASS_THROUGH 'p'
+
+static int bad(const char **why, const char *text)
+{
+    *why = text;
+    return OTPC_EPROTO;
+}
+
+/* A pid or (for monitors by name) an atom. */
+static int decode_proc(const char *b, int *i, erlang_pid *pid, int *is_name, char *name)
+{
+    int type, size;
+    if (ei_get_type(b, i, &type, &size))
+        return -1;
+    if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
+        type == ERL_SMALL_ATOM_UTF8_EXT) {
+        *is_name = 1;
+        return ei_decode_atom_as(b, i, name, MAXATOMLEN_UTF8, ERLANG_UTF8, NULL, NULL);
+    }
+    *is_name = 0;
+    return ei_decode_pid(b, i, pid);
+}
+
+static int skip(const char *b, int *i)
+{
+    return ei_skip_term(b, i);
+}
+
+static int span_here(const char *b, int *i, otpc__span_t *s)
+{
+    int start = *i;
+    if (ei_skip_term(b, i))
+        return -1;
+    s->data = b + start;
+    s->size = (size_t)(*i - start);
+    return 0;
+}
+
+/* Fields of the control tuple, by (normalized) operation. `tt` says a trace token sits
+ * before the reason / at the end. Returns 0 or -1. */
+static int fields(const char *b, int *i, int raw_op, otpc__ctrl_t *c, int arity)
+{
+    switch (raw_op) {
+    case DOP_LINK:
+    case DOP_UNLINK:
+    case DOP_GROUP_LEADER:
+        return arity == 3 && !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) ? 0 : -1;
+    case DOP_SEND:
+    case DOP_SEND_TT:
+        c->has_from = 0;
+        return arity == (raw_op == DOP_SEND ? 3 : 4) && !skip(b, i) && !ei_decode_pid(b, i, &c->to) &&
+                       (raw_op == DOP_SEND || !skip(b, i)) ? 0 : -1;
+    case DOP_SEND_SENDER:
+    case DOP_SEND_SENDER_TT:
+        return arity == (raw_op == DOP_SEND_SENDER ? 3 : 4) && !ei_decode_pid(b, i, &c->from) &&
+                       !ei_decode_pid(b, i, &c->to) && (raw_op == DOP_SEND_SENDER || !skip(b, i)) ? 0 : -1;
+    case DOP_REG_SEND:
+    case DOP_REG_SEND_TT:
+        c->to_is_name = 1;
+        return arity == (raw_op == DOP_REG_SEND ? 4 : 5) && !ei_decode_pid(b, i, &c->from) && !skip(b, i) &&
+                       !ei_decode_atom_as(b, i, c->to_name, MAXATOMLEN_UTF8, ERLANG_UTF8, NULL, NULL) &&
+                       (raw_op == DOP_REG_SEND || !skip(b, i)) ? 0 : -1;
+    case DOP_EXIT:
+    case DOP_EXIT2:
+    case DOP_EXIT_TT:
+    case DOP_EXIT2_TT: {
+        int tt = raw_op == DOP_EXIT_TT || raw_op == DOP_EXIT2_TT;
+        return arity == 4 + tt && !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) &&
+                       (!tt || !skip(b, i)) && !span_here(b, i, &c->reason) ? 0 : -1;
+    }
+    case DOP_PAYLOAD_EXIT:
+    case DOP_PAYLOAD_EXIT2:
+    case DOP_PAYLOAD_EXIT_TT:
+    case DOP_PAYLOAD_EXIT2_TT: {
+        int tt = raw_op == DOP_PAYLOAD_EXIT_TT || raw_op == DOP_PAYLOAD_EXIT2_TT;
+        return arity == 3 + tt && !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) &&
+                       (!tt || !skip(b, i)) ? 0 : -1;
+    }
+    case DOP_MONITOR_P:
+    case DOP_DEMONITOR_P:
+        return arity == 4 && !ei_decode_pid(b, i, &c->from) &&
+                       !decode_proc(b, i, &c->to, &c->to_is_name, c->to_name) && !ei_decode_ref(b, i, &c->ref) ? 0 : -1;
+    case DOP_MONITOR_P_EXIT:
+    case DOP_PAYLOAD_MONITOR_P_EXIT: {
+        int payload = raw_op == DOP_PAYLOAD_MONITOR_P_EXIT;
+        return arity == 5 - payload && !decode_proc(b, i, &c->from, &c->from_is_name, c->from_name) &&
+                       !ei_decode_pid(b, i, &c->to) && !ei_decode_ref(b, i, &c->ref) &&
+                       (payload || !span_here(b, i, &c->reason)) ? 0 : -1;
+    }
+    case DOP_ALIAS_SEND:
+    case DOP_ALIAS_SEND_TT:
+        return arity == (raw_op == DOP_ALIAS_SEND ? 3 : 4) && !ei_decode_pid(b, i, &c->from) &&
+                       !ei_decode_ref(b, i, &c->ref) && (raw_op == DOP_ALIAS_SEND || !skip(b, i)) ? 0 : -1;
+    case DOP_UNLINK_ID:
+    case DOP_UNLINK_ID_ACK: {
+        unsigned long long id;
+        if (arity != 4 || ei_decode_ulonglong(b, i, &id))
+            return -1;
+        c->unlink_id = id;
+        return !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) ? 0 : -1;
+    }
+    default:
+        return -1;
+    }
+}
+
+/* Plain op, and what follows the control tuple: 0 nothing, 1 a message, 2 a reason. */
+static int normalize(int raw, int *op)
+{
+    switch (raw) {
+    case DOP_SEND: case DOP_SEND_TT: case DOP_SEND_SENDER: case DOP_SEND_SENDER_TT:
+        *op = DOP_SEND; return 1;
+    case DOP_REG_SEND: case DOP_REG_SEND_TT:
+        *op = DOP_REG_SEND; return 1;
+    case DOP_ALIAS_SEND: case DOP_ALIAS_SEND_TT:
+        *op = DOP_ALIAS_SEND; return 1;
+    case DOP_EXIT: case DOP_EXIT_TT:
+        *op = DOP_EXIT; return 0;
+    case DOP_EXIT2: case DOP_EXIT2_TT:
+        *op = DOP_EXIT2; return 0;
+    case DOP_PAYLOAD_EXIT: case DOP_PAYLOAD_EXIT_TT:
+        *op = DOP_EXIT; return 2;
+    case DOP_PAYLOAD_EXIT2: case DOP_PAYLOAD_EXIT2_TT:
+        *op = DOP_EXIT2; return 2;
+    case DOP_PAYLOAD_MONITOR_P_EXIT:
+        *op = DOP_MONITOR_P_EXIT; return 2;
+    default:
+        *op = raw; return 0;
+    }
+}
+
+int otpc__ctrl_decode(const char *pkt, size_t len, otpc__ctrl_t *c, const char **why)
+{
+    size_t used;
+    if (len < 2 || pkt[0] != PASS_THROUGH)
+        return bad(why, "packet is not a pass-through control message (atom cache not agreed)");
+    const char *ctl = pkt + 1;
+    size_t left = len - 1;
+    if (otpc__term_skip_versioned(ctl, left, &used))
+        return bad(why, "malformed control message term");
+    int i = 0, arity, type, size;
+    long raw;
+    if (ei_decode_version(ctl, &i, NULL) || ei_decode_tuple_header(ctl, &i, &arity) || arity < 1 ||
+        ei_get_type(ctl, &i, &type, &size) ||
+        (type != ERL_SMALL_INTEGER_EXT && type != ERL_INTEGER_EXT) || ei_decode_long(ctl, &i, &raw))
+        return bad(why, "control message is not a tuple with an operation");
+    c->has_from = 1;
+    c->from_is_name = c->to_is_name = 0;
+    c->reason.data = c->msg.data = NULL;
+    c->reason.size = c->msg.size = 0;
+    int follows = normalize((int)raw, &c->op);
+    if (fields(ctl, &i, (int)raw, c, arity) || (size_t)i != used)
+        return bad(why, "control message with unknown operation or wrong fields");
+    const char *rest = ctl + used;
+    left -= used;
+    if (follows == 0)
+        return left == 0 ? 0 : bad(why, "unexpected bytes after the control message");
+    size_t plen;
+    if (otpc__term_skip_versioned(rest, left, &plen) || plen != left)
+        return bad(why, "malformed payload term");
+    if (follows == 1) {
+        c->msg.data = rest;
+        c->msg.size = left;
+    } else {
+        c->reason.data = rest + 1;
+        c->reason.size = left - 1;
+    }
+    return 0;
+}

@@ -1,0 +1,75 @@
+/*
+ * Control messages of a connected distribution channel, decoded (pure).
+ *
+ * A packet is 'p' (pass-through), the control tuple, then for some operations one
+ * payload term. The decoder first walks the whole packet with the bounds-checked walker
+ * (term.h), then lets ei decode the fields. _TT variants lose their trace token and
+ * PAYLOAD_ variants are folded into their plain forms, so the rest of otpc sees one
+ * shape per operation. Strings and spans in the result point into the packet.
+ */
+#ifndef OTPC_DIST_CTRL_H
+#define OTPC_DIST_CTRL_H
+
+#include <ei.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    DOP_LINK = 1,
+    DOP_SEND = 2,
+    DOP_EXIT = 3,
+    DOP_UNLINK = 4,
+    DOP_REG_SEND = 6,
+    DOP_GROUP_LEADER = 7,
+    DOP_EXIT2 = 8,
+    DOP_SEND_TT = 12,
+    DOP_EXIT_TT = 13,
+    DOP_REG_SEND_TT = 16,
+    DOP_EXIT2_TT = 18,
+    DOP_MONITOR_P = 19,
+    DOP_DEMONITOR_P = 20,
+    DOP_MONITOR_P_EXIT = 21,
+    DOP_SEND_SENDER = 22,
+    DOP_SEND_SENDER_TT = 23,
+    DOP_PAYLOAD_EXIT = 24,
+    DOP_PAYLOAD_EXIT_TT = 25,
+    DOP_PAYLOAD_EXIT2 = 26,
+    DOP_PAYLOAD_EXIT2_TT = 27,
+    DOP_PAYLOAD_MONITOR_P_EXIT = 28,
+    DOP_SPAWN_REQUEST = 29,
+    DOP_SPAWN_REQUEST_TT = 30,
+    DOP_SPAWN_REPLY = 31,
+    DOP_SPAWN_REPLY_TT = 32,
+    DOP_ALIAS_SEND = 33,
+    DOP_ALIAS_SEND_TT = 34,
+    DOP_UNLINK_ID = 35,
+    DOP_UNLINK_ID_ACK = 36
+};
+
+/* Raw bytes of one term inside a packet. */
+typedef struct {
+    const char *data;
+    size_t size;
+} otpc__span_t;
+
+typedef struct {
+    int op;             /* a plain op: LINK SEND EXIT REG_SEND GROUP_LEADER EXIT2 MONITOR_P
+                           DEMONITOR_P MONITOR_P_EXIT ALIAS_SEND UNLINK_ID UNLINK_ID_ACK */
+    int has_from;       /* SEND has no sender; SEND_SENDER and the rest do */
+    erlang_pid from;
+    int from_is_name;   /* MONITOR_P_EXIT from a monitor by name: from_name is set */
+    char from_name[MAXATOMLEN_UTF8];
+    erlang_pid to;
+    int to_is_name;     /* REG_SEND, and MONITOR_P/DEMONITOR_P by name */
+    char to_name[MAXATOMLEN_UTF8];
+    erlang_ref ref;     /* MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT; the alias of ALIAS_SEND */
+    otpc__span_t reason; /* EXIT, EXIT2, MONITOR_P_EXIT: without version byte */
+    otpc__span_t msg;    /* SEND, REG_SEND, ALIAS_SEND: with version byte */
+    uint64_t unlink_id;
+} otpc__ctrl_t;
+
+/* Decode one packet (after the 4-byte length; len > 0). 0, or OTPC_EPROTO /
+ * OTPC_EBADARG with a static reason in *why. */
+int otpc__ctrl_decode(const char *pkt, size_t len, otpc__ctrl_t *c, const char **why);
+
+#endif

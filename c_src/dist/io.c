@@ -1,0 +1,483 @@
+/*
+ * The I/O thread's own work: its loop and command queue, the distribution listener,
+ * the epmd registration, and outgoing connections (resolve the host off the loop via
+ * libuv's thread pool, ask the peer's epmd for its port, connect). See io.h.
+ *
+ * Invariants: only this thread runs `loop`; every asynchronous step that refers to a
+ * connection holds a reference to it and checks C_CLOSING when it completes; startup
+ * reports exactly one of EV_READY or EV_FATAL.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/epmd.h"
+#include "dist/flags.h"
+#include "dist/io_int.h"
+#include "otpc.h"
+#include "util/log.h"
+
+#define EPMD_RETRY_MS 300
+#define EPMD_TRIES 20
+
+static void epmd_register(otpc__io_t *io);
+
+static void fatal(otpc__io_t *io, const char *why)
+{
+    if (io->ready)
+        return;
+    io->ready = -1;
+    otpc__mq_push(io->cfg.events, EV_FATAL, NULL, 0, why, (uint32_t)strlen(why));
+}
+
+/* ---- epmd registration ----------------------------------------------------------- */
+
+static void epmd_closed(uv_handle_t *h)
+{
+    otpc__io_t *io = h->data;
+    io->epmd_open = 0;
+    otpc__buf_reset(&io->epmd_buf);
+    if (io->stopping)
+        return;
+    /* Lost epmd (restarted?), or still waiting for it to come up: try again. */
+    uv_timer_start(&io->epmd_timer, (uv_timer_cb)epmd_register, EPMD_RETRY_MS, 0);
+}
+
+static void epmd_drop(otpc__io_t *io)
+{
+    if (io->epmd_open == 1) {
+        io->epmd_open = 2;
+        uv_close((uv_handle_t *)&io->epmd, epmd_closed);
+    }
+}
+
+static void epmd_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)hint;
+    otpc__io_t *io = h->data;
+    otpc__buf_reserve(&io->epmd_buf, 64);
+    b->base = io->epmd_buf.data + io->epmd_buf.len;
+    b->len = io->epmd_buf.cap - io->epmd_buf.len;
+}
+
+static void epmd_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    otpc__io_t *io = s->data;
+    if (n < 0) {
+        if (io->ready == 1)
+            LOG_WARN("epmd", "lost the epmd connection (%s); registering again", uv_strerror((int)n));
+        else
+            fatal(io, "epmd closed the connection during registration");
+        epmd_drop(io);
+        return;
+    }
+    io->epmd_buf.len += (size_t)n;
+    int ok;
+    uint32_t creation;
+    int r = otpc__epmd_alive2_resp(io->epmd_buf.data, io->epmd_buf.len, &ok, &creation);
+    if (r == 0 || io->ready == 1) {
+        otpc__buf_reset(&io->epmd_buf);
+        if (r == 0)
+            return;
+        if (ok && creation != io->creation)
+            LOG_NOTICE("epmd", "registered again (epmd creation %u, keeping %u)", creation,
+                       io->creation);
+        return;
+    }
+    if (r < 0 || !ok) {
+        char why[300];
+        snprintf(why, sizeof why, "epmd refused to register the name %s (already in use?)",
+                 io->cfg.alive);
+        fatal(io, why);
+        return;
+    }
+    io->creation = creation;
+    io->ready = 1;
+    otpc__buf_reset(&io->epmd_buf);
+    LOG_INFO("epmd", "registered %s on port %u (creation %u)", io->cfg.node_name, io->port,
+             creation);
+    otpc__mq_push(io->cfg.events, EV_READY, NULL, creation, NULL, 0);
+}
+
+static void epmd_written(uv_write_t *w, int status)
+{
+    otpc__io_t *io = w->data;
+    if (status < 0)
+        epmd_drop(io);
+}
+
+static void spawn_epmd(otpc__io_t *io)
+{
+    /* Like erl, start epmd when nobody runs it; it daemonizes, so the child exits. */
+    static uv_process_t proc;
+    static char prog[] = "epmd", daemon_flag[] = "-daemon";
+    char *args[] = {prog, daemon_flag, NULL};
+    uv_process_options_t o = {0};
+    o.file = "epmd";
+    o.args = args;
+    o.flags = UV_PROCESS_DETACHED;
+    o.exit_cb = NULL;
+    int rc = uv_spawn(&io->loop, &proc, &o);
+    if (rc == 0) {
+        LOG_INFO("epmd", "no epmd was running; started one");
+        uv_unref((uv_handle_t *)&proc);
+        uv_close((uv_handle_t *)&proc, NULL);
+    } else {
+        LOG_WARN("epmd", "cannot start epmd: %s", uv_strerror(rc));
+    }
+}
+
+static void epmd_connected(uv_connect_t *req, int status)
+{
+    otpc__io_t *io = req->data;
+    if (status < 0) {
+        if (io->epmd_tries == 1)
+            spawn_epmd(io);
+        if (io->epmd_tries >= EPMD_TRIES && io->ready != 1)
+            fatal(io, "cannot reach epmd on 127.0.0.1:4369");
+        epmd_drop(io);
+        return;
+    }
+    io->epmd_tries = 0;
+    otpc__buf_t req_buf = {0};
+    if (otpc__epmd_alive2_req(&req_buf, io->port, io->cfg.published, io->cfg.alive)) {
+        fatal(io, "node name too long for epmd");
+        otpc__buf_free(&req_buf);
+        return;
+    }
+    /* The request is tiny; epmd_buf holds it until the write completes, then is reused
+     * for the reply (the reply only comes after epmd has read the whole request). */
+    otpc__buf_swap(&io->epmd_buf, &req_buf);
+    otpc__buf_free(&req_buf);
+    uv_buf_t b = uv_buf_init(io->epmd_buf.data, (unsigned)io->epmd_buf.len);
+    io->epmd_wreq.data = io;
+    io->epmd_buf.len = 0;
+    if (uv_write(&io->epmd_wreq, (uv_stream_t *)&io->epmd, &b, 1, epmd_written) < 0 ||
+        uv_read_start((uv_stream_t *)&io->epmd, epmd_alloc, epmd_read) < 0)
+        epmd_drop(io);
+}
+
+static void epmd_register(otpc__io_t *io)
+{
+    if (io->stopping || io->epmd_open)
+        return;
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", OTPC__EPMD_PORT, &a);
+    uv_tcp_init(&io->loop, &io->epmd);
+    io->epmd.data = io;
+    io->epmd_open = 1;
+    io->epmd_tries++;
+    io->epmd_creq.data = io;
+    if (uv_tcp_connect(&io->epmd_creq, &io->epmd, (struct sockaddr *)&a, epmd_connected) < 0)
+        epmd_drop(io);
+}
+
+/* ---- outgoing connections --------------------------------------------------------- */
+
+typedef struct {
+    otpc__conn_t *conn;
+    uv_getaddrinfo_t gai;
+    uv_tcp_t tcp; /* to the peer host's epmd */
+    uv_connect_t creq;
+    uv_write_t wreq;
+    otpc__buf_t buf;
+    struct sockaddr_in addr;
+} lookup_t;
+
+static void lookup_free(uv_handle_t *h)
+{
+    lookup_t *l = h->data;
+    otpc__conn_unref(l->conn);
+    otpc__buf_free(&l->buf);
+    free(l);
+}
+
+static void lookup_end(lookup_t *l, const char *fail_reason)
+{
+    if (fail_reason)
+        otpc__conn_close(l->conn, fail_reason);
+    uv_close((uv_handle_t *)&l->tcp, lookup_free);
+}
+
+static void peer_connected(uv_connect_t *req, int status)
+{
+    otpc__conn_t *c = req->data;
+    free(req);
+    if (c->state != C_CLOSING) {
+        if (status < 0) {
+            char why[128];
+            snprintf(why, sizeof why, "connect failed: %s", uv_strerror(status));
+            otpc__conn_close(c, why);
+        } else {
+            otpc__conn_connected(c);
+        }
+    }
+    otpc__conn_unref(c);
+}
+
+static void lookup_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)hint;
+    lookup_t *l = h->data;
+    otpc__buf_reserve(&l->buf, 512);
+    b->base = l->buf.data + l->buf.len;
+    b->len = l->buf.cap - l->buf.len;
+}
+
+static void lookup_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    lookup_t *l = s->data;
+    otpc__conn_t *c = l->conn;
+    uint16_t port = 0, highest = 0;
+    if (c->state == C_CLOSING)
+        return lookup_end(l, NULL);
+    if (n < 0)
+        return lookup_end(l, "the peer's epmd closed without answering");
+    l->buf.len += (size_t)n;
+    int r = otpc__epmd_port_resp(l->buf.data, l->buf.len, &port, &highest);
+    if (r == 0)
+        return;
+    uv_read_stop(s);
+    if (r < 0)
+        return lookup_end(l, "malformed answer from the peer's epmd");
+    if (port == 0)
+        return lookup_end(l, "node is not registered with epmd on its host");
+    if (highest < 6)
+        return lookup_end(l, "peer supports only handshake version 5 (pre OTP 23)");
+    uv_connect_t *creq = malloc(sizeof *creq);
+    if (!creq)
+        return lookup_end(l, "out of memory");
+    l->addr.sin_port = htons(port);
+    c->state = C_CONNECTING;
+    creq->data = c;
+    otpc__conn_ref(c);
+    int rc = uv_tcp_connect(creq, &c->tcp, (struct sockaddr *)&l->addr, peer_connected);
+    if (rc < 0) {
+        free(creq);
+        otpc__conn_unref(c);
+        return lookup_end(l, uv_strerror(rc));
+    }
+    lookup_end(l, NULL);
+}
+
+static void lookup_connected(uv_connect_t *req, int status)
+{
+    lookup_t *l = req->data;
+    if (l->conn->state == C_CLOSING)
+        return lookup_end(l, NULL);
+    if (status < 0)
+        return lookup_end(l, "cannot reach epmd on the peer's host");
+    otpc__buf_t q = {0};
+    const char *name = l->conn->peer;
+    char alive[OTPC__NODE_NAME_MAX + 1];
+    snprintf(alive, sizeof alive, "%.*s", (int)(strchr(name, '@') - name), name);
+    if (otpc__epmd_port_req(&q, alive)) {
+        otpc__buf_free(&q);
+        return lookup_end(l, "bad node name");
+    }
+    otpc__buf_swap(&l->buf, &q);
+    otpc__buf_free(&q);
+    uv_buf_t b = uv_buf_init(l->buf.data, (unsigned)l->buf.len);
+    l->buf.len = 0; /* the reply is read into the same storage after the write */
+    l->wreq.data = l;
+    if (uv_write(&l->wreq, (uv_stream_t *)&l->tcp, &b, 1, NULL) < 0 ||
+        uv_read_start((uv_stream_t *)&l->tcp, lookup_alloc, lookup_read) < 0)
+        lookup_end(l, "cannot talk to the peer's epmd");
+}
+
+static void resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
+{
+    lookup_t *l = gai->data;
+    otpc__conn_t *c = l->conn;
+    if (c->state == C_CLOSING || status < 0 || !res) {
+        if (res)
+            uv_freeaddrinfo(res);
+        return lookup_end(l, c->state == C_CLOSING ? NULL : "cannot resolve the peer's host");
+    }
+    memcpy(&l->addr, res->ai_addr, sizeof l->addr);
+    uv_freeaddrinfo(res);
+    l->addr.sin_port = htons(OTPC__EPMD_PORT);
+    l->creq.data = l;
+    if (uv_tcp_connect(&l->creq, &l->tcp, (struct sockaddr *)&l->addr, lookup_connected) < 0)
+        lookup_end(l, "cannot reach epmd on the peer's host");
+}
+
+static void connect_to(otpc__io_t *io, const char *node)
+{
+    if (otpc__io_find(io, node, NULL))
+        return; /* under way or up: its EV_UP / EV_FAILED will answer */
+    const char *at = strchr(node, '@');
+    if (!at || !at[1] || strlen(node) > OTPC__NODE_NAME_MAX) {
+        char msg[OTPC__NODE_NAME_MAX + 64];
+        int n = snprintf(msg, sizeof msg, "%.255s%cnot a node name", node, 0);
+        otpc__mq_push(io->cfg.events, EV_FAILED, NULL, 0, msg, (uint32_t)n);
+        return;
+    }
+    otpc__conn_t *c = otpc__conn_new(io, 1, node);
+    lookup_t *l = c ? calloc(1, sizeof *l) : NULL;
+    if (!l) {
+        if (c)
+            otpc__conn_close(c, "out of memory");
+        return;
+    }
+    LOG_DEBUG("dist", "connecting to %s", node);
+    l->conn = c;
+    otpc__conn_ref(c);
+    uv_tcp_init(&io->loop, &l->tcp);
+    l->tcp.data = l;
+    l->gai.data = l;
+    struct addrinfo hints = {0};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    if (uv_getaddrinfo(&io->loop, &l->gai, resolved, at + 1, NULL, &hints) < 0)
+        lookup_end(l, "cannot resolve the peer's host");
+}
+
+/* ---- listener ---------------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    otpc__io_t *io = server->data;
+    if (status < 0) {
+        LOG_WARN("dist", "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    otpc__conn_t *c = otpc__conn_new(io, 0, NULL);
+    if (!c)
+        return;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+        otpc__conn_close(c, "accept failed");
+        return;
+    }
+    otpc__conn_accepted(c);
+}
+
+/* ---- commands and the thread --------------------------------------------------------- */
+
+static void close_all(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h) && h->type != UV_TCP && h->type != UV_TIMER)
+        uv_close(h, NULL);
+}
+
+static void stop(otpc__io_t *io)
+{
+    io->stopping = 1;
+    for (otpc__conn_t *c = io->conns; c; c = c->next)
+        otpc__conn_close(c, "node stopping");
+    uv_close((uv_handle_t *)&io->listener, NULL);
+    uv_close((uv_handle_t *)&io->epmd_timer, NULL);
+    if (io->epmd_open == 1) {
+        io->epmd_open = 2;
+        uv_close((uv_handle_t *)&io->epmd, NULL);
+    }
+    uv_walk(&io->loop, close_all, NULL);
+}
+
+static void on_commands(uv_async_t *a)
+{
+    otpc__io_t *io = a->data;
+    const otpc__rec_t *r;
+    const char *d;
+    otpc__mq_take(&io->cmds);
+    while ((r = otpc__mq_next(&io->cmds, &d)) != NULL) {
+        otpc__conn_t *c = r->ptr;
+        switch (r->type) {
+        case CMD_CONNECT: {
+            char node[OTPC__NODE_NAME_MAX + 1];
+            snprintf(node, sizeof node, "%.*s", (int)r->len, d);
+            if (!io->stopping)
+                connect_to(io, node);
+            break;
+        }
+        case CMD_WRITE:
+            otpc__conn_flush(c);
+            otpc__conn_unref(c);
+            break;
+        case CMD_CLOSE: {
+            char why[200];
+            snprintf(why, sizeof why, "%.*s", (int)r->len, d);
+            otpc__conn_close(c, why);
+            otpc__conn_unref(c);
+            break;
+        }
+        case CMD_STOP:
+            stop(io);
+            break;
+        }
+    }
+}
+
+static void run(void *arg)
+{
+    otpc__io_t *io = arg;
+    epmd_register(io);
+    uv_run(&io->loop, UV_RUN_DEFAULT);
+}
+
+void otpc__io_command(otpc__io_t *io, uint32_t cmd, otpc__conn_t *conn, const char *data,
+                      uint32_t len)
+{
+    otpc__mq_push(&io->cmds, cmd, conn, 0, data, len);
+}
+
+int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg)
+{
+    otpc__io_t *io = calloc(1, sizeof *io);
+    if (!io)
+        return OTPC_ENOMEM;
+    io->cfg = *cfg;
+    io->flags = OTPC__DF_OURS | (cfg->published ? DF_PUBLISHED : 0);
+    int rc = uv_loop_init(&io->loop);
+    if (rc < 0)
+        goto fail_free;
+    uv_async_init(&io->loop, &io->wake, on_commands);
+    io->wake.data = io;
+    if (otpc__mq_init(&io->cmds, &io->wake))
+        goto fail_loop;
+    uv_timer_init(&io->loop, &io->epmd_timer);
+    io->epmd_timer.data = io;
+    uv_tcp_init(&io->loop, &io->listener);
+    io->listener.data = io;
+    struct sockaddr_in a;
+    uv_ip4_addr("0.0.0.0", cfg->port, &a);
+    if ((rc = uv_tcp_bind(&io->listener, (struct sockaddr *)&a, 0)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)&io->listener, 128, on_connection)) < 0) {
+        LOG_ERROR("dist", "cannot listen on port %u: %s", cfg->port, uv_strerror(rc));
+        goto fail_handles;
+    }
+    struct sockaddr_in bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(&io->listener, (struct sockaddr *)&bound, &blen);
+    io->port = ntohs(bound.sin_port);
+    LOG_INFO("dist", "listening on port %u", io->port);
+    if (uv_thread_create(&io->thread, run, io))
+        goto fail_handles;
+    *out = io;
+    return 0;
+
+fail_handles:
+    uv_walk(&io->loop, close_all, NULL);
+    uv_close((uv_handle_t *)&io->listener, NULL);
+    uv_close((uv_handle_t *)&io->epmd_timer, NULL);
+    uv_run(&io->loop, UV_RUN_DEFAULT);
+    otpc__mq_destroy(&io->cmds);
+fail_loop:
+    uv_loop_close(&io->loop);
+fail_free:
+    free(io);
+    return OTPC_EIO;
+}
+
+void otpc__io_join(otpc__io_t *io)
+{
+    uv_thread_join(&io->thread);
+    uv_run(&io->loop, UV_RUN_NOWAIT);
+    uv_loop_close(&io->loop);
+    otpc__mq_destroy(&io->cmds);
+    otpc__buf_free(&io->epmd_buf);
+    free(io);
+}

@@ -1,0 +1,64 @@
+/*
+ * The I/O thread: everything that touches a socket. It listens, registers with epmd,
+ * connects out on request, runs handshakes, frames packets, answers and sends ticks and
+ * writes what the scheduler queued. It never runs user code and never decodes a
+ * control message, so a slow callback cannot cost a connection its ticks.
+ *
+ * The scheduler talks to it only through commands (otpc__io_command) and the output
+ * buffer of a connection (otpc__conn_append); it hears back through events on the
+ * queue given at start:
+ *
+ *   EV_READY   arg = creation          listening and registered with epmd
+ *   EV_FATAL   data = reason           could not start (name taken, no port...)
+ *   EV_UP      ptr = conn, arg = flags a handshake finished; the record carries one
+ *                                      reference to conn, the scheduler's until EV_DOWN
+ *   EV_PACKET  ptr = conn, data        one packet (never a tick), in arrival order
+ *   EV_DOWN    ptr = conn, data=reason the connection is gone; no packet follows
+ *   EV_FAILED  data = "node\0reason"   an outgoing attempt failed before EV_UP
+ */
+#ifndef OTPC_DIST_IO_H
+#define OTPC_DIST_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/mq.h"
+
+typedef struct otpc__io otpc__io_t;
+typedef struct otpc__conn otpc__conn_t;
+
+enum { EV_READY = 1, EV_FATAL, EV_UP, EV_PACKET, EV_DOWN, EV_FAILED, EV_USER };
+enum { CMD_CONNECT = 1, CMD_WRITE, CMD_CLOSE, CMD_STOP };
+
+typedef struct {
+    const char *node_name; /* "c1@host", borrowed for the thread's life */
+    const char *alive;     /* "c1" */
+    const char *cookie;
+    int published;
+    unsigned ticktime_ms;  /* net_ticktime */
+    size_t max_packet;
+    uint16_t port;
+    otpc__mq_t *events;    /* the scheduler's queue */
+} otpc__io_cfg_t;
+
+int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg);
+/* Thread-safe. CMD_CONNECT: data = node name. CMD_WRITE / CMD_CLOSE: conn, and the
+ * command takes over one reference the caller added; CMD_CLOSE data = reason. */
+void otpc__io_command(otpc__io_t *io, uint32_t cmd, otpc__conn_t *conn, const char *data,
+                      uint32_t len);
+/* Wait for the thread after CMD_STOP, then free everything. */
+void otpc__io_join(otpc__io_t *io);
+
+/* Connection accessors for the scheduler. The peer fields never change after EV_UP. */
+const char *otpc__conn_peer(const otpc__conn_t *c);
+uint64_t otpc__conn_flags(const otpc__conn_t *c);
+void otpc__conn_ref(otpc__conn_t *c);
+void otpc__conn_unref(otpc__conn_t *c);
+/* Move `data` (whole frames) into the connection's output; `data` is left empty.
+ * Returns 1 when the I/O thread must be told (CMD_WRITE), 0 when it already knows or
+ * the connection is dead (then the data is dropped, as Erlang drops messages to a
+ * node that went down). */
+int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * Internals shared by the I/O thread's files (io.c: thread, listener, epmd, connects;
+ * conn.c: one connection). Only the I/O thread touches these fields, except
+ * `refs` (atomic) and the output group under out_lock.
+ */
+#ifndef OTPC_DIST_IO_INT_H
+#define OTPC_DIST_IO_INT_H
+
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "dist/handshake.h"
+#include "dist/io.h"
+
+typedef enum { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_UP, C_CLOSING } conn_state_t;
+
+struct otpc__conn {
+    otpc__io_t *io;
+    atomic_int refs;
+    conn_state_t state;
+    int initiator;
+    int superseded;    /* lost a simultaneous connect: no EV_FAILED for it */
+    int handles;       /* open uv handles; freed from the last close callback */
+    uint32_t id;
+    uv_tcp_t tcp;
+    uv_timer_t timer;  /* setup timeout, then the tick timer */
+    otpc__hs_t hs;
+    char peer[OTPC__NODE_NAME_MAX + 1];
+    uint64_t peer_flags;
+    otpc__buf_t rbuf;  /* reassembly */
+    uint64_t last_rx, last_tx;
+    /* output: the scheduler appends to shared; the I/O thread writes from wr */
+    uv_mutex_t out_lock;
+    otpc__buf_t out_shared;
+    int out_dead;
+    otpc__buf_t out_wr;
+    int writing;
+    int close_after_write;
+    char close_reason[400];
+    uv_write_t wreq;
+    struct otpc__conn *next;
+};
+
+struct otpc__io {
+    otpc__io_cfg_t cfg;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wake;
+    otpc__mq_t cmds;
+    uv_tcp_t listener;
+    uint16_t port;
+    uint32_t creation;
+    uint64_t flags; /* what we announce */
+    int ready;
+    int stopping;
+    /* epmd registration */
+    uv_tcp_t epmd;
+    int epmd_open;
+    int epmd_tries;
+    uv_timer_t epmd_timer;
+    uv_connect_t epmd_creq;
+    otpc__buf_t epmd_buf;
+    uv_write_t epmd_wreq;
+    otpc__conn_t *conns;
+    uint32_t next_id;
+};
+
+/* conn.c */
+otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer);
+void otpc__conn_accepted(otpc__conn_t *c);
+void otpc__conn_connected(otpc__conn_t *c);
+void otpc__conn_flush(otpc__conn_t *c);
+void otpc__conn_close(otpc__conn_t *c, const char *reason);
+otpc__conn_t *otpc__io_find(otpc__io_t *io, const char *peer, const otpc__conn_t *except);
+uint64_t otpc__now_ms(otpc__io_t *io);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * Bounds-checked walking of the external term format.
+ *
+ * ei's decoders trust their input: they take no length and read past the end of a
+ * truncated term. Every term that arrives from a socket is therefore first walked here,
+ * with explicit bounds and without recursion (so deep nesting cannot overflow the C
+ * stack); only a term that passed is handed to ei or to user code.
+ */
+#ifndef OTPC_DIST_TERM_H
+#define OTPC_DIST_TERM_H
+
+#include <stddef.h>
+
+/* First byte of every encoded term (ei does not export the constant). */
+#define ERL_VERSION_MAGIC 131
+
+/* Validate one term (no version byte) at buf[0..len). On success returns 0 and sets
+ * *used to its encoded size; OTPC_EBADARG when it is truncated, malformed, or uses an
+ * encoding that cannot appear on an otpc connection (atom cache refs, compressed
+ * terms, LOCAL_EXT, old FUN_EXT). */
+int otpc__term_skip(const char *buf, size_t len, size_t *used);
+
+/* The same for a term that starts with the version byte 131. */
+int otpc__term_skip_versioned(const char *buf, size_t len, size_t *used);
+
+#endif

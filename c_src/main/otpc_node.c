@@ -1,0 +1,127 @@
+/*
+ * otpc_node: the node program. Flags follow erl's (-sname, -name, -setcookie, ...);
+ * see usage(). It runs one otpc node until SIGTERM, SIGINT, or (with -watch_stdin) the
+ * end of its stdin, which is how the Erlang side's port owner stops it.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "main/probe.h"
+#include "otpc.h"
+
+typedef struct {
+    int probe;
+} boot_t;
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: otpc_node (-sname NAME | -name NAME[@HOST]) [-setcookie COOKIE]\n"
+            "                 [-hidden | -visible] [-net_ticktime SECONDS] [-max_message BYTES]\n"
+            "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
+            "                 [-watch_stdin] [-probe]\n"
+            "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n");
+}
+
+static int boot(otpc_node_t *node, void *arg)
+{
+    boot_t *b = arg;
+    if (b->probe) {
+        otpc_pid_t pid;
+        int rc = otpc_spawn(node, &otpc_probe_ops, NULL, &pid);
+        if (rc || (rc = otpc_register_pid(node, "otpc_probe", &pid)))
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Returns 0, or 2 (bad usage) after printing why. */
+static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
+{
+    unsigned long long v;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-hidden")) {
+            o->published = 0;
+        } else if (!strcmp(a, "-visible")) {
+            o->published = 1;
+        } else if (!strcmp(a, "-probe")) {
+            b->probe = 1;
+        } else if (!strcmp(a, "-watch_stdin")) {
+            o->watch_stdin = 1;
+        } else if (!val) {
+            fprintf(stderr, "error otpc_node: unknown flag or missing value: %s\n", a);
+            return 2;
+        } else if (!strcmp(a, "-sname") || !strcmp(a, "-name")) {
+            o->name = val;
+            o->longnames = a[1] == 'n';
+            i++;
+        } else if (!strcmp(a, "-setcookie")) {
+            o->cookie = val;
+            i++;
+        } else if (!strcmp(a, "-net_ticktime") && !parse_uint(val, 3600, &v) && v > 0) {
+            o->net_ticktime = (unsigned)v;
+            i++;
+        } else if (!strcmp(a, "-max_message") && !parse_uint(val, 1ULL << 32, &v) && v > 0) {
+            o->max_message = (size_t)v;
+            i++;
+        } else if (!strcmp(a, "-port") && !parse_uint(val, 65535, &v)) {
+            o->listen_port = (uint16_t)v;
+            i++;
+        } else if (!strcmp(a, "-loglevel")) {
+            otpc_log_level_t l;
+            if (otpc_log_level_parse(val, &l)) {
+                fprintf(stderr, "error otpc_node: bad -loglevel %s\n", val);
+                return 2;
+            }
+            otpc_log_set_level(l);
+            i++;
+        } else {
+            fprintf(stderr, "error otpc_node: bad flag or value: %s %s\n", a, val);
+            return 2;
+        }
+    }
+    if (!o->name) {
+        fprintf(stderr, "error otpc_node: -sname or -name is required\n");
+        return 2;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    otpc_node_opts_t opts = {0};
+    boot_t b = {0};
+    otpc_node_t *node = NULL;
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stderr, NULL, _IOLBF, 0);
+    if (parse(argc, argv, &opts, &b)) {
+        usage();
+        return 2;
+    }
+    int rc = otpc_node_new(&node, &opts);
+    if (rc) {
+        fprintf(stderr, "error otpc_node: %s\n", otpc_strerror(rc));
+        return 1;
+    }
+    rc = otpc_node_run(node, boot, &b);
+    otpc_node_free(node);
+    if (rc) {
+        fprintf(stderr, "error otpc_node: %s\n", otpc_strerror(rc));
+        return 1;
+    }
+    return 0;
+}

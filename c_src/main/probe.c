@@ -1,0 +1,224 @@
+/*
+ * probe: a diagnostic process for exercising the node from Erlang (started with -probe,
+ * registered as otpc_probe). It does on command what a test needs a process to do --
+ * link, monitor, trap exits, exit with a given reason, send -- and reports everything
+ * else it receives to its owner as {probe_got, Self, Msg}. The protocol is listed in
+ * test/otpc_dist_SUITE.erl and in docs/ARCHITECTURE.md.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "main/probe.h"
+
+typedef struct {
+    int has_owner;
+    otpc_pid_t owner;
+} probe_t;
+
+static int probe_init(otpc_proc_t *self, void *arg)
+{
+    probe_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return OTPC_ENOMEM;
+    if (arg) {
+        p->has_owner = 1;
+        p->owner = *(const otpc_pid_t *)arg;
+    }
+    otpc_proc_set_data(self, p);
+    return 0;
+}
+
+static void probe_terminate(otpc_proc_t *self, otpc_term_t reason)
+{
+    (void)reason;
+    free(otpc_proc_data(self));
+}
+
+/* Send {Tag, Self, <raw term>} (raw may be NULL: {Tag, Self}) to `to`. */
+static void tell(otpc_proc_t *self, const otpc_pid_t *to, const char *tag, const char *raw,
+                 size_t rawlen)
+{
+    ei_x_buff x;
+    otpc_pid_t me = otpc_self(self);
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, raw ? 3 : 2);
+    ei_x_encode_atom(&x, tag);
+    otpc_x_encode_pid(self, &x, &me);
+    if (raw)
+        ei_x_append_buf(&x, raw, (int)rawlen);
+    otpc_send(self, to, otpc_term_x(&x));
+    ei_x_free(&x);
+}
+
+static void tell_owner(otpc_proc_t *self, const char *tag, const char *raw, size_t rawlen)
+{
+    probe_t *p = otpc_proc_data(self);
+    if (p->has_owner)
+        tell(self, &p->owner, tag, raw, rawlen);
+}
+
+static void done(otpc_proc_t *self, const char *what)
+{
+    ei_x_buff x;
+    ei_x_new(&x);
+    ei_x_encode_atom(&x, what);
+    tell_owner(self, "done", x.buff, (size_t)x.index);
+    ei_x_free(&x);
+}
+
+/* The term at *i as a versioned otpc_term_t, copied into x. */
+static otpc_term_t term_at(const char *b, int *i, ei_x_buff *x)
+{
+    int start = *i;
+    ei_skip_term(b, i);
+    ei_x_new_with_version(x);
+    ei_x_append_buf(x, b + start, *i - start);
+    return otpc_term_x(x);
+}
+
+static void cmd_spawn(otpc_proc_t *self, const char *b, int *i)
+{
+    otpc_pid_t owner, child;
+    if (otpc_decode_pid(self, b, i, &owner))
+        return;
+    if (otpc_spawn(otpc_proc_node(self), &otpc_probe_ops, &owner, &child) != 0)
+        return;
+    ei_x_buff x;
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "spawned");
+    otpc_x_encode_pid(self, &x, &child);
+    otpc_send(self, &owner, otpc_term_x(&x));
+    ei_x_free(&x);
+}
+
+static void cmd_monitor(otpc_proc_t *self, const char *b, int *i)
+{
+    int type, size, arity;
+    char name[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8];
+    otpc_ref_t ref;
+    otpc_pid_t pid;
+    ei_get_type(b, i, &type, &size);
+    if (type == ERL_SMALL_TUPLE_EXT) {
+        if (ei_decode_tuple_header(b, i, &arity) || arity != 2 || ei_decode_atom(b, i, name) ||
+            ei_decode_atom(b, i, node) || otpc_monitor_name(self, name, node, &ref))
+            return;
+    } else if (type == ERL_NEW_PID_EXT || type == ERL_PID_EXT) {
+        if (otpc_decode_pid(self, b, i, &pid) || otpc_monitor(self, &pid, &ref))
+            return;
+    } else if (ei_decode_atom(b, i, name) || otpc_monitor_name(self, name, NULL, &ref)) {
+        return;
+    }
+    ei_x_buff x;
+    ei_x_new(&x);
+    otpc_x_encode_ref(self, &x, &ref);
+    tell_owner(self, "monitored", x.buff, (size_t)x.index);
+    ei_x_free(&x);
+}
+
+static void cmd_send(otpc_proc_t *self, const char *b, int *i)
+{
+    int type, size, arity;
+    char name[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8];
+    otpc_pid_t pid;
+    ei_x_buff x;
+    ei_get_type(b, i, &type, &size);
+    if (type == ERL_SMALL_TUPLE_EXT) {
+        if (ei_decode_tuple_header(b, i, &arity) || arity != 2 || ei_decode_atom(b, i, name) ||
+            ei_decode_atom(b, i, node))
+            return;
+        otpc_send_name(self, name, node, term_at(b, i, &x));
+    } else {
+        if (otpc_decode_pid(self, b, i, &pid))
+            return;
+        otpc_send(self, &pid, term_at(b, i, &x));
+    }
+    ei_x_free(&x);
+    done(self, "send");
+}
+
+/* The commands with a pid argument: link, unlink, exit_signal. */
+static int cmd_pid(otpc_proc_t *self, const char *cmd, const char *b, int *i)
+{
+    otpc_pid_t pid;
+    if (otpc_decode_pid(self, b, i, &pid))
+        return 0;
+    if (strcmp(cmd, "link") == 0) {
+        otpc_link(self, &pid);
+    } else if (strcmp(cmd, "unlink") == 0) {
+        otpc_unlink(self, &pid);
+    } else {
+        ei_x_buff x;
+        otpc_exit_signal(self, &pid, term_at(b, i, &x));
+        ei_x_free(&x);
+    }
+    done(self, cmd);
+    return 1;
+}
+
+static int command(otpc_proc_t *self, const char *b, int *i, int arity)
+{
+    char cmd[MAXATOMLEN_UTF8];
+    if (ei_decode_atom(b, i, cmd))
+        return 0;
+    if (arity == 2 && strcmp(cmd, "ping") == 0) {
+        otpc_pid_t from;
+        if (otpc_decode_pid(self, b, i, &from))
+            return 0;
+        tell(self, &from, "pong", NULL, 0);
+    } else if (arity == 3 && strcmp(cmd, "echo") == 0) {
+        otpc_pid_t from;
+        if (otpc_decode_pid(self, b, i, &from))
+            return 0;
+        int start = *i;
+        ei_skip_term(b, i);
+        tell(self, &from, "echo", b + start, (size_t)(*i - start));
+    } else if (arity == 2 && strcmp(cmd, "spawn") == 0) {
+        cmd_spawn(self, b, i);
+    } else if (arity == 2 && strcmp(cmd, "exit") == 0) {
+        ei_x_buff x;
+        otpc_exit(self, term_at(b, i, &x));
+        ei_x_free(&x);
+    } else if ((arity == 2 && (!strcmp(cmd, "link") || !strcmp(cmd, "unlink"))) ||
+               (arity == 3 && !strcmp(cmd, "exit_signal"))) {
+        return cmd_pid(self, cmd, b, i);
+    } else if (arity == 2 && strcmp(cmd, "monitor") == 0) {
+        cmd_monitor(self, b, i);
+    } else if (arity == 2 && strcmp(cmd, "demonitor") == 0) {
+        otpc_ref_t ref;
+        if (otpc_decode_ref(self, b, i, &ref))
+            return 0;
+        otpc_demonitor(self, &ref);
+        done(self, "demonitor");
+    } else if (arity == 2 && strcmp(cmd, "trap_exit") == 0) {
+        otpc_trap_exit(self, otpc_decode_atom_is(b, i, "true"));
+        done(self, "trap_exit");
+    } else if (arity == 2 && strcmp(cmd, "register") == 0) {
+        char name[MAXATOMLEN_UTF8];
+        if (ei_decode_atom(b, i, name) || otpc_register(self, name))
+            return 0;
+        done(self, "register");
+    } else if (arity == 3 && strcmp(cmd, "send") == 0) {
+        cmd_send(self, b, i);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static void probe_handle(otpc_proc_t *self, otpc_term_t msg)
+{
+    int i = 0, arity;
+    if (ei_decode_version(msg.data, &i, NULL) == 0 &&
+        ei_decode_tuple_header(msg.data, &i, &arity) == 0 && arity >= 2 &&
+        command(self, msg.data, &i, arity))
+        return;
+    tell_owner(self, "probe_got", msg.data + 1, msg.size - 1);
+}
+
+const otpc_proc_ops_t otpc_probe_ops = {
+    .name = "probe",
+    .init = probe_init,
+    .handle = probe_handle,
+    .terminate = probe_terminate,
+};

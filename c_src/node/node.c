@@ -1,0 +1,396 @@
+/*
+ * The node: configuration (name, host, cookie), start-up, the scheduler loop and stop.
+ *
+ * otpc_node_run() starts the I/O thread and then runs the scheduler on the calling
+ * thread. One scheduler turn: take every event the I/O thread queued (one lock), apply
+ * them (packets become mailbox items and signals), run the processes that have work,
+ * then hand all output to the I/O thread at once. While processes still have work,
+ * an idle handle keeps turns coming without sleeping.
+ *
+ * Start-up order matters: pids carry the creation epmd hands out, so on_start (which
+ * spawns the boot processes) runs only after EV_READY, and "ready" is logged after it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dist/ctrl.h"
+#include "proc/node_int.h"
+#include "util/log.h"
+
+#define TURN_BUDGET 4096
+#define DEFAULT_MAX_MESSAGE (256u << 20)
+
+
+
+/* ---- configuration ---------------------------------------------------------------- */
+
+/* erl's own rule: an absent cookie file is created with 20 random capitals, mode 0400. */
+static int read_cookie_file(char *out, size_t cap)
+{
+    const char *home = getenv("HOME");
+    char path[1024];
+    if (!home)
+        return OTPC_ECOOKIE;
+    snprintf(path, sizeof path, "%s/.erlang.cookie", home);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0400);
+        if (fd < 0)
+            return OTPC_ECOOKIE;
+        unsigned char rnd[20];
+        uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL);
+        for (int i = 0; i < 20; i++)
+            out[i] = (char)('A' + rnd[i] % 26);
+        out[20] = 0;
+        ssize_t w = write(fd, out, 20);
+        close(fd);
+        return w == 20 ? 0 : OTPC_ECOOKIE;
+    }
+    size_t n = fread(out, 1, cap - 1, f);
+    fclose(f);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        n--;
+    out[n] = 0;
+    return n ? 0 : OTPC_ECOOKIE;
+}
+
+static int resolve_cookie(otpc_node_t *n, const char *given)
+{
+    const char *env = getenv("OTPC_COOKIE");
+    const char *c = given && *given ? given : env && *env ? env : NULL;
+    if (!c)
+        return read_cookie_file(n->cookie, sizeof n->cookie);
+    if (strlen(c) >= sizeof n->cookie)
+        return OTPC_EINVAL;
+    snprintf(n->cookie, sizeof n->cookie, "%s", c);
+    return 0;
+}
+
+/* name@host as erl builds it: the short host for -sname, the full one for -name. */
+static int resolve_name(otpc_node_t *n, const char *name, int longnames)
+{
+    char host[256] = "";
+    const char *at = strchr(name, '@');
+    size_t alen = at ? (size_t)(at - name) : strlen(name);
+    if (alen == 0 || alen > 200)
+        return OTPC_EINVAL;
+    if (at) {
+        snprintf(host, sizeof host, "%s", at + 1);
+    } else {
+        if (gethostname(host, sizeof host) != 0)
+            return OTPC_EIO;
+        host[sizeof host - 1] = 0;
+        if (longnames && !strchr(host, '.')) {
+            struct addrinfo hints = {0}, *res = NULL;
+            hints.ai_flags = AI_CANONNAME;
+            /* Start-up, before any loop runs: a blocking lookup blocks nobody. */
+            if (getaddrinfo(host, NULL, &hints, &res) == 0 && res && res->ai_canonname)
+                snprintf(host, sizeof host, "%s", res->ai_canonname);
+            if (res)
+                freeaddrinfo(res);
+        }
+    }
+    if (!longnames) {
+        char *dot = strchr(host, '.');
+        if (dot)
+            *dot = 0;
+    }
+    if (!host[0])
+        return OTPC_EINVAL;
+    if (alen + 1 + strlen(host) > OTPC__NODE_NAME_MAX)
+        return OTPC_EINVAL;
+    memcpy(n->alive, name, alen);
+    n->alive[alen] = 0;
+    memcpy(n->name, name, alen);
+    n->name[alen] = '@';
+    strcpy(n->name + alen + 1, host);
+    return 0;
+}
+
+int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
+{
+    int rc;
+    otpc_node_t *n = calloc(1, sizeof *n);
+    if (!n)
+        return OTPC_ENOMEM;
+    n->opts = *opts;
+    if (!n->opts.net_ticktime)
+        n->opts.net_ticktime = 60;
+    if (!n->opts.max_message)
+        n->opts.max_message = DEFAULT_MAX_MESSAGE;
+    if (!opts->name || (rc = resolve_name(n, opts->name, opts->longnames)) != 0) {
+        rc = OTPC_EINVAL;
+        goto fail;
+    }
+    if ((rc = resolve_cookie(n, opts->cookie)) != 0)
+        goto fail;
+    n->opts.name = n->name;
+    n->opts.cookie = n->cookie;
+    n->self_atom = otpc__atom(&n->atoms, n->name, strlen(n->name));
+    if (!n->self_atom || ei_x_new(&n->scratch) || ei_x_new(&n->scratch2)) {
+        rc = OTPC_ENOMEM;
+        goto fail;
+    }
+    uv_random(NULL, NULL, &n->ref_salt, sizeof n->ref_salt, 0, NULL);
+    *out = n;
+    return 0;
+fail:
+    otpc_node_free(n);
+    return rc;
+}
+
+const char *otpc_node_name(const otpc_node_t *node)
+{
+    return node->name;
+}
+
+/* ---- the scheduler turn ------------------------------------------------------------ */
+
+static void begin_stop(otpc_node_t *n);
+
+static void on_packet(otpc_node_t *n, otpc__conn_t *conn, const char *data, size_t len)
+{
+    otpc__ctrl_t c;
+    const char *why = NULL;
+    otpc__peer_t *p = otpc__peer_of_conn(n, conn);
+    if (!p)
+        return; /* a connection we already gave up */
+    if (otpc__ctrl_decode(data, len, &c, &why) != 0) {
+        char reason[200];
+        snprintf(reason, sizeof reason, "malformed packet from %s: %s", otpc__conn_peer(conn), why);
+        LOG_WARN("dist", "%s", reason);
+        otpc__peer_close(n, p, reason);
+        return;
+    }
+    otpc__handle_ctrl(n, p, &c);
+}
+
+static void on_ready(otpc_node_t *n, uint32_t creation)
+{
+    n->creation = creation;
+    int rc = otpc__net_kernel_start(n);
+    if (rc == 0 && n->on_start)
+        rc = n->on_start(n, n->on_start_arg);
+    if (rc < 0) {
+        LOG_ERROR("node", "start-up failed: %s", otpc_strerror(rc));
+        n->ready_rc = rc;
+        begin_stop(n);
+        return;
+    }
+    n->ready_rc = 1;
+    LOG_NOTICE("node", "ready %s", n->name);
+}
+
+static void handle_events(otpc_node_t *n)
+{
+    const otpc__rec_t *r;
+    const char *d;
+    otpc__mq_take(&n->events);
+    while ((r = otpc__mq_next(&n->events, &d)) != NULL) {
+        switch (r->type) {
+        case EV_PACKET:
+            on_packet(n, r->ptr, d, r->len);
+            break;
+        case EV_UP:
+            otpc__peer_up(n, r->ptr, r->arg);
+            break;
+        case EV_DOWN:
+            otpc__peer_down(n, r->ptr, d);
+            break;
+        case EV_FAILED:
+            otpc__peer_failed(n, d, d + strlen(d) + 1);
+            break;
+        case EV_READY:
+            on_ready(n, (uint32_t)r->arg);
+            break;
+        case EV_FATAL:
+            LOG_ERROR("node", "%.*s", (int)r->len, d);
+            n->ready_rc = OTPC_EEPMD;
+            begin_stop(n);
+            break;
+        }
+    }
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    otpc_node_t *n = h->data;
+    otpc__run_queue(n, TURN_BUDGET);
+    otpc__peer_flush(n);
+    if (!n->rq_head)
+        uv_idle_stop(h);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    otpc_node_t *n = a->data;
+    handle_events(n);
+    otpc__run_queue(n, TURN_BUDGET);
+    otpc__peer_flush(n);
+    if (n->rq_head)
+        uv_idle_start(&n->idle, on_idle);
+}
+
+/* ---- stopping ---------------------------------------------------------------------- */
+
+static const char SHUTDOWN[] = {(char)131, ERL_SMALL_ATOM_UTF8_EXT, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
+
+static void begin_stop(otpc_node_t *n)
+{
+    if (n->stopping)
+        return;
+    n->stopping = 1;
+    LOG_NOTICE("node", "stopping %s", n->name);
+    /* Every process exits with `shutdown`; their links and monitors hear of it before
+     * the connections close (the I/O thread flushes before closing on CMD_STOP). */
+    for (uint32_t s = 1; s < n->nprocs_cap; s++) {
+        otpc_proc_t *p = n->procs[s];
+        if (p && !p->exiting)
+            otpc__proc_exit_now(p, SHUTDOWN + 1, sizeof SHUTDOWN - 1);
+    }
+    otpc__run_queue(n, 1 << 30);
+    otpc__peer_flush(n);
+    otpc__io_command(n->io, CMD_STOP, NULL, NULL, 0);
+    uv_close((uv_handle_t *)&n->idle, NULL);
+    uv_close((uv_handle_t *)&n->stop_async, NULL);
+    uv_close((uv_handle_t *)&n->sigterm, NULL);
+    uv_close((uv_handle_t *)&n->sigint, NULL);
+    if (n->opts.watch_stdin && !uv_is_closing((uv_handle_t *)&n->stdin_poll))
+        uv_close((uv_handle_t *)&n->stdin_poll, NULL);
+    /* `wake` stays open until the I/O thread is joined: it may still post events. */
+    uv_stop(&n->loop);
+}
+
+static void on_stop_async(uv_async_t *a)
+{
+    begin_stop(a->data);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    LOG_NOTICE("node", "got signal %d", signum);
+    begin_stop(s->data);
+}
+
+static void on_stdin(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    otpc_node_t *n = h->data;
+    char buf[256];
+    ssize_t r = status < 0 ? 0 : read(0, buf, sizeof buf);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        LOG_INFO("node", "stdin closed");
+        uv_poll_stop(h);
+        begin_stop(n);
+    }
+}
+
+void otpc_node_stop(otpc_node_t *node)
+{
+    uv_async_send(&node->stop_async);
+}
+
+/* ---- run ------------------------------------------------------------------------------ */
+
+static int setup_loop(otpc_node_t *n)
+{
+    if (uv_loop_init(&n->loop))
+        return OTPC_EIO;
+    uv_async_init(&n->loop, &n->wake, on_wake);
+    uv_async_init(&n->loop, &n->stop_async, on_stop_async);
+    uv_idle_init(&n->loop, &n->idle);
+    uv_signal_init(&n->loop, &n->sigterm);
+    uv_signal_init(&n->loop, &n->sigint);
+    n->wake.data = n->stop_async.data = n->idle.data = n->sigterm.data = n->sigint.data = n;
+    uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&n->sigint, on_signal, SIGINT);
+    if (n->opts.watch_stdin) {
+        if (uv_poll_init(&n->loop, &n->stdin_poll, 0) == 0) {
+            n->stdin_poll.data = n;
+            uv_poll_start(&n->stdin_poll, UV_READABLE | UV_DISCONNECT, on_stdin);
+        } else {
+            n->opts.watch_stdin = 0;
+            LOG_WARN("node", "cannot watch stdin; -watch_stdin ignored");
+        }
+    }
+    return otpc__mq_init(&n->events, &n->wake);
+}
+
+/* After the I/O thread has ended: give back the references its last events carried. */
+static void drain_events(otpc_node_t *n)
+{
+    const otpc__rec_t *r;
+    const char *d;
+    otpc__mq_take(&n->events);
+    while ((r = otpc__mq_next(&n->events, &d)) != NULL) {
+        if (r->type == EV_UP)
+            otpc__conn_unref(r->ptr);
+        else if (r->type == EV_DOWN)
+            otpc__peer_down(n, r->ptr, d);
+    }
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *arg)
+{
+    n->on_start = on_start;
+    n->on_start_arg = arg;
+    int rc = setup_loop(n);
+    if (rc)
+        return rc;
+    otpc__io_cfg_t cfg = {n->name, n->alive, n->cookie, n->opts.published,
+                          n->opts.net_ticktime * 1000u, n->opts.max_message,
+                          n->opts.listen_port, &n->events};
+    if ((rc = otpc__io_start(&n->io, &cfg)) != 0) {
+        uv_walk(&n->loop, close_handle, NULL);
+        uv_run(&n->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&n->loop);
+        otpc__mq_destroy(&n->events);
+        return rc;
+    }
+    n->running = 1;
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    otpc__io_join(n->io);
+    n->io = NULL;
+    drain_events(n);
+    otpc__peers_free(n);
+    uv_close((uv_handle_t *)&n->wake, NULL);
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&n->loop);
+    otpc__mq_destroy(&n->events);
+    n->running = 0;
+    return n->ready_rc < 0 ? n->ready_rc : 0;
+}
+
+void otpc_node_free(otpc_node_t *n)
+{
+    if (!n)
+        return;
+    for (uint32_t s = 0; s < n->nprocs_cap; s++)
+        free(n->procs[s]);
+    free(n->procs);
+    free(n->names);
+    while (n->msg_pool) {
+        otpc__msg_t *m = n->msg_pool;
+        n->msg_pool = m->next;
+        free(m);
+    }
+    ei_x_free(&n->scratch);
+    ei_x_free(&n->scratch2);
+    otpc__atoms_free(&n->atoms);
+    memset(n->cookie, 0, sizeof n->cookie);
+    free(n);
+}

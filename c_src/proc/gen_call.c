@@ -1,0 +1,94 @@
+/*
+ * The gen:call protocol as seen by a server: decoding {'$gen_call', {From, Tag}, Req}
+ * and replying {Tag, Reply}, plus the node's `net_kernel`, which answers the
+ * {is_auth, Node} call that net_adm:ping/1 makes.
+ *
+ * The tag is never decoded into a structure and re-encoded: its bytes are copied, so
+ * OTP 24+ `[alias | Ref]` tags, plain refs and multi_call's `{Ref, Node}` all come
+ * back exactly as the caller matches them.
+ */
+#include <string.h>
+
+#include "dist/flags.h"
+#include "proc/node_int.h"
+#include "util/log.h"
+
+int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index)
+{
+    const char *b = msg.data;
+    int i = 0, arity;
+    if (ei_decode_version(b, &i, NULL) || ei_decode_tuple_header(b, &i, &arity) || arity != 3 ||
+        !otpc_decode_atom_is(b, &i, "$gen_call") || ei_decode_tuple_header(b, &i, &arity) ||
+        arity != 2 || otpc_decode_pid(self, b, &i, &from->pid))
+        return 0;
+    int start = i;
+    if (ei_skip_term(b, &i))
+        return 0;
+    from->tag.data = b + start;
+    from->tag.size = (size_t)(i - start);
+    *req_index = i;
+    return 1;
+}
+
+/* [alias | Ref]: a one-element improper list whose head is the atom alias. */
+static int tag_alias(otpc_node_t *n, const otpc__span_t *tag, otpc_ref_t *alias)
+{
+    const char *b = tag->data;
+    int i = 0, arity;
+    erlang_ref r;
+    if (ei_decode_list_header(b, &i, &arity) || arity != 1 || !otpc_decode_atom_is(b, &i, "alias") ||
+        ei_decode_ref(b, &i, &r))
+        return 0;
+    return otpc__ref_from_ei(n, &r, alias) == 0;
+}
+
+int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply)
+{
+    otpc_node_t *n = self->node;
+    ei_x_buff *x = &n->scratch2;
+    x->index = 0;
+    if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
+        otpc__x_raw(x, from->tag.data, from->tag.size) ||
+        otpc__x_raw(x, reply.data + 1, reply.size - 1))
+        return OTPC_ENOMEM;
+    otpc_ref_t alias;
+    otpc__peer_t *peer = otpc__peer_get(n, from->pid.node, 0);
+    if (!otpc__pid_is_local(n, &from->pid) && peer && (peer->flags & DF_ALIAS) &&
+        tag_alias(n, &from->tag, &alias) && alias.node == from->pid.node) {
+        /* A reply after the caller gave up is dropped by ERTS, not left in its mailbox. */
+        if (otpc__ctl_begin(n, 3, DOP_ALIAS_SEND) || otpc__x_pid(n, &n->scratch, &self->pid) ||
+            otpc__x_ref(n, &n->scratch, &alias))
+            return OTPC_ENOMEM;
+        return otpc__peer_send(n, alias.node, &n->scratch, x->buff, (size_t)x->index);
+    }
+    otpc_term_t t = {x->buff, (size_t)x->index};
+    return otpc_send(self, &from->pid, t);
+}
+
+/* ---- net_kernel ------------------------------------------------------------------- */
+
+static void net_kernel_handle(otpc_proc_t *self, otpc_term_t msg)
+{
+    otpc__from_t from;
+    int i, arity;
+    if (!otpc__decode_call(self, msg, &from, &i))
+        return;
+    /* {is_auth, Node}: the connection exists, so the peer passed the cookie check. */
+    if (ei_decode_tuple_header(msg.data, &i, &arity) || arity != 2 ||
+        !otpc_decode_atom_is(msg.data, &i, "is_auth")) {
+        LOG_DEBUG("net_kernel", "ignoring an unsupported call");
+        return;
+    }
+    static const char yes[] = {(char)131, ERL_SMALL_ATOM_UTF8_EXT, 3, 'y', 'e', 's'};
+    otpc_term_t reply = {yes, sizeof yes};
+    otpc__gen_reply(self, &from, reply);
+}
+
+static const otpc_proc_ops_t net_kernel_ops = {.name = "net_kernel", .handle = net_kernel_handle};
+
+int otpc__net_kernel_start(otpc_node_t *n)
+{
+    otpc_pid_t pid;
+    int rc = otpc_spawn(n, &net_kernel_ops, NULL, &pid);
+    return rc ? rc : otpc_register_pid(n, "net_kernel", &pid);
+}

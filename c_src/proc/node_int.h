@@ -1,0 +1,206 @@
+/*
+ * Internals of the scheduler side: the node, its processes, peers and atoms.
+ * Everything here is touched only by the scheduler thread (the one in otpc_node_run),
+ * except the event queue, which the I/O thread fills.
+ */
+#ifndef OTPC_PROC_NODE_INT_H
+#define OTPC_PROC_NODE_INT_H
+
+#include <ei.h>
+#include <uv.h>
+
+#include "dist/ctrl.h"
+#include "dist/handshake.h"
+#include "dist/io.h"
+#include "otpc.h"
+#include "util/buf.h"
+#include "util/mq.h"
+
+/* ---- atoms: interned names (node names, registered names) --------------------- */
+
+typedef struct {
+    char **names;    /* id -> NUL-terminated name; id 0 unused */
+    uint32_t count;  /* ids in use, including 0 */
+    uint32_t cap;
+    uint32_t *slots; /* open addressing: id or 0 */
+    uint32_t nslots;
+} otpc__atoms_t;
+
+uint32_t otpc__atom(otpc__atoms_t *t, const char *name, size_t len); /* 0 on ENOMEM */
+/* Lookup only: 0 when the name was never interned. */
+uint32_t otpc__atom_find(const otpc__atoms_t *t, const char *name, size_t len);
+const char *otpc__atom_name(const otpc__atoms_t *t, uint32_t id);
+void otpc__atoms_free(otpc__atoms_t *t);
+
+/* ---- mailbox items --------------------------------------------------------------- */
+
+typedef enum {
+    M_MSG,       /* data: a message, with version byte */
+    M_EXIT_LINK, /* exit signal through a link; data: reason without version byte */
+    M_EXIT2      /* exit/2 signal; data: reason without version byte */
+} otpc__msg_kind_t;
+
+typedef struct otpc__msg {
+    struct otpc__msg *next;
+    otpc__msg_kind_t kind;
+    uint32_t len;
+    otpc_pid_t from;
+    char data[];
+} otpc__msg_t;
+
+/* ---- links and monitors ----------------------------------------------------------- */
+
+typedef struct {
+    otpc_pid_t pid;
+    uint64_t unlinking; /* nonzero: UNLINK_ID sent with this id, waiting for the ack */
+} otpc__link_t;
+
+typedef struct {
+    otpc_ref_t ref;
+    otpc_pid_t pid;  /* watcher (on monitors of me) or target (on monitors I hold) */
+    uint32_t name;   /* by-name monitor: the registered name, else 0 */
+    uint32_t name_node; /* monitors I hold by name: the target's node */
+} otpc__mon_t;
+
+typedef struct {
+    void *items;
+    uint32_t len, cap;
+} otpc__vec_t;
+
+/* ---- processes ------------------------------------------------------------------ */
+
+struct otpc_proc {
+    otpc_node_t *node;
+    otpc_pid_t pid;
+    uint32_t name;
+    const otpc_proc_ops_t *ops;
+    void *data;
+    otpc__msg_t *mhead, *mtail;
+    int trap_exit;
+    int in_runq;
+    int running;  /* inside run_one: an exit must not free it */
+    int exiting;  /* otpc_exit() was called: exit after the current callback */
+    otpc__buf_t reason; /* the exit reason, without version byte, once exiting */
+    struct otpc_proc *rq_next;
+    otpc__vec_t links;    /* of otpc__link_t */
+    otpc__vec_t mons_in;  /* of otpc__mon_t: monitors others hold on me */
+    otpc__vec_t mons_out; /* of otpc__mon_t: monitors I hold */
+};
+
+/* ---- peers (the scheduler's view of other nodes) ---------------------------------- */
+
+typedef struct otpc__peer {
+    uint32_t node;        /* atom */
+    otpc__conn_t *conn;   /* NULL while the connection is being set up */
+    uint64_t flags;
+    otpc__buf_t obuf;     /* frames not yet handed to the I/O thread */
+    int dirty;
+    struct otpc__peer *dirty_next;
+} otpc__peer_t;
+
+/* ---- the node --------------------------------------------------------------------- */
+
+struct otpc_node {
+    otpc_node_opts_t opts;
+    char name[OTPC__NODE_NAME_MAX + 1];
+    char alive[OTPC__NODE_NAME_MAX + 1];
+    char cookie[256];
+    uint32_t self_atom;
+    uint32_t creation;
+    int running, stopping;
+
+    uv_loop_t loop;
+    uv_async_t wake;       /* events from the I/O thread */
+    uv_async_t stop_async; /* otpc_node_stop from any thread */
+    uv_idle_t idle;        /* runs the run queue while it is not empty */
+    uv_poll_t stdin_poll;
+    uv_signal_t sigterm, sigint;
+    otpc__mq_t events;
+    otpc__io_t *io;
+    int ready_rc; /* 0 until EV_READY (1) or EV_FATAL (<0) */
+    int (*on_start)(otpc_node_t *, void *);
+    void *on_start_arg;
+
+    otpc__atoms_t atoms;
+    otpc_proc_t **procs; /* by pid number */
+    uint32_t nprocs_cap;
+    uint32_t next_num;
+    uint32_t serial;
+    uint32_t live;
+    otpc_proc_t **names; /* by atom id */
+    uint32_t names_cap;
+    otpc__peer_t **peers; /* by atom id */
+    uint32_t peers_cap;
+    otpc__peer_t *dirty;
+    otpc_proc_t *rq_head, *rq_tail;
+    uint64_t ref_counter;
+    uint32_t ref_salt;
+    uint64_t unlink_counter;
+    otpc__msg_t *msg_pool;
+    uint32_t msg_pool_len;
+    ei_x_buff scratch;  /* control messages under construction */
+    ei_x_buff scratch2; /* messages built by otpc itself (DOWN, EXIT) */
+};
+
+/* proc.c */
+otpc_proc_t *otpc__proc_lookup(otpc_node_t *n, const otpc_pid_t *pid);
+otpc_proc_t *otpc__proc_by_name(otpc_node_t *n, uint32_t name);
+int otpc__pid_is_local(const otpc_node_t *n, const otpc_pid_t *pid);
+otpc__msg_t *otpc__msg_new(otpc_node_t *n, otpc__msg_kind_t kind, const otpc_pid_t *from,
+                           const char *data, size_t len);
+void otpc__deliver(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *m);
+void otpc__run_queue(otpc_node_t *n, int budget);
+void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len);
+void otpc__vec_del(otpc__vec_t *v, uint32_t i, size_t size);
+int otpc__vec_push(otpc__vec_t *v, const void *item, size_t size);
+otpc_pid_t otpc__pid_from_ei(otpc_node_t *n, const erlang_pid *e);
+int otpc__ref_from_ei(otpc_node_t *n, const erlang_ref *e, otpc_ref_t *out);
+
+/* term.c (proc): encoding pieces, all into an ei_x_buff */
+int otpc__x_pid(otpc_node_t *n, ei_x_buff *x, const otpc_pid_t *pid);
+int otpc__x_ref(otpc_node_t *n, ei_x_buff *x, const otpc_ref_t *ref);
+int otpc__x_atom_id(otpc_node_t *n, ei_x_buff *x, uint32_t atom);
+int otpc__x_raw(ei_x_buff *x, const char *data, size_t len);
+/* {Name, Node}, or the pid when name is 0 */
+int otpc__x_proc_obj(otpc_node_t *n, ei_x_buff *x, const otpc_pid_t *pid, uint32_t name,
+                     uint32_t name_node);
+
+/* signal.c: links, monitors, exits, local and remote */
+void otpc__signal_exit_all(otpc_proc_t *p);
+void otpc__node_lost(otpc_node_t *n, uint32_t node_atom);
+void otpc__handle_ctrl(otpc_node_t *n, otpc__peer_t *peer, const otpc__ctrl_t *c);
+int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *watcher, const otpc_ref_t *ref,
+                       const otpc_pid_t *obj, uint32_t name, uint32_t name_node,
+                       const char *reason, size_t len);
+void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m);
+
+/* peer.c: the scheduler's side of connections, and outgoing control messages */
+otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t node_atom, int connect);
+void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags);
+void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason);
+void otpc__peer_failed(otpc_node_t *n, const char *node, const char *reason);
+void otpc__peer_flush(otpc_node_t *n);
+void otpc__peer_close(otpc_node_t *n, otpc__peer_t *p, const char *reason);
+void otpc__peers_free(otpc_node_t *n);
+otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn);
+/* Queue a control message (in n->scratch, versioned) plus an optional payload term
+ * (versioned) to the node of `to`. */
+int otpc__peer_send(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl,
+                    const char *payload, size_t plen);
+int otpc__ctl_begin(otpc_node_t *n, int arity, long op);
+
+/* gen_call.c: the call protocol shared by net_kernel and (later) gen_server */
+typedef struct {
+    otpc_pid_t pid;
+    otpc__span_t tag; /* raw bytes of the caller's tag, echoed byte for byte */
+} otpc__from_t;
+/* Decode {'$gen_call', {From, Tag}, Request}; *req_index points at Request. 1 if it is
+ * a call, 0 if not. Spans point into msg. */
+int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index);
+/* Send {Tag, Reply} to the caller: through ALIAS_SEND to the alias when the tag is
+ * [alias | Ref] and the caller's node supports aliases, else to the caller's pid.
+ * reply is versioned. */
+int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply);
+int otpc__net_kernel_start(otpc_node_t *n);
+
+#endif

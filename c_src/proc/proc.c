@@ -1,0 +1,428 @@
+/*
+ * Processes: the table of live processes, registered names, mailboxes and the run queue.
+ *
+ * Invariants:
+ *  - A process is on the run queue at most once (in_runq), and its callbacks run only
+ *    from otpc__run_queue, one at a time: nothing a callback does (send, link, exit of
+ *    another process) runs another callback; it only enqueues.
+ *  - A pid is {self node, slot number, serial}; a slot's serial changes when it is
+ *    reused, so a stale pid never finds a new process.
+ *  - Small mailbox items come from a free list: delivering a message allocates only
+ *    when the list is empty or the message is large.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/term.h"
+#include "proc/node_int.h"
+#include "util/log.h"
+
+#define SMALL_MSG 240      /* payload bytes of a pooled mailbox item */
+#define MSG_POOL_MAX 4096  /* pooled items kept */
+
+/* ---- vectors ----------------------------------------------------------------------- */
+
+int otpc__vec_push(otpc__vec_t *v, const void *item, size_t size)
+{
+    if (v->len == v->cap) {
+        uint32_t cap = v->cap ? v->cap * 2 : 4;
+        void *p = realloc(v->items, cap * size);
+        if (!p)
+            return OTPC_ENOMEM;
+        v->items = p;
+        v->cap = cap;
+    }
+    memcpy((char *)v->items + v->len * size, item, size);
+    v->len++;
+    return 0;
+}
+
+void otpc__vec_del(otpc__vec_t *v, uint32_t i, size_t size)
+{
+    char *base = v->items;
+    v->len--;
+    if (i != v->len)
+        memcpy(base + i * size, base + v->len * size, size);
+}
+
+/* ---- lookup ------------------------------------------------------------------------ */
+
+int otpc__pid_is_local(const otpc_node_t *n, const otpc_pid_t *pid)
+{
+    return pid->node == n->self_atom;
+}
+
+otpc_proc_t *otpc__proc_lookup(otpc_node_t *n, const otpc_pid_t *pid)
+{
+    if (!otpc__pid_is_local(n, pid) || pid->creation != n->creation || pid->num >= n->nprocs_cap)
+        return NULL;
+    otpc_proc_t *p = n->procs[pid->num];
+    return p && p->pid.serial == pid->serial && !p->exiting ? p : NULL;
+}
+
+otpc_proc_t *otpc__proc_by_name(otpc_node_t *n, uint32_t name)
+{
+    otpc_proc_t *p = name < n->names_cap ? n->names[name] : NULL;
+    return p && !p->exiting ? p : NULL;
+}
+
+/* ---- mailbox ----------------------------------------------------------------------- */
+
+otpc__msg_t *otpc__msg_new(otpc_node_t *n, otpc__msg_kind_t kind, const otpc_pid_t *from,
+                           const char *data, size_t len)
+{
+    otpc__msg_t *m;
+    if (len <= SMALL_MSG && n->msg_pool) {
+        m = n->msg_pool;
+        n->msg_pool = m->next;
+        n->msg_pool_len--;
+    } else {
+        m = malloc(sizeof *m + (len <= SMALL_MSG ? SMALL_MSG : len));
+        if (!m)
+            return NULL;
+    }
+    m->next = NULL;
+    m->kind = kind;
+    m->len = (uint32_t)len;
+    if (from)
+        m->from = *from;
+    else
+        memset(&m->from, 0, sizeof m->from);
+    memcpy(m->data, data, len);
+    return m;
+}
+
+static void msg_free(otpc_node_t *n, otpc__msg_t *m)
+{
+    if (m->len <= SMALL_MSG && n->msg_pool_len < MSG_POOL_MAX) {
+        m->next = n->msg_pool;
+        n->msg_pool = m;
+        n->msg_pool_len++;
+        return;
+    }
+    free(m);
+}
+
+static void runq_add(otpc_node_t *n, otpc_proc_t *p)
+{
+    if (p->in_runq)
+        return;
+    p->in_runq = 1;
+    p->rq_next = NULL;
+    if (n->rq_tail)
+        n->rq_tail->rq_next = p;
+    else
+        n->rq_head = p;
+    n->rq_tail = p;
+}
+
+void otpc__deliver(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *m)
+{
+    if (p->mtail)
+        p->mtail->next = m;
+    else
+        p->mhead = m;
+    p->mtail = m;
+    runq_add(n, p);
+}
+
+/* ---- spawn and names ------------------------------------------------------------- */
+
+static int grow_procs(otpc_node_t *n)
+{
+    uint32_t cap = n->nprocs_cap ? n->nprocs_cap * 2 : 256;
+    if (cap > (1u << 27))
+        return OTPC_ENOMEM;
+    otpc_proc_t **p = realloc(n->procs, cap * sizeof *p);
+    if (!p)
+        return OTPC_ENOMEM;
+    memset(p + n->nprocs_cap, 0, (cap - n->nprocs_cap) * sizeof *p);
+    n->procs = p;
+    n->nprocs_cap = cap;
+    return 0;
+}
+
+/* A free slot, scanning from the last one handed out (as ERTS does). */
+static int free_slot(otpc_node_t *n, uint32_t *out)
+{
+    if (n->live + 1 >= n->nprocs_cap / 2 && grow_procs(n))
+        return OTPC_ENOMEM;
+    for (;;) {
+        uint32_t i = n->next_num++ % n->nprocs_cap;
+        if (i == 0)
+            continue; /* slot 0 unused: a zero pid number is never valid */
+        if (!n->procs[i]) {
+            *out = i;
+            return 0;
+        }
+    }
+}
+
+int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out)
+{
+    uint32_t slot;
+    if (!ops || !ops->handle)
+        return OTPC_EINVAL;
+    if (!node->creation)
+        return OTPC_ESTATE; /* before the node has registered: no pids yet */
+    int rc = free_slot(node, &slot);
+    if (rc)
+        return rc;
+    otpc_proc_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return OTPC_ENOMEM;
+    p->node = node;
+    p->ops = ops;
+    p->pid.node = node->self_atom;
+    p->pid.num = slot;
+    p->pid.serial = ++node->serial;
+    p->pid.creation = node->creation;
+    node->procs[slot] = p;
+    node->live++;
+    if (ops->init && (rc = ops->init(p, arg)) < 0) {
+        /* init failed: nobody knows the pid yet, nothing to signal */
+        node->procs[slot] = NULL;
+        node->live--;
+        free(p->links.items);
+        free(p->mons_out.items);
+        free(p);
+        return rc;
+    }
+    if (out)
+        *out = p->pid;
+    return 0;
+}
+
+static int set_name(otpc_node_t *n, otpc_proc_t *p, const char *name)
+{
+    uint32_t a = otpc__atom(&n->atoms, name, strlen(name));
+    if (!a)
+        return OTPC_ENOMEM;
+    if (p->name || otpc__proc_by_name(n, a))
+        return OTPC_ENAMETAKEN;
+    if (a >= n->names_cap) {
+        uint32_t cap = n->names_cap ? n->names_cap : 64;
+        while (cap <= a)
+            cap *= 2;
+        otpc_proc_t **names = realloc(n->names, cap * sizeof *names);
+        if (!names)
+            return OTPC_ENOMEM;
+        memset(names + n->names_cap, 0, (cap - n->names_cap) * sizeof *names);
+        n->names = names;
+        n->names_cap = cap;
+    }
+    n->names[a] = p;
+    p->name = a;
+    return 0;
+}
+
+int otpc_register_pid(otpc_node_t *node, const char *name, const otpc_pid_t *pid)
+{
+    otpc_proc_t *p = otpc__proc_lookup(node, pid);
+    return p ? set_name(node, p, name) : OTPC_ENOPROC;
+}
+
+int otpc_register(otpc_proc_t *self, const char *name)
+{
+    return set_name(self->node, self, name);
+}
+
+/* ---- accessors ------------------------------------------------------------------ */
+
+otpc_node_t *otpc_proc_node(otpc_proc_t *self)
+{
+    return self->node;
+}
+
+otpc_pid_t otpc_self(const otpc_proc_t *self)
+{
+    return self->pid;
+}
+
+void *otpc_proc_data(const otpc_proc_t *self)
+{
+    return self->data;
+}
+
+void otpc_proc_set_data(otpc_proc_t *self, void *data)
+{
+    self->data = data;
+}
+
+void otpc_trap_exit(otpc_proc_t *self, int on)
+{
+    self->trap_exit = on != 0;
+}
+
+int otpc_make_ref(otpc_proc_t *self, otpc_ref_t *out)
+{
+    otpc_node_t *n = self->node;
+    uint64_t c = ++n->ref_counter;
+    memset(out, 0, sizeof *out);
+    out->node = n->self_atom;
+    out->creation = n->creation;
+    out->len = 3;
+    out->n[0] = (uint32_t)(c & 0x3ffff); /* ERTS keeps 18 bits in the first word */
+    out->n[1] = (uint32_t)(c >> 18);
+    out->n[2] = n->ref_salt;
+    return 0;
+}
+
+/* ---- sending -------------------------------------------------------------------- */
+
+static int check_term(otpc_term_t msg)
+{
+    size_t used;
+    if (otpc__term_skip_versioned(msg.data, msg.size, &used) || used != msg.size)
+        return OTPC_EBADARG;
+    return 0;
+}
+
+int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
+{
+    otpc_node_t *n = self->node;
+    int rc = check_term(msg);
+    if (rc)
+        return rc;
+    if (otpc__pid_is_local(n, to)) {
+        otpc_proc_t *p = otpc__proc_lookup(n, to);
+        if (!p)
+            return 0;
+        otpc__msg_t *m = otpc__msg_new(n, M_MSG, &self->pid, msg.data, msg.size);
+        if (!m)
+            return OTPC_ENOMEM;
+        otpc__deliver(n, p, m);
+        return 0;
+    }
+    /* {SEND, '', To}: no sender, so it works whatever the peer turns out to support. */
+    if (otpc__ctl_begin(n, 3, DOP_SEND) || ei_x_encode_atom(&n->scratch, "") ||
+        otpc__x_pid(n, &n->scratch, to))
+        return OTPC_ENOMEM;
+    return otpc__peer_send(n, to->node, &n->scratch, msg.data, msg.size);
+}
+
+int otpc_send_name(otpc_proc_t *self, const char *name, const char *node, otpc_term_t msg)
+{
+    otpc_node_t *n = self->node;
+    int rc = check_term(msg);
+    if (rc)
+        return rc;
+    if (!node || strcmp(node, n->name) == 0) {
+        uint32_t a = otpc__atom(&n->atoms, name, strlen(name));
+        otpc_proc_t *p = otpc__proc_by_name(n, a);
+        if (!p)
+            return OTPC_ENOPROC; /* as `Name ! Msg` raises badarg for an unknown name */
+        return otpc_send(self, &p->pid, msg);
+    }
+    uint32_t na = otpc__atom(&n->atoms, node, strlen(node));
+    if (!na || otpc__ctl_begin(n, 4, DOP_REG_SEND) || otpc__x_pid(n, &n->scratch, &self->pid) ||
+        ei_x_encode_atom(&n->scratch, "") || ei_x_encode_atom(&n->scratch, name))
+        return OTPC_ENOMEM;
+    return otpc__peer_send(n, na, &n->scratch, msg.data, msg.size);
+}
+
+/* ---- running and exiting --------------------------------------------------------- */
+
+void otpc_exit(otpc_proc_t *self, otpc_term_t reason)
+{
+    if (self->exiting)
+        return;
+    self->exiting = 1;
+    otpc__buf_reset(&self->reason);
+    /* Stored without the version byte: it is spliced into EXIT / DOWN terms. */
+    if (reason.size > 1)
+        otpc__buf_append(&self->reason, reason.data + 1, reason.size - 1);
+}
+
+static void free_proc(otpc_node_t *n, otpc_proc_t *p)
+{
+    for (otpc__msg_t *m = p->mhead, *next; m; m = next) {
+        next = m->next;
+        msg_free(n, m);
+    }
+    free(p->links.items);
+    free(p->mons_in.items);
+    free(p->mons_out.items);
+    otpc__buf_free(&p->reason);
+    free(p);
+}
+
+/* The exit itself: terminate hook, signals to links and monitors, then the slot is free.
+ * `reason` is unversioned; the process must not be running a callback. */
+void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len)
+{
+    otpc_node_t *n = p->node;
+    p->exiting = 1;
+    if (reason != p->reason.data) {
+        otpc__buf_reset(&p->reason);
+        otpc__buf_append(&p->reason, reason, len);
+    }
+    if (p->ops->terminate) {
+        /* terminate gets the reason as a versioned term, like every term in the API */
+        otpc__buf_t v = {0};
+        char magic = (char)ERL_VERSION_MAGIC;
+        otpc__buf_append(&v, &magic, 1);
+        otpc__buf_append(&v, p->reason.data, p->reason.len);
+        otpc_term_t t = {v.data, v.len};
+        p->ops->terminate(p, t);
+        otpc__buf_free(&v);
+    }
+    otpc__signal_exit_all(p);
+    if (p->name && p->name < n->names_cap && n->names[p->name] == p)
+        n->names[p->name] = NULL;
+    n->procs[p->pid.num] = NULL;
+    n->live--;
+    if (!p->in_runq && !p->running)
+        free_proc(n, p);
+    /* else: otpc__run_queue frees it when it is done with it */
+}
+
+static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
+{
+    while (p->mhead && budget-- > 0 && !p->exiting) {
+        otpc__msg_t *m = p->mhead;
+        p->mhead = m->next;
+        if (!p->mhead)
+            p->mtail = NULL;
+        if (m->kind == M_MSG) {
+            otpc_term_t t = {m->data, m->len};
+            p->ops->handle(p, t);
+        } else {
+            otpc__apply_exit_signal(p, m);
+        }
+        msg_free(n, m);
+        if (p->exiting && n->procs[p->pid.num] == p)
+            otpc__proc_exit_now(p, p->reason.data, p->reason.len);
+        if (n->procs[p->pid.num] != p)
+            return;
+    }
+}
+
+void otpc__run_queue(otpc_node_t *n, int budget)
+{
+    /* Only the processes queued when we start: a process that keeps sending to itself
+     * cannot starve the event queue. */
+    otpc_proc_t *end = n->rq_tail;
+    while (n->rq_head && budget > 0) {
+        otpc_proc_t *p = n->rq_head;
+        n->rq_head = p->rq_next;
+        if (!n->rq_head)
+            n->rq_tail = NULL;
+        p->in_runq = 0;
+        int dead = n->procs[p->pid.num] != p;
+        if (dead) {
+            free_proc(n, p);
+        } else {
+            p->running = 1;
+            run_one(n, p, 64);
+            p->running = 0;
+            budget -= 64;
+            if (n->procs[p->pid.num] == p && p->mhead)
+                runq_add(n, p);
+            else if (n->procs[p->pid.num] != p)
+                free_proc(n, p);
+        }
+        if (p == end)
+            break;
+    }
+}

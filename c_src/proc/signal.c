@@ -1,0 +1,518 @@
+/*
+ * Signals between processes: links, monitors and exit signals, with Erlang's semantics,
+ * whether the other side is a local C process or a process on another node.
+ *
+ * Invariants:
+ *  - A link is recorded on both local ends, or on the local end only for a remote
+ *    peer. Unlinking a remote peer keeps the entry in the "unlinking" state (with the
+ *    UNLINK_ID id) until the ack; exit signals through such a link are ignored.
+ *  - A monitor is recorded in the watcher's mons_out and, for a local target, in the
+ *    target's mons_in; every monitor fires exactly once (DOWN) or is removed silently
+ *    (demonitor), never both.
+ *  - Exit signals to local processes are queued in the target's mailbox and applied when
+ *    it runs, so no callback ever sees its own process die underneath it.
+ *  - A lost or failed connection is `noconnection` for every link and monitor across it.
+ */
+#include <string.h>
+
+#include "dist/term.h"
+#include "proc/node_int.h"
+#include "util/log.h"
+
+#define LINK_SZ sizeof(otpc__link_t)
+#define MON_SZ sizeof(otpc__mon_t)
+
+static const char NOPROC[] = {ERL_SMALL_ATOM_UTF8_EXT, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
+static const char NOCONNECTION[] = {ERL_SMALL_ATOM_UTF8_EXT, 12, 'n', 'o', 'c', 'o', 'n',
+                                    'n', 'e', 'c', 't', 'i', 'o', 'n'};
+static const char KILLED[] = {ERL_SMALL_ATOM_UTF8_EXT, 6, 'k', 'i', 'l', 'l', 'e', 'd'};
+
+/* Is the unversioned term data[0..len) exactly the atom `atom`? */
+static int is_atom(const char *data, size_t len, const char *atom)
+{
+    int i = 0;
+    return otpc_decode_atom_is(data, &i, atom) && (size_t)i == len;
+}
+
+/* ---- lookups --------------------------------------------------------------------- */
+
+static otpc__link_t *link_find(otpc_proc_t *p, const otpc_pid_t *pid, uint32_t *idx)
+{
+    otpc__link_t *l = p->links.items;
+    for (uint32_t i = 0; i < p->links.len; i++) {
+        if (otpc_pid_eq(&l[i].pid, pid)) {
+            if (idx)
+                *idx = i;
+            return &l[i];
+        }
+    }
+    return NULL;
+}
+
+static void link_remove(otpc_proc_t *p, const otpc_pid_t *pid)
+{
+    uint32_t i;
+    if (link_find(p, pid, &i))
+        otpc__vec_del(&p->links, i, LINK_SZ);
+}
+
+static int mon_take(otpc__vec_t *v, const otpc_ref_t *ref, otpc__mon_t *out)
+{
+    otpc__mon_t *m = v->items;
+    for (uint32_t i = 0; i < v->len; i++) {
+        if (otpc_ref_eq(&m[i].ref, ref)) {
+            if (out)
+                *out = m[i];
+            otpc__vec_del(v, i, MON_SZ);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- building what is delivered -------------------------------------------------- */
+
+int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *w, const otpc_ref_t *ref,
+                       const otpc_pid_t *obj, uint32_t name, uint32_t name_node,
+                       const char *reason, size_t len)
+{
+    ei_x_buff *x = &n->scratch2;
+    x->index = 0;
+    if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 5) || ei_x_encode_atom(x, "DOWN") ||
+        otpc__x_ref(n, x, ref) || ei_x_encode_atom(x, "process") ||
+        otpc__x_proc_obj(n, x, obj, name, name_node) || otpc__x_raw(x, reason, len))
+        return OTPC_ENOMEM;
+    otpc__msg_t *m = otpc__msg_new(n, M_MSG, NULL, x->buff, (size_t)x->index);
+    if (!m)
+        return OTPC_ENOMEM;
+    otpc__deliver(n, w, m);
+    return 0;
+}
+
+static void queue_exit(otpc_node_t *n, otpc_proc_t *to, otpc__msg_kind_t kind,
+                       const otpc_pid_t *from, const char *reason, size_t len)
+{
+    otpc__msg_t *m = otpc__msg_new(n, kind, from, reason, len);
+    if (m)
+        otpc__deliver(n, to, m);
+    else
+        LOG_ERROR("proc", "out of memory delivering an exit signal");
+}
+
+/* Runs inside the target's turn (run_one): trap, ignore, or die. */
+void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m)
+{
+    otpc_node_t *n = p->node;
+    if (m->kind == M_EXIT2 && is_atom(m->data, m->len, "kill")) {
+        otpc__proc_exit_now(p, KILLED, sizeof KILLED); /* untrappable */
+        return;
+    }
+    if (p->trap_exit) {
+        ei_x_buff *x = &n->scratch2;
+        x->index = 0;
+        if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 3) ||
+            ei_x_encode_atom(x, "EXIT") || otpc__x_pid(n, x, &m->from) ||
+            otpc__x_raw(x, m->data, m->len))
+            return;
+        otpc_term_t t = {x->buff, (size_t)x->index};
+        p->ops->handle(p, t);
+        return;
+    }
+    if (is_atom(m->data, m->len, "normal") && !otpc_pid_eq(&m->from, &p->pid))
+        return;
+    otpc__proc_exit_now(p, m->data, m->len);
+}
+
+/* ---- outgoing control messages ----------------------------------------------------- */
+
+static void ctl_pid_pid(otpc_node_t *n, long op, const otpc_pid_t *a, const otpc_pid_t *b,
+                        const char *reason, size_t len)
+{
+    int arity = reason ? 4 : 3;
+    if (otpc__ctl_begin(n, arity, op) || otpc__x_pid(n, &n->scratch, a) ||
+        otpc__x_pid(n, &n->scratch, b) || (reason && otpc__x_raw(&n->scratch, reason, len)))
+        return;
+    otpc__peer_send(n, b->node, &n->scratch, NULL, 0);
+}
+
+static void ctl_unlink(otpc_node_t *n, long op, uint64_t id, const otpc_pid_t *from,
+                       const otpc_pid_t *to)
+{
+    if (otpc__ctl_begin(n, 4, op) || ei_x_encode_ulonglong(&n->scratch, id) ||
+        otpc__x_pid(n, &n->scratch, from) || otpc__x_pid(n, &n->scratch, to))
+        return;
+    otpc__peer_send(n, to->node, &n->scratch, NULL, 0);
+}
+
+/* MONITOR_P_EXIT to a remote watcher; `name` set when it monitored us by name. */
+static void ctl_monitor_exit(otpc_node_t *n, const otpc_pid_t *self, uint32_t name,
+                             const otpc__mon_t *m, const char *reason, size_t len)
+{
+    ei_x_buff *x = &n->scratch;
+    if (otpc__ctl_begin(n, 5, DOP_MONITOR_P_EXIT) ||
+        (name ? otpc__x_atom_id(n, x, name) : otpc__x_pid(n, x, self)) ||
+        otpc__x_pid(n, x, &m->pid) || otpc__x_ref(n, x, &m->ref) || otpc__x_raw(x, reason, len))
+        return;
+    otpc__peer_send(n, m->pid.node, x, NULL, 0);
+}
+
+static void ctl_monitor(otpc_node_t *n, long op, const otpc_pid_t *self, const otpc__mon_t *m)
+{
+    ei_x_buff *x = &n->scratch;
+    uint32_t node = m->name ? m->name_node : m->pid.node;
+    if (otpc__ctl_begin(n, 4, op) || otpc__x_pid(n, x, self) ||
+        (m->name ? otpc__x_atom_id(n, x, m->name) : otpc__x_pid(n, x, &m->pid)) ||
+        otpc__x_ref(n, x, &m->ref))
+        return;
+    otpc__peer_send(n, node, x, NULL, 0);
+}
+
+/* ---- exit of a process --------------------------------------------------------------- */
+
+void otpc__signal_exit_all(otpc_proc_t *p)
+{
+    otpc_node_t *n = p->node;
+    const char *r = p->reason.data;
+    size_t rl = p->reason.len;
+    otpc__link_t *links = p->links.items;
+    for (uint32_t i = 0; i < p->links.len; i++) {
+        if (links[i].unlinking)
+            continue;
+        if (otpc__pid_is_local(n, &links[i].pid)) {
+            otpc_proc_t *q = otpc__proc_lookup(n, &links[i].pid);
+            if (q) {
+                link_remove(q, &p->pid);
+                queue_exit(n, q, M_EXIT_LINK, &p->pid, r, rl);
+            }
+        } else {
+            ctl_pid_pid(n, DOP_EXIT, &p->pid, &links[i].pid, r, rl);
+        }
+    }
+    p->links.len = 0;
+    otpc__mon_t *mi = p->mons_in.items;
+    for (uint32_t i = 0; i < p->mons_in.len; i++) {
+        if (otpc__pid_is_local(n, &mi[i].pid)) {
+            otpc_proc_t *w = otpc__proc_lookup(n, &mi[i].pid);
+            if (w && mon_take(&w->mons_out, &mi[i].ref, NULL))
+                otpc__monitor_down(n, w, &mi[i].ref, &p->pid, mi[i].name, n->self_atom, r, rl);
+        } else {
+            ctl_monitor_exit(n, &p->pid, mi[i].name, &mi[i], r, rl);
+        }
+    }
+    p->mons_in.len = 0;
+    otpc__mon_t *mo = p->mons_out.items;
+    for (uint32_t i = 0; i < p->mons_out.len; i++) {
+        uint32_t node = mo[i].name ? mo[i].name_node : mo[i].pid.node;
+        if (node != n->self_atom) {
+            ctl_monitor(n, DOP_DEMONITOR_P, &p->pid, &mo[i]);
+            continue;
+        }
+        otpc_proc_t *t = otpc__proc_lookup(n, &mo[i].pid);
+        if (t)
+            mon_take(&t->mons_in, &mo[i].ref, NULL);
+    }
+    p->mons_out.len = 0;
+}
+
+/* Every link and monitor across a connection that is gone. */
+void otpc__node_lost(otpc_node_t *n, uint32_t node)
+{
+    for (uint32_t s = 1; s < n->nprocs_cap; s++) {
+        otpc_proc_t *p = n->procs[s];
+        if (!p)
+            continue;
+        otpc__link_t *l = p->links.items;
+        for (uint32_t i = p->links.len; i-- > 0;) {
+            if (l[i].pid.node != node)
+                continue;
+            otpc_pid_t from = l[i].pid;
+            int unlinking = l[i].unlinking != 0;
+            otpc__vec_del(&p->links, i, LINK_SZ);
+            if (!unlinking)
+                queue_exit(n, p, M_EXIT_LINK, &from, NOCONNECTION, sizeof NOCONNECTION);
+        }
+        otpc__mon_t *mo = p->mons_out.items;
+        for (uint32_t i = p->mons_out.len; i-- > 0;) {
+            if ((mo[i].name ? mo[i].name_node : mo[i].pid.node) != node)
+                continue;
+            otpc__mon_t m = mo[i];
+            otpc__vec_del(&p->mons_out, i, MON_SZ);
+            otpc__monitor_down(n, p, &m.ref, &m.pid, m.name, m.name_node, NOCONNECTION,
+                               sizeof NOCONNECTION);
+        }
+        otpc__mon_t *mi = p->mons_in.items;
+        for (uint32_t i = p->mons_in.len; i-- > 0;)
+            if (mi[i].pid.node == node)
+                otpc__vec_del(&p->mons_in, i, MON_SZ);
+    }
+}
+
+/* ---- the public calls -------------------------------------------------------------- */
+
+int otpc_link(otpc_proc_t *self, const otpc_pid_t *pid)
+{
+    otpc_node_t *n = self->node;
+    otpc__link_t *l = link_find(self, pid, NULL);
+    if (l && !l->unlinking)
+        return 0;
+    if (otpc__pid_is_local(n, pid)) {
+        otpc_proc_t *q = otpc__proc_lookup(n, pid);
+        if (!q) {
+            queue_exit(n, self, M_EXIT_LINK, pid, NOPROC, sizeof NOPROC);
+            return 0;
+        }
+        otpc__link_t a = {self->pid, 0}, b = {*pid, 0};
+        if (q == self)
+            return 0;
+        if (otpc__vec_push(&self->links, &b, LINK_SZ))
+            return OTPC_ENOMEM;
+        if (otpc__vec_push(&q->links, &a, LINK_SZ)) {
+            link_remove(self, pid);
+            return OTPC_ENOMEM;
+        }
+        return 0;
+    }
+    if (l) {
+        l->unlinking = 0; /* linking again while an unlink is in flight */
+    } else {
+        otpc__link_t b = {*pid, 0};
+        if (otpc__vec_push(&self->links, &b, LINK_SZ))
+            return OTPC_ENOMEM;
+    }
+    ctl_pid_pid(n, DOP_LINK, &self->pid, pid, NULL, 0);
+    return 0;
+}
+
+int otpc_unlink(otpc_proc_t *self, const otpc_pid_t *pid)
+{
+    otpc_node_t *n = self->node;
+    otpc__link_t *l = link_find(self, pid, NULL);
+    if (!l || l->unlinking)
+        return 0;
+    if (otpc__pid_is_local(n, pid)) {
+        otpc_proc_t *q = otpc__proc_lookup(n, pid);
+        if (q)
+            link_remove(q, &self->pid);
+        link_remove(self, pid);
+        return 0;
+    }
+    l->unlinking = ++n->unlink_counter;
+    ctl_unlink(n, DOP_UNLINK_ID, l->unlinking, &self->pid, pid);
+    return 0;
+}
+
+static int monitor(otpc_proc_t *self, otpc__mon_t *m, otpc_ref_t *out)
+{
+    otpc_node_t *n = self->node;
+    otpc_make_ref(self, &m->ref);
+    if (out)
+        *out = m->ref;
+    uint32_t node = m->name ? m->name_node : m->pid.node;
+    if (node == n->self_atom) {
+        otpc_proc_t *t = m->name ? otpc__proc_by_name(n, m->name) : otpc__proc_lookup(n, &m->pid);
+        if (!t)
+            return otpc__monitor_down(n, self, &m->ref, &m->pid, m->name, m->name_node, NOPROC,
+                                      sizeof NOPROC);
+        otpc__mon_t in = {m->ref, self->pid, m->name, 0};
+        m->pid = t->pid;
+        if (otpc__vec_push(&self->mons_out, m, MON_SZ))
+            return OTPC_ENOMEM;
+        return otpc__vec_push(&t->mons_in, &in, MON_SZ);
+    }
+    if (otpc__vec_push(&self->mons_out, m, MON_SZ))
+        return OTPC_ENOMEM;
+    ctl_monitor(n, DOP_MONITOR_P, &self->pid, m);
+    return 0;
+}
+
+int otpc_monitor(otpc_proc_t *self, const otpc_pid_t *pid, otpc_ref_t *out)
+{
+    otpc__mon_t m = {0};
+    m.pid = *pid;
+    return monitor(self, &m, out);
+}
+
+int otpc_monitor_name(otpc_proc_t *self, const char *name, const char *node, otpc_ref_t *out)
+{
+    otpc_node_t *n = self->node;
+    otpc__mon_t m = {0};
+    m.name = otpc__atom(&n->atoms, name, strlen(name));
+    m.name_node = node ? otpc__atom(&n->atoms, node, strlen(node)) : n->self_atom;
+    if (!m.name || !m.name_node)
+        return OTPC_ENOMEM;
+    return monitor(self, &m, out);
+}
+
+int otpc_demonitor(otpc_proc_t *self, const otpc_ref_t *ref)
+{
+    otpc_node_t *n = self->node;
+    otpc__mon_t m;
+    if (!mon_take(&self->mons_out, ref, &m))
+        return 0;
+    uint32_t node = m.name ? m.name_node : m.pid.node;
+    if (node != n->self_atom) {
+        ctl_monitor(n, DOP_DEMONITOR_P, &self->pid, &m);
+        return 0;
+    }
+    otpc_proc_t *t = otpc__proc_lookup(n, &m.pid);
+    if (t)
+        mon_take(&t->mons_in, ref, NULL);
+    return 0;
+}
+
+int otpc_exit_signal(otpc_proc_t *self, const otpc_pid_t *pid, otpc_term_t reason)
+{
+    otpc_node_t *n = self->node;
+    size_t used;
+    if (otpc__term_skip_versioned(reason.data, reason.size, &used) || used != reason.size)
+        return OTPC_EBADARG;
+    if (otpc__pid_is_local(n, pid)) {
+        otpc_proc_t *q = otpc__proc_lookup(n, pid);
+        if (q)
+            queue_exit(n, q, M_EXIT2, &self->pid, reason.data + 1, reason.size - 1);
+        return 0;
+    }
+    ctl_pid_pid(n, DOP_EXIT2, &self->pid, pid, reason.data + 1, reason.size - 1);
+    return 0;
+}
+
+/* ---- incoming control messages ------------------------------------------------------ */
+
+static otpc_proc_t *target(otpc_node_t *n, const otpc__ctrl_t *c, uint32_t *name)
+{
+    *name = 0;
+    if (c->to_is_name) {
+        /* Lookup only: a peer must not grow our atom table by naming random names. */
+        *name = otpc__atom_find(&n->atoms, c->to_name, strlen(c->to_name));
+        return *name ? otpc__proc_by_name(n, *name) : NULL;
+    }
+    otpc_pid_t to = otpc__pid_from_ei(n, &c->to);
+    return otpc__proc_lookup(n, &to);
+}
+
+static void on_monitor_p(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t, uint32_t name)
+{
+    otpc__mon_t m = {0};
+    m.pid = otpc__pid_from_ei(n, &c->from);
+    if (otpc__ref_from_ei(n, &c->ref, &m.ref))
+        return;
+    if (t) {
+        m.name = name;
+        otpc__vec_push(&t->mons_in, &m, MON_SZ);
+        return;
+    }
+    /* noproc at once; the object is the name as the watcher gave it */
+    ei_x_buff *x = &n->scratch;
+    if (otpc__ctl_begin(n, 5, DOP_MONITOR_P_EXIT) ||
+        (c->to_is_name ? ei_x_encode_atom(x, c->to_name) : ei_x_encode_pid(x, &c->to)) ||
+        otpc__x_pid(n, x, &m.pid) || otpc__x_ref(n, x, &m.ref) ||
+        otpc__x_raw(x, NOPROC, sizeof NOPROC))
+        return;
+    otpc__peer_send(n, m.pid.node, x, NULL, 0);
+}
+
+static void on_monitor_exit(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *w)
+{
+    otpc_ref_t ref;
+    otpc__mon_t m;
+    if (!w || otpc__ref_from_ei(n, &c->ref, &ref) || !mon_take(&w->mons_out, &ref, &m))
+        return;
+    otpc__monitor_down(n, w, &ref, &m.pid, m.name, m.name_node, c->reason.data, c->reason.size);
+}
+
+static void on_link(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t)
+{
+    otpc_pid_t from = otpc__pid_from_ei(n, &c->from);
+    if (!t) {
+        otpc_pid_t to = otpc__pid_from_ei(n, &c->to);
+        ctl_pid_pid(n, DOP_EXIT, &to, &from, NOPROC, sizeof NOPROC);
+        return;
+    }
+    otpc__link_t *l = link_find(t, &from, NULL);
+    if (l) {
+        l->unlinking = 0;
+        return;
+    }
+    otpc__link_t nl = {from, 0};
+    otpc__vec_push(&t->links, &nl, LINK_SZ);
+}
+
+static void on_unlink_id(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t, int ack)
+{
+    otpc_pid_t from = otpc__pid_from_ei(n, &c->from);
+    otpc__link_t *l = t ? link_find(t, &from, NULL) : NULL;
+    if (ack) {
+        if (l && l->unlinking == c->unlink_id)
+            link_remove(t, &from);
+        return;
+    }
+    if (l && !l->unlinking)
+        link_remove(t, &from);
+    otpc_pid_t to = otpc__pid_from_ei(n, &c->to);
+    ctl_unlink(n, DOP_UNLINK_ID_ACK, c->unlink_id, &to, &from);
+}
+
+static void on_exit(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t, int via_link)
+{
+    if (!t)
+        return;
+    otpc_pid_t from = otpc__pid_from_ei(n, &c->from);
+    if (via_link) {
+        otpc__link_t *l = link_find(t, &from, NULL);
+        if (!l || l->unlinking)
+            return;
+        link_remove(t, &from);
+    }
+    queue_exit(n, t, via_link ? M_EXIT_LINK : M_EXIT2, &from, c->reason.data, c->reason.size);
+}
+
+void otpc__handle_ctrl(otpc_node_t *n, otpc__peer_t *peer, const otpc__ctrl_t *c)
+{
+    (void)peer;
+    uint32_t name;
+    otpc_proc_t *t = c->op == DOP_ALIAS_SEND ? NULL : target(n, c, &name);
+    switch (c->op) {
+    case DOP_SEND:
+    case DOP_REG_SEND:
+        if (t) {
+            otpc_pid_t from = c->has_from ? otpc__pid_from_ei(n, &c->from) : (otpc_pid_t){0, 0, 0, 0};
+            otpc__msg_t *m = otpc__msg_new(n, M_MSG, &from, c->msg.data, c->msg.size);
+            if (m)
+                otpc__deliver(n, t, m);
+        }
+        break;
+    case DOP_LINK:
+        on_link(n, c, t);
+        break;
+    case DOP_UNLINK:
+        if (t) {
+            otpc_pid_t from = otpc__pid_from_ei(n, &c->from);
+            link_remove(t, &from);
+        }
+        break;
+    case DOP_UNLINK_ID:
+    case DOP_UNLINK_ID_ACK:
+        on_unlink_id(n, c, t, c->op == DOP_UNLINK_ID_ACK);
+        break;
+    case DOP_EXIT:
+    case DOP_EXIT2:
+        on_exit(n, c, t, c->op == DOP_EXIT);
+        break;
+    case DOP_MONITOR_P:
+        on_monitor_p(n, c, t, name);
+        break;
+    case DOP_DEMONITOR_P:
+        if (t) {
+            otpc_ref_t ref;
+            if (otpc__ref_from_ei(n, &c->ref, &ref) == 0)
+                mon_take(&t->mons_in, &ref, NULL);
+        }
+        break;
+    case DOP_MONITOR_P_EXIT:
+        on_monitor_exit(n, c, t);
+        break;
+    default:
+        /* ALIAS_SEND to an alias we never made, GROUP_LEADER: nothing to do */
+        break;
+    }
+}

@@ -1,0 +1,136 @@
+/*
+ * Encoding and decoding of pids, refs and atoms for otpc's own interned forms.
+ * Pids and refs are written directly in their external format (NEW_PID_EXT,
+ * NEWER_REFERENCE_EXT with a SMALL_ATOM_UTF8_EXT node) rather than through ei's
+ * erlang_pid, which would mean a 1 KiB struct and a string copy per pid.
+ */
+#include <string.h>
+
+#include "dist/term.h"
+#include "proc/node_int.h"
+
+int otpc__x_raw(ei_x_buff *x, const char *data, size_t len)
+{
+    return ei_x_append_buf(x, data, (int)len) ? OTPC_ENOMEM : 0;
+}
+
+static int put_atom(ei_x_buff *x, const char *s)
+{
+    size_t n = strlen(s);
+    char hdr[3];
+    if (n < 256) {
+        hdr[0] = ERL_SMALL_ATOM_UTF8_EXT;
+        hdr[1] = (char)n;
+        return otpc__x_raw(x, hdr, 2) ? OTPC_ENOMEM : otpc__x_raw(x, s, n);
+    }
+    hdr[0] = ERL_ATOM_UTF8_EXT;
+    otpc__put_u16(hdr + 1, (uint16_t)n);
+    return otpc__x_raw(x, hdr, 3) ? OTPC_ENOMEM : otpc__x_raw(x, s, n);
+}
+
+int otpc__x_atom_id(otpc_node_t *n, ei_x_buff *x, uint32_t atom)
+{
+    return put_atom(x, otpc__atom_name(&n->atoms, atom));
+}
+
+int otpc__x_pid(otpc_node_t *n, ei_x_buff *x, const otpc_pid_t *pid)
+{
+    char tail[12];
+    if (otpc__x_raw(x, "X", 1) || otpc__x_atom_id(n, x, pid->node))
+        return OTPC_ENOMEM;
+    otpc__put_u32(tail, pid->num);
+    otpc__put_u32(tail + 4, pid->serial);
+    otpc__put_u32(tail + 8, pid->creation);
+    return otpc__x_raw(x, tail, 12);
+}
+
+int otpc__x_ref(otpc_node_t *n, ei_x_buff *x, const otpc_ref_t *ref)
+{
+    char b[4 + 20];
+    b[0] = ERL_NEWER_REFERENCE_EXT;
+    otpc__put_u16(b + 1, (uint16_t)ref->len);
+    if (otpc__x_raw(x, b, 3) || otpc__x_atom_id(n, x, ref->node))
+        return OTPC_ENOMEM;
+    otpc__put_u32(b, ref->creation);
+    for (uint32_t i = 0; i < ref->len; i++)
+        otpc__put_u32(b + 4 + 4 * i, ref->n[i]);
+    return otpc__x_raw(x, b, 4 + 4 * ref->len);
+}
+
+int otpc__x_proc_obj(otpc_node_t *n, ei_x_buff *x, const otpc_pid_t *pid, uint32_t name,
+                     uint32_t name_node)
+{
+    if (!name)
+        return otpc__x_pid(n, x, pid);
+    if (ei_x_encode_tuple_header(x, 2) || otpc__x_atom_id(n, x, name) ||
+        otpc__x_atom_id(n, x, name_node))
+        return OTPC_ENOMEM;
+    return 0;
+}
+
+otpc_pid_t otpc__pid_from_ei(otpc_node_t *n, const erlang_pid *e)
+{
+    otpc_pid_t p;
+    p.node = otpc__atom(&n->atoms, e->node, strlen(e->node));
+    p.num = e->num;
+    p.serial = e->serial;
+    p.creation = e->creation;
+    return p;
+}
+
+int otpc__ref_from_ei(otpc_node_t *n, const erlang_ref *e, otpc_ref_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->node = otpc__atom(&n->atoms, e->node, strlen(e->node));
+    out->creation = e->creation;
+    out->len = e->len < 0 ? 0 : (uint32_t)(e->len > 5 ? 5 : e->len);
+    for (uint32_t i = 0; i < out->len; i++)
+        out->n[i] = e->n[i];
+    return out->node ? 0 : OTPC_ENOMEM;
+}
+
+int otpc_ref_eq(const otpc_ref_t *a, const otpc_ref_t *b)
+{
+    if (a->node != b->node || a->creation != b->creation || a->len != b->len)
+        return 0;
+    return memcmp(a->n, b->n, a->len * sizeof a->n[0]) == 0;
+}
+
+/* ---- public helpers -------------------------------------------------------------- */
+
+int otpc_x_encode_pid(otpc_proc_t *self, ei_x_buff *x, const otpc_pid_t *pid)
+{
+    return otpc__x_pid(self->node, x, pid);
+}
+
+int otpc_x_encode_ref(otpc_proc_t *self, ei_x_buff *x, const otpc_ref_t *ref)
+{
+    return otpc__x_ref(self->node, x, ref);
+}
+
+int otpc_decode_pid(otpc_proc_t *self, const char *buf, int *index, otpc_pid_t *out)
+{
+    erlang_pid e;
+    if (ei_decode_pid(buf, index, &e))
+        return OTPC_EBADARG;
+    *out = otpc__pid_from_ei(self->node, &e);
+    return out->node ? 0 : OTPC_ENOMEM;
+}
+
+int otpc_decode_ref(otpc_proc_t *self, const char *buf, int *index, otpc_ref_t *out)
+{
+    erlang_ref e;
+    if (ei_decode_ref(buf, index, &e))
+        return OTPC_EBADARG;
+    return otpc__ref_from_ei(self->node, &e, out);
+}
+
+int otpc_decode_atom_is(const char *buf, int *index, const char *atom)
+{
+    char a[MAXATOMLEN_UTF8];
+    int i = *index;
+    if (ei_decode_atom_as(buf, &i, a, sizeof a, ERLANG_UTF8, NULL, NULL) || strcmp(a, atom) != 0)
+        return 0;
+    *index = i;
+    return 1;
+}

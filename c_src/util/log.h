@@ -1,0 +1,29 @@
+/*
+ * Logging: one line per event on stderr, "<level> <module>: <text>". The level is
+ * checked before anything is formatted, so a disabled debug line costs one compare.
+ */
+#ifndef OTPC_UTIL_LOG_H
+#define OTPC_UTIL_LOG_H
+
+#include "otpc.h"
+
+extern otpc_log_level_t otpc__log_level;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void otpc__log(otpc_log_level_t level, const char *module, const char *fmt, ...);
+
+#define OTPC_LOG(level, module, ...)                       \
+    do {                                                   \
+        if ((level) >= otpc__log_level)                    \
+            otpc__log((level), (module), __VA_ARGS__);     \
+    } while (0)
+
+#define LOG_DEBUG(m, ...) OTPC_LOG(OTPC_LOG_DEBUG, m, __VA_ARGS__)
+#define LOG_INFO(m, ...) OTPC_LOG(OTPC_LOG_INFO, m, __VA_ARGS__)
+#define LOG_NOTICE(m, ...) OTPC_LOG(OTPC_LOG_NOTICE, m, __VA_ARGS__)
+#define LOG_WARN(m, ...) OTPC_LOG(OTPC_LOG_WARNING, m, __VA_ARGS__)
+#define LOG_ERROR(m, ...) OTPC_LOG(OTPC_LOG_ERROR, m, __VA_ARGS__)
+
+#endif

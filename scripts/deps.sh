@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that otpc's build and tests need, and only
+# those that are missing, so a machine that has them all is left alone (and
+# needs no network). Non-interactive; uses sudo when not run as root.
+set -euo pipefail
+
+packages=(
+    erlang-nox erlang-dev erlang-common-test erlang-eunit erlang-dialyzer
+    erlang-proper erlang-tools rebar3
+    libssl-dev libcmocka-dev libuv1-dev pkg-config
+    make gcc clang libclang-rt-14-dev
+    elixir
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [ "$status" != "install ok installed" ]; then
+        missing+=("$pkg")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#packages[@]} packages installed"
+    exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=(sudo)
+fi
+
+echo "deps: installing ${missing[*]}"
+apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y)
+"${apt[@]}" update
+"${apt[@]}" install "${missing[@]}"

@@ -1,0 +1,192 @@
+%% @doc Public API of otpc: start, stop and find otpc C nodes.
+%%
+%% A node started here is a `priv/otpc_node' OS process run as a port by an
+%% `otpc_node' server. The process that calls `start_node/1' owns the node:
+%% the node is stopped when the owner dies, and the owner receives
+%% `{otpc_node_down, Node, {exit_status, Status}}' if the node dies on its
+%% own. Every line the node logs goes to `logger' with the metadata
+%% `#{otpc_node => Node, domain => [otpc]}'.
+-module(otpc).
+
+-export([start_node/1, stop_node/1, node_os_pid/1, nodes/0]).
+-export_type([start_opts/0]).
+
+-compile({no_auto_import, [nodes/0]}).
+
+-type start_opts() :: #{name := atom(),
+                        cookie => atom(),
+                        args => [string()],
+                        timeout => pos_integer(),
+                        executable => file:filename()}.
+%% `name': the node's short name (no `@'); the host is the calling node's.
+%% `cookie': defaults to `erlang:get_cookie()'.
+%% `args': extra flags for the node program, e.g. `["-probe"]'.
+%% `timeout': ms to wait for the node to report ready (default 10000).
+%% `executable': the node program, default `priv/otpc_node' or the
+%% application environment key `executable' (e.g. a sanitizer build).
+
+-define(DEFAULT_TIMEOUT, 10000).
+-define(PING_WINDOW, 2000).   % ms to get a pong once the node is ready
+-define(PING_INTERVAL, 100).
+
+%% @doc Starts a node and returns its name once it answers a ping.
+%%
+%% Errors: `not_alive' if this node is not distributed;
+%% `{badopt, Key}' / `{badopt, {Key, Value}}' for an unknown or bad option;
+%% `{already_started, Node}' if this application already runs that name;
+%% `{exit_status, Status, LastLines}' if the node exited before it was
+%% ready (a name taken in epmd, say); `{timeout, LastLines}' if it was not
+%% ready in time; `{no_pong, Node}' if it reported ready but did not answer
+%% a ping (the node is stopped then).
+-spec start_node(start_opts()) -> {ok, node()} | {error, term()}.
+start_node(Opts) when is_map(Opts) ->
+    case is_alive() of
+        false ->
+            {error, not_alive};
+        true ->
+            case config(Opts) of
+                {ok, Config} -> start_checked(Config);
+                {error, _} = Error -> Error
+            end
+    end;
+start_node(Opts) ->
+    {error, {badopt, Opts}}.
+
+%% @doc Stops a node started by `start_node/1': its stdin is closed, which
+%% makes it stop; after 5 s it is killed. Returns once the OS process is
+%% gone.
+-spec stop_node(node()) -> ok | {error, not_found}.
+stop_node(Node) ->
+    case otpc_node:lookup(Node) of
+        {ok, Server, _OsPid} -> otpc_node:stop(Server);
+        error -> {error, not_found}
+    end.
+
+%% @doc The OS pid of a node started by `start_node/1'.
+-spec node_os_pid(node()) -> {ok, non_neg_integer()} | {error, not_found}.
+node_os_pid(Node) ->
+    case otpc_node:lookup(Node) of
+        {ok, _Server, OsPid} when is_integer(OsPid) -> {ok, OsPid};
+        _ -> {error, not_found}
+    end.
+
+%% @doc The nodes started by `start_node/1' that are up.
+-spec nodes() -> [node()].
+nodes() ->
+    otpc_node:running().
+
+%% ---------------------------------------------------------------------
+
+start_checked(#{node := Node, cookie := Cookie} = Config) ->
+    case application:ensure_all_started(otpc) of
+        {ok, _} ->
+            case otpc_node_sup:start_child(self(), executable(Config)) of
+                {ok, Server} ->
+                    confirm(otpc_node:await_ready(Server), Node, Cookie);
+                {error, {shutdown, Reason}} ->
+                    {error, Reason};
+                {error, _} = Error ->
+                    Error
+            end;
+        {error, Reason} ->
+            {error, {otpc_not_started, Reason}}
+    end.
+
+%% The ready line says the node is registered and accepting; a ping proves
+%% that this node can reach it under that name with that cookie.
+confirm({ok, Node}, Node, Cookie) ->
+    %% For a cookie other than ours, the connection needs to know it.
+    true = erlang:set_cookie(Node, Cookie),
+    Deadline = erlang:monotonic_time(millisecond) + ?PING_WINDOW,
+    case ping(Node, Deadline) of
+        pong ->
+            {ok, Node};
+        pang ->
+            _ = stop_node(Node),
+            {error, {no_pong, Node}}
+    end;
+confirm({error, _} = Error, _Node, _Cookie) ->
+    Error.
+
+ping(Node, Deadline) ->
+    case net_adm:ping(Node) of
+        pong ->
+            pong;
+        pang ->
+            case erlang:monotonic_time(millisecond) >= Deadline of
+                true ->
+                    pang;
+                false ->
+                    timer:sleep(?PING_INTERVAL),
+                    ping(Node, Deadline)
+            end
+    end.
+
+executable(#{executable := default} = Config) ->
+    Exe = case application:get_env(otpc, executable) of
+              {ok, Path} -> Path;
+              undefined -> filename:join(code:priv_dir(otpc), "otpc_node")
+          end,
+    Config#{executable := Exe};
+executable(Config) ->
+    Config.
+
+%% Checks the user's options and turns them into an otpc_node:config().
+%% The executable is resolved later, once the application is loaded.
+config(Opts) ->
+    Defaults = #{cookie => erlang:get_cookie(),
+                 args => [],
+                 timeout => ?DEFAULT_TIMEOUT,
+                 executable => default},
+    case maps:find(name, Opts) of
+        error ->
+            {error, {badopt, {name, missing}}};
+        {ok, _} ->
+            All = maps:merge(Defaults, Opts),
+            case check(maps:to_list(All)) of
+                ok -> {ok, node_config(All)};
+                {error, _} = Error -> Error
+            end
+    end.
+
+check([]) ->
+    ok;
+check([{Key, Value} | Rest]) ->
+    case valid(Key, Value) of
+        true -> check(Rest);
+        false -> {error, {badopt, {Key, Value}}};
+        unknown -> {error, {badopt, Key}}
+    end.
+
+valid(name, Name) ->
+    is_atom(Name) andalso Name =/= '' andalso
+        not lists:member($@, atom_to_list(Name));
+valid(cookie, Cookie) ->
+    is_atom(Cookie);
+valid(args, Args) ->
+    is_list(Args) andalso lists:all(fun io_lib:char_list/1, Args);
+valid(timeout, Timeout) ->
+    is_integer(Timeout) andalso Timeout > 0;
+valid(executable, default) ->
+    true;
+valid(executable, Exe) ->
+    io_lib:char_list(Exe) orelse is_binary(Exe);
+valid(_Key, _Value) ->
+    unknown.
+
+%% The node takes the host of this node: with short names erl and the C
+%% node agree on it (both cut gethostname() at the first dot); with long
+%% names it is given in full.
+node_config(#{name := Name} = Opts) ->
+    [_, Host] = string:split(atom_to_list(node()), "@"),
+    NodeName = atom_to_list(Name) ++ "@" ++ Host,
+    NameArgs = case net_kernel:longnames() of
+                   true -> ["-name", NodeName];
+                   false -> ["-sname", atom_to_list(Name)]
+               end,
+    #{node => list_to_atom(NodeName),
+      name_args => NameArgs,
+      cookie => maps:get(cookie, Opts),
+      args => maps:get(args, Opts),
+      timeout => maps:get(timeout, Opts),
+      executable => maps:get(executable, Opts)}.

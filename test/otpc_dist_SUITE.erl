@@ -1,0 +1,874 @@
+%% The C node against a real Erlang node, over real distribution.
+%%
+%% Every case starts its own C node (`c_<case>`) running the probe processes
+%% (`-probe`), so no state leaks from one case to the next; cases that need a
+%% third node also start an Erlang `peer` in init_per_testcase. Both are
+%% stopped in end_per_testcase, whatever the case did to them.
+%%
+%% A probe is a C process driven by plain messages (see the `-probe` contract in
+%% otpc_node); cases always spawn a private probe owned by the test process, so
+%% that the probe's replies (`{done, P, _}`, `{probe_got, P, _}`, ...) come to us.
+%%
+%% No case sleeps to assert anything. Absence of a signal is checked only after
+%% a barrier (`sync/1`): a round trip through the same C node, which proves that
+%% everything the node sent before the barrier has already been delivered.
+-module(otpc_dist_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+
+%% ct callbacks
+-export([all/0, groups/0, suite/0,
+         init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+
+%% messages
+-export([ping/1, send_registered_and_pid/1, echo_terms/1,
+         large_message_64mib/1, large_message_70mib/1, oversized_message/1]).
+%% monitors
+-export([monitor_pid/1, monitor_name/1, every_monitor_fires/1, demonitor/1,
+         monitor_noproc_name/1, monitor_noproc_pid/1, c_monitors_erlang_pid/1,
+         c_monitors_dead_erlang_pid/1, c_monitors_erlang_name/1,
+         c_demonitors_erlang/1]).
+%% links
+-export([link_trapping_erlang/1, link_normal_exit/1, link_from_c_trapping/1,
+         link_from_c_not_trapping/1, unlink_from_erlang/1, unlink_from_c/1]).
+%% signals
+-export([exit_kill/1, exit_normal_ignored/1, exit_trapped/1,
+         exit_signal_from_c/1]).
+%% connections
+-export([noconnection_c_side/1, noconnection_after_kill/1,
+         noconnection_after_disconnect/1, connect_on_demand/1, wrong_cookie/1,
+         idle_connection_ticks/1, restart/1]).
+
+%% Run on peer nodes, so they must be exported.
+-export([relay/2, idle_check/2]).
+
+-type config() :: [{atom(), term()}].
+
+-define(TIMEOUT, 5000).
+-define(LARGE_TIMEOUT, 60000).
+-define(MIB, (1024 * 1024)).
+
+%% Waits for a message matching Pattern and returns it, or fails the case
+%% with what the mailbox held instead. The fun keeps Msg__ out of the
+%% caller's scope, while variables the caller already bound in Pattern are
+%% still matched (a fun body sees the enclosing bindings).
+-define(recv(Pattern), ?recv(Pattern, ?TIMEOUT)).
+-define(recv(Pattern, Timeout),
+        (fun() ->
+                 receive
+                     Pattern = Msg__ -> Msg__
+                 after Timeout ->
+                         ct:fail({no_message, ??Pattern, {line, ?LINE},
+                                  {mailbox, mailbox()}})
+                 end
+         end)()).
+
+%% Fails if a message matching Pattern is already in the mailbox. Only
+%% meaningful after a barrier such as sync/1.
+-define(refute(Pattern),
+        (fun() ->
+                 receive
+                     Pattern = Msg__ ->
+                         ct:fail({unexpected_message, summary(Msg__),
+                                  {line, ?LINE}})
+                 after 0 ->
+                         ok
+                 end
+         end)()).
+
+%%% ------------------------------------------------------------------
+%%% ct callbacks
+%%% ------------------------------------------------------------------
+
+-spec suite() -> [tuple()].
+suite() ->
+    [{timetrap, {minutes, 3}}].
+
+-spec all() -> [{group, atom()}].
+all() ->
+    [{group, messages}, {group, monitors}, {group, links},
+     {group, signals}, {group, connections}].
+
+-spec groups() -> [{atom(), list(), [atom()]}].
+groups() ->
+    [{messages, [], [ping, send_registered_and_pid, echo_terms,
+                     large_message_64mib, large_message_70mib,
+                     oversized_message]},
+     {monitors, [], [monitor_pid, monitor_name, every_monitor_fires,
+                     demonitor, monitor_noproc_name, monitor_noproc_pid,
+                     c_monitors_erlang_pid, c_monitors_dead_erlang_pid,
+                     c_monitors_erlang_name, c_demonitors_erlang]},
+     {links, [], [link_trapping_erlang, link_normal_exit,
+                  link_from_c_trapping, link_from_c_not_trapping,
+                  unlink_from_erlang, unlink_from_c]},
+     {signals, [], [exit_kill, exit_normal_ignored, exit_trapped,
+                    exit_signal_from_c]},
+     {connections, [], [noconnection_c_side, noconnection_after_kill,
+                        noconnection_after_disconnect, connect_on_demand,
+                        wrong_cookie, idle_connection_ticks, restart]}].
+
+-spec init_per_suite(config()) -> config() | {skip, string()}.
+init_per_suite(Config) ->
+    case erlang:is_alive() of
+        false ->
+            {skip, "the ct node must be distributed (rebar3 ct --sname ...)"};
+        true ->
+            {ok, _} = application:ensure_all_started(otpc),
+            Config
+    end.
+
+-spec end_per_suite(config()) -> ok.
+end_per_suite(_Config) ->
+    _ = application:stop(otpc),
+    ok.
+
+-spec init_per_testcase(atom(), config()) -> config() | {fail, term()}.
+init_per_testcase(Case, Config) ->
+    Name = list_to_atom("c_" ++ atom_to_list(Case)),
+    case otpc:start_node(#{name => Name, args => node_args(Case)}) of
+        {ok, Node} ->
+            [{node, Node}, {node_name, Name} | start_peer(Case) ++ Config];
+        Error ->
+            {fail, {start_node, Name, Error}}
+    end.
+
+-spec end_per_testcase(atom(), config()) -> ok.
+end_per_testcase(_Case, Config) ->
+    case proplists:get_value(peer, Config) of
+        undefined -> ok;
+        Peer -> _ = (catch peer:stop(Peer))
+    end,
+    %% The node may already be gone: some cases kill it on purpose.
+    _ = (catch otpc:stop_node(?config(node, Config))),
+    _ = [(catch otpc:stop_node(Node)) || Node <- otpc:nodes()],
+    _ = (catch unregister(otpc_ct_sink)),
+    _ = (catch unregister(otpc_ct_target)),
+    ok.
+
+node_args(oversized_message) -> ["-probe", "-max_message", "1000000"];
+node_args(idle_connection_ticks) -> ["-probe", "-net_ticktime", "4"];
+node_args(_) -> ["-probe"].
+
+%% Cases that need a third node. `dist` peers are connected to us and can
+%% run this module's code; `stdio` peers are controlled over their standard
+%% I/O only, so their distribution settings cannot disturb the ct node.
+start_peer(noconnection_c_side) -> start_peer(noconnection_c_side, dist, []);
+start_peer(connect_on_demand) -> start_peer(connect_on_demand, dist, []);
+start_peer(wrong_cookie) ->
+    start_peer(wrong_cookie, stdio, ["-setcookie", "wrong"]);
+start_peer(idle_connection_ticks) ->
+    start_peer(idle_connection_ticks, stdio,
+               ["-setcookie", atom_to_list(erlang:get_cookie()),
+                "-kernel", "net_ticktime", "4"]);
+start_peer(_) -> [].
+
+start_peer(Case, Kind, Args) ->
+    Cookie = case lists:member("-setcookie", Args) of
+                 true -> [];
+                 false -> ["-setcookie", atom_to_list(erlang:get_cookie())]
+             end,
+    Opts0 = #{name => peer:random_name("p_" ++ atom_to_list(Case)),
+              args => Cookie ++ Args ++ suite_code_path()},
+    Opts = case Kind of
+               dist -> Opts0;
+               stdio -> Opts0#{connection => standard_io}
+           end,
+    {ok, Peer, PeerNode} = peer:start(Opts),
+    [{peer, Peer}, {peer_node, PeerNode}].
+
+suite_code_path() ->
+    case code:which(?MODULE) of
+        Path when is_list(Path) -> ["-pa", filename:dirname(Path)];
+        _ -> []
+    end.
+
+%% The case's one-line statement of what it proves, shown in the ct log.
+doc(String) ->
+    ct:comment(String).
+
+%%% ------------------------------------------------------------------
+%%% messages
+%%% ------------------------------------------------------------------
+
+-spec ping(config()) -> term().
+ping(Config) ->
+    doc("The C node answers net_adm:ping and is a hidden node of ours."),
+    Node = ?config(node, Config),
+    pong = net_adm:ping(Node),
+    true = lists:member(Node, nodes(hidden)).
+
+-spec send_registered_and_pid(config()) -> term().
+send_registered_and_pid(Config) ->
+    doc("Messages reach C processes by registered name and by pid, and "
+        "C processes reach Erlang ones by {Name, Node} and by pid."),
+    Node = ?config(node, Config),
+    {otpc_probe, Node} ! {ping, self()},
+    {pong, Reg} = ?recv({pong, _}),
+    Node = node(Reg),
+    Reg ! {ping, self()},
+    _ = ?recv({pong, Reg}),
+    P = probe(Node),
+    P ! {ping, self()},
+    _ = ?recv({pong, P}),
+    true = register(otpc_ct_sink, self()),
+    ok = ask(P, {send, {otpc_ct_sink, node()}, hello_by_name}, send),
+    _ = ?recv(hello_by_name),
+    ok = ask(P, {send, self(), hello_by_pid}, send),
+    _ = ?recv(hello_by_pid),
+    ok.
+
+-spec echo_terms(config()) -> term().
+echo_terms(Config) ->
+    doc("Terms of every external-format kind come back from a C "
+        "process exactly equal."),
+    P = probe(?config(node, Config)),
+    Terms = sample_terms(P),
+    case [#{sent => summary(T), got => summary(Got)}
+          || T <- Terms, Got <- [echo(P, T)], Got =/= T] of
+        [] -> ok;
+        Bad -> ct:fail({changed_by_echo, Bad})
+    end,
+    %% And all of them at once, as one deep term.
+    Whole = list_to_tuple(Terms),
+    Whole = echo(P, Whole),
+    ok.
+
+-spec large_message_64mib(config()) -> term().
+large_message_64mib(Config) ->
+    doc("A 64 MiB binary goes to a C process and back unchanged."),
+    large_echo(?config(node, Config), 64 * ?MIB).
+
+-spec large_message_70mib(config()) -> term().
+large_message_70mib(Config) ->
+    doc("A 70 MiB binary passes under the default -max_message."),
+    large_echo(?config(node, Config), 70 * ?MIB).
+
+-spec oversized_message(config()) -> term().
+oversized_message(Config) ->
+    doc("A message above -max_message drops only that connection; the "
+        "C node lives on and serves a new connection."),
+    Node = ?config(node, Config),
+    pong = net_adm:ping(Node),
+    P = probe(Node),
+    [small] = echo(P, [small]),
+    true = erlang:monitor_node(Node, true),
+    P ! {echo, self(), binary:copy(<<16#5a>>, 2000000)},
+    _ = ?recv({nodedown, Node}, 30000),
+    pong = net_adm:ping(Node),
+    P2 = probe(Node),
+    Small = {small, <<"again">>, [1, 2, 3]},
+    Small = echo(P2, Small),
+    ?refute({echo, P, _}).
+
+%%% ------------------------------------------------------------------
+%%% monitors (Erlang monitors C, and C monitors Erlang)
+%%% ------------------------------------------------------------------
+
+-spec monitor_pid(config()) -> term().
+monitor_pid(Config) ->
+    doc("A monitor on a C pid gets DOWN with the exact exit reason."),
+    P = probe(?config(node, Config)),
+    Ref = erlang:monitor(process, P),
+    P ! {exit, {my, reason, [1, 2, 3]}},
+    _ = ?recv({'DOWN', Ref, process, P, {my, reason, [1, 2, 3]}}),
+    ok.
+
+-spec monitor_name(config()) -> term().
+monitor_name(Config) ->
+    doc("A monitor on {Name, CNode} gets DOWN naming {Name, CNode}."),
+    Node = ?config(node, Config),
+    P = probe(Node),
+    ok = ask(P, {register, foo}, register),
+    {foo, Node} ! {ping, self()},
+    _ = ?recv({pong, P}),
+    Ref = erlang:monitor(process, {foo, Node}),
+    P ! {exit, {shutdown, {a, "b", 1.5}}},
+    _ = ?recv({'DOWN', Ref, process, {foo, Node}, {shutdown, {a, "b", 1.5}}}),
+    ok.
+
+-spec every_monitor_fires(config()) -> term().
+every_monitor_fires(Config) ->
+    doc("Monitors from three Erlang processes plus two from one process "
+        "all get DOWN."),
+    P = probe(?config(node, Config)),
+    Watchers = [watcher(P) || _ <- [1, 2, 3]],
+    Ref1 = erlang:monitor(process, P),
+    Ref2 = erlang:monitor(process, P),
+    P ! {exit, everyone},
+    [_ = ?recv({watcher_saw, W, everyone}) || W <- Watchers],
+    _ = ?recv({'DOWN', Ref1, process, P, everyone}),
+    _ = ?recv({'DOWN', Ref2, process, P, everyone}),
+    ok.
+
+-spec demonitor(config()) -> term().
+demonitor(Config) ->
+    doc("After demonitor no DOWN arrives for that monitor; others "
+        "still fire."),
+    Node = ?config(node, Config),
+    P = probe(Node),
+    Gone = erlang:monitor(process, P),
+    Kept = erlang:monitor(process, P),
+    true = erlang:demonitor(Gone, [flush]),
+    P ! {exit, bye},
+    _ = ?recv({'DOWN', Kept, process, P, bye}),
+    ok = sync(Node),
+    ?refute({'DOWN', Gone, _, _, _}).
+
+-spec monitor_noproc_name(config()) -> term().
+monitor_noproc_name(Config) ->
+    doc("Monitoring an unregistered name on the C node gives DOWN noproc."),
+    Node = ?config(node, Config),
+    Ref = erlang:monitor(process, {no_such_name, Node}),
+    _ = ?recv({'DOWN', Ref, process, {no_such_name, Node}, noproc}),
+    ok.
+
+-spec monitor_noproc_pid(config()) -> term().
+monitor_noproc_pid(Config) ->
+    doc("Monitoring a dead C pid gives DOWN noproc."),
+    P = probe(?config(node, Config)),
+    ok = stop_probe(P, done),
+    Ref = erlang:monitor(process, P),
+    _ = ?recv({'DOWN', Ref, process, P, noproc}),
+    ok.
+
+-spec c_monitors_erlang_pid(config()) -> term().
+c_monitors_erlang_pid(Config) ->
+    doc("A C process monitoring an Erlang pid gets DOWN with the "
+        "exact reason."),
+    P = probe(?config(node, Config)),
+    H = helper(),
+    {monitored, P, Ref} = ask_monitor(P, H),
+    H ! {die, {x, y}},
+    _ = ?recv({probe_got, P, {'DOWN', Ref, process, H, {x, y}}}),
+    ok.
+
+-spec c_monitors_dead_erlang_pid(config()) -> term().
+c_monitors_dead_erlang_pid(Config) ->
+    doc("A C process monitoring a dead Erlang pid gets DOWN noproc."),
+    P = probe(?config(node, Config)),
+    H = helper(),
+    ok = kill_helper(H, dead),
+    {monitored, P, Ref} = ask_monitor(P, H),
+    _ = ?recv({probe_got, P, {'DOWN', Ref, process, H, noproc}}),
+    ok.
+
+-spec c_monitors_erlang_name(config()) -> term().
+c_monitors_erlang_name(Config) ->
+    doc("A C process monitoring {Name, ErlNode} gets DOWN naming "
+        "{Name, ErlNode}."),
+    P = probe(?config(node, Config)),
+    H = helper(),
+    ok = helper_do(H, register, otpc_ct_target),
+    Me = node(),
+    {monitored, P, Ref} = ask_monitor(P, {otpc_ct_target, Me}),
+    H ! {die, {x, y}},
+    _ = ?recv({probe_got, P,
+               {'DOWN', Ref, process, {otpc_ct_target, Me}, {x, y}}}),
+    ok.
+
+-spec c_demonitors_erlang(config()) -> term().
+c_demonitors_erlang(Config) ->
+    doc("After a C process demonitors an Erlang pid, its exit sends "
+        "the C process nothing."),
+    Node = ?config(node, Config),
+    P = probe(Node),
+    H = helper(),
+    {monitored, P, Ref} = ask_monitor(P, H),
+    ok = ask(P, {demonitor, Ref}, demonitor),
+    ok = kill_helper(H, unwatched),
+    ok = ping_probe(P),
+    ok = sync(Node),
+    ?refute({probe_got, P, _}).
+
+%%% ------------------------------------------------------------------
+%%% links
+%%% ------------------------------------------------------------------
+
+-spec link_trapping_erlang(config()) -> term().
+link_trapping_erlang(Config) ->
+    doc("A trapping Erlang process linked to a C process gets "
+        "{'EXIT', P, Reason} with the full reason term."),
+    P = probe(?config(node, Config)),
+    process_flag(trap_exit, true),
+    true = link(P),
+    Reason = {shutdown, {a, "b", 1.5}},
+    P ! {exit, Reason},
+    _ = ?recv({'EXIT', P, Reason}),
+    ok.
+
+-spec link_normal_exit(config()) -> term().
+link_normal_exit(Config) ->
+    doc("A C process exiting normal: a trapping linked process gets "
+        "the EXIT, a non-trapping one survives."),
+    Node = ?config(node, Config),
+    P = probe(Node),
+    process_flag(trap_exit, true),
+    true = link(P),
+    H = helper(),
+    HRef = erlang:monitor(process, H),
+    ok = helper_do(H, link, P),
+    PRef = erlang:monitor(process, P),
+    P ! {exit, normal},
+    _ = ?recv({'DOWN', PRef, process, P, normal}),
+    _ = ?recv({'EXIT', P, normal}),
+    ok = sync(Node),
+    H ! {ping, self()},
+    _ = ?recv({helper_alive, H}),
+    true = is_process_alive(H),
+    ?refute({'DOWN', HRef, _, _, _}).
+
+-spec link_from_c_trapping(config()) -> term().
+link_from_c_trapping(Config) ->
+    doc("A link made by a C process is real: the Erlang side sees it, "
+        "and a trapping C process gets {'EXIT', ErlPid, Reason}."),
+    P = trapping_probe(?config(node, Config)),
+    H = helper(),
+    ok = ask(P, {link, H}, link),
+    {links, Links} = process_info(H, links),
+    true = lists:member(P, Links),
+    H ! {die, {boom, 1}},
+    _ = ?recv({probe_got, P, {'EXIT', H, {boom, 1}}}),
+    ok.
+
+-spec link_from_c_not_trapping(config()) -> term().
+link_from_c_not_trapping(Config) ->
+    doc("A non-trapping C process linked to a dying Erlang process "
+        "dies with the same reason."),
+    P = probe(?config(node, Config)),
+    H = helper(),
+    ok = ask(P, {link, H}, link),
+    Ref = erlang:monitor(process, P),
+    H ! {die, {boom, 1}},
+    _ = ?recv({'DOWN', Ref, process, P, {boom, 1}}),
+    ok.
+
+-spec unlink_from_erlang(config()) -> term().
+unlink_from_erlang(Config) ->
+    doc("After an Erlang unlink/1, exits no longer cross the former "
+        "link in either direction."),
+    Node = ?config(node, Config),
+    process_flag(trap_exit, true),
+    %% The C process dies: the unlinked Erlang side hears nothing.
+    P1 = probe(Node),
+    true = link(P1),
+    true = unlink(P1),
+    ok = stop_probe(P1, after_unlink),
+    ok = sync(Node),
+    ?refute({'EXIT', P1, _}),
+    %% The Erlang process dies: the unlinked C side hears nothing.
+    P2 = trapping_probe(Node),
+    H = helper(),
+    ok = helper_do(H, link, P2),
+    ok = helper_do(H, unlink, P2),
+    ok = kill_helper(H, after_unlink),
+    ok = ping_probe(P2),
+    ok = sync(Node),
+    ?refute({probe_got, P2, _}).
+
+-spec unlink_from_c(config()) -> term().
+unlink_from_c(Config) ->
+    doc("After a C process unlinks (UNLINK_ID), exits no longer cross "
+        "the former link in either direction."),
+    Node = ?config(node, Config),
+    process_flag(trap_exit, true),
+    %% The C process dies: the Erlang side it unlinked hears nothing.
+    P1 = probe(Node),
+    ok = ask(P1, {link, self()}, link),
+    ok = ask(P1, {unlink, self()}, unlink),
+    ok = stop_probe(P1, after_unlink),
+    ok = sync(Node),
+    ?refute({'EXIT', P1, _}),
+    %% The Erlang process dies: the C side that unlinked hears nothing.
+    P2 = trapping_probe(Node),
+    H = helper(),
+    ok = ask(P2, {link, H}, link),
+    ok = ask(P2, {unlink, H}, unlink),
+    {links, Links} = process_info(H, links),
+    false = lists:member(P2, Links),
+    ok = kill_helper(H, after_unlink),
+    ok = ping_probe(P2),
+    ok = sync(Node),
+    ?refute({probe_got, P2, _}).
+
+%%% ------------------------------------------------------------------
+%%% exit signals
+%%% ------------------------------------------------------------------
+
+-spec exit_kill(config()) -> term().
+exit_kill(Config) ->
+    doc("exit(P, kill) kills even a trapping C process, reason killed."),
+    P = trapping_probe(?config(node, Config)),
+    Ref = erlang:monitor(process, P),
+    true = exit(P, kill),
+    _ = ?recv({'DOWN', Ref, process, P, killed}),
+    ok.
+
+-spec exit_normal_ignored(config()) -> term().
+exit_normal_ignored(Config) ->
+    doc("exit(P, normal) does not stop a non-trapping C process."),
+    Node = ?config(node, Config),
+    P = probe(Node),
+    Ref = erlang:monitor(process, P),
+    true = exit(P, normal),
+    ok = ping_probe(P),
+    ok = sync(Node),
+    ?refute({'DOWN', Ref, _, _, _}).
+
+-spec exit_trapped(config()) -> term().
+exit_trapped(Config) ->
+    doc("A trapping C process receives exit signals as "
+        "{'EXIT', From, Reason} messages, normal included, and lives on."),
+    P = trapping_probe(?config(node, Config)),
+    Self = self(),
+    true = exit(P, foo),
+    _ = ?recv({probe_got, P, {'EXIT', Self, foo}}),
+    true = exit(P, normal),
+    _ = ?recv({probe_got, P, {'EXIT', Self, normal}}),
+    ok = ping_probe(P).
+
+-spec exit_signal_from_c(config()) -> term().
+exit_signal_from_c(Config) ->
+    doc("An exit signal sent by a C process reaches a trapping Erlang "
+        "process as a message and kills a non-trapping one."),
+    P = probe(?config(node, Config)),
+    process_flag(trap_exit, true),
+    ok = ask(P, {exit_signal, self(), bar}, exit_signal),
+    _ = ?recv({'EXIT', P, bar}),
+    H = helper(),
+    Ref = erlang:monitor(process, H),
+    ok = ask(P, {exit_signal, H, bar}, exit_signal),
+    _ = ?recv({'DOWN', Ref, process, H, bar}),
+    ok.
+
+%%% ------------------------------------------------------------------
+%%% connections
+%%% ------------------------------------------------------------------
+
+-spec noconnection_c_side(config()) -> term().
+noconnection_c_side(Config) ->
+    doc("When a node the C node talks to goes away, the C process's "
+        "monitor and link on it fire with noconnection."),
+    Peer = ?config(peer, Config),
+    R = start_relay(?config(peer_node, Config), otpc_ct_relay),
+    P = trapping_probe(?config(node, Config)),
+    %% Make sure the C node has its own connection to the peer first.
+    ok = ask(P, {send, R, hello}, send),
+    _ = ?recv({relayed, R, hello}),
+    {monitored, P, Ref} = ask_monitor(P, R),
+    ok = ask(P, {link, R}, link),
+    ok = peer:stop(Peer),
+    _ = ?recv({probe_got, P, {'DOWN', Ref, process, R, noconnection}}),
+    _ = ?recv({probe_got, P, {'EXIT', R, noconnection}}),
+    ok.
+
+-spec noconnection_after_kill(config()) -> term().
+noconnection_after_kill(Config) ->
+    doc("When the C node is killed, Erlang monitors and links on its "
+        "processes fire with noconnection."),
+    Node = ?config(node, Config),
+    P = probe(Node),
+    process_flag(trap_exit, true),
+    Ref = erlang:monitor(process, P),
+    true = link(P),
+    ok = ping_probe(P),
+    {ok, OsPid} = otpc:node_os_pid(Node),
+    _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    _ = ?recv({'DOWN', Ref, process, P, noconnection}),
+    _ = ?recv({'EXIT', P, noconnection}),
+    _ = ?recv({otpc_node_down, Node, {exit_status, _}}),
+    ok.
+
+-spec noconnection_after_disconnect(config()) -> term().
+noconnection_after_disconnect(Config) ->
+    doc("erlang:disconnect_node/1 fires Erlang monitors and links on "
+        "C processes with noconnection; the C node then reconnects."),
+    Node = ?config(node, Config),
+    P = probe(Node),
+    process_flag(trap_exit, true),
+    Ref = erlang:monitor(process, P),
+    true = link(P),
+    ok = ping_probe(P),
+    true = erlang:disconnect_node(Node),
+    _ = ?recv({'DOWN', Ref, process, P, noconnection}),
+    _ = ?recv({'EXIT', P, noconnection}),
+    pong = net_adm:ping(Node),
+    ok = ping_probe(probe(Node)).
+
+-spec connect_on_demand(config()) -> term().
+connect_on_demand(Config) ->
+    doc("Sending to a node it is not connected to makes the C node "
+        "connect out by itself; the message arrives."),
+    Node = ?config(node, Config),
+    PeerNode = ?config(peer_node, Config),
+    R = start_relay(PeerNode, otpc_ct_relay),
+    false = lists:member(Node, erpc:call(PeerNode, erlang, nodes, [hidden])),
+    P = probe(Node),
+    ok = ask(P, {send, {otpc_ct_relay, PeerNode}, hello}, send),
+    _ = ?recv({relayed, R, hello}),
+    true = lists:member(Node, erpc:call(PeerNode, erlang, nodes, [hidden])),
+    ok = ask(P, {send, R, hello_again}, send),
+    _ = ?recv({relayed, R, hello_again}),
+    ok.
+
+-spec wrong_cookie(config()) -> term().
+wrong_cookie(Config) ->
+    doc("A node with the wrong cookie is refused (pang), and the C node "
+        "still serves the right one."),
+    Node = ?config(node, Config),
+    pang = peer:call(?config(peer, Config), net_adm, ping, [Node], 20000),
+    pong = net_adm:ping(Node),
+    P = probe(Node),
+    [still, fine] = echo(P, [still, fine]),
+    ok.
+
+-spec idle_connection_ticks(config()) -> term().
+idle_connection_ticks(Config) ->
+    doc("With -net_ticktime 4 on both ends, an idle connection to the C "
+        "node stays up for 10 s (2.5 tick times)."),
+    %% Ticks are what keeps an idle connection alive, so the only way to
+    %% see them is to wait through an idle period; the wait is not a timing
+    %% assertion: with working ticks no nodedown can come at all.
+    Node = ?config(node, Config),
+    still_up = peer:call(?config(peer, Config), ?MODULE, idle_check,
+                         [Node, 10000], 30000),
+    ok.
+
+-spec restart(config()) -> term().
+restart(Config) ->
+    doc("A C node restarted under the same name re-registers with epmd "
+        "and answers; pids of the old instance stay dead."),
+    Node = ?config(node, Config),
+    Old = probe(Node),
+    true = erlang:monitor_node(Node, true),
+    ok = otpc:stop_node(Node),
+    _ = ?recv({nodedown, Node}),
+    {ok, Node} = otpc:start_node(#{name => ?config(node_name, Config),
+                                   args => ["-probe"]}),
+    pong = net_adm:ping(Node),
+    New = probe(Node),
+    true = Old =/= New,
+    Ref = erlang:monitor(process, Old),
+    {'DOWN', Ref, process, Old, Reason} = ?recv({'DOWN', Ref, process, Old, _}),
+    true = lists:member(Reason, [noproc, noconnection]),
+    %% A message to the old pid must not reach a process of the new one.
+    Old ! {ping, self()},
+    ok = ping_probe(New),
+    ok = sync(Node),
+    ?refute({pong, _}).
+
+%%% ------------------------------------------------------------------
+%%% helpers: probes
+%%% ------------------------------------------------------------------
+
+%% A fresh probe process on Node, owned by the calling process.
+probe(Node) ->
+    {otpc_probe, Node} ! {spawn, self()},
+    {spawned, P} = ?recv({spawned, _}),
+    Node = node(P),
+    P.
+
+trapping_probe(Node) ->
+    P = probe(Node),
+    ok = ask(P, {trap_exit, true}, trap_exit),
+    P.
+
+%% Sends a request whose answer is {done, P, Tag}.
+ask(P, Request, Tag) ->
+    P ! Request,
+    _ = ?recv({done, P, Tag}),
+    ok.
+
+ask_monitor(P, Target) ->
+    P ! {monitor, Target},
+    ?recv({monitored, P, _}).
+
+ping_probe(P) ->
+    P ! {ping, self()},
+    _ = ?recv({pong, P}),
+    ok.
+
+echo(P, Term) ->
+    P ! {echo, self(), Term},
+    {echo, P, Got} = ?recv({echo, P, _}),
+    Got.
+
+%% Makes P exit and waits until it is dead.
+stop_probe(P, Reason) ->
+    Ref = erlang:monitor(process, P),
+    P ! {exit, Reason},
+    _ = ?recv({'DOWN', Ref, process, P, Reason}),
+    ok.
+
+%% A barrier: the registered probe's answer comes over the same connection
+%% as, and after, everything the C node sent us before it.
+sync(Node) ->
+    Tag = make_ref(),
+    {otpc_probe, Node} ! {echo, self(), {sync, Tag}},
+    _ = ?recv({echo, _, {sync, Tag}}),
+    ok.
+
+large_echo(Node, Size) ->
+    P = probe(Node),
+    Bin = big_binary(Size),
+    P ! {echo, self(), Bin},
+    receive
+        {echo, P, Bin} ->
+            ok;
+        {echo, P, Other} ->
+            ct:fail({echo_mismatch, mismatch(Bin, Other)})
+    after ?LARGE_TIMEOUT ->
+            ct:fail({no_echo, Size, {mailbox, mailbox()}})
+    end.
+
+%% Size bytes in 64 KiB chunks, each starting with its index, so that a lost,
+%% repeated or reordered chunk changes the binary.
+big_binary(Size) ->
+    Chunk = 65536,
+    0 = Size rem Chunk,
+    Block = rand:bytes(Chunk - 4),
+    << <<I:32, Block/binary>> || I <- lists:seq(1, Size div Chunk) >>.
+
+mismatch(Sent, Got) when is_binary(Got) ->
+    #{sent_size => byte_size(Sent), got_size => byte_size(Got),
+      first_difference_at => binary:longest_common_prefix([Sent, Got])};
+mismatch(_Sent, Got) ->
+    #{got => summary(Got)}.
+
+sample_terms(P) ->
+    Y = 42,
+    Self = self(),
+    Ref = make_ref(),
+    [Port | _] = erlang:ports(),
+    [%% atoms
+     '', hello, 'with space', 'ünïcødé', '日本語',
+     list_to_atom(lists:duplicate(255, $ж)),
+     %% integers, small to bignum
+     0, 255, 256, -1, 2147483647, -2147483648, 1 bsl 31, 1 bsl 64,
+     -(1 bsl 64), 1 bsl 2000, -(1 bsl 4000),
+     %% floats
+     0.0, 3.141592653589793, -1.5e-300, 1.7976931348623157e308, 5.0e-324,
+     %% binaries and bitstrings
+     <<>>, <<"abc">>, binary:copy(<<1, 2, 3>>, 1000), <<1:1>>,
+     <<1, 2, 3:5>>, <<"ünï"/utf8>>,
+     %% lists and strings
+     [], "abc", [1 | 2], [a, [b, [c | d]]], lists:seq(1, 300),
+     lists:duplicate(70000, $a), "ünïcødé",
+     %% tuples
+     {}, {a}, {a, {b, {c, {}}}}, list_to_tuple(lists:seq(1, 300)),
+     %% maps, small and large (hashed)
+     #{}, #{a => 1, "b" => [2], {c} => #{d => e}},
+     maps:from_list([{I, I * I} || I <- lists:seq(1, 100)]),
+     %% identifiers: ours and the C node's
+     Ref, Self, P, Port, [alias | Ref],
+     %% funs: external, and local with an environment
+     fun lists:reverse/1, fun(X) -> X + Y end, fun() -> {Self, Ref} end,
+     %% nesting
+     lists:foldl(fun(_, Acc) -> [Acc] end, [], lists:seq(1, 100)),
+     {[#{k => {<<"v">>, [1.5, -7]}}], "s", Self}].
+
+%%% ------------------------------------------------------------------
+%%% helpers: Erlang processes on this node and on peers
+%%% ------------------------------------------------------------------
+
+%% A plain, non-trapping Erlang process, driven by messages, to stand on the
+%% Erlang side of links and monitors.
+helper() ->
+    spawn(fun helper_loop/0).
+
+helper_loop() ->
+    receive
+        {link, P, From} ->
+            true = link(P),
+            From ! {helper_done, self(), link},
+            helper_loop();
+        {unlink, P, From} ->
+            true = unlink(P),
+            From ! {helper_done, self(), unlink},
+            helper_loop();
+        {register, Name, From} ->
+            true = register(Name, self()),
+            From ! {helper_done, self(), register},
+            helper_loop();
+        {ping, From} ->
+            From ! {helper_alive, self()},
+            helper_loop();
+        {die, Reason} ->
+            exit(Reason)
+    end.
+
+helper_do(H, Op, Arg) ->
+    H ! {Op, Arg, self()},
+    _ = ?recv({helper_done, H, Op}),
+    ok.
+
+kill_helper(H, Reason) ->
+    Ref = erlang:monitor(process, H),
+    H ! {die, Reason},
+    _ = ?recv({'DOWN', Ref, process, H, Reason}),
+    ok.
+
+%% An Erlang process monitoring Target; tells us what its DOWN said.
+watcher(Target) ->
+    Parent = self(),
+    W = spawn(fun() ->
+                      Ref = erlang:monitor(process, Target),
+                      Parent ! {watching, self()},
+                      receive
+                          {'DOWN', Ref, process, Target, Reason} ->
+                              Parent ! {watcher_saw, self(), Reason}
+                      end
+              end),
+    _ = ?recv({watching, W}),
+    W.
+
+%% A registered process on PeerNode that forwards all it gets to us.
+start_relay(PeerNode, Name) ->
+    R = spawn(PeerNode, ?MODULE, relay, [Name, self()]),
+    _ = ?recv({relay_ready, R}),
+    R.
+
+-spec relay(atom(), pid()) -> no_return().
+relay(Name, To) ->
+    true = register(Name, self()),
+    To ! {relay_ready, self()},
+    relay_loop(To).
+
+relay_loop(To) ->
+    receive
+        Msg ->
+            To ! {relayed, self(), Msg},
+            relay_loop(To)
+    end.
+
+%% Runs on a peer: connects to Node, then reports whether the connection
+%% survived IdleMs without traffic.
+-spec idle_check(node(), timeout()) -> still_up | nodedown | pang.
+idle_check(Node, IdleMs) ->
+    case net_adm:ping(Node) of
+        pong ->
+            true = erlang:monitor_node(Node, true),
+            receive
+                {nodedown, Node} -> nodedown
+            after IdleMs ->
+                    still_up
+            end;
+        pang ->
+            pang
+    end.
+
+%%% ------------------------------------------------------------------
+%%% helpers: failure reports
+%%% ------------------------------------------------------------------
+
+mailbox() ->
+    receive
+        Msg -> [summary(Msg) | mailbox()]
+    after 0 ->
+            []
+    end.
+
+%% A bounded rendering: failure reports must stay readable even when the
+%% term is a 64 MiB binary.
+summary(Term) ->
+    lists:flatten(io_lib:format("~tP", [Term, 12])).
