@@ -22,13 +22,13 @@
          init_per_testcase/2, end_per_testcase/2]).
 
 %% messages
--export([ping/1, send_registered_and_pid/1, echo_terms/1,
+-export([ping/1, send_registered_and_pid/1, echo_terms/1, message_order/1,
          large_message_64mib/1, large_message_70mib/1, oversized_message/1]).
 %% monitors
 -export([monitor_pid/1, monitor_name/1, every_monitor_fires/1, demonitor/1,
          monitor_noproc_name/1, monitor_noproc_pid/1, c_monitors_erlang_pid/1,
          c_monitors_dead_erlang_pid/1, c_monitors_erlang_name/1,
-         c_demonitors_erlang/1]).
+         c_monitors_local_name/1, c_demonitors_erlang/1]).
 %% links
 -export([link_trapping_erlang/1, link_normal_exit/1, link_from_c_trapping/1,
          link_from_c_not_trapping/1, unlink_from_erlang/1, unlink_from_c/1]).
@@ -93,12 +93,13 @@ all() ->
 -spec groups() -> [{atom(), list(), [atom()]}].
 groups() ->
     [{messages, [], [ping, send_registered_and_pid, echo_terms,
-                     large_message_64mib, large_message_70mib,
+                     message_order, large_message_64mib, large_message_70mib,
                      oversized_message]},
      {monitors, [], [monitor_pid, monitor_name, every_monitor_fires,
                      demonitor, monitor_noproc_name, monitor_noproc_pid,
                      c_monitors_erlang_pid, c_monitors_dead_erlang_pid,
-                     c_monitors_erlang_name, c_demonitors_erlang]},
+                     c_monitors_erlang_name, c_monitors_local_name,
+                     c_demonitors_erlang]},
      {links, [], [link_trapping_erlang, link_normal_exit,
                   link_from_c_trapping, link_from_c_not_trapping,
                   unlink_from_erlang, unlink_from_c]},
@@ -234,6 +235,28 @@ echo_terms(Config) ->
     Whole = echo(P, Whole),
     ok.
 
+-spec message_order(config()) -> term().
+message_order(Config) ->
+    doc("A burst of messages of mixed sizes, many to a read, comes back "
+        "complete and in order."),
+    P = probe(?config(node, Config)),
+    N = 1000,
+    _ = [P ! {echo, self(), {seq, I, padding(I)}} || I <- lists:seq(1, N)],
+    expect_in_order(P, 1, N).
+
+expect_in_order(_P, I, N) when I > N ->
+    ok;
+expect_in_order(P, I, N) ->
+    Pad = padding(I),
+    case ?recv({echo, P, {seq, _, _}}) of
+        {echo, P, {seq, I, Pad}} -> expect_in_order(P, I + 1, N);
+        {echo, P, {seq, J, _}} -> ct:fail({out_of_order, {expected, I}, {got, J}})
+    end.
+
+%% From nothing up to 60 KB, so that frames both share and straddle reads.
+padding(I) ->
+    binary:copy(<<I:8>>, (I rem 7) * 10000).
+
 -spec large_message_64mib(config()) -> term().
 large_message_64mib(Config) ->
     doc("A 64 MiB binary goes to a C process and back unchanged."),
@@ -365,6 +388,19 @@ c_monitors_erlang_name(Config) ->
     H ! {die, {x, y}},
     _ = ?recv({probe_got, P,
                {'DOWN', Ref, process, {otpc_ct_target, Me}, {x, y}}}),
+    ok.
+
+-spec c_monitors_local_name(config()) -> term().
+c_monitors_local_name(Config) ->
+    doc("A C process monitoring a name registered on its own node gets "
+        "DOWN naming {Name, CNode}, as erlang:monitor/2 does."),
+    Node = ?config(node, Config),
+    Named = probe(Node),
+    ok = ask(Named, {register, bar}, register),
+    P = probe(Node),
+    {monitored, P, Ref} = ask_monitor(P, bar),
+    Named ! {exit, {x, y}},
+    _ = ?recv({probe_got, P, {'DOWN', Ref, process, {bar, Node}, {x, y}}}),
     ok.
 
 -spec c_demonitors_erlang(config()) -> term().

@@ -144,7 +144,7 @@ static void emit_local(otpc__conn_t *c, otpc__buf_t *data)
 }
 
 /* Close once everything queued so far is written (refusals tell the peer why). */
-static void close_soon(otpc__conn_t *c, const char *reason)
+void otpc__conn_close_soon(otpc__conn_t *c, const char *reason)
 {
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
     c->close_after_write = 1;
@@ -317,7 +317,7 @@ static ssize_t read_handshake(otpc__conn_t *c)
             if (rc == OTPC_ECOOKIE)
                 LOG_ERROR("dist", "%s", c->hs.error);
             otpc__buf_free(&out);
-            close_soon(c, c->hs.error);
+            otpc__conn_close_soon(c, c->hs.error);
             return -1;
         }
         if (rc == 1)

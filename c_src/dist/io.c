@@ -363,11 +363,31 @@ static void close_all(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+#define STOP_GRACE_MS 2000
+
+static void force_close(uv_timer_t *t)
+{
+    otpc__io_t *io = t->data;
+    for (otpc__conn_t *c = io->conns; c; c = c->next)
+        otpc__conn_close(c, "node stopping");
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+/* Connections that are up first write what is queued (the `shutdown` exit signals of
+ * the node's processes), then close; a peer that does not read gets STOP_GRACE_MS. */
 static void stop(otpc__io_t *io)
 {
     io->stopping = 1;
-    for (otpc__conn_t *c = io->conns; c; c = c->next)
-        otpc__conn_close(c, "node stopping");
+    for (otpc__conn_t *c = io->conns; c; c = c->next) {
+        if (c->state == C_UP)
+            otpc__conn_close_soon(c, "node stopping");
+        else
+            otpc__conn_close(c, "node stopping");
+    }
+    uv_timer_init(&io->loop, &io->stop_timer);
+    io->stop_timer.data = io;
+    uv_timer_start(&io->stop_timer, force_close, STOP_GRACE_MS, 0);
+    uv_unref((uv_handle_t *)&io->stop_timer);
     uv_close((uv_handle_t *)&io->listener, NULL);
     uv_close((uv_handle_t *)&io->epmd_timer, NULL);
     if (io->epmd_open == 1) {
@@ -472,10 +492,19 @@ fail_free:
     return OTPC_EIO;
 }
 
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
 void otpc__io_join(otpc__io_t *io)
 {
     uv_thread_join(&io->thread);
-    uv_run(&io->loop, UV_RUN_NOWAIT);
+    /* What is left is unreferenced (the stop grace timer): close it here. */
+    uv_walk(&io->loop, close_any, NULL);
+    uv_run(&io->loop, UV_RUN_DEFAULT);
     uv_loop_close(&io->loop);
     otpc__mq_destroy(&io->cmds);
     otpc__buf_free(&io->epmd_buf);

@@ -58,6 +58,7 @@ struct otpc__io {
     int epmd_open;
     int epmd_tries;
     uv_timer_t epmd_timer;
+    uv_timer_t stop_timer;
     uv_connect_t epmd_creq;
     otpc__buf_t epmd_buf;
     uv_write_t epmd_wreq;
@@ -71,6 +72,7 @@ void otpc__conn_accepted(otpc__conn_t *c);
 void otpc__conn_connected(otpc__conn_t *c);
 void otpc__conn_flush(otpc__conn_t *c);
 void otpc__conn_close(otpc__conn_t *c, const char *reason);
+void otpc__conn_close_soon(otpc__conn_t *c, const char *reason);
 otpc__conn_t *otpc__io_find(otpc__io_t *io, const char *peer, const otpc__conn_t *except);
 uint64_t otpc__now_ms(otpc__io_t *io);
 
