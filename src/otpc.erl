@@ -4,7 +4,8 @@
 %% `otpc_node' server. The process that calls `start_node/1' owns the node:
 %% the node is stopped when the owner dies, and the owner receives
 %% `{otpc_node_down, Node, {exit_status, Status}}' if the node dies on its
-%% own. Every line the node logs goes to `logger' with the metadata
+%% own (or, should ERTS lose the port without an exit status,
+%% `{otpc_node_down, Node, {port_exit, Reason}}'). Every line the node logs goes to `logger' with the metadata
 %% `#{otpc_node => Node, domain => [otpc]}'.
 -module(otpc).
 

@@ -1,13 +1,32 @@
 %% The C node against a real Erlang node, over real distribution.
 %%
-%% Every case starts its own C node (`c_<case>`) running the probe processes
-%% (`-probe`), so no state leaks from one case to the next; cases that need a
-%% third node also start an Erlang `peer` in init_per_testcase. Both are
-%% stopped in end_per_testcase, whatever the case did to them.
+%% Every case starts its own C node (`c_<case>_<ospid>`) running the probe
+%% processes (`-probe`), so no state leaks from one case to the next; cases
+%% that need a third node also start an Erlang `peer` in init_per_testcase.
+%% Both are stopped in end_per_testcase, whatever the case did to them.
 %%
-%% A probe is a C process driven by plain messages (see the `-probe` contract in
-%% otpc_node); cases always spawn a private probe owned by the test process, so
-%% that the probe's replies (`{done, P, _}`, `{probe_got, P, _}`, ...) come to us.
+%% A probe is a C process driven by plain messages (the `-probe` processes of
+%% c_src/main/probe.c); cases always spawn a private probe owned by the test
+%% process, so that the probe's replies come to us. The protocol, where P is
+%% the probe and Owner the process that asked for it (the registered
+%% `otpc_probe` has no owner, so its Owner replies go nowhere):
+%%
+%%   {ping, From}           From ! {pong, P}
+%%   {echo, From, Term}     From ! {echo, P, Term}
+%%   {spawn, NewOwner}      NewOwner ! {spawned, NewProbe}
+%%   {exit, Reason}         P exits with Reason
+%%   {link, Pid}            Owner ! {done, P, link}
+%%   {unlink, Pid}          Owner ! {done, P, unlink}      (UNLINK_ID)
+%%   {monitor, Target}      Owner ! {monitored, P, Ref}    (pid, {Name, Node}
+%%                                                          or a local name)
+%%   {demonitor, Ref}       Owner ! {done, P, demonitor}
+%%   {trap_exit, Bool}      Owner ! {done, P, trap_exit}
+%%   {exit_signal, Pid, R}  exit(Pid, R), Owner ! {done, P, exit_signal}
+%%   {register, Name}       Owner ! {done, P, register}
+%%   {send, Dest, Msg}      Dest ! Msg, Owner ! {done, P, send}
+%%                          (connects to Dest's node if need be)
+%%   anything else          Owner ! {probe_got, P, Msg}, including the
+%%                          'EXIT' and 'DOWN' messages P receives
 %%
 %% No case sleeps to assert anything. Absence of a signal is checked only after
 %% a barrier (`sync/1`): a round trip through the same C node, which proves that
@@ -126,7 +145,8 @@ end_per_suite(_Config) ->
 
 -spec init_per_testcase(atom(), config()) -> config() | {fail, term()}.
 init_per_testcase(Case, Config) ->
-    Name = list_to_atom("c_" ++ atom_to_list(Case)),
+    %% Our OS pid in the name lets several test runs share the host's epmd.
+    Name = list_to_atom(lists:concat(["c_", Case, "_", os:getpid()])),
     case otpc:start_node(#{name => Name, args => node_args(Case)}) of
         {ok, Node} ->
             [{node, Node}, {node_name, Name} | start_peer(Case) ++ Config];
@@ -250,7 +270,8 @@ expect_in_order(P, I, N) ->
     Pad = padding(I),
     case ?recv({echo, P, {seq, _, _}}) of
         {echo, P, {seq, I, Pad}} -> expect_in_order(P, I + 1, N);
-        {echo, P, {seq, J, _}} -> ct:fail({out_of_order, {expected, I}, {got, J}})
+        {echo, P, {seq, J, _}} ->
+            ct:fail({out_of_order, {expected, I}, {got, J}})
     end.
 
 %% From nothing up to 60 KB, so that frames both share and straddle reads.

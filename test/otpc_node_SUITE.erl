@@ -14,7 +14,7 @@
 
 -export([start_ping/1, cookie_not_in_argv/1, custom_cookie/1,
          stop_node/1, kill_reports_down/1, sigterm_reports_down/1,
-         log_lines_reach_logger/1, long_and_odd_lines/1,
+         log_lines_reach_logger/1, long_and_odd_lines/1, start_timeout/1,
          owner_death_stops_node/1, duplicate_name/1,
          name_taken_by_other_node/1, not_alive/1, bad_options/1]).
 
@@ -31,7 +31,8 @@ suite() ->
 all() ->
     [start_ping, cookie_not_in_argv, custom_cookie, stop_node,
      kill_reports_down, sigterm_reports_down, log_lines_reach_logger,
-     long_and_odd_lines, owner_death_stops_node, duplicate_name,
+     long_and_odd_lines, start_timeout, owner_death_stops_node,
+     duplicate_name,
      name_taken_by_other_node, not_alive, bad_options].
 
 -spec init_per_suite(list()) -> list() | {skip, string()}.
@@ -175,14 +176,18 @@ log_lines_reach_logger(_Config) ->
 
 -spec long_and_odd_lines(list()) -> term().
 long_and_odd_lines(Config) ->
-    doc("Lines longer than the port's buffer arrive whole, lines without a "
-        "known level go to info, and a program that exits before ready "
-        "fails the start with its status and last lines."),
+    doc("Lines longer than the port's buffer arrive whole (up to 64 KiB, "
+        "then cut), lines without a known level go to info, and a program "
+        "that exits before ready fails the start with its status and last "
+        "lines."),
     Script = filename:join(?config(priv_dir, Config), "odd_node.sh"),
     ok = file:write_file(Script,
                          "#!/bin/sh\n"
                          "printf 'debug long: '\n"
                          "head -c 40000 /dev/zero | tr '\\000' x\n"
+                         "printf '\\n'\n"
+                         "printf 'debug huge: '\n"
+                         "head -c 100000 /dev/zero | tr '\\000' y\n"
                          "printf '\\n'\n"
                          "echo 'no level here'\n"
                          "echo 'warning odd: a warning'\n"
@@ -196,9 +201,38 @@ long_and_odd_lines(Config) ->
     Node = node_name(otpc_t_odd),
     Long = iolist_to_binary(["long: ", binary:copy(<<"x">>, 40000)]),
     #{level := debug} = wait_log(Node, Long),
+    %% Kept: the first 64 KiB of the line, "debug huge: " included.
+    Huge = iolist_to_binary(["huge: ", binary:copy(<<"y">>, 65536 - 12),
+                             " [truncated]"]),
+    #{level := debug} = wait_log(Node, Huge),
     #{level := info} = wait_log(Node, <<"no level here">>),
     #{level := warning} = wait_log(Node, <<"odd: a warning">>),
     #{level := error} = wait_log(Node, <<"odd: no newline at exit">>).
+
+-spec start_timeout(list()) -> term().
+start_timeout(Config) ->
+    doc("A program that never reports ready fails the start after the "
+        "timeout; one that also ignores stdin EOF is killed 5 s later."),
+    Dir = ?config(priv_dir, Config),
+    PidFile = filename:join(Dir, "stuck.pid"),
+    Script = filename:join(Dir, "stuck_node.sh"),
+    ok = file:write_file(Script,
+                         ["#!/bin/sh\n"
+                          "echo $$ >'", PidFile, "'\n"
+                          "echo 'info stuck: not getting ready'\n"
+                          "exec sleep 60\n"]),
+    ok = file:change_mode(Script, 8#755),
+    {Micros, Result} =
+        timer:tc(otpc, start_node, [#{name => otpc_t_stuck, timeout => 300,
+                                      executable => Script}]),
+    ct:log("start_node took ~b ms", [Micros div 1000]),
+    ?assertEqual({error, {timeout, [<<"info stuck: not getting ready">>]}},
+                 Result),
+    ?assert(Micros >= 5000000 andalso Micros < 9000000),
+    {ok, PidText} = file:read_file(PidFile),
+    ?assertNot(os_alive(binary_to_integer(string:trim(PidText)))),
+    ?assertEqual({error, not_found},
+                 otpc:node_os_pid(node_name(otpc_t_stuck))).
 
 -spec owner_death_stops_node(list()) -> term().
 owner_death_stops_node(_Config) ->
