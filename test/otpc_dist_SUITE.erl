@@ -56,7 +56,8 @@
          exit_signal_from_c/1]).
 %% connections
 -export([noconnection_c_side/1, noconnection_after_kill/1,
-         noconnection_after_disconnect/1, connect_on_demand/1, wrong_cookie/1,
+         noconnection_after_disconnect/1, connect_on_demand/1,
+         monitor_unreachable_node/1, wrong_cookie/1, wrong_cookie_outbound/1,
          idle_connection_ticks/1, restart/1]).
 
 %% Run on peer nodes, so they must be exported.
@@ -126,7 +127,9 @@ groups() ->
                     exit_signal_from_c]},
      {connections, [], [noconnection_c_side, noconnection_after_kill,
                         noconnection_after_disconnect, connect_on_demand,
-                        wrong_cookie, idle_connection_ticks, restart]}].
+                        monitor_unreachable_node, wrong_cookie,
+                        wrong_cookie_outbound, idle_connection_ticks,
+                        restart]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -135,6 +138,12 @@ init_per_suite(Config) ->
             {skip, "the ct node must be distributed (rebar3 ct --sname ...)"};
         true ->
             {ok, _} = application:ensure_all_started(otpc),
+            %% As in otpc_node_SUITE: run against another build of the
+            %% node program, e.g. a sanitizer one.
+            case os:getenv("OTPC_NODE_EXECUTABLE") of
+                false -> ok;
+                Exe -> ok = application:set_env(otpc, executable, Exe)
+            end,
             Config
     end.
 
@@ -178,6 +187,8 @@ start_peer(noconnection_c_side) -> start_peer(noconnection_c_side, dist, []);
 start_peer(connect_on_demand) -> start_peer(connect_on_demand, dist, []);
 start_peer(wrong_cookie) ->
     start_peer(wrong_cookie, stdio, ["-setcookie", "wrong"]);
+start_peer(wrong_cookie_outbound) ->
+    start_peer(wrong_cookie_outbound, stdio, ["-setcookie", "wrong"]);
 start_peer(idle_connection_ticks) ->
     start_peer(idle_connection_ticks, stdio,
                ["-setcookie", atom_to_list(erlang:get_cookie()),
@@ -668,6 +679,19 @@ connect_on_demand(Config) ->
     _ = ?recv({relayed, R, hello_again}),
     ok.
 
+-spec monitor_unreachable_node(config()) -> term().
+monitor_unreachable_node(Config) ->
+    doc("A C process monitoring a name on a node that does not exist gets "
+        "DOWN noconnection and the C node carries on."),
+    Node = ?config(node, Config),
+    [_, Host] = string:split(atom_to_list(node()), "@"),
+    Nowhere = list_to_atom(lists:concat(["nowhere_", os:getpid(), "@", Host])),
+    P = probe(Node),
+    {monitored, P, Ref} = ask_monitor(P, {nobody, Nowhere}),
+    _ = ?recv({probe_got, P,
+               {'DOWN', Ref, process, {nobody, Nowhere}, noconnection}}),
+    ok = ping_probe(P).
+
 -spec wrong_cookie(config()) -> term().
 wrong_cookie(Config) ->
     doc("A node with the wrong cookie is refused (pang), and the C node "
@@ -678,6 +702,21 @@ wrong_cookie(Config) ->
     P = probe(Node),
     [still, fine] = echo(P, [still, fine]),
     ok.
+
+-spec wrong_cookie_outbound(config()) -> term().
+wrong_cookie_outbound(Config) ->
+    doc("The C node's own connection attempt to a node with another cookie "
+        "fails cleanly: a monitor over it gets DOWN noconnection."),
+    Node = ?config(node, Config),
+    PeerNode = ?config(peer_node, Config),
+    P = probe(Node),
+    {monitored, P, Ref} = ask_monitor(P, {nobody, PeerNode}),
+    _ = ?recv({probe_got, P,
+               {'DOWN', Ref, process, {nobody, PeerNode}, noconnection}}),
+    false = lists:member(Node, peer:call(?config(peer, Config), erlang, nodes,
+                                         [hidden])),
+    pong = net_adm:ping(Node),
+    ok = ping_probe(P).
 
 -spec idle_connection_ticks(config()) -> term().
 idle_connection_ticks(Config) ->

@@ -1,0 +1,148 @@
+%% Bad input over real distribution: a hand-rolled distribution client (gen_tcp,
+%% a real version-6 handshake with the MD5 challenge) connects to a C node and sends
+%% what no ERTS would send. Each case checks that only that connection is closed and
+%% that the node, and a normal erl connection to it, carry on.
+-module(otpc_badinput_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+-export([garbage_packet/1, unknown_operation/1, truncated_term/1,
+         oversized_length/1, handshake_garbage/1, missing_mandatory_flags/1,
+         wrong_cookie_raw/1]).
+
+%% Flags a raw client announces: OTP 25 + 26 mandatory, DIST_MONITOR, MONITOR_NAME.
+-define(FLAGS, (16#4 bor 16#8 bor 16#10 bor 16#20 bor 16#80 bor 16#100 bor 16#200
+                bor 16#400 bor 16#800 bor 16#10000 bor 16#20000 bor 16#40000
+                bor 16#1000000 bor 16#2000000 bor (4 bsl 32))).
+-define(UNLINK_ID, 16#2000000).
+
+all() ->
+    [garbage_packet, unknown_operation, truncated_term, oversized_length,
+     handshake_garbage, missing_mandatory_flags, wrong_cookie_raw].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(otpc),
+    Config.
+
+end_per_suite(_Config) ->
+    ok.
+
+init_per_testcase(Case, Config) ->
+    Name = list_to_atom("cbad_" ++ atom_to_list(Case)),
+    {ok, Node} = otpc:start_node(#{name => Name, args => ["-probe"]}),
+    [{cnode, Node} | Config].
+
+end_per_testcase(_Case, Config) ->
+    otpc:stop_node(?config(cnode, Config)),
+    ok.
+
+%% --- cases ---------------------------------------------------------------------
+
+%% A connected peer sending a packet that is not a control message loses its
+%% connection; the node keeps serving others.
+garbage_packet(Config) ->
+    bad_packet(Config, <<"this is not a distribution packet">>).
+
+%% A well-formed control tuple with an operation that does not exist.
+unknown_operation(Config) ->
+    bad_packet(Config, <<$p, (term_to_binary({99, foo, bar}))/binary>>).
+
+%% A term cut short: the length fields promise more than is there.
+truncated_term(Config) ->
+    Full = term_to_binary({2, '', self()}),
+    bad_packet(Config, <<$p, (binary:part(Full, 0, byte_size(Full) - 3))/binary>>).
+
+%% A 4-byte length far above -max_message is refused before it is allocated.
+oversized_length(Config) ->
+    Sock = connect_raw(Config, ?FLAGS, erlang:get_cookie()),
+    ok = gen_tcp:send(Sock, <<16#7fffffff:32, "x">>),
+    closed = wait_closed(Sock),
+    node_still_fine(Config).
+
+%% Garbage instead of a handshake name message.
+handshake_garbage(Config) ->
+    {ok, Sock} = gen_tcp:connect("127.0.0.1", port_of(Config),
+                                 [binary, {packet, 2}, {active, false}]),
+    ok = gen_tcp:send(Sock, <<"hello, world">>),
+    closed = wait_closed(Sock),
+    node_still_fine(Config).
+
+%% A peer that lacks UNLINK_ID (mandatory from OTP 26) is refused with status
+%% not_allowed, and the node logs why.
+missing_mandatory_flags(Config) ->
+    {ok, Sock} = gen_tcp:connect("127.0.0.1", port_of(Config),
+                                 [binary, {packet, 2}, {active, false}]),
+    ok = gen_tcp:send(Sock, send_name(?FLAGS band bnot ?UNLINK_ID)),
+    ?assertEqual({ok, <<"snot_allowed">>}, gen_tcp:recv(Sock, 0, 5000)),
+    closed = wait_closed(Sock),
+    node_still_fine(Config).
+
+%% A wrong digest is refused; the node keeps running.
+wrong_cookie_raw(Config) ->
+    {error, closed} = handshake(Config, ?FLAGS, 'not-the-cookie'),
+    node_still_fine(Config).
+
+%% --- helpers --------------------------------------------------------------------
+
+bad_packet(Config, Packet) ->
+    Sock = connect_raw(Config, ?FLAGS, erlang:get_cookie()),
+    ok = gen_tcp:send(Sock, <<(byte_size(Packet)):32, Packet/binary>>),
+    closed = wait_closed(Sock),
+    node_still_fine(Config).
+
+%% The node answers pings and messages over the normal connection, and a fresh raw
+%% connection can still complete a handshake.
+node_still_fine(Config) ->
+    Node = ?config(cnode, Config),
+    pong = net_adm:ping(Node),
+    {otpc_probe, Node} ! {ping, self()},
+    receive {pong, P} when node(P) =:= Node -> ok
+    after 5000 -> ct:fail(no_pong)
+    end,
+    Sock = connect_raw(Config, ?FLAGS, erlang:get_cookie()),
+    gen_tcp:close(Sock).
+
+port_of(Config) ->
+    [Name, Host] = string:split(atom_to_list(?config(cnode, Config)), "@"),
+    {port, Port, _} = erl_epmd:port_please(Name, Host),
+    Port.
+
+connect_raw(Config, Flags, Cookie) ->
+    {ok, Sock} = handshake(Config, Flags, Cookie),
+    ok = inet:setopts(Sock, [{packet, raw}]),
+    Sock.
+
+send_name(Flags) ->
+    Name = <<"raw_client@nohost">>,
+    <<$N, Flags:64, 1:32, (byte_size(Name)):16, Name/binary>>.
+
+%% The initiator's side of the version-6 handshake.
+handshake(Config, Flags, Cookie) ->
+    {ok, Sock} = gen_tcp:connect("127.0.0.1", port_of(Config),
+                                 [binary, {packet, 2}, {active, false}]),
+    ok = gen_tcp:send(Sock, send_name(Flags)),
+    {ok, <<"sok">>} = gen_tcp:recv(Sock, 0, 5000),
+    {ok, <<$N, _PeerFlags:64, Challenge:32, _Creation:32, NLen:16,
+           _PeerName:NLen/binary>>} = gen_tcp:recv(Sock, 0, 5000),
+    Mine = rand:uniform(16#ffffffff),
+    ok = gen_tcp:send(Sock, <<$r, Mine:32, (digest(Challenge, Cookie))/binary>>),
+    case gen_tcp:recv(Sock, 0, 5000) of
+        {ok, <<$a, Digest:16/binary>>} ->
+            ?assertEqual(digest(Mine, Cookie), Digest),
+            {ok, Sock};
+        {error, _} = Error ->
+            Error
+    end.
+
+digest(Challenge, Cookie) ->
+    erlang:md5([atom_to_list(Cookie), integer_to_list(Challenge)]).
+
+wait_closed(Sock) ->
+    case gen_tcp:recv(Sock, 0, 10000) of
+        {error, closed} -> closed;
+        {ok, _Data} -> wait_closed(Sock);
+        {error, Other} -> ct:fail({expected_close, Other})
+    end.
