@@ -11,7 +11,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([garbage_packet/1, unknown_operation/1, truncated_term/1,
          oversized_length/1, handshake_garbage/1, missing_mandatory_flags/1,
-         wrong_cookie_raw/1]).
+         wrong_cookie_raw/1, ticks_and_silent_peer/1]).
 
 %% Flags a raw client announces: OTP 25 + 26 mandatory, DIST_MONITOR, MONITOR_NAME.
 -define(FLAGS, (16#4 bor 16#8 bor 16#10 bor 16#20 bor 16#80 bor 16#100 bor 16#200
@@ -21,7 +21,8 @@
 
 all() ->
     [garbage_packet, unknown_operation, truncated_term, oversized_length,
-     handshake_garbage, missing_mandatory_flags, wrong_cookie_raw].
+     handshake_garbage, missing_mandatory_flags, wrong_cookie_raw,
+     ticks_and_silent_peer].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(otpc),
@@ -32,7 +33,11 @@ end_per_suite(_Config) ->
 
 init_per_testcase(Case, Config) ->
     Name = list_to_atom("cbad_" ++ atom_to_list(Case)),
-    {ok, Node} = otpc:start_node(#{name => Name, args => ["-probe"]}),
+    Args = case Case of
+               ticks_and_silent_peer -> ["-probe", "-net_ticktime", "2"];
+               _ -> ["-probe"]
+           end,
+    {ok, Node} = otpc:start_node(#{name => Name, args => Args}),
     [{cnode, Node} | Config].
 
 end_per_testcase(_Case, Config) ->
@@ -83,6 +88,15 @@ missing_mandatory_flags(Config) ->
 %% A wrong digest is refused; the node keeps running.
 wrong_cookie_raw(Config) ->
     {error, closed} = handshake(Config, ?FLAGS, 'not-the-cookie'),
+    node_still_fine(Config).
+
+%% The node ticks an idle connection (a zero-length packet) and drops a peer that
+%% stays silent for net_ticktime. (Our erl keeps its own 60 s ticktime; only the raw
+%% connection is idle.)
+ticks_and_silent_peer(Config) ->
+    Sock = connect_raw(Config, ?FLAGS, erlang:get_cookie()),
+    ?assertEqual({ok, <<0:32>>}, gen_tcp:recv(Sock, 4, 5000)),
+    closed = wait_closed(Sock),
     node_still_fine(Config).
 
 %% --- helpers --------------------------------------------------------------------
