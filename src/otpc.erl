@@ -23,8 +23,9 @@
 %% `cookie': defaults to `erlang:get_cookie()'.
 %% `args': extra flags for the node program, e.g. `["-probe"]'.
 %% `timeout': ms to wait for the node to report ready (default 10000).
-%% `executable': the node program, default `priv/otpc_node' or the
-%% application environment key `executable' (e.g. a sanitizer build).
+%% `executable': the node program; default: the application environment key
+%% `executable', else $OTPC_NODE_EXECUTABLE (e.g. a sanitizer build), else
+%% `priv/otpc_node'.
 
 -define(DEFAULT_TIMEOUT, 10000).
 -define(PING_WINDOW, 2000).   % ms to get a pong once the node is ready
@@ -124,9 +125,10 @@ ping(Node, Deadline) ->
     end.
 
 executable(#{executable := default} = Config) ->
-    Exe = case application:get_env(otpc, executable) of
-              {ok, Path} -> Path;
-              undefined -> filename:join(code:priv_dir(otpc), "otpc_node")
+    Exe = case {application:get_env(otpc, executable), os:getenv("OTPC_NODE_EXECUTABLE")} of
+              {{ok, Path}, _} -> Path;
+              {undefined, Env} when Env =/= false, Env =/= "" -> Env;
+              {undefined, _} -> filename:join(code:priv_dir(otpc), "otpc_node")
           end,
     Config#{executable := Exe};
 executable(Config) ->
