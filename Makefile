@@ -3,8 +3,8 @@
 #   make deps     install the Debian packages the build and tests need
 #   make          (= make build) deps, then rebar3 compile (runs make -C c_src)
 #   make test     C unit tests, the same under ASan/UBSan, common_test, dialyzer
-#   make run      start node c1 in the foreground; ARGS=... adds flags,
-#                 e.g. make run ARGS=-probe
+#   make run      start node c1 (with the probe process) in the foreground;
+#                 ARGS=... adds flags, e.g. ARGS="-loglevel debug"
 #   make fuzz     build the libFuzzer target and run it FUZZ_TIME seconds
 #   make clean
 
@@ -45,9 +45,9 @@ run: build cookie
 	@echo '  erl -sname a        (reads ~/.erlang.cookie, as the node does;'
 	@echo '                       or: erl -sname a -setcookie "$$(cat ~/.erlang.cookie)")'
 	@echo "  1> net_adm:ping('c1@$(HOST)')."
-	@echo "  (with ARGS=-probe)  2> {otpc_probe, 'c1@$(HOST)'} ! {ping, self()}, flush()."
+	@echo "  2> {otpc_probe, 'c1@$(HOST)'} ! {ping, self()}, flush()."
 	@echo "Stop it with Ctrl-C."
-	exec priv/otpc_node -sname c1 $(ARGS)
+	exec priv/otpc_node -sname c1 -probe $(ARGS)
 
 # New inputs go to the first (scratch) corpus directory; the checked-in
 # corpus only seeds it.
