@@ -142,8 +142,10 @@ static int on_name(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
     }
     int old = m[0] == 'n';
     /* An old-style name carries only the low 32 flag bits; the rest come in 'c'. */
-    if (!old && check_flags(hs))
-        return send_status(out, "not_allowed"), OTPC_EPROTO;
+    if (!old && check_flags(hs)) {
+        send_status(out, "not_allowed");
+        return OTPC_EPROTO;
+    }
     const char *status = hs->check ? hs->check(hs->check_ctx, hs->peer_name) : "ok";
     int rc = send_status(out, status);
     if (rc)

@@ -126,7 +126,14 @@ void otpc__deliver(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *m)
     runq_add(n, p);
 }
 
+static void free_proc(otpc_node_t *n, otpc_proc_t *p);
+
 /* ---- spawn and names ------------------------------------------------------------- */
+
+static int n_names_owner(otpc_node_t *n, otpc_proc_t *p)
+{
+    return p->name < n->names_cap && n->names[p->name] == p;
+}
 
 static int grow_procs(otpc_node_t *n)
 {
@@ -180,12 +187,17 @@ int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pi
     node->procs[slot] = p;
     node->live++;
     if (ops->init && (rc = ops->init(p, arg)) < 0) {
-        /* init failed: nobody knows the pid yet, nothing to signal */
+        /* init failed: like a failed spawn_link, nothing was started. Links and
+         * monitors init made are unwound as an exit would, then the slot is free. */
+        static const char init_failed[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 11,
+                                           'i', 'n', 'i', 't', '_', 'f', 'a', 'i', 'l', 'e', 'd'};
+        otpc_exit(p, (otpc_term_t){init_failed, sizeof init_failed});
+        otpc__signal_exit_all(p);
+        if (p->name && n_names_owner(node, p))
+            node->names[p->name] = NULL;
         node->procs[slot] = NULL;
         node->live--;
-        free(p->links.items);
-        free(p->mons_out.items);
-        free(p);
+        free_proc(node, p);
         return rc;
     }
     if (out)
