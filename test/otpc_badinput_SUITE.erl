@@ -11,7 +11,8 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([garbage_packet/1, unknown_operation/1, truncated_term/1,
          oversized_length/1, handshake_garbage/1, missing_mandatory_flags/1,
-         wrong_cookie_raw/1, ticks_and_silent_peer/1]).
+         wrong_cookie_raw/1, ticks_and_silent_peer/1,
+         simultaneous_connect/1]).
 
 %% Flags a raw client announces: OTP 25 + 26 mandatory, DIST_MONITOR, MONITOR_NAME.
 -define(FLAGS, (16#4 bor 16#8 bor 16#10 bor 16#20 bor 16#80 bor 16#100 bor 16#200
@@ -22,7 +23,7 @@
 all() ->
     [garbage_packet, unknown_operation, truncated_term, oversized_length,
      handshake_garbage, missing_mandatory_flags, wrong_cookie_raw,
-     ticks_and_silent_peer].
+     ticks_and_silent_peer, simultaneous_connect].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(otpc),
@@ -98,6 +99,33 @@ ticks_and_silent_peer(Config) ->
     ?assertEqual({ok, <<0:32>>}, gen_tcp:recv(Sock, 4, 5000)),
     closed = wait_closed(Sock),
     node_still_fine(Config).
+
+%% Two C nodes that have never met send to each other at the same instant, so each
+%% dials the other while the other dials it; one connection must win and both
+%% messages arrive. Ten rounds with fresh nodes, to meet the race more than once.
+simultaneous_connect(Config) ->
+    lists:foreach(fun(Round) -> simultaneous_round(Config, Round) end, lists:seq(1, 10)).
+
+simultaneous_round(_Config, Round) ->
+    Names = [list_to_atom("csim_" ++ X ++ integer_to_list(Round)) || X <- ["a", "b"]],
+    [A, B] = [begin {ok, N} = otpc:start_node(#{name => Nm, args => ["-probe"]}), N end
+              || Nm <- Names],
+    try
+        [Pa, Pb] = [probe(N) || N <- [A, B]],
+        [P ! {register, box} || P <- [Pa, Pb]],
+        [receive {done, P, register} -> ok after 5000 -> ct:fail(no_register) end
+         || P <- [Pa, Pb]],
+        Pa ! {send, {box, B}, {hello_from, A}},
+        Pb ! {send, {box, A}, {hello_from, B}},
+        receive {probe_got, Pb, {hello_from, A}} -> ok after 10000 -> ct:fail({lost, A, Round}) end,
+        receive {probe_got, Pa, {hello_from, B}} -> ok after 10000 -> ct:fail({lost, B, Round}) end
+    after
+        [otpc:stop_node(N) || N <- [A, B]]
+    end.
+
+probe(Node) ->
+    {otpc_probe, Node} ! {spawn, self()},
+    receive {spawned, P} -> P after 5000 -> ct:fail(no_probe) end.
 
 %% --- helpers --------------------------------------------------------------------
 

@@ -316,6 +316,12 @@ static ssize_t read_handshake(otpc__conn_t *c)
         if (rc < 0) {
             if (rc == OTPC_ECOOKIE)
                 LOG_ERROR("dist", "%s", c->hs.error);
+            if (c->hs.told_nok) {
+                /* Simultaneous connect, and the peer's attempt wins: what the
+                 * scheduler queued for it waits for that connection instead. */
+                c->superseded = 1;
+                otpc__io_await_peer(c->io, c->peer);
+            }
             otpc__buf_free(&out);
             otpc__conn_close_soon(c, c->hs.error);
             return -1;

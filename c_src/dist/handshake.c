@@ -204,6 +204,7 @@ static int on_status(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out
     }
     if (strcmp(st, "alive") == 0)
         send_status(out, "false"); /* keep the peer's existing connection */
+    hs->told_nok = strcmp(st, "nok") == 0;
     char why[384];
     snprintf(why, sizeof why, "%s refused the connection: %s", hs->peer_name, st);
     return fail(hs, OTPC_ESTATE, why);

@@ -52,6 +52,7 @@ typedef struct {
     char peer_name[OTPC__NODE_NAME_MAX + 1];
     uint64_t peer_flags;
     uint32_t peer_creation;
+    int told_nok; /* initiator: the peer's own attempt to us wins; wait for it */
     char error[400];
 } otpc__hs_t;
 

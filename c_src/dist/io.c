@@ -335,6 +335,43 @@ static void connect_to(otpc__io_t *io, const char *node)
         lookup_end(l, "cannot resolve the peer's host");
 }
 
+/* ---- simultaneous connects ------------------------------------------------------ */
+
+typedef struct {
+    uv_timer_t timer;
+    char peer[OTPC__NODE_NAME_MAX + 1];
+} await_t;
+
+static void await_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void await_done(uv_timer_t *t)
+{
+    await_t *w = t->data;
+    otpc__io_t *io = t->loop->data;
+    otpc__conn_t *c = otpc__io_find(io, w->peer, NULL);
+    if (!c && !io->stopping) {
+        char msg[OTPC__NODE_NAME_MAX + 64];
+        int n = snprintf(msg, sizeof msg, "%s%cthe peer did not connect back after nok", w->peer, 0);
+        otpc__mq_push(io->cfg.events, EV_FAILED, NULL, 0, msg, (uint32_t)n);
+    }
+    uv_close((uv_handle_t *)t, await_closed);
+}
+
+void otpc__io_await_peer(otpc__io_t *io, const char *peer)
+{
+    await_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return;
+    snprintf(w->peer, sizeof w->peer, "%s", peer);
+    uv_timer_init(&io->loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, await_done, 7000, 0);
+    uv_unref((uv_handle_t *)&w->timer); /* never what keeps a stopping node alive */
+}
+
 /* ---- listener ---------------------------------------------------------------------- */
 
 static void on_connection(uv_stream_t *server, int status)
@@ -454,6 +491,7 @@ int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg)
     int rc = uv_loop_init(&io->loop);
     if (rc < 0)
         goto fail_free;
+    io->loop.data = io;
     uv_async_init(&io->loop, &io->wake, on_commands);
     io->wake.data = io;
     if (otpc__mq_init(&io->cmds, &io->wake))

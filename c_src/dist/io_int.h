@@ -75,5 +75,8 @@ void otpc__conn_close(otpc__conn_t *c, const char *reason);
 void otpc__conn_close_soon(otpc__conn_t *c, const char *reason);
 otpc__conn_t *otpc__io_find(otpc__io_t *io, const char *peer, const otpc__conn_t *except);
 uint64_t otpc__now_ms(otpc__io_t *io);
+/* After a "nok": report EV_FAILED for `peer` if it has not connected to us by the
+ * setup timeout. */
+void otpc__io_await_peer(otpc__io_t *io, const char *peer);
 
 #endif
