@@ -133,8 +133,8 @@ static int step(walk_t *w)
         return fixed(w, 4);
     case NEW_FLOAT_EXT:
         return fixed(w, 8);
-    case ERL_FLOAT_EXT:
-        return fixed(w, 31);
+    case ERL_FLOAT_EXT: /* ei reads the text with sscanf: it must hold its own NUL */
+        return need(w, 31) || !memchr(w->p, 0, 31) ? -1 : fixed(w, 31);
     case ERL_NIL_EXT:
         return 0;
     case ERL_SMALL_TUPLE_EXT:

@@ -1,14 +1,27 @@
 /*
- * libFuzzer target over everything otpc parses from a peer before it trusts it:
- * the control-message decoder (one packet), the term walker, and the acceptor side
- * of the handshake fed with the input cut into 2-byte-length frames.
+ * libFuzzer target over everything otpc parses from a peer before trusting it: the
+ * control-message decoder (the input as one packet), the term walker (the input as one
+ * versioned term) and both roles of the handshake (the input cut into 2-byte-length
+ * frames, fed until the handshake fails or finishes).
  *
- *   make fuzz FUZZ_TIME=60      (from the top level)
+ * libei and libc are not instrumented, so ASan cannot see them read past a buffer.
+ * Every input and every handshake message is therefore placed flush against a
+ * PROT_NONE page: any read past its end, instrumented or not, faults. Beyond "no
+ * crash", the target traps when a documented invariant breaks: a refusal without a
+ * reason, a decoded span outside the packet or not exactly one term, a handshake that
+ * failed without its error text, a walked term that ei reads beyond.
+ *
+ *   make -C c_src fuzz
+ *   c_src/build-fuzz/fuzz_dist -max_total_time=60 SCRATCH_DIR c_src/fuzz/corpus
  */
+#include <ei.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "dist/ctrl.h"
 #include "dist/flags.h"
@@ -18,35 +31,135 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void fuzz_handshake(const char *d, size_t n)
+#define CHECK(cond)                                                                      \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                     \
+        }                                                                                \
+    } while (0)
+
+/* ---- guarded copies ------------------------------------------------------------------ */
+
+/* A region of `cap` usable bytes followed by one inaccessible page. */
+typedef struct {
+    char *base;
+    size_t cap;
+} guard_t;
+
+#define GUARD_CAP (1u << 20) /* inputs larger than this are skipped */
+
+static void guard_init(guard_t *g)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    g->cap = (GUARD_CAP + page - 1) / page * page;
+    g->base = mmap(NULL, g->cap + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    CHECK(g->base != MAP_FAILED);
+    CHECK(mprotect(g->base + g->cap, page, PROT_NONE) == 0);
+}
+
+/* Copy n bytes so that they end exactly at the guard page. */
+static const char *guard_put(guard_t *g, const void *p, size_t n)
+{
+    char *dst = g->base + g->cap - n;
+    if (n)
+        memcpy(dst, p, n);
+    return dst;
+}
+
+static guard_t g_input, g_msg;
+
+/* ---- control messages ---------------------------------------------------------------- */
+
+static int inside(const char *p, size_t n, const char *lo, size_t len)
+{
+    return p >= lo && p <= lo + len && n <= (size_t)(lo + len - p);
+}
+
+static void fuzz_ctrl(const char *d, size_t n)
+{
+    otpc__ctrl_t c;
+    const char *why = NULL;
+    size_t used;
+    if (n == 0) /* the decoder's contract: len > 0 */
+        return;
+    if (otpc__ctrl_decode(d, n, &c, &why) != 0) {
+        CHECK(why != NULL && why[0] != 0);
+        return;
+    }
+    /* A decoded message is exactly one versioned term inside the packet, a reason
+     * exactly one unversioned term; at most one of them is set. */
+    CHECK(!(c.msg.data && c.reason.data));
+    if (c.msg.data) {
+        CHECK(inside(c.msg.data, c.msg.size, d, n));
+        CHECK(otpc__term_skip_versioned(c.msg.data, c.msg.size, &used) == 0);
+        CHECK(used == c.msg.size);
+    }
+    if (c.reason.data) {
+        CHECK(inside(c.reason.data, c.reason.size, d, n));
+        CHECK(otpc__term_skip(c.reason.data, c.reason.size, &used) == 0);
+        CHECK(used == c.reason.size);
+    }
+}
+
+/* ---- the term walker ----------------------------------------------------------------- */
+
+/* A term the walker accepts must be safe to hand to ei: ei may refuse it, but never
+ * reads beyond it (the guard page catches reads past the input). */
+static void fuzz_term(const char *d, size_t n)
+{
+    size_t used;
+    if (otpc__term_skip_versioned(d, n, &used) != 0)
+        return;
+    CHECK(used >= 2 && used <= n);
+    int i = 1;
+    if (ei_skip_term(d, &i) == 0)
+        CHECK(i >= 1 && (size_t)i <= used);
+}
+
+/* ---- the handshake ------------------------------------------------------------------- */
+
+#define FUZZ_CHALLENGE 42u
+
+static void fuzz_handshake(const char *d, size_t n, int initiator)
 {
     otpc__hs_t hs;
     otpc__buf_t out = {0};
     otpc__frame_t f;
     size_t pos = 0;
-    otpc__hs_init(&hs, 0, "fuzz@h", "cookie", OTPC__DF_OURS, 1, 42);
-    otpc__hs_start(&hs, &out);
-    while (otpc__frame_next(d + pos, n - pos, 2, 65535, &f) == 1) {
-        if (otpc__hs_feed(&hs, d + pos + f.off, f.len, &out) != 0)
-            break;
+    int rc = 0;
+    otpc__hs_init(&hs, initiator, "fuzz@host", "cookie", OTPC__DF_OURS, 1, FUZZ_CHALLENGE);
+    if (initiator)
+        snprintf(hs.peer_name, sizeof hs.peer_name, "%s", "peer@host");
+    CHECK(otpc__hs_start(&hs, &out) == 0);
+    while (rc == 0 && otpc__frame_next(d + pos, n - pos, 2, 65535, &f) == 1) {
+        /* each message alone against the guard page */
+        rc = otpc__hs_feed(&hs, guard_put(&g_msg, d + pos + f.off, f.len), f.len, &out);
         pos += f.next;
     }
+    if (rc < 0)
+        CHECK(hs.state == HS_FAILED && hs.error[0] != 0);
+    if (rc == 1)
+        CHECK(hs.state == HS_DONE);
+    /* whatever was queued for the peer is whole frames */
+    for (size_t o = 0; o < out.len; o += f.next)
+        CHECK(otpc__frame_next(out.data + o, out.len - o, 2, 65535, &f) == 1);
     otpc__buf_free(&out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* An exact-size copy, so that any read past the end is caught by ASan. */
-    char *d = malloc(size ? size : 1);
-    if (!d)
+    if (!g_input.base) {
+        guard_init(&g_input);
+        guard_init(&g_msg);
+    }
+    if (size > g_input.cap)
         return 0;
-    memcpy(d, data, size);
-    otpc__ctrl_t c;
-    const char *why;
-    size_t used;
-    otpc__ctrl_decode(d, size, &c, &why);
-    otpc__term_skip_versioned(d, size, &used);
-    fuzz_handshake(d, size);
-    free(d);
+    const char *d = guard_put(&g_input, data, size);
+    fuzz_ctrl(d, size);
+    fuzz_term(d, size);
+    fuzz_handshake(d, size, 0);
+    fuzz_handshake(d, size, 1);
     return 0;
 }
