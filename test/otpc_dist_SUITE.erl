@@ -351,7 +351,7 @@ every_monitor_fires(Config) ->
     Ref1 = erlang:monitor(process, P),
     Ref2 = erlang:monitor(process, P),
     P ! {exit, everyone},
-    [_ = ?recv({watcher_saw, W, everyone}) || W <- Watchers],
+    _ = [?recv({watcher_saw, W, everyone}) || W <- Watchers],
     _ = ?recv({'DOWN', Ref1, process, P, everyone}),
     _ = ?recv({'DOWN', Ref2, process, P, everyone}),
     ok.
@@ -831,6 +831,8 @@ mismatch(Sent, Got) when is_binary(Got) ->
 mismatch(_Sent, Got) ->
     #{got => summary(Got)}.
 
+%% Improper lists are on purpose: they are terms a node must carry too.
+-dialyzer({no_improper_lists, sample_terms/1}).
 sample_terms(P) ->
     Y = 42,
     Self = self(),
