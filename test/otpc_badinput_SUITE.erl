@@ -12,7 +12,7 @@
 -export([garbage_packet/1, unknown_operation/1, truncated_term/1,
          oversized_length/1, handshake_garbage/1, missing_mandatory_flags/1,
          wrong_cookie_raw/1, ticks_and_silent_peer/1,
-         simultaneous_connect/1]).
+         simultaneous_connect/1, deep_nesting/1]).
 
 %% Flags a raw client announces: OTP 25 + 26 mandatory, DIST_MONITOR, MONITOR_NAME.
 -define(FLAGS, (16#4 bor 16#8 bor 16#10 bor 16#20 bor 16#80 bor 16#100 bor 16#200
@@ -23,7 +23,7 @@
 all() ->
     [garbage_packet, unknown_operation, truncated_term, oversized_length,
      handshake_garbage, missing_mandatory_flags, wrong_cookie_raw,
-     ticks_and_silent_peer, simultaneous_connect].
+     ticks_and_silent_peer, simultaneous_connect, deep_nesting].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(otpc),
@@ -126,6 +126,17 @@ simultaneous_round(_Config, Round) ->
 probe(Node) ->
     {otpc_probe, Node} ! {spawn, self()},
     receive {spawned, P} -> P after 5000 -> ct:fail(no_probe) end.
+
+%% A term nested a million levels deep (legal Erlang, 2 MB encoded) goes through the
+%% node and back: nothing on the way recurses per level, so nothing overflows.
+deep_nesting(Config) ->
+    Node = ?config(cnode, Config),
+    Deep = lists:foldl(fun(_, Acc) -> {Acc} end, [], lists:seq(1, 1000000)),
+    {otpc_probe, Node} ! {echo, self(), Deep},
+    receive {echo, _, Back} -> ?assert(Back =:= Deep)
+    after 20000 -> ct:fail(no_echo)
+    end,
+    node_still_fine(Config).
 
 %% --- helpers --------------------------------------------------------------------
 

@@ -29,15 +29,22 @@ static int decode_proc(const char *b, int *i, erlang_pid *pid, int *is_name, cha
     return ei_decode_pid(b, i, pid);
 }
 
-static int skip(const char *b, int *i)
+/* Skips use the bounded walker, never ei_skip_term: ei recurses once per nesting
+ * level, and a peer can nest a million tuples in a 2 MB packet. `end` is the size of
+ * the (already validated) control term. */
+static int skip(const char *b, int *i, size_t end)
 {
-    return ei_skip_term(b, i);
+    size_t used;
+    if ((size_t)*i > end || otpc__term_skip(b + *i, end - (size_t)*i, &used))
+        return -1;
+    *i += (int)used;
+    return 0;
 }
 
-static int span_here(const char *b, int *i, otpc__span_t *s)
+static int span_here(const char *b, int *i, size_t end, otpc__span_t *s)
 {
     int start = *i;
-    if (ei_skip_term(b, i))
+    if (skip(b, i, end))
         return -1;
     s->data = b + start;
     s->size = (size_t)(*i - start);
@@ -46,7 +53,7 @@ static int span_here(const char *b, int *i, otpc__span_t *s)
 
 /* Fields of the control tuple, by (normalized) operation. `tt` says a trace token sits
  * before the reason / at the end. Returns 0 or -1. */
-static int fields(const char *b, int *i, int raw_op, otpc__ctrl_t *c, int arity)
+static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c, int arity)
 {
     switch (raw_op) {
     case DOP_LINK:
@@ -56,25 +63,25 @@ static int fields(const char *b, int *i, int raw_op, otpc__ctrl_t *c, int arity)
     case DOP_SEND:
     case DOP_SEND_TT:
         c->has_from = 0;
-        return arity == (raw_op == DOP_SEND ? 3 : 4) && !skip(b, i) && !ei_decode_pid(b, i, &c->to) &&
-                       (raw_op == DOP_SEND || !skip(b, i)) ? 0 : -1;
+        return arity == (raw_op == DOP_SEND ? 3 : 4) && !skip(b, i, end) && !ei_decode_pid(b, i, &c->to) &&
+                       (raw_op == DOP_SEND || !skip(b, i, end)) ? 0 : -1;
     case DOP_SEND_SENDER:
     case DOP_SEND_SENDER_TT:
         return arity == (raw_op == DOP_SEND_SENDER ? 3 : 4) && !ei_decode_pid(b, i, &c->from) &&
-                       !ei_decode_pid(b, i, &c->to) && (raw_op == DOP_SEND_SENDER || !skip(b, i)) ? 0 : -1;
+                       !ei_decode_pid(b, i, &c->to) && (raw_op == DOP_SEND_SENDER || !skip(b, i, end)) ? 0 : -1;
     case DOP_REG_SEND:
     case DOP_REG_SEND_TT:
         c->to_is_name = 1;
-        return arity == (raw_op == DOP_REG_SEND ? 4 : 5) && !ei_decode_pid(b, i, &c->from) && !skip(b, i) &&
+        return arity == (raw_op == DOP_REG_SEND ? 4 : 5) && !ei_decode_pid(b, i, &c->from) && !skip(b, i, end) &&
                        !ei_decode_atom_as(b, i, c->to_name, MAXATOMLEN_UTF8, ERLANG_UTF8, NULL, NULL) &&
-                       (raw_op == DOP_REG_SEND || !skip(b, i)) ? 0 : -1;
+                       (raw_op == DOP_REG_SEND || !skip(b, i, end)) ? 0 : -1;
     case DOP_EXIT:
     case DOP_EXIT2:
     case DOP_EXIT_TT:
     case DOP_EXIT2_TT: {
         int tt = raw_op == DOP_EXIT_TT || raw_op == DOP_EXIT2_TT;
         return arity == 4 + tt && !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) &&
-                       (!tt || !skip(b, i)) && !span_here(b, i, &c->reason) ? 0 : -1;
+                       (!tt || !skip(b, i, end)) && !span_here(b, i, end, &c->reason) ? 0 : -1;
     }
     case DOP_PAYLOAD_EXIT:
     case DOP_PAYLOAD_EXIT2:
@@ -82,7 +89,7 @@ static int fields(const char *b, int *i, int raw_op, otpc__ctrl_t *c, int arity)
     case DOP_PAYLOAD_EXIT2_TT: {
         int tt = raw_op == DOP_PAYLOAD_EXIT_TT || raw_op == DOP_PAYLOAD_EXIT2_TT;
         return arity == 3 + tt && !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) &&
-                       (!tt || !skip(b, i)) ? 0 : -1;
+                       (!tt || !skip(b, i, end)) ? 0 : -1;
     }
     case DOP_MONITOR_P:
     case DOP_DEMONITOR_P:
@@ -93,12 +100,12 @@ static int fields(const char *b, int *i, int raw_op, otpc__ctrl_t *c, int arity)
         int payload = raw_op == DOP_PAYLOAD_MONITOR_P_EXIT;
         return arity == 5 - payload && !decode_proc(b, i, &c->from, &c->from_is_name, c->from_name) &&
                        !ei_decode_pid(b, i, &c->to) && !ei_decode_ref(b, i, &c->ref) &&
-                       (payload || !span_here(b, i, &c->reason)) ? 0 : -1;
+                       (payload || !span_here(b, i, end, &c->reason)) ? 0 : -1;
     }
     case DOP_ALIAS_SEND:
     case DOP_ALIAS_SEND_TT:
         return arity == (raw_op == DOP_ALIAS_SEND ? 3 : 4) && !ei_decode_pid(b, i, &c->from) &&
-                       !ei_decode_ref(b, i, &c->ref) && (raw_op == DOP_ALIAS_SEND || !skip(b, i)) ? 0 : -1;
+                       !ei_decode_ref(b, i, &c->ref) && (raw_op == DOP_ALIAS_SEND || !skip(b, i, end)) ? 0 : -1;
     case DOP_UNLINK_ID:
     case DOP_UNLINK_ID_ACK: {
         unsigned long long id;
@@ -157,7 +164,7 @@ int otpc__ctrl_decode(const char *pkt, size_t len, otpc__ctrl_t *c, const char *
     c->reason.data = c->msg.data = NULL;
     c->reason.size = c->msg.size = 0;
     int follows = normalize((int)raw, &c->op);
-    if (fields(ctl, &i, (int)raw, c, arity) || (size_t)i != used)
+    if (fields(ctl, &i, used, (int)raw, c, arity) || (size_t)i != used)
         return bad(why, "control message with unknown operation or wrong fields");
     const char *rest = ctl + used;
     left -= used;

@@ -64,6 +64,8 @@ static int send_status(otpc__buf_t *out, const char *status)
 {
     char msg[32];
     size_t n = strlen(status);
+    if (n > sizeof msg - 1)
+        n = sizeof msg - 1; /* statuses are short words; never overflow on a bad one */
     msg[0] = 's';
     memcpy(msg + 1, status, n);
     return emit(out, msg, n + 1);

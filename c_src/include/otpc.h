@@ -226,6 +226,10 @@ int otpc_x_encode_pid(otpc_proc_t *self, ei_x_buff *x, const otpc_pid_t *pid);
 int otpc_x_encode_ref(otpc_proc_t *self, ei_x_buff *x, const otpc_ref_t *ref);
 int otpc_decode_pid(otpc_proc_t *self, const char *buf, int *index, otpc_pid_t *out);
 int otpc_decode_ref(otpc_proc_t *self, const char *buf, int *index, otpc_ref_t *out);
+/* Skip the term at *index inside t, like ei_skip_term but bounded by t.size and without
+ * recursion: use it instead of ei_skip_term on anything that came from another node,
+ * which may nest terms deeper than the C stack. 0, or OTPC_EBADARG (index kept). */
+int otpc_skip_term(otpc_term_t t, int *index);
 /* 1 and advances *index if the term at *index is the atom `atom`; else 0, index kept. */
 int otpc_decode_atom_is(const char *buf, int *index, const char *atom);
 

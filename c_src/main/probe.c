@@ -66,11 +66,14 @@ static void done(otpc_proc_t *self, const char *what)
     ei_x_free(&x);
 }
 
+/* The message being handled: skips are bounded by it (a peer may nest deeply). */
+static otpc_term_t current;
+
 /* The term at *i as a versioned otpc_term_t, copied into x. */
 static otpc_term_t term_at(const char *b, int *i, ei_x_buff *x)
 {
     int start = *i;
-    ei_skip_term(b, i);
+    otpc_skip_term(current, i);
     ei_x_new_with_version(x);
     ei_x_append_buf(x, b + start, *i - start);
     return otpc_term_x(x);
@@ -171,7 +174,8 @@ static int command(otpc_proc_t *self, const char *b, int *i, int arity)
         if (otpc_decode_pid(self, b, i, &from))
             return 0;
         int start = *i;
-        ei_skip_term(b, i);
+        if (otpc_skip_term(current, i))
+            return 0;
         tell(self, &from, "echo", b + start, (size_t)(*i - start));
     } else if (arity == 2 && strcmp(cmd, "spawn") == 0) {
         cmd_spawn(self, b, i);
@@ -209,6 +213,7 @@ static int command(otpc_proc_t *self, const char *b, int *i, int arity)
 static void probe_handle(otpc_proc_t *self, otpc_term_t msg)
 {
     int i = 0, arity;
+    current = msg;
     if (ei_decode_version(msg.data, &i, NULL) == 0 &&
         ei_decode_tuple_header(msg.data, &i, &arity) == 0 && arity >= 2 &&
         command(self, msg.data, &i, arity))

@@ -22,7 +22,7 @@ int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, in
         arity != 2 || otpc_decode_pid(self, b, &i, &from->pid))
         return 0;
     int start = i;
-    if (ei_skip_term(b, &i))
+    if (otpc_skip_term(msg, &i))
         return 0;
     from->tag.data = b + start;
     from->tag.size = (size_t)(i - start);

@@ -125,6 +125,16 @@ int otpc_decode_ref(otpc_proc_t *self, const char *buf, int *index, otpc_ref_t *
     return otpc__ref_from_ei(self->node, &e, out);
 }
 
+int otpc_skip_term(otpc_term_t t, int *index)
+{
+    size_t used;
+    if (*index < 0 || (size_t)*index > t.size ||
+        otpc__term_skip(t.data + *index, t.size - (size_t)*index, &used))
+        return OTPC_EBADARG;
+    *index += (int)used;
+    return 0;
+}
+
 int otpc_decode_atom_is(const char *buf, int *index, const char *atom)
 {
     char a[MAXATOMLEN_UTF8];

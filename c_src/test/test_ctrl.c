@@ -747,9 +747,42 @@ static void malformed_control_term(void **state)
     free_packet(&p);
 }
 
+/* EXIT whose reason is a million nested 1-tuples (2 MB): decoded without recursion,
+ * so a peer cannot overflow the stack (ei_skip_term would, at ~130k levels). */
+static void deeply_nested_reason(void **state)
+{
+    (void)state;
+    const size_t depth = 1000000;
+    erlang_pid pid = {"a@h", 1, 2, 3};
+    ei_x_buff c;
+    ei_x_new_with_version(&c);
+    ei_x_encode_tuple_header(&c, 4);
+    ei_x_encode_long(&c, DOP_EXIT);
+    ei_x_encode_pid(&c, &pid);
+    ei_x_encode_pid(&c, &pid);
+    size_t len = 1 + (size_t)c.index + 2 * depth + 1;
+    char *pkt = malloc(len);
+    pkt[0] = 'p';
+    memcpy(pkt + 1, c.buff, (size_t)c.index);
+    char *r = pkt + 1 + c.index;
+    for (size_t k = 0; k < depth; k++) {
+        r[2 * k] = ERL_SMALL_TUPLE_EXT;
+        r[2 * k + 1] = 1;
+    }
+    r[2 * depth] = ERL_NIL_EXT;
+    otpc__ctrl_t d;
+    const char *why = NULL;
+    assert_int_equal(otpc__ctrl_decode(pkt, len, &d, &why), 0);
+    assert_int_equal(d.op, DOP_EXIT);
+    assert_int_equal(d.reason.size, 2 * depth + 1);
+    free(pkt);
+    ei_x_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(deeply_nested_reason),
         cmocka_unit_test(send_plain),
         cmocka_unit_test(send_tt),
         cmocka_unit_test(send_sender),
