@@ -2,7 +2,8 @@
 #
 #   make deps     install the Debian packages the build and tests need
 #   make          (= make build) deps, then rebar3 compile (runs make -C c_src)
-#   make test     C unit tests, the same under ASan/UBSan, common_test, dialyzer
+#   make test     C unit tests, the same under ASan/UBSan, common_test (also
+#                 against an ASan/UBSan node program), dialyzer
 #   make run      start node c1 (with the probe process) in the foreground;
 #                 ARGS=... adds flags, e.g. ARGS="-loglevel debug"
 #   make fuzz     build the libFuzzer target and run it FUZZ_TIME seconds
@@ -15,7 +16,7 @@ FUZZ_TIME ?= 60
 HOST      := $(shell hostname | cut -d. -f1)
 COOKIE    := $(HOME)/.erlang.cookie
 
-.PHONY: all build deps test run fuzz clean cookie
+.PHONY: all build deps test test-san-ct run fuzz clean cookie
 
 all: build
 
@@ -29,7 +30,15 @@ test: build
 	$(MAKE) -C c_src test
 	$(MAKE) -C c_src SANITIZE=address,undefined test
 	$(REBAR) ct --sname otpc_ct
+	$(MAKE) test-san-ct
 	$(REBAR) dialyzer
+
+# The real-erl suites again, against the node program built with ASan+UBSan: memory
+# errors in connection, signal and large-message paths fail the run.
+test-san-ct:
+	$(MAKE) -C c_src SANITIZE=address,undefined build-san/otpc_node
+	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_node ASAN_OPTIONS=detect_leaks=0 \
+	    $(REBAR) ct --sname otpc_ct_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE
 
 # erl and the node both read ~/.erlang.cookie; create it the way erl would
 # (20 random capitals, no newline, mode 0400) so they agree from the start.
