@@ -212,9 +212,11 @@ static const char *check_peer(void *ctx, const char *peer)
     if (strcmp(peer, io->cfg.node_name) == 0)
         return "not_allowed";
     if (other && other->state == C_UP) {
-        /* The peer would not dial again if its side of the old connection were alive
-         * (it restarted, or the old socket is half-open): the new one replaces it. */
-        otpc__conn_close(other, "replaced by a new connection from the same node");
+        /* The peer decides (dist_util's "alive"): it answers "true" only if it has no
+         * connection to us, i.e. ours is stale; a connection that crossed this one
+         * during a simultaneous connect stays. */
+        snprintf(c->peer, sizeof c->peer, "%s", peer);
+        return "alive";
     } else if (other) {
         if (strcmp(io->cfg.node_name, peer) > 0)
             return "nok"; /* ours is the one to keep */
@@ -225,6 +227,18 @@ static const char *check_peer(void *ctx, const char *peer)
     }
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     return "ok";
+}
+
+/* The "alive" follow-ups; see otpc__hs_alive_fn. */
+static int alive_answer(void *ctx, const char *peer, int initiator)
+{
+    otpc__conn_t *c = ctx;
+    otpc__conn_t *other = otpc__io_find(c->io, peer, c);
+    if (initiator)
+        return !(other && other->state == C_UP);
+    if (other && other->state == C_UP)
+        otpc__conn_close(other, "replaced: the peer has no connection to us (stale)");
+    return 1;
 }
 
 otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer)
@@ -254,6 +268,7 @@ otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer)
     if (peer)
         snprintf(c->hs.peer_name, sizeof c->hs.peer_name, "%s", peer);
     c->hs.check = check_peer;
+    c->hs.alive = alive_answer;
     c->hs.check_ctx = c;
     c->next = io->conns;
     io->conns = c;

@@ -152,6 +152,11 @@ static int on_name(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
     int rc = send_status(out, status);
     if (rc)
         return rc;
+    if (strcmp(status, "alive") == 0) {
+        hs->old_name = old;
+        hs->state = HS_RECV_ALIVE_ANSWER;
+        return 0;
+    }
     if (strcmp(status, "ok") != 0 && strcmp(status, "ok_simultaneous") != 0) {
         char why[384];
         snprintf(why, sizeof why, "refused %s: %s", hs->peer_name, status);
@@ -159,6 +164,20 @@ static int on_name(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
     }
     hs->state = old ? HS_RECV_COMPLEMENT : HS_RECV_REPLY;
     return send_challenge(hs, out);
+}
+
+/* Acceptor: "true" means the peer has no connection to us; ours is stale. */
+static int on_alive_answer(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
+{
+    if (len == 5 && memcmp(m, "strue", 5) == 0) {
+        if (hs->alive)
+            hs->alive(hs->check_ctx, hs->peer_name, 0);
+        hs->state = hs->old_name ? HS_RECV_COMPLEMENT : HS_RECV_REPLY;
+        return send_challenge(hs, out);
+    }
+    char why[384];
+    snprintf(why, sizeof why, "%s keeps its existing connection", hs->peer_name);
+    return fail(hs, OTPC_ESTATE, why);
 }
 
 static int on_complement(otpc__hs_t *hs, const char *m, size_t len)
@@ -204,8 +223,16 @@ static int on_status(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out
         hs->state = HS_RECV_CHALLENGE;
         return 0;
     }
-    if (strcmp(st, "alive") == 0)
-        send_status(out, "false"); /* keep the peer's existing connection */
+    if (strcmp(st, "alive") == 0) {
+        /* The peer thinks it is connected to us. If we are not, its connection is
+         * stale (we restarted, or it is half-open): ask it to take this one. */
+        int replace = hs->alive && hs->alive(hs->check_ctx, hs->peer_name, 1);
+        int rc = send_status(out, replace ? "true" : "false");
+        if (rc == 0 && replace) {
+            hs->state = HS_RECV_CHALLENGE;
+            return 0;
+        }
+    }
     hs->told_nok = strcmp(st, "nok") == 0;
     char why[384];
     snprintf(why, sizeof why, "%s refused the connection: %s", hs->peer_name, st);
@@ -258,6 +285,8 @@ int otpc__hs_feed(otpc__hs_t *hs, const char *msg, size_t len, otpc__buf_t *out)
         return on_name(hs, msg, len, out);
     case HS_RECV_COMPLEMENT:
         return on_complement(hs, msg, len);
+    case HS_RECV_ALIVE_ANSWER:
+        return on_alive_answer(hs, msg, len, out);
     case HS_RECV_REPLY:
         return on_reply(hs, msg, len, out);
     case HS_RECV_STATUS:

@@ -27,6 +27,7 @@ typedef enum {
     /* acceptor */
     HS_RECV_NAME,
     HS_RECV_COMPLEMENT,
+    HS_RECV_ALIVE_ANSWER, /* we said "alive"; the peer answers "true" or "false" */
     HS_RECV_REPLY,
     HS_DONE,
     HS_FAILED
@@ -34,8 +35,12 @@ typedef enum {
 
 /* What an acceptor answers a peer's name with: the text of the 's' status message.
  * "ok" to continue, "ok_simultaneous" when our own attempt to it gives way, "nok" when
- * the peer must wait for ours, "alive" when it is already connected. */
+ * the peer must wait for ours, "alive" when we already have a connection to it. */
 typedef const char *(*otpc__hs_check_fn)(void *ctx, const char *peer_name);
+/* "alive" follow-ups. Initiator, told "alive": 1 to answer "true" (our side has no
+ * connection to it, so replace theirs), 0 for "false". Acceptor, told "true": drop the
+ * old connection (return value ignored). */
+typedef int (*otpc__hs_alive_fn)(void *ctx, const char *peer_name, int initiator);
 
 typedef struct {
     otpc__hs_state_t state;
@@ -47,12 +52,14 @@ typedef struct {
     uint32_t creation;
     uint32_t challenge;      /* the one we sent */
     otpc__hs_check_fn check; /* acceptor only; NULL means "ok" */
+    otpc__hs_alive_fn alive; /* NULL: never replace a connection */
     void *check_ctx;
     /* theirs */
     char peer_name[OTPC__NODE_NAME_MAX + 1];
     uint64_t peer_flags;
     uint32_t peer_creation;
     int told_nok; /* initiator: the peer's own attempt to us wins; wait for it */
+    int old_name; /* acceptor: the peer used the old 'n' name (a complement follows) */
     char error[400];
 } otpc__hs_t;
 
