@@ -399,7 +399,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         otpc__buf_consume(&c->rbuf, (size_t)used);
 }
 
-static void start(otpc__conn_t *c)
+void otpc__conn_start(otpc__conn_t *c)
 {
     c->state = C_HANDSHAKE;
     otpc__buf_t out = {0};
@@ -417,15 +417,6 @@ static void start(otpc__conn_t *c)
         otpc__conn_close(c, uv_strerror(rc));
 }
 
-void otpc__conn_accepted(otpc__conn_t *c)
-{
-    start(c);
-}
-
-void otpc__conn_connected(otpc__conn_t *c)
-{
-    start(c);
-}
 
 /* ---- ticks --------------------------------------------------------------------- */
 

@@ -210,7 +210,7 @@ static void peer_connected(uv_connect_t *req, int status)
             snprintf(why, sizeof why, "connect failed: %s", uv_strerror(status));
             otpc__conn_close(c, why);
         } else {
-            otpc__conn_connected(c);
+            otpc__conn_start(c);
         }
     }
     otpc__conn_unref(c);
@@ -388,7 +388,7 @@ static void on_connection(uv_stream_t *server, int status)
         otpc__conn_close(c, "accept failed");
         return;
     }
-    otpc__conn_accepted(c);
+    otpc__conn_start(c);
 }
 
 /* ---- commands and the thread --------------------------------------------------------- */

@@ -68,8 +68,8 @@ struct otpc__io {
 
 /* conn.c */
 otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer);
-void otpc__conn_accepted(otpc__conn_t *c);
-void otpc__conn_connected(otpc__conn_t *c);
+/* The socket is connected (either way): start reading and the handshake. */
+void otpc__conn_start(otpc__conn_t *c);
 void otpc__conn_flush(otpc__conn_t *c);
 void otpc__conn_close(otpc__conn_t *c, const char *reason);
 void otpc__conn_close_soon(otpc__conn_t *c, const char *reason);

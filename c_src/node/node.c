@@ -219,23 +219,30 @@ static void handle_events(otpc_node_t *n)
     }
 }
 
-static void on_idle(uv_idle_t *h)
+static void on_idle(uv_idle_t *h);
+
+/* Run what is runnable, hand the output over, and keep turning (idle handle) only
+ * while processes still have work. */
+static void turn(otpc_node_t *n)
 {
-    otpc_node_t *n = h->data;
     otpc__run_queue(n, TURN_BUDGET);
     otpc__peer_flush(n);
-    if (!n->rq_head)
-        uv_idle_stop(h);
+    if (n->rq_head)
+        uv_idle_start(&n->idle, on_idle);
+    else
+        uv_idle_stop(&n->idle);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    turn(h->data);
 }
 
 static void on_wake(uv_async_t *a)
 {
     otpc_node_t *n = a->data;
     handle_events(n);
-    otpc__run_queue(n, TURN_BUDGET);
-    otpc__peer_flush(n);
-    if (n->rq_head)
-        uv_idle_start(&n->idle, on_idle);
+    turn(n);
 }
 
 /* ---- stopping ---------------------------------------------------------------------- */

@@ -43,17 +43,23 @@ static void mark_dirty(otpc_node_t *n, otpc__peer_t *p)
     n->dirty = p;
 }
 
-otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t atom, int connect)
+static otpc__peer_t *peer_new(otpc_node_t *n, uint32_t atom)
 {
-    if (atom < n->peers_cap && n->peers[atom])
-        return n->peers[atom];
-    if (!connect || n->stopping || grow_peers(n, atom))
-        return NULL;
-    otpc__peer_t *p = calloc(1, sizeof *p);
+    otpc__peer_t *p = grow_peers(n, atom) ? NULL : calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->node = atom;
     n->peers[atom] = p;
+    return p;
+}
+
+otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t atom, int connect)
+{
+    if (atom < n->peers_cap && n->peers[atom])
+        return n->peers[atom];
+    otpc__peer_t *p = connect && !n->stopping ? peer_new(n, atom) : NULL;
+    if (!p)
+        return NULL;
     const char *name = otpc__atom_name(&n->atoms, atom);
     otpc__io_command(n->io, CMD_CONNECT, NULL, name, (uint32_t)strlen(name));
     return p;
@@ -124,10 +130,8 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags)
     const char *name = otpc__conn_peer(conn);
     uint32_t atom = otpc__atom(&n->atoms, name, strlen(name));
     otpc__peer_t *p = atom ? otpc__peer_get(n, atom, 0) : NULL;
-    if (!p && atom && !grow_peers(n, atom) && (p = calloc(1, sizeof *p)) != NULL) {
-        p->node = atom;
-        n->peers[atom] = p;
-    }
+    if (!p && atom)
+        p = peer_new(n, atom);
     if (!p) {
         otpc__io_command(n->io, CMD_CLOSE, conn, "out of memory", 13);
         return; /* the command took the EV_UP reference */
@@ -139,7 +143,7 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags)
     mark_dirty(n, p);
 }
 
-static otpc__peer_t *peer_of(otpc_node_t *n, otpc__conn_t *conn)
+otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn)
 {
     const char *name = otpc__conn_peer(conn);
     uint32_t atom = otpc__atom_find(&n->atoms, name, strlen(name));
@@ -150,7 +154,7 @@ static otpc__peer_t *peer_of(otpc_node_t *n, otpc__conn_t *conn)
 void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason)
 {
     (void)reason;
-    otpc__peer_t *p = peer_of(n, conn);
+    otpc__peer_t *p = otpc__peer_of_conn(n, conn);
     if (!p) {
         otpc__conn_unref(conn);
         return;
@@ -178,11 +182,6 @@ void otpc__peer_close(otpc_node_t *n, otpc__peer_t *p, const char *reason)
         return;
     otpc__conn_ref(p->conn);
     otpc__io_command(n->io, CMD_CLOSE, p->conn, reason, (uint32_t)strlen(reason));
-}
-
-otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn)
-{
-    return peer_of(n, conn);
 }
 
 void otpc__peers_free(otpc_node_t *n)
