@@ -66,13 +66,17 @@ extern "C" {
     X(EPMD, -9, "epmd refused or unreachable")                         \
     X(COOKIE, -10, "no cookie: use -setcookie, OTPC_COOKIE or ~/.erlang.cookie") \
     X(STATE, -11, "not allowed in this state")                         \
-    X(NOTSUP, -12, "not supported")
+    X(NOTSUP, -12, "not supported")                                    \
+    X(STOPPED, -13, "the server stopped during init")
 
 enum {
 #define OTPC__E(name, code, text) OTPC_E##name = code,
     OTPC_ERRNO_MAP(OTPC__E)
 #undef OTPC__E
 };
+
+/* Not an error: otpc_gen_server_start() when init returned ignore. */
+#define OTPC_IGNORED 1
 
 /* Static text for an OTPC_E* code (never NULL). */
 const char *otpc_strerror(int err);
@@ -232,6 +236,169 @@ int otpc_decode_ref(otpc_proc_t *self, const char *buf, int *index, otpc_ref_t *
 int otpc_skip_term(otpc_term_t t, int *index);
 /* 1 and advances *index if the term at *index is the atom `atom`; else 0, index kept. */
 int otpc_decode_atom_is(const char *buf, int *index, const char *atom);
+
+
+/* Is t exactly the atom `atom`? */
+int otpc_term_is_atom(otpc_term_t t, const char *atom);
+/* Is t a tuple of `arity` elements whose first is the atom `tag`? On 1, *index points
+ * at the second element (decode the rest with ei_decode_* or otpc_* on t.data). */
+int otpc_term_is_tagged(otpc_term_t t, const char *tag, int arity, int *index);
+/* Append a copy of the term at *index in t (bounded, no recursion) to x and advance
+ * *index: the way to put part of a request into a reply. 0 or OTPC_EBADARG. */
+int otpc_x_append_subterm(ei_x_buff *x, otpc_term_t t, int *index);
+/* Append the whole of t (without its version byte) to x. */
+int otpc_x_append_term(ei_x_buff *x, otpc_term_t t);
+
+/* ---- timers -------------------------------------------------------------------- */
+
+/* A timer reference; 0 is never a valid one. */
+typedef uint64_t otpc_timer_t;
+
+/* erlang:send_after/3: send msg (copied) to `to` after ms milliseconds. The timer
+ * outlives the caller, as in Erlang; *out (may be NULL) is for otpc_cancel_timer. */
+int otpc_send_after(otpc_proc_t *self, unsigned ms, const otpc_pid_t *to, otpc_term_t msg,
+                    otpc_timer_t *out);
+/* 1 if the timer was cancelled before it fired, 0 if it had fired or never existed. */
+int otpc_cancel_timer(otpc_proc_t *self, otpc_timer_t t);
+
+/* ---- gen_server ---------------------------------------------------------------- */
+
+/* What a callback returns; details (the reply, the stop reason, a timeout, hibernate,
+ * a continue term) go into the otpc_ret_t the callback receives.
+ *
+ *   OTP / Elixir return                      C
+ *   {ok, S}                  (init)          OTPC_OK
+ *   ignore                   (init)          OTPC_IGNORE
+ *   {reply, R, S}                            fill otpc_ret_reply(r); OTPC_REPLY
+ *   {noreply, S}                             OTPC_NOREPLY
+ *   {stop, Reason, S}                        fill otpc_ret_reason(r); OTPC_STOP
+ *   {stop, Reason, R, S}                     fill both; OTPC_STOP_REPLY
+ *   ..., Timeout / hibernate / {continue, C} otpc_ret_timeout(r, ms) /
+ *                                            otpc_ret_hibernate(r) / otpc_ret_continue(r)
+ *
+ * A stop from init is {stop, Reason}. A return that makes no sense for the callback
+ * (OTPC_REPLY from handle_cast, ...) stops the server with {bad_return_value, Action}
+ * where Action is the action's name, as gen_server does. */
+typedef enum {
+    OTPC_OK = 0,
+    OTPC_REPLY,
+    OTPC_NOREPLY,
+    OTPC_STOP,
+    OTPC_STOP_REPLY,
+    OTPC_IGNORE
+} otpc_action_t;
+
+/* Where a callback puts the details of its return. Owned by the node and reused:
+ * valid only during the callback. */
+typedef struct otpc_ret otpc_ret_t;
+/* A caller waiting for a reply. */
+typedef struct otpc_from otpc_from_t;
+
+/* Empty buffers holding the version byte, to encode the reply / stop reason / continue
+ * term into. Owned by r; do not free. otpc_ret_continue also selects {continue, C}. */
+ei_x_buff *otpc_ret_reply(otpc_ret_t *r);
+ei_x_buff *otpc_ret_reason(otpc_ret_t *r);
+ei_x_buff *otpc_ret_continue(otpc_ret_t *r);
+/* handle_info(timeout) after ms milliseconds without a message. */
+void otpc_ret_timeout(otpc_ret_t *r, unsigned ms);
+/* Accepted for parity; a C server has no heap to compact, so it only marks the status. */
+void otpc_ret_hibernate(otpc_ret_t *r);
+
+/* Shortcuts: fill the reply or reason and return the action, e.g.
+ *     return otpc_reply_atom(r, "ok");
+ *     return otpc_stop_atom(r, "normal");                                          */
+otpc_action_t otpc_reply_atom(otpc_ret_t *r, const char *atom);
+otpc_action_t otpc_reply_term(otpc_ret_t *r, otpc_term_t reply);
+otpc_action_t otpc_stop_atom(otpc_ret_t *r, const char *reason);
+otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason);
+
+/* A gen_server "module": a static table of callbacks. Only `name` is required.
+ * The server's own state is otpc_proc_data(self) / otpc_proc_set_data(); terms passed
+ * in are borrowed for the call.
+ *
+ *  init(self, arg, r)           OTPC_OK, OTPC_IGNORE or OTPC_STOP (reason in r)
+ *  handle_call(self, req, from, r)
+ *                               default: stop with {bad_call, Req}, as Elixir's
+ *  handle_cast(self, req, r)    default: stop with {bad_cast, Req}
+ *  handle_info(self, msg, r)    default: log and ignore
+ *  handle_continue(self, c, r)  required if a callback returns a continue
+ *  terminate(self, reason)      on stop, on a trapped exit from the parent and on a
+ *                               supervisor or node shutdown (when trapping exits)
+ *  code_change(self, old, extra) for sys:change_code; 0 or an OTPC_E* code
+ *  format_status(self, x)       encode the state (one term, no version byte) for
+ *                               sys:get_state/get_status; default {Module, self()}
+ *  release(self)                always last, even after kill: free the state
+ *
+ * from: the caller of handle_call. Returning OTPC_REPLY answers it. Returning
+ * OTPC_NOREPLY (or OTPC_STOP) leaves it to you: keep the pointer and answer later,
+ * from any callback of this server, with otpc_reply() or drop it with otpc_from_drop();
+ * it stays valid until then or until the server ends. */
+typedef struct {
+    const char *name;
+    otpc_action_t (*init)(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r);
+    otpc_action_t (*handle_call)(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
+                                 otpc_ret_t *r);
+    otpc_action_t (*handle_cast)(otpc_proc_t *self, otpc_term_t req, otpc_ret_t *r);
+    otpc_action_t (*handle_info)(otpc_proc_t *self, otpc_term_t msg, otpc_ret_t *r);
+    otpc_action_t (*handle_continue)(otpc_proc_t *self, otpc_term_t cont, otpc_ret_t *r);
+    void (*terminate)(otpc_proc_t *self, otpc_term_t reason);
+    int (*code_change)(otpc_proc_t *self, otpc_term_t old_vsn, otpc_term_t extra);
+    int (*format_status)(otpc_proc_t *self, ei_x_buff *x);
+    void (*release)(otpc_proc_t *self);
+} otpc_gen_server_t;
+
+/* gen_server:reply/2. Consumes from. Callable from any callback of the server that
+ * received the call. */
+int otpc_reply(otpc_proc_t *self, otpc_from_t *from, otpc_term_t reply);
+/* The calling process of a call. */
+otpc_pid_t otpc_from_pid(const otpc_from_t *from);
+/* Forget a caller without answering (it will time out or see the server's exit). */
+void otpc_from_drop(otpc_proc_t *self, otpc_from_t *from);
+
+typedef struct {
+    const char *name;       /* register the server under this local name; NULL: none */
+    const otpc_pid_t *link; /* link to this process before init, as start_link does */
+    ei_x_buff *reason;      /* if not NULL: receives the reason when init stops */
+} otpc_start_opts_t;
+
+/* gen_server:start/start_link on this node, from on_start or a callback. Returns 0
+ * with *out the new server; OTPC_IGNORED (positive) if init returned ignore;
+ * OTPC_ENAMETAKEN with *out the holder of the name; OTPC_ESTOPPED if init stopped
+ * (the reason in opts->reason, versioned). opts may be NULL. */
+OTPC_WUR int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod,
+                                   otpc_term_t arg, const otpc_start_opts_t *opts,
+                                   otpc_pid_t *out);
+
+/* Make mod startable from Erlang by its name: otpc:start(Node, Name, Arg, Opts). The
+ * table is borrowed for the node's lifetime. */
+int otpc_gen_server_register(otpc_node_t *node, const otpc_gen_server_t *mod);
+
+/* ---- supervisor (one_for_one) -------------------------------------------------- */
+
+typedef enum { OTPC_PERMANENT, OTPC_TRANSIENT, OTPC_TEMPORARY } otpc_restart_t;
+
+typedef struct {
+    const char *id;
+    const otpc_gen_server_t *module;
+    otpc_term_t arg;        /* copied; every restart gets it again */
+    const char *name;       /* registered name, or NULL */
+    otpc_restart_t restart;
+} otpc_child_spec_t;
+
+typedef struct {
+    unsigned intensity;     /* restarts allowed within period; default 1 */
+    unsigned period;        /* seconds; 0 means 5 */
+} otpc_sup_flags_t;
+
+/* Start a one_for_one supervisor (registered as `name` if not NULL) with children
+ * started in order. A child that exits is restarted per its restart type; more than
+ * `intensity` restarts within `period` seconds make the supervisor shut its children
+ * down and exit with `shutdown`. It answers supervisor:which_children/1 and
+ * count_children/1 from Erlang. Specs are copied. */
+OTPC_WUR int otpc_supervisor_start(otpc_node_t *node, const char *name,
+                                   const otpc_sup_flags_t *flags,
+                                   const otpc_child_spec_t *children, size_t nchildren,
+                                   otpc_pid_t *out);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "examples/examples.h"
 #include "main/probe.h"
 #include "otpc.h"
 
@@ -25,12 +26,41 @@ static void usage(void)
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n");
 }
 
+/* The example servers under the node's root supervisor, `otpc_sup`: echo, stack (with
+ * "hello,world") and ch3, permanent, so a crashed one comes back with its argument. */
+static int start_examples(otpc_node_t *node)
+{
+    static const otpc_gen_server_t *const modules[] = {&otpc_example_echo, &otpc_example_stack,
+                                                       &otpc_example_ch3, &otpc_gs_probe};
+    int rc;
+    for (size_t i = 0; i < sizeof modules / sizeof *modules; i++)
+        if ((rc = otpc_gen_server_register(node, modules[i])) != 0)
+            return rc;
+    ei_x_buff words;
+    if (ei_x_new_with_version(&words) || ei_x_encode_string(&words, "hello,world"))
+        return OTPC_ENOMEM;
+    otpc_term_t none = {NULL, 0};
+    otpc_child_spec_t children[] = {
+        {"echo", &otpc_example_echo, none, "echo", OTPC_PERMANENT},
+        {"stack", &otpc_example_stack, otpc_term_x(&words), "stack", OTPC_PERMANENT},
+        {"ch3", &otpc_example_ch3, none, "ch3", OTPC_PERMANENT},
+    };
+    otpc_sup_flags_t flags = {.intensity = 10, .period = 10};
+    otpc_pid_t sup;
+    rc = otpc_supervisor_start(node, "otpc_sup", &flags, children, 3, &sup);
+    ei_x_free(&words);
+    return rc;
+}
+
 static int boot(otpc_node_t *node, void *arg)
 {
     boot_t *b = arg;
+    int rc = start_examples(node);
+    if (rc)
+        return rc;
     if (b->probe) {
         otpc_pid_t pid;
-        int rc = otpc_spawn(node, &otpc_probe_ops, NULL, &pid);
+        rc = otpc_spawn(node, &otpc_probe_ops, NULL, &pid);
         if (rc || (rc = otpc_register_pid(node, "otpc_probe", &pid)))
             return rc;
     }

@@ -1,4 +1,5 @@
-/* The probe process used by the Erlang test suites; see probe.c. */
+/* The probe process and the scriptable gen_server used by the Erlang test suites; see
+ * probe.c and gs_probe.c. */
 #ifndef OTPC_MAIN_PROBE_H
 #define OTPC_MAIN_PROBE_H
 
@@ -6,5 +7,7 @@
 
 /* Spawn argument: a const otpc_pid_t * owner, or NULL. */
 extern const otpc_proc_ops_t otpc_probe_ops;
+/* Startable with otpc:start(Node, gs_probe, {Observer, InitAction, TrapExit}, Opts). */
+extern const otpc_gen_server_t otpc_gs_probe;
 
 #endif

@@ -134,7 +134,8 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
     n->opts.name = n->name;
     n->opts.cookie = n->cookie;
     n->self_atom = otpc__atom(&n->atoms, n->name, strlen(n->name));
-    if (!n->self_atom || ei_x_new(&n->scratch) || ei_x_new(&n->scratch2)) {
+    if (!n->self_atom || ei_x_new(&n->scratch) || ei_x_new(&n->scratch2) ||
+        ei_x_new(&n->trap_buf)) {
         rc = OTPC_ENOMEM;
         goto fail;
     }
@@ -176,6 +177,8 @@ static void on_ready(otpc_node_t *n, uint32_t creation)
 {
     n->creation = creation;
     int rc = otpc__net_kernel_start(n);
+    if (rc == 0)
+        rc = otpc__starter_start(n);
     if (rc == 0 && n->on_start)
         rc = n->on_start(n, n->on_start_arg);
     if (rc < 0) {
@@ -220,6 +223,24 @@ static void handle_events(otpc_node_t *n)
 }
 
 static void on_idle(uv_idle_t *h);
+static void on_timer(uv_timer_t *t);
+
+/* Keep the one libuv timer on the earliest deadline; re-armed only when it moved. */
+static void arm_timer(otpc_node_t *n)
+{
+    int64_t next = otpc__timers_next(n);
+    if (next < 0) {
+        if (n->timer_due)
+            uv_timer_stop(&n->timer);
+        n->timer_due = 0;
+        return;
+    }
+    uint64_t due = uv_now(&n->loop) + (uint64_t)next;
+    if (due == n->timer_due)
+        return;
+    n->timer_due = due;
+    uv_timer_start(&n->timer, on_timer, (uint64_t)next, 0);
+}
 
 /* Run what is runnable, hand the output over, and keep turning (idle handle) only
  * while processes still have work. */
@@ -227,10 +248,20 @@ static void turn(otpc_node_t *n)
 {
     otpc__run_queue(n, TURN_BUDGET);
     otpc__peer_flush(n);
+    if (!n->stopping) /* the timer handle is closed once stopping */
+        arm_timer(n);
     if (n->rq_head)
         uv_idle_start(&n->idle, on_idle);
     else
         uv_idle_stop(&n->idle);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    otpc_node_t *n = t->data;
+    n->timer_due = 0;
+    otpc__timers_run(n);
+    turn(n);
 }
 
 static void on_idle(uv_idle_t *h)
@@ -266,6 +297,7 @@ static void begin_stop(otpc_node_t *n)
     otpc__peer_flush(n);
     otpc__io_command(n->io, CMD_STOP, NULL, NULL, 0);
     uv_close((uv_handle_t *)&n->idle, NULL);
+    uv_close((uv_handle_t *)&n->timer, NULL);
     uv_close((uv_handle_t *)&n->stop_async, NULL);
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->sigint, NULL);
@@ -313,9 +345,11 @@ static int setup_loop(otpc_node_t *n)
     uv_async_init(&n->loop, &n->wake, on_wake);
     uv_async_init(&n->loop, &n->stop_async, on_stop_async);
     uv_idle_init(&n->loop, &n->idle);
+    uv_timer_init(&n->loop, &n->timer);
     uv_signal_init(&n->loop, &n->sigterm);
     uv_signal_init(&n->loop, &n->sigint);
     n->wake.data = n->stop_async.data = n->idle.data = n->sigterm.data = n->sigint.data = n;
+    n->timer.data = n;
     uv_signal_start(&n->sigterm, on_signal, SIGTERM);
     uv_signal_start(&n->sigint, on_signal, SIGINT);
     if (n->opts.watch_stdin) {
@@ -397,6 +431,9 @@ void otpc_node_free(otpc_node_t *n)
     }
     ei_x_free(&n->scratch);
     ei_x_free(&n->scratch2);
+    ei_x_free(&n->trap_buf);
+    otpc__timers_free(n);
+    otpc__gs_node_free(n);
     otpc__atoms_free(&n->atoms);
     memset(n->cookie, 0, sizeof n->cookie);
     free(n);

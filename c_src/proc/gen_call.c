@@ -15,10 +15,16 @@
 
 int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index)
 {
+    return otpc__decode_labelled_call(self, msg, "$gen_call", from, req_index);
+}
+
+int otpc__decode_labelled_call(otpc_proc_t *self, otpc_term_t msg, const char *label,
+                               otpc__from_t *from, int *req_index)
+{
     const char *b = msg.data;
     int i = 0, arity;
     if (ei_decode_version(b, &i, NULL) || ei_decode_tuple_header(b, &i, &arity) || arity != 3 ||
-        !otpc_decode_atom_is(b, &i, "$gen_call") || ei_decode_tuple_header(b, &i, &arity) ||
+        !otpc_decode_atom_is(b, &i, label) || ei_decode_tuple_header(b, &i, &arity) ||
         arity != 2 || otpc_decode_pid(self, b, &i, &from->pid))
         return 0;
     int start = i;

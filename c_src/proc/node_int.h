@@ -37,7 +37,8 @@ void otpc__atoms_free(otpc__atoms_t *t);
 typedef enum {
     M_MSG,       /* data: a message, with version byte */
     M_EXIT_LINK, /* exit signal through a link; data: reason without version byte */
-    M_EXIT2      /* exit/2 signal; data: reason without version byte */
+    M_EXIT2,     /* exit/2 signal; data: reason without version byte */
+    M_CONTINUE   /* gen_server {continue, C}; data: C, with version byte */
 } otpc__msg_kind_t;
 
 typedef struct otpc__msg {
@@ -69,6 +70,8 @@ typedef struct {
 
 /* ---- processes ------------------------------------------------------------------ */
 
+struct otpc__gs;
+
 struct otpc_proc {
     otpc_node_t *node;
     otpc_pid_t pid;
@@ -85,7 +88,31 @@ struct otpc_proc {
     otpc__vec_t links;    /* of otpc__link_t */
     otpc__vec_t mons_in;  /* of otpc__mon_t: monitors others hold on me */
     otpc__vec_t mons_out; /* of otpc__mon_t: monitors I hold */
+    struct otpc__gs *gs;  /* gen_server runtime state, for gen_servers */
 };
+
+/* ---- timers ------------------------------------------------------------------------ */
+
+enum { OTPC__TIMER_SEND = 1, OTPC__TIMER_GS_TIMEOUT };
+
+typedef struct {
+    uint64_t due;  /* uv_now() milliseconds */
+    uint64_t seq;
+    uint32_t gen;
+    uint32_t pos;  /* heap index, or UINT32_MAX when free */
+    uint32_t next_free;
+    int kind;
+    otpc_pid_t to;
+    struct otpc__msg *msg; /* send timers: the message, owned */
+} otpc__timer_slot_t;
+
+typedef struct {
+    otpc__timer_slot_t *slots;
+    uint32_t *heap; /* slot numbers */
+    uint32_t len, cap;
+    uint32_t free_head; /* slot + 1; 0: none */
+    uint64_t seq;
+} otpc__timers_t;
 
 /* ---- peers (the scheduler's view of other nodes) ---------------------------------- */
 
@@ -114,6 +141,9 @@ struct otpc_node {
     uv_async_t stop_async; /* otpc_node_stop from any thread */
     uv_idle_t idle;        /* runs the run queue while it is not empty */
     uv_poll_t stdin_poll;
+    uv_timer_t timer;      /* the earliest of `timers` */
+    uint64_t timer_due;    /* what `timer` is armed for; 0: not armed */
+    otpc__timers_t timers;
     uv_signal_t sigterm, sigint;
     otpc__mq_t events;
     otpc__io_t *io;
@@ -140,6 +170,14 @@ struct otpc_node {
     uint32_t msg_pool_len;
     ei_x_buff scratch;  /* control messages under construction */
     ei_x_buff scratch2; /* messages built by otpc itself (DOWN, EXIT) */
+    ei_x_buff trap_buf; /* {'EXIT', From, Reason} handed to a trapping process */
+
+    /* gen_server runtime (gen_server.c) */
+    struct otpc_ret **rets; /* one per nesting level of callbacks */
+    uint32_t nrets, ret_depth;
+    struct otpc_from *from_pool;
+    const otpc_gen_server_t **modules; /* startable by name from Erlang */
+    uint32_t nmodules;
 };
 
 /* proc.c */
@@ -149,6 +187,11 @@ int otpc__pid_is_local(const otpc_node_t *n, const otpc_pid_t *pid);
 otpc__msg_t *otpc__msg_new(otpc_node_t *n, otpc__msg_kind_t kind, const otpc_pid_t *from,
                            const char *data, size_t len);
 void otpc__deliver(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *m);
+/* Put the chain head..tail in front of the mailbox (continue, resumed messages). */
+void otpc__deliver_front(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *head, otpc__msg_t *tail);
+void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m);
+/* 0 if msg is exactly one well-formed versioned term, else OTPC_EBADARG. */
+int otpc__check_term(otpc_term_t msg);
 void otpc__run_queue(otpc_node_t *n, int budget);
 void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len);
 void otpc__vec_del(otpc__vec_t *v, uint32_t i, size_t size);
@@ -202,5 +245,23 @@ int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, in
  * reply is versioned. */
 int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply);
 int otpc__net_kernel_start(otpc_node_t *n);
+/* Like otpc__decode_call for {Label, {From, Tag}, Request} (`$gen_call`, `system`). */
+int otpc__decode_labelled_call(otpc_proc_t *self, otpc_term_t msg, const char *label,
+                               otpc__from_t *from, int *req_index);
+
+/* timer.c */
+int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to,
+                    otpc__msg_t *msg, otpc_timer_t *out);
+int otpc__timer_cancel(otpc_node_t *n, otpc_timer_t ref);
+void otpc__timers_run(otpc_node_t *n);
+int64_t otpc__timers_next(otpc_node_t *n);
+void otpc__timers_free(otpc_node_t *n);
+
+/* gen_server.c: hooks the process layer and timers call */
+void otpc__gs_timeout(otpc_node_t *n, const otpc_pid_t *pid, otpc_timer_t ref);
+void otpc__gs_continue(otpc_proc_t *p, otpc_term_t cont);
+void otpc__gs_node_free(otpc_node_t *n);
+/* starter.c: the `otpc_starter` process behind otpc:start/4 */
+int otpc__starter_start(otpc_node_t *n);
 
 #endif

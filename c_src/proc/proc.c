@@ -92,7 +92,7 @@ otpc__msg_t *otpc__msg_new(otpc_node_t *n, otpc__msg_kind_t kind, const otpc_pid
     return m;
 }
 
-static void msg_free(otpc_node_t *n, otpc__msg_t *m)
+void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m)
 {
     if (m->len <= SMALL_MSG && n->msg_pool_len < MSG_POOL_MAX) {
         m->next = n->msg_pool;
@@ -123,6 +123,15 @@ void otpc__deliver(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *m)
     else
         p->mhead = m;
     p->mtail = m;
+    runq_add(n, p);
+}
+
+void otpc__deliver_front(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *head, otpc__msg_t *tail)
+{
+    tail->next = p->mhead;
+    p->mhead = head;
+    if (!p->mtail)
+        p->mtail = tail;
     runq_add(n, p);
 }
 
@@ -282,7 +291,7 @@ int otpc_make_ref(otpc_proc_t *self, otpc_ref_t *out)
 
 /* ---- sending -------------------------------------------------------------------- */
 
-static int check_term(otpc_term_t msg)
+int otpc__check_term(otpc_term_t msg)
 {
     size_t used;
     if (otpc__term_skip_versioned(msg.data, msg.size, &used) || used != msg.size)
@@ -293,7 +302,7 @@ static int check_term(otpc_term_t msg)
 int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
 {
     otpc_node_t *n = self->node;
-    int rc = check_term(msg);
+    int rc = otpc__check_term(msg);
     if (rc)
         return rc;
     if (otpc__pid_is_local(n, to)) {
@@ -316,7 +325,7 @@ int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
 int otpc_send_name(otpc_proc_t *self, const char *name, const char *node, otpc_term_t msg)
 {
     otpc_node_t *n = self->node;
-    int rc = check_term(msg);
+    int rc = otpc__check_term(msg);
     if (rc)
         return rc;
     if (!node || strcmp(node, n->name) == 0) {
@@ -350,7 +359,7 @@ static void free_proc(otpc_node_t *n, otpc_proc_t *p)
 {
     for (otpc__msg_t *m = p->mhead, *next; m; m = next) {
         next = m->next;
-        msg_free(n, m);
+        otpc__msg_free(n, m);
     }
     free(p->links.items);
     free(p->mons_in.items);
@@ -396,13 +405,15 @@ static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
         p->mhead = m->next;
         if (!p->mhead)
             p->mtail = NULL;
+        otpc_term_t t = {m->data, m->len};
         if (m->kind == M_MSG) {
-            otpc_term_t t = {m->data, m->len};
             p->ops->handle(p, t);
+        } else if (m->kind == M_CONTINUE) {
+            otpc__gs_continue(p, t);
         } else {
             otpc__apply_exit_signal(p, m);
         }
-        msg_free(n, m);
+        otpc__msg_free(n, m);
         if (p->exiting && n->procs[p->pid.num] == p)
             otpc__proc_exit_now(p, p->reason.data, p->reason.len);
         if (n->procs[p->pid.num] != p)

@@ -108,7 +108,8 @@ void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m)
         return;
     }
     if (p->trap_exit) {
-        ei_x_buff *x = &n->scratch2;
+        /* Its own buffer: the handler may send, reply or monitor, which use scratch2. */
+        ei_x_buff *x = &n->trap_buf;
         x->index = 0;
         if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 3) ||
             ei_x_encode_atom(x, "EXIT") || otpc__x_pid(n, x, &m->from) ||

@@ -1,0 +1,160 @@
+/*
+ * echo: a call is answered with the request unchanged. Besides that:
+ *   {'$sleep', Ms, Reply}  answers Reply after Ms ms without blocking other callers
+ *                          (the caller is kept and answered from a timer message)
+ *   {'$stop', Reason}      answers ok, then stops with Reason
+ *   '$stats'               answers #{calls => C, casts => N, infos => I}
+ * Casts and other messages are only counted.
+ */
+#include <stdlib.h>
+
+#include "examples/examples.h"
+
+typedef struct {
+    uint64_t id;
+    otpc_from_t *from;
+} sleeper_t;
+
+typedef struct {
+    long calls, casts, infos;
+    uint64_t next_id;
+    sleeper_t *sleepers;
+    size_t nsleepers, cap;
+} echo_t;
+
+static otpc_action_t echo_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r)
+{
+    (void)arg;
+    echo_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return otpc_stop_atom(r, "enomem");
+    otpc_proc_set_data(self, e);
+    return OTPC_OK;
+}
+
+static otpc_action_t stats(echo_t *e, otpc_ret_t *r)
+{
+    ei_x_buff *x = otpc_ret_reply(r);
+    ei_x_encode_map_header(x, 3);
+    ei_x_encode_atom(x, "calls");
+    ei_x_encode_long(x, e->calls);
+    ei_x_encode_atom(x, "casts");
+    ei_x_encode_long(x, e->casts);
+    ei_x_encode_atom(x, "infos");
+    ei_x_encode_long(x, e->infos);
+    return OTPC_REPLY;
+}
+
+/* Keep the caller; a timer sends us {'$wake', Id, Reply} when it is time to answer. */
+static otpc_action_t sleep_then_reply(otpc_proc_t *self, echo_t *e, otpc_term_t req, int i,
+                                      otpc_from_t *from, otpc_ret_t *r)
+{
+    unsigned long ms;
+    if (ei_decode_ulong(req.data, &i, &ms))
+        return otpc_reply_term(r, req);
+    if (e->nsleepers == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 8;
+        sleeper_t *s = realloc(e->sleepers, cap * sizeof *s);
+        if (!s)
+            return otpc_stop_atom(r, "enomem");
+        e->sleepers = s;
+        e->cap = cap;
+    }
+    uint64_t id = ++e->next_id;
+    ei_x_buff m;
+    ei_x_new_with_version(&m);
+    ei_x_encode_tuple_header(&m, 3);
+    ei_x_encode_atom(&m, "$wake");
+    ei_x_encode_ulonglong(&m, id);
+    otpc_x_append_subterm(&m, req, &i);
+    otpc_pid_t me = otpc_self(self);
+    int rc = otpc_send_after(self, (unsigned)ms, &me, otpc_term_x(&m), NULL);
+    ei_x_free(&m);
+    if (rc)
+        return otpc_stop_atom(r, "enomem");
+    e->sleepers[e->nsleepers++] = (sleeper_t){id, from};
+    return OTPC_NOREPLY;
+}
+
+static otpc_action_t echo_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
+                               otpc_ret_t *r)
+{
+    echo_t *e = otpc_proc_data(self);
+    int i;
+    e->calls++;
+    if (otpc_term_is_atom(req, "$stats"))
+        return stats(e, r);
+    if (otpc_term_is_tagged(req, "$sleep", 3, &i))
+        return sleep_then_reply(self, e, req, i, from, r);
+    if (otpc_term_is_tagged(req, "$stop", 2, &i)) {
+        otpc_x_append_subterm(otpc_ret_reason(r), req, &i);
+        otpc_reply_atom(r, "ok");
+        return OTPC_STOP_REPLY;
+    }
+    return otpc_reply_term(r, req);
+}
+
+static otpc_action_t echo_cast(otpc_proc_t *self, otpc_term_t req, otpc_ret_t *r)
+{
+    (void)req;
+    (void)r;
+    echo_t *e = otpc_proc_data(self);
+    e->casts++;
+    return OTPC_NOREPLY;
+}
+
+static void wake(otpc_proc_t *self, echo_t *e, otpc_term_t msg, int i)
+{
+    unsigned long long id;
+    if (ei_decode_ulonglong(msg.data, &i, &id))
+        return;
+    for (size_t k = 0; k < e->nsleepers; k++) {
+        if (e->sleepers[k].id != id)
+            continue;
+        ei_x_buff reply;
+        ei_x_new_with_version(&reply);
+        otpc_x_append_subterm(&reply, msg, &i);
+        otpc_reply(self, e->sleepers[k].from, otpc_term_x(&reply));
+        ei_x_free(&reply);
+        e->sleepers[k] = e->sleepers[--e->nsleepers];
+        return;
+    }
+}
+
+static otpc_action_t echo_info(otpc_proc_t *self, otpc_term_t msg, otpc_ret_t *r)
+{
+    (void)r;
+    echo_t *e = otpc_proc_data(self);
+    int i;
+    if (otpc_term_is_tagged(msg, "$wake", 3, &i))
+        wake(self, e, msg, i);
+    else
+        e->infos++;
+    return OTPC_NOREPLY;
+}
+
+static int echo_format_status(otpc_proc_t *self, ei_x_buff *x)
+{
+    echo_t *e = otpc_proc_data(self);
+    return ei_x_encode_tuple_header(x, 4) || ei_x_encode_atom(x, "echo") ||
+           ei_x_encode_long(x, e->calls) || ei_x_encode_long(x, e->casts) ||
+           ei_x_encode_long(x, e->infos);
+}
+
+static void echo_release(otpc_proc_t *self)
+{
+    echo_t *e = otpc_proc_data(self);
+    if (e)
+        free(e->sleepers);
+    free(e);
+}
+
+const otpc_gen_server_t otpc_example_echo = {
+    .name = "echo",
+    .init = echo_init,
+    .handle_call = echo_call,
+    .handle_cast = echo_cast,
+    .handle_info = echo_info,
+    .format_status = echo_format_status,
+    .release = echo_release,
+};

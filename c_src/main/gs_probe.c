@@ -1,0 +1,251 @@
+/*
+ * gs_probe: a gen_server whose every return is chosen by the test that drives it, so
+ * the common_test suites can exercise each callback and return form from Erlang.
+ * Every callback reports {gs_probe, Self, Callback, Arg} to the observer given at init.
+ *
+ *   init({Observer, InitAction, TrapExit})
+ *       InitAction: ok | ignore | {stop, R} | hibernate | {timeout, Ms} | {continue, C}
+ *                   | bad_return
+ *   handle_call:  {reply, R} | {reply, R, Post} | {noreply, Post} | {stop, Reason}
+ *                 | {stop, Reason, R} | {defer, Ms, R} | {stop_reply_in_terminate, Reason}
+ *                 | bad_return; anything else answers {unknown, Req}
+ *   handle_cast / handle_info: {noreply, Post} | {stop, Reason} | bad_return
+ *   handle_continue(C): C itself is {noreply, Post} | {stop, Reason} | anything (noreply)
+ *   Post: none | hibernate | {timeout, Ms} | {continue, C}
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "main/probe.h"
+
+typedef struct {
+    otpc_pid_t observer;
+    long events;
+    otpc_from_t *deferred[16];
+    otpc_from_t *answer_in_terminate;
+} gsp_t;
+
+static void report(otpc_proc_t *self, const char *callback, otpc_term_t arg)
+{
+    gsp_t *g = otpc_proc_data(self);
+    if (!g)
+        return;
+    g->events++;
+    ei_x_buff x;
+    otpc_pid_t me = otpc_self(self);
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 4);
+    ei_x_encode_atom(&x, "gs_probe");
+    otpc_x_encode_pid(self, &x, &me);
+    ei_x_encode_atom(&x, callback);
+    otpc_x_append_term(&x, arg);
+    otpc_send(self, &g->observer, otpc_term_x(&x));
+    ei_x_free(&x);
+}
+
+/* Post at *i (none | hibernate | {timeout, Ms} | {continue, C}) into r. */
+static void post(otpc_term_t t, int *i, otpc_ret_t *r)
+{
+    int j = *i, arity;
+    unsigned long ms;
+    if (otpc_decode_atom_is(t.data, &j, "hibernate")) {
+        otpc_ret_hibernate(r);
+    } else if (ei_decode_tuple_header(t.data, &j, &arity) == 0 && arity == 2) {
+        if (otpc_decode_atom_is(t.data, &j, "timeout") && ei_decode_ulong(t.data, &j, &ms) == 0)
+            otpc_ret_timeout(r, (unsigned)ms);
+        else if (otpc_decode_atom_is(t.data, &j, "continue"))
+            otpc_x_append_subterm(otpc_ret_continue(r), t, &j);
+    }
+    otpc_skip_term(t, i);
+}
+
+/* {noreply, Post} | {stop, Reason} | bad_return | anything: noreply */
+static otpc_action_t async_action(otpc_term_t t, otpc_ret_t *r)
+{
+    int i;
+    if (otpc_term_is_tagged(t, "noreply", 2, &i)) {
+        post(t, &i, r);
+        return OTPC_NOREPLY;
+    }
+    if (otpc_term_is_tagged(t, "stop", 2, &i)) {
+        otpc_x_append_subterm(otpc_ret_reason(r), t, &i);
+        return OTPC_STOP;
+    }
+    if (otpc_term_is_atom(t, "bad_return"))
+        return OTPC_REPLY;
+    return OTPC_NOREPLY;
+}
+
+static otpc_action_t gsp_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r)
+{
+    int i, trap = 0;
+    gsp_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return otpc_stop_atom(r, "enomem");
+    otpc_proc_set_data(self, g);
+    i = 1;
+    int arity;
+    if (ei_decode_tuple_header(arg.data, &i, &arity) || arity != 3 ||
+        otpc_decode_pid(self, arg.data, &i, &g->observer))
+        return otpc_stop_atom(r, "badarg");
+    report(self, "init", arg);
+    int act = i;
+    otpc_skip_term(arg, &i);
+    if (ei_decode_boolean(arg.data, &i, &trap) == 0)
+        otpc_trap_exit(self, trap);
+    i = act;
+    if (otpc_decode_atom_is(arg.data, &i, "ignore"))
+        return OTPC_IGNORE;
+    if (otpc_decode_atom_is(arg.data, &i, "bad_return"))
+        return OTPC_NOREPLY;
+    int arity2, j = act;
+    if (ei_decode_tuple_header(arg.data, &j, &arity2) == 0 && arity2 == 2 &&
+        otpc_decode_atom_is(arg.data, &j, "stop")) {
+        otpc_x_append_subterm(otpc_ret_reason(r), arg, &j);
+        return OTPC_STOP;
+    }
+    if (!otpc_decode_atom_is(arg.data, &i, "ok"))
+        post(arg, &i, r);
+    return OTPC_OK;
+}
+
+static otpc_action_t defer(otpc_proc_t *self, gsp_t *g, otpc_term_t req, int i,
+                           otpc_from_t *from, otpc_ret_t *r)
+{
+    unsigned long ms;
+    int slot = -1;
+    for (int k = 0; k < 16 && slot < 0; k++)
+        if (!g->deferred[k])
+            slot = k;
+    if (slot < 0 || ei_decode_ulong(req.data, &i, &ms))
+        return otpc_reply_atom(r, "defer_failed");
+    g->deferred[slot] = from;
+    ei_x_buff m;
+    ei_x_new_with_version(&m);
+    ei_x_encode_tuple_header(&m, 3);
+    ei_x_encode_atom(&m, "$answer");
+    ei_x_encode_long(&m, slot);
+    otpc_x_append_subterm(&m, req, &i);
+    otpc_pid_t me = otpc_self(self);
+    int rc = otpc_send_after(self, (unsigned)ms, &me, otpc_term_x(&m), NULL);
+    ei_x_free(&m);
+    return rc ? otpc_stop_atom(r, "send_after_failed") : OTPC_NOREPLY;
+}
+
+static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
+                              otpc_ret_t *r)
+{
+    gsp_t *g = otpc_proc_data(self);
+    int i;
+    report(self, "handle_call", req);
+    if (otpc_term_is_tagged(req, "reply", 2, &i)) {
+        otpc_x_append_subterm(otpc_ret_reply(r), req, &i);
+        return OTPC_REPLY;
+    }
+    if (otpc_term_is_tagged(req, "reply", 3, &i)) {
+        otpc_x_append_subterm(otpc_ret_reply(r), req, &i);
+        post(req, &i, r);
+        return OTPC_REPLY;
+    }
+    if (otpc_term_is_tagged(req, "stop", 3, &i)) {
+        otpc_x_append_subterm(otpc_ret_reason(r), req, &i);
+        otpc_x_append_subterm(otpc_ret_reply(r), req, &i);
+        return OTPC_STOP_REPLY;
+    }
+    if (otpc_term_is_tagged(req, "defer", 3, &i))
+        return defer(self, g, req, i, from, r);
+    if (otpc_term_is_tagged(req, "stop_reply_in_terminate", 2, &i)) {
+        g->answer_in_terminate = from;
+        otpc_x_append_subterm(otpc_ret_reason(r), req, &i);
+        return OTPC_STOP;
+    }
+    if (otpc_term_is_tagged(req, "noreply", 2, &i) || otpc_term_is_tagged(req, "stop", 2, &i) ||
+        otpc_term_is_atom(req, "bad_return")) {
+        otpc_action_t a = async_action(req, r);
+        return a == OTPC_REPLY ? OTPC_OK : a;
+    }
+    ei_x_buff *x = otpc_ret_reply(r);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "unknown");
+    otpc_x_append_term(x, req);
+    return OTPC_REPLY;
+}
+
+static otpc_action_t gsp_cast(otpc_proc_t *self, otpc_term_t req, otpc_ret_t *r)
+{
+    report(self, "handle_cast", req);
+    return async_action(req, r);
+}
+
+static otpc_action_t gsp_info(otpc_proc_t *self, otpc_term_t msg, otpc_ret_t *r)
+{
+    gsp_t *g = otpc_proc_data(self);
+    int i;
+    long slot;
+    if (otpc_term_is_tagged(msg, "$answer", 3, &i) && ei_decode_long(msg.data, &i, &slot) == 0 &&
+        slot >= 0 && slot < 16 && g->deferred[slot]) {
+        ei_x_buff x;
+        ei_x_new_with_version(&x);
+        otpc_x_append_subterm(&x, msg, &i);
+        otpc_reply(self, g->deferred[slot], otpc_term_x(&x));
+        ei_x_free(&x);
+        g->deferred[slot] = NULL;
+        return OTPC_NOREPLY;
+    }
+    report(self, "handle_info", msg);
+    return async_action(msg, r);
+}
+
+static otpc_action_t gsp_continue(otpc_proc_t *self, otpc_term_t c, otpc_ret_t *r)
+{
+    report(self, "handle_continue", c);
+    return async_action(c, r);
+}
+
+static void gsp_terminate(otpc_proc_t *self, otpc_term_t reason)
+{
+    gsp_t *g = otpc_proc_data(self);
+    report(self, "terminate", reason);
+    if (g && g->answer_in_terminate) {
+        static const char T[] = {(char)131, 'w', 10, 't', 'e', 'r', 'm', 'i', 'n', 'a', 't', 'e', 'd'};
+        otpc_reply(self, g->answer_in_terminate, (otpc_term_t){T, sizeof T});
+        g->answer_in_terminate = NULL;
+    }
+}
+
+static int gsp_code_change(otpc_proc_t *self, otpc_term_t old, otpc_term_t extra)
+{
+    ei_x_buff x;
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    otpc_x_append_term(&x, old);
+    otpc_x_append_term(&x, extra);
+    report(self, "code_change", otpc_term_x(&x));
+    ei_x_free(&x);
+    return 0;
+}
+
+static int gsp_format_status(otpc_proc_t *self, ei_x_buff *x)
+{
+    gsp_t *g = otpc_proc_data(self);
+    return ei_x_encode_tuple_header(x, 3) || ei_x_encode_atom(x, "gs_probe_state") ||
+           otpc_x_encode_pid(self, x, &g->observer) || ei_x_encode_long(x, g->events);
+}
+
+static void gsp_release(otpc_proc_t *self)
+{
+    free(otpc_proc_data(self));
+}
+
+const otpc_gen_server_t otpc_gs_probe = {
+    .name = "gs_probe",
+    .init = gsp_init,
+    .handle_call = gsp_call,
+    .handle_cast = gsp_cast,
+    .handle_info = gsp_info,
+    .handle_continue = gsp_continue,
+    .terminate = gsp_terminate,
+    .code_change = gsp_code_change,
+    .format_status = gsp_format_status,
+    .release = gsp_release,
+};

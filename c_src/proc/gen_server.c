@@ -1,0 +1,751 @@
+/*
+ * The gen_server runtime: a process (proc.c) whose messages are decoded the way OTP's
+ * gen_server loop decodes them -- {'$gen_call', From, Req}, {'$gen_cast', Req},
+ * {system, From, Req}, {'EXIT', Parent, Reason} -- and turned into calls of a C
+ * callback table, whose returned action is carried out afterwards.
+ *
+ * Invariants:
+ *  - Callbacks never nest on one process; a callback that starts another server gets a
+ *    second otpc_ret_t (one per nesting level, kept by the node and reused), so the hot
+ *    path allocates nothing: froms come from a pool, requests are views into the
+ *    mailbox item, replies are built in reused buffers.
+ *  - Every caller handed to handle_call is on the server's `froms` list until it is
+ *    answered or dropped; the list dies with the server, so a stored from is never
+ *    dangling while the server lives.
+ *  - terminate runs at most once, and only where OTP runs it: a stop return, a trapped
+ *    exit from the parent, a system terminate, a node shutdown while trapping exits.
+ *    release runs always, last.
+ *  - Any message cancels a pending callback timeout; a system message re-arms it (as
+ *    gen_server re-enters its loop with the same timeout).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/term.h"
+#include "proc/gen_server_int.h"
+#include "util/log.h"
+
+#define FROM_POOL_MAX 1024
+#define GS_IGNORED (-1000) /* internal: init returned ignore */
+#define GS_STOPPED (-1001) /* internal: init stopped */
+
+static const char NORMAL[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 6,
+                              'n', 'o', 'r', 'm', 'a', 'l'};
+static const otpc_term_t NORMAL_T = {NORMAL, sizeof NORMAL};
+
+/* ---- views into mailbox items ------------------------------------------------------ */
+
+otpc_term_t otpc__view_begin(otpc_term_t msg, int index, char *saved)
+{
+    char *b = (char *)msg.data; /* a mailbox item or trap buffer: ours to write */
+    *saved = b[index - 1];
+    b[index - 1] = (char)ERL_VERSION_MAGIC;
+    otpc_term_t t = {b + index - 1, msg.size - (size_t)(index - 1)};
+    return t;
+}
+
+void otpc__view_end(otpc_term_t msg, int index, char saved)
+{
+    ((char *)msg.data)[index - 1] = saved;
+}
+
+/* ---- otpc_ret_t ---------------------------------------------------------------------- */
+
+otpc_ret_t *otpc__ret_begin(otpc_node_t *n)
+{
+    if (n->ret_depth == n->nrets) {
+        otpc_ret_t **v = realloc(n->rets, (n->nrets + 1) * sizeof *v);
+        if (!v)
+            return NULL;
+        n->rets = v;
+        otpc_ret_t *r = calloc(1, sizeof *r);
+        if (!r || ei_x_new(&r->reply) || ei_x_new(&r->reason) || ei_x_new(&r->cont)) {
+            free(r);
+            return NULL;
+        }
+        n->rets[n->nrets++] = r;
+    }
+    otpc_ret_t *r = n->rets[n->ret_depth++];
+    r->has_reply = r->has_reason = 0;
+    r->post = POST_NONE;
+    return r;
+}
+
+void otpc__ret_end(otpc_node_t *n)
+{
+    n->ret_depth--;
+}
+
+static ei_x_buff *fresh(ei_x_buff *x)
+{
+    x->index = 0;
+    ei_x_encode_version(x);
+    return x;
+}
+
+ei_x_buff *otpc_ret_reply(otpc_ret_t *r)
+{
+    r->has_reply = 1;
+    return fresh(&r->reply);
+}
+
+ei_x_buff *otpc_ret_reason(otpc_ret_t *r)
+{
+    r->has_reason = 1;
+    return fresh(&r->reason);
+}
+
+ei_x_buff *otpc_ret_continue(otpc_ret_t *r)
+{
+    r->post = POST_CONTINUE;
+    return fresh(&r->cont);
+}
+
+void otpc_ret_timeout(otpc_ret_t *r, unsigned ms)
+{
+    r->post = POST_TIMEOUT;
+    r->timeout_ms = ms;
+}
+
+void otpc_ret_hibernate(otpc_ret_t *r)
+{
+    r->post = POST_HIBERNATE;
+}
+
+otpc_action_t otpc_reply_atom(otpc_ret_t *r, const char *atom)
+{
+    ei_x_encode_atom(otpc_ret_reply(r), atom);
+    return OTPC_REPLY;
+}
+
+otpc_action_t otpc_reply_term(otpc_ret_t *r, otpc_term_t reply)
+{
+    otpc_x_append_term(otpc_ret_reply(r), reply);
+    return OTPC_REPLY;
+}
+
+otpc_action_t otpc_stop_atom(otpc_ret_t *r, const char *reason)
+{
+    ei_x_encode_atom(otpc_ret_reason(r), reason);
+    return OTPC_STOP;
+}
+
+otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason)
+{
+    otpc_x_append_term(otpc_ret_reason(r), reason);
+    return OTPC_STOP;
+}
+
+static otpc_term_t x_term(const ei_x_buff *x)
+{
+    otpc_term_t t = {x->buff, (size_t)x->index};
+    return t;
+}
+
+/* ---- froms ----------------------------------------------------------------------------- */
+
+static otpc_from_t *from_new(otpc_proc_t *p, const otpc__from_t *f)
+{
+    otpc_node_t *n = p->node;
+    otpc_from_t *fr = n->from_pool;
+    if (fr)
+        n->from_pool = fr->next;
+    else if (!(fr = calloc(1, sizeof *fr)))
+        return NULL;
+    otpc__buf_reset(&fr->tag);
+    if (otpc__buf_append(&fr->tag, f->tag.data, f->tag.size)) {
+        otpc__buf_free(&fr->tag);
+        free(fr);
+        return NULL;
+    }
+    fr->owner = p;
+    fr->pid = f->pid;
+    fr->prev = NULL;
+    fr->next = p->gs->froms;
+    if (fr->next)
+        fr->next->prev = fr;
+    p->gs->froms = fr;
+    return fr;
+}
+
+static void from_release(otpc_node_t *n, otpc__gs_t *g, otpc_from_t *fr)
+{
+    if (fr->prev)
+        fr->prev->next = fr->next;
+    else
+        g->froms = fr->next;
+    if (fr->next)
+        fr->next->prev = fr->prev;
+    fr->owner = NULL;
+    if (fr->tag.cap > 512) /* keep the pool's memory bounded by ordinary tags */
+        otpc__buf_free(&fr->tag);
+    fr->next = n->from_pool;
+    n->from_pool = fr;
+}
+
+int otpc__from_send(otpc_proc_t *self, const otpc_from_t *from, otpc_term_t reply)
+{
+    otpc__from_t f = {from->pid, {from->tag.data, from->tag.len}};
+    return otpc__gen_reply(self, &f, reply);
+}
+
+otpc_pid_t otpc_from_pid(const otpc_from_t *from)
+{
+    return from->pid;
+}
+
+int otpc_reply(otpc_proc_t *self, otpc_from_t *from, otpc_term_t reply)
+{
+    otpc__gs_t *g = self->gs;
+    if (!g || !from || from->owner != self)
+        return OTPC_EINVAL;
+    int rc = otpc__check_term(reply);
+    if (rc == 0)
+        rc = otpc__from_send(self, from, reply);
+    if (from == g->cur)
+        g->cur_answered = 1; /* the runtime frees it after the callback */
+    else
+        from_release(self->node, g, from);
+    return rc;
+}
+
+void otpc_from_drop(otpc_proc_t *self, otpc_from_t *from)
+{
+    otpc__gs_t *g = self->gs;
+    if (!g || !from || from->owner != self)
+        return;
+    if (from == g->cur)
+        g->cur_answered = 1;
+    else
+        from_release(self->node, g, from);
+}
+
+/* ---- stopping ---------------------------------------------------------------------------- */
+
+static int is_atom_term(otpc_term_t t, const char *atom)
+{
+    int i = 1;
+    return t.size > 1 && otpc_decode_atom_is(t.data, &i, atom) && (size_t)i == t.size;
+}
+
+/* normal, shutdown and {shutdown, _} end a server quietly, as in OTP. */
+static int quiet_reason(otpc_term_t r)
+{
+    int i;
+    return is_atom_term(r, "normal") || is_atom_term(r, "shutdown") ||
+           otpc_term_is_tagged(r, "shutdown", 2, &i);
+}
+
+/* ei's printer recurses: only small terms are printed, which bounds the depth. */
+static void print_term(char *out, size_t cap, otpc_term_t t)
+{
+    char *s = NULL;
+    int i = 1;
+    if (t.size == 0) {
+        snprintf(out, cap, "-");
+    } else if (t.size > 2048 || ei_s_print_term(&s, t.data, &i) < 0) {
+        snprintf(out, cap, "<term of %zu bytes>", t.size);
+    } else {
+        snprintf(out, cap, "%s", s);
+    }
+    free(s);
+}
+
+static void log_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last)
+{
+    char r[600], l[600];
+    print_term(r, sizeof r, reason);
+    print_term(l, sizeof l, last);
+    const char *name = p->name ? otpc__atom_name(&p->node->atoms, p->name) : NULL;
+    LOG_ERROR("gen_server", "%s <%u.%u> (module %s) terminating; reason: %s; last message: %s",
+              name ? name : "-", p->pid.num, p->pid.serial, p->gs->mod->name, r, l);
+}
+
+static void run_terminate(otpc_proc_t *p, otpc_term_t reason)
+{
+    otpc__gs_t *g = p->gs;
+    if (g->terminated)
+        return;
+    g->terminated = 1;
+    if (g->mod->terminate)
+        g->mod->terminate(p, reason);
+}
+
+void otpc__gs_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last)
+{
+    run_terminate(p, reason);
+    if (!quiet_reason(reason))
+        log_stop(p, reason, last);
+    otpc_exit(p, reason);
+}
+
+/* {bad_return_value, Action} / {undefined_callback, Callback}: a named atom pair. */
+static void stop_pair(otpc_proc_t *p, const char *tag, const char *what, otpc_term_t last)
+{
+    ei_x_buff *x = &p->node->scratch2;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, tag);
+    ei_x_encode_atom(x, what);
+    /* copy: terminate may use scratch2 */
+    otpc__buf_t b = {0};
+    otpc__buf_append(&b, x->buff, (size_t)x->index);
+    otpc_term_t t = {b.data, b.len};
+    otpc__gs_stop(p, t, last);
+    otpc__buf_free(&b);
+}
+
+static const char *action_name(otpc_action_t a)
+{
+    static const char *names[] = {"ok", "reply", "noreply", "stop", "stop_reply", "ignore"};
+    return (unsigned)a < sizeof names / sizeof *names ? names[a] : "unknown";
+}
+
+/* ---- after a callback ------------------------------------------------------------------ */
+
+static void cancel_timeout(otpc_proc_t *p)
+{
+    otpc__gs_t *g = p->gs;
+    if (g->timeout) {
+        otpc__timer_cancel(p->node, g->timeout);
+        g->timeout = 0;
+    }
+}
+
+static void arm_timeout(otpc_proc_t *p, unsigned ms)
+{
+    otpc__gs_t *g = p->gs;
+    g->timeout_on = 1;
+    g->timeout_ms = ms;
+    if (otpc__timer_add(p->node, ms, OTPC__TIMER_GS_TIMEOUT, &p->pid, NULL, &g->timeout))
+        LOG_ERROR("gen_server", "out of memory arming a timeout");
+}
+
+/* timeout, hibernate or {continue, C} */
+static void post(otpc_proc_t *p, otpc_ret_t *r)
+{
+    otpc__gs_t *g = p->gs;
+    g->timeout_on = 0;
+    g->hibernated = r->post == POST_HIBERNATE;
+    if (r->post == POST_TIMEOUT) {
+        arm_timeout(p, r->timeout_ms);
+    } else if (r->post == POST_CONTINUE) {
+        otpc__msg_t *m = otpc__msg_new(p->node, M_CONTINUE, &p->pid, r->cont.buff,
+                                       (size_t)r->cont.index);
+        if (m)
+            otpc__deliver_front(p->node, p, m, m); /* before any message, as in OTP */
+        else
+            LOG_ERROR("gen_server", "out of memory queueing a continue");
+    }
+}
+
+static int valid(otpc_proc_t *p, const ei_x_buff *x, otpc_term_t last)
+{
+    if (otpc__check_term(x_term(x)) == 0)
+        return 1;
+    stop_pair(p, "bad_return_value", "malformed_term", last);
+    return 0;
+}
+
+static void answer(otpc_proc_t *p, otpc_from_t *from, otpc_ret_t *r, otpc_term_t last)
+{
+    otpc__gs_t *g = p->gs;
+    if (g->cur_answered) {
+        LOG_WARN("gen_server", "%s: reply returned for a caller already answered", g->mod->name);
+        return;
+    }
+    if (!r->has_reply)
+        ei_x_encode_atom(otpc_ret_reply(r), "ok");
+    if (valid(p, &r->reply, last))
+        otpc__from_send(p, from, x_term(&r->reply));
+    g->cur_answered = 1;
+}
+
+/* Carry out what a callback returned. from: the caller, for handle_call only. */
+static void apply(otpc_proc_t *p, otpc_action_t a, otpc_ret_t *r, otpc_from_t *from,
+                  otpc_term_t last)
+{
+    otpc_term_t reason = r->has_reason ? x_term(&r->reason) : NORMAL_T;
+    switch (a) {
+    case OTPC_REPLY:
+        if (!from)
+            break;
+        answer(p, from, r, last);
+        if (!p->exiting)
+            post(p, r);
+        return;
+    case OTPC_NOREPLY:
+        post(p, r);
+        return;
+    case OTPC_STOP:
+        if (r->has_reason && !valid(p, &r->reason, last))
+            return;
+        otpc__gs_stop(p, reason, last);
+        return;
+    case OTPC_STOP_REPLY:
+        if (!from)
+            break;
+        if (r->has_reason && !valid(p, &r->reason, last))
+            return;
+        /* gen_server runs terminate first, then replies */
+        run_terminate(p, reason);
+        answer(p, from, r, last);
+        otpc__gs_stop(p, reason, last);
+        return;
+    default:
+        break;
+    }
+    stop_pair(p, "bad_return_value", action_name(a), last);
+}
+
+/* ---- dispatch --------------------------------------------------------------------------- */
+
+static void do_call(otpc_proc_t *p, otpc_term_t msg)
+{
+    otpc__gs_t *g = p->gs;
+    otpc__from_t f;
+    int i;
+    if (!otpc__decode_call(p, msg, &f, &i))
+        return;
+    otpc_from_t *from = from_new(p, &f);
+    otpc_ret_t *r = otpc__ret_begin(p->node);
+    if (!from || !r) {
+        LOG_ERROR("gen_server", "out of memory taking a call");
+        if (from)
+            from_release(p->node, g, from);
+        if (r)
+            otpc__ret_end(p->node);
+        return;
+    }
+    char saved;
+    otpc_term_t req = otpc__view_begin(msg, i, &saved);
+    g->cur = from;
+    g->cur_answered = 0;
+    otpc_action_t a;
+    if (g->mod->handle_call) {
+        a = g->mod->handle_call(p, req, from, r);
+    } else {
+        ei_x_buff *x = otpc_ret_reason(r);
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, "bad_call");
+        otpc_x_append_term(x, req);
+        a = OTPC_STOP;
+    }
+    otpc__view_end(msg, i, saved);
+    apply(p, a, r, from, msg);
+    g->cur = NULL;
+    if (g->cur_answered)
+        from_release(p->node, g, from);
+    otpc__ret_end(p->node);
+}
+
+static void do_cast(otpc_proc_t *p, otpc_term_t msg, int i)
+{
+    otpc__gs_t *g = p->gs;
+    otpc_ret_t *r = otpc__ret_begin(p->node);
+    if (!r)
+        return;
+    char saved;
+    otpc_term_t req = otpc__view_begin(msg, i, &saved);
+    otpc_action_t a;
+    if (g->mod->handle_cast) {
+        a = g->mod->handle_cast(p, req, r);
+    } else {
+        ei_x_buff *x = otpc_ret_reason(r);
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, "bad_cast");
+        otpc_x_append_term(x, req);
+        a = OTPC_STOP;
+    }
+    otpc__view_end(msg, i, saved);
+    apply(p, a, r, NULL, msg);
+    otpc__ret_end(p->node);
+}
+
+static void do_info(otpc_proc_t *p, otpc_term_t msg)
+{
+    otpc__gs_t *g = p->gs;
+    if (!g->mod->handle_info) {
+        char t[200];
+        print_term(t, sizeof t, msg);
+        LOG_WARN("gen_server", "%s: undefined handle_info, message ignored: %s", g->mod->name, t);
+        return;
+    }
+    otpc_ret_t *r = otpc__ret_begin(p->node);
+    if (!r)
+        return;
+    apply(p, g->mod->handle_info(p, msg, r), r, NULL, msg);
+    otpc__ret_end(p->node);
+}
+
+void otpc__gs_continue(otpc_proc_t *p, otpc_term_t cont)
+{
+    otpc__gs_t *g = p->gs;
+    if (!g)
+        return;
+    if (!g->mod->handle_continue) {
+        stop_pair(p, "undefined_callback", "handle_continue", cont);
+        return;
+    }
+    otpc_ret_t *r = otpc__ret_begin(p->node);
+    if (!r)
+        return;
+    apply(p, g->mod->handle_continue(p, cont, r), r, NULL, cont);
+    otpc__ret_end(p->node);
+}
+
+void otpc__gs_timeout(otpc_node_t *n, const otpc_pid_t *pid, otpc_timer_t ref)
+{
+    static const char TIMEOUT[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 7,
+                                   't', 'i', 'm', 'e', 'o', 'u', 't'};
+    otpc_proc_t *p = otpc__proc_lookup(n, pid);
+    if (!p || !p->gs || p->gs->timeout != ref)
+        return;
+    p->gs->timeout = 0;
+    if (p->mhead)
+        return; /* a message came first: it cancels the timeout when it is handled */
+    otpc__msg_t *m = otpc__msg_new(n, M_MSG, NULL, TIMEOUT, sizeof TIMEOUT);
+    if (m)
+        otpc__deliver(n, p, m);
+}
+
+/* {'EXIT', Parent, Reason} while trapping: the parent wants us gone. */
+static int parent_exit(otpc_proc_t *p, otpc_term_t msg)
+{
+    otpc__gs_t *g = p->gs;
+    otpc_pid_t from;
+    int i;
+    if (!p->trap_exit || otpc_pid_eq(&g->parent, &p->pid) ||
+        !otpc_term_is_tagged(msg, "EXIT", 3, &i) || otpc_decode_pid(p, msg.data, &i, &from) ||
+        !otpc_pid_eq(&from, &g->parent))
+        return 0;
+    char saved;
+    otpc_term_t reason = otpc__view_begin(msg, i, &saved);
+    otpc__buf_t copy = {0}; /* the view must not outlive this function */
+    otpc__buf_append(&copy, reason.data, reason.size);
+    otpc__view_end(msg, i, saved);
+    otpc_term_t t = {copy.data, copy.len};
+    otpc__gs_stop(p, t, msg);
+    otpc__buf_free(&copy);
+    return 1;
+}
+
+static void hold_back(otpc_proc_t *p, otpc_term_t msg)
+{
+    otpc__gs_t *g = p->gs;
+    otpc__msg_t *m = otpc__msg_new(p->node, M_MSG, NULL, msg.data, msg.size);
+    if (!m) {
+        LOG_ERROR("gen_server", "out of memory holding a message while suspended");
+        return;
+    }
+    if (g->saved_tail)
+        g->saved_tail->next = m;
+    else
+        g->saved = m;
+    g->saved_tail = m;
+}
+
+static void gs_handle(otpc_proc_t *p, otpc_term_t msg)
+{
+    otpc__gs_t *g = p->gs;
+    int i, system = otpc_term_is_tagged(msg, "system", 3, &i);
+    if (parent_exit(p, msg))
+        return;
+    if (g->suspended && !system) {
+        hold_back(p, msg);
+        return;
+    }
+    cancel_timeout(p);
+    g->hibernated = 0;
+    if (system) {
+        int was_on = g->timeout_on;
+        otpc__gs_system(p, msg);
+        if (was_on && !p->exiting)
+            arm_timeout(p, g->timeout_ms);
+        return;
+    }
+    g->timeout_on = 0;
+    if (otpc_term_is_tagged(msg, "$gen_call", 3, &i))
+        do_call(p, msg);
+    else if (otpc_term_is_tagged(msg, "$gen_cast", 2, &i))
+        do_cast(p, msg, i);
+    else
+        do_info(p, msg);
+}
+
+/* ---- start and end --------------------------------------------------------------------- */
+
+typedef struct {
+    const otpc_gen_server_t *mod;
+    otpc_term_t arg;
+    const otpc_start_opts_t *opts;
+    otpc_pid_t holder;
+} start_ctx_t;
+
+static void gs_free(otpc_proc_t *p)
+{
+    otpc__gs_t *g = p->gs;
+    otpc_node_t *n = p->node;
+    cancel_timeout(p);
+    if (g->mod->release)
+        g->mod->release(p);
+    while (g->froms)
+        from_release(n, g, g->froms);
+    for (otpc__msg_t *m = g->saved, *next; m; m = next) {
+        next = m->next;
+        otpc__msg_free(n, m);
+    }
+    free(g);
+    p->gs = NULL;
+}
+
+static int init_result(otpc_proc_t *p, start_ctx_t *c, otpc_action_t a, otpc_ret_t *r)
+{
+    otpc_term_t reason = r->has_reason ? x_term(&r->reason) : NORMAL_T;
+    switch (a) {
+    case OTPC_OK:
+        post(p, r);
+        return 0;
+    case OTPC_IGNORE:
+        otpc_exit(p, NORMAL_T);
+        return GS_IGNORED;
+    case OTPC_STOP:
+        if (r->has_reason && otpc__check_term(reason))
+            break;
+        if (c->opts && c->opts->reason) {
+            c->opts->reason->index = 0;
+            ei_x_append_buf(c->opts->reason, reason.data, (int)reason.size);
+        }
+        otpc_exit(p, reason);
+        return GS_STOPPED;
+    default:
+        break;
+    }
+    ei_x_buff *x = otpc_ret_reason(r);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "bad_return_value");
+    ei_x_encode_atom(x, action_name(a));
+    return init_result(p, c, OTPC_STOP, r);
+}
+
+static int gs_init(otpc_proc_t *p, void *arg)
+{
+    start_ctx_t *c = arg;
+    const otpc_start_opts_t *o = c->opts;
+    otpc__gs_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return OTPC_ENOMEM;
+    p->gs = g;
+    g->mod = c->mod;
+    g->parent = o && o->link ? *o->link : p->pid;
+    int rc = 0;
+    if (o && o->name && (rc = otpc_register(p, o->name)) != 0) {
+        if (rc == OTPC_ENAMETAKEN) {
+            uint32_t a = otpc__atom(&p->node->atoms, o->name, strlen(o->name));
+            otpc_proc_t *holder = otpc__proc_by_name(p->node, a);
+            if (holder)
+                c->holder = holder->pid;
+        }
+        goto out;
+    }
+    if (o && o->link && (rc = otpc_link(p, o->link)) != 0)
+        goto out;
+    if (c->mod->init) {
+        otpc_ret_t *r = otpc__ret_begin(p->node);
+        if (!r) {
+            rc = OTPC_ENOMEM;
+            goto out;
+        }
+        rc = init_result(p, c, c->mod->init(p, c->arg, r), r);
+        otpc__ret_end(p->node);
+    }
+out:
+    if (rc)
+        gs_free(p); /* the process never ran: release what init made, no terminate */
+    return rc;
+}
+
+static void gs_terminate(otpc_proc_t *p, otpc_term_t reason)
+{
+    if (!p->gs)
+        return;
+    /* A node shutdown is a shutdown from the top supervisor: trapping servers clean up. */
+    if (p->node->stopping && p->trap_exit)
+        run_terminate(p, reason);
+    gs_free(p);
+}
+
+static const otpc_proc_ops_t gs_ops = {
+    .name = "gen_server", .init = gs_init, .handle = gs_handle, .terminate = gs_terminate};
+
+int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t arg,
+                          const otpc_start_opts_t *opts, otpc_pid_t *out)
+{
+    if (!mod || !mod->name || (arg.size && otpc__check_term(arg)))
+        return OTPC_EINVAL;
+    start_ctx_t c = {mod, arg.size ? arg : NORMAL_T, opts, {0, 0, 0, 0}};
+    if (!arg.size) {
+        static const char UNDEFINED[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 9,
+                                         'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd'};
+        c.arg = (otpc_term_t){UNDEFINED, sizeof UNDEFINED};
+    }
+    int rc = otpc_spawn(node, &gs_ops, &c, out);
+    if (rc == GS_IGNORED)
+        return OTPC_IGNORED;
+    if (rc == GS_STOPPED)
+        return OTPC_ESTOPPED;
+    if (rc == OTPC_ENAMETAKEN && out)
+        *out = c.holder;
+    return rc;
+}
+
+void otpc__gs_node_free(otpc_node_t *n)
+{
+    for (uint32_t i = 0; i < n->nrets; i++) {
+        ei_x_free(&n->rets[i]->reply);
+        ei_x_free(&n->rets[i]->reason);
+        ei_x_free(&n->rets[i]->cont);
+        free(n->rets[i]);
+    }
+    free(n->rets);
+    while (n->from_pool) {
+        otpc_from_t *f = n->from_pool;
+        n->from_pool = f->next;
+        otpc__buf_free(&f->tag);
+        free(f);
+    }
+    free(n->modules);
+}
+
+/* ---- term helpers ------------------------------------------------------------------------ */
+
+int otpc_term_is_atom(otpc_term_t t, const char *atom)
+{
+    return is_atom_term(t, atom);
+}
+
+int otpc_term_is_tagged(otpc_term_t t, const char *tag, int arity, int *index)
+{
+    int i = 0, n;
+    if (ei_decode_version(t.data, &i, NULL) || ei_decode_tuple_header(t.data, &i, &n) ||
+        n != arity || !otpc_decode_atom_is(t.data, &i, tag))
+        return 0;
+    *index = i;
+    return 1;
+}
+
+int otpc_x_append_subterm(ei_x_buff *x, otpc_term_t t, int *index)
+{
+    int start = *index;
+    if (otpc_skip_term(t, index))
+        return OTPC_EBADARG;
+    return ei_x_append_buf(x, t.data + start, *index - start) ? OTPC_ENOMEM : 0;
+}
+
+int otpc_x_append_term(ei_x_buff *x, otpc_term_t t)
+{
+    if (t.size < 1)
+        return OTPC_EBADARG;
+    return ei_x_append_buf(x, t.data + 1, (int)t.size - 1) ? OTPC_ENOMEM : 0;
+}

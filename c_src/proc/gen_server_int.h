@@ -1,0 +1,56 @@
+/*
+ * Internals shared by the gen_server runtime (gen_server.c), its system messages
+ * (gen_sys.c), the starter behind otpc:start/4 (starter.c) and the supervisor.
+ */
+#ifndef OTPC_PROC_GEN_SERVER_INT_H
+#define OTPC_PROC_GEN_SERVER_INT_H
+
+#include "proc/node_int.h"
+
+typedef enum { POST_NONE, POST_TIMEOUT, POST_HIBERNATE, POST_CONTINUE } otpc__post_t;
+
+struct otpc_ret {
+    ei_x_buff reply, reason, cont; /* each versioned once touched */
+    int has_reply, has_reason;
+    otpc__post_t post;
+    unsigned timeout_ms;
+};
+
+struct otpc_from {
+    struct otpc_from *next, *prev; /* in the owner's list of unanswered callers */
+    otpc_proc_t *owner;
+    otpc_pid_t pid;
+    otpc__buf_t tag; /* the caller's tag, bytes as received */
+};
+
+typedef struct otpc__gs {
+    const otpc_gen_server_t *mod;
+    otpc_pid_t parent;      /* the process itself when started without a link */
+    otpc_timer_t timeout;   /* pending handle_info(timeout); 0: none */
+    unsigned timeout_ms;    /* to re-arm it after a system message */
+    int timeout_on;
+    otpc_from_t *froms;     /* callers not answered yet, owned */
+    otpc_from_t *cur;       /* the caller of the running handle_call */
+    int cur_answered;       /* otpc_reply(cur) already ran in this callback */
+    int suspended, hibernated, terminated;
+    otpc__msg_t *saved, *saved_tail; /* messages held back while suspended */
+} otpc__gs_t;
+
+/* gen_server.c */
+otpc_ret_t *otpc__ret_begin(otpc_node_t *n);
+void otpc__ret_end(otpc_node_t *n);
+/* Send {Tag, Reply} to a caller (reply versioned, already validated). */
+int otpc__from_send(otpc_proc_t *self, const otpc_from_t *from, otpc_term_t reply);
+/* Run terminate (once) and exit with reason (versioned); logs abnormal reasons. */
+void otpc__gs_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last);
+/* A versioned view of the subterm at index inside a mailbox item we own: borrows the
+ * byte before it for the version magic; otpc__view_end puts it back. */
+otpc_term_t otpc__view_begin(otpc_term_t msg, int index, char *saved);
+void otpc__view_end(otpc_term_t msg, int index, char saved);
+
+/* gen_sys.c: {system, From, Request} */
+void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg);
+/* starter.c */
+const otpc_gen_server_t *otpc__module_find(otpc_node_t *n, const char *name);
+
+#endif
