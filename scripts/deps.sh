@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
     erlang-nox erlang-dev erlang-common-test erlang-eunit erlang-dialyzer
-    erlang-proper erlang-tools rebar3
+    erlang-proper erlang-proper-dev erlang-tools rebar3
     libssl-dev libcmocka-dev libuv1-dev pkg-config
     make gcc clang libclang-rt-14-dev
     elixir

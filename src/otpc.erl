@@ -10,7 +10,8 @@
 -module(otpc).
 
 -export([start_node/1, stop_node/1, node_os_pid/1, nodes/0]).
--export_type([start_opts/0]).
+-export([start/4, start_link/4]).
+-export_type([start_opts/0, server_opts/0, start_ret/0]).
 
 -compile({no_auto_import, [nodes/0]}).
 
@@ -27,7 +28,16 @@
 %% `executable', else $OTPC_NODE_EXECUTABLE (e.g. a sanitizer build), else
 %% `priv/otpc_node'.
 
+-type server_opts() :: [{name, atom()} | {timeout, timeout()}].
+%% `name': register the server under this local name on its node (reached from
+%% Erlang as `{Name, Node}'). `timeout': how long to wait for the node to answer
+%% (default 5000 ms).
+
+-type start_ret() :: {ok, pid()} | ignore | {error, {already_started, pid()}}
+                   | {error, term()}.
+
 -define(DEFAULT_TIMEOUT, 10000).
+-define(STARTER, otpc_starter).
 -define(PING_WINDOW, 2000).   % ms to get a pong once the node is ready
 -define(PING_INTERVAL, 100).
 
@@ -70,6 +80,32 @@ node_os_pid(Node) ->
     case otpc_node:lookup(Node) of
         {ok, _Server, OsPid} when is_integer(OsPid) -> {ok, OsPid};
         _ -> {error, not_found}
+    end.
+
+%% @doc Starts an instance of the C gen_server module `Module' compiled into the
+%% otpc node `Node', like `gen_server:start/4': init runs with `Arg' before this
+%% returns. The results are gen_server's; `{error, {unknown_module, Module}}' if the
+%% node has no such module, `{error, noproc}' if `Node' is not an otpc node and
+%% `{error, noconnection}' if it cannot be reached.
+-spec start(node(), atom(), term(), server_opts()) -> start_ret().
+start(Node, Module, Arg, Opts) ->
+    do_start(Node, Module, Arg, Opts, false).
+
+%% @doc Like `start/4', but the new server is linked to the caller before its init
+%% runs, as `gen_server:start_link/4' does: if init stops with `Reason', the caller
+%% gets `{error, Reason}' and the exit signal `Reason'.
+-spec start_link(node(), atom(), term(), server_opts()) -> start_ret().
+start_link(Node, Module, Arg, Opts) ->
+    do_start(Node, Module, Arg, Opts, true).
+
+do_start(Node, Module, Arg, Opts, Link) when is_atom(Node), is_atom(Module), is_list(Opts) ->
+    Name = proplists:get_value(name, Opts, undefined),
+    Timeout = proplists:get_value(timeout, Opts, 5000),
+    true = is_atom(Name),
+    try
+        gen_server:call({?STARTER, Node}, {start, Module, Arg, Name, Link}, Timeout)
+    catch
+        exit:{Reason, {gen_server, call, _}} -> {error, Reason}
     end.
 
 %% @doc The nodes started by `start_node/1' that are up.

@@ -23,6 +23,8 @@ static void usage(void)
             "                 [-hidden | -visible] [-net_ticktime SECONDS] [-max_message BYTES]\n"
             "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
             "                 [-watch_stdin] [-probe]\n"
+            "It runs the example servers echo, stack and ch3 under otpc_sup; -probe adds the\n"
+            "test processes otpc_probe and probe_sup.\n"
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n");
 }
 
@@ -52,6 +54,21 @@ static int start_examples(otpc_node_t *node)
     return rc;
 }
 
+/* For the supervisor tests: one echo of each restart type under `probe_sup`, which
+ * gives up after more than 2 restarts in 30 s. */
+static int start_probe_sup(otpc_node_t *node)
+{
+    otpc_term_t none = {NULL, 0};
+    otpc_child_spec_t children[] = {
+        {"p_perm", &otpc_example_echo, none, "p_perm", OTPC_PERMANENT},
+        {"p_trans", &otpc_example_echo, none, "p_trans", OTPC_TRANSIENT},
+        {"p_temp", &otpc_example_echo, none, "p_temp", OTPC_TEMPORARY},
+    };
+    otpc_sup_flags_t flags = {.intensity = 2, .period = 30};
+    otpc_pid_t sup;
+    return otpc_supervisor_start(node, "probe_sup", &flags, children, 3, &sup);
+}
+
 static int boot(otpc_node_t *node, void *arg)
 {
     boot_t *b = arg;
@@ -63,8 +80,9 @@ static int boot(otpc_node_t *node, void *arg)
         rc = otpc_spawn(node, &otpc_probe_ops, NULL, &pid);
         if (rc || (rc = otpc_register_pid(node, "otpc_probe", &pid)))
             return rc;
+        rc = start_probe_sup(node);
     }
-    return 0;
+    return rc;
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
