@@ -38,7 +38,7 @@ test: build
 test-san-ct:
 	$(MAKE) -C c_src SANITIZE=address,undefined build-san/otpc_node
 	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_node ASAN_OPTIONS=detect_leaks=0 \
-	    $(REBAR) ct --sname otpc_ct_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE
+	    $(REBAR) ct --sname otpc_ct_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE
 
 # erl and the node both read ~/.erlang.cookie; create it the way erl would
 # (20 random capitals, no newline, mode 0400) so they agree from the start.
