@@ -4,7 +4,7 @@
 #   make          (= make build) deps, then rebar3 compile (runs make -C c_src)
 #   make test     C unit tests, the same under ASan/UBSan, common_test (also
 #                 against an ASan/UBSan node program), dialyzer
-#   make run      start node c1 (with the probe process) in the foreground;
+#   make run      start node c1 (with the example servers) in the foreground;
 #                 ARGS=... adds flags, e.g. ARGS="-loglevel debug"
 #   make fuzz     build the libFuzzer target and run it FUZZ_TIME seconds
 #   make clean
@@ -51,12 +51,14 @@ cookie:
 
 run: build cookie
 	@echo "Starting c1@$(HOST). From another terminal:"
-	@echo '  erl -sname a        (reads ~/.erlang.cookie, as the node does;'
-	@echo '                       or: erl -sname a -setcookie "$$(cat ~/.erlang.cookie)")'
+	@echo '  erl -sname a -pa _build/default/lib/otpc/ebin   (reads ~/.erlang.cookie, as the node does)'
 	@echo "  1> net_adm:ping('c1@$(HOST)')."
-	@echo "  2> {otpc_probe, 'c1@$(HOST)'} ! {ping, self()}, flush()."
+	@echo "  2> gen_server:call({stack, 'c1@$(HOST)'}, pop)."
+	@echo "  3> sys:get_status({echo, 'c1@$(HOST)'})."
+	@echo '  or: iex --sname b --cookie "$$(cat ~/.erlang.cookie)"'
+	@echo "  iex> GenServer.call({:stack, :\"c1@$(HOST)\"}, :pop)"
 	@echo "Stop it with Ctrl-C."
-	exec priv/otpc_node -sname c1 -probe $(ARGS)
+	exec priv/otpc_node -sname c1 $(ARGS)
 
 # New inputs go to the first (scratch) corpus directory; the checked-in
 # corpus only seeds it.

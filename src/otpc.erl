@@ -86,7 +86,7 @@ node_os_pid(Node) ->
 %% otpc node `Node', like `gen_server:start/4': init runs with `Arg' before this
 %% returns. The results are gen_server's; `{error, {unknown_module, Module}}' if the
 %% node has no such module, `{error, noproc}' if `Node' is not an otpc node and
-%% `{error, noconnection}' if it cannot be reached.
+%% `{error, {nodedown, Node}}' if it cannot be reached.
 -spec start(node(), atom(), term(), server_opts()) -> start_ret().
 start(Node, Module, Arg, Opts) ->
     do_start(Node, Module, Arg, Opts, false).
