@@ -35,10 +35,18 @@ test: build
 
 # The real-erl suites again, against the node program built with ASan+UBSan: memory
 # errors in connection, signal and large-message paths fail the run.
+# Reports go to files, not only to the node's stderr: a node that fails after a case's
+# last assertion (or while stopping) must still fail the run.
+SAN_LOG := $(CURDIR)/_build/san-logs
 test-san-ct:
 	$(MAKE) -C c_src SANITIZE=address,undefined build-san/otpc_node
-	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_node ASAN_OPTIONS=detect_leaks=0 \
+	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
+	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_node \
+	ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOG)/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG)/ubsan \
 	    $(REBAR) ct --sname otpc_ct_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE
+	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
+	    echo "sanitizer reports from the node program:"; cat $(SAN_LOG)/*; exit 1; fi
 
 # erl and the node both read ~/.erlang.cookie; create it the way erl would
 # (20 random capitals, no newline, mode 0400) so they agree from the start.

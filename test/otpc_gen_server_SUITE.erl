@@ -135,10 +135,16 @@ init_per_testcase(Case, Config) ->
         Error -> {fail, {start_node, Case, Error}}
     end.
 
--spec end_per_testcase(atom(), config()) -> ok.
+-spec end_per_testcase(atom(), config()) -> ok | {fail, term()}.
 end_per_testcase(_Case, _Config) ->
     _ = [(catch otpc:stop_node(Node)) || Node <- otpc:nodes()],
-    ok.
+    %% No case here kills its node: one that died on its own (a crash after
+    %% the case's last assertion, say) fails the case.
+    receive
+        {otpc_node_down, Node, Reason} -> {fail, {node_died, Node, Reason}}
+    after 0 ->
+            ok
+    end.
 
 start_c_node(Tag) ->
     Name = list_to_atom(lists:concat(["g_", Tag, "_", os:getpid()])),

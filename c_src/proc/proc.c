@@ -442,8 +442,8 @@ void otpc__run_queue(otpc_node_t *n, int budget)
             budget -= 64;
             if (n->procs[p->pid.num] == p && p->mhead)
                 runq_add(n, p);
-            else if (n->procs[p->pid.num] != p)
-                free_proc(n, p);
+            else if (n->procs[p->pid.num] != p && !p->in_runq)
+                free_proc(n, p); /* if it queued itself again, the dead branch frees it */
         }
         if (p == end)
             break;
