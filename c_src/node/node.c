@@ -364,18 +364,18 @@ static int setup_loop(otpc_node_t *n)
     return otpc__mq_init(&n->events, &n->wake);
 }
 
-/* After the I/O thread has ended: give back the references its last events carried. */
+/* After the I/O thread has ended: give back the references its last events carried.
+ * Every connection is closed by now, so an EV_UP here is always followed by its EV_DOWN,
+ * which drops the reference EV_UP gave (releasing it at EV_UP would leave EV_DOWN with
+ * a freed connection). */
 static void drain_events(otpc_node_t *n)
 {
     const otpc__rec_t *r;
     const char *d;
     otpc__mq_take(&n->events);
-    while ((r = otpc__mq_next(&n->events, &d)) != NULL) {
-        if (r->type == EV_UP)
-            otpc__conn_unref(r->ptr);
-        else if (r->type == EV_DOWN)
+    while ((r = otpc__mq_next(&n->events, &d)) != NULL)
+        if (r->type == EV_DOWN)
             otpc__peer_down(n, r->ptr, d);
-    }
 }
 
 static void close_handle(uv_handle_t *h, void *arg)
