@@ -8,14 +8,19 @@
  *    queued command holds one. Memory is freed by whoever drops the last.
  *  - otpc__conn_close() is the only way out; it runs once, and reports EV_DOWN (if the
  *    connection was up) or EV_FAILED (if it had a peer name and was not superseded).
- *  - out_shared is non-empty only while a CMD_WRITE is queued or a write is in flight,
- *    so the scheduler pokes the I/O thread only when it finds the buffer empty.
+ *  - Output is written straight from the appending thread (usually the scheduler, at
+ *    the end of its turn) while the I/O thread owns no bytes of this connection; what
+ *    the socket does not take at once goes to out_shared, and from then until the I/O
+ *    thread has written everything (io_owns), all output queues behind it. So bytes
+ *    never interleave, and the I/O thread is woken only when the socket pushes back.
  *  - A tick is written only when nothing else was written for a quarter of
  *    net_ticktime; a peer silent for a whole net_ticktime is disconnected.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "dist/framing.h"
 #include "dist/io_int.h"
@@ -70,16 +75,38 @@ otpc__conn_t *otpc__io_find(otpc__io_t *io, const char *peer, const otpc__conn_t
 
 /* ---- output -------------------------------------------------------------------- */
 
+/* Non-blocking write of as much as the socket takes now; errors are left for the I/O
+ * thread's own write to find and report. */
+static size_t write_now(int fd, const otpc__buf_t *data)
+{
+    size_t done = 0;
+    while (done < data->len) {
+        ssize_t n = send(fd, data->data + done, data->len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0)
+            done += (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else
+            break;
+    }
+    return done;
+}
+
 int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data)
 {
     int poke = 0;
     uv_mutex_lock(&c->out_lock);
     if (c->out_dead) {
         data->len = 0;
-    } else if (c->out_shared.len == 0) {
-        /* The common case: hand over the whole buffer, no copy. */
-        otpc__buf_swap(&c->out_shared, data);
-        poke = 1;
+    } else if (!c->io_owns) {
+        /* The common case: straight to the socket, no hand-over, no wake-up. */
+        size_t done = c->fd >= 0 ? write_now(c->fd, data) : 0;
+        if (done < data->len) {
+            otpc__buf_consume(data, done);
+            otpc__buf_swap(&c->out_shared, data); /* no copy */
+            c->io_owns = 1;
+            poke = 1;
+        }
     } else if (otpc__buf_append(&c->out_shared, data->data, data->len) == 0) {
         data->len = 0;
     } else {
@@ -115,6 +142,8 @@ void otpc__conn_flush(otpc__conn_t *c)
     uv_mutex_lock(&c->out_lock);
     int dead = c->out_dead;
     otpc__buf_swap(&c->out_shared, &c->out_wr);
+    if (c->out_wr.len == 0)
+        c->io_owns = 0; /* all written: appenders may write directly again */
     uv_mutex_unlock(&c->out_lock);
     if (dead && c->state == C_UP) {
         otpc__conn_close(c, "out of memory queueing output");
@@ -251,6 +280,7 @@ otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer)
         return NULL;
     }
     atomic_init(&c->refs, 1);
+    c->fd = -1;
     c->io = io;
     c->initiator = initiator;
     c->id = ++io->next_id;
@@ -303,6 +333,12 @@ static void went_up(otpc__conn_t *c)
     otpc__io_t *io = c->io;
     c->state = C_UP;
     c->peer_flags = c->hs.peer_flags;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+        uv_mutex_lock(&c->out_lock);
+        c->fd = fd;
+        uv_mutex_unlock(&c->out_lock);
+    }
     snprintf(c->peer, sizeof c->peer, "%s", c->hs.peer_name);
     LOG_INFO("dist", "connected to %s (%s, flags 0x%llx)", c->peer,
              c->initiator ? "outgoing" : "incoming", (unsigned long long)c->peer_flags);

@@ -431,12 +431,13 @@ static void stop(otpc__io_t *io)
         io->epmd_open = 2;
         uv_close((uv_handle_t *)&io->epmd, NULL);
     }
+    otpc__wake_close(&io->wake);
     uv_walk(&io->loop, close_all, NULL);
 }
 
-static void on_commands(uv_async_t *a)
+static void on_commands(otpc__wake_t *w)
 {
-    otpc__io_t *io = a->data;
+    otpc__io_t *io = w->data;
     const otpc__rec_t *r;
     const char *d;
     otpc__mq_take(&io->cmds);
@@ -492,10 +493,14 @@ int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg)
     if (rc < 0)
         goto fail_free;
     io->loop.data = io;
-    uv_async_init(&io->loop, &io->wake, on_commands);
     io->wake.data = io;
-    if (otpc__mq_init(&io->cmds, &io->wake))
+    if (otpc__wake_init(&io->wake, &io->loop, on_commands))
         goto fail_loop;
+    if (otpc__mq_init(&io->cmds, &io->wake)) {
+        otpc__wake_close(&io->wake);
+        uv_run(&io->loop, UV_RUN_DEFAULT);
+        goto fail_loop;
+    }
     uv_timer_init(&io->loop, &io->epmd_timer);
     io->epmd_timer.data = io;
     uv_tcp_init(&io->loop, &io->listener);
@@ -518,6 +523,7 @@ int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg)
     return 0;
 
 fail_handles:
+    otpc__wake_close(&io->wake);
     uv_walk(&io->loop, close_all, NULL);
     uv_close((uv_handle_t *)&io->listener, NULL);
     uv_close((uv_handle_t *)&io->epmd_timer, NULL);

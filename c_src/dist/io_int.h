@@ -11,6 +11,7 @@
 
 #include "dist/handshake.h"
 #include "dist/io.h"
+#include "util/wake.h"
 
 typedef enum { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_UP, C_CLOSING } conn_state_t;
 
@@ -29,10 +30,14 @@ struct otpc__conn {
     uint64_t peer_flags;
     otpc__buf_t rbuf;  /* reassembly */
     uint64_t last_rx, last_tx;
-    /* output: the scheduler appends to shared; the I/O thread writes from wr */
+    /* output: whoever holds out_lock may write to fd while the I/O thread owns no
+     * bytes (io_owns == 0); otherwise bytes go to shared and the I/O thread writes
+     * them from wr */
     uv_mutex_t out_lock;
     otpc__buf_t out_shared;
     int out_dead;
+    int fd;      /* the socket once up, else -1 */
+    int io_owns; /* bytes queued for, or in flight on, the I/O thread */
     otpc__buf_t out_wr;
     int writing;
     int close_after_write;
@@ -45,7 +50,7 @@ struct otpc__io {
     otpc__io_cfg_t cfg;
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_async_t wake;
+    otpc__wake_t wake; /* commands from the scheduler */
     otpc__mq_t cmds;
     uv_tcp_t listener;
     uint16_t port;

@@ -269,9 +269,9 @@ static void on_idle(uv_idle_t *h)
     turn(h->data);
 }
 
-static void on_wake(uv_async_t *a)
+static void on_wake(otpc__wake_t *w)
 {
-    otpc_node_t *n = a->data;
+    otpc_node_t *n = w->data;
     handle_events(n);
     turn(n);
 }
@@ -342,13 +342,15 @@ static int setup_loop(otpc_node_t *n)
 {
     if (uv_loop_init(&n->loop))
         return OTPC_EIO;
-    uv_async_init(&n->loop, &n->wake, on_wake);
+    n->wake.data = n;
+    if (otpc__wake_init(&n->wake, &n->loop, on_wake))
+        return OTPC_EIO;
     uv_async_init(&n->loop, &n->stop_async, on_stop_async);
     uv_idle_init(&n->loop, &n->idle);
     uv_timer_init(&n->loop, &n->timer);
     uv_signal_init(&n->loop, &n->sigterm);
     uv_signal_init(&n->loop, &n->sigint);
-    n->wake.data = n->stop_async.data = n->idle.data = n->sigterm.data = n->sigint.data = n;
+    n->stop_async.data = n->idle.data = n->sigterm.data = n->sigint.data = n;
     n->timer.data = n;
     uv_signal_start(&n->sigterm, on_signal, SIGTERM);
     uv_signal_start(&n->sigint, on_signal, SIGINT);
@@ -396,6 +398,7 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
                           n->opts.net_ticktime * 1000u, n->opts.max_message,
                           n->opts.listen_port, &n->events};
     if ((rc = otpc__io_start(&n->io, &cfg)) != 0) {
+        otpc__wake_close(&n->wake);
         uv_walk(&n->loop, close_handle, NULL);
         uv_run(&n->loop, UV_RUN_DEFAULT);
         uv_loop_close(&n->loop);
@@ -408,7 +411,7 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
     n->io = NULL;
     drain_events(n);
     otpc__peers_free(n);
-    uv_close((uv_handle_t *)&n->wake, NULL);
+    otpc__wake_close(&n->wake);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
     otpc__mq_destroy(&n->events);

@@ -137,7 +137,7 @@ struct otpc_node {
     int running, stopping;
 
     uv_loop_t loop;
-    uv_async_t wake;       /* events from the I/O thread */
+    otpc__wake_t wake;     /* events from the I/O thread */
     uv_async_t stop_async; /* otpc_node_stop from any thread */
     uv_idle_t idle;        /* runs the run queue while it is not empty */
     uv_poll_t stdin_poll;

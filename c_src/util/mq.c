@@ -5,7 +5,7 @@
 
 #define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
 
-int otpc__mq_init(otpc__mq_t *q, uv_async_t *wake)
+int otpc__mq_init(otpc__mq_t *q, otpc__wake_t *wake)
 {
     memset(q, 0, sizeof *q);
     q->wake = wake;
@@ -32,6 +32,8 @@ int otpc__mq_add_locked(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg, c
     int rc = otpc__buf_reserve(&q->in, need);
     if (rc)
         return rc;
+    if (q->in.len == 0)
+        q->wake_due = 1;
     otpc__rec_t *r = (otpc__rec_t *)(q->in.data + q->in.len);
     r->type = type;
     r->len = len;
@@ -45,11 +47,13 @@ int otpc__mq_add_locked(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg, c
 
 void otpc__mq_unlock(otpc__mq_t *q)
 {
-    int nonempty = q->in.len > 0;
+    /* Only the push that found the queue empty wakes the consumer: until it takes the
+     * batch, later pushes ride on the same wake-up. */
+    int wake = q->wake_due;
+    q->wake_due = 0;
     uv_mutex_unlock(&q->lock);
-    /* uv_async_send coalesces: many sends before the consumer runs make one callback. */
-    if (nonempty)
-        uv_async_send(q->wake);
+    if (wake)
+        otpc__wake_send(q->wake);
 }
 
 int otpc__mq_push(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg, const void *data,

@@ -2,7 +2,7 @@
  * otpc__mq: a double-buffered, many-producer / one-consumer queue of records between
  * threads. Producers append records to `in` under the lock; the consumer swaps `in`
  * with its private `out` and walks the whole batch without the lock. A producer wakes
- * the consumer (uv_async_send) only when it finds `in` empty, so a burst of a thousand
+ * the consumer (util/wake) only when it finds `in` empty, so a burst of a thousand
  * records costs one wake-up, and steady state allocates nothing: both buffers keep
  * their capacity.
  *
@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "util/buf.h"
+#include "util/wake.h"
 
 typedef struct {
     uint32_t type;
@@ -28,10 +29,11 @@ typedef struct {
     otpc__buf_t in;
     otpc__buf_t out;
     size_t pos;      /* consumer's cursor in out */
-    uv_async_t *wake; /* the consumer loop's async handle */
+    int wake_due;    /* under lock: a record went into an empty `in` */
+    otpc__wake_t *wake; /* the consumer loop's waker */
 } otpc__mq_t;
 
-int otpc__mq_init(otpc__mq_t *q, uv_async_t *wake);
+int otpc__mq_init(otpc__mq_t *q, otpc__wake_t *wake);
 void otpc__mq_destroy(otpc__mq_t *q);
 
 /* Producer side. Either push one record, or lock / add any number / unlock (the
