@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "dist/framing.h"
@@ -32,9 +33,11 @@
 
 static void on_tick(uv_timer_t *t);
 
+/* A monotonic clock both threads read alike (the scheduler stamps last_rx). */
 uint64_t otpc__now_ms(otpc__io_t *io)
 {
-    return uv_now(&io->loop);
+    (void)io;
+    return uv_hrtime() / 1000000u;
 }
 
 /* ---- references ---------------------------------------------------------------- */
@@ -210,19 +213,42 @@ void otpc__conn_close(otpc__conn_t *c, const char *reason)
     uv_mutex_unlock(&c->out_lock);
     if (was == C_UP) {
         LOG_NOTICE("dist", "connection to %s closed: %s", c->peer, reason);
-        otpc__mq_push(io->cfg.events, EV_DOWN, c, 0, reason, (uint32_t)strlen(reason));
+        otpc__mq_push(io->cfg.events, EV_DOWN, c, 0, reason, (uint32_t)strlen(reason) + 1);
     } else if (c->peer[0] && !c->superseded) {
         LOG_WARN("dist", "connection %s %s failed: %s", c->initiator ? "to" : "from", c->peer,
                  reason);
-        char msg[OTPC__NODE_NAME_MAX + 200];
-        int n = snprintf(msg, sizeof msg, "%s%c%s", c->peer, 0, reason);
-        otpc__mq_push(io->cfg.events, EV_FAILED, NULL, 0, msg, (uint32_t)n);
+        otpc__io_failed(io, c->peer, reason);
     } else {
         LOG_INFO("dist", "connection #%u closed before handshake: %s", c->id, reason);
     }
     uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_close((uv_handle_t *)&c->tcp, on_close);
+    if (c->handed_over && !c->released && !io->stopping)
+        c->tcp_deferred = 1; /* the scheduler may still poll the fd: CMD_RELEASE closes */
+    else
+        uv_close((uv_handle_t *)&c->tcp, on_close);
     uv_close((uv_handle_t *)&c->timer, on_close);
+}
+
+void otpc__conn_release(otpc__conn_t *c)
+{
+    c->released = 1;
+    if (c->tcp_deferred) {
+        c->tcp_deferred = 0;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+    }
+}
+
+int otpc__conn_fd(otpc__conn_t *c)
+{
+    uv_mutex_lock(&c->out_lock);
+    int fd = c->fd;
+    uv_mutex_unlock(&c->out_lock);
+    return fd;
+}
+
+void otpc__conn_touch(otpc__conn_t *c)
+{
+    atomic_store_explicit(&c->last_rx, otpc__now_ms(c->io), memory_order_relaxed);
 }
 
 /* ---- creation ------------------------------------------------------------------ */
@@ -312,14 +338,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
 {
     (void)hint;
     otpc__conn_t *c = h->data;
-    size_t want = READ_CHUNK;
-    /* Read a large packet straight into place instead of 64 KiB at a time. */
-    if (c->state == C_UP && c->rbuf.len >= 4) {
-        size_t total = 4 + (size_t)otpc__get_u32(c->rbuf.data);
-        if (total > c->rbuf.len + want && total <= c->io->cfg.max_packet + 4)
-            want = total - c->rbuf.len;
-    }
-    if (otpc__buf_reserve(&c->rbuf, want)) {
+    if (otpc__buf_reserve(&c->rbuf, READ_CHUNK)) {
         out->base = NULL;
         out->len = 0;
         return;
@@ -328,7 +347,9 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
     out->len = c->rbuf.cap - c->rbuf.len;
 }
 
-static void went_up(otpc__conn_t *c)
+/* The handshake is done: from here the scheduler reads the socket. What was read past
+ * the handshake goes with EV_UP, in the same record, so nothing can overtake it. */
+static void went_up(otpc__conn_t *c, const char *rest, size_t rlen)
 {
     otpc__io_t *io = c->io;
     c->state = C_UP;
@@ -343,9 +364,24 @@ static void went_up(otpc__conn_t *c)
     LOG_INFO("dist", "connected to %s (%s, flags 0x%llx)", c->peer,
              c->initiator ? "outgoing" : "incoming", (unsigned long long)c->peer_flags);
     otpc__conn_ref(c); /* the scheduler's, until it has processed EV_DOWN */
-    otpc__mq_push(io->cfg.events, EV_UP, c, c->peer_flags, c->peer, (uint32_t)strlen(c->peer));
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->handed_over = 1;
+    size_t plen = strlen(c->peer) + 1;
+    otpc__buf_t rec = {0};
+    if (otpc__buf_append(&rec, c->peer, plen) || otpc__buf_append(&rec, rest, rlen) ||
+        rec.len > UINT32_MAX ||
+        otpc__mq_push(io->cfg.events, EV_UP, c, c->peer_flags, rec.data, (uint32_t)rec.len)) {
+        otpc__buf_free(&rec);
+        otpc__conn_unref(c);
+        c->handed_over = 0;
+        otpc__conn_close(c, "out of memory");
+        return;
+    }
+    otpc__buf_free(&rec);
+    otpc__buf_free(&c->rbuf);
     unsigned quarter = io->cfg.ticktime_ms / 4;
-    c->last_rx = c->last_tx = otpc__now_ms(io);
+    c->last_tx = otpc__now_ms(io);
+    atomic_store(&c->last_rx, c->last_tx);
     uv_timer_stop(&c->timer);
     uv_timer_start(&c->timer, on_tick, quarter, quarter);
 }
@@ -377,40 +413,13 @@ static ssize_t read_handshake(otpc__conn_t *c)
             otpc__conn_close_soon(c, c->hs.error);
             return -1;
         }
-        if (rc == 1)
-            went_up(c);
+        if (rc == 1) {
+            went_up(c, c->rbuf.data + pos, c->rbuf.len - pos);
+            otpc__buf_free(&out);
+            return -1; /* the rest went with EV_UP; rbuf is gone */
+        }
     }
     otpc__buf_free(&out);
-    return (ssize_t)pos;
-}
-
-/* Connected-state packets, all of one read under one queue lock. */
-static ssize_t read_packets(otpc__conn_t *c, size_t pos)
-{
-    otpc__io_t *io = c->io;
-    otpc__frame_t f;
-    int r = 0;
-    otpc__mq_lock(io->cfg.events);
-    while ((r = otpc__frame_next(c->rbuf.data + pos, c->rbuf.len - pos, 4, io->cfg.max_packet,
-                                 &f)) > 0) {
-        if (f.len && otpc__mq_add_locked(io->cfg.events, EV_PACKET, c, 0,
-                                         c->rbuf.data + pos + f.off, (uint32_t)f.len)) {
-            r = OTPC_ENOMEM;
-            break;
-        }
-        pos += f.next;
-    }
-    otpc__mq_unlock(io->cfg.events);
-    if (r < 0) {
-        char why[160];
-        if (r == OTPC_ETOOBIG)
-            snprintf(why, sizeof why, "packet of %u bytes exceeds max_message (%zu)",
-                     otpc__get_u32(c->rbuf.data + pos), io->cfg.max_packet);
-        else
-            snprintf(why, sizeof why, "out of memory queueing a packet");
-        otpc__conn_close(c, why);
-        return -1;
-    }
     return (ssize_t)pos;
 }
 
@@ -425,12 +434,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     }
     c->rbuf.len += (size_t)nread;
-    c->last_rx = otpc__now_ms(c->io);
-    ssize_t used = 0;
-    if (c->state == C_HANDSHAKE)
-        used = read_handshake(c);
-    if (used >= 0 && c->state == C_UP)
-        used = read_packets(c, (size_t)used);
+    otpc__conn_touch(c);
+    ssize_t used = c->state == C_HANDSHAKE ? read_handshake(c) : 0;
     if (used > 0)
         otpc__buf_consume(&c->rbuf, (size_t)used);
 }
@@ -462,7 +467,13 @@ static void on_tick(uv_timer_t *t)
     otpc__io_t *io = c->io;
     uint64_t now = otpc__now_ms(io);
     unsigned T = io->cfg.ticktime_ms;
-    if (now - c->last_rx >= T) {
+    if (now - atomic_load(&c->last_rx) >= T && c->handed_over && c->fd >= 0) {
+        /* Unread bytes mean a live peer and a busy scheduler, not a silent peer. */
+        int avail = 0;
+        if (ioctl(c->fd, FIONREAD, &avail) == 0 && avail > 0)
+            otpc__conn_touch(c);
+    }
+    if (now - atomic_load(&c->last_rx) >= T) {
         char why[96];
         snprintf(why, sizeof why, "no data from the peer for net_ticktime (%u s)", T / 1000);
         otpc__conn_close(c, why);

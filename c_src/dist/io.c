@@ -310,9 +310,7 @@ static void connect_to(otpc__io_t *io, const char *node)
         return; /* under way or up: its EV_UP / EV_FAILED will answer */
     const char *at = strchr(node, '@');
     if (!at || !at[1] || strlen(node) > OTPC__NODE_NAME_MAX) {
-        char msg[OTPC__NODE_NAME_MAX + 64];
-        int n = snprintf(msg, sizeof msg, "%.255s%cnot a node name", node, 0);
-        otpc__mq_push(io->cfg.events, EV_FAILED, NULL, 0, msg, (uint32_t)n);
+        otpc__io_failed(io, node, "not a node name");
         return;
     }
     otpc__conn_t *c = otpc__conn_new(io, 1, node);
@@ -353,9 +351,7 @@ static void await_done(uv_timer_t *t)
     otpc__io_t *io = t->loop->data;
     otpc__conn_t *c = otpc__io_find(io, w->peer, NULL);
     if (!c && !io->stopping) {
-        char msg[OTPC__NODE_NAME_MAX + 64];
-        int n = snprintf(msg, sizeof msg, "%s%cthe peer did not connect back after nok", w->peer, 0);
-        otpc__mq_push(io->cfg.events, EV_FAILED, NULL, 0, msg, (uint32_t)n);
+        otpc__io_failed(io, w->peer, "the peer did not connect back after nok");
     }
     uv_close((uv_handle_t *)t, await_closed);
 }
@@ -416,6 +412,8 @@ static void stop(otpc__io_t *io)
 {
     io->stopping = 1;
     for (otpc__conn_t *c = io->conns; c; c = c->next) {
+        /* The scheduler stopped polling before it sent CMD_STOP. */
+        otpc__conn_release(c);
         if (c->state == C_UP)
             otpc__conn_close_soon(c, "node stopping");
         else
@@ -455,6 +453,10 @@ static void on_commands(otpc__wake_t *w)
             otpc__conn_flush(c);
             otpc__conn_unref(c);
             break;
+        case CMD_RELEASE:
+            otpc__conn_release(c);
+            otpc__conn_unref(c);
+            break;
         case CMD_CLOSE: {
             char why[200];
             snprintf(why, sizeof why, "%.*s", (int)r->len, d);
@@ -474,6 +476,19 @@ static void run(void *arg)
     otpc__io_t *io = arg;
     epmd_register(io);
     uv_run(&io->loop, UV_RUN_DEFAULT);
+}
+
+void otpc__io_failed(otpc__io_t *io, const char *node, const char *reason)
+{
+    /* "node\0reason\0": both NUL-terminated, whatever their lengths */
+    char msg[OTPC__NODE_NAME_MAX + 400];
+    size_t nl = strnlen(node, OTPC__NODE_NAME_MAX);
+    size_t rl = strnlen(reason, sizeof msg - nl - 2);
+    memcpy(msg, node, nl);
+    msg[nl] = 0;
+    memcpy(msg + nl + 1, reason, rl);
+    msg[nl + 1 + rl] = 0;
+    otpc__mq_push(io->cfg.events, EV_FAILED, NULL, 0, msg, (uint32_t)(nl + rl + 2));
 }
 
 void otpc__io_command(otpc__io_t *io, uint32_t cmd, otpc__conn_t *conn, const char *data,

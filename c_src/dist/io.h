@@ -11,8 +11,9 @@
  *   EV_READY   arg = creation          listening and registered with epmd
  *   EV_FATAL   data = reason           could not start (name taken, no port...)
  *   EV_UP      ptr = conn, arg = flags a handshake finished; the record carries one
- *                                      reference to conn, the scheduler's until EV_DOWN
- *   EV_PACKET  ptr = conn, data        one packet (never a tick), in arrival order
+ *              data = "peer\0bytes"    reference to conn, the scheduler's until EV_DOWN;
+ *                                      from here the scheduler reads the socket itself,
+ *                                      starting with `bytes` (read with the handshake)
  *   EV_DOWN    ptr = conn, data=reason the connection is gone; no packet follows
  *   EV_FAILED  data = "node\0reason"   an outgoing attempt failed before EV_UP
  */
@@ -28,8 +29,8 @@
 typedef struct otpc__io otpc__io_t;
 typedef struct otpc__conn otpc__conn_t;
 
-enum { EV_READY = 1, EV_FATAL, EV_UP, EV_PACKET, EV_DOWN, EV_FAILED, EV_USER };
-enum { CMD_CONNECT = 1, CMD_WRITE, CMD_CLOSE, CMD_STOP };
+enum { EV_READY = 1, EV_FATAL, EV_UP, EV_DOWN, EV_FAILED, EV_USER };
+enum { CMD_CONNECT = 1, CMD_WRITE, CMD_CLOSE, CMD_RELEASE, CMD_STOP };
 
 typedef struct {
     const char *node_name; /* "c1@host", borrowed for the thread's life */
@@ -43,8 +44,9 @@ typedef struct {
 } otpc__io_cfg_t;
 
 int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg);
-/* Thread-safe. CMD_CONNECT: data = node name. CMD_WRITE / CMD_CLOSE: conn, and the
- * command takes over one reference the caller added; CMD_CLOSE data = reason. */
+/* Thread-safe. CMD_CONNECT: data = node name. CMD_WRITE / CMD_CLOSE / CMD_RELEASE:
+ * conn, and the command takes over one reference the caller added; CMD_CLOSE data =
+ * reason. CMD_RELEASE: the scheduler no longer polls the socket (after EV_DOWN). */
 void otpc__io_command(otpc__io_t *io, uint32_t cmd, otpc__conn_t *conn, const char *data,
                       uint32_t len);
 /* Wait for the thread after CMD_STOP, then free everything. */
@@ -60,5 +62,11 @@ void otpc__conn_unref(otpc__conn_t *c);
  * the connection is dead (then the data is dropped, as Erlang drops messages to a
  * node that went down). */
 int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data);
+/* The socket, for the scheduler's reads after EV_UP (-1 if unknown). */
+int otpc__conn_fd(otpc__conn_t *c);
+/* Something arrived: the peer is alive (the I/O thread's net_ticktime check). */
+void otpc__conn_touch(otpc__conn_t *c);
+/* I/O thread, for CMD_RELEASE. */
+void otpc__conn_release(otpc__conn_t *c);
 
 #endif

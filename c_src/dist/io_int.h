@@ -28,8 +28,13 @@ struct otpc__conn {
     otpc__hs_t hs;
     char peer[OTPC__NODE_NAME_MAX + 1];
     uint64_t peer_flags;
-    otpc__buf_t rbuf;  /* reassembly */
-    uint64_t last_rx, last_tx;
+    otpc__buf_t rbuf;  /* reassembly, during the handshake */
+    _Atomic uint64_t last_rx; /* written by the scheduler once it reads the socket */
+    uint64_t last_tx;
+    /* Once up, the scheduler reads the socket (handed_over); the I/O thread keeps the
+     * fd open until the scheduler has let go of it (released), so a closed and reused
+     * fd number can never reach the scheduler's poll. */
+    int handed_over, released, tcp_deferred;
     /* output: whoever holds out_lock may write to fd while the I/O thread owns no
      * bytes (io_owns == 0); otherwise bytes go to shared and the I/O thread writes
      * them from wr */
@@ -83,5 +88,8 @@ uint64_t otpc__now_ms(otpc__io_t *io);
 /* After a "nok": report EV_FAILED for `peer` if it has not connected to us by the
  * setup timeout. */
 void otpc__io_await_peer(otpc__io_t *io, const char *peer);
+
+/* EV_FAILED for node with reason (both NUL-terminated in the record). */
+void otpc__io_failed(otpc__io_t *io, const char *node, const char *reason);
 
 #endif

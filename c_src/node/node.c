@@ -156,23 +156,6 @@ const char *otpc_node_name(const otpc_node_t *node)
 
 static void begin_stop(otpc_node_t *n);
 
-static void on_packet(otpc_node_t *n, otpc__conn_t *conn, const char *data, size_t len)
-{
-    otpc__ctrl_t c;
-    const char *why = NULL;
-    otpc__peer_t *p = otpc__peer_of_conn(n, conn);
-    if (!p)
-        return; /* a connection we already gave up */
-    if (otpc__ctrl_decode(data, len, &c, &why) != 0) {
-        char reason[200];
-        snprintf(reason, sizeof reason, "malformed packet from %s: %s", otpc__conn_peer(conn), why);
-        LOG_WARN("dist", "%s", reason);
-        otpc__peer_close(n, p, reason);
-        return;
-    }
-    otpc__handle_ctrl(n, p, &c);
-}
-
 static void on_ready(otpc_node_t *n, uint32_t creation)
 {
     n->creation = creation;
@@ -198,11 +181,8 @@ static void handle_events(otpc_node_t *n)
     otpc__mq_take(&n->events);
     while ((r = otpc__mq_next(&n->events, &d)) != NULL) {
         switch (r->type) {
-        case EV_PACKET:
-            on_packet(n, r->ptr, d, r->len);
-            break;
         case EV_UP:
-            otpc__peer_up(n, r->ptr, r->arg);
+            otpc__peer_up(n, r->ptr, r->arg, d, r->len);
             break;
         case EV_DOWN:
             otpc__peer_down(n, r->ptr, d);
@@ -244,7 +224,7 @@ static void arm_timer(otpc_node_t *n)
 
 /* Run what is runnable, hand the output over, and keep turning (idle handle) only
  * while processes still have work. */
-static void turn(otpc_node_t *n)
+void otpc__node_turn(otpc_node_t *n)
 {
     otpc__run_queue(n, TURN_BUDGET);
     otpc__peer_flush(n);
@@ -261,19 +241,19 @@ static void on_timer(uv_timer_t *t)
     otpc_node_t *n = t->data;
     n->timer_due = 0;
     otpc__timers_run(n);
-    turn(n);
+    otpc__node_turn(n);
 }
 
 static void on_idle(uv_idle_t *h)
 {
-    turn(h->data);
+    otpc__node_turn(h->data);
 }
 
 static void on_wake(otpc__wake_t *w)
 {
     otpc_node_t *n = w->data;
     handle_events(n);
-    turn(n);
+    otpc__node_turn(n);
 }
 
 /* ---- stopping ---------------------------------------------------------------------- */
@@ -295,6 +275,7 @@ static void begin_stop(otpc_node_t *n)
     }
     otpc__run_queue(n, 1 << 30);
     otpc__peer_flush(n);
+    otpc__peers_stop_reading(n); /* before CMD_STOP: the I/O thread then closes the fds */
     otpc__io_command(n->io, CMD_STOP, NULL, NULL, 0);
     uv_close((uv_handle_t *)&n->idle, NULL);
     uv_close((uv_handle_t *)&n->timer, NULL);

@@ -117,8 +117,12 @@ typedef struct {
 /* ---- peers (the scheduler's view of other nodes) ---------------------------------- */
 
 typedef struct otpc__peer {
+    otpc_node_t *n;
     uint32_t node;        /* atom */
     otpc__conn_t *conn;   /* NULL while the connection is being set up */
+    uv_poll_t *poll;      /* reading the socket, from EV_UP until EV_DOWN or a close */
+    int fd;
+    otpc__buf_t rbuf;     /* reassembly of incoming packets */
     uint64_t flags;
     otpc__buf_t obuf;     /* frames not yet handed to the I/O thread */
     int dirty;
@@ -180,6 +184,9 @@ struct otpc_node {
     uint32_t nmodules;
 };
 
+/* node.c */
+void otpc__node_turn(otpc_node_t *n);
+
 /* proc.c */
 otpc_proc_t *otpc__proc_lookup(otpc_node_t *n, const otpc_pid_t *pid);
 otpc_proc_t *otpc__proc_by_name(otpc_node_t *n, uint32_t name);
@@ -219,7 +226,11 @@ void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m);
 
 /* peer.c: the scheduler's side of connections, and outgoing control messages */
 otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t node_atom, int connect);
-void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags);
+/* EV_UP: data is "peer\0bytes read past the handshake". */
+void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data,
+                   size_t len);
+/* Stop polling every socket (the node is stopping). */
+void otpc__peers_stop_reading(otpc_node_t *n);
 void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason);
 void otpc__peer_failed(otpc_node_t *n, const char *node, const char *reason);
 void otpc__peer_flush(otpc_node_t *n);

@@ -7,16 +7,28 @@
  * EXIT, not PAYLOAD_EXIT), which is what lets them be queued before the handshake.
  *
  * Frames accumulate in the peer's buffer during a scheduler turn and are handed to the
- * I/O thread once per turn (otpc__peer_flush), usually by swapping buffers: one
- * wake-up and one write() carry every reply produced in that turn.
+ * connection once per turn (otpc__peer_flush): one write() carries every reply produced
+ * in that turn.
+ *
+ * Once a connection is up, the scheduler reads its socket itself (a uv_poll_t on its
+ * own loop): packets go from read() to the control decoder and the mailboxes with no
+ * thread hop. The I/O thread keeps the handshake, ticks, write pushback and closing;
+ * a peer stops polling before it tells the I/O thread (CMD_RELEASE) that the fd may be
+ * closed, so a closed and reused fd number never reaches this loop.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "dist/framing.h"
 
 #include "proc/node_int.h"
 #include "util/log.h"
 
 #define PASS_THROUGH 'p'
+#define READ_CHUNK (64 * 1024)
+#define READ_BUDGET (4 * 1024 * 1024) /* per wake-up and peer, then others get a turn */
 
 static int grow_peers(otpc_node_t *n, uint32_t atom)
 {
@@ -48,6 +60,8 @@ static otpc__peer_t *peer_new(otpc_node_t *n, uint32_t atom)
     otpc__peer_t *p = grow_peers(n, atom) ? NULL : calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    p->n = n;
+    p->fd = -1;
     p->node = atom;
     n->peers[atom] = p;
     return p;
@@ -65,8 +79,31 @@ otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t atom, int connect)
     return p;
 }
 
+static void free_poll(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Stop reading; uv_close takes the fd out of this loop's epoll at once. */
+static void stop_reading(otpc__peer_t *p)
+{
+    if (!p->poll)
+        return;
+    uv_close((uv_handle_t *)p->poll, free_poll);
+    p->poll = NULL;
+    otpc__buf_free(&p->rbuf);
+}
+
+void otpc__peers_stop_reading(otpc_node_t *n)
+{
+    for (uint32_t i = 0; i < n->peers_cap; i++)
+        if (n->peers[i])
+            stop_reading(n->peers[i]);
+}
+
 static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
 {
+    stop_reading(p);
     for (otpc__peer_t **pp = &n->dirty; *pp; pp = &(*pp)->dirty_next) {
         if (*pp == p) {
             *pp = p->dirty_next;
@@ -125,7 +162,119 @@ void otpc__peer_flush(otpc_node_t *n)
     }
 }
 
-void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags)
+/* One packet: decoded and applied, or the connection is closed as untrustworthy. */
+static int on_packet(otpc_node_t *n, otpc__peer_t *p, const char *data, size_t len)
+{
+    otpc__ctrl_t c;
+    const char *why = NULL;
+    if (otpc__ctrl_decode(data, len, &c, &why) != 0) {
+        char reason[200];
+        snprintf(reason, sizeof reason, "malformed packet from %s: %s",
+                 otpc__atom_name(&n->atoms, p->node), why);
+        LOG_WARN("dist", "%s", reason);
+        stop_reading(p);
+        otpc__peer_close(n, p, reason);
+        return -1;
+    }
+    otpc__handle_ctrl(n, p, &c);
+    return 0;
+}
+
+/* Every whole packet in rbuf (ticks skipped); -1 once the peer is being closed. */
+static int packets(otpc_node_t *n, otpc__peer_t *p)
+{
+    size_t pos = 0;
+    otpc__frame_t f;
+    int r;
+    while ((r = otpc__frame_next(p->rbuf.data + pos, p->rbuf.len - pos, 4, n->opts.max_message,
+                                 &f)) > 0) {
+        if (f.len && on_packet(n, p, p->rbuf.data + pos + f.off, f.len))
+            return -1; /* stop_reading freed rbuf */
+        pos += f.next;
+    }
+    if (r < 0) {
+        char why[160];
+        snprintf(why, sizeof why, "packet of %u bytes exceeds max_message (%zu)",
+                 otpc__get_u32(p->rbuf.data + pos), n->opts.max_message);
+        LOG_WARN("dist", "%s from %s", why, otpc__atom_name(&n->atoms, p->node));
+        stop_reading(p);
+        otpc__peer_close(n, p, why);
+        return -1;
+    }
+    otpc__buf_consume(&p->rbuf, pos);
+    return 0;
+}
+
+/* How much to read next: a large packet goes straight into place in one buffer. */
+static size_t read_want(const otpc__peer_t *p, size_t max)
+{
+    size_t want = READ_CHUNK;
+    if (p->rbuf.len >= 4) {
+        size_t total = 4 + (size_t)otpc__get_u32(p->rbuf.data);
+        if (total > p->rbuf.len + want && total <= max + 4)
+            want = total - p->rbuf.len;
+    }
+    return want;
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    otpc__peer_t *p = h->data;
+    otpc_node_t *n = p->n;
+    const char *why = status < 0 ? uv_strerror(status) : NULL;
+    size_t budget = READ_BUDGET;
+    while (!why && budget > 0) {
+        size_t want = read_want(p, n->opts.max_message);
+        if (otpc__buf_reserve(&p->rbuf, want)) {
+            why = "out of memory reading";
+            break;
+        }
+        size_t room = p->rbuf.cap - p->rbuf.len;
+        ssize_t r = read(p->fd, p->rbuf.data + p->rbuf.len, room);
+        if (r > 0) {
+            p->rbuf.len += (size_t)r;
+            budget = (size_t)r < budget ? budget - (size_t)r : 0;
+            if (packets(n, p))
+                break;
+            if ((size_t)r < room)
+                break; /* drained, most likely: spare the read that says EAGAIN */
+        } else if (r == 0) {
+            why = "closed by peer";
+        } else if (errno != EINTR) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            why = strerror(errno);
+        }
+    }
+    if (p->conn)
+        otpc__conn_touch(p->conn);
+    if (why && p->poll) {
+        stop_reading(p);
+        otpc__peer_close(n, p, why);
+    }
+    otpc__node_turn(n);
+}
+
+static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, size_t rlen)
+{
+    p->fd = otpc__conn_fd(p->conn);
+    uv_poll_t *h = malloc(sizeof *h);
+    if (!h || p->fd < 0 || uv_poll_init(&n->loop, h, p->fd) ||
+        otpc__buf_append(&p->rbuf, rest, rlen)) {
+        free(h);
+        otpc__peer_close(n, p, "cannot read the socket");
+        return;
+    }
+    h->data = p;
+    p->poll = h;
+    uv_poll_start(h, UV_READABLE, on_readable);
+    if (rlen)
+        packets(n, p); /* what came with the last handshake message */
+}
+
+void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data,
+                   size_t len)
 {
     const char *name = otpc__conn_peer(conn);
     uint32_t atom = otpc__atom(&n->atoms, name, strlen(name));
@@ -141,6 +290,9 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags)
     p->conn = conn;
     p->flags = flags;
     mark_dirty(n, p);
+    size_t name_len = strnlen(data, len);
+    if (!n->stopping && name_len < len)
+        start_reading(n, p, data + name_len + 1, len - name_len - 1);
 }
 
 otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn)
@@ -151,14 +303,26 @@ otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn)
     return p && p->conn == conn ? p : NULL;
 }
 
+/* The I/O thread may close the fd now: nothing here polls it any more. */
+static void release(otpc_node_t *n, otpc__conn_t *conn)
+{
+    if (n->stopping)
+        return; /* the I/O thread closes everything at CMD_STOP */
+    otpc__conn_ref(conn);
+    otpc__io_command(n->io, CMD_RELEASE, conn, NULL, 0);
+}
+
 void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason)
 {
     (void)reason;
     otpc__peer_t *p = otpc__peer_of_conn(n, conn);
     if (!p) {
+        release(n, conn);
         otpc__conn_unref(conn);
         return;
     }
+    stop_reading(p);
+    release(n, conn);
     uint32_t atom = p->node;
     peer_remove(n, p); /* drops the scheduler's reference */
     otpc__node_lost(n, atom);
