@@ -116,11 +116,17 @@ typedef struct {
 
 /* ---- peers (the scheduler's view of other nodes) ---------------------------------- */
 
+typedef struct {
+    uv_poll_t poll; /* first: the close callback gets it as the whole */
+    int tfd;        /* timerfd */
+} otpc__nap_t;
+
 typedef struct otpc__peer {
     otpc_node_t *n;
     uint32_t node;        /* atom */
     otpc__conn_t *conn;   /* NULL while the connection is being set up */
     uv_poll_t *poll;      /* reading the socket, from EV_UP until EV_DOWN or a close */
+    otpc__nap_t *nap;     /* the coalescing timer, once used */
     int fd;
     otpc__buf_t rbuf;     /* reassembly of incoming packets */
     uint64_t flags;

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "dist/framing.h"
@@ -29,6 +30,7 @@
 #define PASS_THROUGH 'p'
 #define READ_CHUNK (64 * 1024)
 #define READ_BUDGET (4 * 1024 * 1024) /* per wake-up and peer, then others get a turn */
+#define COALESCE_US 100 /* the nap between reads while messages come in bunches */
 
 static int grow_peers(otpc_node_t *n, uint32_t atom)
 {
@@ -84,9 +86,20 @@ static void free_poll(uv_handle_t *h)
     free(h);
 }
 
+static void free_nap(uv_handle_t *h)
+{
+    otpc__nap_t *nap = (otpc__nap_t *)h;
+    close(nap->tfd);
+    free(nap);
+}
+
 /* Stop reading; uv_close takes the fd out of this loop's epoll at once. */
 static void stop_reading(otpc__peer_t *p)
 {
+    if (p->nap) {
+        uv_close((uv_handle_t *)&p->nap->poll, free_nap);
+        p->nap = NULL;
+    }
     if (!p->poll)
         return;
     uv_close((uv_handle_t *)p->poll, free_poll);
@@ -162,7 +175,8 @@ void otpc__peer_flush(otpc_node_t *n)
     }
 }
 
-/* One packet: decoded and applied, or the connection is closed as untrustworthy. */
+/* One packet: decoded and applied, or the connection is closed as untrustworthy.
+ * Returns 1 for a message (what a call or a cast is), 0 for another signal, -1. */
 static int on_packet(otpc_node_t *n, otpc__peer_t *p, const char *data, size_t len)
 {
     otpc__ctrl_t c;
@@ -177,19 +191,23 @@ static int on_packet(otpc_node_t *n, otpc__peer_t *p, const char *data, size_t l
         return -1;
     }
     otpc__handle_ctrl(n, p, &c);
-    return 0;
+    return c.op == DOP_SEND || c.op == DOP_REG_SEND || c.op == DOP_SEND_SENDER ||
+           c.op == DOP_ALIAS_SEND;
 }
 
-/* Every whole packet in rbuf (ticks skipped); -1 once the peer is being closed. */
+/* Every whole packet in rbuf (ticks skipped): how many messages among them, or -1
+ * once the peer is being closed. */
 static int packets(otpc_node_t *n, otpc__peer_t *p)
 {
     size_t pos = 0;
     otpc__frame_t f;
-    int r;
+    int r, count = 0;
     while ((r = otpc__frame_next(p->rbuf.data + pos, p->rbuf.len - pos, 4, n->opts.max_message,
                                  &f)) > 0) {
-        if (f.len && on_packet(n, p, p->rbuf.data + pos + f.off, f.len))
+        int m = f.len ? on_packet(n, p, p->rbuf.data + pos + f.off, f.len) : 0;
+        if (m < 0)
             return -1; /* stop_reading freed rbuf */
+        count += m;
         pos += f.next;
     }
     if (r < 0) {
@@ -202,7 +220,7 @@ static int packets(otpc_node_t *n, otpc__peer_t *p)
         return -1;
     }
     otpc__buf_consume(&p->rbuf, pos);
-    return 0;
+    return count;
 }
 
 /* How much to read next: a large packet goes straight into place in one buffer. */
@@ -217,17 +235,16 @@ static size_t read_want(const otpc__peer_t *p, size_t max)
     return want;
 }
 
-static void on_readable(uv_poll_t *h, int status, int events)
+/* Read what the socket has (up to a budget) and apply its packets. Returns how many
+ * packets; *why is set when the connection must close. */
+static int read_some(otpc_node_t *n, otpc__peer_t *p, const char **why)
 {
-    (void)events;
-    otpc__peer_t *p = h->data;
-    otpc_node_t *n = p->n;
-    const char *why = status < 0 ? uv_strerror(status) : NULL;
     size_t budget = READ_BUDGET;
-    while (!why && budget > 0) {
+    int count = 0;
+    while (!*why && budget > 0) {
         size_t want = read_want(p, n->opts.max_message);
         if (otpc__buf_reserve(&p->rbuf, want)) {
-            why = "out of memory reading";
+            *why = "out of memory reading";
             break;
         }
         size_t room = p->rbuf.cap - p->rbuf.len;
@@ -235,25 +252,101 @@ static void on_readable(uv_poll_t *h, int status, int events)
         if (r > 0) {
             p->rbuf.len += (size_t)r;
             budget = (size_t)r < budget ? budget - (size_t)r : 0;
-            if (packets(n, p))
-                break;
+            int k = packets(n, p);
+            if (k < 0)
+                return count;
+            count += k;
             if ((size_t)r < room)
                 break; /* drained, most likely: spare the read that says EAGAIN */
         } else if (r == 0) {
-            why = "closed by peer";
+            *why = "closed by peer";
         } else if (errno != EINTR) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
-            why = strerror(errno);
+            *why = strerror(errno);
         }
     }
+    return count;
+}
+
+static void on_readable(uv_poll_t *h, int status, int events);
+
+static void on_nap_end(uv_poll_t *h, int status, int events);
+
+/* Watch the timer instead of the socket for COALESCE_US. */
+static int nap(otpc_node_t *n, otpc__peer_t *p)
+{
+    if (!p->nap) {
+        otpc__nap_t *z = malloc(sizeof *z);
+        if (!z)
+            return -1;
+        z->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (z->tfd < 0 || uv_poll_init(&n->loop, &z->poll, z->tfd)) {
+            if (z->tfd >= 0)
+                close(z->tfd);
+            free(z);
+            return -1;
+        }
+        z->poll.data = p;
+        p->nap = z;
+    }
+    struct itimerspec its = {{0, 0}, {0, COALESCE_US * 1000}};
+    if (timerfd_settime(p->nap->tfd, 0, &its, NULL))
+        return -1;
+    uv_poll_stop(p->poll);
+    uv_poll_start(&p->nap->poll, UV_READABLE, on_nap_end);
+    return 0;
+}
+
+/* After a read: replies out, then either close, nap, or wait for the socket again.
+ *
+ * Several messages in one read mean many callers at once. Then, instead of sleeping
+ * in epoll and waking for every packet (on a VM a wake-up costs more than a call), the
+ * peer naps COALESCE_US and takes what gathered in one read, for as long as the naps
+ * keep finding more than one message; the loop serves everything else meanwhile. A
+ * lone caller never naps: it sends nothing until it has its reply. */
+static void after_read(otpc_node_t *n, otpc__peer_t *p, int got, const char *why)
+{
+    otpc__node_turn(n);
     if (p->conn)
         otpc__conn_touch(p->conn);
-    if (why && p->poll) {
-        stop_reading(p);
-        otpc__peer_close(n, p, why);
+    if (why) {
+        if (p->poll) {
+            stop_reading(p);
+            otpc__peer_close(n, p, why);
+            otpc__node_turn(n);
+        }
+        return;
     }
-    otpc__node_turn(n);
+    if (!p->poll)
+        return;
+    if (got >= 2 && !n->stopping && nap(n, p) == 0)
+        return;
+    uv_poll_start(p->poll, UV_READABLE, on_readable);
+}
+
+static void on_nap_end(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    otpc__peer_t *p = h->data;
+    uint64_t expirations;
+    if (read(p->nap->tfd, &expirations, sizeof expirations) < 0) {
+        /* spurious: nothing to reset */
+    }
+    uv_poll_stop(h);
+    const char *why = NULL;
+    int got = read_some(p->n, p, &why);
+    after_read(p->n, p, got, why);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    otpc__peer_t *p = h->data;
+    const char *why = status < 0 ? uv_strerror(status) : NULL;
+    int got = why ? 0 : read_some(p->n, p, &why);
+    after_read(p->n, p, got, why);
 }
 
 static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, size_t rlen)
