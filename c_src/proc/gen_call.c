@@ -51,24 +51,36 @@ static int tag_alias(otpc_node_t *n, const otpc__span_t *tag, otpc_ref_t *alias)
 int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply)
 {
     otpc_node_t *n = self->node;
-    ei_x_buff *x = &n->scratch2;
+    ei_x_buff *x = &n->scratch2; /* "{Tag, " -- the reply itself follows it */
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-        otpc__x_raw(x, from->tag.data, from->tag.size) ||
-        otpc__x_raw(x, reply.data + 1, reply.size - 1))
+        otpc__x_raw(x, from->tag.data, from->tag.size))
         return OTPC_ENOMEM;
+    const char *body = reply.data + 1;
+    size_t blen = reply.size - 1;
+    if (otpc__pid_is_local(n, &from->pid)) {
+        if (otpc__x_raw(x, body, blen))
+            return OTPC_ENOMEM;
+        otpc_term_t t = {x->buff, (size_t)x->index};
+        return otpc_send(self, &from->pid, t);
+    }
+    /* Remote: the frame gets the prefix and the reply, each copied once, straight in. */
     otpc_ref_t alias;
     otpc__peer_t *peer = otpc__peer_get(n, from->pid.node, 0);
-    if (!otpc__pid_is_local(n, &from->pid) && peer && (peer->flags & DF_ALIAS) &&
-        tag_alias(n, &from->tag, &alias) && alias.node == from->pid.node) {
+    if (peer && (peer->flags & DF_ALIAS) && tag_alias(n, &from->tag, &alias) &&
+        alias.node == from->pid.node) {
         /* A reply after the caller gave up is dropped by ERTS, not left in its mailbox. */
         if (otpc__ctl_begin(n, 3, DOP_ALIAS_SEND) || otpc__x_pid(n, &n->scratch, &self->pid) ||
             otpc__x_ref(n, &n->scratch, &alias))
             return OTPC_ENOMEM;
-        return otpc__peer_send(n, alias.node, &n->scratch, x->buff, (size_t)x->index);
+        return otpc__peer_send2(n, alias.node, &n->scratch, x->buff, (size_t)x->index, body,
+                                blen);
     }
-    otpc_term_t t = {x->buff, (size_t)x->index};
-    return otpc_send(self, &from->pid, t);
+    if (otpc__ctl_begin(n, 3, DOP_SEND) || ei_x_encode_atom(&n->scratch, "") ||
+        otpc__x_pid(n, &n->scratch, &from->pid))
+        return OTPC_ENOMEM;
+    return otpc__peer_send2(n, from->pid.node, &n->scratch, x->buff, (size_t)x->index, body,
+                            blen);
 }
 
 /* ---- net_kernel ------------------------------------------------------------------- */

@@ -68,6 +68,8 @@ otpc_ret_t *otpc__ret_begin(otpc_node_t *n)
     otpc_ret_t *r = n->rets[n->ret_depth++];
     r->has_reply = r->has_reason = 0;
     r->post = POST_NONE;
+    r->reply_ref.data = NULL;
+    r->msg_lo = r->msg_hi = NULL;
     return r;
 }
 
@@ -86,6 +88,7 @@ static ei_x_buff *fresh(ei_x_buff *x)
 ei_x_buff *otpc_ret_reply(otpc_ret_t *r)
 {
     r->has_reply = 1;
+    r->reply_ref.data = NULL;
     return fresh(&r->reply);
 }
 
@@ -120,6 +123,14 @@ otpc_action_t otpc_reply_atom(otpc_ret_t *r, const char *atom)
 
 otpc_action_t otpc_reply_term(otpc_ret_t *r, otpc_term_t reply)
 {
+    if (r->msg_lo && reply.data >= r->msg_lo && reply.size > 1 &&
+        reply.size <= (size_t)(r->msg_hi - reply.data)) {
+        /* Part of the request (an echo): sent from where it is, copied once, into the
+         * frame. The message outlives the callback and the reply. */
+        r->has_reply = 1;
+        r->reply_ref = reply;
+        return OTPC_REPLY;
+    }
     otpc_x_append_term(otpc_ret_reply(r), reply);
     return OTPC_REPLY;
 }
@@ -340,6 +351,17 @@ static void post(otpc_proc_t *p, otpc_ret_t *r)
     }
 }
 
+/* Is t (whose first byte is not read) one well-formed term? Else stop the server:
+ * malformed bytes must never reach the wire. */
+static int valid_term(otpc_proc_t *p, otpc_term_t t, otpc_term_t last)
+{
+    size_t used;
+    if (t.size > 1 && otpc__term_skip(t.data + 1, t.size - 1, &used) == 0 && used == t.size - 1)
+        return 1;
+    stop_pair(p, "bad_return_value", "malformed_term", last);
+    return 0;
+}
+
 static int valid(otpc_proc_t *p, const ei_x_buff *x, otpc_term_t last)
 {
     if (otpc__check_term(x_term(x)) == 0)
@@ -357,8 +379,9 @@ static void answer(otpc_proc_t *p, otpc_from_t *from, otpc_ret_t *r, otpc_term_t
     }
     if (!r->has_reply)
         ei_x_encode_atom(otpc_ret_reply(r), "ok");
-    if (valid(p, &r->reply, last))
-        otpc__from_send(p, from, x_term(&r->reply));
+    otpc_term_t reply = r->reply_ref.data ? r->reply_ref : x_term(&r->reply);
+    if (valid_term(p, reply, last))
+        otpc__from_send(p, from, reply);
     g->cur_answered = 1;
 }
 
@@ -420,6 +443,8 @@ static void do_call(otpc_proc_t *p, otpc_term_t msg)
     }
     char saved;
     otpc_term_t req = otpc__view_begin(msg, i, &saved);
+    r->msg_lo = msg.data;
+    r->msg_hi = msg.data + msg.size;
     g->cur = from;
     g->cur_answered = 0;
     otpc_action_t a;

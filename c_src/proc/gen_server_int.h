@@ -12,6 +12,10 @@ typedef enum { POST_NONE, POST_TIMEOUT, POST_HIBERNATE, POST_CONTINUE } otpc__po
 struct otpc_ret {
     ei_x_buff reply, reason, cont; /* each versioned once touched */
     int has_reply, has_reason;
+    /* otpc_reply_term() of a term inside the message being handled: no copy; only the
+     * bytes after reply_ref.data[0] are used (that byte may be a view's borrowed one) */
+    otpc_term_t reply_ref;
+    const char *msg_lo, *msg_hi; /* the message being handled, for that test */
     otpc__post_t post;
     unsigned timeout_ms;
 };

@@ -248,6 +248,10 @@ otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn);
 int otpc__peer_send(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl,
                     const char *payload, size_t plen);
 int otpc__ctl_begin(otpc_node_t *n, int arity, long op);
+/* The same with the payload in two pieces (a prefix built here, a body that lives
+ * elsewhere), so a large reply is copied once, into the frame. */
+int otpc__peer_send2(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl,
+                     const char *payload, size_t plen, const char *tail, size_t tlen);
 
 /* gen_call.c: the call protocol shared by net_kernel and (later) gen_server */
 typedef struct {
@@ -259,7 +263,7 @@ typedef struct {
 int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index);
 /* Send {Tag, Reply} to the caller: through ALIAS_SEND to the alias when the tag is
  * [alias | Ref] and the caller's node supports aliases, else to the caller's pid.
- * reply is versioned. */
+ * reply must be well formed; only the bytes after its first (version) byte are read. */
 int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply);
 int otpc__net_kernel_start(otpc_node_t *n);
 /* Like otpc__decode_call for {Label, {From, Tag}, Request} (`$gen_call`, `system`). */

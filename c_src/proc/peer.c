@@ -142,12 +142,18 @@ int otpc__ctl_begin(otpc_node_t *n, int arity, long op)
 int otpc__peer_send(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const char *payload,
                     size_t plen)
 {
+    return otpc__peer_send2(n, node, ctl, payload, plen, NULL, 0);
+}
+
+int otpc__peer_send2(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const char *payload,
+                     size_t plen, const char *tail, size_t tlen)
+{
     if (node == n->self_atom)
         return OTPC_EINVAL;
     otpc__peer_t *p = otpc__peer_get(n, node, 1);
     if (!p)
         return n->stopping ? 0 : OTPC_ENOMEM;
-    size_t len = 1 + (size_t)ctl->index + plen;
+    size_t len = 1 + (size_t)ctl->index + plen + tlen;
     if (len > UINT32_MAX)
         return OTPC_ETOOBIG;
     char hdr[5];
@@ -158,6 +164,7 @@ int otpc__peer_send(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const c
     otpc__buf_append(&p->obuf, hdr, 5);
     otpc__buf_append(&p->obuf, ctl->buff, (size_t)ctl->index);
     otpc__buf_append(&p->obuf, payload, plen);
+    otpc__buf_append(&p->obuf, tail, tlen);
     mark_dirty(n, p);
     return 0;
 }
@@ -289,12 +296,13 @@ static int nap(otpc_node_t *n, otpc__peer_t *p)
         }
         z->poll.data = p;
         p->nap = z;
+        /* Watched for good: an unarmed timerfd is never readable. */
+        uv_poll_start(&z->poll, UV_READABLE, on_nap_end);
     }
     struct itimerspec its = {{0, 0}, {0, COALESCE_US * 1000}};
     if (timerfd_settime(p->nap->tfd, 0, &its, NULL))
         return -1;
     uv_poll_stop(p->poll);
-    uv_poll_start(&p->nap->poll, UV_READABLE, on_nap_end);
     return 0;
 }
 
@@ -331,10 +339,8 @@ static void on_nap_end(uv_poll_t *h, int status, int events)
     (void)events;
     otpc__peer_t *p = h->data;
     uint64_t expirations;
-    if (read(p->nap->tfd, &expirations, sizeof expirations) < 0) {
-        /* spurious: nothing to reset */
-    }
-    uv_poll_stop(h);
+    if (read(p->nap->tfd, &expirations, sizeof expirations) < 0)
+        return; /* not armed: nothing to do */
     const char *why = NULL;
     int got = read_some(p->n, p, &why);
     after_read(p->n, p, got, why);
