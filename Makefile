@@ -6,6 +6,7 @@
 #                 against an ASan/UBSan node program), dialyzer
 #   make run      start node c1 (with the example servers) in the foreground;
 #                 ARGS=... adds flags, e.g. ARGS="-loglevel debug"
+#   make bench    the C echo against the same server on BEAM (bench/run), not a test
 #   make fuzz     build the libFuzzer target and run it FUZZ_TIME seconds
 #   make clean
 
@@ -16,7 +17,7 @@ FUZZ_TIME ?= 60
 HOST      := $(shell hostname | cut -d. -f1)
 COOKIE    := $(HOME)/.erlang.cookie
 
-.PHONY: all build deps test test-san-ct run fuzz clean cookie
+.PHONY: all build deps test test-san-ct run bench fuzz clean cookie
 
 all: build
 
@@ -67,6 +68,9 @@ run: build cookie
 	@echo "  iex> GenServer.call({:stack, :\"c1@$(HOST)\"}, :pop)"
 	@echo "Stop it with Ctrl-C."
 	exec priv/otpc_node -sname c1 $(ARGS)
+
+bench: build
+	bench/run
 
 # New inputs go to the first (scratch) corpus directory; the checked-in
 # corpus only seeds it.
