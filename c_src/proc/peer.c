@@ -30,7 +30,9 @@
 #define PASS_THROUGH 'p'
 #define READ_CHUNK (64 * 1024)
 #define READ_BUDGET (4 * 1024 * 1024) /* per wake-up and peer, then others get a turn */
-#define COALESCE_US 100 /* the nap between reads while messages come in bunches */
+#define COALESCE_US 100     /* the nap between reads while messages come in bunches */
+#define COALESCE_MAX_US 400 /* ... at most, with many distinct senders */
+#define NAP_US_PER_SENDER 6
 
 static int grow_peers(otpc_node_t *n, uint32_t atom)
 {
@@ -198,8 +200,30 @@ static int on_packet(otpc_node_t *n, otpc__peer_t *p, const char *data, size_t l
         return -1;
     }
     otpc__handle_ctrl(n, p, &c);
-    return c.op == DOP_SEND || c.op == DOP_REG_SEND || c.op == DOP_SEND_SENDER ||
-           c.op == DOP_ALIAS_SEND;
+    int is_msg = c.op == DOP_SEND || c.op == DOP_REG_SEND || c.op == DOP_SEND_SENDER ||
+                 c.op == DOP_ALIAS_SEND;
+    if (is_msg && c.has_from) {
+        unsigned b = c.from.num & 255u; /* senders seen this window, roughly */
+        p->senders[b >> 6] |= 1ull << (b & 63);
+    }
+    return is_msg;
+}
+
+/* The nap grows with the number of distinct senders lately: many callers in a closed
+ * loop each take long to come back, so a longer nap gathers more without making any
+ * of them wait for nothing; a handful of callers keeps the short nap. */
+static long nap_ns(otpc__peer_t *p)
+{
+    int senders = 0;
+    for (int i = 0; i < 4; i++)
+        senders += __builtin_popcountll(p->senders[i]);
+    if (++p->naps_in_window >= 64) {
+        p->naps_in_window = 0;
+        memset(p->senders, 0, sizeof p->senders);
+    }
+    long us = senders * NAP_US_PER_SENDER;
+    us = us < COALESCE_US ? COALESCE_US : us > COALESCE_MAX_US ? COALESCE_MAX_US : us;
+    return us * 1000;
 }
 
 /* Every whole packet in rbuf (ticks skipped): how many messages among them, or -1
@@ -299,7 +323,7 @@ static int nap(otpc_node_t *n, otpc__peer_t *p)
         /* Watched for good: an unarmed timerfd is never readable. */
         uv_poll_start(&z->poll, UV_READABLE, on_nap_end);
     }
-    struct itimerspec its = {{0, 0}, {0, COALESCE_US * 1000}};
+    struct itimerspec its = {{0, 0}, {0, nap_ns(p)}};
     if (timerfd_settime(p->nap->tfd, 0, &its, NULL))
         return -1;
     uv_poll_stop(p->poll);
