@@ -33,6 +33,7 @@
 -export([call_unregistered_name_noproc/1, call_dead_pid_noproc/1,
          call_stop_without_reply/1, call_stop_with_reply/1,
          reply_from_terminate/1, deferred_reply/1, late_reply_dropped/1,
+         reply_from_another_thread/1,
          reply_with_timeout/1, timeout_cancelled_by_message/1,
          reply_hibernate/1, reply_continue/1, continue_chain_and_stop/1,
          cast_and_info/1, cast_stop/1, info_stop/1, bad_return_stops/1,
@@ -97,6 +98,7 @@ groups() ->
      {calls, [], [call_unregistered_name_noproc, call_dead_pid_noproc,
                   call_stop_without_reply, call_stop_with_reply,
                   reply_from_terminate, deferred_reply, late_reply_dropped,
+                  reply_from_another_thread,
                   reply_with_timeout, timeout_cancelled_by_message,
                   reply_hibernate, reply_continue, continue_chain_and_stop,
                   cast_and_info, cast_stop, info_stop, bad_return_stops,
@@ -320,6 +322,20 @@ deferred_reply(Config) ->
     _ = [spawn_link(fun() -> Self ! {N, gen_server:call(Pid, {defer, 300 - N * 50, N})} end)
          || N <- [1, 2, 3]],
     [?recv({N, N}) || N <- [3, 2, 1]],
+    ok.
+
+-spec reply_from_another_thread(config()) -> term().
+reply_from_another_thread(Config) ->
+    doc("otpc_from_detach + otpc_reply_async: worker OS threads answer; fifty at once "
+        "each get their own reply while the server goes on serving."),
+    Pid = probe(?config(node, Config)),
+    hello = gen_server:call(Pid, {thread_reply, 10, hello}),
+    Self = self(),
+    _ = [spawn_link(fun() ->
+                            Self ! {N, gen_server:call(Pid, {thread_reply, 50, {r, N}})}
+                    end) || N <- lists:seq(1, 50)],
+    fast = gen_server:call(Pid, {reply, fast}),
+    [?recv({N, {r, N}}) || N <- lists:seq(1, 50)],
     ok.
 
 -spec late_reply_dropped(config()) -> term().

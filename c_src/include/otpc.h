@@ -352,6 +352,23 @@ typedef struct {
 int otpc_reply(otpc_proc_t *self, otpc_from_t *from, otpc_term_t reply);
 /* The calling process of a call. */
 otpc_pid_t otpc_from_pid(const otpc_from_t *from);
+
+/* A caller handed over to another OS thread. */
+typedef struct otpc_reply_token otpc_reply_token_t;
+
+/* Take a caller out of the server so that any thread may answer it with
+ * otpc_reply_async(). Consumes from. NULL when out of memory (from is dropped then).
+ * The token is owned by whoever holds it, until otpc_reply_async() frees it. */
+otpc_reply_token_t *otpc_from_detach(otpc_proc_t *self, otpc_from_t *from);
+/* From any thread, while the node exists (until otpc_node_free): answer the caller and
+ * free the token, whatever the outcome. reply is copied. The reply leaves on the
+ * scheduler thread's next turn, through the caller's alias as otpc_reply() does; a
+ * node that has stopped drops it. 0, OTPC_EBADARG (malformed reply) or OTPC_ENOMEM.
+ *
+ *     otpc_reply_token_t *t = otpc_from_detach(self, from);  // in handle_call
+ *     ... hand t to a worker thread, return OTPC_NOREPLY ...
+ *     otpc_reply_async(t, otpc_term_x(&result));               // on the worker */
+int otpc_reply_async(otpc_reply_token_t *token, otpc_term_t reply);
 /* Forget a caller without answering (it will time out or see the server's exit). */
 void otpc_from_drop(otpc_proc_t *self, otpc_from_t *from);
 

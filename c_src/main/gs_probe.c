@@ -8,13 +8,16 @@
  *                   | bad_return
  *   handle_call:  {reply, R} | {reply, R, Post} | {noreply, Post} | {stop, Reason}
  *                 | {stop, Reason, R} | {defer, Ms, R} | {stop_reply_in_terminate, Reason}
+ *                 | {thread_reply, Ms, R} (answered by another OS thread after Ms)
  *                 | bad_return; anything else answers {unknown, Req}
  *   handle_cast / handle_info: {noreply, Post} | {stop, Reason} | bad_return
  *   handle_continue(C): C itself is {noreply, Post} | {stop, Reason} | anything (noreply)
  *   Post: none | hibernate | {timeout, Ms} | {continue, C}
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "main/probe.h"
 
@@ -132,6 +135,49 @@ static otpc_action_t defer(otpc_proc_t *self, gsp_t *g, otpc_term_t req, int i,
     return rc ? otpc_stop_atom(r, "send_after_failed") : OTPC_NOREPLY;
 }
 
+/* A worker thread that answers a detached caller. */
+typedef struct {
+    otpc_reply_token_t *token;
+    unsigned ms;
+    ei_x_buff reply;
+} job_t;
+
+static void *worker(void *arg)
+{
+    job_t *j = arg;
+    usleep(j->ms * 1000u);
+    otpc_reply_async(j->token, otpc_term_x(&j->reply));
+    ei_x_free(&j->reply);
+    free(j);
+    return NULL;
+}
+
+static otpc_action_t thread_reply(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from,
+                                  otpc_ret_t *r)
+{
+    unsigned long ms;
+    job_t *j = calloc(1, sizeof *j);
+    if (!j || ei_decode_ulong(req.data, &i, &ms)) {
+        free(j);
+        return otpc_reply_atom(r, "thread_reply_failed");
+    }
+    j->ms = (unsigned)ms;
+    ei_x_new_with_version(&j->reply);
+    otpc_x_append_subterm(&j->reply, req, &i);
+    j->token = otpc_from_detach(self, from);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (!j->token || pthread_create(&th, &attr, worker, j)) {
+        otpc_reply_async(j->token, otpc_term_x(&j->reply)); /* answer inline instead */
+        ei_x_free(&j->reply);
+        free(j);
+    }
+    pthread_attr_destroy(&attr);
+    return OTPC_NOREPLY;
+}
+
 static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
                               otpc_ret_t *r)
 {
@@ -154,6 +200,8 @@ static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *f
     }
     if (otpc_term_is_tagged(req, "defer", 3, &i))
         return defer(self, g, req, i, from, r);
+    if (otpc_term_is_tagged(req, "thread_reply", 3, &i))
+        return thread_reply(self, req, i, from, r);
     if (otpc_term_is_tagged(req, "stop_reply_in_terminate", 2, &i)) {
         g->answer_in_terminate = from;
         otpc_x_append_subterm(otpc_ret_reason(r), req, &i);

@@ -140,6 +140,12 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
         goto fail;
     }
     uv_random(NULL, NULL, &n->ref_salt, sizeof n->ref_salt, 0, NULL);
+    n->wake.fd = -1;
+    if (otpc__mq_init(&n->replies, &n->wake)) {
+        rc = OTPC_ENOMEM;
+        goto fail;
+    }
+    n->replies_ready = 1;
     *out = n;
     return 0;
 fail:
@@ -253,6 +259,7 @@ static void on_wake(otpc__wake_t *w)
 {
     otpc_node_t *n = w->data;
     handle_events(n);
+    otpc__async_replies(n);
     otpc__node_turn(n);
 }
 
@@ -319,6 +326,14 @@ void otpc_node_stop(otpc_node_t *node)
 
 /* ---- run ------------------------------------------------------------------------------ */
 
+/* otpc_reply_async may wake the loop only while the waker is open. */
+static void replies_open(otpc_node_t *n, int open)
+{
+    otpc__mq_lock(&n->replies);
+    n->replies_open = open;
+    otpc__mq_unlock(&n->replies);
+}
+
 static int setup_loop(otpc_node_t *n)
 {
     if (uv_loop_init(&n->loop))
@@ -326,6 +341,7 @@ static int setup_loop(otpc_node_t *n)
     n->wake.data = n;
     if (otpc__wake_init(&n->wake, &n->loop, on_wake))
         return OTPC_EIO;
+    replies_open(n, 1);
     uv_async_init(&n->loop, &n->stop_async, on_stop_async);
     uv_idle_init(&n->loop, &n->idle);
     uv_timer_init(&n->loop, &n->timer);
@@ -379,6 +395,7 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
                           n->opts.net_ticktime * 1000u, n->opts.max_message,
                           n->opts.listen_port, &n->events};
     if ((rc = otpc__io_start(&n->io, &cfg)) != 0) {
+        replies_open(n, 0);
         otpc__wake_close(&n->wake);
         uv_walk(&n->loop, close_handle, NULL);
         uv_run(&n->loop, UV_RUN_DEFAULT);
@@ -392,6 +409,7 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
     n->io = NULL;
     drain_events(n);
     otpc__peers_free(n);
+    replies_open(n, 0);
     otpc__wake_close(&n->wake);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
@@ -400,10 +418,24 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
     return n->ready_rc < 0 ? n->ready_rc : 0;
 }
 
+/* Replies queued by other threads after the last turn: their tokens go. */
+static void drop_replies(otpc_node_t *n)
+{
+    const otpc__rec_t *r;
+    const char *d;
+    if (!n->replies_ready)
+        return;
+    otpc__mq_take(&n->replies);
+    while ((r = otpc__mq_next(&n->replies, &d)) != NULL)
+        free(r->ptr);
+    otpc__mq_destroy(&n->replies);
+}
+
 void otpc_node_free(otpc_node_t *n)
 {
     if (!n)
         return;
+    drop_replies(n);
     for (uint32_t s = 0; s < n->nprocs_cap; s++)
         free(n->procs[s]);
     free(n->procs);

@@ -50,7 +50,12 @@ static int tag_alias(otpc_node_t *n, const otpc__span_t *tag, otpc_ref_t *alias)
 
 int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply)
 {
-    otpc_node_t *n = self->node;
+    return otpc__gen_reply_as(self->node, &self->pid, from, reply);
+}
+
+int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from,
+                       otpc_term_t reply)
+{
     ei_x_buff *x = &n->scratch2; /* "{Tag, " -- the reply itself follows it */
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
@@ -61,8 +66,13 @@ int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t rep
     if (otpc__pid_is_local(n, &from->pid)) {
         if (otpc__x_raw(x, body, blen))
             return OTPC_ENOMEM;
-        otpc_term_t t = {x->buff, (size_t)x->index};
-        return otpc_send(self, &from->pid, t);
+        otpc_proc_t *to = otpc__proc_lookup(n, &from->pid);
+        otpc__msg_t *m = to ? otpc__msg_new(n, M_MSG, server, x->buff, (size_t)x->index) : NULL;
+        if (to && !m)
+            return OTPC_ENOMEM;
+        if (m)
+            otpc__deliver(n, to, m);
+        return 0;
     }
     /* Remote: the frame gets the prefix and the reply, each copied once, straight in. */
     otpc_ref_t alias;
@@ -70,7 +80,7 @@ int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t rep
     if (peer && (peer->flags & DF_ALIAS) && tag_alias(n, &from->tag, &alias) &&
         alias.node == from->pid.node) {
         /* A reply after the caller gave up is dropped by ERTS, not left in its mailbox. */
-        if (otpc__ctl_begin(n, 3, DOP_ALIAS_SEND) || otpc__x_pid(n, &n->scratch, &self->pid) ||
+        if (otpc__ctl_begin(n, 3, DOP_ALIAS_SEND) || otpc__x_pid(n, &n->scratch, server) ||
             otpc__x_ref(n, &n->scratch, &alias))
             return OTPC_ENOMEM;
         return otpc__peer_send2(n, alias.node, &n->scratch, x->buff, (size_t)x->index, body,

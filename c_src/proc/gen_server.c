@@ -231,6 +231,70 @@ void otpc_from_drop(otpc_proc_t *self, otpc_from_t *from)
         from_release(self->node, g, from);
 }
 
+/* ---- answering from another thread ------------------------------------------------------ */
+
+struct otpc_reply_token {
+    otpc_node_t *n;
+    otpc_pid_t server, caller;
+    size_t tag_len;
+    char tag[];
+};
+
+otpc_reply_token_t *otpc_from_detach(otpc_proc_t *self, otpc_from_t *from)
+{
+    otpc__gs_t *g = self->gs;
+    if (!g || !from || from->owner != self)
+        return NULL;
+    otpc_reply_token_t *t = malloc(sizeof *t + from->tag.len);
+    if (t) {
+        t->n = self->node;
+        t->server = self->pid;
+        t->caller = from->pid;
+        t->tag_len = from->tag.len;
+        memcpy(t->tag, from->tag.data, from->tag.len);
+    }
+    otpc_from_drop(self, from);
+    return t;
+}
+
+int otpc_reply_async(otpc_reply_token_t *t, otpc_term_t reply)
+{
+    if (!t)
+        return OTPC_EINVAL;
+    otpc_node_t *n = t->n;
+    int rc = reply.size > UINT32_MAX ? OTPC_ETOOBIG : otpc__check_term(reply);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    /* The wake-up is sent with the lock held: the scheduler closes the waker only after
+     * it has marked the queue closed under the same lock. */
+    otpc__mq_lock(&n->replies);
+    if (n->replies_open) {
+        rc = otpc__mq_add_locked(&n->replies, 1, t, 0, reply.data, (uint32_t)reply.size);
+        if (rc == 0)
+            otpc__mq_wake_locked(&n->replies);
+    }
+    int queued = n->replies_open && rc == 0;
+    otpc__mq_unlock(&n->replies);
+    if (!queued)
+        free(t); /* a stopped node drops the reply, as a dead server's caller sees */
+    return rc;
+}
+
+void otpc__async_replies(otpc_node_t *n)
+{
+    const otpc__rec_t *r;
+    const char *d;
+    otpc__mq_take(&n->replies);
+    while ((r = otpc__mq_next(&n->replies, &d)) != NULL) {
+        otpc_reply_token_t *t = r->ptr;
+        otpc__from_t f = {t->caller, {t->tag, t->tag_len}};
+        otpc__gen_reply_as(n, &t->server, &f, (otpc_term_t){d, r->len});
+        free(t);
+    }
+}
+
 /* ---- stopping ---------------------------------------------------------------------------- */
 
 static int is_atom_term(otpc_term_t t, const char *atom)

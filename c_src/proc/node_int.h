@@ -158,6 +158,9 @@ struct otpc_node {
     otpc__timers_t timers;
     uv_signal_t sigterm, sigint;
     otpc__mq_t events;
+    otpc__mq_t replies;    /* otpc_reply_async from any thread; lives until node_free */
+    int replies_open;      /* under replies' lock: the scheduler runs, `wake` is open */
+    int replies_ready;     /* `replies` was initialised */
     otpc__io_t *io;
     int ready_rc; /* 0 until EV_READY (1) or EV_FATAL (<0) */
     int (*on_start)(otpc_node_t *, void *);
@@ -255,7 +258,7 @@ int otpc__ctl_begin(otpc_node_t *n, int arity, long op);
 int otpc__peer_send2(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl,
                      const char *payload, size_t plen, const char *tail, size_t tlen);
 
-/* gen_call.c: the call protocol shared by net_kernel and (later) gen_server */
+/* gen_call.c: the call protocol shared by net_kernel and gen_server */
 typedef struct {
     otpc_pid_t pid;
     otpc__span_t tag; /* raw bytes of the caller's tag, echoed byte for byte */
@@ -267,6 +270,11 @@ int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, in
  * [alias | Ref] and the caller's node supports aliases, else to the caller's pid.
  * reply must be well formed; only the bytes after its first (version) byte are read. */
 int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply);
+/* The same on behalf of `server`, which need not be running (or alive). */
+int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from,
+                       otpc_term_t reply);
+/* gen_server.c: the replies otpc_reply_async() queued */
+void otpc__async_replies(otpc_node_t *n);
 int otpc__net_kernel_start(otpc_node_t *n);
 /* Like otpc__decode_call for {Label, {From, Tag}, Request} (`$gen_call`, `system`). */
 int otpc__decode_labelled_call(otpc_proc_t *self, otpc_term_t msg, const char *label,

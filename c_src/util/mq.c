@@ -56,6 +56,14 @@ void otpc__mq_unlock(otpc__mq_t *q)
         otpc__wake_send(q->wake);
 }
 
+void otpc__mq_wake_locked(otpc__mq_t *q)
+{
+    if (q->wake_due) {
+        q->wake_due = 0;
+        otpc__wake_send(q->wake);
+    }
+}
+
 int otpc__mq_push(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg, const void *data,
                   uint32_t len)
 {

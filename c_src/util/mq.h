@@ -44,6 +44,9 @@ void otpc__mq_lock(otpc__mq_t *q);
 int otpc__mq_add_locked(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg, const void *data,
                         uint32_t len);
 void otpc__mq_unlock(otpc__mq_t *q);
+/* With the lock held: send the wake-up now if one is due (otpc__mq_unlock would send it
+ * after unlocking). For producers that must not touch the waker once they let go. */
+void otpc__mq_wake_locked(otpc__mq_t *q);
 
 /* Consumer side: take everything queued so far, then call next() until it returns NULL.
  * The data of a record stays valid until the next otpc__mq_take(). */
