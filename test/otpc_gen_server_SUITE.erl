@@ -672,7 +672,9 @@ sup_which_and_count_children(Config) ->
         supervisor:which_children({otpc_sup, Node}),
     [E, S, C] = [rpc_whereis(Node, N) || N <- [echo, stack, ch3]],
     [{specs, 3}, {active, 3}, {supervisors, 0}, {workers, 3}] =
-        supervisor:count_children({otpc_sup, Node}).
+        supervisor:count_children({otpc_sup, Node}),
+    [{specs, 4}, {active, 4}, {supervisors, 0}, {workers, 4}] =
+        supervisor:count_children({probe_sup, Node}).
 
 -spec sup_transient_and_temporary(config()) -> term().
 sup_transient_and_temporary(Config) ->
@@ -698,8 +700,11 @@ sup_transient_and_temporary(Config) ->
 -spec sup_intensity(config()) -> term().
 sup_intensity(Config) ->
     doc("More than `intensity` restarts within `period` make the supervisor shut "
-        "down its children and exit with shutdown."),
+        "down its children and exit with shutdown; a trapping child runs "
+        "terminate(shutdown)."),
     Node = ?config(node, Config),
+    ok = gen_server:call({p_trap, Node}, {observe, self()}),
+    Trap = rpc_whereis(Node, p_trap),
     Sup = rpc_whereis(Node, probe_sup),
     MS = erlang:monitor(process, Sup),
     P1 = rpc_whereis(Node, p_perm),
@@ -712,6 +717,7 @@ sup_intensity(Config) ->
     exit(P3, kill),
     shutdown = down(MS),
     shutdown = down(MT),
+    ?recv({gs_probe, Trap, terminate, shutdown}),
     %% The node's own supervisor is untouched.
     <<"hello">> = gen_server:call({stack, Node}, pop).
 

@@ -3,7 +3,8 @@
  * the common_test suites can exercise each callback and return form from Erlang.
  * Every callback reports {gs_probe, Self, Callback, Arg} to the observer given at init.
  *
- *   init({Observer, InitAction, TrapExit})
+ *   init({Observer, InitAction, TrapExit})   Observer may be `none` until a call
+ *                                            {observe, Pid} names one
  *       InitAction: ok | ignore | {stop, R} | hibernate | {timeout, Ms} | {continue, C}
  *                   | bad_return
  *   handle_call:  {reply, R} | {reply, R, Post} | {noreply, Post} | {stop, Reason}
@@ -22,6 +23,7 @@
 #include "main/probe.h"
 
 typedef struct {
+    int observed;
     otpc_pid_t observer;
     long events;
     otpc_from_t *deferred[16];
@@ -31,7 +33,7 @@ typedef struct {
 static void report(otpc_proc_t *self, const char *callback, otpc_term_t arg)
 {
     gsp_t *g = otpc_proc_data(self);
-    if (!g)
+    if (!g || !g->observed)
         return;
     g->events++;
     ei_x_buff x;
@@ -88,8 +90,13 @@ static otpc_action_t gsp_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r)
     otpc_proc_set_data(self, g);
     i = 1;
     int arity;
-    if (ei_decode_tuple_header(arg.data, &i, &arity) || arity != 3 ||
-        otpc_decode_pid(self, arg.data, &i, &g->observer))
+    if (ei_decode_tuple_header(arg.data, &i, &arity) || arity != 3)
+        return otpc_stop_atom(r, "badarg");
+    if (otpc_decode_atom_is(arg.data, &i, "none"))
+        g->observed = 0;
+    else if (otpc_decode_pid(self, arg.data, &i, &g->observer) == 0)
+        g->observed = 1;
+    else
         return otpc_stop_atom(r, "badarg");
     report(self, "init", arg);
     int act = i;
@@ -183,6 +190,11 @@ static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *f
 {
     gsp_t *g = otpc_proc_data(self);
     int i;
+    if (otpc_term_is_tagged(req, "observe", 2, &i) &&
+        otpc_decode_pid(self, req.data, &i, &g->observer) == 0) {
+        g->observed = 1;
+        return otpc_reply_atom(r, "ok");
+    }
     report(self, "handle_call", req);
     if (otpc_term_is_tagged(req, "reply", 2, &i)) {
         otpc_x_append_subterm(otpc_ret_reply(r), req, &i);

@@ -55,18 +55,27 @@ static int start_examples(otpc_node_t *node)
 }
 
 /* For the supervisor tests: one echo of each restart type under `probe_sup`, which
- * gives up after more than 2 restarts in 30 s. */
+ * gives up after more than 2 restarts in 30 s, and a trapping gs_probe, `p_trap`,
+ * started first so that it is shut down last. */
 static int start_probe_sup(otpc_node_t *node)
 {
     otpc_term_t none = {NULL, 0};
+    ei_x_buff trap;
+    if (ei_x_new_with_version(&trap) || ei_x_encode_tuple_header(&trap, 3) ||
+        ei_x_encode_atom(&trap, "none") || ei_x_encode_atom(&trap, "ok") ||
+        ei_x_encode_boolean(&trap, 1))
+        return OTPC_ENOMEM;
     otpc_child_spec_t children[] = {
+        {"p_trap", &otpc_gs_probe, otpc_term_x(&trap), "p_trap", OTPC_PERMANENT},
         {"p_perm", &otpc_example_echo, none, "p_perm", OTPC_PERMANENT},
         {"p_trans", &otpc_example_echo, none, "p_trans", OTPC_TRANSIENT},
         {"p_temp", &otpc_example_echo, none, "p_temp", OTPC_TEMPORARY},
     };
     otpc_sup_flags_t flags = {.intensity = 2, .period = 30};
     otpc_pid_t sup;
-    return otpc_supervisor_start(node, "probe_sup", &flags, children, 3, &sup);
+    int rc = otpc_supervisor_start(node, "probe_sup", &flags, children, 4, &sup);
+    ei_x_free(&trap);
+    return rc;
 }
 
 static int boot(otpc_node_t *node, void *arg)
