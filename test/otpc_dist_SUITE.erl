@@ -137,13 +137,9 @@ init_per_suite(Config) ->
         false ->
             {skip, "the ct node must be distributed (rebar3 ct --sname ...)"};
         true ->
+            %% otpc:start_node/1 honours $OTPC_NODE_EXECUTABLE (a sanitizer
+            %% build, say) by itself.
             {ok, _} = application:ensure_all_started(otpc),
-            %% As in otpc_node_SUITE: run against another build of the
-            %% node program, e.g. a sanitizer one.
-            case os:getenv("OTPC_NODE_EXECUTABLE") of
-                false -> ok;
-                Exe -> ok = application:set_env(otpc, executable, Exe)
-            end,
             Config
     end.
 

@@ -41,11 +41,9 @@ init_per_suite(Config) ->
         false ->
             {skip, "needs a distributed test node: rebar3 ct --sname otpc_ct"};
         true ->
+            %% otpc:start_node/1 honours $OTPC_NODE_EXECUTABLE (a sanitizer
+            %% build, say) by itself.
             {ok, _} = application:ensure_all_started(otpc),
-            case os:getenv("OTPC_NODE_EXECUTABLE") of
-                false -> ok;
-                Exe -> ok = application:set_env(otpc, executable, Exe)
-            end,
             Config
     end.
 
