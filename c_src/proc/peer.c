@@ -267,7 +267,7 @@ static size_t read_want(const otpc__peer_t *p, size_t max)
 }
 
 /* Read what the socket has (up to a budget) and apply its packets. Returns how many
- * packets; *why is set when the connection must close. */
+ * messages they held; *why is set when the connection must close. */
 static int read_some(otpc_node_t *n, otpc__peer_t *p, const char **why)
 {
     size_t budget = READ_BUDGET;
@@ -304,7 +304,7 @@ static void on_readable(uv_poll_t *h, int status, int events);
 
 static void on_nap_end(uv_poll_t *h, int status, int events);
 
-/* Watch the timer instead of the socket for COALESCE_US. */
+/* Watch the timer instead of the socket for a while (nap_ns). */
 static int nap(otpc_node_t *n, otpc__peer_t *p)
 {
     if (!p->nap) {
@@ -334,7 +334,7 @@ static int nap(otpc_node_t *n, otpc__peer_t *p)
  *
  * Several messages in one read mean many callers at once. Then, instead of sleeping
  * in epoll and waking for every packet (on a VM a wake-up costs more than a call), the
- * peer naps COALESCE_US and takes what gathered in one read, for as long as the naps
+ * peer naps 100-400 us and takes what gathered in one read, for as long as the naps
  * keep finding more than one message; the loop serves everything else meanwhile. A
  * lone caller never naps: it sends nothing until it has its reply. */
 static void after_read(otpc_node_t *n, otpc__peer_t *p, int got, const char *why)
@@ -383,9 +383,10 @@ static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, siz
 {
     p->fd = otpc__conn_fd(p->conn);
     uv_poll_t *h = malloc(sizeof *h);
-    if (!h || p->fd < 0 || uv_poll_init(&n->loop, h, p->fd) ||
-        otpc__buf_append(&p->rbuf, rest, rlen)) {
-        free(h);
+    if (!h || p->fd < 0 || otpc__buf_append(&p->rbuf, rest, rlen) ||
+        uv_poll_init(&n->loop, h, p->fd)) {
+        free(h); /* never initialised: no uv_close needed */
+        otpc__buf_free(&p->rbuf);
         otpc__peer_close(n, p, "cannot read the socket");
         return;
     }
@@ -395,6 +396,8 @@ static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, siz
     if (rlen)
         packets(n, p); /* what came with the last handshake message */
 }
+
+static void release(otpc_node_t *n, otpc__conn_t *conn);
 
 void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data,
                    size_t len)
@@ -408,8 +411,11 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const cha
         otpc__io_command(n->io, CMD_CLOSE, conn, "out of memory", 13);
         return; /* the command took the EV_UP reference */
     }
-    if (p->conn) /* cannot happen: the I/O thread reports the old one down first */
+    if (p->conn) { /* cannot happen: the I/O thread reports the old one down first */
+        stop_reading(p);
+        release(n, p->conn);
         otpc__conn_unref(p->conn);
+    }
     p->conn = conn;
     p->flags = flags;
     mark_dirty(n, p);
