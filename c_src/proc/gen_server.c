@@ -25,7 +25,6 @@
 #include "proc/gen_server_int.h"
 #include "util/log.h"
 
-#define FROM_POOL_MAX 1024
 #define GS_IGNORED (-1000) /* internal: init returned ignore */
 #define GS_STOPPED (-1001) /* internal: init stopped */
 
@@ -33,281 +32,13 @@ static const char NORMAL[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 
                               'n', 'o', 'r', 'm', 'a', 'l'};
 static const otpc_term_t NORMAL_T = {NORMAL, sizeof NORMAL};
 
-/* ---- views into mailbox items ------------------------------------------------------ */
-
-otpc_term_t otpc__view_begin(otpc_term_t msg, int index, char *saved)
-{
-    char *b = (char *)msg.data; /* a mailbox item or trap buffer: ours to write */
-    *saved = b[index - 1];
-    b[index - 1] = (char)ERL_VERSION_MAGIC;
-    otpc_term_t t = {b + index - 1, msg.size - (size_t)(index - 1)};
-    return t;
-}
-
-void otpc__view_end(otpc_term_t msg, int index, char saved)
-{
-    ((char *)msg.data)[index - 1] = saved;
-}
-
-/* ---- otpc_ret_t ---------------------------------------------------------------------- */
-
-otpc_ret_t *otpc__ret_begin(otpc_node_t *n)
-{
-    if (n->ret_depth == n->nrets) {
-        otpc_ret_t **v = realloc(n->rets, (n->nrets + 1) * sizeof *v);
-        if (!v)
-            return NULL;
-        n->rets = v;
-        otpc_ret_t *r = calloc(1, sizeof *r);
-        if (!r || ei_x_new(&r->reply) || ei_x_new(&r->reason) || ei_x_new(&r->cont)) {
-            free(r);
-            return NULL;
-        }
-        n->rets[n->nrets++] = r;
-    }
-    otpc_ret_t *r = n->rets[n->ret_depth++];
-    r->has_reply = r->has_reason = 0;
-    r->post = POST_NONE;
-    r->reply_ref.data = NULL;
-    r->msg_lo = r->msg_hi = NULL;
-    return r;
-}
-
-void otpc__ret_end(otpc_node_t *n)
-{
-    n->ret_depth--;
-}
-
-static ei_x_buff *fresh(ei_x_buff *x)
-{
-    x->index = 0;
-    ei_x_encode_version(x);
-    return x;
-}
-
-ei_x_buff *otpc_ret_reply(otpc_ret_t *r)
-{
-    r->has_reply = 1;
-    r->reply_ref.data = NULL;
-    return fresh(&r->reply);
-}
-
-ei_x_buff *otpc_ret_reason(otpc_ret_t *r)
-{
-    r->has_reason = 1;
-    return fresh(&r->reason);
-}
-
-ei_x_buff *otpc_ret_continue(otpc_ret_t *r)
-{
-    r->post = POST_CONTINUE;
-    return fresh(&r->cont);
-}
-
-void otpc_ret_timeout(otpc_ret_t *r, unsigned ms)
-{
-    r->post = POST_TIMEOUT;
-    r->timeout_ms = ms;
-}
-
-void otpc_ret_hibernate(otpc_ret_t *r)
-{
-    r->post = POST_HIBERNATE;
-}
-
-otpc_action_t otpc_reply_atom(otpc_ret_t *r, const char *atom)
-{
-    ei_x_encode_atom(otpc_ret_reply(r), atom);
-    return OTPC_REPLY;
-}
-
-otpc_action_t otpc_reply_term(otpc_ret_t *r, otpc_term_t reply)
-{
-    if (r->msg_lo && reply.data >= r->msg_lo && reply.size > 1 &&
-        reply.size <= (size_t)(r->msg_hi - reply.data)) {
-        /* Part of the request (an echo): sent from where it is, copied once, into the
-         * frame. The message outlives the callback and the reply. */
-        r->has_reply = 1;
-        r->reply_ref = reply;
-        return OTPC_REPLY;
-    }
-    otpc_x_append_term(otpc_ret_reply(r), reply);
-    return OTPC_REPLY;
-}
-
-otpc_action_t otpc_stop_atom(otpc_ret_t *r, const char *reason)
-{
-    ei_x_encode_atom(otpc_ret_reason(r), reason);
-    return OTPC_STOP;
-}
-
-otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason)
-{
-    otpc_x_append_term(otpc_ret_reason(r), reason);
-    return OTPC_STOP;
-}
-
-static otpc_term_t x_term(const ei_x_buff *x)
-{
-    otpc_term_t t = {x->buff, (size_t)x->index};
-    return t;
-}
-
-/* ---- froms ----------------------------------------------------------------------------- */
-
-static otpc_from_t *from_new(otpc_proc_t *p, const otpc__from_t *f)
-{
-    otpc_node_t *n = p->node;
-    otpc_from_t *fr = n->from_pool;
-    if (fr)
-        n->from_pool = fr->next;
-    else if (!(fr = calloc(1, sizeof *fr)))
-        return NULL;
-    otpc__buf_reset(&fr->tag);
-    if (otpc__buf_append(&fr->tag, f->tag.data, f->tag.size)) {
-        otpc__buf_free(&fr->tag);
-        free(fr);
-        return NULL;
-    }
-    fr->owner = p;
-    fr->pid = f->pid;
-    fr->prev = NULL;
-    fr->next = p->gs->froms;
-    if (fr->next)
-        fr->next->prev = fr;
-    p->gs->froms = fr;
-    return fr;
-}
-
-static void from_release(otpc_node_t *n, otpc__gs_t *g, otpc_from_t *fr)
-{
-    if (fr->prev)
-        fr->prev->next = fr->next;
-    else
-        g->froms = fr->next;
-    if (fr->next)
-        fr->next->prev = fr->prev;
-    fr->owner = NULL;
-    if (fr->tag.cap > 512) /* keep the pool's memory bounded by ordinary tags */
-        otpc__buf_free(&fr->tag);
-    fr->next = n->from_pool;
-    n->from_pool = fr;
-}
-
-int otpc__from_send(otpc_proc_t *self, const otpc_from_t *from, otpc_term_t reply)
-{
-    otpc__from_t f = {from->pid, {from->tag.data, from->tag.len}};
-    return otpc__gen_reply(self, &f, reply);
-}
-
-otpc_pid_t otpc_from_pid(const otpc_from_t *from)
-{
-    return from->pid;
-}
-
-int otpc_reply(otpc_proc_t *self, otpc_from_t *from, otpc_term_t reply)
-{
-    otpc__gs_t *g = self->gs;
-    if (!g || !from || from->owner != self)
-        return OTPC_EINVAL;
-    int rc = otpc__check_term(reply);
-    if (rc == 0)
-        rc = otpc__from_send(self, from, reply);
-    if (from == g->cur)
-        g->cur_answered = 1; /* the runtime frees it after the callback */
-    else
-        from_release(self->node, g, from);
-    return rc;
-}
-
-void otpc_from_drop(otpc_proc_t *self, otpc_from_t *from)
-{
-    otpc__gs_t *g = self->gs;
-    if (!g || !from || from->owner != self)
-        return;
-    if (from == g->cur)
-        g->cur_answered = 1;
-    else
-        from_release(self->node, g, from);
-}
-
-/* ---- answering from another thread ------------------------------------------------------ */
-
-struct otpc_reply_token {
-    otpc_node_t *n;
-    otpc_pid_t server, caller;
-    size_t tag_len;
-    char tag[];
-};
-
-otpc_reply_token_t *otpc_from_detach(otpc_proc_t *self, otpc_from_t *from)
-{
-    otpc__gs_t *g = self->gs;
-    if (!g || !from || from->owner != self)
-        return NULL;
-    otpc_reply_token_t *t = malloc(sizeof *t + from->tag.len);
-    if (t) {
-        t->n = self->node;
-        t->server = self->pid;
-        t->caller = from->pid;
-        t->tag_len = from->tag.len;
-        memcpy(t->tag, from->tag.data, from->tag.len);
-    }
-    otpc_from_drop(self, from);
-    return t;
-}
-
-int otpc_reply_async(otpc_reply_token_t *t, otpc_term_t reply)
-{
-    if (!t)
-        return OTPC_EINVAL;
-    otpc_node_t *n = t->n;
-    int rc = reply.size > UINT32_MAX ? OTPC_ETOOBIG : otpc__check_term(reply);
-    if (rc) {
-        free(t);
-        return rc;
-    }
-    /* The wake-up is sent with the lock held: the scheduler closes the waker only after
-     * it has marked the queue closed under the same lock. */
-    otpc__mq_lock(&n->replies);
-    if (n->replies_open) {
-        rc = otpc__mq_add_locked(&n->replies, 1, t, 0, reply.data, (uint32_t)reply.size);
-        if (rc == 0)
-            otpc__mq_wake_locked(&n->replies);
-    }
-    int queued = n->replies_open && rc == 0;
-    otpc__mq_unlock(&n->replies);
-    if (!queued)
-        free(t); /* a stopped node drops the reply, as a dead server's caller sees */
-    return rc;
-}
-
-void otpc__async_replies(otpc_node_t *n)
-{
-    const otpc__rec_t *r;
-    const char *d;
-    otpc__mq_take(&n->replies);
-    while ((r = otpc__mq_next(&n->replies, &d)) != NULL) {
-        otpc_reply_token_t *t = r->ptr;
-        otpc__from_t f = {t->caller, {t->tag, t->tag_len}};
-        otpc__gen_reply_as(n, &t->server, &f, (otpc_term_t){d, r->len});
-        free(t);
-    }
-}
-
 /* ---- stopping ---------------------------------------------------------------------------- */
-
-static int is_atom_term(otpc_term_t t, const char *atom)
-{
-    int i = 1;
-    return t.size > 1 && otpc_decode_atom_is(t.data, &i, atom) && (size_t)i == t.size;
-}
 
 /* normal, shutdown and {shutdown, _} end a server quietly, as in OTP. */
 static int quiet_reason(otpc_term_t r)
 {
     int i;
-    return is_atom_term(r, "normal") || is_atom_term(r, "shutdown") ||
+    return otpc_term_is_atom(r, "normal") || otpc_term_is_atom(r, "shutdown") ||
            otpc_term_is_tagged(r, "shutdown", 2, &i);
 }
 
@@ -428,7 +159,7 @@ static int valid_term(otpc_proc_t *p, otpc_term_t t, otpc_term_t last)
 
 static int valid(otpc_proc_t *p, const ei_x_buff *x, otpc_term_t last)
 {
-    if (otpc__check_term(x_term(x)) == 0)
+    if (otpc__check_term(otpc__x_term(x)) == 0)
         return 1;
     stop_pair(p, "bad_return_value", "malformed_term", last);
     return 0;
@@ -443,7 +174,7 @@ static void answer(otpc_proc_t *p, otpc_from_t *from, otpc_ret_t *r, otpc_term_t
     }
     if (!r->has_reply)
         ei_x_encode_atom(otpc_ret_reply(r), "ok");
-    otpc_term_t reply = r->reply_ref.data ? r->reply_ref : x_term(&r->reply);
+    otpc_term_t reply = r->reply_ref.data ? r->reply_ref : otpc__x_term(&r->reply);
     if (valid_term(p, reply, last))
         otpc__from_send(p, from, reply);
     g->cur_answered = 1;
@@ -453,7 +184,7 @@ static void answer(otpc_proc_t *p, otpc_from_t *from, otpc_ret_t *r, otpc_term_t
 static void apply(otpc_proc_t *p, otpc_action_t a, otpc_ret_t *r, otpc_from_t *from,
                   otpc_term_t last)
 {
-    otpc_term_t reason = r->has_reason ? x_term(&r->reason) : NORMAL_T;
+    otpc_term_t reason = r->has_reason ? otpc__x_term(&r->reason) : NORMAL_T;
     switch (a) {
     case OTPC_REPLY:
         if (!from)
@@ -495,12 +226,12 @@ static void do_call(otpc_proc_t *p, otpc_term_t msg)
     int i;
     if (!otpc__decode_call(p, msg, &f, &i))
         return;
-    otpc_from_t *from = from_new(p, &f);
+    otpc_from_t *from = otpc__from_new(p, &f);
     otpc_ret_t *r = otpc__ret_begin(p->node);
     if (!from || !r) {
         LOG_ERROR("gen_server", "out of memory taking a call");
         if (from)
-            from_release(p->node, g, from);
+            otpc__from_release(p->node, g, from);
         if (r)
             otpc__ret_end(p->node);
         return;
@@ -525,7 +256,7 @@ static void do_call(otpc_proc_t *p, otpc_term_t msg)
     apply(p, a, r, from, msg);
     g->cur = NULL;
     if (g->cur_answered)
-        from_release(p->node, g, from);
+        otpc__from_release(p->node, g, from);
     otpc__ret_end(p->node);
 }
 
@@ -680,7 +411,7 @@ static void gs_free(otpc_proc_t *p)
     if (g->mod->release)
         g->mod->release(p);
     while (g->froms)
-        from_release(n, g, g->froms);
+        otpc__from_release(n, g, g->froms);
     for (otpc__msg_t *m = g->saved, *next; m; m = next) {
         next = m->next;
         otpc__msg_free(n, m);
@@ -691,7 +422,7 @@ static void gs_free(otpc_proc_t *p)
 
 static int init_result(otpc_proc_t *p, start_ctx_t *c, otpc_action_t a, otpc_ret_t *r)
 {
-    otpc_term_t reason = r->has_reason ? x_term(&r->reason) : NORMAL_T;
+    otpc_term_t reason = r->has_reason ? otpc__x_term(&r->reason) : NORMAL_T;
     switch (a) {
     case OTPC_OK:
         post(p, r);
@@ -807,34 +538,3 @@ void otpc__gs_node_free(otpc_node_t *n)
     free(n->modules);
 }
 
-/* ---- term helpers ------------------------------------------------------------------------ */
-
-int otpc_term_is_atom(otpc_term_t t, const char *atom)
-{
-    return is_atom_term(t, atom);
-}
-
-int otpc_term_is_tagged(otpc_term_t t, const char *tag, int arity, int *index)
-{
-    int i = 0, n;
-    if (ei_decode_version(t.data, &i, NULL) || ei_decode_tuple_header(t.data, &i, &n) ||
-        n != arity || !otpc_decode_atom_is(t.data, &i, tag))
-        return 0;
-    *index = i;
-    return 1;
-}
-
-int otpc_x_append_subterm(ei_x_buff *x, otpc_term_t t, int *index)
-{
-    int start = *index;
-    if (otpc_skip_term(t, index))
-        return OTPC_EBADARG;
-    return ei_x_append_buf(x, t.data + start, *index - start) ? OTPC_ENOMEM : 0;
-}
-
-int otpc_x_append_term(ei_x_buff *x, otpc_term_t t)
-{
-    if (t.size < 1)
-        return OTPC_EBADARG;
-    return ei_x_append_buf(x, t.data + 1, (int)t.size - 1) ? OTPC_ENOMEM : 0;
-}

@@ -40,15 +40,29 @@ typedef struct otpc__gs {
     otpc__msg_t *saved, *saved_tail; /* messages held back while suspended */
 } otpc__gs_t;
 
-/* gen_server.c */
+static inline otpc_term_t otpc__x_term(const ei_x_buff *x)
+{
+    otpc_term_t t = {x->buff, (size_t)x->index};
+    return t;
+}
+
+/* gen_ret.c */
 otpc_ret_t *otpc__ret_begin(otpc_node_t *n);
 void otpc__ret_end(otpc_node_t *n);
+
+/* gen_from.c */
+/* A caller of a call now being handled, on the server's list; NULL on ENOMEM. */
+otpc_from_t *otpc__from_new(otpc_proc_t *p, const otpc__from_t *f);
+/* Off the server's list and back to the pool. */
+void otpc__from_release(otpc_node_t *n, otpc__gs_t *g, otpc_from_t *fr);
 /* Send {Tag, Reply} to a caller (reply versioned, already validated). */
 int otpc__from_send(otpc_proc_t *self, const otpc_from_t *from, otpc_term_t reply);
+
+/* gen_server.c */
 /* Run terminate (once) and exit with reason (versioned); logs abnormal reasons. */
 void otpc__gs_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last);
-/* A versioned view of the subterm at index inside a mailbox item we own: borrows the
- * byte before it for the version magic; otpc__view_end puts it back. */
+/* gen_ret.c: a versioned view of the subterm at index inside a mailbox item we own:
+ * borrows the byte before it for the version magic; otpc__view_end puts it back. */
 otpc_term_t otpc__view_begin(otpc_term_t msg, int index, char *saved);
 void otpc__view_end(otpc_term_t msg, int index, char saved);
 

@@ -191,6 +191,7 @@ struct otpc_node {
     struct otpc_ret **rets; /* one per nesting level of callbacks */
     uint32_t nrets, ret_depth;
     struct otpc_from *from_pool;
+    uint32_t from_pool_len;
     const otpc_gen_server_t **modules; /* startable by name from Erlang */
     uint32_t nmodules;
 };

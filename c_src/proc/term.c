@@ -144,3 +144,36 @@ int otpc_decode_atom_is(const char *buf, int *index, const char *atom)
     *index = i;
     return 1;
 }
+
+/* ---- request helpers (otpc.h) ------------------------------------------------------------------------ */
+
+int otpc_term_is_atom(otpc_term_t t, const char *atom)
+{
+    int i = 1;
+    return t.size > 1 && otpc_decode_atom_is(t.data, &i, atom) && (size_t)i == t.size;
+}
+
+int otpc_term_is_tagged(otpc_term_t t, const char *tag, int arity, int *index)
+{
+    int i = 0, n;
+    if (ei_decode_version(t.data, &i, NULL) || ei_decode_tuple_header(t.data, &i, &n) ||
+        n != arity || !otpc_decode_atom_is(t.data, &i, tag))
+        return 0;
+    *index = i;
+    return 1;
+}
+
+int otpc_x_append_subterm(ei_x_buff *x, otpc_term_t t, int *index)
+{
+    int start = *index;
+    if (otpc_skip_term(t, index))
+        return OTPC_EBADARG;
+    return ei_x_append_buf(x, t.data + start, *index - start) ? OTPC_ENOMEM : 0;
+}
+
+int otpc_x_append_term(ei_x_buff *x, otpc_term_t t)
+{
+    if (t.size < 1)
+        return OTPC_EBADARG;
+    return ei_x_append_buf(x, t.data + 1, (int)t.size - 1) ? OTPC_ENOMEM : 0;
+}

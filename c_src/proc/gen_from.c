@@ -1,0 +1,170 @@
+/*
+ * Callers of a C gen_server: otpc_from_t (pooled, on the server's list until answered,
+ * dropped or the server ends), otpc_reply(), and tokens for answering from another OS
+ * thread through the node's `replies` queue.
+ *
+ * Invariants:
+ *  - A from is answered at most once; the one of the running handle_call is freed by
+ *    the runtime after the callback, the others when answered or dropped.
+ *  - otpc_reply_async wakes the scheduler only under the replies lock and only while the
+ *    scheduler has marked the queue open, so it never writes to a closed waker.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/term.h"
+#include "proc/gen_server_int.h"
+#include "util/log.h"
+
+#define FROM_POOL_MAX 1024
+
+/* ---- froms ----------------------------------------------------------------------------- */
+
+otpc_from_t *otpc__from_new(otpc_proc_t *p, const otpc__from_t *f)
+{
+    otpc_node_t *n = p->node;
+    otpc_from_t *fr = n->from_pool;
+    if (fr) {
+        n->from_pool = fr->next;
+        n->from_pool_len--;
+    } else if (!(fr = calloc(1, sizeof *fr))) {
+        return NULL;
+    }
+    otpc__buf_reset(&fr->tag);
+    if (otpc__buf_append(&fr->tag, f->tag.data, f->tag.size)) {
+        otpc__buf_free(&fr->tag);
+        free(fr);
+        return NULL;
+    }
+    fr->owner = p;
+    fr->pid = f->pid;
+    fr->prev = NULL;
+    fr->next = p->gs->froms;
+    if (fr->next)
+        fr->next->prev = fr;
+    p->gs->froms = fr;
+    return fr;
+}
+
+void otpc__from_release(otpc_node_t *n, otpc__gs_t *g, otpc_from_t *fr)
+{
+    if (fr->prev)
+        fr->prev->next = fr->next;
+    else
+        g->froms = fr->next;
+    if (fr->next)
+        fr->next->prev = fr->prev;
+    fr->owner = NULL;
+    if (n->from_pool_len >= FROM_POOL_MAX) {
+        otpc__buf_free(&fr->tag);
+        free(fr);
+        return;
+    }
+    if (fr->tag.cap > 512) /* keep the pool's memory bounded by ordinary tags */
+        otpc__buf_free(&fr->tag);
+    fr->next = n->from_pool;
+    n->from_pool = fr;
+    n->from_pool_len++;
+}
+
+int otpc__from_send(otpc_proc_t *self, const otpc_from_t *from, otpc_term_t reply)
+{
+    otpc__from_t f = {from->pid, {from->tag.data, from->tag.len}};
+    return otpc__gen_reply(self, &f, reply);
+}
+
+otpc_pid_t otpc_from_pid(const otpc_from_t *from)
+{
+    return from->pid;
+}
+
+int otpc_reply(otpc_proc_t *self, otpc_from_t *from, otpc_term_t reply)
+{
+    otpc__gs_t *g = self->gs;
+    if (!g || !from || from->owner != self)
+        return OTPC_EINVAL;
+    int rc = otpc__check_term(reply);
+    if (rc == 0)
+        rc = otpc__from_send(self, from, reply);
+    if (from == g->cur)
+        g->cur_answered = 1; /* the runtime frees it after the callback */
+    else
+        otpc__from_release(self->node, g, from);
+    return rc;
+}
+
+void otpc_from_drop(otpc_proc_t *self, otpc_from_t *from)
+{
+    otpc__gs_t *g = self->gs;
+    if (!g || !from || from->owner != self)
+        return;
+    if (from == g->cur)
+        g->cur_answered = 1;
+    else
+        otpc__from_release(self->node, g, from);
+}
+
+/* ---- answering from another thread ------------------------------------------------------ */
+
+struct otpc_reply_token {
+    otpc_node_t *n;
+    otpc_pid_t server, caller;
+    size_t tag_len;
+    char tag[];
+};
+
+otpc_reply_token_t *otpc_from_detach(otpc_proc_t *self, otpc_from_t *from)
+{
+    otpc__gs_t *g = self->gs;
+    if (!g || !from || from->owner != self)
+        return NULL;
+    otpc_reply_token_t *t = malloc(sizeof *t + from->tag.len);
+    if (t) {
+        t->n = self->node;
+        t->server = self->pid;
+        t->caller = from->pid;
+        t->tag_len = from->tag.len;
+        memcpy(t->tag, from->tag.data, from->tag.len);
+    }
+    otpc_from_drop(self, from);
+    return t;
+}
+
+int otpc_reply_async(otpc_reply_token_t *t, otpc_term_t reply)
+{
+    if (!t)
+        return OTPC_EINVAL;
+    otpc_node_t *n = t->n;
+    int rc = reply.size > UINT32_MAX ? OTPC_ETOOBIG : otpc__check_term(reply);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    /* The wake-up is sent with the lock held: the scheduler closes the waker only after
+     * it has marked the queue closed under the same lock. */
+    otpc__mq_lock(&n->replies);
+    if (n->replies_open) {
+        rc = otpc__mq_add_locked(&n->replies, 1, t, 0, reply.data, (uint32_t)reply.size);
+        if (rc == 0)
+            otpc__mq_wake_locked(&n->replies);
+    }
+    int queued = n->replies_open && rc == 0;
+    otpc__mq_unlock(&n->replies);
+    if (!queued)
+        free(t); /* a stopped node drops the reply, as a dead server's caller sees */
+    return rc;
+}
+
+void otpc__async_replies(otpc_node_t *n)
+{
+    const otpc__rec_t *r;
+    const char *d;
+    otpc__mq_take(&n->replies);
+    while ((r = otpc__mq_next(&n->replies, &d)) != NULL) {
+        otpc_reply_token_t *t = r->ptr;
+        otpc__from_t f = {t->caller, {t->tag, t->tag_len}};
+        otpc__gen_reply_as(n, &t->server, &f, (otpc_term_t){d, r->len});
+        free(t);
+    }
+}
+

@@ -1,0 +1,133 @@
+/*
+ * What a gen_server callback returns, beyond its action: otpc_ret_t, one per nesting
+ * level of callbacks, kept by the node and reused, so building a reply allocates
+ * nothing once the buffers have grown; and the versioned views into mailbox items
+ * through which requests reach callbacks without a copy.
+ *
+ * Invariants:
+ *  - A view borrows exactly one byte of a mailbox item (the one before the subterm)
+ *    and puts it back before the item is used again.
+ *  - reply_ref is set only for a term inside the message being handled, which lives
+ *    until the reply is sent; only the bytes after its first are ever read.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/term.h"
+#include "proc/gen_server_int.h"
+#include "util/log.h"
+
+/* ---- views into mailbox items ------------------------------------------------------ */
+
+otpc_term_t otpc__view_begin(otpc_term_t msg, int index, char *saved)
+{
+    char *b = (char *)msg.data; /* a mailbox item or trap buffer: ours to write */
+    *saved = b[index - 1];
+    b[index - 1] = (char)ERL_VERSION_MAGIC;
+    otpc_term_t t = {b + index - 1, msg.size - (size_t)(index - 1)};
+    return t;
+}
+
+void otpc__view_end(otpc_term_t msg, int index, char saved)
+{
+    ((char *)msg.data)[index - 1] = saved;
+}
+
+/* ---- otpc_ret_t ---------------------------------------------------------------------- */
+
+otpc_ret_t *otpc__ret_begin(otpc_node_t *n)
+{
+    if (n->ret_depth == n->nrets) {
+        otpc_ret_t **v = realloc(n->rets, (n->nrets + 1) * sizeof *v);
+        if (!v)
+            return NULL;
+        n->rets = v;
+        otpc_ret_t *r = calloc(1, sizeof *r);
+        if (!r || ei_x_new(&r->reply) || ei_x_new(&r->reason) || ei_x_new(&r->cont)) {
+            free(r);
+            return NULL;
+        }
+        n->rets[n->nrets++] = r;
+    }
+    otpc_ret_t *r = n->rets[n->ret_depth++];
+    r->has_reply = r->has_reason = 0;
+    r->post = POST_NONE;
+    r->reply_ref.data = NULL;
+    r->msg_lo = r->msg_hi = NULL;
+    return r;
+}
+
+void otpc__ret_end(otpc_node_t *n)
+{
+    n->ret_depth--;
+}
+
+static ei_x_buff *fresh(ei_x_buff *x)
+{
+    x->index = 0;
+    ei_x_encode_version(x);
+    return x;
+}
+
+ei_x_buff *otpc_ret_reply(otpc_ret_t *r)
+{
+    r->has_reply = 1;
+    r->reply_ref.data = NULL;
+    return fresh(&r->reply);
+}
+
+ei_x_buff *otpc_ret_reason(otpc_ret_t *r)
+{
+    r->has_reason = 1;
+    return fresh(&r->reason);
+}
+
+ei_x_buff *otpc_ret_continue(otpc_ret_t *r)
+{
+    r->post = POST_CONTINUE;
+    return fresh(&r->cont);
+}
+
+void otpc_ret_timeout(otpc_ret_t *r, unsigned ms)
+{
+    r->post = POST_TIMEOUT;
+    r->timeout_ms = ms;
+}
+
+void otpc_ret_hibernate(otpc_ret_t *r)
+{
+    r->post = POST_HIBERNATE;
+}
+
+otpc_action_t otpc_reply_atom(otpc_ret_t *r, const char *atom)
+{
+    ei_x_encode_atom(otpc_ret_reply(r), atom);
+    return OTPC_REPLY;
+}
+
+otpc_action_t otpc_reply_term(otpc_ret_t *r, otpc_term_t reply)
+{
+    if (r->msg_lo && reply.data >= r->msg_lo && reply.size > 1 &&
+        reply.size <= (size_t)(r->msg_hi - reply.data)) {
+        /* Part of the request (an echo): sent from where it is, copied once, into the
+         * frame. The message outlives the callback and the reply. */
+        r->has_reply = 1;
+        r->reply_ref = reply;
+        return OTPC_REPLY;
+    }
+    otpc_x_append_term(otpc_ret_reply(r), reply);
+    return OTPC_REPLY;
+}
+
+otpc_action_t otpc_stop_atom(otpc_ret_t *r, const char *reason)
+{
+    ei_x_encode_atom(otpc_ret_reason(r), reason);
+    return OTPC_STOP;
+}
+
+otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason)
+{
+    otpc_x_append_term(otpc_ret_reason(r), reason);
+    return OTPC_STOP;
+}
+
