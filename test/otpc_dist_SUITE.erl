@@ -69,33 +69,8 @@
 -define(LARGE_TIMEOUT, 60000).
 -define(MIB, (1024 * 1024)).
 
-%% Waits for a message matching Pattern and returns it, or fails the case
-%% with what the mailbox held instead. The fun keeps Msg__ out of the
-%% caller's scope, while variables the caller already bound in Pattern are
-%% still matched (a fun body sees the enclosing bindings).
--define(recv(Pattern), ?recv(Pattern, ?TIMEOUT)).
--define(recv(Pattern, Timeout),
-        (fun() ->
-                 receive
-                     Pattern = Msg__ -> Msg__
-                 after Timeout ->
-                         ct:fail({no_message, ??Pattern, {line, ?LINE},
-                                  {mailbox, mailbox()}})
-                 end
-         end)()).
-
-%% Fails if a message matching Pattern is already in the mailbox. Only
-%% meaningful after a barrier such as sync/1.
--define(refute(Pattern),
-        (fun() ->
-                 receive
-                     Pattern = Msg__ ->
-                         ct:fail({unexpected_message, summary(Msg__),
-                                  {line, ?LINE}})
-                 after 0 ->
-                         ok
-                 end
-         end)()).
+%% ?recv, ?refute, mailbox/0, summary/1 (after the attributes: it defines functions).
+-include("otpc_ct.hrl").
 
 %%% ------------------------------------------------------------------
 %%% ct callbacks
@@ -955,14 +930,3 @@ idle_check(Node, IdleMs) ->
 %%% helpers: failure reports
 %%% ------------------------------------------------------------------
 
-mailbox() ->
-    receive
-        Msg -> [summary(Msg) | mailbox()]
-    after 0 ->
-            []
-    end.
-
-%% A bounded rendering: failure reports must stay readable even when the
-%% term is a 64 MiB binary.
-summary(Term) ->
-    lists:flatten(io_lib:format("~tP", [Term, 12])).

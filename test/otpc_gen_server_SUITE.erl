@@ -57,25 +57,8 @@
 
 -define(TIMEOUT, 5000).
 
--define(recv(Pattern), ?recv(Pattern, ?TIMEOUT)).
--define(recv(Pattern, Timeout),
-        (fun() ->
-                 receive
-                     Pattern = Msg__ -> Msg__
-                 after Timeout ->
-                         ct:fail({no_message, ??Pattern, {line, ?LINE},
-                                  {mailbox, mailbox()}})
-                 end
-         end)()).
--define(refute(Pattern),
-        (fun() ->
-                 receive
-                     Pattern = Msg__ ->
-                         ct:fail({unexpected_message, Msg__, {line, ?LINE}})
-                 after 0 ->
-                         ok
-                 end
-         end)()).
+%% ?recv, ?refute, mailbox/0, summary/1 (after the attributes: it defines functions).
+-include("otpc_ct.hrl").
 
 %%% ------------------------------------------------------------------
 %%% ct callbacks
@@ -169,9 +152,6 @@ down(MRef) ->
     {'DOWN', MRef, process, _, Reason} = ?recv({'DOWN', MRef, process, _, _}),
     Reason.
 
-mailbox() ->
-    {messages, Ms} = process_info(self(), messages),
-    Ms.
 
 %%% ------------------------------------------------------------------
 %%% examples

@@ -219,6 +219,17 @@ static void apply(otpc_proc_t *p, otpc_action_t a, otpc_ret_t *r, otpc_from_t *f
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
+/* No handle_call / handle_cast: stop with {bad_call, Req} / {bad_cast, Req}, as
+ * Elixir's default callbacks do. */
+static otpc_action_t stop_bad(otpc_ret_t *r, const char *tag, otpc_term_t req)
+{
+    ei_x_buff *x = otpc_ret_reason(r);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, tag);
+    otpc_x_append_term(x, req);
+    return OTPC_STOP;
+}
+
 static void do_call(otpc_proc_t *p, otpc_term_t msg)
 {
     otpc__gs_t *g = p->gs;
@@ -242,16 +253,8 @@ static void do_call(otpc_proc_t *p, otpc_term_t msg)
     r->msg_hi = msg.data + msg.size;
     g->cur = from;
     g->cur_answered = 0;
-    otpc_action_t a;
-    if (g->mod->handle_call) {
-        a = g->mod->handle_call(p, req, from, r);
-    } else {
-        ei_x_buff *x = otpc_ret_reason(r);
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "bad_call");
-        otpc_x_append_term(x, req);
-        a = OTPC_STOP;
-    }
+    otpc_action_t a = g->mod->handle_call ? g->mod->handle_call(p, req, from, r)
+                                          : stop_bad(r, "bad_call", req);
     otpc__view_end(msg, i, saved);
     apply(p, a, r, from, msg);
     g->cur = NULL;
@@ -268,16 +271,8 @@ static void do_cast(otpc_proc_t *p, otpc_term_t msg, int i)
         return;
     char saved;
     otpc_term_t req = otpc__view_begin(msg, i, &saved);
-    otpc_action_t a;
-    if (g->mod->handle_cast) {
-        a = g->mod->handle_cast(p, req, r);
-    } else {
-        ei_x_buff *x = otpc_ret_reason(r);
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "bad_cast");
-        otpc_x_append_term(x, req);
-        a = OTPC_STOP;
-    }
+    otpc_action_t a = g->mod->handle_cast ? g->mod->handle_cast(p, req, r)
+                                          : stop_bad(r, "bad_cast", req);
     otpc__view_end(msg, i, saved);
     apply(p, a, r, NULL, msg);
     otpc__ret_end(p->node);
