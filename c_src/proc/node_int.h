@@ -127,6 +127,7 @@ typedef struct otpc__peer {
     otpc__conn_t *conn;   /* NULL while the connection is being set up */
     uv_poll_t *poll;      /* reading the socket, from EV_UP until EV_DOWN or a close */
     otpc__nap_t *nap;     /* the coalescing timer, once used */
+    int napping;          /* the socket's poll is stopped while the timer runs */
     uint64_t senders[4];  /* distinct message senders lately (pid numbers mod 256) */
     int naps_in_window;
     int fd;

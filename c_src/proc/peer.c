@@ -326,7 +326,9 @@ static int nap(otpc_node_t *n, otpc__peer_t *p)
     struct itimerspec its = {{0, 0}, {0, nap_ns(p)}};
     if (timerfd_settime(p->nap->tfd, 0, &its, NULL))
         return -1;
-    uv_poll_stop(p->poll);
+    if (!p->napping)
+        uv_poll_stop(p->poll);
+    p->napping = 1;
     return 0;
 }
 
@@ -354,7 +356,10 @@ static void after_read(otpc_node_t *n, otpc__peer_t *p, int got, const char *why
         return;
     if (got >= 2 && !n->stopping && nap(n, p) == 0)
         return;
-    uv_poll_start(p->poll, UV_READABLE, on_readable);
+    if (p->napping) { /* restarting a running poll would cost two epoll_ctl calls */
+        p->napping = 0;
+        uv_poll_start(p->poll, UV_READABLE, on_readable);
+    }
 }
 
 static void on_nap_end(uv_poll_t *h, int status, int events)
