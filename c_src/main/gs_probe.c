@@ -81,15 +81,31 @@ static otpc_action_t async_action(otpc_term_t t, otpc_ret_t *r)
     return OTPC_NOREPLY;
 }
 
+/* The init action at *i: ok | ignore | bad_return | {stop, R} | a Post. */
+static otpc_action_t init_action(otpc_term_t arg, int i, otpc_ret_t *r)
+{
+    int arity, j = i;
+    if (otpc_decode_atom_is(arg.data, &i, "ignore"))
+        return OTPC_IGNORE;
+    if (otpc_decode_atom_is(arg.data, &i, "bad_return"))
+        return OTPC_NOREPLY; /* not an init return */
+    if (ei_decode_tuple_header(arg.data, &j, &arity) == 0 && arity == 2 &&
+        otpc_decode_atom_is(arg.data, &j, "stop")) {
+        otpc_x_append_subterm(otpc_ret_reason(r), arg, &j);
+        return OTPC_STOP;
+    }
+    if (!otpc_decode_atom_is(arg.data, &i, "ok"))
+        post(arg, &i, r);
+    return OTPC_OK;
+}
+
 static otpc_action_t gsp_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r)
 {
-    int i, trap = 0;
+    int i = 1, arity, trap = 0;
     gsp_t *g = calloc(1, sizeof *g);
     if (!g)
         return otpc_stop_atom(r, "enomem");
     otpc_proc_set_data(self, g);
-    i = 1;
-    int arity;
     if (ei_decode_tuple_header(arg.data, &i, &arity) || arity != 3)
         return otpc_stop_atom(r, "badarg");
     if (otpc_decode_atom_is(arg.data, &i, "none"))
@@ -99,24 +115,10 @@ static otpc_action_t gsp_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r)
     else
         return otpc_stop_atom(r, "badarg");
     report(self, "init", arg);
-    int act = i;
-    otpc_skip_term(arg, &i);
-    if (ei_decode_boolean(arg.data, &i, &trap) == 0)
+    int action = i;
+    if (otpc_skip_term(arg, &i) == 0 && ei_decode_boolean(arg.data, &i, &trap) == 0)
         otpc_trap_exit(self, trap);
-    i = act;
-    if (otpc_decode_atom_is(arg.data, &i, "ignore"))
-        return OTPC_IGNORE;
-    if (otpc_decode_atom_is(arg.data, &i, "bad_return"))
-        return OTPC_NOREPLY;
-    int arity2, j = act;
-    if (ei_decode_tuple_header(arg.data, &j, &arity2) == 0 && arity2 == 2 &&
-        otpc_decode_atom_is(arg.data, &j, "stop")) {
-        otpc_x_append_subterm(otpc_ret_reason(r), arg, &j);
-        return OTPC_STOP;
-    }
-    if (!otpc_decode_atom_is(arg.data, &i, "ok"))
-        post(arg, &i, r);
-    return OTPC_OK;
+    return init_action(arg, action, r);
 }
 
 static otpc_action_t defer(otpc_proc_t *self, gsp_t *g, otpc_term_t req, int i,
