@@ -379,8 +379,12 @@ static void on_readable(uv_poll_t *h, int status, int events)
 {
     (void)events;
     otpc__peer_t *p = h->data;
-    const char *why = status < 0 ? uv_strerror(status) : NULL;
-    int got = why ? 0 : read_some(p->n, p, &why);
+    const char *why = NULL;
+    /* libuv reports a socket error (POLLERR) as UV_EBADF and stops the poll; the read
+     * names the real cause (a reset, say), so log that. */
+    int got = read_some(p->n, p, &why);
+    if (status < 0 && !why)
+        why = uv_strerror(status);
     after_read(p->n, p, got, why);
 }
 
