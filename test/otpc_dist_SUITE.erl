@@ -58,10 +58,10 @@
 -export([noconnection_c_side/1, noconnection_after_kill/1,
          noconnection_after_disconnect/1, connect_on_demand/1,
          monitor_unreachable_node/1, wrong_cookie/1, wrong_cookie_outbound/1,
-         idle_connection_ticks/1, restart/1]).
+         idle_connection_ticks/1, busy_callback_keeps_connection/1, restart/1]).
 
 %% Run on peer nodes, so they must be exported.
--export([relay/2, idle_check/2]).
+-export([relay/2, idle_check/2, busy_check/2]).
 
 -type config() :: [{atom(), term()}].
 
@@ -104,6 +104,7 @@ groups() ->
                         noconnection_after_disconnect, connect_on_demand,
                         monitor_unreachable_node, wrong_cookie,
                         wrong_cookie_outbound, idle_connection_ticks,
+                        busy_callback_keeps_connection,
                         restart]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
@@ -149,6 +150,7 @@ end_per_testcase(_Case, Config) ->
 
 node_args(oversized_message) -> ["-probe", "-max_message", "1000000"];
 node_args(idle_connection_ticks) -> ["-probe", "-net_ticktime", "4"];
+node_args(busy_callback_keeps_connection) -> ["-probe", "-net_ticktime", "4"];
 node_args(_) -> ["-probe"].
 
 %% Cases that need a third node. `dist` peers are connected to us and can
@@ -160,8 +162,9 @@ start_peer(wrong_cookie) ->
     start_peer(wrong_cookie, stdio, ["-setcookie", "wrong"]);
 start_peer(wrong_cookie_outbound) ->
     start_peer(wrong_cookie_outbound, stdio, ["-setcookie", "wrong"]);
-start_peer(idle_connection_ticks) ->
-    start_peer(idle_connection_ticks, stdio,
+start_peer(Case) when Case =:= idle_connection_ticks;
+                      Case =:= busy_callback_keeps_connection ->
+    start_peer(Case, stdio,
                ["-setcookie", atom_to_list(erlang:get_cookie()),
                 "-kernel", "net_ticktime", "4"]);
 start_peer(_) -> [].
@@ -701,6 +704,16 @@ idle_connection_ticks(Config) ->
                          [Node, 10000], 30000),
     ok.
 
+-spec busy_callback_keeps_connection(config()) -> term().
+busy_callback_keeps_connection(Config) ->
+    doc("A callback that holds the scheduler for 9 s (over two tick times of 4 s) "
+        "costs no connection: the I/O thread keeps ticking, and the peer's unread "
+        "ticks count as life."),
+    Node = ?config(node, Config),
+    still_up = peer:call(?config(peer, Config), ?MODULE, busy_check,
+                         [Node, 9000], 40000),
+    ok.
+
 -spec restart(config()) -> term().
 restart(Config) ->
     doc("A C node restarted under the same name re-registers with epmd "
@@ -913,6 +926,27 @@ relay_loop(To) ->
 %% Runs on a peer: connects to Node, then reports whether the connection
 %% survived IdleMs without traffic.
 -spec idle_check(node(), timeout()) -> still_up | nodedown | pang.
+%% On the peer: a gs_probe blocks the C node's scheduler for BusyMs inside a
+%% call; the connection must still be there when the reply comes.
+-spec busy_check(node(), pos_integer()) -> still_up | nodedown | pang.
+busy_check(Node, BusyMs) ->
+    case net_adm:ping(Node) of
+        pong ->
+            true = erlang:monitor_node(Node, true),
+            {ok, Pid} = gen_server:call({otpc_starter, Node},
+                                        {start, gs_probe, {none, ok, false}, undefined,
+                                         false}),
+            ok = gen_server:call(Pid, {block, BusyMs}, BusyMs + 20000),
+            pong = net_adm:ping(Node),
+            receive
+                {nodedown, Node} -> nodedown
+            after 0 ->
+                    still_up
+            end;
+        pang ->
+            pang
+    end.
+
 idle_check(Node, IdleMs) ->
     case net_adm:ping(Node) of
         pong ->

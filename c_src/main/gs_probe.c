@@ -10,6 +10,7 @@
  *   handle_call:  {reply, R} | {reply, R, Post} | {noreply, Post} | {stop, Reason}
  *                 | {stop, Reason, R} | {defer, Ms, R} | {stop_reply_in_terminate, Reason}
  *                 | {thread_reply, Ms, R} (answered by another OS thread after Ms)
+ *                 | {block, Ms} (holds the scheduler thread Ms, then answers ok)
  *                 | bad_return; anything else answers {unknown, Req}
  *   handle_cast / handle_info: {noreply, Post} | {stop, Reason} | bad_return
  *   handle_continue(C): C itself is {noreply, Post} | {stop, Reason} | anything (noreply)
@@ -216,6 +217,11 @@ static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *f
         return defer(self, g, req, i, from, r);
     if (otpc_term_is_tagged(req, "thread_reply", 3, &i))
         return thread_reply(self, req, i, from, r);
+    unsigned long ms;
+    if (otpc_term_is_tagged(req, "block", 2, &i) && ei_decode_ulong(req.data, &i, &ms) == 0) {
+        usleep((useconds_t)ms * 1000u); /* a callback that hogs the scheduler, on purpose */
+        return otpc_reply_atom(r, "ok");
+    }
     if (otpc_term_is_tagged(req, "stop_reply_in_terminate", 2, &i)) {
         g->answer_in_terminate = from;
         otpc_x_append_subterm(otpc_ret_reason(r), req, &i);
