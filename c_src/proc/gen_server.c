@@ -34,8 +34,7 @@ static const otpc_term_t NORMAL_T = {NORMAL, sizeof NORMAL};
 
 /* ---- stopping ---------------------------------------------------------------------------- */
 
-/* normal, shutdown and {shutdown, _} end a server quietly, as in OTP. */
-static int quiet_reason(otpc_term_t r)
+int otpc__quiet_reason(otpc_term_t r)
 {
     int i;
     return otpc_term_is_atom(r, "normal") || otpc_term_is_atom(r, "shutdown") ||
@@ -80,7 +79,7 @@ static void run_terminate(otpc_proc_t *p, otpc_term_t reason)
 void otpc__gs_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last)
 {
     run_terminate(p, reason);
-    if (!quiet_reason(reason))
+    if (!otpc__quiet_reason(reason))
         log_stop(p, reason, last);
     otpc_exit(p, reason);
 }
@@ -157,14 +156,6 @@ static int valid_term(otpc_proc_t *p, otpc_term_t t, otpc_term_t last)
     return 0;
 }
 
-static int valid(otpc_proc_t *p, const ei_x_buff *x, otpc_term_t last)
-{
-    if (otpc__check_term(otpc__x_term(x)) == 0)
-        return 1;
-    stop_pair(p, "bad_return_value", "malformed_term", last);
-    return 0;
-}
-
 static void answer(otpc_proc_t *p, otpc_from_t *from, otpc_ret_t *r, otpc_term_t last)
 {
     otpc__gs_t *g = p->gs;
@@ -197,14 +188,14 @@ static void apply(otpc_proc_t *p, otpc_action_t a, otpc_ret_t *r, otpc_from_t *f
         post(p, r);
         return;
     case OTPC_STOP:
-        if (r->has_reason && !valid(p, &r->reason, last))
+        if (r->has_reason && !valid_term(p, otpc__x_term(&r->reason), last))
             return;
         otpc__gs_stop(p, reason, last);
         return;
     case OTPC_STOP_REPLY:
         if (!from)
             break;
-        if (r->has_reason && !valid(p, &r->reason, last))
+        if (r->has_reason && !valid_term(p, otpc__x_term(&r->reason), last))
             return;
         /* gen_server runs terminate first, then replies */
         run_terminate(p, reason);

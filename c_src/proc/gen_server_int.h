@@ -59,6 +59,9 @@ void otpc__from_release(otpc_node_t *n, otpc__gs_t *g, otpc_from_t *fr);
 int otpc__from_send(otpc_proc_t *self, const otpc_from_t *from, otpc_term_t reply);
 
 /* gen_server.c */
+/* normal, shutdown and {shutdown, _}: a quiet end, as in OTP (no log, no transient
+ * restart). reason is versioned. */
+int otpc__quiet_reason(otpc_term_t reason);
 /* Run terminate (once) and exit with reason (versioned); logs abnormal reasons. */
 void otpc__gs_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last);
 /* gen_ret.c: a versioned view of the subterm at index inside a mailbox item we own:

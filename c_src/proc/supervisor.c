@@ -149,13 +149,6 @@ static child_t *child_of(sup_t *s, const otpc_pid_t *pid)
     return NULL;
 }
 
-static int quiet(otpc_term_t reason)
-{
-    int i;
-    return otpc_term_is_atom(reason, "normal") || otpc_term_is_atom(reason, "shutdown") ||
-           otpc_term_is_tagged(reason, "shutdown", 2, &i);
-}
-
 /* One more restart now: 0 if within intensity, else the supervisor must give up. */
 static int note_restart(sup_t *s, uint64_t now)
 {
@@ -199,7 +192,7 @@ static otpc_action_t sup_info(otpc_proc_t *self, otpc_term_t msg, otpc_ret_t *r)
     c->alive = 0;
     char saved;
     otpc_term_t reason = otpc__view_begin(msg, i, &saved);
-    int q = quiet(reason);
+    int q = otpc__quiet_reason(reason);
     otpc__view_end(msg, i, saved);
     if (!q)
         LOG_ERROR("supervisor", "child %s terminated abnormally", c->id);
