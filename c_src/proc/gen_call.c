@@ -15,17 +15,18 @@
 
 int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index)
 {
-    return otpc__decode_labelled_call(self, msg, "$gen_call", from, req_index);
+    int i;
+    return otpc_term_is_tagged(msg, "$gen_call", 3, &i) &&
+           otpc__decode_from(self, msg, i, from, req_index);
 }
 
-int otpc__decode_labelled_call(otpc_proc_t *self, otpc_term_t msg, const char *label,
-                               otpc__from_t *from, int *req_index)
+int otpc__decode_from(otpc_proc_t *self, otpc_term_t msg, int i, otpc__from_t *from,
+                      int *req_index)
 {
     const char *b = msg.data;
-    int i = 0, arity;
-    if (ei_decode_version(b, &i, NULL) || ei_decode_tuple_header(b, &i, &arity) || arity != 3 ||
-        !otpc_decode_atom_is(b, &i, label) || ei_decode_tuple_header(b, &i, &arity) ||
-        arity != 2 || otpc_decode_pid(self, b, &i, &from->pid))
+    int arity;
+    if (ei_decode_tuple_header(b, &i, &arity) || arity != 2 ||
+        otpc_decode_pid(self, b, &i, &from->pid))
         return 0;
     int start = i;
     if (otpc_skip_term(msg, &i))
@@ -66,13 +67,7 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
     if (otpc__pid_is_local(n, &from->pid)) {
         if (otpc__x_raw(x, body, blen))
             return OTPC_ENOMEM;
-        otpc_proc_t *to = otpc__proc_lookup(n, &from->pid);
-        otpc__msg_t *m = to ? otpc__msg_new(n, M_MSG, server, x->buff, (size_t)x->index) : NULL;
-        if (to && !m)
-            return OTPC_ENOMEM;
-        if (m)
-            otpc__deliver(n, to, m);
-        return 0;
+        return otpc__send_local(n, server, &from->pid, x->buff, (size_t)x->index);
     }
     /* Remote: the frame gets the prefix and the reply, each copied once, straight in. */
     otpc_ref_t alias;
@@ -86,8 +81,7 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
         return otpc__peer_send2(n, alias.node, &n->scratch, x->buff, (size_t)x->index, body,
                                 blen);
     }
-    if (otpc__ctl_begin(n, 3, DOP_SEND) || ei_x_encode_atom(&n->scratch, "") ||
-        otpc__x_pid(n, &n->scratch, &from->pid))
+    if (otpc__ctl_send(n, &from->pid))
         return OTPC_ENOMEM;
     return otpc__peer_send2(n, from->pid.node, &n->scratch, x->buff, (size_t)x->index, body,
                             blen);

@@ -221,12 +221,12 @@ static otpc_action_t stop_bad(otpc_ret_t *r, const char *tag, otpc_term_t req)
     return OTPC_STOP;
 }
 
-static void do_call(otpc_proc_t *p, otpc_term_t msg)
+/* msg is {'$gen_call', {From, Tag}, Req}; i is at {From, Tag}. */
+static void do_call(otpc_proc_t *p, otpc_term_t msg, int i)
 {
     otpc__gs_t *g = p->gs;
     otpc__from_t f;
-    int i;
-    if (!otpc__decode_call(p, msg, &f, &i))
+    if (!otpc__decode_from(p, msg, i, &f, &i))
         return;
     otpc_from_t *from = otpc__from_new(p, &f);
     otpc_ret_t *r = otpc__ret_begin(p->node);
@@ -366,14 +366,14 @@ static void gs_handle(otpc_proc_t *p, otpc_term_t msg)
     g->hibernated = 0;
     if (system) {
         int was_on = g->timeout_on;
-        otpc__gs_system(p, msg);
+        otpc__gs_system(p, msg, i);
         if (was_on && !p->exiting)
             arm_timeout(p, g->timeout_ms);
         return;
     }
     g->timeout_on = 0;
     if (otpc_term_is_tagged(msg, "$gen_call", 3, &i))
-        do_call(p, msg);
+        do_call(p, msg, i);
     else if (otpc_term_is_tagged(msg, "$gen_cast", 2, &i))
         do_cast(p, msg, i);
     else

@@ -70,7 +70,8 @@ otpc_term_t otpc__view_begin(otpc_term_t msg, int index, char *saved);
 void otpc__view_end(otpc_term_t msg, int index, char saved);
 
 /* gen_sys.c: {system, From, Request} */
-void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg);
+/* msg is {system, From, Req}; i is at From. */
+void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i);
 /* starter.c */
 const otpc_gen_server_t *otpc__module_find(otpc_node_t *n, const char *name);
 

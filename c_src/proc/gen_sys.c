@@ -112,12 +112,12 @@ static int change_code(otpc_proc_t *p, otpc_term_t req, int i, ei_x_buff *x)
            ei_x_encode_string(x, otpc_strerror(rc));
 }
 
-void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg)
+void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
 {
     otpc__gs_t *g = p->gs;
     otpc__from_t f;
-    int i, j;
-    if (!otpc__decode_labelled_call(p, msg, "system", &f, &i)) {
+    int j;
+    if (!otpc__decode_from(p, msg, i, &f, &i)) {
         LOG_WARN("gen_server", "%s: malformed system message ignored", g->mod->name);
         return;
     }

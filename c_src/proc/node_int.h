@@ -207,6 +207,12 @@ int otpc__pid_is_local(const otpc_node_t *n, const otpc_pid_t *pid);
 otpc__msg_t *otpc__msg_new(otpc_node_t *n, otpc__msg_kind_t kind, const otpc_pid_t *from,
                            const char *data, size_t len);
 void otpc__deliver(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *m);
+/* Copy data (one versioned, well-formed term) into the mailbox of the local pid `to`;
+ * a dead one drops it. */
+int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
+                     const char *data, size_t len);
+/* {SEND, '', To} in n->scratch, the control message of a send with no sender. */
+int otpc__ctl_send(otpc_node_t *n, const otpc_pid_t *to);
 /* Put the chain head..tail in front of the mailbox (continue, resumed messages). */
 void otpc__deliver_front(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *head, otpc__msg_t *tail);
 void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m);
@@ -278,9 +284,10 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
 /* gen_server.c: the replies otpc_reply_async() queued */
 void otpc__async_replies(otpc_node_t *n);
 int otpc__net_kernel_start(otpc_node_t *n);
-/* Like otpc__decode_call for {Label, {From, Tag}, Request} (`$gen_call`, `system`). */
-int otpc__decode_labelled_call(otpc_proc_t *self, otpc_term_t msg, const char *label,
-                               otpc__from_t *from, int *req_index);
+/* The {From, Tag} at index i of msg (after the label of a `$gen_call` or `system`
+ * message whose tuple the caller matched), then *req_index at the request. 1 or 0. */
+int otpc__decode_from(otpc_proc_t *self, otpc_term_t msg, int i, otpc__from_t *from,
+                      int *req_index);
 
 /* timer.c */
 int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to,

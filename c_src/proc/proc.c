@@ -299,25 +299,37 @@ int otpc__check_term(otpc_term_t msg)
     return 0;
 }
 
+int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
+                     const char *data, size_t len)
+{
+    otpc_proc_t *p = otpc__proc_lookup(n, to);
+    if (!p)
+        return 0; /* a dead process: dropped, as in Erlang */
+    otpc__msg_t *m = otpc__msg_new(n, M_MSG, from, data, len);
+    if (!m)
+        return OTPC_ENOMEM;
+    otpc__deliver(n, p, m);
+    return 0;
+}
+
+int otpc__ctl_send(otpc_node_t *n, const otpc_pid_t *to)
+{
+    /* No sender, so it is valid whatever the peer turns out to support. */
+    if (otpc__ctl_begin(n, 3, DOP_SEND) || ei_x_encode_atom(&n->scratch, "") ||
+        otpc__x_pid(n, &n->scratch, to))
+        return OTPC_ENOMEM;
+    return 0;
+}
+
 int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
 {
     otpc_node_t *n = self->node;
     int rc = otpc__check_term(msg);
     if (rc)
         return rc;
-    if (otpc__pid_is_local(n, to)) {
-        otpc_proc_t *p = otpc__proc_lookup(n, to);
-        if (!p)
-            return 0;
-        otpc__msg_t *m = otpc__msg_new(n, M_MSG, &self->pid, msg.data, msg.size);
-        if (!m)
-            return OTPC_ENOMEM;
-        otpc__deliver(n, p, m);
-        return 0;
-    }
-    /* {SEND, '', To}: no sender, so it works whatever the peer turns out to support. */
-    if (otpc__ctl_begin(n, 3, DOP_SEND) || ei_x_encode_atom(&n->scratch, "") ||
-        otpc__x_pid(n, &n->scratch, to))
+    if (otpc__pid_is_local(n, to))
+        return otpc__send_local(n, &self->pid, to, msg.data, msg.size);
+    if (otpc__ctl_send(n, to))
         return OTPC_ENOMEM;
     return otpc__peer_send(n, to->node, &n->scratch, msg.data, msg.size);
 }

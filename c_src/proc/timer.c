@@ -156,8 +156,7 @@ static void fire_send(otpc_node_t *n, const otpc_pid_t *to, otpc__msg_t *m)
             otpc__deliver(n, p, m);
             return;
         }
-    } else if (otpc__ctl_begin(n, 3, DOP_SEND) == 0 && ei_x_encode_atom(&n->scratch, "") == 0 &&
-               otpc__x_pid(n, &n->scratch, to) == 0) {
+    } else if (otpc__ctl_send(n, to) == 0) {
         otpc__peer_send(n, to->node, &n->scratch, m->data, m->len);
     }
     otpc__msg_free(n, m);
