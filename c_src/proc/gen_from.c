@@ -80,16 +80,12 @@ otpc_pid_t otpc_from_pid(const otpc_from_t *from)
 
 int otpc_reply(otpc_proc_t *self, otpc_from_t *from, otpc_term_t reply)
 {
-    otpc__gs_t *g = self->gs;
-    if (!g || !from || from->owner != self)
+    if (!self->gs || !from || from->owner != self)
         return OTPC_EINVAL;
     int rc = otpc__check_term(reply);
     if (rc == 0)
         rc = otpc__from_send(self, from, reply);
-    if (from == g->cur)
-        g->cur_answered = 1; /* the runtime frees it after the callback */
-    else
-        otpc__from_release(self->node, g, from);
+    otpc_from_drop(self, from); /* answered: done with it either way */
     return rc;
 }
 
@@ -99,7 +95,7 @@ void otpc_from_drop(otpc_proc_t *self, otpc_from_t *from)
     if (!g || !from || from->owner != self)
         return;
     if (from == g->cur)
-        g->cur_answered = 1;
+        g->cur_answered = 1; /* the runtime frees it after the callback */
     else
         otpc__from_release(self->node, g, from);
 }

@@ -109,6 +109,14 @@ static void stop_reading(otpc__peer_t *p)
     otpc__buf_free(&p->rbuf);
 }
 
+/* The stream can no longer be trusted (or is gone): stop reading it at once, and have
+ * the I/O thread close the connection with `why`. */
+static void give_up(otpc_node_t *n, otpc__peer_t *p, const char *why)
+{
+    stop_reading(p);
+    otpc__peer_close(n, p, why);
+}
+
 void otpc__peers_stop_reading(otpc_node_t *n)
 {
     for (uint32_t i = 0; i < n->peers_cap; i++)
@@ -195,8 +203,7 @@ static int on_packet(otpc_node_t *n, otpc__peer_t *p, const char *data, size_t l
         snprintf(reason, sizeof reason, "malformed packet from %s: %s",
                  otpc__atom_name(&n->atoms, p->node), why);
         LOG_WARN("dist", "%s", reason);
-        stop_reading(p);
-        otpc__peer_close(n, p, reason);
+        give_up(n, p, reason);
         return -1;
     }
     otpc__handle_ctrl(n, p, &c);
@@ -246,8 +253,7 @@ static int packets(otpc_node_t *n, otpc__peer_t *p)
         snprintf(why, sizeof why, "packet of %u bytes exceeds max_message (%zu)",
                  otpc__get_u32(p->rbuf.data + pos), n->opts.max_message);
         LOG_WARN("dist", "%s from %s", why, otpc__atom_name(&n->atoms, p->node));
-        stop_reading(p);
-        otpc__peer_close(n, p, why);
+        give_up(n, p, why);
         return -1;
     }
     otpc__buf_consume(&p->rbuf, pos);
@@ -346,8 +352,7 @@ static void after_read(otpc_node_t *n, otpc__peer_t *p, int got, const char *why
         otpc__conn_touch(p->conn);
     if (why) {
         if (p->poll) {
-            stop_reading(p);
-            otpc__peer_close(n, p, why);
+            give_up(n, p, why);
             otpc__node_turn(n);
         }
         return;
