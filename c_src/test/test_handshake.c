@@ -56,6 +56,15 @@ static size_t split(const otpc__buf_t *b, msg_t *out, size_t max)
     return n;
 }
 
+/* b holds exactly one handshake message, and it is `text` (e.g. a status "snok"). */
+static void assert_only_message(const otpc__buf_t *b, const char *text)
+{
+    msg_t m[MAX_MSGS];
+    assert_int_equal(split(b, m, MAX_MSGS), 1);
+    assert_int_equal(m[0].len, strlen(text));
+    assert_memory_equal(m[0].data, text, strlen(text));
+}
+
 /* Feed one message from an exact-size heap copy. */
 static int feed(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
 {
@@ -215,10 +224,7 @@ static void initiator_lacks_flag(void **state)
     assert_int_equal(p.rb, OTPC_EPROTO);
     assert_int_equal(p.b.state, HS_FAILED);
     assert_non_null(strstr(p.b.error, "mandatory"));
-    msg_t m[MAX_MSGS];
-    assert_int_equal(split(&p.b_out, m, MAX_MSGS), 1);
-    assert_int_equal(m[0].len, 12);
-    assert_memory_equal(m[0].data, "snot_allowed", 12);
+    assert_only_message(&p.b_out, "snot_allowed");
     pair_free(&p);
 }
 
@@ -268,10 +274,7 @@ static void check_says_nok(void **state)
     assert_int_equal(p.b.state, HS_FAILED);
     assert_int_equal(c.calls, 1);
     assert_string_equal(c.seen, "a@h");
-    msg_t m[MAX_MSGS];
-    assert_int_equal(split(&p.b_out, m, MAX_MSGS), 1);
-    assert_int_equal(m[0].len, 4);
-    assert_memory_equal(m[0].data, "snok", 4);
+    assert_only_message(&p.b_out, "snok");
     assert_true(relay(&p.b_out, &p.a, &p.a_out) < 0);
     assert_int_equal(p.a.state, HS_FAILED);
     assert_non_null(strstr(p.a.error, "nok"));
@@ -310,10 +313,7 @@ static void initiator_gets_alive(void **state)
     assert_int_equal(hs.state, HS_FAILED);
     assert_non_null(strstr(hs.error, "alive"));
     assert_false(hs.told_nok);
-    msg_t m[MAX_MSGS];
-    assert_int_equal(split(&out, m, MAX_MSGS), 1);
-    assert_int_equal(m[0].len, 6);
-    assert_memory_equal(m[0].data, "sfalse", 6);
+    assert_only_message(&out, "sfalse");
     otpc__buf_free(&out);
 }
 
