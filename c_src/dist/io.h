@@ -29,7 +29,7 @@
 typedef struct otpc__io otpc__io_t;
 typedef struct otpc__conn otpc__conn_t;
 
-enum { EV_READY = 1, EV_FATAL, EV_UP, EV_DOWN, EV_FAILED, EV_USER };
+enum { EV_READY = 1, EV_FATAL, EV_UP, EV_DOWN, EV_FAILED };
 enum { CMD_CONNECT = 1, CMD_WRITE, CMD_CLOSE, CMD_RELEASE, CMD_STOP };
 
 typedef struct {
@@ -38,7 +38,6 @@ typedef struct {
     const char *cookie;
     int published;
     unsigned ticktime_ms;  /* net_ticktime */
-    size_t max_packet;
     uint16_t port;
     otpc__mq_t *events;    /* the scheduler's queue */
 } otpc__io_cfg_t;

@@ -391,9 +391,9 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
     int rc = setup_loop(n);
     if (rc)
         return rc;
+    /* packets (and their -max_message bound) are the scheduler's: proc/peer.c */
     otpc__io_cfg_t cfg = {n->name, n->alive, n->cookie, n->opts.published,
-                          n->opts.net_ticktime * 1000u, n->opts.max_message,
-                          n->opts.listen_port, &n->events};
+                          n->opts.net_ticktime * 1000u, n->opts.listen_port, &n->events};
     if ((rc = otpc__io_start(&n->io, &cfg)) != 0) {
         replies_open(n, 0);
         otpc__wake_close(&n->wake);
