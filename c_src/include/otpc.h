@@ -417,6 +417,56 @@ OTPC_WUR int otpc_supervisor_start(otpc_node_t *node, const char *name,
                                    const otpc_child_spec_t *children, size_t nchildren,
                                    otpc_pid_t *out);
 
+/* ---- daemon: a TCP/TLS listener with one gen_server per connection ------------- */
+
+/* Options of otpc_daemon_start(); zero means the default everywhere.
+ * The wire protocol is gen_tcp's {packet, 4} with term_to_binary (see the README). */
+typedef struct {
+    const char *ip;              /* address to listen on; NULL: "127.0.0.1"; "::" or
+                                    "0.0.0.0" for every interface */
+    uint16_t port;               /* 0: any free port (otpc_daemon_port tells which) */
+    int tls;                     /* 0: plain TCP */
+    const char *certfile;        /* TLS: PEM certificate (chain); required with tls */
+    const char *keyfile;         /* TLS: PEM key; NULL: in certfile */
+    const char *cacertfile;      /* TLS: CAs for client certificates */
+    int verify_peer;             /* TLS: verify a client certificate if one is sent */
+    int fail_if_no_peer_cert;    /* TLS: require one (mutual TLS) */
+    unsigned max_connections;    /* 0: no limit; at the limit accepting pauses */
+    size_t max_frame;            /* largest frame from a client; 0: 16 MiB */
+    unsigned handshake_timeout;  /* ms for the TLS handshake; 0: 5000 */
+    unsigned idle_timeout;       /* ms without a frame from the client; 0: none */
+    int grace;                   /* ms live connections get on stop; 0: 5000;
+                                    negative: shut them down at once */
+} otpc_daemon_opts_t;
+
+/* Start a daemon process that listens (before this returns) and, for each accepted
+ * connection, starts a gen_server of `mod` with `arg` (copied) whose replies and
+ * otpc_push() go to that socket. `owner` (NULL: none) receives
+ * {otpc_spawned, Daemon, Server, MRef, {PeerIp, PeerPort}} per connection and
+ * {'DOWN', MRef, process, Server, Reason} once per server end; the daemon stops when
+ * the owner exits. 0 with *out the daemon's pid, or an OTPC_E* code with a one-line
+ * reason in err (may be NULL). From on_start or a callback (the scheduler thread).
+ *
+ *     otpc_daemon_opts_t o = {.port = 7000, .max_connections = 1000};
+ *     otpc_pid_t d;
+ *     rc = otpc_daemon_start(node, &my_module, no_arg, &o, NULL, &d, err, sizeof err); */
+OTPC_WUR int otpc_daemon_start(otpc_node_t *node, const otpc_gen_server_t *mod,
+                               otpc_term_t arg, const otpc_daemon_opts_t *opts,
+                               const otpc_pid_t *owner, otpc_pid_t *out, char *err,
+                               size_t errcap);
+
+/* The port a running daemon listens on; OTPC_ENOPROC if it is not a daemon. */
+int otpc_daemon_port(otpc_node_t *node, const otpc_pid_t *daemon, uint16_t *port);
+
+/* Ask a daemon to stop: it closes its listener at once, gives live connections its
+ * grace time, then shuts the rest down and exits normally. */
+int otpc_daemon_stop(otpc_node_t *node, const otpc_pid_t *daemon);
+
+/* From a daemon connection's server: send {push, Term} down its socket (term is
+ * copied). OTPC_ENOPROC when self is not a daemon connection's server or its socket
+ * is gone. */
+int otpc_push(otpc_proc_t *self, otpc_term_t term);
+
 #ifdef __cplusplus
 }
 #endif

@@ -233,6 +233,7 @@ static void arm_timer(otpc_node_t *n)
 void otpc__node_turn(otpc_node_t *n)
 {
     otpc__run_queue(n, TURN_BUDGET);
+    otpc__sessions_flush(n);
     otpc__peer_flush(n);
     if (!n->stopping) /* the timer handle is closed once stopping */
         arm_timer(n);
@@ -448,6 +449,7 @@ void otpc_node_free(otpc_node_t *n)
     ei_x_free(&n->scratch);
     ei_x_free(&n->scratch2);
     ei_x_free(&n->trap_buf);
+    otpc__buf_free(&n->sess_in);
     otpc__timers_free(n);
     otpc__gs_node_free(n);
     otpc__atoms_free(&n->atoms);

@@ -57,13 +57,17 @@ int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t rep
 int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from,
                        otpc_term_t reply)
 {
+    const char *body = reply.data + 1;
+    size_t blen = reply.size - 1;
+    otpc_proc_t *wire = otpc__pid_is_local(n, &from->pid) ? otpc__proc_lookup(n, &from->pid)
+                                                          : NULL;
+    if (wire && wire->wire) /* a caller across a daemon socket */
+        return wire->wire(wire, &from->tag, body, blen);
     ei_x_buff *x = &n->scratch2; /* "{Tag, " -- the reply itself follows it */
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
         otpc__x_raw(x, from->tag.data, from->tag.size))
         return OTPC_ENOMEM;
-    const char *body = reply.data + 1;
-    size_t blen = reply.size - 1;
     if (otpc__pid_is_local(n, &from->pid)) {
         if (otpc__x_raw(x, body, blen))
             return OTPC_ENOMEM;

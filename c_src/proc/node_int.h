@@ -72,6 +72,13 @@ typedef struct {
 
 struct otpc__gs;
 
+/* A process that stands for a socket (a daemon connection, daemon/session.c): gen
+ * replies addressed to it and pushes from its server are written to the socket by
+ * this hook instead of going through its mailbox. tag: the caller's tag bytes, or NULL
+ * for a push; body: one term without version byte, borrowed. 0 or an OTPC_E* code. */
+typedef int (*otpc__wire_fn)(otpc_proc_t *conn, const otpc__span_t *tag, const char *body,
+                             size_t len);
+
 struct otpc_proc {
     otpc_node_t *node;
     otpc_pid_t pid;
@@ -89,6 +96,7 @@ struct otpc_proc {
     otpc__vec_t mons_in;  /* of otpc__mon_t: monitors others hold on me */
     otpc__vec_t mons_out; /* of otpc__mon_t: monitors I hold */
     struct otpc__gs *gs;  /* gen_server runtime state, for gen_servers */
+    otpc__wire_fn wire;   /* daemon connections only */
 };
 
 /* ---- timers ------------------------------------------------------------------------ */
@@ -195,10 +203,17 @@ struct otpc_node {
     uint32_t from_pool_len;
     const otpc_gen_server_t **modules; /* startable by name from Erlang */
     uint32_t nmodules;
+
+    /* daemon connections (daemon/session.c) with output to write at the end of the turn */
+    struct otpc__session *sess_dirty;
+    otpc__buf_t sess_in; /* TLS plaintext, consumed as soon as it is decrypted */
 };
 
 /* node.c */
 void otpc__node_turn(otpc_node_t *n);
+
+/* daemon/session.c: write what daemon connections queued in this turn */
+void otpc__sessions_flush(otpc_node_t *n);
 
 /* proc.c */
 otpc_proc_t *otpc__proc_lookup(otpc_node_t *n, const otpc_pid_t *pid);

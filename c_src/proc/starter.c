@@ -8,10 +8,16 @@
  * With Link the new server is linked to the caller before its init runs, as
  * gen_server:start_link links before init, so the caller sees the exit of a server
  * whose init stops.
+ *
+ *   {start_daemon, Module, Arg, Opts}      (otpc:start_daemon/4; the caller owns it)
+ *     -> {ok, Pid} | {error, {badopt, Key} | {listen, Posix} | {tls, Why} | ...}
+ *
+ * Opts is the list otpc.erl normalises: {Key, Integer | Boolean | Atom | Binary}.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/daemon_int.h"
 #include "dist/term.h"
 #include "proc/gen_server_int.h"
 #include "util/log.h"
@@ -99,7 +105,135 @@ static otpc_action_t starter_call(otpc_proc_t *self, otpc_term_t req, otpc_from_
     return OTPC_REPLY;
 }
 
-static const otpc_gen_server_t starter = {.name = "otpc_starter", .handle_call = starter_call};
+/* ---- daemons ---------------------------------------------------------------------- */
+
+#define NSTR 4
+typedef struct {
+    otpc_daemon_opts_t o;
+    char str[NSTR][1024]; /* ip, certfile, keyfile, cacertfile */
+} dopts_t;
+
+static int opt_str(const char *b, int *i, char *out)
+{
+    int type, size;
+    long len;
+    if (ei_get_type(b, i, &type, &size) || type != ERL_BINARY_EXT || size >= 1024 ||
+        ei_decode_binary(b, i, out, &len))
+        return -1;
+    out[len] = 0;
+    return 0;
+}
+
+static int opt_uint(const char *b, int *i, unsigned long max, unsigned long *out)
+{
+    return ei_decode_ulong(b, i, out) || *out > max ? -1 : 0;
+}
+
+/* One {Key, Value}; -1 when the value does not fit the key. */
+static int opt_one(dopts_t *d, const char *key, const char *b, int *i)
+{
+    otpc_daemon_opts_t *o = &d->o;
+    unsigned long u;
+    long l;
+    int flag;
+    static const char *const strs[NSTR] = {"ip", "certfile", "keyfile", "cacertfile"};
+    for (int k = 0; k < NSTR; k++)
+        if (strcmp(key, strs[k]) == 0) {
+            if (opt_str(b, i, d->str[k]))
+                return -1;
+            const char **slot[NSTR] = {&o->ip, &o->certfile, &o->keyfile, &o->cacertfile};
+            *slot[k] = d->str[k];
+            return 0;
+        }
+    if (strcmp(key, "port") == 0)
+        return opt_uint(b, i, 65535, &u) ? -1 : (o->port = (uint16_t)u, 0);
+    if (strcmp(key, "max_connections") == 0)
+        return opt_uint(b, i, UINT32_MAX, &u) ? -1 : (o->max_connections = (unsigned)u, 0);
+    if (strcmp(key, "max_frame") == 0)
+        return opt_uint(b, i, UINT32_MAX, &u) ? -1 : (o->max_frame = u, 0);
+    if (strcmp(key, "handshake_timeout") == 0)
+        return opt_uint(b, i, UINT32_MAX, &u) ? -1 : (o->handshake_timeout = (unsigned)u, 0);
+    if (strcmp(key, "idle_timeout") == 0)
+        return opt_uint(b, i, UINT32_MAX, &u) ? -1 : (o->idle_timeout = (unsigned)u, 0);
+    if (strcmp(key, "grace") == 0)
+        return ei_decode_long(b, i, &l) || l > INT32_MAX || l < -1 ? -1 : (o->grace = (int)l, 0);
+    if (strcmp(key, "tls") == 0)
+        return ei_decode_boolean(b, i, &flag) ? -1 : (o->tls = flag, 0);
+    if (strcmp(key, "verify_peer") == 0)
+        return ei_decode_boolean(b, i, &flag) ? -1 : (o->verify_peer = flag, 0);
+    if (strcmp(key, "fail_if_no_peer_cert") == 0)
+        return ei_decode_boolean(b, i, &flag) ? -1 : (o->fail_if_no_peer_cert = flag, 0);
+    return -1;
+}
+
+/* The options list at *i; on a bad one, its key in bad. */
+static int decode_dopts(const char *b, int *i, dopts_t *d, char *bad)
+{
+    int n, arity;
+    memset(d, 0, sizeof *d);
+    if (ei_decode_list_header(b, i, &n))
+        return -1;
+    for (int k = 0; k < n; k++) {
+        if (ei_decode_tuple_header(b, i, &arity) || arity != 2 || ei_decode_atom(b, i, bad) ||
+            opt_one(d, bad, b, i))
+            return -1;
+    }
+    bad[0] = 0;
+    return 0;
+}
+
+static void start_daemon(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from,
+                         ei_x_buff *x)
+{
+    char mod_name[MAXATOMLEN_UTF8], bad[MAXATOMLEN_UTF8] = "opts";
+    int arg_at;
+    static dopts_t d; /* 4 KiB of paths: not on the stack; one scheduler thread */
+    if (ei_decode_atom(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
+        decode_dopts(req.data, &i, &d, bad)) {
+        reply_error2(x, "badopt", bad);
+        return;
+    }
+    const otpc_gen_server_t *mod = otpc__module_find(otpc_proc_node(self), mod_name);
+    if (!mod) {
+        reply_error2(x, "unknown_module", mod_name);
+        return;
+    }
+    ei_x_buff arg;
+    ei_x_new_with_version(&arg);
+    otpc_x_append_subterm(&arg, req, &arg_at);
+    otpc_pid_t owner = otpc_from_pid(from), pid;
+    otpc__derr_t e;
+    int rc = otpc__daemon_start(otpc_proc_node(self), mod, otpc_term_x(&arg), &d.o, &owner,
+                                &pid, &e);
+    ei_x_free(&arg);
+    if (rc == 0) {
+        reply_pid(self, x, "ok", &pid);
+        return;
+    }
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "error");
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, e.kind[0] ? e.kind : "otpc");
+    if (!e.kind[0])
+        ei_x_encode_atom(x, otpc_strerror(rc));
+    else if (e.detail_is_atom || strcmp(e.kind, "badopt") == 0)
+        ei_x_encode_atom(x, e.detail);
+    else
+        ei_x_encode_binary(x, e.detail, (long)strlen(e.detail));
+}
+
+static otpc_action_t starter_dispatch(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
+                                      otpc_ret_t *r)
+{
+    int i;
+    if (otpc_term_is_tagged(req, "start_daemon", 4, &i)) {
+        start_daemon(self, req, i, from, otpc_ret_reply(r));
+        return OTPC_REPLY;
+    }
+    return starter_call(self, req, from, r);
+}
+
+static const otpc_gen_server_t starter = {.name = "otpc_starter", .handle_call = starter_dispatch};
 
 int otpc__starter_start(otpc_node_t *n)
 {

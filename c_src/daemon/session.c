@@ -1,0 +1,641 @@
+/*
+ * One daemon connection: a process that owns an accepted socket and is the parent (and
+ * link) of the gen_server serving it.
+ *
+ * The socket is read by the scheduler's own loop (a uv_poll_t), frames come out of a
+ * reassembly buffer (daemon/reasm.c), through TLS first when configured
+ * (daemon/tls.c). A {call, Tag, Req} frame becomes {'$gen_call', {Conn, Tag}, Req} in
+ * the server's mailbox; the server's reply to Conn never enters a mailbox: the process
+ * layer hands it to this module's wire hook, which appends {reply, Tag, Reply} to the
+ * output buffer. Output is written once per scheduler turn (otpc__sessions_flush), so a
+ * burst of replies costs one send(), and a socket that stops taking bytes is watched
+ * for writability instead of being retried.
+ *
+ * Lifecycle, one way only: HANDSHAKE (TLS) -> OPEN -> ENDING -> CLOSING -> gone.
+ * ENDING: this side decided the server must go (peer closed, bad frame, timeout,
+ * daemon shutdown) and sent it an exit signal; reading has stopped. CLOSING: the
+ * server's EXIT arrived; {exit, Reason} is queued if the socket can still carry it,
+ * and the process exits (normal) once the output is written or after LINGER_MS.
+ * Invariants: the process and the socket go together (terminate closes the socket, so
+ * whatever kills the process frees the connection); the session struct itself is
+ * freed by the poll handle's close callback, never earlier.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/daemon_int.h"
+#include "dist/term.h"
+#include "proc/gen_server_int.h"
+#include "util/log.h"
+
+#define HDR 4
+#define OUT_HIGH (1u << 20)   /* stop reading while this much output waits */
+#define BUF_KEEP (64u * 1024) /* larger idle buffers are given back */
+#define READS_PER_WAKE 4
+#define LINGER_MS 5000
+
+typedef enum { S_HANDSHAKE, S_OPEN, S_ENDING, S_CLOSING } state_t;
+
+typedef struct otpc__session {
+    otpc_node_t *n;
+    otpc_proc_t *proc; /* NULL once the process has exited */
+    uv_poll_t poll;
+    int fd;            /* -1 once closed */
+    int events;        /* what `poll` watches now */
+    state_t state;
+    int reading;       /* 0 once ENDING: frames after the decision are ignored */
+    int peer_gone;     /* EOF or a socket error: nothing more can be written */
+    otpc_pid_t server, daemon;
+    otpc__reasm_t reasm;
+    otpc__tls_t *tls;
+    otpc__buf_t pout;  /* TLS: frames not encrypted yet */
+    otpc__buf_t out;   /* bytes for the socket */
+    uint64_t last_rx;  /* uv_now() of the last bytes read */
+    unsigned idle_ms;
+    int dirty;
+    struct otpc__session *dirty_next;
+} sess_t;
+
+/* Atoms as versioned terms, spliced into frames and exit reasons. */
+#define VA(...) {(char)ERL_VERSION_MAGIC, __VA_ARGS__}
+static const char T_NORMAL[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 6, 'n', 'o', 'r', 'm', 'a', 'l');
+static const char T_SHUTDOWN[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 8, 's', 'h', 'u', 't', 'd', 'o',
+                                    'w', 'n');
+static const char T_IDLE[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 10, '$', 'o', 't', 'p', 'c', '_',
+                                'i', 'd', 'l', 'e');
+static const char T_HS[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 8, '$', 'o', 't', 'p', 'c', '_', 'h',
+                              's');
+static const char T_LINGER[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 12, '$', 'o', 't', 'p', 'c', '_',
+                                  'l', 'i', 'n', 'g', 'e', 'r');
+#define TERM(a) ((otpc_term_t){(a), sizeof(a)})
+
+static _Thread_local char rbuf[64 * 1024];
+
+static void on_io(uv_poll_t *h, int status, int events);
+static void flush(sess_t *s);
+
+/* ---- output ------------------------------------------------------------------------ */
+
+static otpc__buf_t *frame_buf(sess_t *s)
+{
+    return s->tls ? &s->pout : &s->out;
+}
+
+static void mark_dirty(sess_t *s)
+{
+    if (s->dirty || s->fd < 0)
+        return;
+    s->dirty = 1;
+    s->dirty_next = s->n->sess_dirty;
+    s->n->sess_dirty = s;
+}
+
+static void unmark_dirty(sess_t *s)
+{
+    if (!s->dirty)
+        return;
+    for (sess_t **pp = &s->n->sess_dirty; *pp; pp = &(*pp)->dirty_next)
+        if (*pp == s) {
+            *pp = s->dirty_next;
+            break;
+        }
+    s->dirty = 0;
+}
+
+/* One frame: the length, the version byte, then the pieces (each one term's bytes or
+ * a term's head). Nothing is written when the socket cannot take it any more. */
+static int put_frame(sess_t *s, const char *head, size_t hlen, const char *a, size_t alen,
+                     const char *b, size_t blen)
+{
+    if (s->fd < 0 || s->peer_gone)
+        return 0;
+    size_t body = 1 + hlen + alen + blen;
+    if (body > UINT32_MAX)
+        return OTPC_ETOOBIG;
+    otpc__buf_t *o = frame_buf(s);
+    if (otpc__buf_reserve(o, HDR + body))
+        return OTPC_ENOMEM;
+    char hdr[HDR + 1];
+    otpc__put_u32(hdr, (uint32_t)body);
+    hdr[HDR] = (char)ERL_VERSION_MAGIC;
+    otpc__buf_append(o, hdr, sizeof hdr);
+    otpc__buf_append(o, head, hlen);
+    otpc__buf_append(o, a, alen);
+    otpc__buf_append(o, b, blen);
+    mark_dirty(s);
+    return 0;
+}
+
+/* The wire hook: a gen reply to this connection ({reply, Tag, Reply}) or a push. */
+static int wire(otpc_proc_t *conn, const otpc__span_t *tag, const char *body, size_t len)
+{
+    sess_t *s = otpc_proc_data(conn);
+    if (s->state == S_HANDSHAKE || s->state == S_CLOSING)
+        return 0; /* as a reply to a caller that is gone: dropped */
+    static const char reply[] = {ERL_SMALL_TUPLE_EXT, 3, ERL_SMALL_ATOM_UTF8_EXT, 5,
+                                 'r', 'e', 'p', 'l', 'y'};
+    static const char push[] = {ERL_SMALL_TUPLE_EXT, 2, ERL_SMALL_ATOM_UTF8_EXT, 4,
+                                'p', 'u', 's', 'h'};
+    if (tag)
+        return put_frame(s, reply, sizeof reply, tag->data, tag->size, body, len);
+    return put_frame(s, push, sizeof push, NULL, 0, body, len);
+}
+
+static int put_exit(sess_t *s, const char *reason, size_t len)
+{
+    static const char ex[] = {ERL_SMALL_TUPLE_EXT, 2, ERL_SMALL_ATOM_UTF8_EXT, 4,
+                              'e', 'x', 'i', 't'};
+    return put_frame(s, ex, sizeof ex, reason, len, NULL, 0);
+}
+
+static int put_hello(sess_t *s)
+{
+    ei_x_buff *x = &s->n->scratch2;
+    x->index = 0;
+    if (ei_x_encode_tuple_header(x, 3) || ei_x_encode_atom(x, "otpc_hello") ||
+        ei_x_encode_long(x, 1) || otpc__x_pid(s->n, x, &s->server))
+        return OTPC_ENOMEM;
+    return put_frame(s, x->buff, (size_t)x->index, NULL, 0, NULL, 0);
+}
+
+static void shrink(otpc__buf_t *b)
+{
+    if (!b->len && b->cap > BUF_KEEP)
+        otpc__buf_free(b);
+}
+
+/* Watch for what is wanted now: input unless reading stopped or output is piling up,
+ * writability while output waits. */
+static void update_poll(sess_t *s)
+{
+    if (s->fd < 0)
+        return;
+    int want = 0;
+    if (s->reading && s->out.len + s->pout.len < OUT_HIGH)
+        want |= UV_READABLE;
+    if (s->out.len)
+        want |= UV_WRITABLE;
+    if (want == s->events)
+        return;
+    s->events = want;
+    if (want)
+        uv_poll_start(&s->poll, want, on_io);
+    else
+        uv_poll_stop(&s->poll);
+}
+
+/* ---- ending ------------------------------------------------------------------------- */
+
+/* Close the socket (the struct goes with the handle's close callback). Bytes the peer
+ * sent that nobody read are drained first: closing over unread data sends a reset,
+ * which can destroy the {exit, Reason} frame before the peer reads it. */
+static void on_closed(uv_handle_t *h)
+{
+    sess_t *s = h->data;
+    otpc__reasm_free(&s->reasm);
+    otpc__tls_free(s->tls);
+    otpc__buf_free(&s->pout);
+    otpc__buf_free(&s->out);
+    free(s);
+}
+
+static void release(sess_t *s)
+{
+    if (s->fd < 0)
+        return;
+    unmark_dirty(s);
+    for (int i = 0; i < 16 && recv(s->fd, rbuf, sizeof rbuf, MSG_DONTWAIT) > 0; i++)
+        ;
+    uv_close((uv_handle_t *)&s->poll, on_closed);
+    close(s->fd);
+    s->fd = -1;
+}
+
+/* The process exits (normal) now or, inside its own callback, right after it. */
+static void finish(sess_t *s)
+{
+    otpc_proc_t *p = s->proc;
+    release(s);
+    if (!p)
+        return;
+    if (p->running)
+        otpc_exit(p, TERM(T_NORMAL));
+    else
+        otpc__proc_exit_now(p, T_NORMAL + 1, sizeof T_NORMAL - 1);
+}
+
+/* This side wants the server gone, with reason (versioned). */
+static void end(sess_t *s, otpc_term_t reason)
+{
+    if (s->state >= S_ENDING)
+        return;
+    s->state = S_ENDING;
+    s->reading = 0;
+    update_poll(s);
+    if (s->proc)
+        otpc_exit_signal(s->proc, &s->server, reason);
+}
+
+static void end_with(sess_t *s, const char *tag, const char *atom, uint64_t num)
+{
+    ei_x_buff *x = &s->n->scratch2;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "shutdown");
+    if (!tag) {
+        ei_x_encode_atom(x, atom);
+    } else {
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, tag);
+        if (atom)
+            ei_x_encode_atom(x, atom);
+        else
+            ei_x_encode_ulonglong(x, num);
+    }
+    end(s, otpc_term_x(x));
+}
+
+static void peer_closed(sess_t *s)
+{
+    s->peer_gone = 1;
+    s->reading = 0;
+    s->out.len = s->pout.len = 0;
+    end_with(s, NULL, "closed", 0);
+    update_poll(s);
+}
+
+/* The server's EXIT: tell the peer why, then go once that is written. */
+static void server_ended(sess_t *s, const char *reason, size_t len)
+{
+    if (s->state == S_CLOSING)
+        return;
+    int could_talk = s->state != S_HANDSHAKE;
+    s->state = S_CLOSING;
+    s->reading = 0;
+    if (could_talk)
+        put_exit(s, reason, len);
+    flush(s);
+    if (s->fd < 0 || !s->out.len) {
+        finish(s);
+        return;
+    }
+    otpc_pid_t self = s->proc->pid;
+    otpc_send_after(s->proc, LINGER_MS, &self, TERM(T_LINGER), NULL);
+}
+
+/* ---- writing ------------------------------------------------------------------------- */
+
+static void flush(sess_t *s)
+{
+    if (s->fd < 0)
+        return;
+    if (s->tls && s->pout.len) {
+        int rc = otpc__tls_send(s->tls, s->pout.data, s->pout.len);
+        s->pout.len = 0;
+        shrink(&s->pout);
+        if (rc) {
+            peer_closed(s);
+            return;
+        }
+    }
+    if (s->tls && otpc__tls_take_out(s->tls, &s->out))
+        s->out.len = 0; /* out of memory: the stream is lost either way */
+    size_t done = 0;
+    while (done < s->out.len) {
+        ssize_t w = send(s->fd, s->out.data + done, s->out.len - done,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            done += (size_t)w;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        } else if (errno != EINTR) {
+            done = s->out.len;
+            if (s->state < S_CLOSING)
+                peer_closed(s);
+            s->peer_gone = 1;
+        }
+    }
+    otpc__buf_consume(&s->out, done);
+    shrink(&s->out);
+    update_poll(s);
+}
+
+void otpc__sessions_flush(otpc_node_t *n)
+{
+    while (n->sess_dirty) {
+        sess_t *s = n->sess_dirty;
+        n->sess_dirty = s->dirty_next;
+        s->dirty = 0;
+        flush(s);
+        if (s->state == S_CLOSING && !s->out.len)
+            finish(s);
+    }
+}
+
+/* ---- reading ------------------------------------------------------------------------- */
+
+static int bad_frame(sess_t *s, const char *detail)
+{
+    end_with(s, "bad_frame", detail, 0);
+    return 1;
+}
+
+/* {call, Tag, Req} -> {'$gen_call', {Conn, Tag}, Req}; {cast, Req} -> {'$gen_cast', Req} */
+static int on_frame(void *ctx, const char *data, size_t len)
+{
+    sess_t *s = ctx;
+    if (s->state != S_OPEN)
+        return 1;
+    if (len == 0)
+        return 0; /* keepalive */
+    size_t used;
+    if (otpc__term_skip_versioned(data, len, &used) || used != len)
+        return bad_frame(s, "not_a_term");
+    int i = 1, arity;
+    char atom[MAXATOMLEN_UTF8];
+    if (ei_decode_tuple_header(data, &i, &arity) || ei_decode_atom(data, &i, atom))
+        return bad_frame(s, "unknown_message");
+    otpc_term_t rest = {data, len};
+    ei_x_buff *x = &s->n->scratch2;
+    x->index = 0;
+    int err = ei_x_encode_version(x);
+    if (arity == 3 && strcmp(atom, "call") == 0) {
+        int tag_at = i;
+        otpc_skip_term(rest, &i);
+        err = err || ei_x_encode_tuple_header(x, 3) || ei_x_encode_atom(x, "$gen_call") ||
+              ei_x_encode_tuple_header(x, 2) || otpc__x_pid(s->n, x, &s->proc->pid) ||
+              otpc__x_raw(x, data + tag_at, (size_t)(i - tag_at));
+    } else if (arity == 2 && strcmp(atom, "cast") == 0) {
+        err = err || ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "$gen_cast");
+    } else {
+        return bad_frame(s, "unknown_message");
+    }
+    if (err || otpc__x_raw(x, data + i, len - (size_t)i))
+        return bad_frame(s, "enomem");
+    otpc__send_local(s->n, &s->proc->pid, &s->server, x->buff, (size_t)x->index);
+    return 0;
+}
+
+static void frames(sess_t *s, const char *data, size_t len)
+{
+    uint64_t size = 0;
+    int rc = otpc__reasm_feed(&s->reasm, data, len, on_frame, s, &size);
+    if (rc == OTPC_ETOOBIG)
+        end_with(s, "frame_too_large", NULL, size);
+    else if (rc == OTPC_ENOMEM)
+        end_with(s, NULL, "enomem", 0);
+}
+
+static void tls_failed(sess_t *s)
+{
+    if (otpc__tls_peer_closed(s->tls)) {
+        peer_closed(s);
+        return;
+    }
+    const char *why = otpc__tls_error(s->tls);
+    LOG_INFO("daemon", "TLS connection failed: %s", why);
+    ei_x_buff *x = &s->n->scratch2;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "shutdown");
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "tls_error");
+    ei_x_encode_binary(x, why, (long)strlen(why));
+    s->reading = 0; /* the alert (if any) still goes out */
+    end(s, otpc_term_x(x));
+}
+
+static void got(sess_t *s, const char *data, size_t len)
+{
+    s->last_rx = uv_now(&s->n->loop);
+    if (!s->tls) {
+        frames(s, data, len);
+        return;
+    }
+    /* Plaintext is consumed at once (a partial frame is copied by the reassembler), so
+     * one buffer per node serves every TLS connection. */
+    otpc__buf_t *in = &s->n->sess_in;
+    int was = otpc__tls_established(s->tls);
+    int rc = otpc__tls_feed(s->tls, data, len);
+    if (!rc)
+        rc = otpc__tls_recv(s->tls, in);
+    mark_dirty(s); /* handshake records, alerts */
+    if (!was && otpc__tls_established(s->tls) && s->state == S_HANDSHAKE) {
+        s->state = S_OPEN;
+        put_hello(s);
+    }
+    if (in->len && s->state == S_OPEN)
+        frames(s, in->data, in->len);
+    in->len = 0;
+    shrink(in);
+    if (rc)
+        tls_failed(s);
+}
+
+static void read_some(sess_t *s)
+{
+    for (int i = 0; i < READS_PER_WAKE && s->reading; i++) {
+        ssize_t r = recv(s->fd, rbuf, sizeof rbuf, 0);
+        if (r > 0) {
+            got(s, rbuf, (size_t)r);
+            if ((size_t)r < sizeof rbuf)
+                break;
+        } else if (r == 0) {
+            peer_closed(s);
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        } else if (errno != EINTR) {
+            peer_closed(s);
+        }
+    }
+}
+
+static void on_io(uv_poll_t *h, int status, int events)
+{
+    sess_t *s = h->data;
+    if (status < 0) { /* POLLERR: libuv stopped the poll; the read names the cause */
+        events = UV_READABLE;
+        s->events = 0;
+    }
+    if (events & UV_WRITABLE) {
+        flush(s);
+        if (s->state == S_CLOSING && !s->out.len)
+            finish(s);
+    }
+    if ((events & UV_READABLE) && s->fd >= 0) {
+        if (s->reading)
+            read_some(s);
+        else if (status < 0)
+            peer_closed(s);
+    }
+    update_poll(s);
+    otpc__node_turn(s->n);
+}
+
+/* ---- the process ---------------------------------------------------------------------- */
+
+static void on_tick(sess_t *s, const char *which)
+{
+    otpc_pid_t self = s->proc->pid;
+    if (which == T_LINGER) {
+        finish(s);
+    } else if (which == T_HS) {
+        if (s->state == S_HANDSHAKE)
+            end_with(s, NULL, "timeout", 0);
+    } else if (s->state <= S_OPEN) { /* idle: re-armed for what is left, not per frame */
+        uint64_t now = uv_now(&s->n->loop), due = s->last_rx + s->idle_ms;
+        if (now >= due)
+            end_with(s, NULL, "timeout", 0);
+        else
+            otpc_send_after(s->proc, (unsigned)(due - now), &self, TERM(T_IDLE), NULL);
+    }
+}
+
+static void conn_handle(otpc_proc_t *self, otpc_term_t msg)
+{
+    sess_t *s = otpc_proc_data(self);
+    int i, arity;
+    otpc_pid_t from;
+    if (otpc_term_is_tagged(msg, "EXIT", 3, &i)) {
+        if (otpc_decode_pid(self, msg.data, &i, &from))
+            return;
+        if (otpc_pid_eq(&from, &s->server))
+            server_ended(s, msg.data + i, msg.size - (size_t)i);
+        else if (otpc_pid_eq(&from, &s->daemon))
+            end(s, TERM(T_SHUTDOWN));
+        return;
+    }
+    if (msg.size == sizeof T_IDLE && memcmp(msg.data, T_IDLE, sizeof T_IDLE) == 0)
+        return on_tick(s, T_IDLE);
+    if (msg.size == sizeof T_HS && memcmp(msg.data, T_HS, sizeof T_HS) == 0)
+        return on_tick(s, T_HS);
+    if (msg.size == sizeof T_LINGER && memcmp(msg.data, T_LINGER, sizeof T_LINGER) == 0)
+        return on_tick(s, T_LINGER);
+    /* {Tag, Reply}: gen_server:reply/2 to a socket caller from elsewhere (a remote
+     * process the server handed the caller to). */
+    i = 1;
+    if (ei_decode_tuple_header(msg.data, &i, &arity) == 0 && arity == 2) {
+        int tag_at = i;
+        if (otpc_skip_term(msg, &i) == 0) {
+            otpc__span_t tag = {msg.data + tag_at, (size_t)(i - tag_at)};
+            wire(self, &tag, msg.data + i, msg.size - (size_t)i);
+        }
+    }
+}
+
+static int conn_init(otpc_proc_t *self, void *arg)
+{
+    const otpc__sess_conf_t *c = arg;
+    int rc = otpc_link(self, &c->daemon);
+    if (rc)
+        return rc;
+    sess_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return OTPC_ENOMEM;
+    s->n = otpc_proc_node(self);
+    if ((c->tls && !(s->tls = otpc__tls_new(c->tls))) ||
+        uv_poll_init(&s->n->loop, &s->poll, c->fd)) {
+        otpc__tls_free(s->tls);
+        free(s);
+        return OTPC_ENOMEM;
+    }
+    s->poll.data = s;
+    s->proc = self;
+    s->fd = c->fd;
+    s->daemon = c->daemon;
+    s->reasm.max = c->max_frame;
+    s->idle_ms = c->idle_timeout;
+    s->state = s->tls ? S_HANDSHAKE : S_OPEN;
+    s->last_rx = uv_now(&s->n->loop);
+    otpc_proc_set_data(self, s);
+    otpc_trap_exit(self, 1);
+    self->wire = wire;
+    return 0;
+}
+
+static void conn_terminate(otpc_proc_t *self, otpc_term_t reason)
+{
+    (void)reason;
+    sess_t *s = otpc_proc_data(self);
+    if (!s)
+        return;
+    s->proc = NULL;
+    release(s);
+}
+
+static const otpc_proc_ops_t conn_ops = {
+    .name = "otpc_daemon_conn",
+    .init = conn_init,
+    .handle = conn_handle,
+    .terminate = conn_terminate,
+};
+
+/* A server that would not start: tell the peer why (TCP only: there is no TLS session
+ * yet to say it through), then close. */
+static void refuse(sess_t *s, int rc, const ei_x_buff *reason)
+{
+    static const char ignore[] = {ERL_SMALL_ATOM_UTF8_EXT, 6, 'i', 'g', 'n', 'o', 'r', 'e'};
+    if (!s->tls && rc == OTPC_ESTOPPED && reason->index > 1)
+        put_exit(s, reason->buff + 1, (size_t)reason->index - 1);
+    else if (!s->tls && rc == OTPC_IGNORED)
+        put_exit(s, ignore, sizeof ignore);
+    flush(s);
+    finish(s);
+}
+
+int otpc__session_start(otpc_node_t *n, const otpc__sess_conf_t *c, otpc_pid_t *conn,
+                        otpc_pid_t *server)
+{
+    int rc = otpc_spawn(n, &conn_ops, (void *)c, conn);
+    if (rc) {
+        close(c->fd);
+        return rc;
+    }
+    otpc_proc_t *p = otpc__proc_lookup(n, conn);
+    sess_t *s = otpc_proc_data(p);
+    ei_x_buff reason;
+    if (ei_x_new(&reason)) {
+        finish(s);
+        return OTPC_ENOMEM;
+    }
+    otpc_start_opts_t o = {NULL, conn, &reason};
+    rc = otpc_gen_server_start(n, c->mod, c->arg, &o, &s->server);
+    if (rc) {
+        refuse(s, rc, &reason);
+        ei_x_free(&reason);
+        return rc;
+    }
+    ei_x_free(&reason);
+    *server = s->server;
+    otpc_pid_t self = p->pid;
+    if (s->tls)
+        otpc_send_after(p, c->handshake_timeout, &self, TERM(T_HS), NULL);
+    else
+        put_hello(s);
+    if (s->idle_ms)
+        otpc_send_after(p, s->idle_ms, &self, TERM(T_IDLE), NULL);
+    s->reading = 1;
+    update_poll(s);
+    return 0;
+}
+
+int otpc_push(otpc_proc_t *self, otpc_term_t term)
+{
+    if (!self->gs)
+        return OTPC_ENOPROC;
+    otpc_proc_t *conn = otpc__proc_lookup(self->node, &self->gs->parent);
+    if (!conn || !conn->wire)
+        return OTPC_ENOPROC;
+    int rc = otpc__check_term(term);
+    if (rc)
+        return rc;
+    sess_t *s = otpc_proc_data(conn);
+    if (s->fd < 0 || s->peer_gone || s->state == S_CLOSING)
+        return OTPC_ENOPROC;
+    return wire(conn, NULL, term.data + 1, term.size - 1);
+}

@@ -1,0 +1,215 @@
+/*
+ * TLS through memory BIOs; see tls.h. Invariants: `rbio` holds only bytes the socket
+ * gave us and SSL has not consumed yet; `wbio` holds only bytes for the socket; nothing
+ * is encrypted before the handshake completes (the daemon sends its hello only after).
+ */
+#include "daemon/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otpc.h"
+
+struct otpc__tls {
+    SSL *ssl;
+    BIO *rbio, *wbio; /* owned by ssl */
+    int established;
+    int peer_closed;
+    char err[160];
+};
+
+static void last_error(char *out, size_t cap, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    /* OpenSSL 3 has no reason string for system errors (a missing file): errno's. */
+    const char *reason = !e                  ? NULL
+                         : ERR_SYSTEM_ERROR(e) ? strerror(ERR_GET_REASON(e))
+                                               : ERR_reason_error_string(e);
+    snprintf(out, cap, "%s%s%s", what, reason ? ": " : "", reason ? reason : "");
+    ERR_clear_error();
+}
+
+otpc__tls_ctx_t *otpc__tls_ctx_new(const otpc__tls_conf_t *c, char *err, size_t errcap)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        last_error(err, errcap, "SSL_CTX_new");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* An idle connection should not keep 2 x 16 KiB of record buffers. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    const char *key = c->keyfile ? c->keyfile : c->certfile;
+    if (!c->certfile || SSL_CTX_use_certificate_chain_file(ctx, c->certfile) != 1) {
+        last_error(err, errcap, "certfile");
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        last_error(err, errcap, "keyfile");
+        goto fail;
+    }
+    if (c->cacertfile) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(c->cacertfile);
+        if (SSL_CTX_load_verify_locations(ctx, c->cacertfile, NULL) != 1 || !names) {
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            last_error(err, errcap, "cacertfile");
+            goto fail;
+        }
+        SSL_CTX_set_client_CA_list(ctx, names);
+    }
+    if (c->verify_peer || c->fail_if_no_peer_cert) {
+        int mode = SSL_VERIFY_PEER;
+        if (c->fail_if_no_peer_cert)
+            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        SSL_CTX_set_verify(ctx, mode, NULL);
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+void otpc__tls_ctx_free(otpc__tls_ctx_t *ctx)
+{
+    SSL_CTX_free(ctx);
+}
+
+otpc__tls_t *otpc__tls_new(otpc__tls_ctx_t *ctx)
+{
+    otpc__tls_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->ssl = SSL_new(ctx);
+    t->rbio = BIO_new(BIO_s_mem());
+    t->wbio = BIO_new(BIO_s_mem());
+    if (!t->ssl || !t->rbio || !t->wbio) {
+        BIO_free(t->rbio);
+        BIO_free(t->wbio);
+        SSL_free(t->ssl);
+        free(t);
+        return NULL;
+    }
+    /* An empty memory BIO means "would block", not EOF. */
+    BIO_set_mem_eof_return(t->rbio, -1);
+    BIO_set_mem_eof_return(t->wbio, -1);
+    SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    SSL_set_accept_state(t->ssl);
+    return t;
+}
+
+void otpc__tls_free(otpc__tls_t *t)
+{
+    if (!t)
+        return;
+    SSL_free(t->ssl);
+    free(t);
+}
+
+int otpc__tls_feed(otpc__tls_t *t, const char *data, size_t len)
+{
+    while (len) {
+        int chunk = len > INT32_MAX ? INT32_MAX : (int)len;
+        int w = BIO_write(t->rbio, data, chunk);
+        if (w <= 0)
+            return OTPC_ENOMEM;
+        data += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* SSL_get_error after a failed call: 0 to wait for more input, else OTPC_EPROTO. */
+static int failure(otpc__tls_t *t, int ret, const char *what)
+{
+    int e = SSL_get_error(t->ssl, ret);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        ERR_clear_error();
+        return 0;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        t->peer_closed = 1;
+        snprintf(t->err, sizeof t->err, "closed");
+        return OTPC_EPROTO;
+    }
+    long v = SSL_get_verify_result(t->ssl);
+    if (v != X509_V_OK && ERR_peek_error()) {
+        snprintf(t->err, sizeof t->err, "%s: %s", what, X509_verify_cert_error_string(v));
+        ERR_clear_error();
+        return OTPC_EPROTO;
+    }
+    last_error(t->err, sizeof t->err, what);
+    return OTPC_EPROTO;
+}
+
+int otpc__tls_recv(otpc__tls_t *t, otpc__buf_t *plain)
+{
+    ERR_clear_error(); /* SSL_get_error reads the queue: another user's leftovers */
+    if (!t->established) {
+        int r = SSL_do_handshake(t->ssl);
+        if (r != 1)
+            return failure(t, r, "handshake");
+        t->established = 1;
+    }
+    for (;;) {
+        if (otpc__buf_reserve(plain, 16 * 1024))
+            return OTPC_ENOMEM;
+        int room = plain->cap - plain->len > INT32_MAX ? INT32_MAX
+                                                       : (int)(plain->cap - plain->len);
+        int r = SSL_read(t->ssl, plain->data + plain->len, room);
+        if (r <= 0)
+            return failure(t, r, "read");
+        plain->len += (size_t)r;
+    }
+}
+
+int otpc__tls_established(const otpc__tls_t *t)
+{
+    return t->established;
+}
+
+int otpc__tls_send(otpc__tls_t *t, const char *data, size_t len)
+{
+    if (!t->established)
+        return OTPC_EPROTO;
+    ERR_clear_error();
+    while (len) {
+        size_t w = 0;
+        if (SSL_write_ex(t->ssl, data, len, &w) != 1) {
+            last_error(t->err, sizeof t->err, "write");
+            return OTPC_EPROTO;
+        }
+        data += w;
+        len -= w;
+    }
+    return 0;
+}
+
+int otpc__tls_take_out(otpc__tls_t *t, otpc__buf_t *out)
+{
+    size_t pending;
+    while ((pending = BIO_ctrl_pending(t->wbio)) != 0) {
+        int chunk = pending > INT32_MAX ? INT32_MAX : (int)pending;
+        if (otpc__buf_reserve(out, (size_t)chunk))
+            return OTPC_ENOMEM;
+        int r = BIO_read(t->wbio, out->data + out->len, chunk);
+        if (r <= 0)
+            break;
+        out->len += (size_t)r;
+    }
+    return 0;
+}
+
+const char *otpc__tls_error(const otpc__tls_t *t)
+{
+    return t->err[0] ? t->err : "unknown TLS error";
+}
+
+int otpc__tls_peer_closed(const otpc__tls_t *t)
+{
+    return t->peer_closed;
+}

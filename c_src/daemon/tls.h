@@ -1,0 +1,60 @@
+/*
+ * TLS for daemon connections through OpenSSL memory BIOs (no sockets here): the
+ * session feeds it the bytes it read and writes out the bytes it produces, so the
+ * handshake is driven by the connection's own readiness events and never blocks the
+ * loop, a stalled peer only holds its own connection, and the whole state machine can
+ * be exercised in memory (c_src/test/test_tls.c).
+ */
+#ifndef OTPC_DAEMON_TLS_H
+#define OTPC_DAEMON_TLS_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+typedef struct ssl_ctx_st otpc__tls_ctx_t; /* OpenSSL's SSL_CTX */
+typedef struct otpc__tls otpc__tls_t;
+
+typedef struct {
+    const char *certfile;   /* PEM certificate (chain) of the server; required */
+    const char *keyfile;    /* PEM private key; NULL: in certfile */
+    const char *cacertfile; /* CAs that client certificates are verified against */
+    int verify_peer;        /* ask for a client certificate and verify it if sent */
+    int fail_if_no_peer_cert; /* ... and refuse clients without one (mutual TLS) */
+} otpc__tls_conf_t;
+
+/* A server context (TLS 1.2 and 1.3). NULL with a one-line reason in err. The caller
+ * owns it: otpc__tls_ctx_free(). */
+otpc__tls_ctx_t *otpc__tls_ctx_new(const otpc__tls_conf_t *conf, char *err, size_t errcap);
+void otpc__tls_ctx_free(otpc__tls_ctx_t *ctx);
+
+/* One server-side connection; NULL on ENOMEM. Owned by the caller: otpc__tls_free(). */
+otpc__tls_t *otpc__tls_new(otpc__tls_ctx_t *ctx);
+void otpc__tls_free(otpc__tls_t *t);
+
+/* Bytes read from the socket (copied). Then otpc__tls_recv. */
+int otpc__tls_feed(otpc__tls_t *t, const char *data, size_t len);
+
+/* Advance the handshake and append all the plaintext now available to `plain`.
+ * Returns 0, or OTPC_EPROTO when the handshake or the stream failed (the reason is
+ * otpc__tls_error(); an alert for the peer may wait in the output). Also answers
+ * what the protocol needs answered: take the output afterwards. */
+int otpc__tls_recv(otpc__tls_t *t, otpc__buf_t *plain);
+
+/* 1 once the handshake has completed. */
+int otpc__tls_established(const otpc__tls_t *t);
+
+/* Encrypt plaintext (only once established). 0 or OTPC_EPROTO / OTPC_ENOMEM. */
+int otpc__tls_send(otpc__tls_t *t, const char *data, size_t len);
+
+/* Move every byte waiting for the socket (handshake records, alerts, ciphertext) to the
+ * end of out. 0 or OTPC_ENOMEM. */
+int otpc__tls_take_out(otpc__tls_t *t, otpc__buf_t *out);
+
+/* Why the last failure happened (static or owned by t; never NULL). */
+const char *otpc__tls_error(const otpc__tls_t *t);
+
+/* The peer sent close_notify. */
+int otpc__tls_peer_closed(const otpc__tls_t *t);
+
+#endif
