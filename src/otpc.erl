@@ -11,7 +11,8 @@
 
 -export([start_node/1, stop_node/1, node_os_pid/1, nodes/0]).
 -export([start/4, start_link/4]).
--export_type([start_opts/0, server_opts/0, start_ret/0]).
+-export([start_daemon/4, daemon_port/1, daemon_info/1, stop_daemon/1, stop_daemon/2]).
+-export_type([start_opts/0, server_opts/0, start_ret/0, daemon_opts/0]).
 
 -compile({no_auto_import, [nodes/0]}).
 
@@ -112,6 +113,141 @@ do_start(Node, Module, Arg, Opts, Link) when is_atom(Node), is_atom(Module), is_
 -spec nodes() -> [node()].
 nodes() ->
     otpc_node:running().
+
+%%% Daemons ------------------------------------------------------------
+
+-type daemon_opts() :: #{port => inet:port_number(),
+                         ip => inet:ip_address() | any | loopback,
+                         transport => tcp | tls,
+                         tls => [{certfile | keyfile | cacertfile, file:filename()}
+                                 | {verify, verify_peer | verify_none}
+                                 | {fail_if_no_peer_cert, boolean()}],
+                         max_connections => pos_integer() | infinity,
+                         max_frame => pos_integer(),
+                         handshake_timeout => pos_integer(),
+                         idle_timeout => pos_integer() | infinity,
+                         grace => non_neg_integer(),
+                         timeout => timeout()}.
+%% `port' (0: any free port, see `daemon_port/1'); `ip' (default loopback; `any'
+%% listens on every IPv4 interface, an IPv6 tuple such as `{0,0,0,0,0,0,0,0}' on
+%% IPv6); `transport' (default `tcp'); `tls': the server's certificate and key
+%% (required with `tls'), the CAs for client certificates, `{verify, verify_peer}'
+%% to verify a client certificate and `{fail_if_no_peer_cert, true}' to require
+%% one; `max_connections' (default `infinity': at the limit accepting pauses until a
+%% server ends); `max_frame' in bytes (default 16 MiB; a larger frame ends its
+%% connection with `{shutdown, {frame_too_large, Size}}'); `handshake_timeout' ms
+%% for TLS (default 5000); `idle_timeout' ms without a frame from the client
+%% (default `infinity'); `grace' ms live connections get on stop (default 5000);
+%% `timeout' ms to wait for the node to answer (default 5000).
+
+%% @doc Starts a daemon on `Node': a process listening on a TCP (or TLS) port
+%% that starts one gen_server of the C module `Module' with `Arg' for every
+%% connection it accepts. The caller owns it: it receives
+%% `{otpc_spawned, Daemon, ServerPid, MRef, {PeerIp, PeerPort}}' for every
+%% connection and `{'DOWN', MRef, process, ServerPid, Reason}' once when that
+%% server ends; the daemon stops when the caller exits. The wire protocol is in
+%% the README (and `otpc_client' speaks it).
+%%
+%% Errors: `{badopt, Key}', `{unknown_module, Module}', `{listen, Posix}' (e.g.
+%% `eaddrinuse'), `{tls, Why}' (a certificate or key that does not load), plus
+%% `noproc' and `{nodedown, Node}' as for `start/4'.
+-spec start_daemon(node(), atom(), term(), daemon_opts()) -> {ok, pid()} | {error, term()}.
+start_daemon(Node, Module, Arg, Opts) when is_atom(Node), is_atom(Module), is_map(Opts) ->
+    case daemon_opts(maps:to_list(Opts), []) of
+        {ok, List} ->
+            Timeout = maps:get(timeout, Opts, 5000),
+            try
+                gen_server:call({?STARTER, Node}, {start_daemon, Module, Arg, List}, Timeout)
+            catch
+                exit:{Reason, {gen_server, call, _}} -> {error, Reason}
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc The port a daemon listens on.
+-spec daemon_port(pid()) -> {ok, inet:port_number()}.
+daemon_port(Daemon) ->
+    gen_server:call(Daemon, port).
+
+%% @doc Counters and settings of a daemon: `accepted', `active', `refused'
+%% (connections closed without a server: its init stopped or ignored),
+%% `ended', `emfile' (accepts that failed for want of file descriptors),
+%% `max_connections', `port', `transport' and `accepting' (false while paused
+%% at `max_connections', backing off, or stopping).
+-spec daemon_info(pid()) -> #{atom() => term()}.
+daemon_info(Daemon) ->
+    gen_server:call(Daemon, info).
+
+%% @doc Stops a daemon: it closes its listener at once, lets live connections
+%% run for its `grace' time, then shuts the rest down (their servers end with
+%% `shutdown'). Returns once every server is down and its `DOWN' went to the
+%% owner.
+-spec stop_daemon(pid()) -> ok.
+stop_daemon(Daemon) ->
+    stop_daemon(Daemon, infinity).
+
+%% @doc `stop_daemon/1' waiting at most `Timeout' ms.
+-spec stop_daemon(pid(), timeout()) -> ok.
+stop_daemon(Daemon, Timeout) ->
+    gen_server:call(Daemon, stop, Timeout).
+
+daemon_opts([], Acc) ->
+    {ok, Acc};
+daemon_opts([{timeout, T} | Rest], Acc) when T =:= infinity; is_integer(T), T >= 0 ->
+    daemon_opts(Rest, Acc);
+daemon_opts([{port, P} | Rest], Acc) when is_integer(P), P >= 0, P =< 65535 ->
+    daemon_opts(Rest, [{port, P} | Acc]);
+daemon_opts([{ip, any} | Rest], Acc) ->
+    daemon_opts(Rest, [{ip, <<"0.0.0.0">>} | Acc]);
+daemon_opts([{ip, loopback} | Rest], Acc) ->
+    daemon_opts(Rest, [{ip, <<"127.0.0.1">>} | Acc]);
+daemon_opts([{ip, Ip} = Opt | Rest], Acc) when is_tuple(Ip) ->
+    case inet:ntoa(Ip) of
+        {error, _} -> {error, {badopt, Opt}};
+        Text -> daemon_opts(Rest, [{ip, list_to_binary(Text)} | Acc])
+    end;
+daemon_opts([{transport, tcp} | Rest], Acc) ->
+    daemon_opts(Rest, Acc);
+daemon_opts([{transport, tls} | Rest], Acc) ->
+    daemon_opts(Rest, [{tls, true} | Acc]);
+daemon_opts([{tls, L} = Opt | Rest], Acc) when is_list(L) ->
+    case tls_opts(L, Acc) of
+        {ok, Acc1} -> daemon_opts(Rest, Acc1);
+        error -> {error, {badopt, Opt}}
+    end;
+daemon_opts([{Key, infinity} | Rest], Acc)
+  when Key =:= max_connections; Key =:= idle_timeout ->
+    daemon_opts(Rest, Acc);
+daemon_opts([{Key, N} | Rest], Acc)
+  when (Key =:= max_connections orelse Key =:= max_frame orelse Key =:= handshake_timeout
+        orelse Key =:= idle_timeout), is_integer(N), N > 0, N =< 16#ffffffff ->
+    daemon_opts(Rest, [{Key, N} | Acc]);
+daemon_opts([{grace, 0} | Rest], Acc) ->
+    daemon_opts(Rest, [{grace, -1} | Acc]);
+daemon_opts([{grace, N} | Rest], Acc) when is_integer(N), N > 0, N =< 16#7fffffff ->
+    daemon_opts(Rest, [{grace, N} | Acc]);
+daemon_opts([Opt | _], _Acc) ->
+    {error, {badopt, Opt}}.
+
+tls_opts([], Acc) ->
+    {ok, Acc};
+tls_opts([{Key, File} | Rest], Acc)
+  when Key =:= certfile; Key =:= keyfile; Key =:= cacertfile ->
+    try unicode:characters_to_binary(File) of
+        Bin when is_binary(Bin), byte_size(Bin) < 1024 -> tls_opts(Rest, [{Key, Bin} | Acc]);
+        _ -> error
+    catch
+        error:_ -> error
+    end;
+tls_opts([{verify, verify_peer} | Rest], Acc) ->
+    tls_opts(Rest, [{verify_peer, true} | Acc]);
+tls_opts([{verify, verify_none} | Rest], Acc) ->
+    tls_opts(Rest, Acc);
+tls_opts([{fail_if_no_peer_cert, B} | Rest], Acc) when is_boolean(B) ->
+    tls_opts(Rest, [{fail_if_no_peer_cert, B} | Acc]);
+tls_opts(_, _Acc) ->
+    error.
 
 %% ---------------------------------------------------------------------
 

@@ -14,6 +14,9 @@
 
 typedef struct {
     int probe;
+    const char *daemon_module; /* -daemon PORT:MODULE */
+    uint16_t daemon_port;
+    const char *daemon_ip;     /* -daemon_ip IP */
 } boot_t;
 
 static void usage(void)
@@ -22,9 +25,11 @@ static void usage(void)
             "usage: otpc_node (-sname NAME | -name NAME[@HOST]) [-setcookie COOKIE]\n"
             "                 [-hidden | -visible] [-net_ticktime SECONDS] [-max_message BYTES]\n"
             "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
-            "                 [-watch_stdin] [-probe]\n"
+            "                 [-watch_stdin] [-probe] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
             "It runs the example servers echo, stack and ch3 under otpc_sup; -probe adds the\n"
-            "test processes otpc_probe and probe_sup.\n"
+            "test processes otpc_probe and probe_sup. -daemon listens on PORT (TCP, loopback\n"
+            "unless -daemon_ip) with one MODULE server (echo, stack or ch3) per connection;\n"
+            "stack servers start with \"hello,world\".\n"
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n");
 }
 
@@ -78,11 +83,40 @@ static int start_probe_sup(otpc_node_t *node)
     return rc;
 }
 
+static const otpc_gen_server_t *const examples[] = {&otpc_example_echo, &otpc_example_stack,
+                                                    &otpc_example_ch3};
+
+/* -daemon: a per-connection server of an example module, with no owner. */
+static int start_daemon(otpc_node_t *node, const boot_t *b)
+{
+    const otpc_gen_server_t *mod = NULL;
+    for (size_t i = 0; i < sizeof examples / sizeof *examples; i++)
+        if (!strcmp(examples[i]->name, b->daemon_module))
+            mod = examples[i];
+    if (!mod) {
+        fprintf(stderr, "error otpc_node: -daemon: no module %s\n", b->daemon_module);
+        return OTPC_EINVAL;
+    }
+    ei_x_buff words;
+    if (ei_x_new_with_version(&words) || ei_x_encode_string(&words, "hello,world"))
+        return OTPC_ENOMEM;
+    otpc_daemon_opts_t o = {.ip = b->daemon_ip, .port = b->daemon_port};
+    otpc_pid_t pid;
+    char err[200];
+    int rc = otpc_daemon_start(node, mod, otpc_term_x(&words), &o, NULL, &pid, err, sizeof err);
+    ei_x_free(&words);
+    if (rc)
+        fprintf(stderr, "error otpc_node: -daemon: %s\n", err);
+    return rc;
+}
+
 static int boot(otpc_node_t *node, void *arg)
 {
     boot_t *b = arg;
     int rc = start_examples(node);
     if (rc)
+        return rc;
+    if (b->daemon_module && (rc = start_daemon(node, b)) != 0)
         return rc;
     if (b->probe) {
         otpc_pid_t pid;
@@ -137,6 +171,14 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
             i++;
         } else if (!strcmp(a, "-port") && !parse_uint(val, 65535, &v)) {
             o->listen_port = (uint16_t)v;
+            i++;
+        } else if (!strcmp(a, "-daemon") && strchr(val, ':') &&
+                   !parse_uint(strndupa(val, (size_t)(strchr(val, ':') - val)), 65535, &v)) {
+            b->daemon_port = (uint16_t)v;
+            b->daemon_module = strchr(val, ':') + 1;
+            i++;
+        } else if (!strcmp(a, "-daemon_ip")) {
+            b->daemon_ip = val;
             i++;
         } else if (!strcmp(a, "-loglevel")) {
             otpc_log_level_t l;
