@@ -43,6 +43,9 @@ otpc__tls_ctx_t *otpc__tls_ctx_new(const otpc__tls_conf_t *c, char *err, size_t 
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     /* An idle connection should not keep 2 x 16 KiB of record buffers. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* No server-side session cache: it grows with every client up to 20,480 sessions;
+     * resumption still works through stateless tickets. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     const char *key = c->keyfile ? c->keyfile : c->certfile;
     if (!c->certfile || SSL_CTX_use_certificate_chain_file(ctx, c->certfile) != 1) {
         last_error(err, errcap, "certfile");

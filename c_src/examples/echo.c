@@ -4,7 +4,8 @@
  *                          (the caller is kept and answered from a timer message)
  *   {'$stop', Reason}      answers ok, then stops with Reason
  *   '$stats'               answers #{calls => C, casts => N, infos => I}
- * Casts and other messages are only counted.
+ * Casts are counted; the cast {'$push', Term}, to a server behind a daemon connection,
+ * also sends {push, Term} down its socket (otpc_push). Other messages are counted.
  */
 #include <stdlib.h>
 
@@ -96,10 +97,16 @@ static otpc_action_t echo_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *
 
 static otpc_action_t echo_cast(otpc_proc_t *self, otpc_term_t req, otpc_ret_t *r)
 {
-    (void)req;
     (void)r;
     echo_t *e = otpc_proc_data(self);
+    int i;
     e->casts++;
+    if (otpc_term_is_tagged(req, "$push", 2, &i)) {
+        ei_x_buff t;
+        if (ei_x_new_with_version(&t) == 0 && otpc_x_append_subterm(&t, req, &i) == 0)
+            otpc_push(self, otpc_term_x(&t));
+        ei_x_free(&t);
+    }
     return OTPC_NOREPLY;
 }
 

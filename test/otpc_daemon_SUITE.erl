@@ -1,0 +1,574 @@
+%% The TCP/TLS daemon of a C node, from a real Erlang node: one C gen_server per
+%% connection, its exit reported to the daemon's owner as a DOWN, the wire
+%% protocol spoken by otpc_client and by raw sockets, limits and lifecycle.
+%%
+%% Every case runs in both groups, `tcp' and `tls' (as ranch's suites do), on
+%% its own C node (`d_<case>_<ospid>'). The per-connection module is `echo'
+%% (c_src/examples/echo.c): a call answers its request, {'$sleep', Ms, R}
+%% answers R later (out-of-order replies), {'$stop', R} stops the server, and
+%% the cast {'$push', T} pushes T to the client. TLS certificates are made by
+%% public_key:pkix_test_data/1 and written as PEM files for the node.
+%%
+%% Nothing here sleeps to assert that something did not happen: absence is
+%% checked after a barrier (a call that orders what the node sent before it).
+-module(otpc_daemon_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+
+-export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_group/2, end_per_group/2, init_per_testcase/2, end_per_testcase/2]).
+-export([port_zero_and_daemon_port/1, listen_errors/1, one_server_per_connection/1,
+         clients_isolated/1, large_calls/1, out_of_order_replies/1, push/1,
+         call_over_distribution/1, client_close_is_shutdown_closed/1,
+         server_stop_sends_exit/1, garbage_ends_only_that_connection/1,
+         oversized_length_ends_only_that_connection/1, max_connections/1,
+         init_stop_is_refused/1, idle_timeout/1, graceful_stop/1,
+         owner_exit_stops_daemon/1, open_close_loop_no_leak/1,
+         tls_bad_certificate/1, tls_stalled_handshake/1]).
+
+-type config() :: [{atom(), term()}].
+
+-define(TIMEOUT, 5000).
+
+-include("otpc_ct.hrl").
+
+%%% ------------------------------------------------------------------
+%%% ct callbacks
+%%% ------------------------------------------------------------------
+
+-spec suite() -> [tuple()].
+suite() ->
+    [{timetrap, {minutes, 3}}].
+
+-spec all() -> [{group, atom()}].
+all() ->
+    [{group, tcp}, {group, tls}].
+
+-spec groups() -> [{atom(), list(), [atom()]}].
+groups() ->
+    Common = [port_zero_and_daemon_port, listen_errors, one_server_per_connection,
+              clients_isolated, large_calls, out_of_order_replies, push,
+              call_over_distribution, client_close_is_shutdown_closed,
+              server_stop_sends_exit, garbage_ends_only_that_connection,
+              oversized_length_ends_only_that_connection, max_connections,
+              init_stop_is_refused, idle_timeout, graceful_stop,
+              owner_exit_stops_daemon, open_close_loop_no_leak],
+    [{tcp, [], Common},
+     {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake]}].
+
+-spec init_per_suite(config()) -> config() | {skip, string()}.
+init_per_suite(Config) ->
+    case erlang:is_alive() of
+        false ->
+            {skip, "the ct node must be distributed (rebar3 ct --sname ...)"};
+        true ->
+            {ok, _} = application:ensure_all_started(otpc),
+            Config
+    end.
+
+-spec end_per_suite(config()) -> ok.
+end_per_suite(_Config) ->
+    _ = application:stop(otpc),
+    ok.
+
+-spec init_per_group(atom(), config()) -> config().
+init_per_group(tcp, Config) ->
+    [{transport, tcp} | Config];
+init_per_group(tls, Config) ->
+    {ok, _} = application:ensure_all_started(ssl),
+    Dir = ?config(priv_dir, Config),
+    Good = certs(Dir, "good"),
+    Other = certs(Dir, "other"),
+    [{transport, tls}, {certs, Good}, {other_certs, Other} | Config].
+
+-spec end_per_group(atom(), config()) -> ok.
+end_per_group(_Group, _Config) ->
+    ok.
+
+-spec init_per_testcase(atom(), config()) -> config() | {fail, term()}.
+init_per_testcase(Case, Config) ->
+    process_flag(trap_exit, true),
+    Name = list_to_atom(lists:concat(["d_", Case, "_", os:getpid()])),
+    case otpc:start_node(#{name => Name, args => ["-probe"]}) of
+        {ok, Node} -> [{node, Node} | Config];
+        Error -> {fail, {start_node, Case, Error}}
+    end.
+
+-spec end_per_testcase(atom(), config()) -> ok | {fail, term()}.
+end_per_testcase(_Case, _Config) ->
+    _ = [(catch otpc:stop_node(Node)) || Node <- otpc:nodes()],
+    receive
+        {otpc_node_down, Node, Reason} -> {fail, {node_died, Node, Reason}}
+    after 0 ->
+            ok
+    end.
+
+%%% ------------------------------------------------------------------
+%%% cases
+%%% ------------------------------------------------------------------
+
+-spec port_zero_and_daemon_port(config()) -> ok.
+port_zero_and_daemon_port(Config) ->
+    {D, Port} = daemon(Config, #{}),
+    true = Port > 0,
+    #{port := Port, transport := T, accepted := 0, active := 0, accepting := true} =
+        otpc:daemon_info(D),
+    T = ?config(transport, Config),
+    C = client(Config, Port),
+    hello = otpc_client:call(C, hello),
+    ok.
+
+-spec listen_errors(config()) -> ok.
+listen_errors(Config) ->
+    {_D, Port} = daemon(Config, #{}),
+    Node = ?config(node, Config),
+    {error, {listen, eaddrinuse}} =
+        otpc:start_daemon(Node, echo, x, (opts(Config, #{}))#{port => Port}),
+    {error, {unknown_module, nope}} = otpc:start_daemon(Node, nope, x, opts(Config, #{})),
+    {error, {badopt, {color, blue}}} = otpc:start_daemon(Node, echo, x, #{color => blue}),
+    {error, {tls, _}} =
+        otpc:start_daemon(Node, echo, x, #{transport => tls,
+                                           tls => [{certfile, "/nonexistent.pem"}]}),
+    ok.
+
+-spec one_server_per_connection(config()) -> ok.
+one_server_per_connection(Config) ->
+    {D, Port} = daemon(Config, #{}),
+    C1 = client(Config, Port),
+    C2 = client(Config, Port),
+    S1 = otpc_client:server_pid(C1),
+    S2 = otpc_client:server_pid(C2),
+    true = S1 =/= S2,
+    Node = ?config(node, Config),
+    Node = node(S1),
+    {otpc_spawned, D, S1, _, {{127, 0, 0, 1}, P1}} = ?recv({otpc_spawned, D, S1, _, _}),
+    {otpc_spawned, D, S2, _, {{127, 0, 0, 1}, P2}} = ?recv({otpc_spawned, D, S2, _, _}),
+    true = is_integer(P1) andalso P1 =/= P2,
+    #{accepted := 2, active := 2} = otpc:daemon_info(D),
+    ok.
+
+-spec clients_isolated(config()) -> ok.
+clients_isolated(Config) ->
+    {D, Port} = daemon(Config, #{}, stack, "a,b"),
+    C1 = client(Config, Port),
+    C2 = client(Config, Port),
+    ok = otpc_client:cast(C1, {push, one}),
+    one = otpc_client:call(C1, pop),
+    <<"a">> = otpc_client:call(C2, pop),
+    <<"a">> = otpc_client:call(C1, pop),
+    S1 = otpc_client:server_pid(C1),
+    %% stack stops with {badmatch, []} when popped empty: only C1 goes.
+    <<"b">> = otpc_client:call(C1, pop),
+    {'EXIT', {{server_exit, {badmatch, []}}, _}} = (catch otpc_client:call(C1, pop)),
+    ?recv({'DOWN', _, process, S1, {badmatch, []}}),
+    <<"b">> = otpc_client:call(C2, pop),
+    #{active := 1, ended := 1} = otpc:daemon_info(D),
+    ok.
+
+-spec large_calls(config()) -> ok.
+large_calls(Config) ->
+    {_D, Port} = daemon(Config, #{}),
+    C = client(Config, Port),
+    Big = crypto:strong_rand_bytes(3 * 1024 * 1024 + 7),
+    Big = otpc_client:call(C, Big, 20000),
+    List = lists:seq(1, 200000),
+    List = otpc_client:call(C, List, 20000),
+    small = otpc_client:call(C, small),
+    ok.
+
+-spec out_of_order_replies(config()) -> ok.
+out_of_order_replies(Config) ->
+    {_D, Port} = daemon(Config, #{}),
+    C = client(Config, Port),
+    Self = self(),
+    Call = fun(Req) -> spawn_link(fun() -> Self ! {done, Req, otpc_client:call(C, Req)} end) end,
+    _ = Call({'$sleep', 400, slow}),
+    _ = Call({'$sleep', 100, middle}),
+    _ = Call(fast),
+    {done, _, fast} = ?recv({done, _, _}),
+    {done, _, middle} = ?recv({done, _, _}),
+    {done, _, slow} = ?recv({done, _, _}),
+    ok.
+
+-spec push(config()) -> ok.
+push(Config) ->
+    {_D, Port} = daemon(Config, #{}),
+    C = client(Config, Port),
+    ok = otpc_client:cast(C, {'$push', {hello, [1, 2, 3]}}),
+    ?recv({otpc_push, C, {hello, [1, 2, 3]}}),
+    %% a push from a server that is not behind a daemon is refused, not crashed
+    ok = gen_server:cast({echo, ?config(node, Config)}, {'$push', nobody}),
+    pong = net_adm:ping(?config(node, Config)),
+    ok.
+
+-spec call_over_distribution(config()) -> ok.
+call_over_distribution(Config) ->
+    {_D, Port} = daemon(Config, #{}),
+    C = client(Config, Port),
+    S = otpc_client:server_pid(C),
+    via_dist = gen_server:call(S, via_dist),
+    #{calls := 2} = gen_server:call(S, '$stats'), % via_dist and this one
+    sock = otpc_client:call(C, sock),
+    ok.
+
+-spec client_close_is_shutdown_closed(config()) -> ok.
+client_close_is_shutdown_closed(Config) ->
+    {D, Port} = daemon(Config, #{}),
+    C = client(Config, Port),
+    S = otpc_client:server_pid(C),
+    {otpc_spawned, D, S, MRef, _} = ?recv({otpc_spawned, D, S, _, _}),
+    %% any other process can watch the server too, and sees the same reason; a
+    %% call behind the monitor and the link orders them before the close
+    Mon = erlang:monitor(process, S),
+    Self = self(),
+    Watcher = spawn_link(fun() ->
+                                 process_flag(trap_exit, true),
+                                 link(S),
+                                 barrier = gen_server:call(S, barrier),
+                                 Self ! linked,
+                                 receive {'EXIT', S, R} -> exit({linked_saw, R}) end
+                         end),
+    barrier = gen_server:call(S, barrier),
+    ?recv(linked),
+    ok = otpc_client:stop(C),
+    ?recv({'DOWN', MRef, process, S, {shutdown, closed}}),
+    ?recv({'DOWN', Mon, process, S, {shutdown, closed}}),
+    ?recv({'EXIT', Watcher, {linked_saw, {shutdown, closed}}}),
+    #{active := 0, ended := 1} = otpc:daemon_info(D),
+    ?refute({'DOWN', MRef, _, _, _}),
+    ok.
+
+-spec server_stop_sends_exit(config()) -> ok.
+server_stop_sends_exit(Config) ->
+    {D, Port} = daemon(Config, #{}),
+    C = client(Config, Port),
+    S = otpc_client:server_pid(C),
+    {otpc_spawned, D, S, MRef, _} = ?recv({otpc_spawned, D, S, _, _}),
+    ok = otpc_client:call(C, {'$stop', {custom, reason}}),
+    ?recv({'EXIT', C, {server_exit, {custom, reason}}}),
+    ?recv({'DOWN', MRef, process, S, {custom, reason}}),
+    ok.
+
+-spec garbage_ends_only_that_connection(config()) -> ok.
+garbage_ends_only_that_connection(Config) ->
+    {D, Port} = daemon(Config, #{}),
+    Good = client(Config, Port),
+    lists:foreach(
+      fun({Bytes, Detail}) ->
+              {Mod, Sock, S} = raw(Config, Port),
+              {otpc_spawned, D, S, MRef, _} = ?recv({otpc_spawned, D, S, _, _}),
+              ok = Mod:send(Sock, Bytes),
+              Reason = {shutdown, {bad_frame, Detail}},
+              {exit, Reason} = raw_recv(Mod, Sock),
+              {error, closed} = Mod:recv(Sock, 0, ?TIMEOUT),
+              ?recv({'DOWN', MRef, process, S, Reason}),
+              still = otpc_client:call(Good, still)
+      end,
+      [{<<4:32, "junk">>, not_a_term},
+       {<<2:32, 131, 97>>, not_a_term},
+       {frame(term_to_binary(1)), unknown_message},
+       {frame(term_to_binary({hello, world})), unknown_message},
+       {frame(<<(term_to_binary(x))/binary, 0>>), not_a_term}]),
+    #{active := 1} = otpc:daemon_info(D),
+    ok.
+
+-spec oversized_length_ends_only_that_connection(config()) -> ok.
+oversized_length_ends_only_that_connection(Config) ->
+    {D, Port} = daemon(Config, #{max_frame => 1024 * 1024}),
+    Good = client(Config, Port),
+    {Mod, Sock, S} = raw(Config, Port),
+    {otpc_spawned, D, S, MRef, _} = ?recv({otpc_spawned, D, S, _, _}),
+    Size = 1024 * 1024 + 1,
+    ok = Mod:send(Sock, <<Size:32, 131>>),
+    Reason = {shutdown, {frame_too_large, Size}},
+    {exit, Reason} = raw_recv(Mod, Sock),
+    ?recv({'DOWN', MRef, process, S, Reason}),
+    %% exactly the limit is fine: the client's first frame is {call, 0, Bin}
+    Around = byte_size(term_to_binary({call, 0, <<>>})),
+    Max = binary:copy(<<"x">>, 1024 * 1024 - Around),
+    Max = otpc_client:call(Good, Max),
+    ok.
+
+-spec max_connections(config()) -> ok.
+max_connections(Config) ->
+    {D, Port} = daemon(Config, #{max_connections => 2}),
+    C1 = client(Config, Port),
+    C2 = client(Config, Port),
+    #{active := 2, accepting := false, max_connections := 2} = otpc:daemon_info(D),
+    %% the third waits in the backlog, unanswered, until its client gives up
+    {error, _} = otpc_client:start_link("localhost", Port,
+                                        (client_opts(Config))#{connect_timeout => 500}),
+    S1 = otpc_client:server_pid(C1),
+    ok = otpc_client:stop(C1),
+    ?recv({'DOWN', _, process, S1, {shutdown, closed}}),
+    C3 = client(Config, Port),
+    again = otpc_client:call(C3, again),
+    alive = otpc_client:call(C2, alive),
+    #{max_connections := 2} = otpc:daemon_info(D),
+    ok.
+
+-spec init_stop_is_refused(config()) -> ok.
+init_stop_is_refused(Config) ->
+    {D, Port} = daemon(Config, #{}, gs_probe, {none, {stop, nope}, false}),
+    Result = otpc_client:start_link("localhost", Port,
+                                    (client_opts(Config))#{connect_timeout => 2000}),
+    case ?config(transport, Config) of
+        tcp -> {error, {server_exit, nope}} = Result;
+        tls -> {error, _} = Result % no TLS session yet to say why through
+    end,
+    #{refused := 1, accepted := 0, active := 0} = otpc:daemon_info(D),
+    ?refute({otpc_spawned, _, _, _, _}),
+    ok.
+
+-spec idle_timeout(config()) -> ok.
+idle_timeout(Config) ->
+    {D, Port} = daemon(Config, #{idle_timeout => 300}),
+    C = client(Config, Port),
+    S = otpc_client:server_pid(C),
+    {otpc_spawned, D, S, MRef, _} = ?recv({otpc_spawned, D, S, _, _}),
+    %% activity keeps it alive past the timeout
+    lists:foreach(fun(_) -> timer:sleep(100), x = otpc_client:call(C, x) end,
+                  lists:seq(1, 5)),
+    ?recv({'DOWN', MRef, process, S, {shutdown, timeout}}),
+    ?recv({'EXIT', C, {server_exit, {shutdown, timeout}}}),
+    ok.
+
+-spec graceful_stop(config()) -> ok.
+graceful_stop(Config) ->
+    {D, Port} = daemon(Config, #{grace => 1500}),
+    C1 = client(Config, Port),
+    C2 = client(Config, Port),
+    S1 = otpc_client:server_pid(C1),
+    S2 = otpc_client:server_pid(C2),
+    Self = self(),
+    Stopper = spawn_link(fun() -> Self ! {stopped, otpc:stop_daemon(D)} end),
+    %% the listener closes at once; live connections keep working meanwhile
+    ok = wait_until(fun() -> not maps:get(accepting, otpc:daemon_info(D)) end),
+    {error, _} = otpc_client:start_link("localhost", Port,
+                                        (client_opts(Config))#{connect_timeout => 1000}),
+    during = otpc_client:call(C1, during),
+    ok = otpc_client:stop(C1),
+    ?recv({'DOWN', _, process, S1, {shutdown, closed}}),
+    still = otpc_client:call(C2, still),
+    %% then the rest is shut down; stop returns after their DOWN
+    ?recv({'DOWN', _, process, S2, shutdown}),
+    ?recv({'EXIT', C2, {server_exit, shutdown}}),
+    ?recv({stopped, ok}),
+    ?recv({'EXIT', Stopper, normal}),
+    Mon = erlang:monitor(process, D),
+    ?recv({'DOWN', Mon, process, D, _}),
+    ok.
+
+-spec owner_exit_stops_daemon(config()) -> ok.
+owner_exit_stops_daemon(Config) ->
+    Self = self(),
+    Owner = spawn(fun() ->
+                          {D, Port} = daemon(Config, #{grace => 0}),
+                          Self ! {daemon, D, Port},
+                          receive stop -> ok end
+                  end),
+    {daemon, D, Port} = ?recv({daemon, _, _}),
+    C = client(Config, Port),
+    S = otpc_client:server_pid(C),
+    Mon = erlang:monitor(process, S),
+    DMon = erlang:monitor(process, D),
+    Owner ! stop,
+    ?recv({'DOWN', Mon, process, S, shutdown}),
+    ?recv({'DOWN', DMon, process, D, normal}),
+    ?recv({'EXIT', C, {server_exit, shutdown}}),
+    ok.
+
+-spec open_close_loop_no_leak(config()) -> ok.
+open_close_loop_no_leak(Config) ->
+    {D, Port} = daemon(Config, #{}),
+    {ok, OsPid} = otpc:node_os_pid(?config(node, Config)),
+    Round = fun(N) ->
+                    ok = open_close(Config, Port, N),
+                    ok = wait_until(fun() -> maps:get(active, otpc:daemon_info(D)) =:= 0 end),
+                    flush_daemon_messages(D)
+            end,
+    Round(200), % warm-up: pools, the allocator's arenas, TLS tables
+    Fds0 = fd_count(OsPid),
+    Rss0 = rss_kib(OsPid),
+    Round(1000),
+    Fds1 = fd_count(OsPid),
+    Rss1 = rss_kib(OsPid),
+    ct:comment("fds ~p -> ~p, rss ~p KiB -> ~p KiB", [Fds0, Fds1, Rss0, Rss1]),
+    Fds0 = Fds1,
+    true = Rss1 - Rss0 < 1024,
+    #{accepted := 1200, ended := 1200, active := 0} = otpc:daemon_info(D),
+    ok.
+
+-spec tls_bad_certificate(config()) -> ok.
+tls_bad_certificate(Config) ->
+    Certs = ?config(certs, Config),
+    {D, Port} = daemon(Config, #{tls => tls_server_opts(Certs) ++
+                                     [{cacertfile, maps:get(cacertfile, Certs)},
+                                      {verify, verify_peer},
+                                      {fail_if_no_peer_cert, true}]}),
+    Good = client(Config, Port, #{tls => client_tls(Certs)}),
+    Other = ?config(other_certs, Config),
+    Bad = [{verify, verify_none}, {certfile, maps:get(client_certfile, Other)},
+           {keyfile, maps:get(client_keyfile, Other)}],
+    None = [{verify, verify_none}],
+    lists:foreach(
+      fun(Tls) ->
+              {error, _} = otpc_client:start_link("localhost", Port,
+                                                  #{transport => tls, tls => Tls}),
+              {'DOWN', _, process, _, {shutdown, {tls_error, Why}}} =
+                  ?recv({'DOWN', _, process, _, {shutdown, {tls_error, _}}}),
+              true = is_binary(Why),
+              ok = otpc_client:cast(Good, keep_going),
+              served = otpc_client:call(Good, served)
+      end, [Bad, None]),
+    #{active := 1} = otpc:daemon_info(D),
+    ok.
+
+-spec tls_stalled_handshake(config()) -> ok.
+tls_stalled_handshake(Config) ->
+    {D, Port} = daemon(Config, #{handshake_timeout => 700}),
+    %% one raw TCP client sends half a ClientHello and stalls, one sends nothing
+    {ok, Half} = gen_tcp:connect("localhost", Port, [binary, {active, false}]),
+    ok = gen_tcp:send(Half, <<22, 3, 1, 0, 200, 1, 0, 0>>),
+    {ok, Mute} = gen_tcp:connect("localhost", Port, [binary, {active, false}]),
+    Refs = [MRef || {otpc_spawned, _, _, MRef, _} <- [?recv({otpc_spawned, D, _, _, _}),
+                                                       ?recv({otpc_spawned, D, _, _, _})]],
+    %% meanwhile the acceptor keeps serving others: a client is served while both
+    %% stalled servers are still waiting (their DOWN comes only after it)
+    C = client(Config, Port),
+    fine = otpc_client:call(C, fine),
+    [?refute({'DOWN', R, process, _, _}) || R <- Refs],
+    [?recv({'DOWN', R, process, _, {shutdown, timeout}}) || R <- Refs],
+    {error, closed} = gen_tcp:recv(Half, 0, ?TIMEOUT),
+    {error, closed} = gen_tcp:recv(Mute, 0, ?TIMEOUT),
+    still = otpc_client:call(C, still),
+    ok.
+
+%%% ------------------------------------------------------------------
+%%% helpers
+%%% ------------------------------------------------------------------
+
+daemon(Config, Opts) ->
+    daemon(Config, Opts, echo, undefined).
+
+daemon(Config, Opts, Module, Arg) ->
+    {ok, D} = otpc:start_daemon(?config(node, Config), Module, Arg, opts(Config, Opts)),
+    {ok, Port} = otpc:daemon_port(D),
+    {D, Port}.
+
+opts(Config, Opts) ->
+    case ?config(transport, Config) of
+        tcp -> Opts;
+        tls -> maps:merge(#{transport => tls,
+                            tls => tls_server_opts(?config(certs, Config))}, Opts)
+    end.
+
+tls_server_opts(#{certfile := Cert, keyfile := Key}) ->
+    [{certfile, Cert}, {keyfile, Key}].
+
+client_tls(#{client_certfile := Cert, client_keyfile := Key}) ->
+    [{verify, verify_none}, {certfile, Cert}, {keyfile, Key}].
+
+client_opts(Config) ->
+    case ?config(transport, Config) of
+        tcp -> #{};
+        tls -> #{transport => tls, tls => client_tls(?config(certs, Config))}
+    end.
+
+client(Config, Port) ->
+    client(Config, Port, #{}).
+
+client(Config, Port, Extra) ->
+    {ok, C} = otpc_client:start_link("localhost", Port, maps:merge(client_opts(Config), Extra)),
+    C.
+
+%% A raw socket speaking the protocol by hand: {Mod, Socket, ServerPid}.
+raw(Config, Port) ->
+    Opts = [binary, {active, false}, {packet, raw}],
+    {Mod, Sock} =
+        case ?config(transport, Config) of
+            tcp ->
+                {ok, S} = gen_tcp:connect("localhost", Port, Opts),
+                {gen_tcp, S};
+            tls ->
+                {ok, S} = ssl:connect("localhost", Port,
+                                      Opts ++ client_tls(?config(certs, Config))),
+                {ssl, S}
+        end,
+    {otpc_hello, 1, Server} = raw_recv(Mod, Sock),
+    {Mod, Sock, Server}.
+
+raw_recv(Mod, Sock) ->
+    {ok, <<Len:32>>} = Mod:recv(Sock, 4, ?TIMEOUT),
+    {ok, Body} = Mod:recv(Sock, Len, ?TIMEOUT),
+    binary_to_term(Body).
+
+frame(Bin) ->
+    <<(byte_size(Bin)):32, Bin/binary>>.
+
+%% N connections opened and closed, ten at a time.
+open_close(Config, Port, N) ->
+    Self = self(),
+    Workers = [spawn_link(fun() ->
+                                  [begin
+                                       C = client(Config, Port),
+                                       ok = otpc_client:stop(C)
+                                   end || _ <- lists:seq(1, N div 10)],
+                                  Self ! {done, self()}
+                          end) || _ <- lists:seq(1, 10)],
+    [receive {done, W} -> ok after 60000 -> ct:fail(open_close_timeout) end || W <- Workers],
+    ok.
+
+flush_daemon_messages(D) ->
+    receive
+        {otpc_spawned, D, _, _, _} -> flush_daemon_messages(D);
+        {'DOWN', _, process, _, _} -> flush_daemon_messages(D);
+        {'EXIT', _, normal} -> flush_daemon_messages(D)
+    after 0 ->
+            ok
+    end.
+
+fd_count(OsPid) ->
+    {ok, Fds} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),
+    length(Fds).
+
+rss_kib(OsPid) ->
+    {ok, Status} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
+    {match, [Kib]} = re:run(Status, "VmRSS:\\s+(\\d+) kB", [{capture, all_but_first, list}]),
+    list_to_integer(Kib).
+
+wait_until(Fun) ->
+    wait_until(Fun, 100).
+
+wait_until(_Fun, 0) ->
+    timeout;
+wait_until(Fun, N) ->
+    case Fun() of
+        true -> ok;
+        false -> timer:sleep(20), wait_until(Fun, N - 1)
+    end.
+
+%% PEM files for a server (certfile, keyfile, cacertfile: the CA of the client
+%% chain) and a client (client_certfile, client_keyfile), all in Dir.
+certs(Dir, Prefix) ->
+    Key = [{key, {namedCurve, secp256r1}}, {digest, sha256}],
+    #{server_config := Srv, client_config := Cli} =
+        public_key:pkix_test_data(#{server_chain => #{root => Key, peer => Key},
+                                    client_chain => #{root => Key, peer => Key}}),
+    Path = fun(Name) -> filename:join(Dir, Prefix ++ "_" ++ Name) end,
+    Write = fun(Name, Entries) ->
+                    ok = file:write_file(Path(Name), public_key:pem_encode(Entries)),
+                    Path(Name)
+            end,
+    CertPem = fun(Conf) -> [{'Certificate', proplists:get_value(cert, Conf), not_encrypted}] end,
+    KeyPem = fun(Conf) -> {Type, Der} = proplists:get_value(key, Conf),
+                          [{Type, Der, not_encrypted}]
+             end,
+    CaPem = fun(Conf) -> [{'Certificate', C, not_encrypted}
+                          || C <- proplists:get_value(cacerts, Conf)]
+            end,
+    #{certfile => Write("server.pem", CertPem(Srv)),
+      keyfile => Write("server.key", KeyPem(Srv)),
+      cacertfile => Write("server_cas.pem", CaPem(Srv)),
+      client_certfile => Write("client.pem", CertPem(Cli)),
+      client_keyfile => Write("client.key", KeyPem(Cli))}.
