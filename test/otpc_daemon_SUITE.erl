@@ -395,7 +395,9 @@ open_close_loop_no_leak(Config) ->
     Rss1 = rss_kib(OsPid),
     ct:comment("fds ~p -> ~p, rss ~p KiB -> ~p KiB", [Fds0, Fds1, Rss0, Rss1]),
     Fds0 = Fds1,
-    true = Rss1 - Rss0 < 1024,
+    %% Under AddressSanitizer (make test-san-ct) freed memory sits in its
+    %% quarantine, so only the descriptors are compared there.
+    true = Rss1 - Rss0 < 1024 orelse os:getenv("ASAN_OPTIONS") =/= false,
     #{accepted := 1200, ended := 1200, active := 0} = otpc:daemon_info(D),
     ok.
 
