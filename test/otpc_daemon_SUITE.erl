@@ -24,7 +24,7 @@
          oversized_length_ends_only_that_connection/1, max_connections/1,
          init_stop_is_refused/1, idle_timeout/1, graceful_stop/1,
          owner_exit_stops_daemon/1, open_close_loop_no_leak/1,
-         tls_bad_certificate/1, tls_stalled_handshake/1]).
+         tls_bad_certificate/1, tls_stalled_handshake/1, emfile_backs_off/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -53,7 +53,7 @@ groups() ->
               oversized_length_ends_only_that_connection, max_connections,
               init_stop_is_refused, idle_timeout, graceful_stop,
               owner_exit_stops_daemon, open_close_loop_no_leak],
-    [{tcp, [], Common},
+    [{tcp, [], Common ++ [emfile_backs_off]},
      {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
@@ -89,10 +89,14 @@ end_per_group(_Group, _Config) ->
 init_per_testcase(Case, Config) ->
     process_flag(trap_exit, true),
     Name = list_to_atom(lists:concat(["d_", Case, "_", os:getpid()])),
-    case otpc:start_node(#{name => Name, args => ["-probe"]}) of
+    case otpc:start_node(#{name => Name, args => node_args(Case)}) of
         {ok, Node} -> [{node, Node} | Config];
         Error -> {fail, {start_node, Case, Error}}
     end.
+
+%% A node that runs out of descriptors after some 20 connections.
+node_args(emfile_backs_off) -> ["-probe", "-max_fds", "48"];
+node_args(_Case) -> ["-probe"].
 
 -spec end_per_testcase(atom(), config()) -> ok | {fail, term()}.
 end_per_testcase(_Case, _Config) ->
@@ -446,6 +450,28 @@ tls_stalled_handshake(Config) ->
     still = otpc_client:call(C, still),
     ok.
 
+-spec emfile_backs_off(config()) -> ok.
+emfile_backs_off(Config) ->
+    {D, Port} = daemon(Config, #{}),
+    Socks = [begin
+                 {ok, S} = gen_tcp:connect("localhost", Port, [binary, {active, false}]),
+                 S
+             end || _ <- lists:seq(1, 60)],
+    ok = wait_until(fun() -> maps:get(emfile, otpc:daemon_info(D)) > 0 end),
+    %% the node keeps working and the daemon backs off (100 ms doubling to 1 s)
+    %% instead of retrying accept() in a loop
+    pong = net_adm:ping(?config(node, Config)),
+    timer:sleep(1000),
+    #{emfile := Failures, active := Active, accepting := false} = otpc:daemon_info(D),
+    ct:comment("~p accept failures in about 1 s, ~p connections served", [Failures, Active]),
+    true = Failures < 20 andalso Active < 60,
+    [ok = gen_tcp:close(S) || S <- Socks],
+    %% recovery: once descriptors are free again, new clients are served
+    ok = wait_until(fun() -> maps:get(active, otpc:daemon_info(D)) =:= 0 end, 300),
+    C = client(Config, Port),
+    back = otpc_client:call(C, back),
+    ok.
+
 %%% ------------------------------------------------------------------
 %%% helpers
 %%% ------------------------------------------------------------------
@@ -542,6 +568,7 @@ rss_kib(OsPid) ->
 wait_until(Fun) ->
     wait_until(Fun, 100).
 
+%% N tries 20 ms apart.
 wait_until(_Fun, 0) ->
     timeout;
 wait_until(Fun, N) ->

@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,10 +27,12 @@ static void usage(void)
             "                 [-hidden | -visible] [-net_ticktime SECONDS] [-max_message BYTES]\n"
             "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
             "                 [-watch_stdin] [-probe] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
+            "                 [-max_fds N]\n"
             "It runs the example servers echo, stack and ch3 under otpc_sup; -probe adds the\n"
             "test processes otpc_probe and probe_sup. -daemon listens on PORT (TCP, loopback\n"
             "unless -daemon_ip) with one MODULE server (echo, stack or ch3) per connection;\n"
-            "stack servers start with \"hello,world\".\n"
+            "stack servers start with \"hello,world\". -max_fds lowers the descriptor limit\n"
+            "(RLIMIT_NOFILE), e.g. to see the daemon back off when it runs out.\n"
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n");
 }
 
@@ -176,6 +179,12 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
                    !parse_uint(strndupa(val, (size_t)(strchr(val, ':') - val)), 65535, &v)) {
             b->daemon_port = (uint16_t)v;
             b->daemon_module = strchr(val, ':') + 1;
+            i++;
+        } else if (!strcmp(a, "-max_fds") && !parse_uint(val, 1 << 20, &v) && v >= 16) {
+            struct rlimit rl;
+            getrlimit(RLIMIT_NOFILE, &rl);
+            rl.rlim_cur = (rlim_t)v < rl.rlim_max ? (rlim_t)v : rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
             i++;
         } else if (!strcmp(a, "-daemon_ip")) {
             b->daemon_ip = val;
