@@ -4,14 +4,16 @@
 #   make          (= make build) deps, then rebar3 compile (runs make -C c_src)
 #   make test     C unit tests, the same under ASan/UBSan, common_test (also
 #                 against an ASan/UBSan node program), dialyzer
-#   make run      start node c1 (with the example servers) in the foreground;
-#                 ARGS=... adds flags, e.g. ARGS="-loglevel debug"
+#   make run      start node c1 (with the example servers, and a daemon serving one
+#                 stack per connection on DAEMON_PORT, default 7000) in the
+#                 foreground; ARGS=... adds flags, e.g. ARGS="-loglevel debug"
 #   make bench    the C echo against the same server on BEAM (bench/run), not a test
 #   make fuzz     build the libFuzzer target and run it FUZZ_TIME seconds
 #   make clean
 
 REBAR     ?= rebar3
 ARGS      ?=
+DAEMON_PORT ?= 7000
 FUZZ_TIME ?= 60
 # The host part erl -sname uses: gethostname() up to the first dot.
 HOST      := $(shell hostname | cut -d. -f1)
@@ -66,8 +68,12 @@ run: build cookie
 	@echo "  3> sys:get_status({echo, 'c1@$(HOST)'})."
 	@echo '  or: iex --sname b --cookie "$$(cat ~/.erlang.cookie)"'
 	@echo "  iex> GenServer.call({:stack, :\"c1@$(HOST)\"}, :pop)"
+	@echo "A stack of its own per TCP connection on port $(DAEMON_PORT):"
+	@echo '  erl -pa _build/default/lib/otpc/ebin'
+	@echo '  1> {ok, C} = otpc_client:start_link("localhost", $(DAEMON_PORT), #{}), otpc_client:call(C, pop).'
+	@echo "  or raw frames: exec 3<>/dev/tcp/127.0.0.1/$(DAEMON_PORT); printf '\\0\\0\\0\\020\\203h\\003w\\004calla\\001w\\003pop' >&3; timeout 1 cat <&3 | od -c"
 	@echo "Stop it with Ctrl-C."
-	exec priv/otpc_node -sname c1 $(ARGS)
+	exec priv/otpc_node -sname c1 -daemon $(DAEMON_PORT):stack $(ARGS)
 
 bench: build
 	bench/run
