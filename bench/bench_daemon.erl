@@ -14,6 +14,7 @@
 
 -define(HOST, {127, 0, 0, 1}).
 -define(TIMEOUT, 10000).
+-define(HELLO_TIMEOUT, 5000).
 -define(REQ, {ping, 123}).
 -define(CONN_OPTS, [binary, {packet, 4}, {active, false}, {nodelay, true}]).
 -define(IDLE_OPENERS, 16).
@@ -52,6 +53,7 @@ config() ->
       tmp => env("BENCH_TMP", "/tmp"),
       c_exe => filename:absname(env("BENCH_C_NODE", "priv/otpc_node")),
       server_cpu => env("BENCH_SERVER_CPU", ""),
+      server_nofile => env("BENCH_SERVER_NOFILE", ""),
       client_cpu => env("BENCH_CLIENT_CPU", ""),
       pidfile => env("BENCH_PIDFILE", ""),
       beam_flags => string:lexemes(env("BENCH_BEAM_FLAGS", ""), " "),
@@ -224,10 +226,19 @@ node_name(Name) ->
     [_, Host] = string:split(atom_to_list(node()), "@"),
     list_to_atom(Name ++ "@" ++ Host).
 
-%% The command line, pinned with taskset when bench/daemon_run chose a server CPU.
-command(Spec, Cfg = #{server_cpu := ""}) ->
+%% The command line, pinned with taskset when bench/daemon_run chose a server CPU,
+%% under prlimit when BENCH_SERVER_NOFILE asks for a lower open files limit (both
+%% exec the program, so the port's OS pid stays the node's).
+command(Spec, Cfg = #{server_nofile := NoFile}) ->
+    {Exe, Args} = pinned(Spec, Cfg),
+    case NoFile of
+        "" -> {Exe, Args};
+        N -> {os:find_executable("prlimit"), ["--nofile=" ++ N ++ ":" ++ N, Exe | Args]}
+    end.
+
+pinned(Spec, Cfg = #{server_cpu := ""}) ->
     unpinned(Spec, Cfg);
-command(Spec, Cfg = #{server_cpu := Cpu}) ->
+pinned(Spec, Cfg = #{server_cpu := Cpu}) ->
     {Exe, Args} = unpinned(Spec, Cfg),
     {os:find_executable("taskset"), ["-c", Cpu, Exe | Args]}.
 
@@ -477,7 +488,7 @@ connect(#{transport := tls, port := Port, tls := #{client := TlsOpts}}) ->
     end.
 
 hello(Mod, S) ->
-    case Mod:recv(S, 0, ?TIMEOUT) of
+    case Mod:recv(S, 0, ?HELLO_TIMEOUT) of
         {ok, Data} ->
             case catch binary_to_term(Data) of
                 {otpc_hello, 1, Pid} when is_pid(Pid) ->
@@ -774,7 +785,7 @@ rss(OsPid) ->
 %% How many more descriptors this node may open, less ?FD_RESERVE.
 fd_room() ->
     case string:to_integer(max_open_files(list_to_integer(os:getpid()))) of
-        {Limit, ""} ->
+        {Limit, <<>>} ->
             {ok, Open} = file:list_dir("/proc/self/fd"),
             max(0, Limit - length(Open) - ?FD_RESERVE);
         _ ->

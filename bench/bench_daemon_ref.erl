@@ -136,9 +136,10 @@ acceptor(Transport, LSock, C, Notify) ->
         {error, closed} ->
             ok;
         {error, _} ->
-            %% emfile and the like: count, and do not spin (ranch waits too)
+            %% emfile and the like: count, and do not spin (ranch waits too).
+            %% Not timer:sleep/1: without a free descriptor no module loads.
             counters:add(C, ?FAILED, 1),
-            timer:sleep(10),
+            receive after 10 -> ok end,
             acceptor(Transport, LSock, C, Notify)
     end.
 

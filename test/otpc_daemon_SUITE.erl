@@ -24,7 +24,8 @@
          oversized_length_ends_only_that_connection/1, max_connections/1,
          init_stop_is_refused/1, idle_timeout/1, graceful_stop/1,
          owner_exit_stops_daemon/1, open_close_loop_no_leak/1,
-         tls_bad_certificate/1, tls_stalled_handshake/1, emfile_backs_off/1]).
+         tls_bad_certificate/1, tls_stalled_handshake/1, emfile_backs_off/1,
+         half_close_still_answered/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -53,7 +54,7 @@ groups() ->
               oversized_length_ends_only_that_connection, max_connections,
               init_stop_is_refused, idle_timeout, graceful_stop,
               owner_exit_stops_daemon, open_close_loop_no_leak],
-    [{tcp, [], Common ++ [emfile_backs_off]},
+    [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered]},
      {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
@@ -470,6 +471,19 @@ emfile_backs_off(Config) ->
     ok = wait_until(fun() -> maps:get(active, otpc:daemon_info(D)) =:= 0 end, 300),
     C = client(Config, Port),
     back = otpc_client:call(C, back),
+    ok.
+
+-spec half_close_still_answered(config()) -> ok.
+half_close_still_answered(Config) ->
+    %% `printf request | nc host port': the client sends, then shuts its side down
+    {D, Port} = daemon(Config, #{}),
+    {gen_tcp, Sock, S} = raw(Config, Port),
+    {otpc_spawned, D, S, MRef, _} = ?recv({otpc_spawned, D, S, _, _}),
+    ok = gen_tcp:send(Sock, frame(term_to_binary({call, 7, late}))),
+    ok = gen_tcp:shutdown(Sock, write),
+    {reply, 7, late} = raw_recv(gen_tcp, Sock),
+    {exit, {shutdown, closed}} = raw_recv(gen_tcp, Sock),
+    ?recv({'DOWN', MRef, process, S, {shutdown, closed}}),
     ok.
 
 %%% ------------------------------------------------------------------

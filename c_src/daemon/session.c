@@ -259,11 +259,16 @@ static void end_with(sess_t *s, const char *tag, const char *atom, uint64_t num)
     end(s, otpc_term_x(x));
 }
 
-static void peer_closed(sess_t *s)
+/* The peer closed or broke the connection. After a mere EOF it may still read (a
+ * half-close, as `printf ... | nc` does): what is queued, and the replies to calls it
+ * sent before, are still written; a failed write ends that. */
+static void peer_closed(sess_t *s, int broken)
 {
-    s->peer_gone = 1;
+    if (broken) {
+        s->peer_gone = 1;
+        s->out.len = s->pout.len = 0;
+    }
     s->reading = 0;
-    s->out.len = s->pout.len = 0;
     end_with(s, NULL, "closed", 0);
     update_poll(s);
 }
@@ -298,7 +303,7 @@ static void flush(sess_t *s)
         s->pout.len = 0;
         shrink(&s->pout);
         if (rc) {
-            peer_closed(s);
+            peer_closed(s, 1);
             return;
         }
     }
@@ -313,10 +318,9 @@ static void flush(sess_t *s)
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
             break;
         } else if (errno != EINTR) {
-            done = s->out.len;
-            if (s->state < S_CLOSING)
-                peer_closed(s);
-            s->peer_gone = 1;
+            peer_closed(s, 1); /* drops the output */
+            done = 0;
+            break;
         }
     }
     otpc__buf_consume(&s->out, done);
@@ -393,7 +397,7 @@ static void frames(sess_t *s, const char *data, size_t len)
 static void tls_failed(sess_t *s)
 {
     if (otpc__tls_peer_closed(s->tls)) {
-        peer_closed(s);
+        peer_closed(s, 0);
         return;
     }
     const char *why = otpc__tls_error(s->tls);
@@ -446,11 +450,11 @@ static void read_some(sess_t *s)
             if ((size_t)r < sizeof rbuf)
                 break;
         } else if (r == 0) {
-            peer_closed(s);
+            peer_closed(s, 0);
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
             break;
         } else if (errno != EINTR) {
-            peer_closed(s);
+            peer_closed(s, 1);
         }
     }
 }
@@ -471,7 +475,7 @@ static void on_io(uv_poll_t *h, int status, int events)
         if (s->reading)
             read_some(s);
         else if (status < 0)
-            peer_closed(s);
+            peer_closed(s, 1);
     }
     update_poll(s);
     otpc__node_turn(s->n);
