@@ -7,7 +7,8 @@
 #   make run      start node c1 (with the example servers, and a daemon serving one
 #                 stack per connection on DAEMON_PORT, default 7000) in the
 #                 foreground; ARGS=... adds flags, e.g. ARGS="-loglevel debug"
-#   make bench    the C echo against the same server on BEAM (bench/run), not a test
+#   make bench    the C echo against the same server on BEAM (bench/run), then the
+#                 daemon against a gen_tcp daemon on BEAM (bench/daemon_run); not tests
 #   make fuzz     build the libFuzzer target and run it FUZZ_TIME seconds
 #   make clean
 
@@ -77,6 +78,7 @@ run: build cookie
 
 bench: build
 	bench/run
+	bench/daemon_run
 
 # New inputs go to the first (scratch) corpus directory; the checked-in
 # corpus only seeds it.

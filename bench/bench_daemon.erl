@@ -10,7 +10,6 @@
 -module(bench_daemon).
 
 -export([main/0]).
--compile([export_all, nowarn_export_all]).
 
 -define(HOST, {127, 0, 0, 1}).
 -define(TIMEOUT, 10000).
@@ -90,6 +89,7 @@ run(Cfg0) ->
     ok.
 
 server_specs(#{only := Only, fake_c := Fake, id := Id}) ->
+    %% notify: a fake C node sends otpc_spawned-like messages, as the C daemon does
     All = [{c, #{side => c, kind => c_kind(Fake), name => "dc_" ++ Id,
                  label => c_label(Fake), notify => true}},
            {beam, #{side => beam, kind => beam, name => "db_" ++ Id, label => "BEAM"}}],
@@ -131,9 +131,11 @@ c_api_missing(_) ->
 %% {label, the daemons it needs, what it runs}
 phases(Cfg = #{idle := Idle, idle_tls := IdleTls, conns := Conns}) ->
     Timed = [T || T <- ["conn", "tls", "calls"], test(T, Cfg)],
-    [{"idle TCP", [tcp], fun(#{tcp := D}) -> idle(D, Idle) end}
+    [{"idle TCP", [tcp],
+      fun(Ds) -> step("idle", tcp, Ds, Cfg, #{}, fun(D) -> idle(D, Idle) end) end}
      || test("idle", Cfg), Idle > 0] ++
-    [{"idle TLS", [tls], fun(#{tls := D}) -> idle(D, IdleTls) end}
+    [{"idle TLS", [tls],
+      fun(Ds) -> step("idle", tls, Ds, Cfg, #{}, fun(D) -> idle(D, IdleTls) end) end}
      || test("idle", Cfg), IdleTls > 0] ++
     [{"timed runs", [tcp || test("conn", Cfg) orelse test("calls", Cfg)]
                     ++ [tls || test("tls", Cfg)],
@@ -369,9 +371,18 @@ start_daemon(Server = #{label := Label}, Transport, Cfg) ->
 
 stop_daemon({error, _}) ->
     ok;
-stop_daemon(#{sink := Sink}) ->
+stop_daemon(D = #{sink := Sink, transport := T, server := #{label := Label}}) ->
+    print_trouble(Label, T, daemon_info(D)),
     Sink ! {stop, self()},
     receive {Sink, stopped} -> ok after 15000 -> ok end.
+
+%% Counters that tell of connections the daemon failed or refused, if any.
+print_trouble(Label, T, Info) ->
+    case [{K, V} || K <- [refused, emfile, failed, error],
+                    V <- [maps:get(K, Info, 0)], V =/= 0] of
+        [] -> ok;
+        Bad -> io:format("  ~s, ~s daemon: ~0P~n", [Label, T, Bad, 20])
+    end.
 
 %% The daemon's counters (accepted, active, ...).
 daemon_info(#{sink := Sink}) ->
@@ -458,9 +469,9 @@ sink_stop(#{kind := beam, node := Node}, Port) ->
 %% Waits until the daemon counts no open connection (after a test closed its
 %% own), so that a test does not pay for the previous one's teardown.
 await_drained(D) ->
-    await_drained(D, deadline(15), undefined).
+    await_drained(D, deadline(15)).
 
-await_drained(D, Deadline, _Last) ->
+await_drained(D, Deadline) ->
     case daemon_info(D) of
         #{active := 0} ->
             ok;
@@ -470,7 +481,7 @@ await_drained(D, Deadline, _Last) ->
                     io:format("  warning: daemon still reports ~P~n", [Info, 20]);
                 false ->
                     timer:sleep(50),
-                    await_drained(D, Deadline, Info)
+                    await_drained(D, Deadline)
             end
     end.
 
@@ -562,13 +573,10 @@ conn_run(D = #{transport := T}, Cfg = #{connectors := K, seconds := Secs}) ->
     {{Ok, Errors, FirstError, Elapsed}, Cpu} =
         with_cpu(D, Cfg, fun() -> parallel(K, Secs, fun(Deadline) -> conn_worker(D, Deadline) end) end),
     await_drained(D),
-    [ServerCpu, ClientCpu] = Cpu,
     io:format("  ~s: ~b connections in ~.2f s, ~b errors~n", [Name, Ok, Elapsed, Errors]),
-    maps:merge(Info,
+    maps:merge(maps:merge(Info, cpu_figures(Name, Cpu, Elapsed)),
                #{Name => Ok / Elapsed,
-                 {Name, cpu} => per(ServerCpu * 1000, Ok, 1000),
-                 {Name, server_util} => 100 * ServerCpu / Elapsed,
-                 {Name, client_util} => 100 * ClientCpu / Elapsed,
+                 {Name, cpu} => per(maps:get(server, Cpu) * 1000, Ok, 1000),
                  {Name, errors} => {Errors, FirstError}}).
 
 conn_worker(D, Deadline) ->
@@ -646,14 +654,12 @@ call_run(D, N, Cfg = #{seconds := Secs, pipeline := Depth}) ->
                          end),
     [Pid ! close || Pid <- Ready],
     await_drained(D),
-    [ServerCpu, ClientCpu] = Cpu,
     io:format("  calls over ~b connections (~b opened): ~b calls in ~.2f s, ~b errors~n",
               [N, length(Ready), Calls, Elapsed, Errors + Failed]),
-    #{Name => Calls / Elapsed,
-      {Name, cpu} => per(ServerCpu, Calls, 100000),
-      {Name, server_util} => 100 * ServerCpu / Elapsed,
-      {Name, client_util} => 100 * ClientCpu / Elapsed,
-      {Name, errors} => {Errors + Failed, first(FirstFail, FirstError)}}.
+    maps:merge(cpu_figures(Name, Cpu, Elapsed),
+               #{Name => Calls / Elapsed,
+                 {Name, cpu} => per(maps:get(server, Cpu), Calls, 100000),
+                 {Name, errors} => {Errors + Failed, first(FirstFail, FirstError)}}).
 
 await_callers([], Ready, Failed, First) ->
     {Ready, Failed, First};
@@ -668,8 +674,14 @@ await_callers(Pids, Ready, Failed, First) ->
 caller(Parent, D, Depth) ->
     case connect(D) of
         {ok, Conn} ->
-            active(Conn),
-            [begin send_call(Conn, T), recv_reply(Conn) end || T <- lists:seq(1, ?CALL_WARMUP)],
+            try
+                active(Conn),
+                [begin send_call(Conn, T), recv_reply(Conn) end
+                 || T <- lists:seq(1, ?CALL_WARMUP)]
+            catch _:WarmUp ->
+                    Parent ! {failed, self(), {warm_up, WarmUp}},
+                    exit(normal)
+            end,
             Parent ! {ready, self()},
             receive {go, Deadline} -> ok end,
             R = try call_loop(Conn, Depth, Deadline, 0) of
@@ -806,20 +818,31 @@ max_open_files(OsPid) ->
 
 %%% CPU time from /proc
 
-%% Runs Fun; returns its result and the CPU seconds the server and this node used.
+%% Runs Fun; returns its result and the CPU seconds the server (in all, and in
+%% the kernel) and this node used.
 with_cpu(#{server := #{os_pid := Server}}, #{clk_tck := Tck}, Fun) ->
-    OsPids = [Server, list_to_integer(os:getpid())],
-    Before = [cpu_ticks(P) || P <- OsPids],
+    Client = list_to_integer(os:getpid()),
+    {SU0, SS0} = cpu_ticks(Server),
+    {CU0, CS0} = cpu_ticks(Client),
     Result = Fun(),
-    After = [cpu_ticks(P) || P <- OsPids],
-    {Result, [(A - B) / Tck || {A, B} <- lists:zip(After, Before)]}.
+    {SU1, SS1} = cpu_ticks(Server),
+    {CU1, CS1} = cpu_ticks(Client),
+    {Result, #{server => (SU1 - SU0 + SS1 - SS0) / Tck,
+               server_sys => (SS1 - SS0) / Tck,
+               client => (CU1 - CU0 + CS1 - CS0) / Tck}}.
 
-%% utime + stime, fields 14 and 15 of /proc/<pid>/stat (counted after the
+%% Use of the server's and the client's CPU, and the server's share in the kernel.
+cpu_figures(Name, #{server := S, server_sys := Sys, client := C}, Elapsed) ->
+    #{{Name, server_util} => 100 * S / Elapsed,
+      {Name, server_sys} => case S > 0 of true -> 100 * Sys / S; false -> none end,
+      {Name, client_util} => 100 * C / Elapsed}.
+
+%% {utime, stime}, fields 14 and 15 of /proc/<pid>/stat (counted after the
 %% command name, which may hold spaces, so after its closing parenthesis).
 cpu_ticks(OsPid) ->
     {ok, Stat} = file:read_file(proc(OsPid, "stat")),
     Fields = stat_fields(Stat),
-    binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields)).
+    {binary_to_integer(lists:nth(12, Fields)), binary_to_integer(lists:nth(13, Fields))}.
 
 proc(OsPid, File) ->
     "/proc/" ++ integer_to_list(OsPid) ++ "/" ++ File.
@@ -839,8 +862,19 @@ print_header(Cfg = #{seconds := Secs, tls := #{key := Key}}) ->
               "pipeline ~b, TLS key ~s~n",
               [node(), erlang:system_info(otp_release), fmt(Secs),
                maps:get(connectors, Cfg), maps:get(pipeline, Cfg), tls_key_label(Key)]),
-    io:format("~s; client max open files ~s~n",
-              [pinning(Cfg), max_open_files(list_to_integer(os:getpid()))]).
+    io:format("~s; client max open files ~s; ~s~n",
+              [pinning(Cfg), max_open_files(list_to_integer(os:getpid())), load()]).
+
+%% Other work on the machine moves every figure here; the load average and CPU
+%% count are printed (at the start and the end) so a reader can tell.
+load() ->
+    case file:read_file("/proc/loadavg") of
+        {ok, Text} ->
+            [One | _] = string:lexemes(Text, " "),
+            io_lib:format("load average ~s on ~b CPUs", [One, erlang:system_info(logical_processors)]);
+        {error, _} ->
+            "load average ?"
+    end.
 
 tls_key_label("rsa") -> "RSA 2048";
 tls_key_label(_) -> "ECDSA P-256".
@@ -856,12 +890,14 @@ rows(Cfg = #{connectors := K, idle := Idle, idle_tls := IdleTls}) ->
                    [{Key, io_lib:format("~s/s, ~b connectors", [What, K]), true},
                     {{Key, cpu}, "  server CPU ms per 1k conns", true},
                     {{Key, server_util}, "  server CPU %", false},
+                    {{Key, server_sys}, "  server CPU: % of it in kernel", false},
                     {{Key, client_util}, "  client CPU %", false}]
            end,
     Calls = fun(N) ->
                     [{{calls, N}, io_lib:format("calls/s, ~b connections", [N]), true},
                      {{{calls, N}, cpu}, "  server CPU s per 100k calls", true},
                      {{{calls, N}, server_util}, "  server CPU %", false},
+                     {{{calls, N}, server_sys}, "  server CPU: % of it in kernel", false},
                      {{{calls, N}, client_util}, "  client CPU %", false}]
             end,
     Idle1 = fun(Key, What, Target) ->
@@ -884,7 +920,7 @@ print_report(Results, Cfg) ->
     Beam = side_result(beam, Results),
     io:format("~n~-40s ~12s ~12s ~8s~n", ["", column_label(Cfg), "BEAM", "C/BEAM"]),
     [print_row(Row, C, Beam) || Row <- rows(Cfg)],
-    io:format("~n"),
+    io:format("~n~s at the end~n", [load()]),
     [io:format("TLS negotiated, ~s: ~s~n", [side_label(Side, Cfg), Info])
      || {Side, #{tls_info := Info}} <- Results],
     [print_errors(Side, R, Cfg) || {Side, R} <- Results, is_map(R)],
