@@ -67,22 +67,14 @@ typedef struct {
     ei_x_buff x;
 } daemon_t;
 
-#define VA(...) {(char)ERL_VERSION_MAGIC, __VA_ARGS__}
-static const char T_RETRY[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 11, '$', 'o', 't', 'p', 'c', '_', 'r',
-                                 'e', 't', 'r', 'y');
-static const char T_GRACE[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 11, '$', 'o', 't', 'p', 'c', '_', 'g',
-                                 'r', 'a', 'c', 'e');
-static const char T_STOP[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 10, '$', 'o', 't', 'p', 'c', '_', 's',
-                                't', 'o', 'p');
-static const char T_SHUTDOWN[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 8, 's', 'h', 'u', 't', 'd', 'o',
-                                    'w', 'n');
-static const char T_NORMAL[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 6, 'n', 'o', 'r', 'm', 'a', 'l');
-#define TERM(a) ((otpc_term_t){(a), sizeof(a)})
-
-static int is_msg(otpc_term_t m, const char *t, size_t len)
-{
-    return m.size == len && memcmp(m.data, t, len) == 0;
-}
+static const char T_RETRY[] = OTPC__VATOM(11, '$', 'o', 't', 'p', 'c', '_', 'r', 'e', 't', 'r',
+                                          'y');
+static const char T_GRACE[] = OTPC__VATOM(11, '$', 'o', 't', 'p', 'c', '_', 'g', 'r', 'a', 'c',
+                                          'e');
+static const char T_STOP[] = OTPC__VATOM(10, '$', 'o', 't', 'p', 'c', '_', 's', 't', 'o', 'p');
+#define T_NORMAL otpc__t_normal
+#define T_SHUTDOWN otpc__t_shutdown
+#define TERM OTPC__TERM
 
 static void on_accept(uv_poll_t *h, int status, int events);
 
@@ -269,7 +261,7 @@ static void stop_done(daemon_t *d)
 {
     for (uint32_t i = 0; i < d->stoppers.len; i++) {
         stopper_t *s = (stopper_t *)d->stoppers.items + i;
-        static const char ok[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 2, 'o', 'k');
+        static const char ok[] = OTPC__VATOM(2, 'o', 'k');
         otpc__from_t f = {s->pid, {s->tag.data, s->tag.len}};
         otpc__gen_reply(d->proc, &f, TERM(ok));
     }
@@ -387,12 +379,12 @@ static void daemon_handle(otpc_proc_t *self, otpc_term_t msg)
         on_down(d, msg, i);
     } else if (otpc_term_is_tagged(msg, "$gen_call", 3, &i)) {
         daemon_call(d, msg);
-    } else if (is_msg(msg, T_RETRY, sizeof T_RETRY)) {
+    } else if (OTPC__MSG_IS(msg, T_RETRY)) {
         d->backing_off = 0;
         set_polling(d);
-    } else if (is_msg(msg, T_GRACE, sizeof T_GRACE)) {
+    } else if (OTPC__MSG_IS(msg, T_GRACE)) {
         shutdown_all(d);
-    } else if (is_msg(msg, T_STOP, sizeof T_STOP)) {
+    } else if (OTPC__MSG_IS(msg, T_STOP)) {
         begin_stop(d, NULL);
     } /* {'EXIT', Conn, normal} from sessions that ended: nothing to do */
 }
@@ -482,7 +474,7 @@ int otpc__daemon_start(otpc_node_t *n, const otpc_gen_server_t *mod, otpc_term_t
         d->has_owner = 1;
         d->owner = *owner;
     }
-    static const char nil[] = VA(ERL_NIL_EXT);
+    static const char nil[] = {(char)ERL_VERSION_MAGIC, ERL_NIL_EXT};
     if (!arg.data || !arg.size)
         arg = TERM(nil);
     int rc = otpc__check_term(arg);

@@ -5,9 +5,19 @@
 #ifndef OTPC_DAEMON_DAEMON_INT_H
 #define OTPC_DAEMON_DAEMON_INT_H
 
+#include <string.h>
+
 #include "daemon/reasm.h"
 #include "daemon/tls.h"
 #include "proc/node_int.h"
+
+/* A versioned small atom as a byte array, and a term view of such an array. */
+#define OTPC__VATOM(len, ...) {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, len, __VA_ARGS__}
+#define OTPC__TERM(a) ((otpc_term_t){(a), sizeof(a)})
+extern const char otpc__t_normal[9], otpc__t_shutdown[11]; /* session.c */
+
+/* msg is exactly the versioned term in a (an array as above). */
+#define OTPC__MSG_IS(msg, a) ((msg).size == sizeof(a) && memcmp((msg).data, (a), sizeof(a)) == 0)
 
 /* What a connection needs from its daemon; borrowed for otpc__session_start only. */
 typedef struct {

@@ -59,18 +59,17 @@ typedef struct otpc__session {
     struct otpc__session *dirty_next;
 } sess_t;
 
-/* Atoms as versioned terms, spliced into frames and exit reasons. */
-#define VA(...) {(char)ERL_VERSION_MAGIC, __VA_ARGS__}
-static const char T_NORMAL[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 6, 'n', 'o', 'r', 'm', 'a', 'l');
-static const char T_SHUTDOWN[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 8, 's', 'h', 'u', 't', 'd', 'o',
-                                    'w', 'n');
-static const char T_IDLE[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 10, '$', 'o', 't', 'p', 'c', '_',
-                                'i', 'd', 'l', 'e');
-static const char T_HS[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 8, '$', 'o', 't', 'p', 'c', '_', 'h',
-                              's');
-static const char T_LINGER[] = VA(ERL_SMALL_ATOM_UTF8_EXT, 12, '$', 'o', 't', 'p', 'c', '_',
-                                  'l', 'i', 'n', 'g', 'e', 'r');
-#define TERM(a) ((otpc_term_t){(a), sizeof(a)})
+/* Atoms as versioned terms: exit reasons, and the timer messages a session sends
+ * itself. */
+const char otpc__t_normal[9] = OTPC__VATOM(6, 'n', 'o', 'r', 'm', 'a', 'l');
+const char otpc__t_shutdown[11] = OTPC__VATOM(8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n');
+static const char T_IDLE[] = OTPC__VATOM(10, '$', 'o', 't', 'p', 'c', '_', 'i', 'd', 'l', 'e');
+static const char T_HS[] = OTPC__VATOM(8, '$', 'o', 't', 'p', 'c', '_', 'h', 's');
+static const char T_LINGER[] = OTPC__VATOM(12, '$', 'o', 't', 'p', 'c', '_', 'l', 'i', 'n', 'g',
+                                           'e', 'r');
+#define T_NORMAL otpc__t_normal
+#define T_SHUTDOWN otpc__t_shutdown
+#define TERM OTPC__TERM
 
 static _Thread_local char rbuf[64 * 1024];
 
@@ -129,11 +128,17 @@ static int put_frame(sess_t *s, const char *head, size_t hlen, const char *a, si
     return 0;
 }
 
+/* Frames can go out: TCP, or TLS once the handshake completed. */
+static int can_talk(const sess_t *s)
+{
+    return !s->tls || otpc__tls_established(s->tls);
+}
+
 /* The wire hook: a gen reply to this connection ({reply, Tag, Reply}) or a push. */
 static int wire(otpc_proc_t *conn, const otpc__span_t *tag, const char *body, size_t len)
 {
     sess_t *s = otpc_proc_data(conn);
-    if (s->state == S_HANDSHAKE || s->state == S_CLOSING)
+    if (!can_talk(s) || s->state == S_CLOSING)
         return 0; /* as a reply to a caller that is gone: dropped */
     static const char reply[] = {ERL_SMALL_TUPLE_EXT, 3, ERL_SMALL_ATOM_UTF8_EXT, 5,
                                  'r', 'e', 'p', 'l', 'y'};
@@ -278,10 +283,9 @@ static void server_ended(sess_t *s, const char *reason, size_t len)
 {
     if (s->state == S_CLOSING)
         return;
-    int could_talk = s->state != S_HANDSHAKE;
     s->state = S_CLOSING;
     s->reading = 0;
-    if (could_talk)
+    if (can_talk(s))
         put_exit(s, reason, len);
     flush(s);
     if (s->fd < 0 || !s->out.len) {
@@ -514,11 +518,11 @@ static void conn_handle(otpc_proc_t *self, otpc_term_t msg)
             end(s, TERM(T_SHUTDOWN));
         return;
     }
-    if (msg.size == sizeof T_IDLE && memcmp(msg.data, T_IDLE, sizeof T_IDLE) == 0)
+    if (OTPC__MSG_IS(msg, T_IDLE))
         return on_tick(s, T_IDLE);
-    if (msg.size == sizeof T_HS && memcmp(msg.data, T_HS, sizeof T_HS) == 0)
+    if (OTPC__MSG_IS(msg, T_HS))
         return on_tick(s, T_HS);
-    if (msg.size == sizeof T_LINGER && memcmp(msg.data, T_LINGER, sizeof T_LINGER) == 0)
+    if (OTPC__MSG_IS(msg, T_LINGER))
         return on_tick(s, T_LINGER);
     /* {Tag, Reply}: gen_server:reply/2 to a socket caller from elsewhere (a remote
      * process the server handed the caller to). */
