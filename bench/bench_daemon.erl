@@ -4,12 +4,15 @@
 %% both with the same raw gen_tcp / ssl clients of the daemon wire protocol:
 %% connections accepted per second (TCP and TLS), calls per second over many
 %% connections, and server memory per idle connection. Prints a table of figures
-%% and C/BEAM ratios. Not a test: nothing is asserted.
+%% and C/BEAM ratios. Not a test: nothing is asserted. The server nodes are
+%% started and stopped with bench_node.
 %%
 %% Configured from the environment that bench/daemon_run sets (see bench/README.md).
 -module(bench_daemon).
 
 -export([main/0]).
+
+-import(bench_node, [env/2, env_number/2]).
 
 -define(HOST, {127, 0, 0, 1}).
 -define(TIMEOUT, 10000).
@@ -23,57 +26,29 @@
 %% Runs the benchmark and halts the node: 0 when it ran, 2 on a crash.
 -spec main() -> no_return().
 main() ->
-    Code = try run(config()) of
-               ok -> 0
-           catch Class:Reason:Stack ->
-                   io:format(standard_error, "bench crashed: ~p:~p~n~p~n",
-                             [Class, Reason, Stack]),
-                   2
-           end,
-    erlang:halt(Code).
+    bench_node:halt_after(fun() -> run(config()) end).
 
 %%% Configuration
 
+%% The settings bench_node reads, what differs in its servers (the BEAM
+%% server's module, when it is ready, a lower open files limit), and this
+%% bench's own.
 config() ->
-    Id = env("BENCH_ID", os:getpid()),
-    #{id => Id,
-      seconds => env_number("BENCH_SECONDS", 5),
-      only => env("BENCH_ONLY", ""),
-      fake_c => env("BENCH_FAKE_C", "") =:= "1",
-      ref_notify => env("BENCH_REF_NOTIFY", "") =:= "1",
-      tests => string:lexemes(env("BENCH_TESTS", "idle,conn,tls,calls"), ", "),
-      connectors => env_number("BENCH_CONNECTORS", 16),
-      conns => [list_to_integer(N)
-                || N <- string:lexemes(env("BENCH_CONNS", "100,1000"), ", ")],
-      pipeline => env_number("BENCH_PIPELINE", 1),
-      idle => env_number("BENCH_IDLE", 19000),
-      idle_tls => env_number("BENCH_IDLE_TLS", 2000),
-      tls_key => env("BENCH_TLS_KEY", "ec"),
-      tmp => env("BENCH_TMP", "/tmp"),
-      c_exe => filename:absname(env("BENCH_C_NODE", "priv/otpc_node")),
-      server_cpu => env("BENCH_SERVER_CPU", ""),
-      server_nofile => env("BENCH_SERVER_NOFILE", ""),
-      client_cpu => env("BENCH_CLIENT_CPU", ""),
-      pidfile => env("BENCH_PIDFILE", ""),
-      beam_flags => string:lexemes(env("BENCH_BEAM_FLAGS", ""), " "),
-      wait => env_number("BENCH_WAIT", 20),
-      ebin => filename:dirname(code:which(?MODULE)),
-      clk_tck => list_to_integer(string:trim(os:cmd("getconf CLK_TCK")))}.
-
-env(Name, Default) ->
-    case os:getenv(Name) of
-        false -> Default;
-        "" -> Default;
-        Value -> Value
-    end.
-
-env_number(Name, Default) ->
-    Text = env(Name, ""),
-    case {string:to_integer(Text), string:to_float(Text)} of
-        {{I, ""}, _} -> I;
-        {_, {F, ""}} -> F;
-        _ -> Default
-    end.
+    maps:merge(bench_node:config(),
+               #{beam_module => bench_daemon_ref,
+                 ready => fun ready/2,
+                 server_nofile => env("BENCH_SERVER_NOFILE", ""),
+                 seconds => env_number("BENCH_SECONDS", 5),
+                 ref_notify => env("BENCH_REF_NOTIFY", "") =:= "1",
+                 tests => string:lexemes(env("BENCH_TESTS", "idle,conn,tls,calls"), ", "),
+                 connectors => env_number("BENCH_CONNECTORS", 16),
+                 conns => [list_to_integer(N)
+                           || N <- string:lexemes(env("BENCH_CONNS", "100,1000"), ", ")],
+                 pipeline => env_number("BENCH_PIPELINE", 1),
+                 idle => env_number("BENCH_IDLE", 19000),
+                 idle_tls => env_number("BENCH_IDLE_TLS", 2000),
+                 tls_key => env("BENCH_TLS_KEY", "ec"),
+                 tmp => env("BENCH_TMP", "/tmp")}).
 
 test(Name, #{tests := Tests}) ->
     lists:member(Name, Tests).
@@ -88,18 +63,12 @@ run(Cfg0) ->
     print_report(Results, Cfg),
     ok.
 
-server_specs(#{only := Only, fake_c := Fake, id := Id}) ->
+server_specs(Cfg) ->
     %% notify: a fake C node sends otpc_spawned-like messages, as the C daemon does
-    All = [{c, #{side => c, kind => c_kind(Fake), name => "dc_" ++ Id,
-                 label => c_label(Fake), notify => true}},
-           {beam, #{side => beam, kind => beam, name => "db_" ++ Id, label => "BEAM"}}],
-    [Spec || {Side, Spec} <- All, Only =:= "" orelse Only =:= atom_to_list(Side)].
-
-c_kind(true) -> beam;
-c_kind(false) -> c.
-
-c_label(true) -> "C (fake: BEAM)";
-c_label(false) -> "C daemon".
+    [case Spec of
+         #{side := c} -> Spec#{notify => true};
+         #{side := beam} -> Spec
+     end || Spec <- bench_node:server_specs("d", "C daemon", Cfg)].
 
 %% One side, in phases, each on a freshly started server node: the idle TCP
 %% connections, the idle TLS connections, then the timed runs. A fresh node per
@@ -158,7 +127,7 @@ step(Test, Transport, Ds, Cfg, Acc, Fun) ->
 %% Starts the server node and the daemons, runs, stops them all. A daemon that
 %% does not start costs only the tests that need it.
 phase(Spec = #{label := Label}, {Name, Transports, Fun}, Cfg) ->
-    case start_server(Spec, Cfg) of
+    case bench_node:start(Spec, Cfg) of
         {ok, Server = #{node := Node, os_pid := OsPid}} ->
             io:format("~s, ~s: ~s, os pid ~b, max open files ~s~n",
                       [Label, Name, Node, OsPid, max_open_files(OsPid)]),
@@ -172,7 +141,7 @@ phase(Spec = #{label := Label}, {Name, Transports, Fun}, Cfg) ->
                               [Label, Name, Class, Reason, 30, Stack, 30]),
                     {error, {Name, Reason}}
             after
-                stop_server(Server)
+                bench_node:stop(Server)
             end;
         {error, Why} ->
             {error, {Name, Why}}
@@ -206,147 +175,17 @@ make_certs(#{tmp := Tmp, tls_key := KeyKind}) ->
       client => [{verify, verify_peer}, {cacerts, CaCerts},
                  {server_name_indication, disable}, {reuse_sessions, false}]}.
 
-%%% Starting and stopping server nodes
+%%% Server nodes
 
-start_server(Spec = #{name := Name, label := Label}, Cfg) ->
-    Node = node_name(Name),
-    {Exe, Args} = command(Spec, Cfg),
-    Owner = start_owner(Name, Exe, Args),
-    OsPid = receive {Owner, os_pid, P} -> P end,
-    record_pid(OsPid, Cfg),
-    Server = maps:merge(Spec, #{node => Node, owner => Owner, os_pid => OsPid}),
-    case wait_ready(Spec, Node, Owner, deadline(maps:get(wait, Cfg))) of
-        ok ->
-            {ok, Server#{os_pid := server_os_pid(Spec, Node, OsPid)}};
-        {error, Why} ->
-            io:format("~s (~s) not ready: ~p~n", [Label, Node, Why]),
-            stop_server(Server),
-            {error, Why}
-    end.
-
-node_name(Name) ->
-    [_, Host] = string:split(atom_to_list(node()), "@"),
-    list_to_atom(Name ++ "@" ++ Host).
-
-%% The command line, pinned with taskset when bench/daemon_run chose a server CPU,
-%% under prlimit when BENCH_SERVER_NOFILE asks for a lower open files limit (both
-%% exec the program, so the port's OS pid stays the node's).
-command(Spec, Cfg = #{server_nofile := NoFile}) ->
-    {Exe, Args} = pinned(Spec, Cfg),
-    case NoFile of
-        "" -> {Exe, Args};
-        N -> {os:find_executable("prlimit"), ["--nofile=" ++ N ++ ":" ++ N, Exe | Args]}
-    end.
-
-pinned(Spec, Cfg = #{server_cpu := ""}) ->
-    unpinned(Spec, Cfg);
-pinned(Spec, Cfg = #{server_cpu := Cpu}) ->
-    {Exe, Args} = unpinned(Spec, Cfg),
-    {os:find_executable("taskset"), ["-c", Cpu, Exe | Args]}.
-
-unpinned(#{kind := c, name := Name}, #{c_exe := Exe}) ->
-    {Exe, ["-sname", Name, "-setcookie", cookie(), "-watch_stdin",
-           "-loglevel", "warning"]};
-unpinned(#{kind := beam, name := Name}, #{ebin := Ebin, beam_flags := Flags}) ->
-    {os:find_executable("erl"),
-     ["+B", "-sname", Name, "-setcookie", cookie(), "-noinput", "-pa", Ebin | Flags]
-     ++ ["-s", "bench_daemon_ref", "start_node", atom_to_list(node())]}.
-
-cookie() ->
-    atom_to_list(erlang:get_cookie()).
-
-%% The port owner: forwards the program's output to our stderr, tells whether
-%% it exited, and closes the port (the C node's stdin) when told to stop.
-start_owner(Name, Exe, Args) ->
-    Parent = self(),
-    spawn_link(fun() ->
-                       Port = open_port({spawn_executable, Exe},
-                                        [{args, Args}, binary, exit_status,
-                                         stderr_to_stdout, use_stdio]),
-                       {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-                       Parent ! {self(), os_pid, OsPid},
-                       owner_loop(Name, Port)
-               end).
-
-owner_loop(Name, Port) ->
-    receive
-        {Port, {data, Data}} ->
-            io:format(standard_error, "[~s] ~s", [Name, Data]),
-            owner_loop(Name, Port);
-        {Port, {exit_status, Status}} ->
-            exit_status_loop(Status);
-        {stop, From} ->
-            port_close(Port),
-            From ! {self(), closed}
-    end.
-
-exit_status_loop(Status) ->
-    receive
-        {status, From} -> From ! {self(), {exited, Status}}, exit_status_loop(Status);
-        {stop, From} -> From ! {self(), closed}
-    end.
-
-record_pid(_OsPid, #{pidfile := ""}) ->
-    ok;
-record_pid(OsPid, #{pidfile := File}) ->
-    ok = file:write_file(File, [integer_to_list(OsPid), "\n"], [append]).
-
-deadline(Seconds) ->
-    erlang:monotonic_time(millisecond) + round(Seconds * 1000).
-
-%% Polls the node until it is ready (the C node's `echo' answers; the BEAM node
-%% has registered bench_daemon_ref), the program exits or time is up.
-wait_ready(Spec, Node, Owner, Deadline) ->
-    case ready(Spec, Node) of
-        true -> ok;
-        Other -> retry_ready(Spec, Node, Owner, Deadline, Other)
-    end.
-
-ready(#{kind := c}, Node) ->
-    catch gen_server:call({echo, Node}, ready, 1000) =:= ready;
+%% Whether the node is ready (bench_node:start/2 asks until it is): the C node
+%% when its `echo' answers, the BEAM node when it has registered
+%% bench_daemon_ref. true, or what came instead.
+ready(Spec = #{kind := c}, Node) ->
+    bench_node:echo_ready(Spec, Node);
 ready(#{kind := beam}, Node) ->
     case net_adm:ping(Node) of
         pong -> catch is_pid(erpc:call(Node, erlang, whereis, [bench_daemon_ref], 1000));
         pang -> pang
-    end.
-
-retry_ready(Spec, Node, Owner, Deadline, Last) ->
-    Owner ! {status, self()},
-    receive
-        {Owner, {exited, Status}} -> {error, {exited, Status}}
-    after 200 ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> {error, {timeout, Last}};
-                false -> wait_ready(Spec, Node, Owner, Deadline)
-            end
-    end.
-
-%% The BEAM node tells its own pid (the port's pid may be a wrapper's);
-%% the C node is the port program itself (taskset execs it).
-server_os_pid(#{kind := beam}, Node, _PortPid) ->
-    list_to_integer(erpc:call(Node, os, getpid, []));
-server_os_pid(#{kind := c}, _Node, PortPid) ->
-    PortPid.
-
-%% Asks a BEAM node to halt, closes the port (stdin EOF stops the C node),
-%% and kills the process if it is still there after 5 s.
-stop_server(#{kind := Kind, node := Node, owner := Owner, os_pid := OsPid}) ->
-    Kind =:= beam andalso erpc:cast(Node, erlang, halt, [0]),
-    Owner ! {stop, self()},
-    receive {Owner, closed} -> ok after 5000 -> ok end,
-    wait_gone(OsPid, deadline(5)).
-
-wait_gone(OsPid, Deadline) ->
-    case {alive(OsPid), erlang:monotonic_time(millisecond) > Deadline} of
-        {false, _} -> ok;
-        {true, true} -> os:cmd("kill -9 " ++ integer_to_list(OsPid)), ok;
-        {true, false} -> timer:sleep(50), wait_gone(OsPid, Deadline)
-    end.
-
-alive(OsPid) ->
-    case file:read_file(proc(OsPid, "stat")) of
-        {ok, Stat} -> hd(stat_fields(Stat)) =/= <<"Z">>;
-        {error, _} -> false
     end.
 
 %%% Daemons
@@ -469,7 +308,7 @@ sink_stop(#{kind := beam, node := Node}, Port) ->
 %% Waits until the daemon counts no open connection (after a test closed its
 %% own), so that a test does not pay for the previous one's teardown.
 await_drained(D) ->
-    await_drained(D, deadline(15)).
+    await_drained(D, bench_node:deadline(15)).
 
 await_drained(D, Deadline) ->
     case daemon_info(D) of
@@ -788,7 +627,7 @@ await_openers(Pids, Count, First) ->
 
 %% VmRSS in bytes.
 rss(OsPid) ->
-    {ok, Status} = file:read_file(proc(OsPid, "status")),
+    {ok, Status} = file:read_file(bench_node:proc_file(OsPid, "status")),
     [Line] = [L || L <- binary:split(Status, <<"\n">>, [global]),
                    binary:part(L, 0, min(6, byte_size(L))) =:= <<"VmRSS:">>],
     [_, Kb, <<"kB">>] = string:lexemes(Line, " \t"),
@@ -805,7 +644,7 @@ fd_room() ->
     end.
 
 max_open_files(OsPid) ->
-    case file:read_file(proc(OsPid, "limits")) of
+    case file:read_file(bench_node:proc_file(OsPid, "limits")) of
         {ok, Limits} ->
             case [L || L <- binary:split(Limits, <<"\n">>, [global]),
                        string:prefix(L, <<"Max open files">>) =/= nomatch] of
@@ -822,11 +661,11 @@ max_open_files(OsPid) ->
 %% the kernel) and this node used.
 with_cpu(#{server := #{os_pid := Server}}, #{clk_tck := Tck}, Fun) ->
     Client = list_to_integer(os:getpid()),
-    {SU0, SS0} = cpu_ticks(Server),
-    {CU0, CS0} = cpu_ticks(Client),
+    {SU0, SS0} = bench_node:cpu_ticks(Server),
+    {CU0, CS0} = bench_node:cpu_ticks(Client),
     Result = Fun(),
-    {SU1, SS1} = cpu_ticks(Server),
-    {CU1, CS1} = cpu_ticks(Client),
+    {SU1, SS1} = bench_node:cpu_ticks(Server),
+    {CU1, CS1} = bench_node:cpu_ticks(Client),
     {Result, #{server => (SU1 - SU0 + SS1 - SS0) / Tck,
                server_sys => (SS1 - SS0) / Tck,
                client => (CU1 - CU0 + CS1 - CS0) / Tck}}.
@@ -837,20 +676,6 @@ cpu_figures(Name, #{server := S, server_sys := Sys, client := C}, Elapsed) ->
       {Name, server_sys} => case S > 0 of true -> 100 * Sys / S; false -> none end,
       {Name, client_util} => 100 * C / Elapsed}.
 
-%% {utime, stime}, fields 14 and 15 of /proc/<pid>/stat (counted after the
-%% command name, which may hold spaces, so after its closing parenthesis).
-cpu_ticks(OsPid) ->
-    {ok, Stat} = file:read_file(proc(OsPid, "stat")),
-    Fields = stat_fields(Stat),
-    {binary_to_integer(lists:nth(12, Fields)), binary_to_integer(lists:nth(13, Fields))}.
-
-proc(OsPid, File) ->
-    "/proc/" ++ integer_to_list(OsPid) ++ "/" ++ File.
-
-stat_fields(Stat) ->
-    [_, Rest] = string:split(Stat, ")", trailing),
-    string:lexemes(Rest, " \n").
-
 %% X per Unit of N (none when nothing was done).
 per(_X, 0, _Unit) -> none;
 per(X, N, Unit) -> X / N * Unit.
@@ -860,10 +685,10 @@ per(X, N, Unit) -> X / N * Unit.
 print_header(Cfg = #{seconds := Secs, tls := #{key := Key}}) ->
     io:format("otpc daemon bench: ~s, OTP ~s, ~s s per timed run, ~b connectors, "
               "pipeline ~b, TLS key ~s~n",
-              [node(), erlang:system_info(otp_release), fmt(Secs),
+              [node(), erlang:system_info(otp_release), bench_node:fmt(Secs),
                maps:get(connectors, Cfg), maps:get(pipeline, Cfg), tls_key_label(Key)]),
     io:format("~s; client max open files ~s; ~s~n",
-              [pinning(Cfg), max_open_files(list_to_integer(os:getpid())), load()]).
+              [bench_node:pinning(Cfg), max_open_files(list_to_integer(os:getpid())), load()]).
 
 %% Other work on the machine moves every figure here; the load average and CPU
 %% count are printed (at the start and the end) so a reader can tell.
@@ -878,11 +703,6 @@ load() ->
 
 tls_key_label("rsa") -> "RSA 2048";
 tls_key_label(_) -> "ECDSA P-256".
-
-pinning(#{server_cpu := "", client_cpu := ""}) ->
-    "unpinned (no taskset or fewer than 2 CPUs): client and servers share CPUs";
-pinning(#{server_cpu := S, client_cpu := C}) ->
-    "pinned: client on CPU " ++ C ++ ", servers on CPU " ++ S.
 
 %% {key, label, whether a C/BEAM ratio makes sense}
 rows(Cfg = #{connectors := K, idle := Idle, idle_tls := IdleTls}) ->
@@ -916,8 +736,8 @@ rows(Cfg = #{connectors := K, idle := Idle, idle_tls := IdleTls}) ->
        [R || test("idle", Cfg), IdleTls > 0, R <- Idle1(idle_tls, "TLS", IdleTls)]]).
 
 print_report(Results, Cfg) ->
-    C = side_result(c, Results),
-    Beam = side_result(beam, Results),
+    C = bench_node:side_result(c, Results),
+    Beam = bench_node:side_result(beam, Results),
     io:format("~n~-40s ~12s ~12s ~8s~n", ["", column_label(Cfg), "BEAM", "C/BEAM"]),
     [print_row(Row, C, Beam) || Row <- rows(Cfg)],
     io:format("~n~s at the end~n", [load()]),
@@ -930,12 +750,6 @@ print_report(Results, Cfg) ->
      || {Side, #{failed := Failed}} <- Results, {Phase, Why} <- Failed],
     ok.
 
-side_result(Side, Results) ->
-    case lists:keyfind(Side, 1, Results) of
-        {Side, R} when is_map(R) -> R;
-        _ -> none
-    end.
-
 column_label(#{fake_c := true}) -> "C (fake)";
 column_label(_) -> "C daemon".
 
@@ -946,10 +760,11 @@ print_row({Key, Label, WithRatio}, C, Beam) ->
     Cv = value(Key, C),
     Bv = value(Key, Beam),
     Ratio = case WithRatio of
-                true -> ratio(Cv, Bv);
+                true -> bench_node:ratio(Cv, Bv);
                 false -> none
             end,
-    io:format("~-40s ~12s ~12s ~8s~n", [Label, fmt(Cv), fmt(Bv), fmt_ratio(Ratio)]).
+    io:format("~-40s ~12s ~12s ~8s~n",
+              [Label, bench_node:fmt(Cv), bench_node:fmt(Bv), bench_node:fmt_ratio(Ratio)]).
 
 print_errors(Side, R, Cfg) ->
     [io:format("~s, ~s: ~b error(s), first: ~0P~n",
@@ -965,15 +780,3 @@ test_label(idle_tls) -> "idle TLS connections (stopped there)".
 
 value(_Key, none) -> none;
 value(Key, Results) -> maps:get(Key, Results, none).
-
-ratio(C, B) when is_number(C), is_number(B), B > 0 -> C / B;
-ratio(_, _) -> none.
-
-fmt(none) -> "-";
-fmt(X) when is_integer(X) -> integer_to_list(X);
-fmt(X) when X >= 1000 -> integer_to_list(round(X));
-fmt(X) when X >= 10 -> float_to_list(X, [{decimals, 1}]);
-fmt(X) -> float_to_list(X, [{decimals, 3}]).
-
-fmt_ratio(none) -> "-";
-fmt_ratio(R) -> float_to_list(R, [{decimals, 2}]) ++ "x".

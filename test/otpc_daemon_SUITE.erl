@@ -25,7 +25,7 @@
          init_stop_is_refused/1, idle_timeout/1, graceful_stop/1,
          owner_exit_stops_daemon/1, open_close_loop_no_leak/1,
          tls_bad_certificate/1, tls_stalled_handshake/1, emfile_backs_off/1,
-         half_close_still_answered/1]).
+         half_close_still_answered/1, elixir_client/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -54,7 +54,7 @@ groups() ->
               oversized_length_ends_only_that_connection, max_connections,
               init_stop_is_refused, idle_timeout, graceful_stop,
               owner_exit_stops_daemon, open_close_loop_no_leak],
-    [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered]},
+    [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered, elixir_client]},
      {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
@@ -485,6 +485,35 @@ half_close_still_answered(Config) ->
     {exit, {shutdown, closed}} = raw_recv(gen_tcp, Sock),
     ?recv({'DOWN', MRef, process, S, {shutdown, closed}}),
     ok.
+
+-spec elixir_client(config()) -> ok.
+elixir_client(Config) ->
+    %% otpc_client from Elixir unchanged, in a VM that is not even distributed
+    {_D, Port} = daemon(Config, #{}),
+    Elixir = os:find_executable("elixir"),
+    true = is_list(Elixir),
+    Script = lists:flatten(io_lib:format(
+        "{:ok, c} = :otpc_client.start_link('localhost', ~b, %{}); "
+        "IO.inspect(:otpc_client.call(c, %{elixir: [1, \"two\"]})); "
+        ":otpc_client.cast(c, {:\"$push\", :hi}); "
+        "receive do {:otpc_push, ^c, t} -> IO.inspect(t) after 5000 -> IO.puts(\"none\") end",
+        [Port])),
+    Ebin = filename:dirname(code:which(otpc_client)),
+    %% stdout only: Elixir warns on stderr when the locale is not UTF-8.
+    P = open_port({spawn_executable, Elixir},
+                  [{args, ["-pa", Ebin, "-e", Script]}, {env, [{"LANG", "C.UTF-8"}]},
+                   exit_status, binary]),
+    {Out, 0} = collect_output(P, <<>>),
+    ct:log("elixir said: ~s", [Out]),
+    <<"%{elixir: [1, \"two\"]}\n:hi\n">> = Out,
+    ok.
+
+collect_output(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> collect_output(Port, <<Acc/binary, D/binary>>);
+        {Port, {exit_status, S}} -> {Acc, S}
+    after 60000 -> ct:fail({elixir_timeout, Acc})
+    end.
 
 %%% ------------------------------------------------------------------
 %%% helpers
