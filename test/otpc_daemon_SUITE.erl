@@ -25,7 +25,8 @@
          init_stop_is_refused/1, idle_timeout/1, graceful_stop/1,
          owner_exit_stops_daemon/1, open_close_loop_no_leak/1,
          tls_bad_certificate/1, tls_stalled_handshake/1, emfile_backs_off/1,
-         half_close_still_answered/1, elixir_client/1]).
+         half_close_still_answered/1, elixir_client/1, coalesced_and_split_frames/1,
+         node_flag_daemon/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -53,8 +54,10 @@ groups() ->
               server_stop_sends_exit, garbage_ends_only_that_connection,
               oversized_length_ends_only_that_connection, max_connections,
               init_stop_is_refused, idle_timeout, graceful_stop,
-              owner_exit_stops_daemon, open_close_loop_no_leak],
-    [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered, elixir_client]},
+              owner_exit_stops_daemon, open_close_loop_no_leak,
+              coalesced_and_split_frames],
+    [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered, elixir_client,
+                          node_flag_daemon]},
      {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
@@ -90,14 +93,24 @@ end_per_group(_Group, _Config) ->
 init_per_testcase(Case, Config) ->
     process_flag(trap_exit, true),
     Name = list_to_atom(lists:concat(["d_", Case, "_", os:getpid()])),
-    case otpc:start_node(#{name => Name, args => node_args(Case)}) of
-        {ok, Node} -> [{node, Node} | Config];
+    Port = free_port(),
+    case otpc:start_node(#{name => Name, args => node_args(Case, Port)}) of
+        {ok, Node} -> [{node, Node}, {flag_port, Port} | Config];
         Error -> {fail, {start_node, Case, Error}}
     end.
 
-%% A node that runs out of descriptors after some 20 connections.
-node_args(emfile_backs_off) -> ["-probe", "-max_fds", "48"];
-node_args(_Case) -> ["-probe"].
+%% A node that runs out of descriptors after some 20 connections; a node that
+%% starts a daemon from its flags, as `make run' does.
+node_args(emfile_backs_off, _Port) -> ["-probe", "-max_fds", "48"];
+node_args(node_flag_daemon, Port) -> ["-probe", "-daemon", integer_to_list(Port) ++ ":stack"];
+node_args(_Case, _Port) -> ["-probe"].
+
+%% A port nobody listens on (the kernel's pick, released at once).
+free_port() ->
+    {ok, L} = gen_tcp:listen(0, [{ip, loopback}]),
+    {ok, Port} = inet:port(L),
+    ok = gen_tcp:close(L),
+    Port.
 
 -spec end_per_testcase(atom(), config()) -> ok | {fail, term()}.
 end_per_testcase(_Case, _Config) ->
@@ -484,6 +497,34 @@ half_close_still_answered(Config) ->
     {reply, 7, late} = raw_recv(gen_tcp, Sock),
     {exit, {shutdown, closed}} = raw_recv(gen_tcp, Sock),
     ?recv({'DOWN', MRef, process, S, {shutdown, closed}}),
+    ok.
+
+-spec coalesced_and_split_frames(config()) -> ok.
+coalesced_and_split_frames(Config) ->
+    %% three frames in one write, then one frame cut into three writes (inside
+    %% its length, then inside its body): every frame is answered, in order
+    {_D, Port} = daemon(Config, #{}),
+    {Mod, Sock, _S} = raw(Config, Port),
+    Call = fun(Tag) -> frame(term_to_binary({call, Tag, {echo, Tag}})) end,
+    ok = Mod:send(Sock, [Call(1), Call(2), Call(3)]),
+    [{reply, T, {echo, T}} = raw_recv(Mod, Sock) || T <- [1, 2, 3]],
+    <<A:2/binary, B:9/binary, C/binary>> = Call(4),
+    [begin ok = Mod:send(Sock, Part), timer:sleep(50) end || Part <- [A, B, C]],
+    {reply, 4, {echo, 4}} = raw_recv(Mod, Sock),
+    ok.
+
+-spec node_flag_daemon(config()) -> ok.
+node_flag_daemon(Config) ->
+    %% `otpc_node -daemon PORT:stack' (the C API, otpc_daemon_start, with no owner);
+    %% the raw frame is the README's: {call, 1, pop}
+    Port = ?config(flag_port, Config),
+    {ok, Sock} = gen_tcp:connect("localhost", Port, [binary, {active, false}]),
+    {otpc_hello, 1, S} = raw_recv(gen_tcp, Sock),
+    ok = gen_tcp:send(Sock, <<0, 0, 0, 16, 131, 104, 3, 119, 4, "calla", 1, 119, 3, "pop">>),
+    {reply, 1, <<"hello">>} = raw_recv(gen_tcp, Sock),
+    C = client(Config, Port),
+    <<"hello">> = otpc_client:call(C, pop), % a stack of its own
+    true = S =/= otpc_client:server_pid(C),
     ok.
 
 -spec elixir_client(config()) -> ok.
