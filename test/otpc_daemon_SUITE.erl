@@ -134,7 +134,28 @@ port_zero_and_daemon_port(Config) ->
     T = ?config(transport, Config),
     C = client(Config, Port),
     hello = otpc_client:call(C, hello),
+    %% every interface, by option
+    {_, AnyPort} = daemon(Config, #{ip => any}),
+    {ok, {{0, 0, 0, 0}, AnyPort}} = listening_on(AnyPort),
+    Any = client(Config, AnyPort),
+    any = otpc_client:call(Any, any),
     ok.
+
+%% The local address a port is bound to, from the kernel's socket table.
+listening_on(Port) ->
+    {ok, Tcp} = file:read_file("/proc/net/tcp"),
+    Hex = list_to_binary(io_lib:format(":~4.16.0B ", [Port])),
+    Lines = [L || L <- binary:split(Tcp, <<"\n">>, [global]), binary:match(L, Hex) =/= nomatch,
+                  binary:match(L, <<" 0A ">>) =/= nomatch],
+    case Lines of
+        [Line | _] ->
+            [_, Local | _] = string:lexemes(binary_to_list(Line), " "),
+            [Ip, _] = string:split(Local, ":"),
+            <<A, B, C, D>> = <<(list_to_integer(Ip, 16)):32/little>>,
+            {ok, {{A, B, C, D}, Port}};
+        [] ->
+            error
+    end.
 
 -spec listen_errors(config()) -> ok.
 listen_errors(Config) ->
