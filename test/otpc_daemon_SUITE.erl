@@ -26,7 +26,7 @@
          owner_exit_stops_daemon/1, open_close_loop_no_leak/1,
          tls_bad_certificate/1, tls_stalled_handshake/1, emfile_backs_off/1,
          half_close_still_answered/1, elixir_client/1, coalesced_and_split_frames/1,
-         node_flag_daemon/1]).
+         node_flag_daemon/1, flood_is_held_back/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -57,7 +57,7 @@ groups() ->
               owner_exit_stops_daemon, open_close_loop_no_leak,
               coalesced_and_split_frames],
     [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered, elixir_client,
-                          node_flag_daemon]},
+                          node_flag_daemon, flood_is_held_back]},
      {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
@@ -533,6 +533,38 @@ coalesced_and_split_frames(Config) ->
     [begin ok = Mod:send(Sock, Part), timer:sleep(50) end || Part <- [A, B, C]],
     {reply, 4, {echo, 4}} = raw_recv(Mod, Sock),
     ok.
+
+-spec flood_is_held_back(config()) -> ok.
+flood_is_held_back(Config) ->
+    %% a client that sends faster than its server works (here: not at all, the
+    %% server is suspended) is held back by TCP, not buffered in the node; and
+    %% nothing is lost once the server works again
+    {_D, Port} = daemon(Config, #{}),
+    {ok, OsPid} = otpc:node_os_pid(?config(node, Config)),
+    {gen_tcp, Sock, S} = raw(Config, Port),
+    ok = sys:suspend(S),
+    Rss0 = rss_kib(OsPid),
+    ok = inet:setopts(Sock, [{send_timeout, 1000}]),
+    Cast = frame(term_to_binary({cast, binary:copy(<<"x">>, 1000)})),
+    Sent = flood(Sock, Cast, 0),
+    Rss1 = rss_kib(OsPid),
+    ct:comment("~p casts of 1 KB went out before TCP pushed back; node RSS ~p -> ~p KiB",
+               [Sent, Rss0, Rss1]),
+    true = Sent < 100000 andalso Rss1 - Rss0 < 8192,
+    ok = sys:resume(S),
+    %% a send that timed out may still finish: one more cast then
+    ok = wait_until(fun() -> #{casts := N} = gen_server:call(S, '$stats'),
+                             N =:= Sent orelse N =:= Sent + 1
+                    end, 500),
+    ok.
+
+flood(Sock, Frame, Sent) when Sent < 100000 ->
+    case gen_tcp:send(Sock, Frame) of
+        ok -> flood(Sock, Frame, Sent + 1);
+        {error, timeout} -> Sent
+    end;
+flood(_Sock, _Frame, Sent) ->
+    Sent.
 
 -spec node_flag_daemon(config()) -> ok.
 node_flag_daemon(Config) ->

@@ -9,7 +9,10 @@
  * layer hands it to this module's wire hook, which appends {reply, Tag, Reply} to the
  * output buffer. Output is written once per scheduler turn (otpc__sessions_flush), so a
  * burst of replies costs one send(), and a socket that stops taking bytes is watched
- * for writability instead of being retried.
+ * for writability instead of being retried. Input is throttled the same way: while
+ * the server has MAILBOX_HIGH messages waiting (or 1 MiB of output waits), the socket
+ * is not read, so a client that sends faster than its server works is held back by
+ * TCP instead of growing the node's memory.
  *
  * Lifecycle, one way only: HANDSHAKE (TLS) -> OPEN -> ENDING -> CLOSING -> gone.
  * ENDING: this side decided the server must go (peer closed, bad frame, timeout,
@@ -33,6 +36,7 @@
 
 #define HDR 4
 #define OUT_HIGH (1u << 20)   /* stop reading while this much output waits */
+#define MAILBOX_HIGH 128      /* ... or while the server has this many messages waiting */
 #define BUF_KEEP (64u * 1024) /* larger idle buffers are given back */
 #define READS_PER_WAKE 4
 #define LINGER_MS 5000
@@ -47,6 +51,7 @@ typedef struct otpc__session {
     int events;        /* what `poll` watches now */
     state_t state;
     int reading;       /* 0 once ENDING: frames after the decision are ignored */
+    int throttled;     /* not reading until the server's backlog shrinks */
     int peer_gone;     /* EOF or a socket error: nothing more can be written */
     otpc_pid_t server, daemon;
     otpc__reasm_t reasm;
@@ -179,7 +184,7 @@ static void update_poll(sess_t *s)
     if (s->fd < 0)
         return;
     int want = 0;
-    if (s->reading && s->out.len + s->pout.len < OUT_HIGH)
+    if (s->reading && !s->throttled && s->out.len + s->pout.len < OUT_HIGH)
         want |= UV_READABLE;
     if (s->out.len)
         want |= UV_WRITABLE;
@@ -332,16 +337,42 @@ static void flush(sess_t *s)
     update_poll(s);
 }
 
+/* Messages the server has not handled yet: its mailbox, and what it holds back while
+ * suspended (sys:suspend), counted up to limit. */
+static unsigned backlog(const sess_t *s, unsigned limit)
+{
+    const otpc_proc_t *p = otpc__proc_lookup(s->n, &s->server);
+    unsigned k = 0;
+    if (!p)
+        return 0;
+    for (const otpc__msg_t *m = p->mhead; m && k < limit; m = m->next)
+        k++;
+    for (const otpc__msg_t *m = p->gs ? p->gs->saved : NULL; m && k < limit; m = m->next)
+        k++;
+    return k;
+}
+
 void otpc__sessions_flush(otpc_node_t *n)
 {
+    sess_t *again = NULL; /* throttled: looked at again next turn */
     while (n->sess_dirty) {
         sess_t *s = n->sess_dirty;
         n->sess_dirty = s->dirty_next;
         s->dirty = 0;
         flush(s);
-        if (s->state == S_CLOSING && !s->out.len)
+        if (s->state == S_CLOSING && !s->out.len) {
             finish(s);
+        } else if (s->throttled && s->fd >= 0) {
+            s->throttled = backlog(s, MAILBOX_HIGH / 2) >= MAILBOX_HIGH / 2;
+            if (s->throttled) {
+                s->dirty = 1;
+                s->dirty_next = again;
+                again = s;
+            }
+            update_poll(s);
+        }
     }
+    n->sess_dirty = again;
 }
 
 /* ---- reading ------------------------------------------------------------------------- */
@@ -448,6 +479,11 @@ static void got(sess_t *s, const char *data, size_t len)
 static void read_some(sess_t *s)
 {
     for (int i = 0; i < READS_PER_WAKE && s->reading; i++) {
+        if (backlog(s, MAILBOX_HIGH) >= MAILBOX_HIGH) {
+            s->throttled = 1;
+            mark_dirty(s); /* sessions_flush looks again after each turn */
+            break;
+        }
         ssize_t r = recv(s->fd, rbuf, sizeof rbuf, 0);
         if (r > 0) {
             got(s, rbuf, (size_t)r);
