@@ -444,8 +444,10 @@ typedef struct {
  * otpc_push() go to that socket. `owner` (NULL: none) receives
  * {otpc_spawned, Daemon, Server, MRef, {PeerIp, PeerPort}} per connection and
  * {'DOWN', MRef, process, Server, Reason} once per server end; the daemon stops when
- * the owner exits. 0 with *out the daemon's pid, or an OTPC_E* code with a one-line
- * reason in err (may be NULL). From on_start or a callback (the scheduler thread).
+ * the owner exits. opts and its strings are only read during the call; mod is
+ * borrowed for the daemon's life. 0 with *out the daemon's pid, or an OTPC_E* code
+ * with a one-line reason written to err (errcap bytes; err may be NULL). From
+ * on_start or a callback (the scheduler thread).
  *
  *     otpc_daemon_opts_t o = {.port = 7000, .max_connections = 1000};
  *     otpc_pid_t d;
