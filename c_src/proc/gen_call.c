@@ -59,10 +59,10 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
 {
     const char *body = reply.data + 1;
     size_t blen = reply.size - 1;
-    otpc_proc_t *wire = otpc__pid_is_local(n, &from->pid) ? otpc__proc_lookup(n, &from->pid)
+    otpc_proc_t *conn = otpc__pid_is_local(n, &from->pid) ? otpc__proc_lookup(n, &from->pid)
                                                           : NULL;
-    if (wire && wire->wire) /* a caller across a daemon socket */
-        return wire->wire(wire, &from->tag, body, blen);
+    if (conn && conn->wire) /* a caller across a daemon socket */
+        return conn->wire(conn, &from->tag, body, blen);
     ei_x_buff *x = &n->scratch2; /* "{Tag, " -- the reply itself follows it */
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
