@@ -99,7 +99,7 @@ static void close_listener(daemon_t *d)
 {
     if (!d->lpoll)
         return;
-    uv_close((uv_handle_t *)d->lpoll, (uv_close_cb)free);
+    uv_close((uv_handle_t *)d->lpoll, otpc__free_handle);
     d->lpoll = NULL;
     close(d->lfd);
     d->lfd = -1;
@@ -317,11 +317,11 @@ static int x_info(daemon_t *d, ei_x_buff *x)
     return rc;
 }
 
-static void daemon_call(daemon_t *d, otpc_term_t msg)
+/* msg is {'$gen_call', From, Req}; i is at From. */
+static void daemon_call(daemon_t *d, otpc_term_t msg, int i)
 {
     otpc__from_t from;
-    int i;
-    if (!otpc__decode_call(d->proc, msg, &from, &i))
+    if (!otpc__decode_from(d->proc, msg, i, &from, &i))
         return;
     ei_x_buff *x = &d->x;
     x->index = 0;
@@ -378,7 +378,7 @@ static void daemon_handle(otpc_proc_t *self, otpc_term_t msg)
     if (otpc_term_is_tagged(msg, "DOWN", 5, &i)) {
         on_down(d, msg, i);
     } else if (otpc_term_is_tagged(msg, "$gen_call", 3, &i)) {
-        daemon_call(d, msg);
+        daemon_call(d, msg, i);
     } else if (OTPC__MSG_IS(msg, T_RETRY)) {
         d->backing_off = 0;
         set_polling(d);

@@ -249,23 +249,30 @@ static void end(sess_t *s, otpc_term_t reason)
         otpc_exit_signal(s->proc, &s->server, reason);
 }
 
-static void end_with(sess_t *s, const char *tag, const char *atom, uint64_t num)
+/* {shutdown, Detail} begun in scratch2: with a tag, Detail is {Tag, _} and the caller
+ * encodes its second element; without, the caller encodes Detail. */
+static ei_x_buff *shutdown_reason(sess_t *s, const char *tag)
 {
     ei_x_buff *x = &s->n->scratch2;
     x->index = 0;
     ei_x_encode_version(x);
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_atom(x, "shutdown");
-    if (!tag) {
-        ei_x_encode_atom(x, atom);
-    } else {
+    if (tag) {
         ei_x_encode_tuple_header(x, 2);
         ei_x_encode_atom(x, tag);
-        if (atom)
-            ei_x_encode_atom(x, atom);
-        else
-            ei_x_encode_ulonglong(x, num);
     }
+    return x;
+}
+
+/* end() with {shutdown, Atom}, {shutdown, {Tag, Atom}} or {shutdown, {Tag, Num}}. */
+static void end_with(sess_t *s, const char *tag, const char *atom, uint64_t num)
+{
+    ei_x_buff *x = shutdown_reason(s, tag);
+    if (atom)
+        ei_x_encode_atom(x, atom);
+    else
+        ei_x_encode_ulonglong(x, num);
     end(s, otpc_term_x(x));
 }
 
@@ -437,13 +444,7 @@ static void tls_failed(sess_t *s)
     }
     const char *why = otpc__tls_error(s->tls);
     LOG_INFO("daemon", "TLS connection failed: %s", why);
-    ei_x_buff *x = &s->n->scratch2;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "shutdown");
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "tls_error");
+    ei_x_buff *x = shutdown_reason(s, "tls_error");
     ei_x_encode_binary(x, why, (long)strlen(why));
     s->reading = 0; /* the alert (if any) still goes out */
     end(s, otpc_term_x(x));

@@ -59,8 +59,8 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
 {
     const char *body = reply.data + 1;
     size_t blen = reply.size - 1;
-    otpc_proc_t *conn = otpc__pid_is_local(n, &from->pid) ? otpc__proc_lookup(n, &from->pid)
-                                                          : NULL;
+    int local = otpc__pid_is_local(n, &from->pid);
+    otpc_proc_t *conn = local ? otpc__proc_lookup(n, &from->pid) : NULL;
     if (conn && conn->wire) /* a caller across a daemon socket */
         return conn->wire(conn, &from->tag, body, blen);
     ei_x_buff *x = &n->scratch2; /* "{Tag, " -- the reply itself follows it */
@@ -68,7 +68,7 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
         otpc__x_raw(x, from->tag.data, from->tag.size))
         return OTPC_ENOMEM;
-    if (otpc__pid_is_local(n, &from->pid)) {
+    if (local) {
         if (otpc__x_raw(x, body, blen))
             return OTPC_ENOMEM;
         return otpc__send_local(n, server, &from->pid, x->buff, (size_t)x->index);

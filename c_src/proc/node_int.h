@@ -259,6 +259,8 @@ int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *watcher, const otpc_ref_t *r
 void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m);
 
 /* peer.c: the scheduler's side of connections, and outgoing control messages */
+/* uv_close callback for a handle that is its own malloc'd block. */
+void otpc__free_handle(uv_handle_t *h);
 otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t node_atom, int connect);
 /* EV_UP: data is "peer\0bytes read past the handshake". */
 void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data,

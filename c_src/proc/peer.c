@@ -83,7 +83,7 @@ otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t atom, int connect)
     return p;
 }
 
-static void free_poll(uv_handle_t *h)
+void otpc__free_handle(uv_handle_t *h)
 {
     free(h);
 }
@@ -104,7 +104,7 @@ static void stop_reading(otpc__peer_t *p)
     }
     if (!p->poll)
         return;
-    uv_close((uv_handle_t *)p->poll, free_poll);
+    uv_close((uv_handle_t *)p->poll, otpc__free_handle);
     p->poll = NULL;
     otpc__buf_free(&p->rbuf);
 }
