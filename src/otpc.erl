@@ -124,6 +124,7 @@ nodes() ->
                                  | {fail_if_no_peer_cert, boolean()}],
                          max_connections => pos_integer() | infinity,
                          max_frame => pos_integer(),
+                         max_input => pos_integer(),
                          handshake_timeout => pos_integer(),
                          idle_timeout => pos_integer() | infinity,
                          grace => non_neg_integer(),
@@ -135,7 +136,9 @@ nodes() ->
 %% to verify a client certificate and `{fail_if_no_peer_cert, true}' to require
 %% one; `max_connections' (default `infinity': at the limit accepting pauses until a
 %% server ends); `max_frame' in bytes (default 16 MiB; a larger frame ends its
-%% connection with `{shutdown, {frame_too_large, Size}}'); `handshake_timeout' ms
+%% connection with `{shutdown, {frame_too_large, Size}}'); `max_input' in bytes:
+%% partial frames all connections may hold at once (default 64 MiB; the connection
+%% whose frame would pass it ends with `{shutdown, input_budget}'); `handshake_timeout' ms
 %% for TLS (default 5000); `idle_timeout' ms without a frame from the client
 %% (default `infinity'); `grace' ms live connections get on stop (default 5000);
 %% `timeout' ms to wait for the node to answer (default 5000).
@@ -219,6 +222,9 @@ daemon_opts([{tls, L} = Opt | Rest], Acc) when is_list(L) ->
 daemon_opts([{Key, infinity} | Rest], Acc)
   when Key =:= max_connections; Key =:= idle_timeout ->
     daemon_opts(Rest, Acc);
+daemon_opts([{max_input, N} | Rest], Acc)
+  when is_integer(N), N > 0, N =< 16#ffffffffffff ->
+    daemon_opts(Rest, [{max_input, N} | Acc]);
 daemon_opts([{Key, N} | Rest], Acc)
   when (Key =:= max_connections orelse Key =:= max_frame orelse Key =:= handshake_timeout
         orelse Key =:= idle_timeout), is_integer(N), N > 0, N =< 16#ffffffff ->

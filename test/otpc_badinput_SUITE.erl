@@ -12,7 +12,9 @@
 -export([garbage_packet/1, unknown_operation/1, truncated_term/1,
          oversized_length/1, handshake_garbage/1, missing_mandatory_flags/1,
          wrong_cookie_raw/1, ticks_and_silent_peer/1,
-         simultaneous_connect/1, deep_nesting/1]).
+         simultaneous_connect/1, deep_nesting/1,
+         alive_without_cookie_keeps_connection/1, alive_with_cookie_replaces/1,
+         handshake_cap/1, oversized_handshake_message/1]).
 
 %% Flags a raw client announces: OTP 25 + 26 mandatory, DIST_MONITOR, MONITOR_NAME.
 -define(FLAGS, (16#4 bor 16#8 bor 16#10 bor 16#20 bor 16#80 bor 16#100 bor 16#200
@@ -23,7 +25,9 @@
 all() ->
     [garbage_packet, unknown_operation, truncated_term, oversized_length,
      handshake_garbage, missing_mandatory_flags, wrong_cookie_raw,
-     ticks_and_silent_peer, simultaneous_connect, deep_nesting].
+     ticks_and_silent_peer, simultaneous_connect, deep_nesting,
+     alive_without_cookie_keeps_connection, alive_with_cookie_replaces,
+     handshake_cap, oversized_handshake_message].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(otpc),
@@ -36,6 +40,7 @@ init_per_testcase(Case, Config) ->
     Name = list_to_atom("cbad_" ++ atom_to_list(Case)),
     Args = case Case of
                ticks_and_silent_peer -> ["-probe", "-net_ticktime", "2"];
+               handshake_cap -> ["-probe", "-max_handshakes", "4"];
                _ -> ["-probe"]
            end,
     {ok, Node} = otpc:start_node(#{name => Name, args => Args}),
@@ -138,7 +143,89 @@ deep_nesting(Config) ->
     end,
     node_still_fine(Config).
 
+%% Someone who knows only our node name dials the C node under it, is told
+%% `alive` (the node has a connection to us) and answers `true` ("I have none,
+%% replace it"). Without the cookie that must change nothing: our connection,
+%% and the monitors across it, stay up, as on BEAM.
+alive_without_cookie_keeps_connection(Config) ->
+    Node = ?config(cnode, Config),
+    P = probe(Node),
+    true = erlang:monitor_node(Node, true),
+    MRef = erlang:monitor(process, P),
+    lists:foreach(
+      fun(Ending) ->
+              Sock = alive_true(Config),
+              case Ending of
+                  wrong_digest ->
+                      ok = gen_tcp:send(Sock, <<$r, 1:32, (digest(1, 'not-the-cookie'))/binary>>);
+                  give_up ->
+                      ok
+              end,
+              gen_tcp:close(Sock)
+      end, [give_up, wrong_digest, give_up, wrong_digest]),
+    %% A barrier over the same connection: whatever the node did before it,
+    %% we have heard by now.
+    {otpc_probe, Node} ! {ping, self()},
+    receive {pong, _} -> ok after 5000 -> ct:fail(no_pong) end,
+    pong = net_adm:ping(Node),
+    receive
+        {nodedown, Node} -> ct:fail(connection_replaced_without_cookie);
+        {'DOWN', MRef, _, _, Why} -> ct:fail({monitor_fired, Why})
+    after 0 -> ok
+    end,
+    P ! {ping, self()},
+    receive {pong, P} -> ok after 5000 -> ct:fail(no_pong_from_probe) end,
+    true = erlang:demonitor(MRef, [flush]),
+    true = erlang:monitor_node(Node, false).
+
+%% The same with the cookie (a node that really restarted): the new connection
+%% replaces ours, and only once it has proved the cookie.
+alive_with_cookie_replaces(Config) ->
+    Node = ?config(cnode, Config),
+    true = erlang:monitor_node(Node, true),
+    Sock = alive_true(Config),
+    receive {nodedown, Node} -> ct:fail(replaced_before_the_digest)
+    after 200 -> ok
+    end,
+    {ok, Sock} = finish_handshake(Sock, erlang:get_cookie()),
+    receive {nodedown, Node} -> ok after 5000 -> ct:fail(not_replaced) end,
+    gen_tcp:close(Sock),
+    node_still_fine(Config).
+
+%% At most -max_handshakes (4 here) incoming handshakes may be in progress: a
+%% fifth silent connection is closed at once, the first four wait for the
+%% setup timeout, and once they are gone a real peer gets in.
+handshake_cap(Config) ->
+    Stalled = [begin
+                   {ok, S} = gen_tcp:connect("127.0.0.1", port_of(Config),
+                                             [binary, {active, false}]),
+                   S
+               end || _ <- lists:seq(1, 10)],
+    Closed = [S || S <- Stalled, gen_tcp:recv(S, 0, 1000) =:= {error, closed}],
+    ?assertEqual(6, length(Closed)),
+    [gen_tcp:close(S) || S <- Stalled],
+    node_still_fine(Config).
+
+%% A handshake message announcing more than any real one needs is refused when
+%% its length arrives, not buffered until the setup timeout.
+oversized_handshake_message(Config) ->
+    {ok, Sock} = gen_tcp:connect("127.0.0.1", port_of(Config),
+                                 [binary, {active, false}]),
+    ok = gen_tcp:send(Sock, <<60000:16, 0:8000>>),
+    ?assertEqual({error, closed}, gen_tcp:recv(Sock, 0, 2000)),
+    node_still_fine(Config).
+
 %% --- helpers --------------------------------------------------------------------
+
+%% Dial the node under our own node name: it has a connection from us, so it
+%% answers `alive`; we say `true` and get its challenge.
+alive_true(Config) ->
+    {ok, Sock} = gen_tcp:connect("127.0.0.1", port_of(Config),
+                                 [binary, {packet, 2}, {active, false}]),
+    ok = gen_tcp:send(Sock, send_name(?FLAGS, atom_to_binary(node()))),
+    {ok, <<"salive">>} = gen_tcp:recv(Sock, 0, 5000),
+    ok = gen_tcp:send(Sock, <<"strue">>),
+    Sock.
 
 bad_packet(Config, Packet) ->
     Sock = connect_raw(Config, ?FLAGS, erlang:get_cookie()),
@@ -169,7 +256,9 @@ connect_raw(Config, Flags, Cookie) ->
     Sock.
 
 send_name(Flags) ->
-    Name = <<"raw_client@nohost">>,
+    send_name(Flags, <<"raw_client@nohost">>).
+
+send_name(Flags, Name) ->
     <<$N, Flags:64, 1:32, (byte_size(Name)):16, Name/binary>>.
 
 %% The initiator's side of the version-6 handshake.
@@ -178,6 +267,10 @@ handshake(Config, Flags, Cookie) ->
                                  [binary, {packet, 2}, {active, false}]),
     ok = gen_tcp:send(Sock, send_name(Flags)),
     {ok, <<"sok">>} = gen_tcp:recv(Sock, 0, 5000),
+    finish_handshake(Sock, Cookie).
+
+%% From the challenge on.
+finish_handshake(Sock, Cookie) ->
     {ok, <<$N, _PeerFlags:64, Challenge:32, _Creation:32, NLen:16,
            _PeerName:NLen/binary>>} = gen_tcp:recv(Sock, 0, 5000),
     Mine = rand:uniform(16#ffffffff),

@@ -26,7 +26,8 @@
          owner_exit_stops_daemon/1, open_close_loop_no_leak/1,
          tls_bad_certificate/1, tls_stalled_handshake/1, emfile_backs_off/1,
          half_close_still_answered/1, elixir_client/1, coalesced_and_split_frames/1,
-         node_flag_daemon/1, flood_is_held_back/1]).
+         node_flag_daemon/1, flood_is_held_back/1, push_is_busy/1,
+         input_budget/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -55,7 +56,7 @@ groups() ->
               oversized_length_ends_only_that_connection, max_connections,
               init_stop_is_refused, idle_timeout, graceful_stop,
               owner_exit_stops_daemon, open_close_loop_no_leak,
-              coalesced_and_split_frames],
+              coalesced_and_split_frames, push_is_busy, input_budget],
     [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered, elixir_client,
                           node_flag_daemon, flood_is_held_back]},
      {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake]}].
@@ -238,6 +239,53 @@ push(Config) ->
     %% a push from a server that is not behind a daemon is refused, not crashed
     ok = gen_server:cast({echo, ?config(node, Config)}, {'$push', nobody}),
     pong = net_adm:ping(?config(node, Config)),
+    ok.
+
+-spec push_is_busy(config()) -> ok.
+push_is_busy(Config) ->
+    %% pushes stop being queued once the node's busy limit (1 MiB) of output
+    %% waits for the client: echo pushes 64 KiB up to 2,000 times (125 MiB)
+    %% and is told `busy' after about 16; the client then reads every push it
+    %% was promised and the reply, and pushing works again
+    {_D, Port} = daemon(Config, #{}),
+    {Mod, Sock, _S} = raw(Config, Port),
+    Bin = binary:copy(<<"p">>, 65536),
+    ok = Mod:send(Sock, frame(term_to_binary({call, 1, {'$push', Bin, 2000}}))),
+    {K, {reply, 1, {pushed, K, busy}}} = count_pushes(Mod, Sock, Bin, 0),
+    true = K >= 1 andalso K * 65536 =< 2 * 1024 * 1024,
+    ok = Mod:send(Sock, frame(term_to_binary({call, 2, {'$push', small, 3}}))),
+    {3, {reply, 2, {pushed, 3, ok}}} = count_pushes(Mod, Sock, small, 0),
+    ct:comment("~p pushes of 64 KiB queued, then busy", [K]),
+    ok.
+
+%% Reads {push, Term} frames until another frame comes: {Pushes, ThatFrame}.
+count_pushes(Mod, Sock, Term, N) ->
+    case raw_recv(Mod, Sock) of
+        {push, Term} -> count_pushes(Mod, Sock, Term, N + 1);
+        Other -> {N, Other}
+    end.
+
+-spec input_budget(config()) -> ok.
+input_budget(Config) ->
+    %% partial frames of all connections share the daemon's max_input: the
+    %% connection whose frame takes the total past it ends, the others go on
+    {D, Port} = daemon(Config, #{max_frame => 2 * 1024 * 1024,
+                                 max_input => 3 * 1024 * 1024}),
+    Payload = term_to_binary({call, 7, binary:copy(<<"a">>, 2 * 1024 * 1024 - 64)}),
+    Size = byte_size(Payload),
+    Cut = 1536 * 1024,
+    {ModA, A, SA} = raw(Config, Port),
+    {otpc_spawned, D, SA, _, _} = ?recv({otpc_spawned, D, SA, _, _}),
+    ok = ModA:send(A, [<<Size:32>>, binary:part(Payload, 0, Cut)]),
+    {ModB, B, SB} = raw(Config, Port),
+    {otpc_spawned, D, SB, MRefB, _} = ?recv({otpc_spawned, D, SB, _, _}),
+    ok = ModB:send(B, [<<Size:32>>, binary:part(Payload, 0, Cut)]),
+    Reason = {shutdown, input_budget},
+    {exit, Reason} = raw_recv(ModB, B),
+    ?recv({'DOWN', MRefB, process, SB, Reason}),
+    ok = ModA:send(A, binary:part(Payload, Cut, Size - Cut)),
+    {call, 7, Big} = binary_to_term(Payload),
+    {reply, 7, Big} = raw_recv(ModA, A),
     ok.
 
 -spec call_over_distribution(config()) -> ok.
@@ -427,11 +475,11 @@ open_close_loop_no_leak(Config) ->
                     flush_daemon_messages(D)
             end,
     Round(200), % warm-up: pools, the allocator's arenas, TLS tables
-    Fds0 = fd_count(OsPid),
-    Rss0 = rss_kib(OsPid),
+    Fds0 = otpc_ct_os:fd_count(OsPid),
+    Rss0 = otpc_ct_os:rss_kib(OsPid),
     Round(1000),
-    Fds1 = fd_count(OsPid),
-    Rss1 = rss_kib(OsPid),
+    Fds1 = otpc_ct_os:fd_count(OsPid),
+    Rss1 = otpc_ct_os:rss_kib(OsPid),
     ct:comment("fds ~p -> ~p, rss ~p KiB -> ~p KiB", [Fds0, Fds1, Rss0, Rss1]),
     Fds0 = Fds1,
     %% Under AddressSanitizer (make test-san-ct) freed memory sits in its
@@ -543,11 +591,11 @@ flood_is_held_back(Config) ->
     {ok, OsPid} = otpc:node_os_pid(?config(node, Config)),
     {gen_tcp, Sock, S} = raw(Config, Port),
     ok = sys:suspend(S),
-    Rss0 = rss_kib(OsPid),
+    Rss0 = otpc_ct_os:rss_kib(OsPid),
     ok = inet:setopts(Sock, [{send_timeout, 1000}]),
     Cast = frame(term_to_binary({cast, binary:copy(<<"x">>, 1000)})),
     Sent = flood(Sock, Cast, 0),
-    Rss1 = rss_kib(OsPid),
+    Rss1 = otpc_ct_os:rss_kib(OsPid),
     ct:comment("~p casts of 1 KB went out before TCP pushed back; node RSS ~p -> ~p KiB",
                [Sent, Rss0, Rss1]),
     true = Sent < 100000 andalso Rss1 - Rss0 < 8192,
@@ -692,15 +740,6 @@ flush_daemon_messages(D) ->
     after 0 ->
             ok
     end.
-
-fd_count(OsPid) ->
-    {ok, Fds} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),
-    length(Fds).
-
-rss_kib(OsPid) ->
-    {ok, Status} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
-    {match, [Kib]} = re:run(Status, "VmRSS:\\s+(\\d+) kB", [{capture, all_but_first, list}]),
-    list_to_integer(Kib).
 
 wait_until(Fun) ->
     wait_until(Fun, 100).

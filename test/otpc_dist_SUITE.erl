@@ -58,10 +58,11 @@
 -export([noconnection_c_side/1, noconnection_after_kill/1,
          noconnection_after_disconnect/1, connect_on_demand/1,
          monitor_unreachable_node/1, wrong_cookie/1, wrong_cookie_outbound/1,
-         idle_connection_ticks/1, busy_callback_keeps_connection/1, restart/1]).
+         idle_connection_ticks/1, busy_callback_keeps_connection/1, restart/1,
+         frozen_peer_is_busy/1]).
 
 %% Run on peer nodes, so they must be exported.
--export([relay/2, idle_check/2, busy_check/2]).
+-export([relay/2, idle_check/2, busy_check/2, sink/1, flood/3]).
 
 -type config() :: [{atom(), term()}].
 
@@ -105,7 +106,7 @@ groups() ->
                         monitor_unreachable_node, wrong_cookie,
                         wrong_cookie_outbound, idle_connection_ticks,
                         busy_callback_keeps_connection,
-                        restart]}].
+                        restart, frozen_peer_is_busy]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -736,6 +737,79 @@ restart(Config) ->
     ok = ping_probe(New),
     ok = sync(Node),
     ?refute({pong, _}).
+
+%% A peer that stops reading (SIGSTOP) must not make the node buffer without
+%% bound: a C process flooding it is parked once 1 MiB waits (erl's
+%% dist_buf_busy_limit), and resumes when the peer reads again, losing
+%% nothing. A BEAM node floods the same frozen peer in the same window, for
+%% comparison.
+-define(FLOOD_BIN, 65536).
+-define(FLOOD_COUNT, 2000). % 125 MiB each, far more than any buffer here
+
+-spec frozen_peer_is_busy(config()) -> term().
+frozen_peer_is_busy(Config) ->
+    Node = ?config(node, Config),
+    Args = ["-setcookie", atom_to_list(erlang:get_cookie()) | suite_code_path()],
+    {ok, FPeer, F} = peer:start(#{name => peer:random_name("p_frozen"), args => Args}),
+    {ok, BPeer, B} = peer:start(#{name => peer:random_name("p_beam"), args => Args}),
+    try
+        Sink = spawn(F, ?MODULE, sink, [0]),
+        P = probe(Node),
+        %% Both senders connect to F while it still answers.
+        ok = ask(P, {flood, Sink, 16, 1}, flood),
+        pong = rpc:call(B, net_adm, ping, [F]),
+        1 = sink_count(Sink, 1),
+        {ok, COs} = otpc:node_os_pid(Node),
+        BOs = list_to_integer(rpc:call(B, os, getpid, [])),
+        FOs = rpc:call(F, os, getpid, []),
+        C0 = otpc_ct_os:rss_kib(COs),
+        B0 = otpc_ct_os:rss_kib(BOs),
+        [] = os:cmd("kill -STOP " ++ FOs),
+        P ! {flood, Sink, ?FLOOD_BIN, ?FLOOD_COUNT},
+        _ = rpc:call(B, erlang, spawn, [?MODULE, flood, [Sink, ?FLOOD_BIN, ?FLOOD_COUNT]]),
+        timer:sleep(3000),
+        C1 = otpc_ct_os:rss_kib(COs),
+        B1 = otpc_ct_os:rss_kib(BOs),
+        ?refute({done, P, flood}),
+        [] = os:cmd("kill -CONT " ++ FOs),
+        ct:comment("flooding a SIGSTOPped peer for 3 s with 64 KiB binaries: "
+                   "C node RSS ~p -> ~p KiB (+~p), BEAM node ~p -> ~p KiB (+~p)",
+                   [C0, C1, C1 - C0, B0, B1, B1 - B0]),
+        true = C1 - C0 < 8 * 1024,
+        _ = ?recv({done, P, flood}, ?LARGE_TIMEOUT),
+        Total = 1 + 2 * ?FLOOD_COUNT,
+        Total = sink_count(Sink, Total)
+    after
+        _ = (catch os:cmd("kill -CONT " ++ rpc:call(F, os, getpid, [], 1000))),
+        _ = (catch peer:stop(BPeer)),
+        _ = (catch peer:stop(FPeer))
+    end.
+
+%% Counts the binaries it receives; answers {count, N} to {count, From}.
+-spec sink(non_neg_integer()) -> no_return().
+sink(N) ->
+    receive
+        {count, From} -> From ! {count, self(), N}, sink(N);
+        Bin when is_binary(Bin) -> sink(N + 1)
+    end.
+
+%% Sends Count binaries of Size bytes to To, as fast as ERTS lets it.
+-spec flood(pid(), pos_integer(), non_neg_integer()) -> ok.
+flood(To, Size, Count) ->
+    Bin = binary:copy(<<0>>, Size),
+    lists:foreach(fun(_) -> To ! Bin end, lists:seq(1, Count)).
+
+%% The sink's count once it reaches Want (or what it is after 60 s).
+sink_count(Sink, Want) ->
+    sink_count(Sink, Want, erlang:monotonic_time(millisecond) + ?LARGE_TIMEOUT).
+
+sink_count(Sink, Want, Deadline) ->
+    Sink ! {count, self()},
+    {count, Sink, N} = ?recv({count, Sink, _}, ?LARGE_TIMEOUT),
+    case N >= Want orelse erlang:monotonic_time(millisecond) > Deadline of
+        true -> N;
+        false -> timer:sleep(50), sink_count(Sink, Want, Deadline)
+    end.
 
 %%% ------------------------------------------------------------------
 %%% helpers: probes

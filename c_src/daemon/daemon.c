@@ -29,6 +29,7 @@
 #include "util/log.h"
 
 #define DEFAULT_MAX_FRAME (16u << 20)
+#define DEFAULT_MAX_INPUT (64u << 20)
 #define DEFAULT_HANDSHAKE_MS 5000
 #define DEFAULT_GRACE_MS 5000
 #define ACCEPTS_PER_WAKE 64
@@ -64,6 +65,7 @@ typedef struct {
     unsigned backoff_ms;
     int backing_off;
     otpc__vec_t stoppers; /* of stopper_t */
+    otpc__dbudget_t *budget;
     ei_x_buff x;
 } daemon_t;
 
@@ -203,7 +205,8 @@ static void start_one(daemon_t *d, int fd, const struct sockaddr_storage *ss)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     otpc__sess_conf_t c = {fd, d->proc->pid, d->mod, {d->arg.data, d->arg.len}, d->tls,
-                           d->o.max_frame, d->o.handshake_timeout, d->o.idle_timeout};
+                           d->o.max_frame, d->o.handshake_timeout, d->o.idle_timeout,
+                           d->budget};
     entry_t e;
     if (otpc__session_start(d->n, &c, &e.conn, &e.server)) {
         d->refused++;
@@ -413,6 +416,7 @@ static void free_daemon(daemon_t *d)
         otpc__buf_free(&((stopper_t *)d->stoppers.items)[i].tag);
     free(d->stoppers.items);
     free(d->live.items);
+    otpc__dbudget_release(d->budget);
     ei_x_free(&d->x);
     free(d);
 }
@@ -456,10 +460,15 @@ int otpc__daemon_start(otpc_node_t *n, const otpc_gen_server_t *mod, otpc_term_t
     if (!mod || !opts)
         return OTPC_EINVAL;
     daemon_t *d = calloc(1, sizeof *d);
-    if (!d || ei_x_new(&d->x)) {
+    otpc__dbudget_t *budget = calloc(1, sizeof *budget);
+    if (!d || !budget || ei_x_new(&d->x)) {
         free(d);
+        free(budget);
         return OTPC_ENOMEM;
     }
+    budget->refs = 1;
+    budget->limit = opts->max_input ? opts->max_input : DEFAULT_MAX_INPUT;
+    d->budget = budget;
     d->n = n;
     d->lfd = -1;
     d->mod = mod;

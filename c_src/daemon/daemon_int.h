@@ -5,6 +5,7 @@
 #ifndef OTPC_DAEMON_DAEMON_INT_H
 #define OTPC_DAEMON_DAEMON_INT_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon/reasm.h"
@@ -19,6 +20,20 @@ extern const char otpc__t_normal[9], otpc__t_shutdown[11]; /* session.c */
 /* msg is exactly the versioned term in a (an array as above). */
 #define OTPC__MSG_IS(msg, a) ((msg).size == sizeof(a) && memcmp((msg).data, (a), sizeof(a)) == 0)
 
+/* Bytes that the connections of one daemon hold in partial frames, against its
+ * max_input: what no single connection's max_frame bounds. Shared by the daemon and
+ * its sessions (all on the scheduler thread); whoever lets go last frees it. */
+typedef struct {
+    size_t held, limit;
+    unsigned refs;
+} otpc__dbudget_t;
+
+static inline void otpc__dbudget_release(otpc__dbudget_t *b)
+{
+    if (b && --b->refs == 0)
+        free(b);
+}
+
 /* What a connection needs from its daemon; borrowed for otpc__session_start only. */
 typedef struct {
     int fd;                        /* accepted, non-blocking; owned by the session now */
@@ -29,6 +44,7 @@ typedef struct {
     size_t max_frame;
     unsigned handshake_timeout;    /* ms, TLS only */
     unsigned idle_timeout;         /* ms; 0: none */
+    otpc__dbudget_t *budget;       /* the session takes a reference */
 } otpc__sess_conf_t;
 
 /* Spawn the connection process for an accepted socket and start its server, linked to

@@ -44,12 +44,11 @@ static int finish_pending(otpc__reasm_t *r, const char **data, size_t *len,
             *too_big = flen;
             return OTPC_ETOOBIG;
         }
-        if (otpc__buf_reserve(&r->pend, flen))
-            return OTPC_ENOMEM;
     }
     size_t need = HDR + (size_t)otpc__get_u32(r->pend.data) - r->pend.len;
     size_t take = need < *len ? need : *len;
-    otpc__buf_append(&r->pend, *data, take); /* reserved when the header completed */
+    if (otpc__buf_append(&r->pend, *data, take))
+        return OTPC_ENOMEM;
     *data += take;
     *len -= take;
     if (take < need)
@@ -85,8 +84,7 @@ int otpc__reasm_feed(otpc__reasm_t *r, const char *data, size_t len, otpc__frame
     }
     if (!len)
         return 0;
-    /* A partial frame: gather it, sized once from its header when that is here. */
-    if (len >= HDR && otpc__buf_reserve(&r->pend, HDR + (size_t)otpc__get_u32(data)))
-        return OTPC_ENOMEM;
+    /* A partial frame: gather what came. Its buffer grows with the bytes, never with
+     * what the header merely announces: a client pays for its memory by sending. */
     return otpc__buf_append(&r->pend, data, len) ? OTPC_ENOMEM : 0;
 }

@@ -3,9 +3,10 @@
  * exactly gen_tcp's {packet, 4}. Bytes arrive in whatever pieces the socket gives.
  *
  * Frames that lie whole inside a piece are handed out in place, without a copy; only a
- * frame cut by the end of a piece is gathered in `pend`, which is sized once from its
- * header. An idle connection therefore holds no buffer at all. A header announcing more
- * than `max` bytes is an error before anything is allocated.
+ * frame cut by the end of a piece is gathered in `pend`, which grows with the bytes
+ * that arrive (never with what a header announces, so a header alone costs nothing).
+ * An idle connection holds no buffer at all. A header announcing more than `max` bytes
+ * is an error before anything is allocated.
  */
 #ifndef OTPC_DAEMON_REASM_H
 #define OTPC_DAEMON_REASM_H

@@ -10,9 +10,12 @@
  * output buffer. Output is written once per scheduler turn (otpc__sessions_flush), so a
  * burst of replies costs one send(), and a socket that stops taking bytes is watched
  * for writability instead of being retried. Input is throttled the same way: while
- * the server has MAILBOX_HIGH messages waiting (or 1 MiB of output waits), the socket
- * is not read, so a client that sends faster than its server works is held back by
- * TCP instead of growing the node's memory.
+ * the server has MAILBOX_HIGH messages, or the busy limit's worth of bytes, waiting
+ * (or that much output waits for the client), the socket is not read, so a client
+ * that sends faster than its server works, or stops reading its replies, is held back
+ * by TCP instead of growing the node's memory. Pushes past the limit are refused
+ * (OTPC_EBUSY). Partial frames count against the daemon's input budget (max_input):
+ * the connection whose frame would take it over ends with {shutdown, input_budget}.
  *
  * Lifecycle, one way only: HANDSHAKE (TLS) -> OPEN -> ENDING -> CLOSING -> gone.
  * ENDING: this side decided the server must go (peer closed, bad frame, timeout,
@@ -35,8 +38,9 @@
 #include "util/log.h"
 
 #define HDR 4
-#define OUT_HIGH (1u << 20)   /* stop reading while this much output waits */
-#define MAILBOX_HIGH 128      /* ... or while the server has this many messages waiting */
+#define MAILBOX_HIGH 128      /* stop reading while the server has this many messages
+                               * waiting (or their bytes, or the output waiting for the
+                               * client, reach the node's busy limit) */
 #define BUF_KEEP (64u * 1024) /* larger idle buffers are given back */
 #define READS_PER_WAKE 4
 #define LINGER_MS 5000
@@ -55,6 +59,8 @@ typedef struct otpc__session {
     int peer_gone;     /* EOF or a socket error: nothing more can be written */
     otpc_pid_t server, daemon;
     otpc__reasm_t reasm;
+    otpc__dbudget_t *budget; /* the daemon's input budget, shared */
+    size_t held;       /* what reasm holds, as counted in budget->held */
     otpc__tls_t *tls;
     otpc__buf_t pout;  /* TLS: frames not encrypted yet */
     otpc__buf_t out;   /* bytes for the socket */
@@ -184,7 +190,7 @@ static void update_poll(sess_t *s)
     if (s->fd < 0)
         return;
     int want = 0;
-    if (s->reading && !s->throttled && s->out.len + s->pout.len < OUT_HIGH)
+    if (s->reading && !s->throttled && s->out.len + s->pout.len < s->n->opts.busy_limit)
         want |= UV_READABLE;
     if (s->out.len)
         want |= UV_WRITABLE;
@@ -205,6 +211,8 @@ static void update_poll(sess_t *s)
 static void on_closed(uv_handle_t *h)
 {
     sess_t *s = h->data;
+    s->budget->held -= s->held;
+    otpc__dbudget_release(s->budget);
     otpc__reasm_free(&s->reasm);
     otpc__tls_free(s->tls);
     otpc__buf_free(&s->pout);
@@ -345,17 +353,24 @@ static void flush(sess_t *s)
 }
 
 /* Messages the server has not handled yet: its mailbox, and what it holds back while
- * suspended (sys:suspend), counted up to limit. */
+ * suspended (sys:suspend), counted up to limit; their bytes count too, one message
+ * per busy_limit's worth, so a few huge frames hold reading back as many small ones
+ * do. */
 static unsigned backlog(const sess_t *s, unsigned limit)
 {
     const otpc_proc_t *p = otpc__proc_lookup(s->n, &s->server);
     unsigned k = 0;
+    size_t bytes = 0, unit = s->n->opts.busy_limit / limit;
     if (!p)
         return 0;
-    for (const otpc__msg_t *m = p->mhead; m && k < limit; m = m->next)
-        k++;
-    for (const otpc__msg_t *m = p->gs ? p->gs->saved : NULL; m && k < limit; m = m->next)
-        k++;
+    const otpc__msg_t *lists[2] = {p->mhead, p->gs ? p->gs->saved : NULL};
+    for (int l = 0; l < 2; l++)
+        for (const otpc__msg_t *m = lists[l]; m && k < limit; m = m->next) {
+            k++;
+            bytes += m->len;
+            if (unit && bytes / unit > k)
+                k = bytes / unit < limit ? (unsigned)(bytes / unit) : limit;
+        }
     return k;
 }
 
@@ -426,6 +441,21 @@ static int on_frame(void *ctx, const char *data, size_t len)
     return 0;
 }
 
+/* What reasm holds now, in the daemon's budget; past it, this connection ends. */
+static void account(sess_t *s)
+{
+    size_t now = otpc__reasm_pending(&s->reasm);
+    otpc__dbudget_t *b = s->budget;
+    b->held = b->held - s->held + now;
+    int grew = now > s->held;
+    s->held = now;
+    if (grew && b->held > b->limit) {
+        LOG_WARN("daemon", "input budget (%zu bytes of partial frames) exceeded: "
+                 "closing a connection holding %zu", b->limit, now);
+        end_with(s, NULL, "input_budget", 0);
+    }
+}
+
 static void frames(sess_t *s, const char *data, size_t len)
 {
     uint64_t size = 0;
@@ -434,6 +464,7 @@ static void frames(sess_t *s, const char *data, size_t len)
         end_with(s, "frame_too_large", NULL, size);
     else if (rc == OTPC_ENOMEM)
         end_with(s, NULL, "enomem", 0);
+    account(s);
 }
 
 static void tls_failed(sess_t *s)
@@ -594,6 +625,8 @@ static int conn_init(otpc_proc_t *self, void *arg)
     s->fd = c->fd;
     s->daemon = c->daemon;
     s->reasm.max = c->max_frame;
+    s->budget = c->budget;
+    s->budget->refs++;
     s->idle_ms = c->idle_timeout;
     s->state = s->tls ? S_HANDSHAKE : S_OPEN;
     s->last_rx = uv_now(&s->n->loop);
@@ -682,5 +715,7 @@ int otpc_push(otpc_proc_t *self, otpc_term_t term)
     sess_t *s = otpc_proc_data(conn);
     if (s->fd < 0 || s->peer_gone || s->state == S_CLOSING)
         return OTPC_ENOPROC;
+    if (s->out.len + s->pout.len >= s->n->opts.busy_limit)
+        return OTPC_EBUSY;
     return wire(conn, NULL, term.data + 1, term.size - 1);
 }

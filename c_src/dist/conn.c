@@ -29,7 +29,10 @@
 #include "util/log.h"
 
 #define SETUP_TIMEOUT_MS 7000 /* erl's net_setuptime */
-#define READ_CHUNK (64 * 1024)
+/* Until a peer has proved the cookie it gets a small buffer: handshake messages are at
+ * most 19 bytes plus a 255-byte name, so nothing legitimate needs more. */
+#define HS_READ 512
+#define HS_MSG_MAX 1024
 
 static void on_tick(uv_timer_t *t);
 
@@ -95,6 +98,32 @@ static size_t write_now(int fd, const otpc__buf_t *data)
     return done;
 }
 
+size_t otpc__conn_queued(otpc__conn_t *c)
+{
+    return atomic_load(&c->queued);
+}
+
+/* Both sides follow the same order (store one flag, then read the other's), so either
+ * the scheduler sees the drained count or the I/O thread sees the request. */
+int otpc__conn_want_drain(otpc__conn_t *c)
+{
+    atomic_store(&c->want_drain, 1);
+    if (atomic_load(&c->queued) >= c->io->cfg.busy_limit)
+        return 0;
+    atomic_store(&c->want_drain, 0);
+    return 1;
+}
+
+/* I/O thread, after a write finished: tell the scheduler if it is waiting for this. */
+static void maybe_drained(otpc__conn_t *c)
+{
+    if (c->state == C_CLOSING)
+        return; /* EV_DOWN went first: the scheduler may have let go of c */
+    if (atomic_load(&c->queued) >= c->io->cfg.busy_limit || !atomic_exchange(&c->want_drain, 0))
+        return;
+    otpc__mq_push(c->io->cfg.events, EV_DRAINED, c, 0, NULL, 0);
+}
+
 int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data)
 {
     int poke = 0;
@@ -107,10 +136,12 @@ int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data)
         if (done < data->len) {
             otpc__buf_consume(data, done);
             otpc__buf_swap(&c->out_shared, data); /* no copy */
+            atomic_store(&c->queued, c->out_shared.len);
             c->io_owns = 1;
             poke = 1;
         }
     } else if (otpc__buf_append(&c->out_shared, data->data, data->len) == 0) {
+        atomic_store(&c->queued, atomic_load(&c->queued) + data->len);
         data->len = 0;
     } else {
         data->len = 0;
@@ -126,15 +157,21 @@ static void on_write(uv_write_t *req, int status)
 {
     otpc__conn_t *c = req->data;
     c->writing = 0;
-    otpc__buf_reset(&c->out_wr);
-    if (c->state == C_CLOSING)
+    if (c->state == C_CLOSING) {
+        otpc__buf_reset(&c->out_wr);
         return;
+    }
+    uv_mutex_lock(&c->out_lock);
+    atomic_store(&c->queued, atomic_load(&c->queued) - c->out_wr.len);
+    uv_mutex_unlock(&c->out_lock);
+    otpc__buf_reset(&c->out_wr);
     if (status < 0) {
         char why[128];
         snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
         otpc__conn_close(c, why);
         return;
     }
+    maybe_drained(c);
     otpc__conn_flush(c);
 }
 
@@ -200,6 +237,15 @@ static void on_close(uv_handle_t *h)
     otpc__conn_unref(c);
 }
 
+/* The connection no longer counts among the incoming handshakes in progress. */
+static void proven_or_gone(otpc__conn_t *c)
+{
+    if (!c->unproven)
+        return;
+    c->unproven = 0;
+    c->io->unproven--;
+}
+
 void otpc__conn_close(otpc__conn_t *c, const char *reason)
 {
     if (c->state == C_CLOSING)
@@ -207,9 +253,11 @@ void otpc__conn_close(otpc__conn_t *c, const char *reason)
     conn_state_t was = c->state;
     c->state = C_CLOSING;
     otpc__io_t *io = c->io;
+    proven_or_gone(c);
     uv_mutex_lock(&c->out_lock);
     c->out_dead = 1;
     otpc__buf_reset(&c->out_shared);
+    atomic_store(&c->queued, 0);
     uv_mutex_unlock(&c->out_lock);
     if (was == C_UP) {
         LOG_NOTICE("dist", "connection to %s closed: %s", c->peer, reason);
@@ -298,6 +346,13 @@ static int alive_answer(void *ctx, const char *peer, int initiator)
 
 otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer)
 {
+    uint32_t challenge;
+    int rrc = uv_random(NULL, NULL, &challenge, sizeof challenge, 0, NULL);
+    if (rrc) {
+        /* A guessable challenge would let a recorded digest be replayed. */
+        LOG_ERROR("dist", "no random challenge (%s): connection refused", uv_strerror(rrc));
+        return NULL;
+    }
     otpc__conn_t *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
@@ -317,8 +372,6 @@ otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer)
     c->handles = 2;
     if (peer)
         snprintf(c->peer, sizeof c->peer, "%s", peer);
-    uint32_t challenge;
-    uv_random(NULL, NULL, &challenge, sizeof challenge, 0, NULL);
     otpc__hs_init(&c->hs, initiator, io->cfg.node_name, io->cfg.cookie, io->flags,
                   io->creation, challenge);
     if (peer)
@@ -328,6 +381,10 @@ otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer)
     c->hs.check_ctx = c;
     c->next = io->conns;
     io->conns = c;
+    if (!initiator) {
+        c->unproven = 1;
+        io->unproven++;
+    }
     uv_timer_start(&c->timer, on_setup_timeout, SETUP_TIMEOUT_MS, 0);
     return c;
 }
@@ -338,7 +395,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
 {
     (void)hint;
     otpc__conn_t *c = h->data;
-    if (otpc__buf_reserve(&c->rbuf, READ_CHUNK)) {
+    if (otpc__buf_reserve(&c->rbuf, HS_READ)) {
         out->base = NULL;
         out->len = 0;
         return;
@@ -353,6 +410,7 @@ static void went_up(otpc__conn_t *c, const char *rest, size_t rlen)
 {
     otpc__io_t *io = c->io;
     c->state = C_UP;
+    proven_or_gone(c);
     c->peer_flags = c->hs.peer_flags;
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
@@ -393,8 +451,13 @@ static ssize_t read_handshake(otpc__conn_t *c)
     otpc__frame_t f;
     otpc__buf_t out = {0};
     while (c->state == C_HANDSHAKE) {
-        int r = otpc__frame_next(c->rbuf.data + pos, c->rbuf.len - pos, 2, 65535, &f);
-        if (r <= 0)
+        int r = otpc__frame_next(c->rbuf.data + pos, c->rbuf.len - pos, 2, HS_MSG_MAX, &f);
+        if (r < 0) {
+            otpc__buf_free(&out);
+            otpc__conn_close(c, "handshake message too long");
+            return -1;
+        }
+        if (r == 0)
             break;
         int rc = otpc__hs_feed(&c->hs, c->rbuf.data + pos + f.off, f.len, &out);
         pos += f.next;

@@ -11,6 +11,7 @@
  */
 #include "dist/handshake.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -166,12 +167,13 @@ static int on_name(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
     return send_challenge(hs, out);
 }
 
-/* Acceptor: "true" means the peer has no connection to us; ours is stale. */
+/* Acceptor: "true" means the peer has no connection to us, so ours would be stale.
+ * Anyone can say that, knowing only a node name: the old connection is dropped only
+ * once this one has proved the cookie (on_reply), as ERTS does. */
 static int on_alive_answer(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
 {
     if (len == 5 && memcmp(m, "strue", 5) == 0) {
-        if (hs->alive)
-            hs->alive(hs->check_ctx, hs->peer_name, 0);
+        hs->replaces = 1;
         hs->state = hs->old_name ? HS_RECV_COMPLEMENT : HS_RECV_REPLY;
         return send_challenge(hs, out);
     }
@@ -198,11 +200,13 @@ static int on_reply(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
     if (len != 21 || m[0] != 'r')
         return fail(hs, OTPC_EPROTO, "expected challenge_reply");
     otpc__hs_digest(hs->cookie, hs->challenge, want);
-    if (memcmp(want, m + 5, 16) != 0) {
+    if (CRYPTO_memcmp(want, m + 5, 16) != 0) {
         char why[384];
         snprintf(why, sizeof why, "connection from %s refused: wrong cookie", hs->peer_name);
         return fail(hs, OTPC_ECOOKIE, why);
     }
+    if (hs->replaces && hs->alive)
+        hs->alive(hs->check_ctx, hs->peer_name, 0); /* authenticated: now ours may go */
     char ack[17];
     ack[0] = 'a';
     otpc__hs_digest(hs->cookie, otpc__get_u32(m + 1), (unsigned char *)ack + 1);
@@ -268,7 +272,7 @@ static int on_ack(otpc__hs_t *hs, const char *m, size_t len)
     if (len != 17 || m[0] != 'a')
         return fail(hs, OTPC_EPROTO, "expected challenge_ack");
     otpc__hs_digest(hs->cookie, hs->challenge, want);
-    if (memcmp(want, m + 1, 16) != 0) {
+    if (CRYPTO_memcmp(want, m + 1, 16) != 0) {
         char why[384];
         snprintf(why, sizeof why, "%s answered with a wrong digest: cookies differ",
                  hs->peer_name);

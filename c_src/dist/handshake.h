@@ -38,8 +38,9 @@ typedef enum {
  * the peer must wait for ours, "alive" when we already have a connection to it. */
 typedef const char *(*otpc__hs_check_fn)(void *ctx, const char *peer_name);
 /* "alive" follow-ups. Initiator, told "alive": 1 to answer "true" (our side has no
- * connection to it, so replace theirs), 0 for "false". Acceptor, told "true": drop the
- * old connection (return value ignored). */
+ * connection to it, so replace theirs), 0 for "false". Acceptor, told "true": called
+ * only once the peer's challenge reply proved the cookie, to drop the old connection
+ * (return value ignored). */
 typedef int (*otpc__hs_alive_fn)(void *ctx, const char *peer_name, int initiator);
 
 typedef struct {
@@ -60,6 +61,7 @@ typedef struct {
     uint32_t peer_creation;
     int told_nok; /* initiator: the peer's own attempt to us wins; wait for it */
     int old_name; /* acceptor: the peer used the old 'n' name (a complement follows) */
+    int replaces; /* acceptor: answered "true" to "alive"; replace once authenticated */
     char error[400];
 } otpc__hs_t;
 

@@ -370,6 +370,24 @@ void otpc__io_await_peer(otpc__io_t *io, const char *peer)
 
 /* ---- listener ---------------------------------------------------------------------- */
 
+static void free_tcp(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Take the waiting socket and close it at once. */
+static void refuse(uv_stream_t *server)
+{
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (!t || uv_tcp_init(server->loop, t)) {
+        free(t);
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)t) < 0)
+        LOG_WARN("dist", "cannot take a connection to refuse it");
+    uv_close((uv_handle_t *)t, free_tcp);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     otpc__io_t *io = server->data;
@@ -378,10 +396,22 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     otpc__conn_t *c = otpc__conn_new(io, 0, NULL);
-    if (!c)
+    if (!c) {
+        refuse(server); /* libuv stops accepting until the waiting socket is taken */
         return;
+    }
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
         otpc__conn_close(c, "accept failed");
+        return;
+    }
+    if (io->unproven > io->cfg.max_handshakes) {
+        uint64_t now = otpc__now_ms(io);
+        if (!io->cap_warned_at || now - io->cap_warned_at >= 10000) {
+            LOG_WARN("dist", "more than %u handshakes in progress: refusing connections",
+                     io->cfg.max_handshakes);
+            io->cap_warned_at = now;
+        }
+        otpc__conn_close(c, "too many handshakes in progress");
         return;
     }
     otpc__conn_start(c);

@@ -16,6 +16,9 @@
  *                                      starting with `bytes` (read with the handshake)
  *   EV_DOWN    ptr = conn, data=reason the connection is gone; no packet follows
  *   EV_FAILED  data = "node\0reason"   an outgoing attempt failed before EV_UP
+ *   EV_DRAINED ptr = conn               what the I/O thread held for conn fell below
+ *                                      busy_limit after otpc__conn_want_drain; always
+ *                                      before that conn's EV_DOWN
  */
 #ifndef OTPC_DIST_IO_H
 #define OTPC_DIST_IO_H
@@ -29,7 +32,7 @@
 typedef struct otpc__io otpc__io_t;
 typedef struct otpc__conn otpc__conn_t;
 
-enum { EV_READY = 1, EV_FATAL, EV_UP, EV_DOWN, EV_FAILED };
+enum { EV_READY = 1, EV_FATAL, EV_UP, EV_DOWN, EV_FAILED, EV_DRAINED };
 enum { CMD_CONNECT = 1, CMD_WRITE, CMD_CLOSE, CMD_RELEASE, CMD_STOP };
 
 typedef struct {
@@ -39,6 +42,8 @@ typedef struct {
     int published;
     unsigned ticktime_ms;  /* net_ticktime */
     uint16_t port;
+    unsigned max_handshakes; /* incoming handshakes in progress at once; more are closed */
+    size_t busy_limit;     /* queued output past which EV_DRAINED is owed (see below) */
     otpc__mq_t *events;    /* the scheduler's queue */
 } otpc__io_cfg_t;
 
@@ -61,6 +66,11 @@ void otpc__conn_unref(otpc__conn_t *c);
  * the connection is dead (then the data is dropped, as Erlang drops messages to a
  * node that went down). */
 int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data);
+/* Bytes of output the I/O thread holds for the connection (the socket pushed back). */
+size_t otpc__conn_queued(otpc__conn_t *c);
+/* Ask for one EV_DRAINED once queued output falls below busy_limit. Returns 1 when it
+ * already has (no event will come), 0 when the event is owed. */
+int otpc__conn_want_drain(otpc__conn_t *c);
 /* The socket, for the scheduler's reads after EV_UP (-1 if unknown). */
 int otpc__conn_fd(otpc__conn_t *c);
 /* Something arrived: the peer is alive (the I/O thread's net_ticktime check). */

@@ -21,6 +21,7 @@ struct otpc__conn {
     conn_state_t state;
     int initiator;
     int superseded;    /* lost a simultaneous connect: no EV_FAILED for it */
+    int unproven;      /* incoming and not up yet: counted in io->unproven */
     int handles;       /* open uv handles; freed from the last close callback */
     uint32_t id;
     uv_tcp_t tcp;
@@ -44,6 +45,11 @@ struct otpc__conn {
     int fd;      /* the socket once up, else -1 */
     int io_owns; /* bytes queued for, or in flight on, the I/O thread */
     otpc__buf_t out_wr;
+    /* Bytes the I/O thread holds for the peer (out_shared plus a write in flight):
+     * written under out_lock, read by the scheduler without it. want_drain: the
+     * scheduler has processes waiting for this to fall below cfg.busy_limit. */
+    _Atomic size_t queued;
+    atomic_int want_drain;
     int writing;
     int close_after_write;
     char close_reason[400];
@@ -74,6 +80,8 @@ struct otpc__io {
     uv_write_t epmd_wreq;
     otpc__conn_t *conns;
     uint32_t next_id;
+    unsigned unproven;      /* incoming connections still in their handshake */
+    uint64_t cap_warned_at; /* when the handshake cap was last reported */
 };
 
 /* conn.c */

@@ -4,6 +4,9 @@
  *                          (the caller is kept and answered from a timer message)
  *   {'$stop', Reason}      answers ok, then stops with Reason
  *   '$stats'               answers #{calls => C, casts => N, infos => I}
+ *   {'$push', Term, N}     behind a daemon connection: pushes Term N times, stopping
+ *                          at the first refusal, and answers {pushed, K, Why}, Why
+ *                          being ok, busy (the client is not reading) or noproc
  * Casts are counted; the cast {'$push', Term}, to a server behind a daemon connection,
  * also sends {push, Term} down its socket (otpc_push). Other messages are counted.
  */
@@ -77,6 +80,27 @@ static otpc_action_t sleep_then_reply(otpc_proc_t *self, echo_t *e, otpc_term_t 
     return OTPC_NOREPLY;
 }
 
+static otpc_action_t push_many(otpc_proc_t *self, otpc_term_t req, int i, otpc_ret_t *r)
+{
+    ei_x_buff t;
+    unsigned long n, k = 0;
+    int rc = 0;
+    if (ei_x_new_with_version(&t) || otpc_x_append_subterm(&t, req, &i) ||
+        ei_decode_ulong(req.data, &i, &n)) {
+        ei_x_free(&t);
+        return otpc_reply_term(r, req);
+    }
+    while (k < n && (rc = otpc_push(self, otpc_term_x(&t))) == 0)
+        k++;
+    ei_x_free(&t);
+    ei_x_buff *x = otpc_ret_reply(r);
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "pushed");
+    ei_x_encode_ulong(x, k);
+    ei_x_encode_atom(x, rc == 0 ? "ok" : rc == OTPC_EBUSY ? "busy" : "noproc");
+    return OTPC_REPLY;
+}
+
 static otpc_action_t echo_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
                                otpc_ret_t *r)
 {
@@ -87,6 +111,8 @@ static otpc_action_t echo_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *
         return stats(e, r);
     if (otpc_term_is_tagged(req, "$sleep", 3, &i))
         return sleep_then_reply(self, e, req, i, from, r);
+    if (otpc_term_is_tagged(req, "$push", 3, &i))
+        return push_many(self, req, i, r);
     if (otpc_term_is_tagged(req, "$stop", 2, &i)) {
         otpc_x_append_subterm(otpc_ret_reason(r), req, &i);
         otpc_reply_atom(r, "ok");

@@ -67,7 +67,8 @@ extern "C" {
     X(COOKIE, -10, "no cookie: use -setcookie, OTPC_COOKIE or ~/.erlang.cookie") \
     X(STATE, -11, "not allowed in this state")                         \
     X(NOTSUP, -12, "not supported")                                    \
-    X(STOPPED, -13, "the server stopped during init")
+    X(STOPPED, -13, "the server stopped during init")                  \
+    X(BUSY, -14, "the connection's output is over its limit")
 
 enum {
 #define OTPC__E(name, code, text) OTPC_E##name = code,
@@ -122,6 +123,9 @@ typedef struct {
     int published;            /* 0: hidden node (the default for a C node) */
     unsigned net_ticktime;    /* seconds; 0 means 60, as in erl */
     size_t max_message;       /* largest accepted packet; 0 means 256 MiB */
+    size_t busy_limit;        /* output queued for one peer or daemon connection past
+                               * which it is busy (erl's +zdbbl); 0 means 1 MiB */
+    unsigned max_handshakes;  /* incoming handshakes in progress at once; 0 means 128 */
     uint16_t listen_port;     /* 0: any free port */
     int watch_stdin;          /* stop when stdin reaches EOF (run under an Erlang port) */
 } otpc_node_opts_t;
@@ -433,6 +437,9 @@ typedef struct {
     int fail_if_no_peer_cert;    /* TLS: require one (mutual TLS) */
     unsigned max_connections;    /* 0: no limit; at the limit accepting pauses */
     size_t max_frame;            /* largest frame from a client; 0: 16 MiB */
+    size_t max_input;            /* bytes of partial frames all its connections may
+                                    hold at once; 0: 64 MiB. A connection whose frame
+                                    would go past it ends {shutdown, input_budget} */
     unsigned handshake_timeout;  /* ms for the TLS handshake; 0: 5000 */
     unsigned idle_timeout;       /* ms without a frame from the client; 0: none */
     int grace;                   /* ms live connections get on stop; 0: 5000;
@@ -466,7 +473,11 @@ int otpc_daemon_stop(otpc_node_t *node, const otpc_pid_t *daemon);
 
 /* From a daemon connection's server: send {push, Term} down its socket (term is
  * copied). OTPC_ENOPROC when self is not a daemon connection's server or its socket
- * is gone. */
+ * is gone; OTPC_EBUSY, and nothing queued, while the output waiting for the client
+ * is at the node's busy limit (-zdbbl, 1 MiB): a client that stops reading cannot
+ * make pushes pile up. Drop the push, retry later (a timer), or end the connection.
+ * Replies are never refused: the socket is not read while output waits, so a client
+ * gets no more replies than it has calls in flight. */
 int otpc_push(otpc_proc_t *self, otpc_term_t term);
 
 #ifdef __cplusplus

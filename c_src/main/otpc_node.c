@@ -27,12 +27,15 @@ static void usage(void)
             "                 [-hidden | -visible] [-net_ticktime SECONDS] [-max_message BYTES]\n"
             "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
             "                 [-watch_stdin] [-probe] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
-            "                 [-max_fds N]\n"
+            "                 [-max_fds N] [-zdbbl KIB] [-max_handshakes N]\n"
             "It runs the example servers echo, stack and ch3 under otpc_sup; -probe adds the\n"
             "test processes otpc_probe and probe_sup. -daemon listens on PORT (TCP, loopback\n"
             "unless -daemon_ip) with one MODULE server (echo, stack or ch3) per connection;\n"
             "stack servers start with \"hello,world\". -max_fds lowers the descriptor limit\n"
             "(RLIMIT_NOFILE), e.g. to see the daemon back off when it runs out.\n"
+            "-zdbbl: output queued for one peer or daemon connection (KiB, default 1024)\n"
+            "past which a sender waits, as erl's +zdbbl. -max_handshakes: incoming\n"
+            "handshakes in progress at once (default 128); more are closed at once.\n"
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n");
 }
 
@@ -171,6 +174,12 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
             i++;
         } else if (!strcmp(a, "-max_message") && !parse_uint(val, 1ULL << 32, &v) && v > 0) {
             o->max_message = (size_t)v;
+            i++;
+        } else if (!strcmp(a, "-zdbbl") && !parse_uint(val, 2097151, &v) && v >= 1) {
+            o->busy_limit = (size_t)v * 1024; /* KiB, as erl's +zdbbl */
+            i++;
+        } else if (!strcmp(a, "-max_handshakes") && !parse_uint(val, 1 << 20, &v) && v >= 1) {
+            o->max_handshakes = (unsigned)v;
             i++;
         } else if (!strcmp(a, "-port") && !parse_uint(val, 65535, &v)) {
             o->listen_port = (uint16_t)v;

@@ -159,6 +159,40 @@ static int cmd_pid(otpc_proc_t *self, const char *cmd, const char *b, int *i)
     return 1;
 }
 
+/* {flood, To, Size, Left}: send To up to 8 binaries of Size bytes, then the rest to
+ * itself, so the flood goes on over many callbacks as a real producer's would; when
+ * Left reaches 0, tell the owner {done, Self, flood}. Used to fill a busy peer. */
+static void cmd_flood(otpc_proc_t *self, const char *b, int *i)
+{
+    otpc_pid_t to;
+    unsigned long size, left;
+    if (otpc_decode_pid(self, b, i, &to) || ei_decode_ulong(b, i, &size) ||
+        ei_decode_ulong(b, i, &left) || size > (64u << 20))
+        return;
+    ei_x_buff x;
+    ei_x_new_with_version(&x);
+    char *bin = calloc(1, size ? size : 1);
+    if (bin)
+        ei_x_encode_binary(&x, bin, (long)size);
+    free(bin);
+    for (int k = 0; k < 8 && left > 0; k++, left--)
+        otpc_send(self, &to, otpc_term_x(&x));
+    if (left == 0) {
+        done(self, "flood");
+    } else {
+        otpc_pid_t me = otpc_self(self);
+        x.index = 0;
+        ei_x_encode_version(&x);
+        ei_x_encode_tuple_header(&x, 4);
+        ei_x_encode_atom(&x, "flood");
+        otpc_x_encode_pid(self, &x, &to);
+        ei_x_encode_ulong(&x, size);
+        ei_x_encode_ulong(&x, left);
+        otpc_send(self, &me, otpc_term_x(&x));
+    }
+    ei_x_free(&x);
+}
+
 static int command(otpc_proc_t *self, const char *b, int *i, int arity)
 {
     char cmd[MAXATOMLEN_UTF8];
@@ -204,6 +238,8 @@ static int command(otpc_proc_t *self, const char *b, int *i, int arity)
         done(self, "register");
     } else if (arity == 3 && strcmp(cmd, "send") == 0) {
         cmd_send(self, b, i);
+    } else if (arity == 4 && strcmp(cmd, "flood") == 0) {
+        cmd_flood(self, b, i);
     } else {
         return 0;
     }

@@ -26,7 +26,8 @@
 
 #define TURN_BUDGET 4096
 #define DEFAULT_MAX_MESSAGE (256u << 20)
-
+#define DEFAULT_BUSY_LIMIT (1u << 20) /* erl's dist_buf_busy_limit */
+#define DEFAULT_MAX_HANDSHAKES 128
 
 
 /* ---- configuration ---------------------------------------------------------------- */
@@ -125,6 +126,10 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
         n->opts.net_ticktime = 60;
     if (!n->opts.max_message)
         n->opts.max_message = DEFAULT_MAX_MESSAGE;
+    if (!n->opts.busy_limit)
+        n->opts.busy_limit = DEFAULT_BUSY_LIMIT;
+    if (!n->opts.max_handshakes)
+        n->opts.max_handshakes = DEFAULT_MAX_HANDSHAKES;
     if (!opts->name || (rc = resolve_name(n, opts->name, opts->longnames)) != 0) {
         rc = OTPC_EINVAL;
         goto fail;
@@ -195,6 +200,9 @@ static void handle_events(otpc_node_t *n)
             break;
         case EV_FAILED:
             otpc__peer_failed(n, d, d + strlen(d) + 1);
+            break;
+        case EV_DRAINED:
+            otpc__peer_drained(n, r->ptr);
             break;
         case EV_READY:
             on_ready(n, (uint32_t)r->arg);
@@ -393,8 +401,15 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
     if (rc)
         return rc;
     /* packets (and their -max_message bound) are the scheduler's: proc/peer.c */
-    otpc__io_cfg_t cfg = {n->name, n->alive, n->cookie, n->opts.published,
-                          n->opts.net_ticktime * 1000u, n->opts.listen_port, &n->events};
+    otpc__io_cfg_t cfg = {n->name,
+                          n->alive,
+                          n->cookie,
+                          n->opts.published,
+                          n->opts.net_ticktime * 1000u,
+                          n->opts.listen_port,
+                          n->opts.max_handshakes,
+                          n->opts.busy_limit,
+                          &n->events};
     if ((rc = otpc__io_start(&n->io, &cfg)) != 0) {
         replies_open(n, 0);
         otpc__wake_close(&n->wake);

@@ -95,6 +95,7 @@ struct otpc_proc {
     otpc__vec_t links;    /* of otpc__link_t */
     otpc__vec_t mons_in;  /* of otpc__mon_t: monitors others hold on me */
     otpc__vec_t mons_out; /* of otpc__mon_t: monitors I hold */
+    uint32_t busy_peer;   /* atom of a busy peer it sent to: not run until it drains */
     struct otpc__gs *gs;  /* gen_server runtime state, for gen_servers */
     otpc__wire_fn wire;   /* daemon connections only */
 };
@@ -142,6 +143,7 @@ typedef struct otpc__peer {
     otpc__buf_t rbuf;     /* reassembly of incoming packets */
     uint64_t flags;
     otpc__buf_t obuf;     /* frames not yet handed to the I/O thread */
+    otpc__vec_t waiters;  /* of otpc_pid_t: processes parked until this peer drains */
     int dirty;
     struct otpc__peer *dirty_next;
 } otpc__peer_t;
@@ -187,6 +189,7 @@ struct otpc_node {
     uint32_t peers_cap;
     otpc__peer_t *dirty;
     otpc_proc_t *rq_head, *rq_tail;
+    otpc_proc_t *current; /* the process whose callback runs now, else NULL */
     uint64_t ref_counter;
     uint32_t ref_salt;
     uint64_t unlink_counter;
@@ -234,6 +237,8 @@ void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m);
 /* 0 if msg is exactly one well-formed versioned term, else OTPC_EBADARG. */
 int otpc__check_term(otpc_term_t msg);
 void otpc__run_queue(otpc_node_t *n, int budget);
+/* The process `pid`, parked on the busy peer `peer_atom`, may run again. */
+void otpc__proc_unpark(otpc_node_t *n, const otpc_pid_t *pid, uint32_t peer_atom);
 void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len);
 void otpc__vec_del(otpc__vec_t *v, uint32_t i, size_t size);
 int otpc__vec_push(otpc__vec_t *v, const void *item, size_t size);
@@ -269,6 +274,8 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const cha
 void otpc__peers_stop_reading(otpc_node_t *n);
 void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason);
 void otpc__peer_failed(otpc_node_t *n, const char *node, const char *reason);
+/* EV_DRAINED: the connection's queued output fell below the busy limit. */
+void otpc__peer_drained(otpc_node_t *n, otpc__conn_t *conn);
 void otpc__peer_flush(otpc_node_t *n);
 void otpc__peer_close(otpc_node_t *n, otpc__peer_t *p, const char *reason);
 void otpc__peers_free(otpc_node_t *n);

@@ -124,8 +124,60 @@ void otpc__peers_stop_reading(otpc_node_t *n)
             stop_reading(n->peers[i]);
 }
 
+/* ---- busy peers (erl's dist_buf_busy_limit) ------------------------------------------
+ *
+ * A process that sends to a peer whose unwritten output (this turn's frames, frames
+ * waiting for the connection to come up, and what the I/O thread holds because the
+ * socket pushed back) has reached busy_limit finishes its callback, then is parked: it
+ * is not run again until that output falls below the limit, or the peer goes away (its
+ * frames are then dropped, as Erlang drops messages to a node that went down). So a
+ * peer that stops reading costs at most about busy_limit plus one callback's burst. */
+
+static size_t backlog(const otpc__peer_t *p)
+{
+    return p->obuf.len + (p->conn ? otpc__conn_queued(p->conn) : 0);
+}
+
+static void park(otpc_node_t *n, otpc__peer_t *p)
+{
+    otpc_proc_t *cur = n->current;
+    if (!cur || cur->busy_peer || cur->exiting)
+        return;
+    if (otpc__vec_push(&p->waiters, &cur->pid, sizeof cur->pid))
+        return; /* out of memory: it keeps running rather than wait for nothing */
+    cur->busy_peer = p->node;
+}
+
+static void wake_waiters(otpc_node_t *n, otpc__peer_t *p)
+{
+    const otpc_pid_t *w = p->waiters.items;
+    uint32_t len = p->waiters.len;
+    p->waiters.len = 0;
+    for (uint32_t i = 0; i < len; i++)
+        otpc__proc_unpark(n, &w[i], p->node);
+}
+
+/* After output moved on: wake the waiters if p is no longer busy, else make sure the
+ * I/O thread tells us when it is (or, with no connection yet, EV_UP will). */
+static void check_waiters(otpc_node_t *n, otpc__peer_t *p)
+{
+    if (!p->waiters.len)
+        return;
+    if (backlog(p) < n->opts.busy_limit || (p->conn && otpc__conn_want_drain(p->conn)))
+        wake_waiters(n, p);
+}
+
+void otpc__peer_drained(otpc_node_t *n, otpc__conn_t *conn)
+{
+    otpc__peer_t *p = otpc__peer_of_conn(n, conn);
+    if (p)
+        check_waiters(n, p);
+}
+
 static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
 {
+    wake_waiters(n, p);
+    free(p->waiters.items);
     stop_reading(p);
     for (otpc__peer_t **pp = &n->dirty; *pp; pp = &(*pp)->dirty_next) {
         if (*pp == p) {
@@ -176,6 +228,8 @@ int otpc__peer_send2(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const 
     otpc__buf_append(&p->obuf, payload, plen);
     otpc__buf_append(&p->obuf, tail, tlen);
     mark_dirty(n, p);
+    if (backlog(p) >= n->opts.busy_limit)
+        park(n, p);
     return 0;
 }
 
@@ -189,6 +243,7 @@ void otpc__peer_flush(otpc_node_t *n)
             otpc__conn_ref(p->conn); /* the command's reference */
             otpc__io_command(n->io, CMD_WRITE, p->conn, NULL, 0);
         }
+        check_waiters(n, p);
     }
 }
 

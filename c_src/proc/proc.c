@@ -105,8 +105,8 @@ void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m)
 
 static void runq_add(otpc_node_t *n, otpc_proc_t *p)
 {
-    if (p->in_runq)
-        return;
+    if (p->in_runq || p->busy_peer)
+        return; /* a parked process is queued again by otpc__proc_unpark */
     p->in_runq = 1;
     p->rq_next = NULL;
     if (n->rq_tail)
@@ -412,7 +412,7 @@ void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len)
 
 static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
 {
-    while (p->mhead && budget-- > 0 && !p->exiting) {
+    while (p->mhead && budget-- > 0 && !p->exiting && !p->busy_peer) {
         otpc__msg_t *m = p->mhead;
         p->mhead = m->next;
         if (!p->mhead)
@@ -433,6 +433,16 @@ static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
     }
 }
 
+void otpc__proc_unpark(otpc_node_t *n, const otpc_pid_t *pid, uint32_t peer_atom)
+{
+    otpc_proc_t *p = otpc__proc_lookup(n, pid);
+    if (!p || p->busy_peer != peer_atom)
+        return;
+    p->busy_peer = 0;
+    if (p->mhead)
+        runq_add(n, p);
+}
+
 void otpc__run_queue(otpc_node_t *n, int budget)
 {
     /* Only the processes queued when we start: a process that keeps sending to itself
@@ -449,7 +459,9 @@ void otpc__run_queue(otpc_node_t *n, int budget)
             free_proc(n, p);
         } else {
             p->running = 1;
+            n->current = p;
             run_one(n, p, 64);
+            n->current = NULL;
             p->running = 0;
             budget -= 64;
             if (n->procs[p->pid.num] == p && p->mhead)

@@ -14,6 +14,7 @@
  *
  * Opts is the list otpc.erl normalises: {Key, Integer | Boolean | Atom | Binary}.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,6 +152,8 @@ static int opt_one(dopts_t *d, const char *key, const char *b, int *i)
         return opt_uint(b, i, UINT32_MAX, &u) ? -1 : (o->max_connections = (unsigned)u, 0);
     if (strcmp(key, "max_frame") == 0)
         return opt_uint(b, i, UINT32_MAX, &u) ? -1 : (o->max_frame = u, 0);
+    if (strcmp(key, "max_input") == 0)
+        return opt_uint(b, i, ULONG_MAX, &u) ? -1 : (o->max_input = u, 0);
     if (strcmp(key, "handshake_timeout") == 0)
         return opt_uint(b, i, UINT32_MAX, &u) ? -1 : (o->handshake_timeout = (unsigned)u, 0);
     if (strcmp(key, "idle_timeout") == 0)

@@ -317,6 +317,53 @@ static void initiator_gets_alive(void **state)
     otpc__buf_free(&out);
 }
 
+/* "alive" answered "true": the acceptor's old connection may be replaced, but only by
+ * a peer that proves the cookie. Anyone who knows a node's name can answer "true". */
+static int alive_replaced; /* acceptor calls of the alive hook */
+
+static int alive_cb(void *ctx, const char *peer, int initiator)
+{
+    (void)ctx;
+    (void)peer;
+    if (!initiator)
+        alive_replaced++;
+    return 1; /* initiator: we have no connection to it */
+}
+
+static void alive_run(pair_t *p, check_t *c, const char *a_cookie)
+{
+    pair_init(p, OTPC__DF_OURS, a_cookie, OTPC__DF_OURS);
+    p->b.check = check_cb;
+    p->b.check_ctx = c;
+    p->a.alive = p->b.alive = alive_cb;
+    alive_replaced = 0;
+    pair_run(p);
+}
+
+static void alive_true_replaces_once_authenticated(void **state)
+{
+    (void)state;
+    pair_t p;
+    check_t c = {"alive", "", 0};
+    alive_run(&p, &c, COOKIE);
+    assert_int_equal(p.a.state, HS_DONE);
+    assert_int_equal(p.b.state, HS_DONE);
+    assert_int_equal(alive_replaced, 1);
+    pair_free(&p);
+}
+
+static void alive_true_without_cookie_replaces_nothing(void **state)
+{
+    (void)state;
+    pair_t p;
+    check_t c = {"alive", "", 0};
+    alive_run(&p, &c, "not the cookie");
+    assert_int_equal(p.rb, OTPC_ECOOKIE);
+    assert_int_equal(p.b.state, HS_FAILED);
+    assert_int_equal(alive_replaced, 0);
+    pair_free(&p);
+}
+
 /* A challenge carrying another node's name than the one the initiator dialled. */
 static void challenge_from_other_node(void **state)
 {
@@ -600,6 +647,8 @@ int main(void)
         cmocka_unit_test(check_says_nok),
         cmocka_unit_test(check_says_ok_simultaneous),
         cmocka_unit_test(initiator_gets_alive),
+        cmocka_unit_test(alive_true_replaces_once_authenticated),
+        cmocka_unit_test(alive_true_without_cookie_replaces_nothing),
         cmocka_unit_test(challenge_from_other_node),
         cmocka_unit_test(old_name_then_complement),
         cmocka_unit_test(old_name_refusals),

@@ -465,6 +465,36 @@ static void small_pending_kept_then_freed(void **state)
     coll_free(&c);
 }
 
+/* A header announcing 16 MiB costs nothing by itself: the buffer grows with the bytes
+ * that come (at most about twice them), both when the header arrives alone and when it
+ * comes with the first bytes. */
+static void header_alone_reserves_nothing(void **state)
+{
+    (void)state;
+    const uint32_t announced = 16u << 20;
+    char d[4 + 100];
+    otpc__put_u32(d, announced);
+    memset(d + 4, 'x', 100);
+    for (int split = 0; split < 2; split++) {
+        otpc__reasm_t r = {.max = announced};
+        coll_t c = {0};
+        uint64_t big = 0;
+        if (split) {
+            assert_int_equal(feed(&r, d, 2, &c, &big), 0);
+            assert_int_equal(feed(&r, d + 2, 2, &c, &big), 0);
+            assert_true(r.pend.cap < 4096);
+            assert_int_equal(feed(&r, d + 4, 100, &c, &big), 0);
+        } else {
+            assert_int_equal(feed(&r, d, sizeof d, &c, &big), 0);
+        }
+        assert_int_equal(c.n, 0);
+        assert_int_equal(otpc__reasm_pending(&r), sizeof d);
+        assert_true(r.pend.cap < 4096);
+        otpc__reasm_free(&r);
+        coll_free(&c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +511,7 @@ int main(void)
         cmocka_unit_test(callback_stops_positive_from_pending),
         cmocka_unit_test(large_frame_in_chunks),
         cmocka_unit_test(small_pending_kept_then_freed),
+        cmocka_unit_test(header_alone_reserves_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
