@@ -16,7 +16,8 @@
          stop_node/1, kill_reports_down/1, sigterm_reports_down/1,
          log_lines_reach_logger/1, long_and_odd_lines/1, start_timeout/1,
          owner_death_stops_node/1, duplicate_name/1,
-         name_taken_by_other_node/1, not_alive/1, bad_options/1]).
+         name_taken_by_other_node/1, not_alive/1, bad_options/1,
+         world_readable_cookie/1, supervisor_gives_up_stops_node/1]).
 
 -define(HANDLER, otpc_node_SUITE_h).
 
@@ -33,7 +34,8 @@ all() ->
      kill_reports_down, sigterm_reports_down, log_lines_reach_logger,
      long_and_odd_lines, start_timeout, owner_death_stops_node,
      duplicate_name,
-     name_taken_by_other_node, not_alive, bad_options].
+     name_taken_by_other_node, not_alive, bad_options,
+     world_readable_cookie, supervisor_gives_up_stops_node].
 
 -spec init_per_suite(list()) -> list() | {skip, string()}.
 init_per_suite(Config) ->
@@ -306,6 +308,131 @@ bad_options(_Config) ->
     {error, {open_port, enoent, "/nonexistent/otpc_node"}} =
         otpc:start_node(#{name => x, executable => "/nonexistent/otpc_node"}),
     ?assertEqual([], otpc:nodes()).
+
+-spec world_readable_cookie(list()) -> term().
+world_readable_cookie(Config) ->
+    doc("Without a cookie given, the node reads ~/.erlang.cookie as erl "
+        "does: a file that group or others may read makes it exit non-zero "
+        "with erl's reason; a 0400 one is used."),
+    Home = filename:join(?config(priv_dir, Config), "home_wrc"),
+    ok = file:make_dir(Home),
+    CookieFile = filename:join(Home, ".erlang.cookie"),
+    ok = file:write_file(CookieFile, "otpc_t_file_cookie\n"),
+    ok = file:change_mode(CookieFile, 8#644),
+    Port = open_node_port(otpc_t_wrc, Home),
+    {Status, Lines} = port_until_exit(Port, 10000),
+    ct:log("status ~p, lines ~p", [Status, Lines]),
+    ?assertNotEqual(0, Status),
+    Refusal = iolist_to_binary(["error node: Cookie file ", CookieFile,
+                                " must be accessible by owner only"]),
+    ?assert(lists:member(Refusal, Lines)),
+    %% The same file, owner only: the node starts with the file's cookie.
+    ok = file:change_mode(CookieFile, 8#400),
+    Port2 = open_node_port(otpc_t_wrc, Home),
+    Node = node_name(otpc_t_wrc),
+    try
+        Ready = iolist_to_binary(["notice node: ready ", atom_to_list(Node)]),
+        ok = port_until_line(Port2, Ready, 10000),
+        true = erlang:set_cookie(Node, otpc_t_file_cookie),
+        ?assertEqual(pong, net_adm:ping(Node))
+    after
+        true = erlang:set_cookie(Node, erlang:get_cookie()),
+        close_node_port(Port2)
+    end.
+
+-spec supervisor_gives_up_stops_node(list()) -> term().
+supervisor_gives_up_stops_node(_Config) ->
+    doc("When otpc_sup gives up (11 restarts of stack within its 10 s "
+        "period, intensity 10), the node exits non-zero with a logged "
+        "reason, as erl halts when a permanent application stops."),
+    add_handler(),
+    {ok, Node} = otpc:start_node(#{name => otpc_t_giveup}),
+    {ok, OsPid} = otpc:node_os_pid(Node),
+    Sup = {otpc_sup, Node},
+    %% Each of the first 10 kills is restarted before the next one.
+    [begin
+         Old = kill_stack(Sup),
+         ok = wait_until(fun() -> restarted(Sup, Old) end, 5000)
+     end || _ <- lists:seq(1, 10)],
+    ?assertEqual(pong, net_adm:ping(Node)),
+    _ = kill_stack(Sup),
+    receive
+        {otpc_node_down, Node, {exit_status, Status}} ->
+            ?assertNotEqual(0, Status)
+    after 5000 ->
+        ct:fail(no_otpc_node_down)
+    end,
+    ?assertNot(os_alive(OsPid)),
+    #{level := error} =
+        wait_log(Node, <<"otpc_node: otpc_sup terminated (shutdown); "
+                         "stopping the node">>),
+    ?assertEqual([], otpc:nodes()).
+
+kill_stack(Sup) ->
+    {stack, Pid, worker, _} =
+        lists:keyfind(stack, 1, supervisor:which_children(Sup)),
+    true = exit(Pid, kill),
+    Pid.
+
+restarted(Sup, Old) ->
+    case lists:keyfind(stack, 1, supervisor:which_children(Sup)) of
+        {stack, Pid, _, _} when is_pid(Pid), Pid =/= Old -> true;
+        _ -> false
+    end.
+
+%% The node program on a port, as otpc_node runs it but with HOME set and
+%% no OTPC_COOKIE, so that it reads HOME/.erlang.cookie.
+open_node_port(Name, Home) ->
+    open_port({spawn_executable, node_executable()},
+              [{args, ["-sname", atom_to_list(Name), "-watch_stdin"]},
+               {env, [{"HOME", Home}, {"OTPC_COOKIE", false}]},
+               {line, 16384}, stderr_to_stdout, exit_status, binary,
+               use_stdio]).
+
+%% Closing stdin stops the node; returns once its OS process is gone.
+close_node_port(Port) ->
+    case erlang:port_info(Port, os_pid) of
+        {os_pid, OsPid} ->
+            port_close(Port),
+            ok = wait_until(fun() -> not os_alive(OsPid) end, 5000);
+        undefined ->
+            ok
+    end.
+
+%% The same executable otpc:start_node/1 picks.
+node_executable() ->
+    case {application:get_env(otpc, executable),
+          os:getenv("OTPC_NODE_EXECUTABLE")} of
+        {{ok, Path}, _} -> Path;
+        {undefined, Env} when Env =/= false, Env =/= "" -> Env;
+        {undefined, _} -> filename:join(code:priv_dir(otpc), "otpc_node")
+    end.
+
+port_until_exit(Port, Timeout) ->
+    port_until_exit(Port, Timeout, []).
+
+port_until_exit(Port, Timeout, Acc) ->
+    receive
+        {Port, {data, {_, Line}}} ->
+            port_until_exit(Port, Timeout, [Line | Acc]);
+        {Port, {exit_status, Status}} ->
+            {Status, lists:reverse(Acc)}
+    after Timeout ->
+        ct:fail({no_exit, lists:reverse(Acc)})
+    end.
+
+port_until_line(Port, Line, Timeout) ->
+    receive
+        {Port, {data, {eol, Line}}} ->
+            ok;
+        {Port, {data, {_, Other}}} ->
+            ct:log("~ts", [Other]),
+            port_until_line(Port, Line, Timeout);
+        {Port, {exit_status, Status}} ->
+            ct:fail({exit_status, Status})
+    after Timeout ->
+        ct:fail({no_line, Line})
+    end.
 
 %% ---------------------------------------------------------------------
 %% A logger handler that sends this process the otpc events.

@@ -64,7 +64,7 @@ extern "C" {
     X(IO, -7, "I/O error")                                             \
     X(PROTO, -8, "distribution protocol violation")                    \
     X(EPMD, -9, "epmd refused or unreachable")                         \
-    X(COOKIE, -10, "no cookie: use -setcookie, OTPC_COOKIE or ~/.erlang.cookie") \
+    X(COOKIE, -10, "no usable cookie: use -setcookie, OTPC_COOKIE or ~/.erlang.cookie") \
     X(STATE, -11, "not allowed in this state")                         \
     X(NOTSUP, -12, "not supported")                                    \
     X(STOPPED, -13, "the server stopped during init")                  \

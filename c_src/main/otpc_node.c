@@ -1,7 +1,8 @@
 /*
  * otpc_node: the node program. Flags follow erl's (-sname, -name, -setcookie, ...);
  * see usage(). It runs one otpc node until SIGTERM, SIGINT, or (with -watch_stdin) the
- * end of its stdin, which is how the Erlang side's port owner stops it.
+ * end of its stdin, which is how the Erlang side's port owner stops it; or until its
+ * supervisor otpc_sup ends, which makes it exit 1.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +40,41 @@ static void usage(void)
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n");
 }
 
+/* otpc_sup is the node program's permanent application. When it ends (it gave up after
+ * more restarts than its intensity, or anything else), the node stops and main() exits
+ * 1, as erl halts when a permanent application exits: whoever owns the node can then
+ * restart it, instead of a node that runs on with no servers. A process monitors
+ * otpc_sup for this. On a stop for any other reason (signal, stdin EOF) every process
+ * exits at once, the watcher with them, so its DOWN handler never runs then. */
+static int sup_ended;
+
+static int watch_init(otpc_proc_t *self, void *arg)
+{
+    otpc_ref_t ref;
+    return otpc_monitor(self, arg, &ref);
+}
+
+static void watch_handle(otpc_proc_t *self, otpc_term_t msg)
+{
+    int i;
+    char *reason = NULL;
+    if (!otpc_term_is_tagged(msg, "DOWN", 5, &i) || otpc_skip_term(msg, &i) ||
+        otpc_skip_term(msg, &i) || otpc_skip_term(msg, &i))
+        return; /* nothing else is sent to it; {'DOWN', Ref, process, Pid, Reason} */
+    if (ei_s_print_term(&reason, msg.data, &i) < 0) {
+        free(reason);
+        reason = NULL;
+    }
+    fprintf(stderr, "error otpc_node: otpc_sup terminated (%.800s); stopping the node\n",
+            reason ? reason : "?");
+    free(reason);
+    sup_ended = 1;
+    otpc_node_stop(otpc_proc_node(self));
+}
+
+static const otpc_proc_ops_t watch_ops = {.name = "otpc_sup_watch", .init = watch_init,
+                                          .handle = watch_handle};
+
 /* The example servers under the node's root supervisor, `otpc_sup`: echo, stack (with
  * "hello,world") and ch3, permanent, so a crashed one comes back with its argument. */
 static int start_examples(otpc_node_t *node)
@@ -62,7 +98,8 @@ static int start_examples(otpc_node_t *node)
     otpc_pid_t sup;
     rc = otpc_supervisor_start(node, "otpc_sup", &flags, children, 3, &sup);
     ei_x_free(&words);
-    return rc;
+    otpc_pid_t watcher;
+    return rc ? rc : otpc_spawn(node, &watch_ops, &sup, &watcher);
 }
 
 /* For the supervisor tests: one echo of each restart type under `probe_sup`, which
@@ -240,5 +277,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "error otpc_node: %s\n", otpc_strerror(rc));
         return 1;
     }
-    return 0;
+    return sup_ended ? 1 : 0;
 }

@@ -32,34 +32,131 @@
 
 /* ---- configuration ---------------------------------------------------------------- */
 
-/* erl's own rule: an absent cookie file is created with 20 random capitals, mode 0400. */
+/* ~/.erlang.cookie by erl's rules (kernel's auth.erl): an absent file is created with
+ * 20 random capitals, mode 0400; an existing one must be a regular file that only its
+ * owner may access (anyone who can read the cookie can run code on every node that
+ * uses it), and the cookie is its printable characters (spaces kept, as erl keeps
+ * them), followed by nothing but newlines and spaces. A refusal is logged with erl's
+ * own reason and gives OTPC_ECOOKIE. */
+
+#define COOKIE_FILE_MAX 1024
+
+static int create_cookie_file(const char *path, char *out)
+{
+    unsigned char rnd[20];
+    int rc = uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL);
+    if (rc) {
+        LOG_ERROR("node", "Failed to create cookie file '%s': no random bytes: %s", path,
+                  uv_strerror(rc));
+        return OTPC_ECOOKIE;
+    }
+    for (size_t i = 0; i < sizeof rnd; i++)
+        out[i] = (char)('A' + rnd[i] % 26);
+    out[sizeof rnd] = 0;
+    memset(rnd, 0, sizeof rnd);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    if (fd < 0) {
+        LOG_ERROR("node", "Failed to create cookie file '%s': %s", path, strerror(errno));
+        goto fail;
+    }
+    int err = 0;
+    ssize_t w = write(fd, out, sizeof rnd);
+    if (w != (ssize_t)sizeof rnd)
+        err = w < 0 ? errno : EIO; /* a short write sets no errno */
+    if (close(fd) != 0 && !err)
+        err = errno;
+    if (!err)
+        return 0;
+    LOG_ERROR("node", "Failed to write to cookie file '%s': %s", path, strerror(err));
+    unlink(path); /* a partial cookie must not be read back at the next start */
+fail:
+    memset(out, 0, sizeof rnd);
+    return OTPC_ECOOKIE;
+}
+
+/* erl's file_info type names, for what is not a regular file. */
+static const char *file_type(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "directory";
+    if (S_ISCHR(mode) || S_ISBLK(mode))
+        return "device";
+    return "other";
+}
+
+/* The checks run on the opened descriptor, so the file checked is the file read. */
+static int read_cookie_fd(int fd, const char *path, char *out, size_t cap)
+{
+    struct stat st;
+    char buf[COOKIE_FILE_MAX];
+    size_t n = 0;
+    int rc = OTPC_ECOOKIE;
+    if (fstat(fd, &st) != 0) {
+        LOG_ERROR("node", "Error when reading %s: %s", path, strerror(errno));
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        LOG_ERROR("node", "Cookie file %s is of type %s", path, file_type(st.st_mode));
+        return rc;
+    }
+    if (st.st_mode & 077) {
+        LOG_ERROR("node", "Cookie file %s must be accessible by owner only", path);
+        return rc;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + n, sizeof buf - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            LOG_ERROR("node", "Error when reading %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0 || (n += (size_t)r) == sizeof buf)
+            break;
+    }
+    size_t len = 0;
+    while (len < n && buf[len] >= ' ' && buf[len] <= '~')
+        len++;
+    for (size_t i = len; i < n; i++)
+        if (buf[i] != '\n' && buf[i] != '\r' && buf[i] != ' ') {
+            LOG_ERROR("node", "Bad characters in cookie file %s", path);
+            goto out;
+        }
+    if (!len || len >= cap) {
+        LOG_ERROR("node", "Cookie in %s is %s", path, len ? "too long" : "empty");
+        goto out;
+    }
+    memcpy(out, buf, len);
+    out[len] = 0;
+    rc = 0;
+out:
+    memset(buf, 0, sizeof buf);
+    return rc;
+}
+
 static int read_cookie_file(char *out, size_t cap)
 {
     const char *home = getenv("HOME");
     char path[1024];
-    if (!home)
+    if (!home || !*home) {
+        LOG_ERROR("node", "No home for cookie file");
         return OTPC_ECOOKIE;
-    snprintf(path, sizeof path, "%s/.erlang.cookie", home);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0400);
-        if (fd < 0)
-            return OTPC_ECOOKIE;
-        unsigned char rnd[20];
-        uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL);
-        for (int i = 0; i < 20; i++)
-            out[i] = (char)('A' + rnd[i] % 26);
-        out[20] = 0;
-        ssize_t w = write(fd, out, 20);
-        close(fd);
-        return w == 20 ? 0 : OTPC_ECOOKIE;
     }
-    size_t n = fread(out, 1, cap - 1, f);
-    fclose(f);
-    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-        n--;
-    out[n] = 0;
-    return n ? 0 : OTPC_ECOOKIE;
+    if ((size_t)snprintf(path, sizeof path, "%s/.erlang.cookie", home) >= sizeof path) {
+        LOG_ERROR("node", "No home for cookie file: $HOME is too long");
+        return OTPC_ECOOKIE;
+    }
+    /* O_NONBLOCK: a FIFO in the cookie's place must be refused, not waited on. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return create_cookie_file(path, out);
+    if (fd < 0) {
+        LOG_ERROR("node", "Error when reading %s: %s", path, strerror(errno));
+        return OTPC_ECOOKIE;
+    }
+    int rc = read_cookie_fd(fd, path, out, cap);
+    close(fd);
+    return rc;
 }
 
 static int resolve_cookie(otpc_node_t *n, const char *given)
@@ -144,7 +241,12 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
         rc = OTPC_ENOMEM;
         goto fail;
     }
-    uv_random(NULL, NULL, &n->ref_salt, sizeof n->ref_salt, 0, NULL);
+    /* References must not be guessable: without random bytes there is no node. */
+    if ((rc = uv_random(NULL, NULL, &n->ref_salt, sizeof n->ref_salt, 0, NULL)) != 0) {
+        LOG_ERROR("node", "no random bytes for references: %s", uv_strerror(rc));
+        rc = OTPC_EIO;
+        goto fail;
+    }
     n->wake.fd = -1;
     if (otpc__mq_init(&n->replies, &n->wake)) {
         rc = OTPC_ENOMEM;
