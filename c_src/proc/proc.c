@@ -341,8 +341,10 @@ int otpc_send_name(otpc_proc_t *self, const char *name, const char *node, otpc_t
     if (rc)
         return rc;
     if (!node || strcmp(node, n->name) == 0) {
-        uint32_t a = otpc__atom(&n->atoms, name, strlen(name));
-        otpc_proc_t *p = otpc__proc_by_name(n, a);
+        /* Looked up, never interned: a name nobody registered (say one a daemon client
+         * chose) must not grow the atom table. */
+        uint32_t a = otpc__atom_find(&n->atoms, name, strlen(name));
+        otpc_proc_t *p = a ? otpc__proc_by_name(n, a) : NULL;
         if (!p)
             return OTPC_ENOPROC; /* as `Name ! Msg` raises badarg for an unknown name */
         return otpc_send(self, &p->pid, msg);
