@@ -237,6 +237,7 @@ push(Config) ->
     ok = otpc_client:cast(C, {'$push', {hello, [1, 2, 3]}}),
     ?recv({otpc_push, C, {hello, [1, 2, 3]}}),
     %% a push from a server that is not behind a daemon is refused, not crashed
+    {pushed, 0, noproc} = gen_server:call({echo, ?config(node, Config)}, {'$push', nobody, 1}),
     ok = gen_server:cast({echo, ?config(node, Config)}, {'$push', nobody}),
     pong = net_adm:ping(?config(node, Config)),
     ok.

@@ -66,11 +66,6 @@ const char *otpc__conn_peer(const otpc__conn_t *c)
     return c->peer;
 }
 
-uint64_t otpc__conn_flags(const otpc__conn_t *c)
-{
-    return c->peer_flags;
-}
-
 otpc__conn_t *otpc__io_find(otpc__io_t *io, const char *peer, const otpc__conn_t *except)
 {
     for (otpc__conn_t *c = io->conns; c; c = c->next)

@@ -58,7 +58,6 @@ void otpc__io_join(otpc__io_t *io);
 
 /* Connection accessors for the scheduler. The peer fields never change after EV_UP. */
 const char *otpc__conn_peer(const otpc__conn_t *c);
-uint64_t otpc__conn_flags(const otpc__conn_t *c);
 void otpc__conn_ref(otpc__conn_t *c);
 void otpc__conn_unref(otpc__conn_t *c);
 /* Move `data` (whole frames) into the connection's output; `data` is left empty.

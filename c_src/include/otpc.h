@@ -66,7 +66,6 @@ extern "C" {
     X(EPMD, -9, "epmd refused or unreachable")                         \
     X(COOKIE, -10, "no usable cookie: use -setcookie, OTPC_COOKIE or ~/.erlang.cookie") \
     X(STATE, -11, "not allowed in this state")                         \
-    X(NOTSUP, -12, "not supported")                                    \
     X(STOPPED, -13, "the server stopped during init")                  \
     X(BUSY, -14, "the connection's output is over its limit")
 

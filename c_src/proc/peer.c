@@ -262,8 +262,8 @@ static int on_packet(otpc_node_t *n, otpc__peer_t *p, const char *data, size_t l
         return -1;
     }
     otpc__handle_ctrl(n, p, &c);
-    int is_msg = c.op == DOP_SEND || c.op == DOP_REG_SEND || c.op == DOP_SEND_SENDER ||
-                 c.op == DOP_ALIAS_SEND;
+    /* ctrl.c folds SEND_SENDER and the _TT forms into these */
+    int is_msg = c.op == DOP_SEND || c.op == DOP_REG_SEND || c.op == DOP_ALIAS_SEND;
     if (is_msg && c.has_from) {
         unsigned b = c.from.num & 255u; /* senders seen this window, roughly */
         p->senders[b >> 6] |= 1ull << (b & 63);

@@ -456,6 +456,7 @@ void otpc__run_queue(otpc_node_t *n, int budget)
         if (!n->rq_head)
             n->rq_tail = NULL;
         p->in_runq = 0;
+        int last = p == end; /* p may be freed below: compare while it is valid */
         int dead = n->procs[p->pid.num] != p;
         if (dead) {
             free_proc(n, p);
@@ -471,7 +472,7 @@ void otpc__run_queue(otpc_node_t *n, int budget)
             else if (n->procs[p->pid.num] != p && !p->in_runq)
                 free_proc(n, p); /* if it queued itself again, the dead branch frees it */
         }
-        if (p == end)
+        if (last)
             break;
     }
 }

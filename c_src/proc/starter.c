@@ -190,28 +190,32 @@ static void start_daemon(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t 
 {
     char mod_name[MAXATOMLEN_UTF8], bad[MAXATOMLEN_UTF8] = "opts";
     int arg_at;
-    static dopts_t d; /* 4 KiB of paths: not on the stack; one scheduler thread */
-    if (ei_decode_atom(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
-        decode_dopts(req.data, &i, &d, bad)) {
-        reply_error2(x, "badopt", bad);
+    dopts_t *d = calloc(1, sizeof *d); /* 4 KiB of paths: not on the stack */
+    if (!d) {
+        reply_error2(x, "otpc", otpc_strerror(OTPC_ENOMEM));
         return;
+    }
+    if (ei_decode_atom(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
+        decode_dopts(req.data, &i, d, bad)) {
+        reply_error2(x, "badopt", bad);
+        goto out;
     }
     const otpc_gen_server_t *mod = otpc__module_find(otpc_proc_node(self), mod_name);
     if (!mod) {
         reply_error2(x, "unknown_module", mod_name);
-        return;
+        goto out;
     }
     ei_x_buff arg;
     ei_x_new_with_version(&arg);
     otpc_x_append_subterm(&arg, req, &arg_at);
     otpc_pid_t owner = otpc_from_pid(from), pid;
     otpc__derr_t e;
-    int rc = otpc__daemon_start(otpc_proc_node(self), mod, otpc_term_x(&arg), &d.o, &owner,
+    int rc = otpc__daemon_start(otpc_proc_node(self), mod, otpc_term_x(&arg), &d->o, &owner,
                                 &pid, &e);
     ei_x_free(&arg);
     if (rc == 0) {
         reply_pid(self, x, "ok", &pid);
-        return;
+        goto out;
     }
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_atom(x, "error");
@@ -223,6 +227,8 @@ static void start_daemon(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t 
         ei_x_encode_atom(x, e.detail);
     else
         ei_x_encode_binary(x, e.detail, (long)strlen(e.detail));
+out:
+    free(d);
 }
 
 static otpc_action_t starter_dispatch(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,

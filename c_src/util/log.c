@@ -6,13 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 
-otpc_log_level_t otpc__log_level = OTPC_LOG_INFO;
+_Atomic int otpc__log_level = OTPC_LOG_INFO; /* set by any thread, read by both */
 
 static const char *const level_names[] = {"debug", "info", "notice", "warning", "error"};
 
 void otpc_log_set_level(otpc_log_level_t level)
 {
-    otpc__log_level = level;
+    atomic_store_explicit(&otpc__log_level, (int)level, memory_order_relaxed);
 }
 
 int otpc_log_level_parse(const char *name, otpc_log_level_t *out)

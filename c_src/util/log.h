@@ -5,9 +5,11 @@
 #ifndef OTPC_UTIL_LOG_H
 #define OTPC_UTIL_LOG_H
 
+#include <stdatomic.h>
+
 #include "otpc.h"
 
-extern otpc_log_level_t otpc__log_level;
+extern _Atomic int otpc__log_level;
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -16,7 +18,7 @@ void otpc__log(otpc_log_level_t level, const char *module, const char *fmt, ...)
 
 #define OTPC_LOG(level, module, ...)                       \
     do {                                                   \
-        if ((level) >= otpc__log_level)                    \
+        if ((int)(level) >= atomic_load_explicit(&otpc__log_level, memory_order_relaxed)) \
             otpc__log((level), (module), __VA_ARGS__);     \
     } while (0)
 
