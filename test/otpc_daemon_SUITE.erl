@@ -27,7 +27,7 @@
          tls_bad_certificate/1, tls_stalled_handshake/1, emfile_backs_off/1,
          half_close_still_answered/1, elixir_client/1, coalesced_and_split_frames/1,
          node_flag_daemon/1, flood_is_held_back/1, push_is_busy/1,
-         input_budget/1]).
+         input_budget/1, c_api_port_and_stop/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -58,7 +58,7 @@ groups() ->
               owner_exit_stops_daemon, open_close_loop_no_leak,
               coalesced_and_split_frames, push_is_busy, input_budget],
     [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered, elixir_client,
-                          node_flag_daemon, flood_is_held_back]},
+                          node_flag_daemon, flood_is_held_back, c_api_port_and_stop]},
      {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
@@ -614,6 +614,28 @@ flood(Sock, Frame, Sent) when Sent < 100000 ->
     end;
 flood(_Sock, _Frame, Sent) ->
     Sent.
+
+-spec c_api_port_and_stop(config()) -> ok.
+c_api_port_and_stop(Config) ->
+    %% otpc_daemon_port() and otpc_daemon_stop() from a C process (the node's
+    %% otpc_probe) say what otpc:daemon_port/1 and otpc:stop_daemon/1 say
+    Node = ?config(node, Config),
+    {D, Port} = daemon(Config, #{}),
+    {otpc_probe, Node} ! {spawn, self()},
+    {spawned, P} = ?recv({spawned, _}),
+    P ! {daemon_port, D},
+    ?recv({daemon_port, P, Port}),
+    P ! {daemon_port, P},
+    ?recv({daemon_port, P, 'no such process'}),
+    C = client(Config, Port),
+    S = otpc_client:server_pid(C),
+    unlink(C),
+    Mon = erlang:monitor(process, D),
+    P ! {daemon_stop, D},
+    ?recv({done, P, daemon_stop}),
+    ?recv({'DOWN', _, process, S, shutdown}, 10000),
+    ?recv({'DOWN', Mon, process, D, normal}, 10000),
+    ok.
 
 -spec node_flag_daemon(config()) -> ok.
 node_flag_daemon(Config) ->

@@ -33,7 +33,7 @@
 -export([call_unregistered_name_noproc/1, call_dead_pid_noproc/1,
          call_stop_without_reply/1, call_stop_with_reply/1,
          reply_from_terminate/1, deferred_reply/1, late_reply_dropped/1,
-         reply_from_another_thread/1,
+         reply_from_another_thread/1, cancel_timer/1,
          reply_with_timeout/1, timeout_cancelled_by_message/1,
          reply_hibernate/1, reply_continue/1, continue_chain_and_stop/1,
          cast_and_info/1, cast_stop/1, info_stop/1, bad_return_stops/1,
@@ -81,7 +81,7 @@ groups() ->
      {calls, [], [call_unregistered_name_noproc, call_dead_pid_noproc,
                   call_stop_without_reply, call_stop_with_reply,
                   reply_from_terminate, deferred_reply, late_reply_dropped,
-                  reply_from_another_thread,
+                  reply_from_another_thread, cancel_timer,
                   reply_with_timeout, timeout_cancelled_by_message,
                   reply_hibernate, reply_continue, continue_chain_and_stop,
                   cast_and_info, cast_stop, info_stop, bad_return_stops,
@@ -303,6 +303,15 @@ deferred_reply(Config) ->
          || N <- [1, 2, 3]],
     [?recv({N, N}) || N <- [3, 2, 1]],
     ok.
+
+-spec cancel_timer(config()) -> term().
+cancel_timer(Config) ->
+    doc("otpc_cancel_timer: true for a pending timer, false once it is gone, and the "
+        "cancelled message never comes (a later timer arrives alone)."),
+    Pid = probe(?config(node, Config)),
+    {1, 0} = gen_server:call(Pid, {cancel_timer, 50}),
+    ?recv({gs_probe, Pid, handle_info, after_cancel}),
+    ?refute({gs_probe, Pid, handle_info, cancelled_timer}).
 
 -spec reply_from_another_thread(config()) -> term().
 reply_from_another_thread(Config) ->

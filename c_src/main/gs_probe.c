@@ -11,6 +11,8 @@
  *                 | {stop, Reason, R} | {defer, Ms, R} | {stop_reply_in_terminate, Reason}
  *                 | {thread_reply, Ms, R} (answered by another OS thread after Ms)
  *                 | {block, Ms} (holds the scheduler thread Ms, then answers ok)
+ *                 | {cancel_timer, Ms} (arms a send_after of cancelled_timer, cancels it
+ *                   twice, arms after_cancel at 2 Ms; answers {First, Second})
  *                 | bad_return; anything else answers {unknown, Req}
  *   handle_cast / handle_info: {noreply, Post} | {stop, Reason} | bad_return
  *   handle_continue(C): C itself is {noreply, Post} | {stop, Reason} | anything (noreply)
@@ -74,8 +76,12 @@ static otpc_action_t async_action(otpc_term_t t, otpc_ret_t *r)
         return OTPC_NOREPLY;
     }
     if (otpc_term_is_tagged(t, "stop", 2, &i)) {
-        otpc_x_append_subterm(otpc_ret_reason(r), t, &i);
-        return OTPC_STOP;
+        ei_x_buff reason;
+        ei_x_new_with_version(&reason);
+        otpc_x_append_subterm(&reason, t, &i);
+        otpc_action_t a = otpc_stop_term(r, otpc_term_x(&reason));
+        ei_x_free(&reason);
+        return a;
     }
     if (otpc_term_is_atom(t, "bad_return"))
         return OTPC_REPLY;
@@ -143,6 +149,32 @@ static otpc_action_t defer(otpc_proc_t *self, gsp_t *g, otpc_term_t req, int i,
     int rc = otpc_send_after(self, (unsigned)ms, &me, otpc_term_x(&m), NULL);
     ei_x_free(&m);
     return rc ? otpc_stop_atom(r, "send_after_failed") : OTPC_NOREPLY;
+}
+
+/* otpc_cancel_timer: 1 for a pending timer, 0 once it is gone; a later timer shows
+ * the cancelled one never fired (equal-or-earlier deadlines fire first). */
+static otpc_action_t cancel_timer(otpc_proc_t *self, otpc_term_t req, int i, otpc_ret_t *r)
+{
+    unsigned long ms;
+    if (ei_decode_ulong(req.data, &i, &ms))
+        return otpc_reply_atom(r, "badarg");
+    otpc_pid_t me = otpc_self(self);
+    otpc_timer_t t;
+    ei_x_buff m;
+    ei_x_new_with_version(&m);
+    ei_x_encode_atom(&m, "cancelled_timer");
+    int rc = otpc_send_after(self, (unsigned)ms, &me, otpc_term_x(&m), &t);
+    int first = rc ? -1 : otpc_cancel_timer(self, t), second = otpc_cancel_timer(self, t);
+    m.index = 0;
+    ei_x_encode_version(&m);
+    ei_x_encode_atom(&m, "after_cancel");
+    otpc_send_after(self, (unsigned)ms * 2, &me, otpc_term_x(&m), NULL);
+    ei_x_free(&m);
+    ei_x_buff *x = otpc_ret_reply(r);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_long(x, first);
+    ei_x_encode_long(x, second);
+    return OTPC_REPLY;
 }
 
 /* A worker thread that answers a detached caller. */
@@ -222,6 +254,8 @@ static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *f
         usleep((useconds_t)ms * 1000u); /* a callback that hogs the scheduler, on purpose */
         return otpc_reply_atom(r, "ok");
     }
+    if (otpc_term_is_tagged(req, "cancel_timer", 2, &i))
+        return cancel_timer(self, req, i, r);
     if (otpc_term_is_tagged(req, "stop_reply_in_terminate", 2, &i)) {
         g->answer_in_terminate = from;
         otpc_x_append_subterm(otpc_ret_reason(r), req, &i);

@@ -193,6 +193,32 @@ static void cmd_flood(otpc_proc_t *self, const char *b, int *i)
     ei_x_free(&x);
 }
 
+/* {daemon_port, D}: Owner ! {daemon_port, P, Port | Error}; {daemon_stop, D}: done. The
+ * C API beside otpc:daemon_port/1 and otpc:stop_daemon/1. */
+static int cmd_daemon(otpc_proc_t *self, const char *cmd, const char *b, int *i)
+{
+    otpc_pid_t d;
+    if (otpc_decode_pid(self, b, i, &d))
+        return 0;
+    otpc_node_t *n = otpc_proc_node(self);
+    if (strcmp(cmd, "daemon_stop") == 0) {
+        otpc_daemon_stop(n, &d);
+        done(self, cmd);
+        return 1;
+    }
+    uint16_t port = 0;
+    int rc = otpc_daemon_port(n, &d, &port);
+    ei_x_buff x;
+    ei_x_new(&x);
+    if (rc)
+        ei_x_encode_atom(&x, otpc_strerror(rc));
+    else
+        ei_x_encode_ulong(&x, port);
+    tell_owner(self, cmd, x.buff, (size_t)x.index);
+    ei_x_free(&x);
+    return 1;
+}
+
 static int command(otpc_proc_t *self, const char *b, int *i, int arity)
 {
     char cmd[MAXATOMLEN_UTF8];
@@ -240,6 +266,8 @@ static int command(otpc_proc_t *self, const char *b, int *i, int arity)
         cmd_send(self, b, i);
     } else if (arity == 4 && strcmp(cmd, "flood") == 0) {
         cmd_flood(self, b, i);
+    } else if (arity == 2 && (!strcmp(cmd, "daemon_port") || !strcmp(cmd, "daemon_stop"))) {
+        return cmd_daemon(self, cmd, b, i);
     } else {
         return 0;
     }

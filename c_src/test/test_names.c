@@ -32,6 +32,7 @@ static void unknown_names_are_not_interned(void **state)
     otpc_node_opts_t o = {.name = "t@localhost", .cookie = "c"};
     otpc_node_t *n = NULL;
     assert_int_equal(otpc_node_new(&n, &o), 0);
+    assert_string_equal(otpc_node_name(n), "t@localhost");
     n->creation = 1;
     otpc_pid_t a, b;
     assert_int_equal(otpc_spawn(n, &count_ops, NULL, &a), 0);
