@@ -37,7 +37,6 @@
 -type start_ret() :: {ok, pid()} | ignore | {error, {already_started, pid()}}
                    | {error, term()}.
 
--define(DEFAULT_TIMEOUT, 10000).
 -define(STARTER, otpc_starter).
 -define(PING_WINDOW, 2000).   % ms to get a pong once the node is ready
 -define(PING_INTERVAL, 100).
@@ -52,25 +51,25 @@
 %% ready in time; `{no_pong, Node}' if it reported ready but did not answer
 %% a ping (the node is stopped then).
 -spec start_node(start_opts()) -> {ok, node()} | {error, term()}.
-start_node(Opts) when is_map(Opts) ->
+start_node(Opts) when not is_map(Opts) ->
+    {error, {badopt, Opts}};
+start_node(Opts) ->
     case is_alive() of
         false ->
             {error, not_alive};
         true ->
-            case config(Opts) of
-                {ok, Config} -> start_checked(Config);
+            case otpc_node_opts:validate(Opts) of
+                ok -> start_checked(Opts);
                 {error, _} = Error -> Error
             end
-    end;
-start_node(Opts) ->
-    {error, {badopt, Opts}}.
+    end.
 
 %% @doc Stops a node started by `start_node/1': its stdin is closed, which
 %% makes it stop; after 5 s it is killed. Returns once the OS process is
 %% gone.
 -spec stop_node(node()) -> ok | {error, not_found}.
 stop_node(Node) ->
-    case otpc_node:lookup(Node) of
+    case otpc_node_registry:lookup(Node) of
         {ok, Server, _OsPid} -> otpc_node:stop(Server);
         error -> {error, not_found}
     end.
@@ -78,7 +77,7 @@ stop_node(Node) ->
 %% @doc The OS pid of a node started by `start_node/1'.
 -spec node_os_pid(node()) -> {ok, non_neg_integer()} | {error, not_found}.
 node_os_pid(Node) ->
-    case otpc_node:lookup(Node) of
+    case otpc_node_registry:lookup(Node) of
         {ok, _Server, OsPid} when is_integer(OsPid) -> {ok, OsPid};
         _ -> {error, not_found}
     end.
@@ -112,7 +111,7 @@ do_start(Node, Module, Arg, Opts, Link) when is_atom(Node), is_atom(Module), is_
 %% @doc The nodes started by `start_node/1' that are up.
 -spec nodes() -> [node()].
 nodes() ->
-    otpc_node:running().
+    otpc_node_registry:running().
 
 %%% Daemons ------------------------------------------------------------
 
@@ -257,10 +256,13 @@ tls_opts(_, _Acc) ->
 
 %% ---------------------------------------------------------------------
 
-start_checked(#{node := Node, cookie := Cookie} = Config) ->
+%% The executable is resolved once the application is loaded.
+start_checked(Opts) ->
     case application:ensure_all_started(otpc) of
         {ok, _} ->
-            case otpc_node_sup:start_child(self(), executable(Config)) of
+            {ok, #{node := Node, cookie := Cookie} = Config} =
+                otpc_node_opts:config(Opts, otpc_node_opts:context()),
+            case otpc_node_sup:start_child(self(), Config) of
                 {ok, Server} ->
                     confirm(otpc_node:await_ready(Server), Node, Cookie);
                 {error, {shutdown, Reason}} ->
@@ -301,73 +303,3 @@ ping(Node, Deadline) ->
                     ping(Node, Deadline)
             end
     end.
-
-executable(#{executable := default} = Config) ->
-    Exe = case {application:get_env(otpc, executable), os:getenv("OTPC_NODE_EXECUTABLE")} of
-              {{ok, Path}, _} -> Path;
-              {undefined, Env} when Env =/= false, Env =/= "" -> Env;
-              {undefined, _} -> filename:join(code:priv_dir(otpc), "otpc_node")
-          end,
-    Config#{executable := Exe};
-executable(Config) ->
-    Config.
-
-%% Checks the user's options and turns them into an otpc_node:config().
-%% The executable is resolved later, once the application is loaded.
-config(Opts) ->
-    Defaults = #{cookie => erlang:get_cookie(),
-                 args => [],
-                 timeout => ?DEFAULT_TIMEOUT,
-                 executable => default},
-    case maps:find(name, Opts) of
-        error ->
-            {error, {badopt, {name, missing}}};
-        {ok, _} ->
-            All = maps:merge(Defaults, Opts),
-            case check(maps:to_list(All)) of
-                ok -> {ok, node_config(All)};
-                {error, _} = Error -> Error
-            end
-    end.
-
-check([]) ->
-    ok;
-check([{Key, Value} | Rest]) ->
-    case valid(Key, Value) of
-        true -> check(Rest);
-        false -> {error, {badopt, {Key, Value}}};
-        unknown -> {error, {badopt, Key}}
-    end.
-
-valid(name, Name) ->
-    is_atom(Name) andalso Name =/= '' andalso
-        not lists:member($@, atom_to_list(Name));
-valid(cookie, Cookie) ->
-    is_atom(Cookie);
-valid(args, Args) ->
-    is_list(Args) andalso lists:all(fun io_lib:char_list/1, Args);
-valid(timeout, Timeout) ->
-    is_integer(Timeout) andalso Timeout > 0;
-valid(executable, default) ->
-    true;
-valid(executable, Exe) ->
-    io_lib:char_list(Exe) orelse is_binary(Exe);
-valid(_Key, _Value) ->
-    unknown.
-
-%% The node takes the host of this node: with short names erl and the C
-%% node agree on it (both cut gethostname() at the first dot); with long
-%% names it is given in full.
-node_config(#{name := Name} = Opts) ->
-    [_, Host] = string:split(atom_to_list(node()), "@"),
-    NodeName = atom_to_list(Name) ++ "@" ++ Host,
-    NameArgs = case net_kernel:longnames() of
-                   true -> ["-name", NodeName];
-                   false -> ["-sname", atom_to_list(Name)]
-               end,
-    #{node => list_to_atom(NodeName),
-      name_args => NameArgs,
-      cookie => maps:get(cookie, Opts),
-      args => maps:get(args, Opts),
-      timeout => maps:get(timeout, Opts),
-      executable => maps:get(executable, Opts)}.

@@ -4,9 +4,10 @@
 %% never restarted behind the owner's back.
 %%
 %% This supervisor also owns the registry, a named public ETS table mapping
-%% each node name to its server (see `otpc_node'). Owning it here ties the
-%% table's lifetime to the servers it describes: if this supervisor dies,
-%% its children and the table go together and a restart starts both empty.
+%% each node name to its server (see `otpc_node_registry'). Owning it here
+%% ties the table's lifetime to the servers it describes: if this supervisor
+%% dies, its children and the table go together and a restart starts both
+%% empty.
 -module(otpc_node_sup).
 -behaviour(supervisor).
 
@@ -23,7 +24,7 @@ start_link() ->
 
 %% @doc Starts an `otpc_node' server owned by `Owner'. See
 %% `otpc_node:start_link/2' for `Config'.
--spec start_child(pid(), otpc_node:config()) ->
+-spec start_child(pid(), otpc_node_opts:config()) ->
           {ok, pid()} | {error, term()}.
 start_child(Owner, Config) ->
     case supervisor:start_child(?MODULE, [Owner, Config]) of
@@ -34,7 +35,7 @@ start_child(Owner, Config) ->
 
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
-    ok = otpc_node:init_registry(),
+    ok = otpc_node_registry:init(),
     Flags = #{strategy => simple_one_for_one, intensity => 5, period => 10},
     Child = #{id => otpc_node,
               start => {otpc_node, start_link, []},
