@@ -15,9 +15,18 @@
 %%   No orphan C node survives its server.</li>
 %% <li>Every line the node writes is forwarded to `logger' at the level the
 %%   line names; the last few are kept to explain a failed start.</li>
-%% <li>The owner (the process that called `otpc:start_node/1') is monitored:
-%%   when it dies the node is stopped. When the node dies on its own, the
-%%   owner gets `{otpc_node_down, Node, Reason}' and this server stops.</li>
+%% <li>The owner is monitored: when it dies the node is stopped. The owner
+%%   learns of the node's death in one of two ways. Started by
+%%   `start_link/2' (for `otpc:start_node/1', under `otpc_node_sup'), the
+%%   owner gets `{otpc_node_down, Node, Reason}' and this server stops
+%%   normally. Started by `start_link/1' (for `otpc:start_link_node/1', in
+%%   the caller's own supervision tree), the caller is owner and parent, and
+%%   this server exits with `{otpc_node_down, Node, Reason}', an abnormal
+%%   reason, so that a supervisor restarts it.</li>
+%% <li>Every way a start fails (the name taken, the program not spawned, the
+%%   node exiting, the timeout) is answered by `await_ready/1', after which
+%%   the server exits `normal': a linked caller that does not trap exits
+%%   survives a failed start.</li>
 %% <li>The registry row of a node is removed before anyone is told that the
 %%   node is gone, so a new start with the same name never races with it.</li>
 %% </ul>
@@ -30,15 +39,20 @@
 
 -include_lib("kernel/include/logger.hrl").
 
--export([start_link/2, await_ready/1, stop/1]).
+-export([start_link/1, start_link/2, await_ready/1, stop/1,
+         shutdown_timeout/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(LINE_MAX, 16384).     % the port's line buffer
+%% Long enough for the graceful stop (5 s) plus the SIGKILL fallback (5 s)
+%% in otpc_node_os, with time to spare.
+-define(SHUTDOWN_TIMEOUT, 15000).
 
 -record(state, {
     node :: node(),
     owner :: pid(),
     owner_mon :: reference(),
+    notify :: notify(),
     port :: port() | undefined,          % undefined once closed or exited
     exit_status :: non_neg_integer() | undefined,
     os_pid :: non_neg_integer() | undefined,
@@ -49,23 +63,35 @@
     recent = [] :: otpc_node_log:recent()
 }).
 -type state() :: #state{}.
+-type notify() :: message | exit.
+%% How the owner learns that a ready node died: a message, or this
+%% server's exit reason.
 
 %% ---------------------------------------------------------------------
 %% API
 
-%% @doc Starts a server that spawns the node described by `Config' and is
-%% owned by `Owner'. Returns once the OS process is spawned, not when the
-%% node is ready: call `await_ready/1' next. A name already held by a
-%% running server fails with `{error, {shutdown, {already_started, Node}}}';
-%% an executable that cannot be spawned with
-%% `{error, {shutdown, {open_port, Reason, Executable}}}'. (The `shutdown'
-%% wrapper keeps these expected failures out of the crash reports.)
+%% @doc Starts a server, linked to the caller, that spawns the node
+%% described by `Config' and is owned by `Owner', who is sent
+%% `{otpc_node_down, Node, Reason}' if the node dies once ready. Returns
+%% once the OS process is spawned, not when the node is ready: call
+%% `await_ready/1' next, which also reports a start that failed at once
+%% (`{already_started, Node}' for a name held by a running server,
+%% `{open_port, Reason, Executable}' for a program that cannot be spawned).
 -spec start_link(pid(), otpc_node_opts:config()) -> {ok, pid()} | {error, term()}.
 start_link(Owner, Config) ->
-    gen_server:start_link(?MODULE, {Owner, Config}, []).
+    gen_server:start_link(?MODULE, {Owner, message, Config}, []).
+
+%% @doc Like `start_link/2' with the caller as the owner, except that the
+%% death of a ready node is not a message but this server's exit, with
+%% reason `{otpc_node_down, Node, Reason}'; meant for a supervisor.
+-spec start_link(otpc_node_opts:config()) -> {ok, pid()} | {error, term()}.
+start_link(Config) ->
+    gen_server:start_link(?MODULE, {self(), exit, Config}, []).
 
 %% @doc Waits until the node is ready and returns its name, or returns why
-%% it never got there: `{exit_status, Status, LastLines}' if it exited,
+%% it never got there: `{already_started, Node}' or
+%% `{open_port, Reason, Executable}' if it was never spawned,
+%% `{exit_status, Status, LastLines}' if it exited,
 %% `{timeout, LastLines}' if the start timeout passed (the node is then
 %% stopped), `{node_mismatch, Expected, Reported}' if it came up under
 %% another name, `stopped' if `stop/1' came first. A failed server stops.
@@ -94,19 +120,31 @@ stop(Server) ->
         exit:{{shutdown, _}, _} -> ok
     end.
 
+%% @doc The `shutdown' a supervisor should give a server: time for the
+%% node to stop on stdin EOF, and for the SIGKILL after it.
+-spec shutdown_timeout() -> pos_integer().
+shutdown_timeout() ->
+    ?SHUTDOWN_TIMEOUT.
+
 %% ---------------------------------------------------------------------
 %% gen_server callbacks
 
--spec init({pid(), otpc_node_opts:config()}) -> {ok, state()} | {stop, term()}.
-init({Owner, #{node := Node} = Config}) ->
-    %% Trap exits so that a supervisor shutdown runs terminate/2, which
-    %% stops the OS process before this server goes.
+-spec init({pid(), notify(), otpc_node_opts:config()}) -> {ok, state()}.
+init({Owner, Notify, #{node := Node} = Config}) ->
+    %% Trap exits so that a supervisor shutdown (or, for start_link/1, the
+    %% parent's exit) runs terminate/2, which stops the OS process before
+    %% this server goes.
     process_flag(trap_exit, true),
+    S = #state{node = Node,
+               owner = Owner,
+               owner_mon = monitor(process, Owner),
+               notify = Notify},
     case otpc_node_registry:claim(Node) of
         ok ->
-            open(Owner, Config);
+            {ok, open(Config, S)};
         {error, already_started} ->
-            {stop, {shutdown, {already_started, Node}}}
+            %% Kept for await_ready/1, like any other failed start.
+            {ok, S#state{phase = {failed, {already_started, Node}}}}
     end.
 
 -spec handle_call(term(), gen_server:from(), state()) ->
@@ -128,7 +166,7 @@ handle_cast(_Msg, S) ->
     {noreply, S}.
 
 -spec handle_info(term(), state()) ->
-          {noreply, state()} | {stop, normal, state()}.
+          {noreply, state()} | {stop, term(), state()}.
 handle_info({Port, {data, Data}}, #state{port = Port} = S) ->
     {Lines, Buf} = otpc_node_log:data(Data, S#state.buf),
     lines(Lines, S#state{buf = Buf});
@@ -167,7 +205,7 @@ terminate(_Reason, #state{node = Node, waiter = Waiter} = S) ->
 %% ---------------------------------------------------------------------
 %% Starting
 
-open(Owner, #{node := Node, timeout := Timeout, executable := Exe} = Config) ->
+open(#{node := Node, timeout := Timeout, executable := Exe} = Config, S) ->
     PortOpts = [{args, otpc_node_opts:port_args(Config)},
                 {env, otpc_node_opts:port_env(Config)},
                 {line, ?LINE_MAX},
@@ -176,18 +214,14 @@ open(Owner, #{node := Node, timeout := Timeout, executable := Exe} = Config) ->
         Port ->
             OsPid = otpc_node_os:os_pid(Port),
             ok = otpc_node_registry:set_os_pid(Node, OsPid),
-            {ok, #state{node = Node,
-                        owner = Owner,
-                        owner_mon = monitor(process, Owner),
-                        port = Port,
-                        os_pid = OsPid,
-                        timer = erlang:send_after(Timeout, self(),
-                                                  ready_timeout)}}
+            S#state{port = Port,
+                    os_pid = OsPid,
+                    timer = erlang:send_after(Timeout, self(), ready_timeout)}
     catch
         error:Reason ->
             %% enoent, eacces, ... from spawning the executable.
             otpc_node_registry:release(Node),
-            {stop, {shutdown, {open_port, Reason, Exe}}}
+            S#state{phase = {failed, {open_port, Reason, Exe}}}
     end.
 
 ready(#state{node = Node, waiter = Waiter, timer = Timer} = S) ->
@@ -219,13 +253,19 @@ exited(Reason, #state{phase = starting} = S) ->
 exited(_Reason, #state{phase = {failed, _}} = S) ->
     %% Already failed (e.g. a name mismatch); nothing more to report.
     {noreply, S};
-exited(Reason, #state{phase = ready, node = Node, owner = Owner} = S) ->
+exited(Reason, #state{phase = ready, node = Node} = S) ->
     otpc_node_registry:release(Node),
     ?LOG_ERROR("~ts: node process died: ~0p; last lines: ~0p",
                [Node, Reason, recent(S)],
                #{otpc_node => Node, domain => [otpc]}),
-    Owner ! {otpc_node_down, Node, Reason},
-    {stop, normal, S}.
+    Down = {otpc_node_down, Node, Reason},
+    case S#state.notify of
+        message ->
+            S#state.owner ! Down,
+            {stop, normal, S};
+        exit ->
+            {stop, Down, S}
+    end.
 
 %% ---------------------------------------------------------------------
 %% Output of the node

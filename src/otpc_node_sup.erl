@@ -14,10 +14,6 @@
 -export([start_link/0, start_child/2]).
 -export([init/1]).
 
-%% Long enough for otpc_node's graceful stop (5 s) plus the SIGKILL
-%% fallback; the servers trap exits so a shutdown runs that stop.
--define(CHILD_SHUTDOWN, 15000).
-
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     supervisor:start_link({local, ?MODULE}, ?MODULE, []).
@@ -40,7 +36,8 @@ init([]) ->
     Child = #{id => otpc_node,
               start => {otpc_node, start_link, []},
               restart => temporary,
-              shutdown => ?CHILD_SHUTDOWN,
+              %% The servers trap exits, so a shutdown runs their stop.
+              shutdown => otpc_node:shutdown_timeout(),
               type => worker,
               modules => [otpc_node]},
     {ok, {Flags, [Child]}}.
