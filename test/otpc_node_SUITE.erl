@@ -39,19 +39,11 @@ all() ->
 
 -spec init_per_suite(list()) -> list() | {skip, string()}.
 init_per_suite(Config) ->
-    case is_alive() of
-        false ->
-            {skip, "needs a distributed test node: rebar3 ct --sname otpc_ct"};
-        true ->
-            %% otpc:start_node/1 honours $OTPC_NODE_EXECUTABLE (a sanitizer
-            %% build, say) by itself.
-            {ok, _} = application:ensure_all_started(otpc),
-            Config
-    end.
+    otpc_ct_node:init_per_suite(Config).
 
 -spec end_per_suite(list()) -> ok.
-end_per_suite(_Config) ->
-    ok = application:stop(otpc).
+end_per_suite(Config) ->
+    otpc_ct_node:end_per_suite(Config).
 
 -spec init_per_testcase(atom(), list()) -> list().
 init_per_testcase(_Case, Config) ->
