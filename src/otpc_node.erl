@@ -112,12 +112,14 @@ stop(Server) ->
     try
         gen_server:call(Server, stop, infinity)
     catch
-        %% The server was already stopping for another reason (owner death,
-        %% node exit); it only exits once the OS process is gone.
-        exit:{noproc, _} -> {error, not_found};
-        exit:{normal, _} -> ok;
-        exit:{shutdown, _} -> ok;
-        exit:{{shutdown, _}, _} -> ok
+        exit:{noproc, _} ->
+            {error, not_found};
+        exit:{_Reason, {gen_server, call, _}} ->
+            %% The server was already stopping for another reason (owner
+            %% death, node exit: `normal', `shutdown', `{otpc_node_down,
+            %% ...}', a parent's reason); it stops the OS process before it
+            %% exits.
+            ok
     end.
 
 %% @doc The `shutdown' a supervisor should give a server: time for the
