@@ -2,8 +2,8 @@
 #
 #   make deps     install the Debian packages the build and tests need
 #   make          (= make build) deps, then rebar3 compile (runs make -C c_src)
-#   make test     C unit tests, the same under ASan/UBSan, common_test (also
-#                 against an ASan/UBSan node program), dialyzer
+#   make test     C unit tests, the same under ASan/UBSan, eunit, common_test
+#                 (also against an ASan/UBSan node program), dialyzer
 #   make run      start node c1 (with the example servers, and a daemon serving one
 #                 stack per connection on DAEMON_PORT, default 7000) in the
 #                 foreground; ARGS=... adds flags, e.g. ARGS="-loglevel debug"
@@ -33,6 +33,7 @@ build: deps
 test: build
 	$(MAKE) -C c_src test
 	$(MAKE) -C c_src SANITIZE=address,undefined test
+	$(REBAR) eunit
 	$(REBAR) ct --sname otpc_ct
 	$(MAKE) test-san-ct
 	$(REBAR) dialyzer

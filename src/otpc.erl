@@ -5,11 +5,15 @@
 %% the node is stopped when the owner dies, and the owner receives
 %% `{otpc_node_down, Node, {exit_status, Status}}' if the node dies on its
 %% own (or, should ERTS lose the port without an exit status,
-%% `{otpc_node_down, Node, {port_exit, Reason}}'). Every line the node logs goes to `logger' with the metadata
+%% `{otpc_node_down, Node, {port_exit, Reason}}'). To put a node in a
+%% supervision tree of your own instead, use `child_spec/1' (or
+%% `start_link_node/1'): the node's server is then the supervisor's child.
+%% Every line the node logs goes to `logger' with the metadata
 %% `#{otpc_node => Node, domain => [otpc]}'.
 -module(otpc).
 
 -export([start_node/1, stop_node/1, node_os_pid/1, nodes/0]).
+-export([start_link_node/1, child_spec/1]).
 -export([start/4, start_link/4]).
 -export([start_daemon/4, daemon_port/1, daemon_info/1, stop_daemon/1, stop_daemon/2]).
 -export_type([start_opts/0, server_opts/0, start_ret/0, daemon_opts/0]).
@@ -37,7 +41,6 @@
 -type start_ret() :: {ok, pid()} | ignore | {error, {already_started, pid()}}
                    | {error, term()}.
 
--define(DEFAULT_TIMEOUT, 10000).
 -define(STARTER, otpc_starter).
 -define(PING_WINDOW, 2000).   % ms to get a pong once the node is ready
 -define(PING_INTERVAL, 100).
@@ -47,38 +50,73 @@
 %% Errors: `not_alive' if this node is not distributed;
 %% `{badopt, Key}' / `{badopt, {Key, Value}}' for an unknown or bad option;
 %% `{already_started, Node}' if this application already runs that name;
+%% `{open_port, Posix, Executable}' if the node program cannot be spawned;
 %% `{exit_status, Status, LastLines}' if the node exited before it was
 %% ready (a name taken in epmd, say); `{timeout, LastLines}' if it was not
 %% ready in time; `{no_pong, Node}' if it reported ready but did not answer
 %% a ping (the node is stopped then).
 -spec start_node(start_opts()) -> {ok, node()} | {error, term()}.
-start_node(Opts) when is_map(Opts) ->
-    case is_alive() of
-        false ->
-            {error, not_alive};
-        true ->
-            case config(Opts) of
-                {ok, Config} -> start_checked(Config);
-                {error, _} = Error -> Error
-            end
-    end;
 start_node(Opts) ->
-    {error, {badopt, Opts}}.
+    Start = fun(Config) -> otpc_node_sup:start_child(self(), Config) end,
+    case start(Opts, Start) of
+        {ok, _Server, Node} -> {ok, Node};
+        {error, _} = Error -> Error
+    end.
 
-%% @doc Stops a node started by `start_node/1': its stdin is closed, which
-%% makes it stop; after 5 s it is killed. Returns once the OS process is
-%% gone.
+%% @doc Starts a node, as `start_node/1' does, and returns the pid of the
+%% server that owns it, linked to the caller: for a supervisor (see
+%% `child_spec/1'). Returns once the node answers a ping, with the errors
+%% of `start_node/1'. A start that fails stops its server with reason
+%% `normal', so a caller that does not trap exits is not taken down.
+%%
+%% Once started, the server and the node live and die together. When the
+%% caller exits (a supervisor's `shutdown', say), the server stops the node
+%% as `stop_node/1' does and exits with the same reason. When the node dies
+%% on its own, the server exits with `{otpc_node_down, Node, Reason}' (no
+%% message is sent), which a supervisor restarts as it sees fit: a restart
+%% is a fresh OS process under the same name. `stop_node/1' stops the
+%% server with reason `normal', which a `permanent' child is restarted
+%% after; use `supervisor:terminate_child/2' to stop a supervised node.
+-spec start_link_node(start_opts()) -> {ok, pid()} | {error, term()}.
+start_link_node(Opts) ->
+    case start(Opts, fun otpc_node:start_link/1) of
+        {ok, Server, _Node} -> {ok, Server};
+        {error, _} = Error -> Error
+    end.
+
+%% @doc A child specification for a node under a supervisor of the
+%% caller's: started by `start_link_node(Opts)', `permanent', with id
+%% `{otpc_node, Name}' and a `shutdown' long enough for the node's graceful
+%% stop and the SIGKILL after it (15 s). Change any of these in the map as
+%% usual. Fails with `{badopt, _}' for the options `start_node/1' refuses.
+-spec child_spec(start_opts()) -> supervisor:child_spec().
+child_spec(Opts) ->
+    case otpc_node_opts:validate(Opts) of
+        ok ->
+            #{id => {otpc_node, maps:get(name, Opts)},
+              start => {?MODULE, start_link_node, [Opts]},
+              restart => permanent,
+              shutdown => otpc_node:shutdown_timeout(),
+              type => worker,
+              modules => [otpc_node]};
+        {error, Reason} ->
+            erlang:error(Reason, [Opts])
+    end.
+
+%% @doc Stops a node started by `start_node/1' or `start_link_node/1': its
+%% stdin is closed, which makes it stop; after 5 s it is killed. Returns
+%% once the OS process is gone.
 -spec stop_node(node()) -> ok | {error, not_found}.
 stop_node(Node) ->
-    case otpc_node:lookup(Node) of
+    case otpc_node_registry:lookup(Node) of
         {ok, Server, _OsPid} -> otpc_node:stop(Server);
         error -> {error, not_found}
     end.
 
-%% @doc The OS pid of a node started by `start_node/1'.
+%% @doc The OS pid of a node started by this application.
 -spec node_os_pid(node()) -> {ok, non_neg_integer()} | {error, not_found}.
 node_os_pid(Node) ->
-    case otpc_node:lookup(Node) of
+    case otpc_node_registry:lookup(Node) of
         {ok, _Server, OsPid} when is_integer(OsPid) -> {ok, OsPid};
         _ -> {error, not_found}
     end.
@@ -109,10 +147,10 @@ do_start(Node, Module, Arg, Opts, Link) when is_atom(Node), is_atom(Module), is_
         exit:{Reason, {gen_server, call, _}} -> {error, Reason}
     end.
 
-%% @doc The nodes started by `start_node/1' that are up.
+%% @doc The nodes started by this application that are up.
 -spec nodes() -> [node()].
 nodes() ->
-    otpc_node:running().
+    otpc_node_registry:running().
 
 %%% Daemons ------------------------------------------------------------
 
@@ -257,16 +295,30 @@ tls_opts(_, _Acc) ->
 
 %% ---------------------------------------------------------------------
 
-start_checked(#{node := Node, cookie := Cookie} = Config) ->
+%% Checks the options, starts the application (the registry lives in it)
+%% and the node's server with Start, and waits for the node to answer a
+%% ping.
+start(Opts, _Start) when not is_map(Opts) ->
+    {error, {badopt, Opts}};
+start(Opts, Start) ->
+    case is_alive() of
+        false ->
+            {error, not_alive};
+        true ->
+            case otpc_node_opts:validate(Opts) of
+                ok -> start_checked(Opts, Start);
+                {error, _} = Error -> Error
+            end
+    end.
+
+%% The default executable is resolved once the application is loaded.
+start_checked(Opts, Start) ->
     case application:ensure_all_started(otpc) of
         {ok, _} ->
-            case otpc_node_sup:start_child(self(), executable(Config)) of
-                {ok, Server} ->
-                    confirm(otpc_node:await_ready(Server), Node, Cookie);
-                {error, {shutdown, Reason}} ->
-                    {error, Reason};
-                {error, _} = Error ->
-                    Error
+            {ok, Config} = otpc_node_opts:config(Opts, otpc_node_opts:context()),
+            case Start(Config) of
+                {ok, Server} -> confirm(Server, Config);
+                {error, _} = Error -> Error
             end;
         {error, Reason} ->
             {error, {otpc_not_started, Reason}}
@@ -274,19 +326,22 @@ start_checked(#{node := Node, cookie := Cookie} = Config) ->
 
 %% The ready line says the node is registered and accepting; a ping proves
 %% that this node can reach it under that name with that cookie.
-confirm({ok, Node}, Node, Cookie) ->
-    %% For a cookie other than ours, the connection needs to know it.
-    true = erlang:set_cookie(Node, Cookie),
-    Deadline = erlang:monotonic_time(millisecond) + ?PING_WINDOW,
-    case ping(Node, Deadline) of
-        pong ->
-            {ok, Node};
-        pang ->
-            _ = stop_node(Node),
-            {error, {no_pong, Node}}
-    end;
-confirm({error, _} = Error, _Node, _Cookie) ->
-    Error.
+confirm(Server, #{node := Node, cookie := Cookie}) ->
+    case otpc_node:await_ready(Server) of
+        {ok, Node} ->
+            %% For a cookie other than ours, the connection needs to know it.
+            true = erlang:set_cookie(Node, Cookie),
+            Deadline = erlang:monotonic_time(millisecond) + ?PING_WINDOW,
+            case ping(Node, Deadline) of
+                pong ->
+                    {ok, Server, Node};
+                pang ->
+                    _ = otpc_node:stop(Server),
+                    {error, {no_pong, Node}}
+            end;
+        {error, _} = Error ->
+            Error
+    end.
 
 ping(Node, Deadline) ->
     case net_adm:ping(Node) of
@@ -301,73 +356,3 @@ ping(Node, Deadline) ->
                     ping(Node, Deadline)
             end
     end.
-
-executable(#{executable := default} = Config) ->
-    Exe = case {application:get_env(otpc, executable), os:getenv("OTPC_NODE_EXECUTABLE")} of
-              {{ok, Path}, _} -> Path;
-              {undefined, Env} when Env =/= false, Env =/= "" -> Env;
-              {undefined, _} -> filename:join(code:priv_dir(otpc), "otpc_node")
-          end,
-    Config#{executable := Exe};
-executable(Config) ->
-    Config.
-
-%% Checks the user's options and turns them into an otpc_node:config().
-%% The executable is resolved later, once the application is loaded.
-config(Opts) ->
-    Defaults = #{cookie => erlang:get_cookie(),
-                 args => [],
-                 timeout => ?DEFAULT_TIMEOUT,
-                 executable => default},
-    case maps:find(name, Opts) of
-        error ->
-            {error, {badopt, {name, missing}}};
-        {ok, _} ->
-            All = maps:merge(Defaults, Opts),
-            case check(maps:to_list(All)) of
-                ok -> {ok, node_config(All)};
-                {error, _} = Error -> Error
-            end
-    end.
-
-check([]) ->
-    ok;
-check([{Key, Value} | Rest]) ->
-    case valid(Key, Value) of
-        true -> check(Rest);
-        false -> {error, {badopt, {Key, Value}}};
-        unknown -> {error, {badopt, Key}}
-    end.
-
-valid(name, Name) ->
-    is_atom(Name) andalso Name =/= '' andalso
-        not lists:member($@, atom_to_list(Name));
-valid(cookie, Cookie) ->
-    is_atom(Cookie);
-valid(args, Args) ->
-    is_list(Args) andalso lists:all(fun io_lib:char_list/1, Args);
-valid(timeout, Timeout) ->
-    is_integer(Timeout) andalso Timeout > 0;
-valid(executable, default) ->
-    true;
-valid(executable, Exe) ->
-    io_lib:char_list(Exe) orelse is_binary(Exe);
-valid(_Key, _Value) ->
-    unknown.
-
-%% The node takes the host of this node: with short names erl and the C
-%% node agree on it (both cut gethostname() at the first dot); with long
-%% names it is given in full.
-node_config(#{name := Name} = Opts) ->
-    [_, Host] = string:split(atom_to_list(node()), "@"),
-    NodeName = atom_to_list(Name) ++ "@" ++ Host,
-    NameArgs = case net_kernel:longnames() of
-                   true -> ["-name", NodeName];
-                   false -> ["-sname", atom_to_list(Name)]
-               end,
-    #{node => list_to_atom(NodeName),
-      name_args => NameArgs,
-      cookie => maps:get(cookie, Opts),
-      args => maps:get(args, Opts),
-      timeout => maps:get(timeout, Opts),
-      executable => maps:get(executable, Opts)}.

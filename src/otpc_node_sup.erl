@@ -4,18 +4,15 @@
 %% never restarted behind the owner's back.
 %%
 %% This supervisor also owns the registry, a named public ETS table mapping
-%% each node name to its server (see `otpc_node'). Owning it here ties the
-%% table's lifetime to the servers it describes: if this supervisor dies,
-%% its children and the table go together and a restart starts both empty.
+%% each node name to its server (see `otpc_node_registry'). Owning it here
+%% ties the table's lifetime to the servers it describes: if this supervisor
+%% dies, its children and the table go together and a restart starts both
+%% empty.
 -module(otpc_node_sup).
 -behaviour(supervisor).
 
 -export([start_link/0, start_child/2]).
 -export([init/1]).
-
-%% Long enough for otpc_node's graceful stop (5 s) plus the SIGKILL
-%% fallback; the servers trap exits so a shutdown runs that stop.
--define(CHILD_SHUTDOWN, 15000).
 
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
@@ -23,7 +20,7 @@ start_link() ->
 
 %% @doc Starts an `otpc_node' server owned by `Owner'. See
 %% `otpc_node:start_link/2' for `Config'.
--spec start_child(pid(), otpc_node:config()) ->
+-spec start_child(pid(), otpc_node_opts:config()) ->
           {ok, pid()} | {error, term()}.
 start_child(Owner, Config) ->
     case supervisor:start_child(?MODULE, [Owner, Config]) of
@@ -34,12 +31,13 @@ start_child(Owner, Config) ->
 
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
-    ok = otpc_node:init_registry(),
+    ok = otpc_node_registry:init(),
     Flags = #{strategy => simple_one_for_one, intensity => 5, period => 10},
     Child = #{id => otpc_node,
               start => {otpc_node, start_link, []},
               restart => temporary,
-              shutdown => ?CHILD_SHUTDOWN,
+              %% The servers trap exits, so a shutdown runs their stop.
+              shutdown => otpc_node:shutdown_timeout(),
               type => worker,
               modules => [otpc_node]},
     {ok, {Flags, [Child]}}.

@@ -30,11 +30,10 @@ all() ->
      handshake_cap, oversized_handshake_message].
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(otpc),
-    Config.
+    otpc_ct_node:init_per_suite(Config).
 
-end_per_suite(_Config) ->
-    ok.
+end_per_suite(Config) ->
+    otpc_ct_node:end_per_suite(Config).
 
 init_per_testcase(Case, Config) ->
     Name = list_to_atom("cbad_" ++ atom_to_list(Case)),

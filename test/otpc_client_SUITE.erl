@@ -16,6 +16,7 @@
 -include_lib("common_test/include/ct.hrl").
 
 -export([all/0, groups/0, init_per_group/2, end_per_group/2]).
+-export([init_per_suite/1, end_per_suite/1]).
 -export([call_reply/1, replies_out_of_order/1, push_to_owner/1, server_exit/1,
          closed_without_exit/1, bad_frame/1, bad_hello/1, connect_refused/1]).
 
@@ -32,6 +33,15 @@ groups() ->
     Cases = [call_reply, replies_out_of_order, push_to_owner, server_exit,
              closed_without_exit, bad_frame, bad_hello],
     [{tcp, [], Cases ++ [connect_refused]}, {tls, [], Cases}].
+
+%% No C node here, so no distribution needed.
+-spec init_per_suite(config()) -> config() | {skip, string()}.
+init_per_suite(Config) ->
+    otpc_ct_node:init_per_suite(Config, #{distributed => false}).
+
+-spec end_per_suite(config()) -> ok.
+end_per_suite(Config) ->
+    otpc_ct_node:end_per_suite(Config).
 
 -spec init_per_group(atom(), config()) -> config().
 init_per_group(tcp, Config) ->

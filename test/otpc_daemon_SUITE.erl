@@ -63,18 +63,11 @@ groups() ->
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
-    case erlang:is_alive() of
-        false ->
-            {skip, "the ct node must be distributed (rebar3 ct --sname ...)"};
-        true ->
-            {ok, _} = application:ensure_all_started(otpc),
-            Config
-    end.
+    otpc_ct_node:init_per_suite(Config).
 
 -spec end_per_suite(config()) -> ok.
-end_per_suite(_Config) ->
-    _ = application:stop(otpc),
-    ok.
+end_per_suite(Config) ->
+    otpc_ct_node:end_per_suite(Config).
 
 -spec init_per_group(atom(), config()) -> config().
 init_per_group(tcp, Config) ->

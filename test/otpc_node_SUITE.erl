@@ -18,6 +18,7 @@
          owner_death_stops_node/1, duplicate_name/1,
          name_taken_by_other_node/1, not_alive/1, bad_options/1,
          world_readable_cookie/1, supervisor_gives_up_stops_node/1]).
+-export([node_in_own_supervisor/1]).
 
 -define(HANDLER, otpc_node_SUITE_h).
 
@@ -35,23 +36,16 @@ all() ->
      long_and_odd_lines, start_timeout, owner_death_stops_node,
      duplicate_name,
      name_taken_by_other_node, not_alive, bad_options,
-     world_readable_cookie, supervisor_gives_up_stops_node].
+     world_readable_cookie, supervisor_gives_up_stops_node,
+     node_in_own_supervisor].
 
 -spec init_per_suite(list()) -> list() | {skip, string()}.
 init_per_suite(Config) ->
-    case is_alive() of
-        false ->
-            {skip, "needs a distributed test node: rebar3 ct --sname otpc_ct"};
-        true ->
-            %% otpc:start_node/1 honours $OTPC_NODE_EXECUTABLE (a sanitizer
-            %% build, say) by itself.
-            {ok, _} = application:ensure_all_started(otpc),
-            Config
-    end.
+    otpc_ct_node:init_per_suite(Config).
 
 -spec end_per_suite(list()) -> ok.
-end_per_suite(_Config) ->
-    ok = application:stop(otpc).
+end_per_suite(Config) ->
+    otpc_ct_node:end_per_suite(Config).
 
 -spec init_per_testcase(atom(), list()) -> list().
 init_per_testcase(_Case, Config) ->
@@ -491,3 +485,69 @@ wait_until(Fun, Timeout) ->
         true -> ok;
         false -> timer:sleep(50), wait_until(Fun, Timeout - 50)
     end.
+
+%% ---------------------------------------------------------------------
+%% A node in a supervision tree of the user's
+
+-spec node_in_own_supervisor(list()) -> term().
+node_in_own_supervisor(_Config) ->
+    doc("A node under a supervisor of our own through otpc:child_spec/1: "
+        "killing its OS process makes the supervisor start a fresh node "
+        "under the same name, supervisor:terminate_child/2 stops the OS "
+        "process, and so does the supervisor's own shutdown."),
+    Id = {otpc_node, otpc_t_sup},
+    Spec = otpc:child_spec(#{name => otpc_t_sup}),
+    ?assertMatch(#{id := Id, start := {otpc, start_link_node, _},
+                   restart := permanent, type := worker}, Spec),
+    ?assertError({badopt, {name, missing}}, otpc:child_spec(#{})),
+    {ok, Sup} = otpc_ct_sup:start_link(#{strategy => one_for_one,
+                                         intensity => 5, period => 10},
+                                       [Spec]),
+    Node = node_name(otpc_t_sup),
+    Server = child(Sup, Id),
+    ?assertEqual(pong, net_adm:ping(Node)),
+    ?assertEqual([Node], otpc:nodes()),
+    {ok, OsPid} = otpc:node_os_pid(Node),
+    %% A failed start_link_node is an error return; this process, linked
+    %% to the failed server and not trapping exits, lives on.
+    ?assertEqual({error, {already_started, Node}},
+                 otpc:start_link_node(#{name => otpc_t_sup})),
+    ?assertMatch({error, {open_port, enoent, _}},
+                 otpc:start_link_node(#{name => otpc_t_sup2,
+                                        executable => "/nonexistent/otpc_node"})),
+    %% The server's exit, not a message, tells the supervisor.
+    _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    ok = wait_until(fun() ->
+                            Pid = child(Sup, Id),
+                            is_pid(Pid) andalso Pid =/= Server
+                    end, 15000),
+    {ok, OsPid2} = otpc:node_os_pid(Node),
+    ?assertNotEqual(OsPid, OsPid2),
+    ?assertNot(os_alive(OsPid)),
+    ?assertEqual(pong, net_adm:ping(Node)),
+    receive
+        {otpc_node_down, _, _} = Msg -> ct:fail({unexpected_message, Msg})
+    after 0 ->
+        ok
+    end,
+    %% terminate_child returns once the server is gone, and the server
+    %% goes once the OS process is gone.
+    ok = supervisor:terminate_child(Sup, Id),
+    ?assertNot(os_alive(OsPid2)),
+    ?assertEqual([], otpc:nodes()),
+    ?assertEqual({error, not_found}, otpc:node_os_pid(Node)),
+    ?assertEqual(pang, net_adm:ping(Node)),
+    %% Started again, then the whole supervisor stopped.
+    {ok, Server3} = supervisor:restart_child(Sup, Id),
+    {ok, OsPid3} = otpc:node_os_pid(Node),
+    ?assertEqual(pong, net_adm:ping(Node)),
+    unlink(Sup),
+    ok = gen_server:stop(Sup),
+    ?assertNot(is_process_alive(Server3)),
+    ?assertNot(os_alive(OsPid3)),
+    ?assertEqual([], otpc:nodes()).
+
+child(Sup, Id) ->
+    {Id, Pid, worker, [otpc_node]} =
+        lists:keyfind(Id, 1, supervisor:which_children(Sup)),
+    Pid.

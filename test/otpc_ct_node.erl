@@ -1,0 +1,44 @@
+%% The suite setup every otpc common_test suite shares: the suites drive real
+%% C nodes, which need this test node to be distributed (run them with
+%% `rebar3 ct --sname otpc_ct') and the otpc application running (it owns
+%% the nodes' servers and registry). A suite calls these from its own
+%% init_per_suite/end_per_suite and adds its own setup around them.
+%%
+%% otpc:start_node/1 honours $OTPC_NODE_EXECUTABLE (a sanitizer build, say)
+%% by itself; the program the suite's nodes run is logged here.
+-module(otpc_ct_node).
+
+-export([init_per_suite/1, init_per_suite/2, end_per_suite/1]).
+
+-type config() :: [{atom(), term()}].
+-type opts() :: #{distributed => boolean()}.
+%% `distributed' (default true): skip the suite unless this node is
+%% distributed. A suite that starts no C node (otpc_client_SUITE plays the
+%% server itself) says false.
+
+%% @doc `init_per_suite(Config, #{})'.
+-spec init_per_suite(config()) -> config() | {skip, string()}.
+init_per_suite(Config) ->
+    init_per_suite(Config, #{}).
+
+%% @doc Skips the suite if it needs a distributed node and this one is not;
+%% otherwise starts otpc and returns `Config'.
+-spec init_per_suite(config(), opts()) -> config() | {skip, string()}.
+init_per_suite(Config, Opts) ->
+    case maps:get(distributed, Opts, true) andalso not is_alive() of
+        true ->
+            {skip, "needs a distributed test node: rebar3 ct --sname otpc_ct"};
+        false ->
+            {ok, _} = application:ensure_all_started(otpc),
+            ct:log("node program: ~ts",
+                   [maps:get(executable, otpc_node_opts:context())]),
+            Config
+    end.
+
+%% @doc Stops otpc, and with it every node a case left running.
+-spec end_per_suite(config()) -> ok.
+end_per_suite(_Config) ->
+    case application:stop(otpc) of
+        ok -> ok;
+        {error, {not_started, otpc}} -> ok
+    end.
