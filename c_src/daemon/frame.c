@@ -21,10 +21,13 @@ otpc__dframe_kind_t otpc__daemon_classify(const char *data, size_t len, otpc__df
     size_t used;
     if (otpc__term_skip_versioned(data, len, &used) || used != len)
         return bad(out, "not_a_term");
-    /* The walk above bounds every ei call below to data[0..len). */
+    /* The walk above bounds every ei call below to data[0..len), as long as each decodes
+     * a term that is there: the atom only when the tuple has elements (the empty tuple
+     * {} ends the frame, and ei would read past it). */
     int i = 1, arity;
     char atom[MAXATOMLEN_UTF8];
-    if (ei_decode_tuple_header(data, &i, &arity) || ei_decode_atom(data, &i, atom))
+    if (ei_decode_tuple_header(data, &i, &arity) || arity < 2 || arity > 3 ||
+        ei_decode_atom(data, &i, atom))
         return bad(out, "unknown_message");
     if (arity == 3 && strcmp(atom, "call") == 0) {
         out->tag_off = (size_t)i;
