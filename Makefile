@@ -9,18 +9,21 @@
 #                 foreground; ARGS=... adds flags, e.g. ARGS="-loglevel debug"
 #   make bench    the C echo against the same server on BEAM (bench/run), then the
 #                 daemon against a gen_tcp daemon on BEAM (bench/daemon_run); not tests
-#   make fuzz     build the libFuzzer target and run it FUZZ_TIME seconds
+#   make fuzz     build the libFuzzer targets and run each FUZZ_TIME seconds (default 60)
+#   make fuzz-ci  the same from the committed corpus only, FUZZ_CI_TIME seconds each
+#                 (default 30); fails if any target finds a crash
 #   make clean
 
 REBAR     ?= rebar3
 ARGS      ?=
 DAEMON_PORT ?= 7000
 FUZZ_TIME ?= 60
+FUZZ_CI_TIME ?= 30
 # The host part erl -sname uses: gethostname() up to the first dot.
 HOST      := $(shell hostname | cut -d. -f1)
 COOKIE    := $(HOME)/.erlang.cookie
 
-.PHONY: all build deps test test-san-ct run bench fuzz clean cookie
+.PHONY: all build deps test test-san-ct run bench fuzz fuzz-ci clean cookie
 
 all: build
 
@@ -81,13 +84,18 @@ bench: build
 	bench/run
 	bench/daemon_run
 
-# New inputs go to the first (scratch) corpus directory; the checked-in
-# corpus only seeds it.
+# scripts/fuzz.sh runs every target in turn; new inputs go to a scratch corpus that the
+# committed one (c_src/fuzz/corpus/NAME) seeds. fuzz-ci starts from the committed
+# corpus alone and fails if any target finds a crash, a leak, a hang or a broken
+# invariant.
 fuzz: deps
 	$(MAKE) -C c_src fuzz
-	mkdir -p c_src/build-fuzz/corpus
-	c_src/build-fuzz/fuzz_dist -max_total_time=$(FUZZ_TIME) \
-	    c_src/build-fuzz/corpus $(wildcard c_src/fuzz/corpus)
+	scripts/fuzz.sh $(FUZZ_TIME)
+
+fuzz-ci: deps
+	$(MAKE) -C c_src fuzz
+	rm -rf c_src/build-fuzz/ci-corpus
+	scripts/fuzz.sh $(FUZZ_CI_TIME) ci-corpus
 
 clean:
 	-$(REBAR) clean

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon_int.h"
+#include "daemon/frame.h"
 #include "dist/term.h"
 #include "proc/gen_server_int.h"
 #include "util/log.h"
@@ -411,31 +412,22 @@ static int on_frame(void *ctx, const char *data, size_t len)
     sess_t *s = ctx;
     if (s->state != S_OPEN)
         return 1;
-    if (len == 0)
-        return 0; /* keepalive */
-    size_t used;
-    if (otpc__term_skip_versioned(data, len, &used) || used != len)
-        return bad_frame(s, "not_a_term");
-    int i = 1, arity;
-    char atom[MAXATOMLEN_UTF8];
-    if (ei_decode_tuple_header(data, &i, &arity) || ei_decode_atom(data, &i, atom))
-        return bad_frame(s, "unknown_message");
-    otpc_term_t rest = {data, len};
+    otpc__dframe_t f;
+    otpc__dframe_kind_t kind = otpc__daemon_classify(data, len, &f);
+    if (kind == OTPC__DFRAME_KEEPALIVE)
+        return 0;
+    if (kind == OTPC__DFRAME_BAD)
+        return bad_frame(s, f.why);
     ei_x_buff *x = &s->n->scratch2;
     x->index = 0;
     int err = ei_x_encode_version(x);
-    if (arity == 3 && strcmp(atom, "call") == 0) {
-        int tag_at = i;
-        otpc_skip_term(rest, &i);
+    if (kind == OTPC__DFRAME_CALL)
         err = err || ei_x_encode_tuple_header(x, 3) || ei_x_encode_atom(x, "$gen_call") ||
               ei_x_encode_tuple_header(x, 2) || otpc__x_pid(s->n, x, &s->proc->pid) ||
-              otpc__x_raw(x, data + tag_at, (size_t)(i - tag_at));
-    } else if (arity == 2 && strcmp(atom, "cast") == 0) {
+              otpc__x_raw(x, data + f.tag_off, f.tag_len);
+    else
         err = err || ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "$gen_cast");
-    } else {
-        return bad_frame(s, "unknown_message");
-    }
-    if (err || otpc__x_raw(x, data + i, len - (size_t)i))
+    if (err || otpc__x_raw(x, data + f.req_off, len - f.req_off))
         return bad_frame(s, "enomem");
     otpc__send_local(s->n, &s->proc->pid, &s->server, x->buff, (size_t)x->index);
     return 0;

@@ -67,10 +67,12 @@ int otpc__epmd_port_req(otpc__buf_t *out, const char *alive)
 
 int otpc__epmd_port_resp(const char *d, size_t len, uint16_t *port, uint16_t *highest)
 {
-    if (len < 2)
+    if (len < 1)
         return 0;
     if ((unsigned char)d[0] != PORT2_RESP)
         return OTPC_EEPMD;
+    if (len < 2)
+        return 0;
     if (d[1] != 0) {
         *port = 0;
         return 1;

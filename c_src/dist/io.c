@@ -76,11 +76,11 @@ static void epmd_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     int ok;
     uint32_t creation;
     int r = otpc__epmd_alive2_resp(io->epmd_buf.data, io->epmd_buf.len, &ok, &creation);
-    if (r == 0 || io->ready == 1) {
+    if (r == 0)
+        return; /* part of the answer: the rest comes with the next read */
+    if (io->ready == 1) {
         otpc__buf_reset(&io->epmd_buf);
-        if (r == 0)
-            return;
-        if (ok && creation != io->creation)
+        if (r > 0 && ok && creation != io->creation)
             LOG_NOTICE("epmd", "registered again (epmd creation %u, keeping %u)", creation,
                        io->creation);
         return;

@@ -4,69 +4,23 @@
  * versioned term) and both roles of the handshake (the input cut into 2-byte-length
  * frames, fed until the handshake fails or finishes).
  *
- * libei and libc are not instrumented, so ASan cannot see them read past a buffer.
- * Every input and every handshake message is therefore placed flush against a
- * PROT_NONE page: any read past its end, instrumented or not, faults. Beyond "no
+ * Every input and every handshake message is a guarded copy (fuzz.h). Beyond "no
  * crash", the target traps when a documented invariant breaks: a refusal without a
  * reason, a decoded span outside the packet or not exactly one term, a handshake that
  * failed without its error text, a walked term that ei reads beyond.
  *
  *   make -C c_src fuzz
- *   c_src/build-fuzz/fuzz_dist -max_total_time=60 SCRATCH_DIR c_src/fuzz/corpus
+ *   c_src/build-fuzz/fuzz_dist -max_total_time=60 SCRATCH_DIR c_src/fuzz/corpus/dist
  */
+#include "fuzz/fuzz.h"
+
 #include <ei.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "dist/ctrl.h"
 #include "dist/flags.h"
 #include "dist/framing.h"
 #include "dist/handshake.h"
 #include "dist/term.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                     \
-        }                                                                                \
-    } while (0)
-
-/* ---- guarded copies ------------------------------------------------------------------ */
-
-/* A region of `cap` usable bytes followed by one inaccessible page. */
-typedef struct {
-    char *base;
-    size_t cap;
-} guard_t;
-
-#define GUARD_CAP (1u << 20) /* inputs larger than this are skipped */
-
-static void guard_init(guard_t *g)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    g->cap = (GUARD_CAP + page - 1) / page * page;
-    g->base = mmap(NULL, g->cap + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-    CHECK(g->base != MAP_FAILED);
-    CHECK(mprotect(g->base + g->cap, page, PROT_NONE) == 0);
-}
-
-/* Copy n bytes so that they end exactly at the guard page. */
-static const char *guard_put(guard_t *g, const void *p, size_t n)
-{
-    char *dst = g->base + g->cap - n;
-    if (n)
-        memcpy(dst, p, n);
-    return dst;
-}
 
 static guard_t g_input, g_msg;
 

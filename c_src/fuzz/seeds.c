@@ -1,0 +1,392 @@
+/*
+ * Writes the seed corpora of fuzz_reasm, fuzz_epmd, fuzz_framing and fuzz_tls under
+ * DIR/<target>/ (fuzz_dist's seeds are kept by hand). Not a fuzzer: a program run by
+ * `make -C c_src fuzz-seeds` when a target's input format or OpenSSL changes; the
+ * output is committed.
+ *
+ * Each seed is the target's header (limits and a cut plan, see each fuzz_*.c) and a
+ * stream a peer could send: daemon frames and distribution packets encoded with ei,
+ * epmd's answers as the protocol documents them, and TLS sessions recorded from an
+ * OpenSSL client talking to the fuzzers' deterministic server (tls_fixture.h), each
+ * replayed once here to make sure it still completes.
+ *
+ *   build/fuzz_seeds DIR
+ */
+#include <ei.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/tls.h"
+#include "fuzz/tls_fixture.h"
+#include "otpc.h"
+#include "util/buf.h"
+
+static const char *root;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "fuzz_seeds: %s\n", what);
+    exit(1);
+}
+
+static void put(const char *target, const char *name, const otpc__buf_t *b)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", root, target);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        die(path);
+    snprintf(path, sizeof path, "%s/%s/%s", root, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0)
+        die(path);
+}
+
+static void add(otpc__buf_t *b, const void *p, size_t n)
+{
+    if (otpc__buf_append(b, p, n))
+        die("out of memory");
+}
+
+static void add_bytes(otpc__buf_t *b, size_t n, const unsigned char *p)
+{
+    add(b, p, n);
+}
+#define ADD(b, ...) \
+    add_bytes(b, sizeof((const unsigned char[]){__VA_ARGS__}), (const unsigned char[]){__VA_ARGS__})
+
+/* A {packet, 4} frame holding x's bytes (with `prefix` before them, e.g. 'p'). */
+static void frame(otpc__buf_t *b, const char *prefix, const ei_x_buff *x)
+{
+    char hdr[4];
+    size_t plen = prefix ? strlen(prefix) : 0;
+    otpc__put_u32(hdr, (uint32_t)(plen + (size_t)x->index));
+    add(b, hdr, 4);
+    if (plen)
+        add(b, prefix, plen);
+    add(b, x->buff, (size_t)x->index);
+}
+
+static void x_new(ei_x_buff *x)
+{
+    if (ei_x_new_with_version(x))
+        die("ei_x_new");
+}
+
+/* ---- daemon frames (fuzz_reasm: max, stop_at, cut plan, stream) ------------------ */
+
+static void daemon_stream(otpc__buf_t *s)
+{
+    ei_x_buff x;
+    x_new(&x); /* {call, 1, pop} */
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, "call");
+    ei_x_encode_long(&x, 1);
+    ei_x_encode_atom(&x, "pop");
+    frame(s, NULL, &x);
+    add(s, "\0\0\0\0", 4); /* keepalive */
+    x.index = 0; /* {cast, {push, [1, 2]}} */
+    ei_x_encode_version(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "cast");
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "push");
+    ei_x_encode_list_header(&x, 2);
+    ei_x_encode_long(&x, 1);
+    ei_x_encode_long(&x, 2);
+    ei_x_encode_empty_list(&x);
+    frame(s, NULL, &x);
+    x.index = 0; /* {call, <<"tag">>, {put, "abc"}} */
+    ei_x_encode_version(&x);
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, "call");
+    ei_x_encode_binary(&x, "tag", 3);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "put");
+    ei_x_encode_string(&x, "abc");
+    frame(s, NULL, &x);
+    ei_x_free(&x);
+}
+
+static void reasm_seeds(void)
+{
+    otpc__buf_t b = {0}, s = {0};
+    daemon_stream(&s);
+    ADD(&b, 200, 0, 0); /* limit 200, never stop, whole */
+    add(&b, s.data, s.len);
+    put("reasm", "calls_whole", &b);
+    b.len = 0;
+    ADD(&b, 200, 0, 1, 1); /* byte by byte */
+    add(&b, s.data, s.len);
+    put("reasm", "calls_bytewise", &b);
+    b.len = 0;
+    ADD(&b, 200, 3, 3, 6, 0, 17); /* pieces of 6, 0, 17; stop at the third frame */
+    add(&b, s.data, s.len);
+    put("reasm", "calls_cut_stop", &b);
+    b.len = 0;
+    ADD(&b, 16, 0, 2, 2, 3, 0, 1, 0, 0); /* a 64 KiB header over a limit of 16 */
+    put("reasm", "too_big", &b);
+    b.len = 0;
+    ADD(&b, 64, 0, 0, 0, 0, 0, 3, 131, 104, 0, 0, 0, 0, 2, 131, 106, 0, 0, 0, 3, 97, 98, 99,
+        0, 0, 0, 10, 131, 104, 2, 119, 3, 'f', 'o', 'o', 97, 1); /* {}, [], junk, {foo, 1} */
+    put("reasm", "bad_frames", &b);
+    otpc__buf_free(&b);
+    otpc__buf_free(&s);
+}
+
+/* ---- epmd answers (fuzz_epmd: the bytes as read) --------------------------------- */
+
+static void epmd_seeds(void)
+{
+    otpc__buf_t b = {0};
+    ADD(&b, 118, 0, 0x64, 0x2f, 0x1a, 0x05); /* ALIVE2_X_RESP, ok, creation */
+    put("epmd", "alive2_x_ok", &b);
+    b.len = 0;
+    ADD(&b, 118, 1, 0, 0, 0, 0);
+    put("epmd", "alive2_x_refused", &b);
+    b.len = 0;
+    ADD(&b, 121, 0, 0, 3); /* ALIVE2_RESP, ok, 16-bit creation */
+    put("epmd", "alive2_ok", &b);
+    b.len = 0;
+    ADD(&b, 119, 0, 0x9c, 0x40, 77, 0, 0, 6, 0, 5, 0, 4, 'p', 'e', 'e', 'r', 0, 0);
+    put("epmd", "port2_found", &b);
+    b.len = 0;
+    ADD(&b, 119, 1);
+    put("epmd", "port2_unknown", &b);
+    otpc__buf_free(&b);
+}
+
+/* ---- distribution packets (fuzz_framing: max, cut plan, stream) ------------------ */
+
+static void pid(ei_x_buff *x, unsigned num)
+{
+    erlang_pid p = {.num = num, .serial = 0, .creation = 0x64f1a2b3u};
+    strcpy(p.node, "a@host");
+    ei_x_encode_pid(x, &p);
+}
+
+static void ref(ei_x_buff *x)
+{
+    erlang_ref r = {.len = 3, .n = {7, 8, 9}, .creation = 0x64f1a2b3u};
+    strcpy(r.node, "a@host");
+    ei_x_encode_ref(x, &r);
+}
+
+/* 'p', the control tuple (begun by the caller), then the message `then` if any. */
+static void packet(otpc__buf_t *s, ei_x_buff *ctl, const ei_x_buff *then)
+{
+    if (then)
+        ei_x_append_buf(ctl, then->buff, then->index);
+    frame(s, "p", ctl);
+    ctl->index = 0;
+    ei_x_encode_version(ctl);
+}
+
+static void dist_stream(otpc__buf_t *s)
+{
+    ei_x_buff c, m;
+    x_new(&c);
+    x_new(&m);
+    ei_x_encode_tuple_header(&m, 2); /* the message: {hello, "world"} */
+    ei_x_encode_atom(&m, "hello");
+    ei_x_encode_string(&m, "world");
+
+    ei_x_encode_tuple_header(&c, 3); /* SEND_SENDER */
+    ei_x_encode_long(&c, 22);
+    pid(&c, 40);
+    pid(&c, 41);
+    packet(s, &c, &m);
+    add(s, "\0\0\0\0", 4); /* tick */
+    ei_x_encode_tuple_header(&c, 4); /* REG_SEND to net_kernel */
+    ei_x_encode_long(&c, 6);
+    pid(&c, 40);
+    ei_x_encode_atom(&c, "");
+    ei_x_encode_atom(&c, "net_kernel");
+    packet(s, &c, &m);
+    ei_x_encode_tuple_header(&c, 4); /* MONITOR_P by name */
+    ei_x_encode_long(&c, 19);
+    pid(&c, 40);
+    ei_x_encode_atom(&c, "net_kernel");
+    ref(&c);
+    packet(s, &c, NULL);
+    ei_x_encode_tuple_header(&c, 3); /* ALIAS_SEND */
+    ei_x_encode_long(&c, 33);
+    pid(&c, 40);
+    ref(&c);
+    packet(s, &c, &m);
+    ei_x_encode_tuple_header(&c, 4); /* EXIT with its reason */
+    ei_x_encode_long(&c, 3);
+    pid(&c, 40);
+    pid(&c, 41);
+    ei_x_encode_atom(&c, "killed");
+    packet(s, &c, NULL);
+    ei_x_encode_tuple_header(&c, 3); /* PAYLOAD_EXIT, the reason after it */
+    ei_x_encode_long(&c, 24);
+    pid(&c, 40);
+    pid(&c, 41);
+    packet(s, &c, &m);
+    ei_x_encode_tuple_header(&c, 4); /* UNLINK_ID */
+    ei_x_encode_long(&c, 35);
+    ei_x_encode_ulong(&c, 12345);
+    pid(&c, 40);
+    pid(&c, 41);
+    packet(s, &c, NULL);
+    add(s, "\0\0\0\0", 4);
+    ei_x_free(&c);
+    ei_x_free(&m);
+}
+
+static void framing_seeds(void)
+{
+    otpc__buf_t b = {0}, s = {0};
+    dist_stream(&s);
+    ADD(&b, 100, 0); /* max_message 400, whole */
+    add(&b, s.data, s.len);
+    put("framing", "packets_whole", &b);
+    b.len = 0;
+    ADD(&b, 100, 3, 1, 0, 50); /* pieces of 1, 0, 50 */
+    add(&b, s.data, s.len);
+    put("framing", "packets_cut", &b);
+    b.len = 0;
+    ADD(&b, 10, 0, 0, 0, 0, 0, 0, 0x10, 0, 0); /* a tick, then 1 MiB over a 40-byte max */
+    put("framing", "too_big", &b);
+    otpc__buf_free(&b);
+    otpc__buf_free(&s);
+}
+
+/* ---- TLS sessions (fuzz_tls: cut plan, what the client sent) --------------------- */
+
+/* Move everything in BIO `from` to the end of `to`. */
+static void drain(BIO *from, otpc__buf_t *to)
+{
+    char chunk[4096];
+    int n;
+    while ((n = BIO_read(from, chunk, sizeof chunk)) > 0)
+        add(to, chunk, (size_t)n);
+}
+
+/* Give the client's new bytes to the server (and to the record), its answer back. */
+static int shuttle(otpc__tls_t *t, BIO *c_out, BIO *c_in, otpc__buf_t *rec,
+                   otpc__buf_t *plain)
+{
+    otpc__buf_t bytes = {0}, answer = {0};
+    fx_rand_select(FX_CLIENT);
+    drain(c_out, &bytes);
+    add(rec, bytes.data, bytes.len);
+    fx_rand_select(FX_SERVER);
+    if (otpc__tls_feed(t, bytes.data, bytes.len))
+        die("feed");
+    int rc = otpc__tls_recv(t, plain);
+    otpc__tls_take_out(t, &answer);
+    fx_rand_select(FX_CLIENT);
+    if (answer.len)
+        BIO_write(c_in, answer.data, (int)answer.len);
+    otpc__buf_free(&bytes);
+    otpc__buf_free(&answer);
+    return rc;
+}
+
+/* A client session against the fixture's server: handshake, `app` as data, close. */
+static void record_session(otpc__tls_ctx_t *sctx, int version, const otpc__buf_t *app,
+                           otpc__buf_t *rec)
+{
+    otpc__buf_t plain = {0};
+    otpc__tls_t *t = fx_server_conn(sctx);
+    fx_rand_restart(FX_CLIENT);
+    fx_rand_select(FX_CLIENT);
+    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+    SSL *c = cctx ? SSL_new(cctx) : NULL;
+    BIO *c_in = BIO_new(BIO_s_mem()), *c_out = BIO_new(BIO_s_mem());
+    if (!t || !c || !c_in || !c_out)
+        die("TLS client or server");
+    SSL_set_min_proto_version(c, version);
+    SSL_set_max_proto_version(c, version);
+    SSL_set_bio(c, c_in, c_out);
+    SSL_set_connect_state(c);
+    for (int round = 0; round < 8 && !otpc__tls_established(t); round++) {
+        fx_rand_select(FX_CLIENT);
+        SSL_do_handshake(c);
+        if (shuttle(t, c_out, c_in, rec, &plain))
+            die(otpc__tls_error(t));
+    }
+    fx_rand_select(FX_CLIENT);
+    if (!otpc__tls_established(t) || SSL_do_handshake(c) != 1 ||
+        SSL_write(c, app->data, (int)app->len) != (int)app->len)
+        die("TLS handshake");
+    shuttle(t, c_out, c_in, rec, &plain);
+    fx_rand_select(FX_CLIENT);
+    SSL_shutdown(c);
+    if (shuttle(t, c_out, c_in, rec, &plain) != OTPC_EPROTO || !otpc__tls_peer_closed(t) ||
+        plain.len != app->len || memcmp(plain.data, app->data, app->len) != 0)
+        die("TLS application data or close_notify");
+    SSL_free(c);
+    SSL_CTX_free(cctx);
+    otpc__tls_free(t);
+    otpc__buf_free(&plain);
+    ERR_clear_error();
+}
+
+/* The recorded bytes, replayed whole to a new server, complete it again. */
+static void replay(otpc__tls_ctx_t *sctx, const otpc__buf_t *rec, const otpc__buf_t *app)
+{
+    otpc__buf_t plain = {0};
+    otpc__tls_t *t = fx_server_conn(sctx);
+    if (!t || otpc__tls_feed(t, rec->data, rec->len))
+        die("replay");
+    otpc__tls_recv(t, &plain);
+    if (!otpc__tls_established(t) || !otpc__tls_peer_closed(t) || plain.len != app->len)
+        die("the recorded session does not replay: is the server deterministic?");
+    otpc__tls_free(t);
+    otpc__buf_free(&plain);
+}
+
+static void tls_seeds(void)
+{
+    otpc__tls_ctx_t *sctx = fx_server_ctx();
+    otpc__buf_t app = {0}, rec = {0}, b = {0};
+    if (!sctx)
+        die("server context");
+    daemon_stream(&app);
+    const struct {
+        int version;
+        const char *whole, *cut;
+    } sessions[] = {{TLS1_3_VERSION, "tls13_session", "tls13_session_cut"},
+                    {TLS1_2_VERSION, "tls12_session", "tls12_session_cut"}};
+    for (size_t i = 0; i < 2; i++) {
+        rec.len = 0;
+        record_session(sctx, sessions[i].version, &app, &rec);
+        replay(sctx, &rec, &app);
+        b.len = 0;
+        ADD(&b, 0); /* whole: the handshake, the data and the close in one read */
+        add(&b, rec.data, rec.len);
+        put("tls", sessions[i].whole, &b);
+        b.len = 0;
+        ADD(&b, 2, 5, 200); /* in pieces of 5 and 200: established before the data */
+        add(&b, rec.data, rec.len);
+        put("tls", sessions[i].cut, &b);
+    }
+    b.len = 0;
+    ADD(&b, 0);
+    add(&b, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", 35);
+    put("tls", "plain_http", &b);
+    otpc__buf_free(&app);
+    otpc__buf_free(&rec);
+    otpc__buf_free(&b);
+    otpc__tls_ctx_free(sctx);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2)
+        die("usage: fuzz_seeds DIR");
+    root = argv[1];
+    reasm_seeds();
+    epmd_seeds();
+    framing_seeds();
+    tls_seeds();
+    return 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * A deterministic TLS server for fuzz_tls and for the program that records its seeds
+ * (fuzz/seeds.c).
+ *
+ * Random input never gets past a TLS handshake: the client's Finished depends on the
+ * server's random, key share and signature. So OpenSSL's randomness is replaced by
+ * two fixed pseudo-random streams, one for the server and one for a recording client,
+ * and the server's key and self-signed certificate are made from the server's stream
+ * with fixed dates. The server then answers a given ClientHello with the same bytes on
+ * every run, and a client's recorded bytes (hello, Finished, application data,
+ * close_notify) complete the handshake again when replayed: the fuzzer reaches
+ * established connections and their records. Only as long as OpenSSL itself does not
+ * change: after an upgrade, regenerate the seeds (make -C c_src fuzz-seeds).
+ *
+ * Never link this into anything but the fuzzers: it makes OpenSSL's keys predictable.
+ */
+#ifndef OTPC_FUZZ_TLS_FIXTURE_H
+#define OTPC_FUZZ_TLS_FIXTURE_H
+
+#include "daemon/tls.h"
+
+typedef enum { FX_SERVER, FX_CLIENT } fx_stream_t;
+
+/* Replace OpenSSL's randomness (idempotent), restart both streams and draw from the
+ * server's. */
+void fx_rand_install(void);
+
+/* Restart one stream from its fixed seed, or only choose the stream OpenSSL draws
+ * from next. */
+void fx_rand_restart(fx_stream_t s);
+void fx_rand_select(fx_stream_t s);
+
+/* The server context: an EC P-256 key and a self-signed certificate, identical on
+ * every call (the server stream is restarted first). NULL with a reason on stderr. */
+otpc__tls_ctx_t *fx_server_ctx(void);
+
+/* A new server connection on ctx, from the restarted server stream: call it at the
+ * same point of every run. */
+otpc__tls_t *fx_server_conn(otpc__tls_ctx_t *ctx);
+
+#endif
