@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon_int.h"
-#include "dist/term.h"
+#include "proto/term.h"
 #include "util/log.h"
 
 #define DEFAULT_MAX_FRAME (16u << 20)
@@ -255,7 +255,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
             break; /* EAGAIN: all taken */
         }
     }
-    otpc__node_turn(d->n);
+    otpc__turn(d->n);
 }
 
 /* ---- stopping ---------------------------------------------------------------------- */

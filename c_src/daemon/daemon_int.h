@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "daemon/reasm.h"
-#include "daemon/tls.h"
-#include "proc/node_int.h"
+#include "transport/tls.h"
+#include "core/node_int.h"
 
 /* A versioned small atom as a byte array, and a term view of such an array. */
 #define OTPC__VATOM(len, ...) {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, len, __VA_ARGS__}

@@ -4,7 +4,7 @@
 #include <ei.h>
 #include <string.h>
 
-#include "dist/term.h"
+#include "proto/term.h"
 
 static otpc__dframe_kind_t bad(otpc__dframe_t *out, const char *why)
 {

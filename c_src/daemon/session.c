@@ -34,8 +34,8 @@
 
 #include "daemon/daemon_int.h"
 #include "daemon/frame.h"
-#include "dist/term.h"
-#include "proc/gen_server_int.h"
+#include "proto/term.h"
+#include "otp/gen_server_int.h"
 #include "util/log.h"
 
 #define HDR 4
@@ -364,7 +364,7 @@ static unsigned backlog(const sess_t *s, unsigned limit)
     size_t bytes = 0, unit = s->n->opts.busy_limit / limit;
     if (!p)
         return 0;
-    const otpc__msg_t *lists[2] = {p->mhead, p->gs ? p->gs->saved : NULL};
+    const otpc__msg_t *lists[2] = {p->mhead, otpc__gs(p) ? otpc__gs(p)->saved : NULL};
     for (int l = 0; l < 2; l++)
         for (const otpc__msg_t *m = lists[l]; m && k < limit; m = m->next) {
             k++;
@@ -542,7 +542,7 @@ static void on_io(uv_poll_t *h, int status, int events)
             peer_closed(s, 1);
     }
     update_poll(s);
-    otpc__node_turn(s->n);
+    otpc__turn(s->n);
 }
 
 /* ---- the process ---------------------------------------------------------------------- */
@@ -596,6 +596,9 @@ static void conn_handle(otpc_proc_t *self, otpc_term_t msg)
     }
 }
 
+/* Replies to this process, and its server's pushes, go to the socket (the wire hook). */
+static const otpc__beh_t conn_beh = {.wire = wire};
+
 static int conn_init(otpc_proc_t *self, void *arg)
 {
     const otpc__sess_conf_t *c = arg;
@@ -624,7 +627,7 @@ static int conn_init(otpc_proc_t *self, void *arg)
     s->last_rx = uv_now(&s->n->loop);
     otpc_proc_set_data(self, s);
     otpc_trap_exit(self, 1);
-    self->wire = wire;
+    self->beh = &conn_beh;
     return 0;
 }
 
@@ -696,10 +699,10 @@ int otpc__session_start(otpc_node_t *n, const otpc__sess_conf_t *c, otpc_pid_t *
 
 int otpc_push(otpc_proc_t *self, otpc_term_t term)
 {
-    if (!self->gs)
+    if (!otpc__gs(self))
         return OTPC_ENOPROC;
-    otpc_proc_t *conn = otpc__proc_lookup(self->node, &self->gs->parent);
-    if (!conn || !conn->wire)
+    otpc_proc_t *conn = otpc__proc_lookup(self->node, &otpc__gs(self)->parent);
+    if (!conn || !conn->beh || !conn->beh->wire)
         return OTPC_ENOPROC;
     int rc = otpc__check_term(term);
     if (rc)

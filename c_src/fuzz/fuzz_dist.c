@@ -16,11 +16,11 @@
 
 #include <ei.h>
 
-#include "dist/ctrl.h"
-#include "dist/flags.h"
-#include "dist/framing.h"
-#include "dist/handshake.h"
-#include "dist/term.h"
+#include "proto/ctrl.h"
+#include "proto/flags.h"
+#include "proto/framing.h"
+#include "proto/handshake.h"
+#include "proto/term.h"
 
 static guard_t g_input, g_msg;
 

@@ -19,7 +19,7 @@
  */
 #include "fuzz/fuzz.h"
 
-#include "dist/epmd.h"
+#include "proto/epmd.h"
 #include "otpc.h"
 
 #define PREFIXES 64 /* every length up to this; past it only the whole input */

@@ -19,9 +19,9 @@
  */
 #include "fuzz/fuzz.h"
 
-#include "dist/ctrl.h"
-#include "dist/framing.h"
-#include "dist/term.h"
+#include "proto/ctrl.h"
+#include "proto/framing.h"
+#include "proto/term.h"
 #include "otpc.h"
 #include "util/buf.h"
 

@@ -20,7 +20,7 @@
 
 #include "daemon/frame.h"
 #include "daemon/reasm.h"
-#include "dist/term.h"
+#include "proto/term.h"
 #include "otpc.h"
 
 #define HDR 4

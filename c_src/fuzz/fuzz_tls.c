@@ -18,7 +18,7 @@
  */
 #include "fuzz/fuzz.h"
 
-#include "daemon/tls.h"
+#include "transport/tls.h"
 #include "fuzz/tls_fixture.h"
 #include "otpc.h"
 #include "util/buf.h"

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "daemon/tls.h"
+#include "transport/tls.h"
 #include "fuzz/tls_fixture.h"
 #include "otpc.h"
 #include "util/buf.h"

@@ -17,7 +17,7 @@
 #ifndef OTPC_FUZZ_TLS_FIXTURE_H
 #define OTPC_FUZZ_TLS_FIXTURE_H
 
-#include "daemon/tls.h"
+#include "transport/tls.h"
 
 typedef enum { FX_SERVER, FX_CLIENT } fx_stream_t;
 

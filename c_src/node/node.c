@@ -20,11 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dist/ctrl.h"
-#include "proc/node_int.h"
+#include "core/node_int.h"
+#include "distribution/dsig.h"
+#include "proto/ctrl.h"
 #include "util/log.h"
 
-#define TURN_BUDGET 4096
 #define DEFAULT_MAX_MESSAGE (256u << 20)
 #define DEFAULT_BUSY_LIMIT (1u << 20) /* erl's dist_buf_busy_limit */
 #define DEFAULT_MAX_HANDSHAKES 128
@@ -236,7 +236,8 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
     n->opts.name = n->name;
     n->opts.cookie = n->cookie;
     n->self_atom = otpc__atom(&n->atoms, n->name, strlen(n->name));
-    if (!n->self_atom || ei_x_new(&n->scratch) || ei_x_new(&n->scratch2) ||
+    n->remote = &otpc__dsig_remote;
+    if (!n->self_atom || ei_x_new(&n->dsig_ctl) || ei_x_new(&n->scratch2) ||
         ei_x_new(&n->trap_buf)) {
         rc = OTPC_ENOMEM;
         goto fail;
@@ -318,60 +319,12 @@ static void handle_events(otpc_node_t *n)
     }
 }
 
-static void on_idle(uv_idle_t *h);
-static void on_timer(uv_timer_t *t);
-
-/* Keep the one libuv timer on the earliest deadline; re-armed only when it moved. */
-static void arm_timer(otpc_node_t *n)
-{
-    int64_t next = otpc__timers_next(n);
-    if (next < 0) {
-        if (n->timer_due)
-            uv_timer_stop(&n->timer);
-        n->timer_due = 0;
-        return;
-    }
-    uint64_t due = uv_now(&n->loop) + (uint64_t)next;
-    if (due == n->timer_due)
-        return;
-    n->timer_due = due;
-    uv_timer_start(&n->timer, on_timer, (uint64_t)next, 0);
-}
-
-/* Run what is runnable, hand the output over, and keep turning (idle handle) only
- * while processes still have work. */
-void otpc__node_turn(otpc_node_t *n)
-{
-    otpc__run_queue(n, TURN_BUDGET);
-    otpc__sessions_flush(n);
-    otpc__peer_flush(n);
-    if (!n->stopping) /* the timer handle is closed once stopping */
-        arm_timer(n);
-    if (n->rq_head)
-        uv_idle_start(&n->idle, on_idle);
-    else
-        uv_idle_stop(&n->idle);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    otpc_node_t *n = t->data;
-    n->timer_due = 0;
-    otpc__timers_run(n);
-    otpc__node_turn(n);
-}
-
-static void on_idle(uv_idle_t *h)
-{
-    otpc__node_turn(h->data);
-}
-
 static void on_wake(otpc__wake_t *w)
 {
     otpc_node_t *n = w->data;
     handle_events(n);
     otpc__async_replies(n);
-    otpc__node_turn(n);
+    otpc__turn(n);
 }
 
 /* ---- stopping ---------------------------------------------------------------------- */
@@ -391,8 +344,7 @@ static void begin_stop(otpc_node_t *n)
         if (p && !p->exiting)
             otpc__proc_exit_now(p, SHUTDOWN + 1, sizeof SHUTDOWN - 1);
     }
-    otpc__run_queue(n, 1 << 30);
-    otpc__peer_flush(n);
+    otpc__turn_final(n);
     otpc__peers_stop_reading(n); /* before CMD_STOP: the I/O thread then closes the fds */
     otpc__io_command(n->io, CMD_STOP, NULL, NULL, 0);
     uv_close((uv_handle_t *)&n->idle, NULL);
@@ -454,12 +406,14 @@ static int setup_loop(otpc_node_t *n)
         return OTPC_EIO;
     replies_open(n, 1);
     uv_async_init(&n->loop, &n->stop_async, on_stop_async);
-    uv_idle_init(&n->loop, &n->idle);
-    uv_timer_init(&n->loop, &n->timer);
+    otpc__sched_init(n);
+    /* daemon sockets first, then peers: as the daemon's replies never go to a peer, the
+     * order only fixes which writes come first within a turn */
+    if (otpc__turn_hook_add(n, otpc__sessions_flush) || otpc__turn_hook_add(n, otpc__peer_flush))
+        return OTPC_ENOMEM;
     uv_signal_init(&n->loop, &n->sigterm);
     uv_signal_init(&n->loop, &n->sigint);
-    n->stop_async.data = n->idle.data = n->sigterm.data = n->sigint.data = n;
-    n->timer.data = n;
+    n->stop_async.data = n->sigterm.data = n->sigint.data = n;
     uv_signal_start(&n->sigterm, on_signal, SIGTERM);
     uv_signal_start(&n->sigint, on_signal, SIGINT);
     if (n->opts.watch_stdin) {
@@ -563,7 +517,7 @@ void otpc_node_free(otpc_node_t *n)
         n->msg_pool = m->next;
         free(m);
     }
-    ei_x_free(&n->scratch);
+    ei_x_free(&n->dsig_ctl);
     ei_x_free(&n->scratch2);
     ei_x_free(&n->trap_buf);
     otpc__buf_free(&n->sess_in);

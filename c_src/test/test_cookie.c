@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proc/node_int.h"
+#include "core/node_int.h"
 
 int __real_uv_random(uv_loop_t *loop, uv_random_t *req, void *buf, size_t len,
                      unsigned flags, uv_random_cb cb);

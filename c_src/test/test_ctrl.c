@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/ctrl.h"
+#include "proto/ctrl.h"
 #include "otpc.h"
 
 static const erlang_pid FROM = {"from@host", 101, 1, 0xdeadbeef};

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/epmd.h"
+#include "proto/epmd.h"
 #include "otpc.h"
 
 /* ---- requests ------------------------------------------------------------------------ */

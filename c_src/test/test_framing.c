@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/framing.h"
+#include "proto/framing.h"
 #include "otpc.h"
 
 /* A heap copy of the first n bytes of src, exactly n bytes long (at least 1 allocated). */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/gen_server_int.h"
+#include "otp/gen_server_int.h"
 
 /* {'$gen_cast', {push, <<"x">>}} */
 static ei_x_buff cast_push(void)

@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/flags.h"
-#include "dist/framing.h"
-#include "dist/handshake.h"
+#include "proto/flags.h"
+#include "proto/framing.h"
+#include "proto/handshake.h"
 #include "otpc.h"
 
 #define COOKIE "monster"

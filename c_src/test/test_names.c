@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/node_int.h"
+#include "core/node_int.h"
 
 static int got;
 

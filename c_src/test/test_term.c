@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/term.h"
+#include "proto/term.h"
 #include "otpc.h"
 #include "util/buf.h"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "proc/node_int.h"
+#include "core/node_int.h"
 
 static int setup(void **state)
 {
@@ -68,9 +68,9 @@ static void next_is_the_earliest(void **state)
     otpc_pid_t p = nobody();
     otpc_timer_t a, b, c;
     set_now(n, 1000);
-    assert_int_equal(otpc__timer_add(n, 50, OTPC__TIMER_GS_TIMEOUT, &p, NULL, &a), 0);
-    assert_int_equal(otpc__timer_add(n, 10, OTPC__TIMER_GS_TIMEOUT, &p, NULL, &b), 0);
-    assert_int_equal(otpc__timer_add(n, 30, OTPC__TIMER_GS_TIMEOUT, &p, NULL, &c), 0);
+    assert_int_equal(otpc__timer_add(n, 50, OTPC__TIMER_BEH, &p, NULL, &a), 0);
+    assert_int_equal(otpc__timer_add(n, 10, OTPC__TIMER_BEH, &p, NULL, &b), 0);
+    assert_int_equal(otpc__timer_add(n, 30, OTPC__TIMER_BEH, &p, NULL, &c), 0);
     assert_int_equal(otpc__timers_next(n), 10);
     assert_int_equal(otpc__timer_cancel(n, b), 1);
     assert_int_equal(otpc__timers_next(n), 30);
@@ -97,9 +97,9 @@ static void stale_ref_does_not_cancel_reused_slot(void **state)
     otpc_node_t *n = *state;
     otpc_pid_t p = nobody();
     otpc_timer_t old, fresh;
-    assert_int_equal(otpc__timer_add(n, 5, OTPC__TIMER_GS_TIMEOUT, &p, NULL, &old), 0);
+    assert_int_equal(otpc__timer_add(n, 5, OTPC__TIMER_BEH, &p, NULL, &old), 0);
     assert_int_equal(otpc__timer_cancel(n, old), 1);
-    assert_int_equal(otpc__timer_add(n, 5, OTPC__TIMER_GS_TIMEOUT, &p, NULL, &fresh), 0);
+    assert_int_equal(otpc__timer_add(n, 5, OTPC__TIMER_BEH, &p, NULL, &fresh), 0);
     assert_int_equal((uint32_t)fresh, (uint32_t)old); /* same slot ... */
     assert_true(fresh != old);                         /* ... new generation */
     assert_int_equal(otpc__timer_cancel(n, old), 0);
@@ -123,7 +123,7 @@ static void many_against_a_model(void **state)
     for (int i = 0; i < MANY; i++) {
         unsigned ms = (unsigned)(rand() % 2000);
         otpc__msg_t *m = i % 2 ? msg(n) : NULL;
-        int kind = m ? OTPC__TIMER_SEND : OTPC__TIMER_GS_TIMEOUT;
+        int kind = m ? OTPC__TIMER_SEND : OTPC__TIMER_BEH;
         assert_int_equal(otpc__timer_add(n, ms, kind, &p, m, &ref[i]), 0);
         due[i] = now + ms;
         live[i] = 1;

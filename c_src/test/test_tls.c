@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/tls.h"
+#include "transport/tls.h"
 #include "otpc.h"
 
 /* ---- PKI fixture --------------------------------------------------------------- */

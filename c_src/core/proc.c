@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/term.h"
-#include "proc/node_int.h"
+#include "proto/term.h"
+#include "core/node_int.h"
 #include "util/log.h"
 
 #define SMALL_MSG 240      /* payload bytes of a pooled mailbox item */
@@ -105,7 +105,7 @@ void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m)
 
 static void runq_add(otpc_node_t *n, otpc_proc_t *p)
 {
-    if (p->in_runq || p->busy_peer)
+    if (p->in_runq || p->parked)
         return; /* a parked process is queued again by otpc__proc_unpark */
     p->in_runq = 1;
     p->rq_next = NULL;
@@ -312,15 +312,6 @@ int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *t
     return 0;
 }
 
-int otpc__ctl_send(otpc_node_t *n, const otpc_pid_t *to)
-{
-    /* No sender, so it is valid whatever the peer turns out to support. */
-    if (otpc__ctl_begin(n, 3, DOP_SEND) || ei_x_encode_atom(&n->scratch, "") ||
-        otpc__x_pid(n, &n->scratch, to))
-        return OTPC_ENOMEM;
-    return 0;
-}
-
 int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
 {
     otpc_node_t *n = self->node;
@@ -329,9 +320,7 @@ int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
         return rc;
     if (otpc__pid_is_local(n, to))
         return otpc__send_local(n, &self->pid, to, msg.data, msg.size);
-    if (otpc__ctl_send(n, to))
-        return OTPC_ENOMEM;
-    return otpc__peer_send(n, to->node, &n->scratch, msg.data, msg.size);
+    return n->remote ? n->remote->send(n, to, msg.data, msg.size) : 0;
 }
 
 int otpc_send_name(otpc_proc_t *self, const char *name, const char *node, otpc_term_t msg)
@@ -350,10 +339,9 @@ int otpc_send_name(otpc_proc_t *self, const char *name, const char *node, otpc_t
         return otpc_send(self, &p->pid, msg);
     }
     uint32_t na = otpc__atom(&n->atoms, node, strlen(node));
-    if (!na || otpc__ctl_begin(n, 4, DOP_REG_SEND) || otpc__x_pid(n, &n->scratch, &self->pid) ||
-        ei_x_encode_atom(&n->scratch, "") || ei_x_encode_atom(&n->scratch, name))
+    if (!na)
         return OTPC_ENOMEM;
-    return otpc__peer_send(n, na, &n->scratch, msg.data, msg.size);
+    return n->remote ? n->remote->reg_send(n, &self->pid, na, name, msg.data, msg.size) : 0;
 }
 
 /* ---- running and exiting --------------------------------------------------------- */
@@ -414,7 +402,7 @@ void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len)
 
 static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
 {
-    while (p->mhead && budget-- > 0 && !p->exiting && !p->busy_peer) {
+    while (p->mhead && budget-- > 0 && !p->exiting && !p->parked) {
         otpc__msg_t *m = p->mhead;
         p->mhead = m->next;
         if (!p->mhead)
@@ -422,8 +410,9 @@ static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
         otpc_term_t t = {m->data, m->len};
         if (m->kind == M_MSG) {
             p->ops->handle(p, t);
-        } else if (m->kind == M_CONTINUE) {
-            otpc__gs_continue(p, t);
+        } else if (m->kind == M_BEH) {
+            if (p->beh && p->beh->item)
+                p->beh->item(p, t);
         } else {
             otpc__apply_exit_signal(p, m);
         }
@@ -435,12 +424,12 @@ static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
     }
 }
 
-void otpc__proc_unpark(otpc_node_t *n, const otpc_pid_t *pid, uint32_t peer_atom)
+void otpc__proc_unpark(otpc_node_t *n, const otpc_pid_t *pid, uint32_t key)
 {
     otpc_proc_t *p = otpc__proc_lookup(n, pid);
-    if (!p || p->busy_peer != peer_atom)
+    if (!p || p->parked != key)
         return;
-    p->busy_peer = 0;
+    p->parked = 0;
     if (p->mhead)
         runq_add(n, p);
 }

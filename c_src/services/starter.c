@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "daemon/daemon_int.h"
-#include "dist/term.h"
-#include "proc/gen_server_int.h"
+#include "proto/term.h"
+#include "otp/gen_server_int.h"
 #include "util/log.h"
 
 int otpc_gen_server_register(otpc_node_t *node, const otpc_gen_server_t *mod)

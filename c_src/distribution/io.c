@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/epmd.h"
-#include "dist/flags.h"
-#include "dist/io_int.h"
+#include "proto/epmd.h"
+#include "proto/flags.h"
+#include "distribution/io_int.h"
 #include "otpc.h"
 #include "util/log.h"
 

@@ -9,8 +9,8 @@
  */
 #include <string.h>
 
-#include "dist/flags.h"
-#include "proc/node_int.h"
+#include "core/node_int.h"
+#include "distribution/dsig.h"
 #include "util/log.h"
 
 int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index)
@@ -61,8 +61,8 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
     size_t blen = reply.size - 1;
     int local = otpc__pid_is_local(n, &from->pid);
     otpc_proc_t *conn = local ? otpc__proc_lookup(n, &from->pid) : NULL;
-    if (conn && conn->wire) /* a caller across a daemon socket */
-        return conn->wire(conn, &from->tag, body, blen);
+    if (conn && conn->beh && conn->beh->wire) /* a caller across a daemon socket */
+        return conn->beh->wire(conn, &from->tag, body, blen);
     ei_x_buff *x = &n->scratch2; /* "{Tag, " -- the reply itself follows it */
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
@@ -75,20 +75,9 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
     }
     /* Remote: the frame gets the prefix and the reply, each copied once, straight in. */
     otpc_ref_t alias;
-    otpc__peer_t *peer = otpc__peer_get(n, from->pid.node, 0);
-    if (peer && (peer->flags & DF_ALIAS) && tag_alias(n, &from->tag, &alias) &&
-        alias.node == from->pid.node) {
-        /* A reply after the caller gave up is dropped by ERTS, not left in its mailbox. */
-        if (otpc__ctl_begin(n, 3, DOP_ALIAS_SEND) || otpc__x_pid(n, &n->scratch, server) ||
-            otpc__x_ref(n, &n->scratch, &alias))
-            return OTPC_ENOMEM;
-        return otpc__peer_send2(n, alias.node, &n->scratch, x->buff, (size_t)x->index, body,
-                                blen);
-    }
-    if (otpc__ctl_send(n, &from->pid))
-        return OTPC_ENOMEM;
-    return otpc__peer_send2(n, from->pid.node, &n->scratch, x->buff, (size_t)x->index, body,
-                            blen);
+    int has_alias = tag_alias(n, &from->tag, &alias);
+    return otpc__dsig_reply(n, server, &from->pid, has_alias ? &alias : NULL, x->buff,
+                            (size_t)x->index, body, blen);
 }
 
 /* ---- net_kernel ------------------------------------------------------------------- */

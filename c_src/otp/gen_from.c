@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/term.h"
-#include "proc/gen_server_int.h"
+#include "proto/term.h"
+#include "otp/gen_server_int.h"
 #include "util/log.h"
 
 #define FROM_POOL_MAX 1024
@@ -39,10 +39,10 @@ otpc_from_t *otpc__from_new(otpc_proc_t *p, const otpc__from_t *f)
     fr->owner = p;
     fr->pid = f->pid;
     fr->prev = NULL;
-    fr->next = p->gs->froms;
+    fr->next = otpc__gs(p)->froms;
     if (fr->next)
         fr->next->prev = fr;
-    p->gs->froms = fr;
+    otpc__gs(p)->froms = fr;
     return fr;
 }
 
@@ -80,7 +80,7 @@ otpc_pid_t otpc_from_pid(const otpc_from_t *from)
 
 int otpc_reply(otpc_proc_t *self, otpc_from_t *from, otpc_term_t reply)
 {
-    if (!self->gs || !from || from->owner != self)
+    if (!otpc__gs(self) || !from || from->owner != self)
         return OTPC_EINVAL;
     int rc = otpc__check_term(reply);
     if (rc == 0)
@@ -91,7 +91,7 @@ int otpc_reply(otpc_proc_t *self, otpc_from_t *from, otpc_term_t reply)
 
 void otpc_from_drop(otpc_proc_t *self, otpc_from_t *from)
 {
-    otpc__gs_t *g = self->gs;
+    otpc__gs_t *g = otpc__gs(self);
     if (!g || !from || from->owner != self)
         return;
     if (from == g->cur)
@@ -111,7 +111,7 @@ struct otpc_reply_token {
 
 otpc_reply_token_t *otpc_from_detach(otpc_proc_t *self, otpc_from_t *from)
 {
-    otpc__gs_t *g = self->gs;
+    otpc__gs_t *g = otpc__gs(self);
     if (!g || !from || from->owner != self)
         return NULL;
     otpc_reply_token_t *t = malloc(sizeof *t + from->tag.len);

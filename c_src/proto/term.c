@@ -6,7 +6,7 @@
  * at least one byte, so a counter larger than the bytes left is rejected at once, which
  * also bounds the work on hostile arities.
  */
-#include "dist/term.h"
+#include "proto/term.h"
 
 #include <stdint.h>
 

@@ -23,8 +23,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#include "dist/framing.h"
-#include "dist/io_int.h"
+#include "proto/framing.h"
+#include "distribution/io_int.h"
 #include "otpc.h"
 #include "util/log.h"
 

@@ -15,8 +15,8 @@
  */
 #include <string.h>
 
-#include "dist/term.h"
-#include "proc/node_int.h"
+#include "proto/term.h"
+#include "core/node_int.h"
 #include "util/log.h"
 
 #define LINK_SZ sizeof(otpc__link_t)
@@ -124,48 +124,17 @@ void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m)
     otpc__proc_exit_now(p, m->data, m->len);
 }
 
-/* ---- outgoing control messages ----------------------------------------------------- */
+/* ---- signals to other nodes ---------------------------------------------------------- */
 
-static void ctl_pid_pid(otpc_node_t *n, long op, const otpc_pid_t *a, const otpc_pid_t *b,
-                        const char *reason, size_t len)
-{
-    int arity = reason ? 4 : 3;
-    if (otpc__ctl_begin(n, arity, op) || otpc__x_pid(n, &n->scratch, a) ||
-        otpc__x_pid(n, &n->scratch, b) || (reason && otpc__x_raw(&n->scratch, reason, len)))
-        return;
-    otpc__peer_send(n, b->node, &n->scratch, NULL, 0);
-}
+/* Through the table the distribution layer installed; a node without one (not started,
+ * or a unit test's) drops them, as a node without distribution would. */
+#define REMOTE(n, op, ...) ((n)->remote ? (n)->remote->op((n), __VA_ARGS__) : 0)
 
-static void ctl_unlink(otpc_node_t *n, long op, uint64_t id, const otpc_pid_t *from,
-                       const otpc_pid_t *to)
+static void remote_monitor_exit(otpc_node_t *n, const otpc_pid_t *self, uint32_t name,
+                                const otpc__mon_t *m, const char *reason, size_t len)
 {
-    if (otpc__ctl_begin(n, 4, op) || ei_x_encode_ulonglong(&n->scratch, id) ||
-        otpc__x_pid(n, &n->scratch, from) || otpc__x_pid(n, &n->scratch, to))
-        return;
-    otpc__peer_send(n, to->node, &n->scratch, NULL, 0);
-}
-
-/* MONITOR_P_EXIT to a remote watcher; `name` set when it monitored us by name. */
-static void ctl_monitor_exit(otpc_node_t *n, const otpc_pid_t *self, uint32_t name,
-                             const otpc__mon_t *m, const char *reason, size_t len)
-{
-    ei_x_buff *x = &n->scratch;
-    if (otpc__ctl_begin(n, 5, DOP_MONITOR_P_EXIT) ||
-        (name ? otpc__x_atom_id(n, x, name) : otpc__x_pid(n, x, self)) ||
-        otpc__x_pid(n, x, &m->pid) || otpc__x_ref(n, x, &m->ref) || otpc__x_raw(x, reason, len))
-        return;
-    otpc__peer_send(n, m->pid.node, x, NULL, 0);
-}
-
-static void ctl_monitor(otpc_node_t *n, long op, const otpc_pid_t *self, const otpc__mon_t *m)
-{
-    ei_x_buff *x = &n->scratch;
-    uint32_t node = m->name ? m->name_node : m->pid.node;
-    if (otpc__ctl_begin(n, 4, op) || otpc__x_pid(n, x, self) ||
-        (m->name ? otpc__x_atom_id(n, x, m->name) : otpc__x_pid(n, x, &m->pid)) ||
-        otpc__x_ref(n, x, &m->ref))
-        return;
-    otpc__peer_send(n, node, x, NULL, 0);
+    otpc__mobj_t obj = {self, name, NULL, 0};
+    REMOTE(n, monitor_exit, &obj, &m->pid, &m->ref, reason, len);
 }
 
 /* ---- exit of a process --------------------------------------------------------------- */
@@ -186,7 +155,7 @@ void otpc__signal_exit_all(otpc_proc_t *p)
                 queue_exit(n, q, M_EXIT_LINK, &p->pid, r, rl);
             }
         } else {
-            ctl_pid_pid(n, DOP_EXIT, &p->pid, &links[i].pid, r, rl);
+            REMOTE(n, exit, &p->pid, &links[i].pid, r, rl, 1);
         }
     }
     p->links.len = 0;
@@ -197,7 +166,7 @@ void otpc__signal_exit_all(otpc_proc_t *p)
             if (w && mon_take(&w->mons_out, &mi[i].ref, NULL))
                 otpc__monitor_down(n, w, &mi[i].ref, &p->pid, mi[i].name, n->self_atom, r, rl);
         } else {
-            ctl_monitor_exit(n, &p->pid, mi[i].name, &mi[i], r, rl);
+            remote_monitor_exit(n, &p->pid, mi[i].name, &mi[i], r, rl);
         }
     }
     p->mons_in.len = 0;
@@ -205,7 +174,7 @@ void otpc__signal_exit_all(otpc_proc_t *p)
     for (uint32_t i = 0; i < p->mons_out.len; i++) {
         uint32_t node = mo[i].name ? mo[i].name_node : mo[i].pid.node;
         if (node != n->self_atom) {
-            ctl_monitor(n, DOP_DEMONITOR_P, &p->pid, &mo[i]);
+            REMOTE(n, monitor, &p->pid, &mo[i], 1);
             continue;
         }
         otpc_proc_t *t = otpc__proc_lookup(n, &mo[i].pid);
@@ -280,7 +249,7 @@ int otpc_link(otpc_proc_t *self, const otpc_pid_t *pid)
         if (otpc__vec_push(&self->links, &b, LINK_SZ))
             return OTPC_ENOMEM;
     }
-    ctl_pid_pid(n, DOP_LINK, &self->pid, pid, NULL, 0);
+    REMOTE(n, link, &self->pid, pid);
     return 0;
 }
 
@@ -298,7 +267,7 @@ int otpc_unlink(otpc_proc_t *self, const otpc_pid_t *pid)
         return 0;
     }
     l->unlinking = ++n->unlink_counter;
-    ctl_unlink(n, DOP_UNLINK_ID, l->unlinking, &self->pid, pid);
+    REMOTE(n, unlink_id, l->unlinking, &self->pid, pid, 0);
     return 0;
 }
 
@@ -322,7 +291,7 @@ static int monitor(otpc_proc_t *self, otpc__mon_t *m, otpc_ref_t *out)
     }
     if (otpc__vec_push(&self->mons_out, m, MON_SZ))
         return OTPC_ENOMEM;
-    ctl_monitor(n, DOP_MONITOR_P, &self->pid, m);
+    REMOTE(n, monitor, &self->pid, m, 0);
     return 0;
 }
 
@@ -352,7 +321,7 @@ int otpc_demonitor(otpc_proc_t *self, const otpc_ref_t *ref)
         return 0;
     uint32_t node = m.name ? m.name_node : m.pid.node;
     if (node != n->self_atom) {
-        ctl_monitor(n, DOP_DEMONITOR_P, &self->pid, &m);
+        REMOTE(n, monitor, &self->pid, &m, 1);
         return 0;
     }
     otpc_proc_t *t = otpc__proc_lookup(n, &m.pid);
@@ -373,7 +342,7 @@ int otpc_exit_signal(otpc_proc_t *self, const otpc_pid_t *pid, otpc_term_t reaso
             queue_exit(n, q, M_EXIT2, &self->pid, reason.data + 1, reason.size - 1);
         return 0;
     }
-    ctl_pid_pid(n, DOP_EXIT2, &self->pid, pid, reason.data + 1, reason.size - 1);
+    REMOTE(n, exit, &self->pid, pid, reason.data + 1, reason.size - 1, 0);
     return 0;
 }
 
@@ -402,14 +371,14 @@ static void on_monitor_p(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t, 
         otpc__vec_push(&t->mons_in, &m, MON_SZ);
         return;
     }
-    /* noproc at once; the object is the name as the watcher gave it */
-    ei_x_buff *x = &n->scratch;
-    if (otpc__ctl_begin(n, 5, DOP_MONITOR_P_EXIT) ||
-        (c->to_is_name ? ei_x_encode_atom(x, c->to_name) : ei_x_encode_pid(x, &c->to)) ||
-        otpc__x_pid(n, x, &m.pid) || otpc__x_ref(n, x, &m.ref) ||
-        otpc__x_raw(x, NOPROC, sizeof NOPROC))
+    /* noproc at once; the object is the name (or pid) as the watcher gave it, never
+     * interned */
+    char raw[MAXATOMLEN_UTF8 + 16];
+    int len = 0;
+    if (c->to_is_name ? ei_encode_atom(raw, &len, c->to_name) : ei_encode_pid(raw, &len, &c->to))
         return;
-    otpc__peer_send(n, m.pid.node, x, NULL, 0);
+    otpc__mobj_t obj = {NULL, 0, raw, (size_t)len};
+    REMOTE(n, monitor_exit, &obj, &m.pid, &m.ref, NOPROC, sizeof NOPROC);
 }
 
 static void on_monitor_exit(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *w)
@@ -426,7 +395,7 @@ static void on_link(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t)
     otpc_pid_t from = otpc__pid_from_ei(n, &c->from);
     if (!t) {
         otpc_pid_t to = otpc__pid_from_ei(n, &c->to);
-        ctl_pid_pid(n, DOP_EXIT, &to, &from, NOPROC, sizeof NOPROC);
+        REMOTE(n, exit, &to, &from, NOPROC, sizeof NOPROC, 1);
         return;
     }
     otpc__link_t *l = link_find(t, &from, NULL);
@@ -450,7 +419,7 @@ static void on_unlink_id(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t, 
     if (l && !l->unlinking)
         link_remove(t, &from);
     otpc_pid_t to = otpc__pid_from_ei(n, &c->to);
-    ctl_unlink(n, DOP_UNLINK_ID_ACK, c->unlink_id, &to, &from);
+    REMOTE(n, unlink_id, c->unlink_id, &to, &from, 1);
 }
 
 static void on_exit(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t, int via_link)

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/term.h"
-#include "proc/gen_server_int.h"
+#include "proto/term.h"
+#include "otp/gen_server_int.h"
 #include "util/log.h"
 
 #define GS_IGNORED (-1000) /* internal: init returned ignore */
@@ -63,12 +63,12 @@ static void log_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last)
     print_term(l, sizeof l, last);
     const char *name = p->name ? otpc__atom_name(&p->node->atoms, p->name) : NULL;
     LOG_ERROR("gen_server", "%s <%u.%u> (module %s) terminating; reason: %s; last message: %s",
-              name ? name : "-", p->pid.num, p->pid.serial, p->gs->mod->name, r, l);
+              name ? name : "-", p->pid.num, p->pid.serial, otpc__gs(p)->mod->name, r, l);
 }
 
 static void run_terminate(otpc_proc_t *p, otpc_term_t reason)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     if (g->terminated)
         return;
     g->terminated = 1;
@@ -111,7 +111,7 @@ static const char *action_name(otpc_action_t a)
 
 static void cancel_timeout(otpc_proc_t *p)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     if (g->timeout) {
         otpc__timer_cancel(p->node, g->timeout);
         g->timeout = 0;
@@ -120,23 +120,23 @@ static void cancel_timeout(otpc_proc_t *p)
 
 static void arm_timeout(otpc_proc_t *p, unsigned ms)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     g->timeout_on = 1;
     g->timeout_ms = ms;
-    if (otpc__timer_add(p->node, ms, OTPC__TIMER_GS_TIMEOUT, &p->pid, NULL, &g->timeout))
+    if (otpc__timer_add(p->node, ms, OTPC__TIMER_BEH, &p->pid, NULL, &g->timeout))
         LOG_ERROR("gen_server", "out of memory arming a timeout");
 }
 
 /* timeout, hibernate or {continue, C} */
 static void post(otpc_proc_t *p, otpc_ret_t *r)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     g->timeout_on = 0;
     g->hibernated = r->post == POST_HIBERNATE;
     if (r->post == POST_TIMEOUT) {
         arm_timeout(p, r->timeout_ms);
     } else if (r->post == POST_CONTINUE) {
-        otpc__msg_t *m = otpc__msg_new(p->node, M_CONTINUE, &p->pid, r->cont.buff,
+        otpc__msg_t *m = otpc__msg_new(p->node, M_BEH, &p->pid, r->cont.buff,
                                        (size_t)r->cont.index);
         if (m)
             otpc__deliver_front(p->node, p, m, m); /* before any message, as in OTP */
@@ -158,7 +158,7 @@ static int valid_term(otpc_proc_t *p, otpc_term_t t, otpc_term_t last)
 
 static void answer(otpc_proc_t *p, otpc_from_t *from, otpc_ret_t *r, otpc_term_t last)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     if (g->cur_answered) {
         LOG_WARN("gen_server", "%s: reply returned for a caller already answered", g->mod->name);
         return;
@@ -224,7 +224,7 @@ static otpc_action_t stop_bad(otpc_ret_t *r, const char *tag, otpc_term_t req)
 /* msg is {'$gen_call', {From, Tag}, Req}; i is at {From, Tag}. */
 static void do_call(otpc_proc_t *p, otpc_term_t msg, int i)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     otpc__from_t f;
     if (!otpc__decode_from(p, msg, i, &f, &i))
         return;
@@ -256,7 +256,7 @@ static void do_call(otpc_proc_t *p, otpc_term_t msg, int i)
 
 static void do_cast(otpc_proc_t *p, otpc_term_t msg, int i)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     otpc_ret_t *r = otpc__ret_begin(p->node);
     if (!r)
         return;
@@ -271,7 +271,7 @@ static void do_cast(otpc_proc_t *p, otpc_term_t msg, int i)
 
 static void do_info(otpc_proc_t *p, otpc_term_t msg)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     if (!g->mod->handle_info) {
         char t[200];
         print_term(t, sizeof t, msg);
@@ -285,9 +285,9 @@ static void do_info(otpc_proc_t *p, otpc_term_t msg)
     otpc__ret_end(p->node);
 }
 
-void otpc__gs_continue(otpc_proc_t *p, otpc_term_t cont)
+static void gs_continue(otpc_proc_t *p, otpc_term_t cont)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     if (!g)
         return;
     if (!g->mod->handle_continue) {
@@ -301,25 +301,27 @@ void otpc__gs_continue(otpc_proc_t *p, otpc_term_t cont)
     otpc__ret_end(p->node);
 }
 
-void otpc__gs_timeout(otpc_node_t *n, const otpc_pid_t *pid, otpc_timer_t ref)
+static void gs_timeout(otpc_proc_t *p, otpc_timer_t ref)
 {
     static const char TIMEOUT[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 7,
                                    't', 'i', 'm', 'e', 'o', 'u', 't'};
-    otpc_proc_t *p = otpc__proc_lookup(n, pid);
-    if (!p || !p->gs || p->gs->timeout != ref)
+    otpc__gs_t *g = otpc__gs(p);
+    if (!g || g->timeout != ref)
         return;
-    p->gs->timeout = 0;
+    g->timeout = 0;
     if (p->mhead)
         return; /* a message came first: it cancels the timeout when it is handled */
-    otpc__msg_t *m = otpc__msg_new(n, M_MSG, NULL, TIMEOUT, sizeof TIMEOUT);
+    otpc__msg_t *m = otpc__msg_new(p->node, M_MSG, NULL, TIMEOUT, sizeof TIMEOUT);
     if (m)
-        otpc__deliver(n, p, m);
+        otpc__deliver(p->node, p, m);
 }
+
+const otpc__beh_t otpc__gs_beh = {.item = gs_continue, .timeout = gs_timeout};
 
 /* {'EXIT', Parent, Reason} while trapping: the parent wants us gone. */
 static int parent_exit(otpc_proc_t *p, otpc_term_t msg)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     otpc_pid_t from;
     int i;
     if (!p->trap_exit || otpc_pid_eq(&g->parent, &p->pid) ||
@@ -339,7 +341,7 @@ static int parent_exit(otpc_proc_t *p, otpc_term_t msg)
 
 static void hold_back(otpc_proc_t *p, otpc_term_t msg)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     otpc__msg_t *m = otpc__msg_new(p->node, M_MSG, NULL, msg.data, msg.size);
     if (!m) {
         LOG_ERROR("gen_server", "out of memory holding a message while suspended");
@@ -354,7 +356,7 @@ static void hold_back(otpc_proc_t *p, otpc_term_t msg)
 
 static void gs_handle(otpc_proc_t *p, otpc_term_t msg)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     int i, system = otpc_term_is_tagged(msg, "system", 3, &i);
     if (parent_exit(p, msg))
         return;
@@ -391,7 +393,7 @@ typedef struct {
 
 static void gs_free(otpc_proc_t *p)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     otpc_node_t *n = p->node;
     cancel_timeout(p);
     if (g->mod->release)
@@ -403,7 +405,8 @@ static void gs_free(otpc_proc_t *p)
         otpc__msg_free(n, m);
     }
     free(g);
-    p->gs = NULL;
+    p->beh = NULL;
+    p->beh_data = NULL;
 }
 
 static int init_result(otpc_proc_t *p, start_ctx_t *c, otpc_action_t a, otpc_ret_t *r)
@@ -442,7 +445,8 @@ static int gs_init(otpc_proc_t *p, void *arg)
     otpc__gs_t *g = calloc(1, sizeof *g);
     if (!g)
         return OTPC_ENOMEM;
-    p->gs = g;
+    p->beh = &otpc__gs_beh;
+    p->beh_data = g;
     g->mod = c->mod;
     g->parent = o && o->link ? *o->link : p->pid;
     int rc = 0;
@@ -474,7 +478,7 @@ out:
 
 static void gs_terminate(otpc_proc_t *p, otpc_term_t reason)
 {
-    if (!p->gs)
+    if (!otpc__gs(p))
         return;
     /* A node shutdown is a shutdown from the top supervisor: trapping servers clean up. */
     if (p->node->stopping && p->trap_exit)

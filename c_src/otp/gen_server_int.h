@@ -5,7 +5,7 @@
 #ifndef OTPC_PROC_GEN_SERVER_INT_H
 #define OTPC_PROC_GEN_SERVER_INT_H
 
-#include "proc/node_int.h"
+#include "core/node_int.h"
 
 typedef enum { POST_NONE, POST_TIMEOUT, POST_HIBERNATE, POST_CONTINUE } otpc__post_t;
 
@@ -39,6 +39,15 @@ typedef struct otpc__gs {
     int suspended, hibernated, terminated;
     otpc__msg_t *saved, *saved_tail; /* messages held back while suspended */
 } otpc__gs_t;
+
+/* The behaviour that makes a process a gen_server (gen_server.c). */
+extern const otpc__beh_t otpc__gs_beh;
+
+/* The gen_server state of p, or NULL when p is not a gen_server. */
+static inline otpc__gs_t *otpc__gs(const otpc_proc_t *p)
+{
+    return p->beh == &otpc__gs_beh ? (otpc__gs_t *)p->beh_data : NULL;
+}
 
 static inline otpc_term_t otpc__x_term(const ei_x_buff *x)
 {

@@ -9,14 +9,14 @@
  *   reply       'r' challenge:4 digest:16
  *   ack         'a' digest:16
  */
-#include "dist/handshake.h"
+#include "proto/handshake.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "dist/flags.h"
+#include "proto/flags.h"
 #include "otpc.h"
 
 void otpc__hs_digest(const char *cookie, uint32_t challenge, unsigned char out[16])

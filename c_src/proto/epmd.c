@@ -1,6 +1,6 @@
 /* epmd request/response codec; see epmd.h. Requests are framed with a 2-byte length,
  * responses are not. */
-#include "dist/epmd.h"
+#include "proto/epmd.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
  * gave us and SSL has not consumed yet; `wbio` holds only bytes for the socket; nothing
  * is encrypted before the handshake completes (the daemon sends its hello only after).
  */
-#include "daemon/tls.h"
+#include "transport/tls.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>

@@ -9,12 +9,16 @@
 #include <ei.h>
 #include <uv.h>
 
-#include "dist/ctrl.h"
-#include "dist/handshake.h"
-#include "dist/io.h"
+#include "proto/ctrl.h"
+#include "proto/handshake.h"
+#include "distribution/io.h"
 #include "otpc.h"
 #include "util/buf.h"
 #include "util/mq.h"
+
+/* A flush hook of the scheduler turn (core/sched.c). */
+typedef void (*otpc__turn_hook_fn)(otpc_node_t *n);
+#define OTPC__TURN_HOOKS_MAX 8
 
 /* ---- atoms: interned names (node names, registered names) --------------------- */
 
@@ -38,7 +42,8 @@ typedef enum {
     M_MSG,       /* data: a message, with version byte */
     M_EXIT_LINK, /* exit signal through a link; data: reason without version byte */
     M_EXIT2,     /* exit/2 signal; data: reason without version byte */
-    M_CONTINUE   /* gen_server {continue, C}; data: C, with version byte */
+    M_BEH        /* for the process's behaviour (beh->item): gen_server's {continue, C};
+                  * data: a versioned term */
 } otpc__msg_kind_t;
 
 typedef struct otpc__msg {
@@ -56,7 +61,7 @@ typedef struct {
     uint64_t unlinking; /* nonzero: UNLINK_ID sent with this id, waiting for the ack */
 } otpc__link_t;
 
-typedef struct {
+typedef struct otpc__mon {
     otpc_ref_t ref;
     otpc_pid_t pid;  /* watcher (on monitors of me) or target (on monitors I hold) */
     uint32_t name;   /* by-name monitor: the registered name, else 0 */
@@ -68,9 +73,36 @@ typedef struct {
     uint32_t len, cap;
 } otpc__vec_t;
 
-/* ---- processes ------------------------------------------------------------------ */
+/* The monitored object a MONITOR_P_EXIT names, as the watcher gave it: a pid, a
+ * registered name (atom id), or a term the peer sent that was never interned (raw,
+ * unversioned). The first set of raw, name, pid wins. */
+typedef struct {
+    const otpc_pid_t *pid;
+    uint32_t name;
+    const char *raw;
+    size_t raw_len;
+} otpc__mobj_t;
 
-struct otpc__gs;
+/* Signals to processes on other nodes. Core sends every signal that leaves the node
+ * through this table, which the distribution layer installs at start-up
+ * (distribution/dsig.c); core itself encodes no control message. `msg` of a send is
+ * versioned, reasons are unversioned; each returns 0 or an OTPC_E* code. */
+typedef struct {
+    int (*send)(otpc_node_t *n, const otpc_pid_t *to, const char *msg, size_t len);
+    int (*reg_send)(otpc_node_t *n, const otpc_pid_t *from, uint32_t node, const char *name,
+                    const char *msg, size_t len);
+    int (*link)(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to);
+    int (*unlink_id)(otpc_node_t *n, uint64_t id, const otpc_pid_t *from, const otpc_pid_t *to,
+                     int ack);
+    int (*exit)(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
+                const char *reason, size_t len, int via_link);
+    int (*monitor)(otpc_node_t *n, const otpc_pid_t *watcher, const struct otpc__mon *m,
+                   int demonitor);
+    int (*monitor_exit)(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_pid_t *watcher,
+                        const otpc_ref_t *ref, const char *reason, size_t len);
+} otpc__remote_t;
+
+/* ---- processes ------------------------------------------------------------------ */
 
 /* A process that stands for a socket (a daemon connection, daemon/session.c): gen
  * replies addressed to it and pushes from its server are written to the socket by
@@ -78,6 +110,15 @@ struct otpc__gs;
  * for a push; body: one term without version byte, borrowed. 0 or an OTPC_E* code. */
 typedef int (*otpc__wire_fn)(otpc_proc_t *conn, const otpc__span_t *tag, const char *body,
                              size_t len);
+
+/* What a behaviour adds to a plain process: gen_server (otp/gen_server.c) or a daemon
+ * connection (daemon/session.c). Core calls these for what it queued on the
+ * behaviour's behalf, so it names nothing above it. Any may be NULL. */
+typedef struct {
+    void (*item)(otpc_proc_t *p, otpc_term_t item);    /* an M_BEH mailbox item */
+    void (*timeout)(otpc_proc_t *p, otpc_timer_t ref); /* its OTPC__TIMER_BEH fired */
+    otpc__wire_fn wire; /* gen replies to this process (and pushes) skip its mailbox */
+} otpc__beh_t;
 
 struct otpc_proc {
     otpc_node_t *node;
@@ -95,14 +136,15 @@ struct otpc_proc {
     otpc__vec_t links;    /* of otpc__link_t */
     otpc__vec_t mons_in;  /* of otpc__mon_t: monitors others hold on me */
     otpc__vec_t mons_out; /* of otpc__mon_t: monitors I hold */
-    uint32_t busy_peer;   /* atom of a busy peer it sent to: not run until it drains */
-    struct otpc__gs *gs;  /* gen_server runtime state, for gen_servers */
-    otpc__wire_fn wire;   /* daemon connections only */
+    uint32_t parked;      /* nonzero: not run until otpc__proc_unpark(.., parked); set by
+                           * the layer that holds it back (distribution: a busy peer) */
+    const otpc__beh_t *beh; /* its behaviour, or NULL for a plain process */
+    void *beh_data;       /* the behaviour's state */
 };
 
 /* ---- timers ------------------------------------------------------------------------ */
 
-enum { OTPC__TIMER_SEND = 1, OTPC__TIMER_GS_TIMEOUT };
+enum { OTPC__TIMER_SEND = 1, OTPC__TIMER_BEH /* calls beh->timeout */ };
 
 typedef struct {
     uint64_t due;  /* uv_now() milliseconds */
@@ -190,12 +232,15 @@ struct otpc_node {
     otpc__peer_t *dirty;
     otpc_proc_t *rq_head, *rq_tail;
     otpc_proc_t *current; /* the process whose callback runs now, else NULL */
+    otpc__turn_hook_fn hooks[OTPC__TURN_HOOKS_MAX]; /* core/sched.c */
+    unsigned nhooks;
     uint64_t ref_counter;
     uint32_t ref_salt;
     uint64_t unlink_counter;
     otpc__msg_t *msg_pool;
     uint32_t msg_pool_len;
-    ei_x_buff scratch;  /* control messages under construction */
+    const otpc__remote_t *remote; /* signals to other nodes (distribution/dsig.c) */
+    ei_x_buff dsig_ctl; /* distribution/dsig.c: control messages under construction */
     ei_x_buff scratch2; /* messages built by otpc itself (DOWN, EXIT) */
     ei_x_buff trap_buf; /* {'EXIT', From, Reason} handed to a trapping process */
 
@@ -212,8 +257,13 @@ struct otpc_node {
     otpc__buf_t sess_in; /* TLS plaintext, consumed as soon as it is decrypted */
 };
 
-/* node.c */
-void otpc__node_turn(otpc_node_t *n);
+/* sched.c: the turn (run queue, flush hooks, timer) */
+/* Run after the run queue in every turn, in the order added. From start-up only. */
+int otpc__turn_hook_add(otpc_node_t *n, otpc__turn_hook_fn fn);
+void otpc__sched_init(otpc_node_t *n);
+void otpc__turn(otpc_node_t *n);
+/* Shutdown: everything runnable, then the hooks once more (no timers, no idle). */
+void otpc__turn_final(otpc_node_t *n);
 
 /* daemon/session.c: write what daemon connections queued in this turn */
 void otpc__sessions_flush(otpc_node_t *n);
@@ -229,16 +279,14 @@ void otpc__deliver(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *m);
  * a dead one drops it. */
 int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
                      const char *data, size_t len);
-/* {SEND, '', To} in n->scratch, the control message of a send with no sender. */
-int otpc__ctl_send(otpc_node_t *n, const otpc_pid_t *to);
 /* Put the chain head..tail in front of the mailbox (continue, resumed messages). */
 void otpc__deliver_front(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *head, otpc__msg_t *tail);
 void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m);
 /* 0 if msg is exactly one well-formed versioned term, else OTPC_EBADARG. */
 int otpc__check_term(otpc_term_t msg);
 void otpc__run_queue(otpc_node_t *n, int budget);
-/* The process `pid`, parked on the busy peer `peer_atom`, may run again. */
-void otpc__proc_unpark(otpc_node_t *n, const otpc_pid_t *pid, uint32_t peer_atom);
+/* The process `pid`, if it is still parked with `key`, may run again. */
+void otpc__proc_unpark(otpc_node_t *n, const otpc_pid_t *pid, uint32_t key);
 void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len);
 void otpc__vec_del(otpc__vec_t *v, uint32_t i, size_t size);
 int otpc__vec_push(otpc__vec_t *v, const void *item, size_t size);
@@ -280,11 +328,10 @@ void otpc__peer_flush(otpc_node_t *n);
 void otpc__peer_close(otpc_node_t *n, otpc__peer_t *p, const char *reason);
 void otpc__peers_free(otpc_node_t *n);
 otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn);
-/* Queue a control message (in n->scratch, versioned) plus an optional payload term
+/* Queue a control message (versioned, built by distribution/dsig.c) plus an optional payload term
  * (versioned) to the node of `to`. */
 int otpc__peer_send(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl,
                     const char *payload, size_t plen);
-int otpc__ctl_begin(otpc_node_t *n, int arity, long op);
 /* The same with the payload in two pieces (a prefix built here, a body that lives
  * elsewhere), so a large reply is copied once, into the frame. */
 int otpc__peer_send2(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl,
@@ -322,8 +369,6 @@ int64_t otpc__timers_next(otpc_node_t *n);
 void otpc__timers_free(otpc_node_t *n);
 
 /* gen_server.c: hooks the process layer and timers call */
-void otpc__gs_timeout(otpc_node_t *n, const otpc_pid_t *pid, otpc_timer_t ref);
-void otpc__gs_continue(otpc_proc_t *p, otpc_term_t cont);
 void otpc__gs_node_free(otpc_node_t *n);
 /* starter.c: the `otpc_starter` process behind otpc:start/4 */
 int otpc__starter_start(otpc_node_t *n);

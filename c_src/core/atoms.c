@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/node_int.h"
+#include "core/node_int.h"
 
 static uint32_t hash(const char *s, size_t n)
 {

@@ -6,8 +6,8 @@
  */
 #include <string.h>
 
-#include "dist/term.h"
-#include "proc/node_int.h"
+#include "proto/term.h"
+#include "core/node_int.h"
 
 int otpc__x_raw(ei_x_buff *x, const char *data, size_t len)
 {

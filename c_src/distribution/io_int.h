@@ -9,8 +9,8 @@
 #include <stdatomic.h>
 #include <uv.h>
 
-#include "dist/handshake.h"
-#include "dist/io.h"
+#include "proto/handshake.h"
+#include "distribution/io.h"
 #include "util/wake.h"
 
 typedef enum { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_UP, C_CLOSING } conn_state_t;

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/node_int.h"
+#include "core/node_int.h"
 #include "util/log.h"
 
 #define NOT_QUEUED UINT32_MAX
@@ -156,8 +156,8 @@ static void fire_send(otpc_node_t *n, const otpc_pid_t *to, otpc__msg_t *m)
             otpc__deliver(n, p, m);
             return;
         }
-    } else if (otpc__ctl_send(n, to) == 0) {
-        otpc__peer_send(n, to->node, &n->scratch, m->data, m->len);
+    } else if (n->remote) {
+        n->remote->send(n, to, m->data, m->len);
     }
     otpc__msg_free(n, m);
 }
@@ -172,10 +172,11 @@ void otpc__timers_run(otpc_node_t *n)
         otpc_timer_t ref = ref_of(t, slot);
         heap_remove(t, 0);
         slot_free(t, slot);
+        otpc_proc_t *p;
         if (s.kind == OTPC__TIMER_SEND)
             fire_send(n, &s.to, s.msg);
-        else
-            otpc__gs_timeout(n, &s.to, ref);
+        else if ((p = otpc__proc_lookup(n, &s.to)) != NULL && p->beh && p->beh->timeout)
+            p->beh->timeout(p, ref);
     }
 }
 

@@ -22,9 +22,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "dist/framing.h"
+#include "proto/framing.h"
 
-#include "proc/node_int.h"
+#include "core/node_int.h"
 #include "util/log.h"
 
 #define PASS_THROUGH 'p'
@@ -141,11 +141,11 @@ static size_t backlog(const otpc__peer_t *p)
 static void park(otpc_node_t *n, otpc__peer_t *p)
 {
     otpc_proc_t *cur = n->current;
-    if (!cur || cur->busy_peer || cur->exiting)
+    if (!cur || cur->parked || cur->exiting)
         return;
     if (otpc__vec_push(&p->waiters, &cur->pid, sizeof cur->pid))
         return; /* out of memory: it keeps running rather than wait for nothing */
-    cur->busy_peer = p->node;
+    cur->parked = p->node;
 }
 
 static void wake_waiters(otpc_node_t *n, otpc__peer_t *p)
@@ -190,15 +190,6 @@ static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
         otpc__conn_unref(p->conn);
     otpc__buf_free(&p->obuf);
     free(p);
-}
-
-int otpc__ctl_begin(otpc_node_t *n, int arity, long op)
-{
-    ei_x_buff *x = &n->scratch;
-    x->index = 0;
-    if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, arity) || ei_x_encode_long(x, op))
-        return OTPC_ENOMEM;
-    return 0;
 }
 
 int otpc__peer_send(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const char *payload,
@@ -402,13 +393,13 @@ static int nap(otpc_node_t *n, otpc__peer_t *p)
  * lone caller never naps: it sends nothing until it has its reply. */
 static void after_read(otpc_node_t *n, otpc__peer_t *p, int got, const char *why)
 {
-    otpc__node_turn(n);
+    otpc__turn(n);
     if (p->conn)
         otpc__conn_touch(p->conn);
     if (why) {
         if (p->poll) {
             give_up(n, p, why);
-            otpc__node_turn(n);
+            otpc__turn(n);
         }
         return;
     }

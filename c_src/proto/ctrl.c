@@ -1,9 +1,9 @@
 /* Control message decoding; see ctrl.h. */
-#include "dist/ctrl.h"
+#include "proto/ctrl.h"
 
 #include <string.h>
 
-#include "dist/term.h"
+#include "proto/term.h"
 #include "otpc.h"
 
 #define PASS_THROUGH 'p'

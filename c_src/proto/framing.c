@@ -1,5 +1,5 @@
 /* Length-prefixed framing; see framing.h. */
-#include "dist/framing.h"
+#include "proto/framing.h"
 
 #include "otpc.h"
 #include "util/buf.h"

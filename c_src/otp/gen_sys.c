@@ -12,14 +12,14 @@
  */
 #include <string.h>
 
-#include "dist/term.h"
-#include "proc/gen_server_int.h"
+#include "proto/term.h"
+#include "otp/gen_server_int.h"
 #include "util/log.h"
 
 /* The state as one term: the module's format_status, else {Module, self()}. */
 static int encode_state(otpc_proc_t *p, ei_x_buff *x)
 {
-    const otpc_gen_server_t *m = p->gs->mod;
+    const otpc_gen_server_t *m = otpc__gs(p)->mod;
     if (m->format_status) {
         int start = x->index;
         if (m->format_status(p, x) == 0)
@@ -32,7 +32,7 @@ static int encode_state(otpc_proc_t *p, ei_x_buff *x)
 
 static int encode_status(otpc_proc_t *p, ei_x_buff *x)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     const char *sys_state = g->suspended ? "suspended" : "running";
     const char *name = p->name ? otpc__atom_name(&p->node->atoms, p->name) : g->mod->name;
     char header[300];
@@ -69,7 +69,7 @@ static int encode_status(otpc_proc_t *p, ei_x_buff *x)
 
 static void resume(otpc_proc_t *p)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     g->suspended = 0;
     if (g->saved) {
         otpc__deliver_front(p->node, p, g->saved, g->saved_tail);
@@ -87,7 +87,7 @@ static int error_pair(ei_x_buff *x, const char *what, otpc_term_t req)
 /* {change_code, Module, OldVsn, Extra}: only while suspended, as sys requires. */
 static int change_code(otpc_proc_t *p, otpc_term_t req, int i, ei_x_buff *x)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     if (!g->suspended)
         return error_pair(x, "unknown_system_msg", req);
     int rc = 0;
@@ -114,7 +114,7 @@ static int change_code(otpc_proc_t *p, otpc_term_t req, int i, ei_x_buff *x)
 
 void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
 {
-    otpc__gs_t *g = p->gs;
+    otpc__gs_t *g = otpc__gs(p);
     otpc__from_t f;
     int j;
     if (!otpc__decode_from(p, msg, i, &f, &i)) {
