@@ -3,10 +3,11 @@
  * memory-BIO server engine (daemon/tls.c), in pieces, as session.c drives it: feed what
  * was read, recv the plaintext, take what must be written.
  *
- * Input: a cut plan (fuzz.h), then the bytes a client sent. The server is the
- * deterministic one of tls_fixture.h (its context made once), so a recorded client
+ * Input: one byte whose low bit asks for mutual TLS (client certificates required and
+ * verified), a cut plan (fuzz.h), then the bytes a client sent. The server is the
+ * deterministic one of tls_fixture.h (both contexts made once), so a recorded client
  * session in the corpus completes its handshake and mutations of it reach the
- * established state. Checked: no plaintext and nothing encrypted (otpc__tls_send
+ * established state, or a TLS 1.2 client's certificate in the clear. Checked: no plaintext and nothing encrypted (otpc__tls_send
  * refuses) before the handshake completes, and established never goes back; a failure
  * is OTPC_EPROTO with a reason recorded (otpc__tls_error, not its fallback; "closed"
  * for close_notify); what the engine gives to write is whole TLS records; once
@@ -28,15 +29,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define RECORD_MAX (16384 + 2048) /* TLS 1.2's ciphertext bound, above TLS 1.3's */
 
 static guard_t g_piece;
-static otpc__tls_ctx_t *ctx;
+static otpc__tls_ctx_t *ctx[2]; /* plain, mutual TLS */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     guard_init(&g_piece);
-    ctx = fx_server_ctx();
-    CHECK(ctx != NULL);
+    ctx[0] = fx_server_ctx(0);
+    ctx[1] = fx_server_ctx(1);
+    CHECK(ctx[0] != NULL && ctx[1] != NULL);
     return 0;
 }
 
@@ -70,14 +72,14 @@ static void check_failure(const otpc__tls_t *t, int rc)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > g_piece.cap)
+    if (size < 1 || size > g_piece.cap)
         return 0;
     cuts_t cuts;
-    size_t skip = cuts_read(&cuts, data, size);
+    size_t skip = 1 + cuts_read(&cuts, data + 1, size - 1);
     const char *s = (const char *)data + skip;
     size_t len = size - skip, fed = 0;
 
-    otpc__tls_t *t = fx_server_conn(ctx);
+    otpc__tls_t *t = fx_server_conn(ctx[data[0] & 1]);
     otpc__buf_t plain = {0}, out = {0};
     CHECK(t != NULL);
     CHECK(otpc__tls_send(t, "early", 5) == OTPC_EPROTO);

@@ -290,39 +290,79 @@ static int shuttle(otpc__tls_t *t, BIO *c_out, BIO *c_in, otpc__buf_t *rec,
     return rc;
 }
 
-/* A client session against the fixture's server: handshake, `app` as data, close. */
-static void record_session(otpc__tls_ctx_t *sctx, int version, const otpc__buf_t *app,
+typedef struct {
+    const char *name;
+    int version;
+    int mtls;      /* the server requires a client certificate */
+    int cert;      /* the client's: 0 none, 1 signed by the server's key, 2 self-signed */
+    int completes; /* else the server refuses the client (its certificate) */
+} session_t;
+
+static const session_t sessions[] = {
+    {"tls13_session", TLS1_3_VERSION, 0, 0, 1},
+    {"tls12_session", TLS1_2_VERSION, 0, 0, 1},
+    {"mtls13_session", TLS1_3_VERSION, 1, 1, 1},
+    {"mtls12_session", TLS1_2_VERSION, 1, 1, 1},
+    {"mtls12_untrusted", TLS1_2_VERSION, 1, 2, 0},
+    {"mtls12_no_cert", TLS1_2_VERSION, 1, 0, 0},
+};
+
+static SSL *client(const session_t *ss, SSL_CTX **cctx, BIO **c_in, BIO **c_out)
+{
+    fx_rand_restart(FX_CLIENT);
+    fx_rand_select(FX_CLIENT);
+    *cctx = SSL_CTX_new(TLS_client_method());
+    SSL *c = *cctx ? SSL_new(*cctx) : NULL;
+    *c_in = BIO_new(BIO_s_mem());
+    *c_out = BIO_new(BIO_s_mem());
+    if (!c || !*c_in || !*c_out)
+        die("TLS client");
+    SSL_set_min_proto_version(c, ss->version);
+    SSL_set_max_proto_version(c, ss->version);
+    if (ss->cert) {
+        X509 *x;
+        EVP_PKEY *k;
+        if (fx_client_cert(ss->cert == 1, &x, &k) || SSL_use_certificate(c, x) != 1 ||
+            SSL_use_PrivateKey(c, k) != 1)
+            die("client certificate");
+        X509_free(x);
+        EVP_PKEY_free(k);
+    }
+    SSL_set_bio(c, *c_in, *c_out);
+    SSL_set_connect_state(c);
+    return c;
+}
+
+/* A client session against the fixture's server: the handshake, then `app` as data and
+ * close_notify, or the server's refusal. Everything the client sent goes to rec. */
+static void record_session(const session_t *ss, otpc__tls_ctx_t *sctx, const otpc__buf_t *app,
                            otpc__buf_t *rec)
 {
     otpc__buf_t plain = {0};
     otpc__tls_t *t = fx_server_conn(sctx);
-    fx_rand_restart(FX_CLIENT);
-    fx_rand_select(FX_CLIENT);
-    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
-    SSL *c = cctx ? SSL_new(cctx) : NULL;
-    BIO *c_in = BIO_new(BIO_s_mem()), *c_out = BIO_new(BIO_s_mem());
-    if (!t || !c || !c_in || !c_out)
-        die("TLS client or server");
-    SSL_set_min_proto_version(c, version);
-    SSL_set_max_proto_version(c, version);
-    SSL_set_bio(c, c_in, c_out);
-    SSL_set_connect_state(c);
-    for (int round = 0; round < 8 && !otpc__tls_established(t); round++) {
+    SSL_CTX *cctx;
+    BIO *c_in, *c_out;
+    SSL *c = client(ss, &cctx, &c_in, &c_out);
+    int rc = 0;
+    for (int round = 0; round < 8 && rc == 0 && !otpc__tls_established(t); round++) {
         fx_rand_select(FX_CLIENT);
         SSL_do_handshake(c);
-        if (shuttle(t, c_out, c_in, rec, &plain))
-            die(otpc__tls_error(t));
+        rc = shuttle(t, c_out, c_in, rec, &plain);
     }
-    fx_rand_select(FX_CLIENT);
-    if (!otpc__tls_established(t) || SSL_do_handshake(c) != 1 ||
-        SSL_write(c, app->data, (int)app->len) != (int)app->len)
-        die("TLS handshake");
-    shuttle(t, c_out, c_in, rec, &plain);
-    fx_rand_select(FX_CLIENT);
-    SSL_shutdown(c);
-    if (shuttle(t, c_out, c_in, rec, &plain) != OTPC_EPROTO || !otpc__tls_peer_closed(t) ||
-        plain.len != app->len || memcmp(plain.data, app->data, app->len) != 0)
-        die("TLS application data or close_notify");
+    if (!ss->completes && (rc != OTPC_EPROTO || otpc__tls_established(t)))
+        die("the server did not refuse the client");
+    if (ss->completes) {
+        fx_rand_select(FX_CLIENT);
+        if (rc || SSL_do_handshake(c) != 1 ||
+            SSL_write(c, app->data, (int)app->len) != (int)app->len)
+            die(rc ? otpc__tls_error(t) : "TLS handshake");
+        shuttle(t, c_out, c_in, rec, &plain);
+        fx_rand_select(FX_CLIENT);
+        SSL_shutdown(c);
+        if (shuttle(t, c_out, c_in, rec, &plain) != OTPC_EPROTO || !otpc__tls_peer_closed(t) ||
+            plain.len != app->len || memcmp(plain.data, app->data, app->len) != 0)
+            die("TLS application data or close_notify");
+    }
     SSL_free(c);
     SSL_CTX_free(cctx);
     otpc__tls_free(t);
@@ -330,53 +370,62 @@ static void record_session(otpc__tls_ctx_t *sctx, int version, const otpc__buf_t
     ERR_clear_error();
 }
 
-/* The recorded bytes, replayed whole to a new server, complete it again. */
-static void replay(otpc__tls_ctx_t *sctx, const otpc__buf_t *rec, const otpc__buf_t *app)
+/* The recorded bytes, replayed whole to a new server, end the same way again. */
+static void replay(const session_t *ss, otpc__tls_ctx_t *sctx, const otpc__buf_t *rec,
+                   const otpc__buf_t *app)
 {
     otpc__buf_t plain = {0};
     otpc__tls_t *t = fx_server_conn(sctx);
     if (!t || otpc__tls_feed(t, rec->data, rec->len))
         die("replay");
-    otpc__tls_recv(t, &plain);
-    if (!otpc__tls_established(t) || !otpc__tls_peer_closed(t) || plain.len != app->len)
-        die("the recorded session does not replay: is the server deterministic?");
+    int rc = otpc__tls_recv(t, &plain);
+    int same = ss->completes ? otpc__tls_established(t) && otpc__tls_peer_closed(t) &&
+                                   plain.len == app->len
+                             : rc == OTPC_EPROTO && !otpc__tls_established(t);
+    if (!same)
+        die("a recorded session does not replay: is the server deterministic?");
+    printf("tls/%s: %zu bytes, %s\n", ss->name, rec->len,
+           ss->completes ? "established" : otpc__tls_error(t));
     otpc__tls_free(t);
     otpc__buf_free(&plain);
+    ERR_clear_error();
 }
 
 static void tls_seeds(void)
 {
-    otpc__tls_ctx_t *sctx = fx_server_ctx();
+    otpc__tls_ctx_t *sctx[2] = {fx_server_ctx(0), fx_server_ctx(1)};
     otpc__buf_t app = {0}, rec = {0}, b = {0};
-    if (!sctx)
+    char name[64];
+    if (!sctx[0] || !sctx[1])
         die("server context");
     daemon_stream(&app);
-    const struct {
-        int version;
-        const char *whole, *cut;
-    } sessions[] = {{TLS1_3_VERSION, "tls13_session", "tls13_session_cut"},
-                    {TLS1_2_VERSION, "tls12_session", "tls12_session_cut"}};
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof sessions / sizeof sessions[0]; i++) {
+        const session_t *ss = &sessions[i];
         rec.len = 0;
-        record_session(sctx, sessions[i].version, &app, &rec);
-        replay(sctx, &rec, &app);
+        record_session(ss, sctx[ss->mtls], &app, &rec);
+        replay(ss, sctx[ss->mtls], &rec, &app);
         b.len = 0;
-        ADD(&b, 0); /* whole: the handshake, the data and the close in one read */
+        ADD(&b, (unsigned char)ss->mtls, 0); /* whole: handshake, data and close at once */
         add(&b, rec.data, rec.len);
-        put("tls", sessions[i].whole, &b);
+        put("tls", ss->name, &b);
+        if (!ss->completes)
+            continue;
         b.len = 0;
-        ADD(&b, 2, 5, 200); /* in pieces of 5 and 200: established before the data */
+        ADD(&b, (unsigned char)ss->mtls, 2, 5, 200); /* pieces of 5 and 200: established
+                                                         before the data comes */
         add(&b, rec.data, rec.len);
-        put("tls", sessions[i].cut, &b);
+        snprintf(name, sizeof name, "%s_cut", ss->name);
+        put("tls", name, &b);
     }
     b.len = 0;
-    ADD(&b, 0);
+    ADD(&b, 0, 0);
     add(&b, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", 35);
     put("tls", "plain_http", &b);
     otpc__buf_free(&app);
     otpc__buf_free(&rec);
     otpc__buf_free(&b);
-    otpc__tls_ctx_free(sctx);
+    otpc__tls_ctx_free(sctx[0]);
+    otpc__tls_ctx_free(sctx[1]);
 }
 
 int main(int argc, char **argv)

@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,56 +79,94 @@ void fx_rand_install(void)
     fx_rand_select(FX_SERVER);
 }
 
-/* ---- the server's key and certificate ---------------------------------------------- */
+/* ---- keys and certificates ---------------------------------------------------------- */
 
-static X509 *self_signed(EVP_PKEY *key)
+static EVP_PKEY *srv_key;
+static X509 *srv_cert; /* self-signed, CA:TRUE, so that it can vouch for clients */
+
+/* A certificate for key, named cn, signed by issuer's key (NULL: self-signed). */
+static X509 *certificate(EVP_PKEY *key, const char *cn, int ca, X509 *issuer,
+                         EVP_PKEY *issuer_key)
 {
     X509 *x = X509_new();
-    if (!x)
-        return NULL;
+    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+    if (!x || !bc)
+        goto fail;
+    bc->ca = ca;
     X509_NAME *name = X509_get_subject_name(x);
-    int ok = X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
+    int ok = X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), 1 + !ca) &&
              ASN1_TIME_set_string_X509(X509_getm_notBefore(x), "20240101000000Z") &&
              ASN1_TIME_set_string_X509(X509_getm_notAfter(x), "20991231235959Z") &&
              X509_set_pubkey(x, key) &&
-             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                        (const unsigned char *)"localhost", -1, -1, 0) &&
-             X509_set_issuer_name(x, name) && X509_sign(x, key, EVP_sha256());
-    if (!ok) {
-        X509_free(x);
-        return NULL;
-    }
+             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn,
+                                        -1, -1, 0) &&
+             X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) &&
+             X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, 0) == 1 &&
+             X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
+    if (!ok)
+        goto fail;
+    BASIC_CONSTRAINTS_free(bc);
     return x;
+fail:
+    BASIC_CONSTRAINTS_free(bc);
+    X509_free(x);
+    return NULL;
 }
 
-otpc__tls_ctx_t *fx_server_ctx(void)
+int fx_client_cert(int trusted, X509 **cert, EVP_PKEY **key)
 {
-    char dir[] = "/tmp/otpc_fuzz_tls_XXXXXX", file[64], err[200] = "";
+    *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    *cert = *key && srv_cert ? certificate(*key, "client", 0, trusted ? srv_cert : NULL,
+                                           trusted ? srv_key : NULL)
+                             : NULL;
+    if (*cert)
+        return 0;
+    EVP_PKEY_free(*key);
+    *key = NULL;
+    return -1;
+}
+
+/* Write x (and k) as PEM to dir/name into path. */
+static int write_pem(char *path, size_t cap, const char *dir, const char *name, X509 *x,
+                     EVP_PKEY *k)
+{
+    snprintf(path, cap, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    if (!fp)
+        return 0;
+    int ok = PEM_write_X509(fp, x) && (!k || PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL));
+    return fclose(fp) == 0 && ok;
+}
+
+otpc__tls_ctx_t *fx_server_ctx(int mtls)
+{
+    char dir[] = "/tmp/otpc_fuzz_tls_XXXXXX", certfile[64] = "", cafile[64] = "", err[200] = "";
     otpc__tls_ctx_t *ctx = NULL;
-    fx_rand_install();
-    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    X509 *cert = key ? self_signed(key) : NULL;
-    if (!cert || !mkdtemp(dir)) {
-        fprintf(stderr, "fx_server_ctx: no key, certificate or directory\n");
-        goto out;
+    if (!srv_cert) {
+        fx_rand_install();
+        srv_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        srv_cert = srv_key ? certificate(srv_key, "localhost", 1, NULL, NULL) : NULL;
     }
-    /* otpc__tls_conf_t takes file names: certificate and key in one PEM file */
-    snprintf(file, sizeof file, "%s/server.pem", dir);
-    FILE *fp = fopen(file, "w");
-    int ok = fp && PEM_write_X509(fp, cert) &&
-             PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL);
-    if (fp && fclose(fp) != 0)
-        ok = 0;
-    otpc__tls_conf_t conf = {.certfile = file};
-    if (ok)
+    fx_rand_restart(FX_SERVER);
+    fx_rand_select(FX_SERVER);
+    /* otpc__tls_conf_t takes file names */
+    if (srv_cert && mkdtemp(dir) &&
+        write_pem(certfile, sizeof certfile, dir, "server.pem", srv_cert, srv_key) &&
+        write_pem(cafile, sizeof cafile, dir, "ca.pem", srv_cert, NULL)) {
+        otpc__tls_conf_t conf = {.certfile = certfile};
+        if (mtls) {
+            conf.cacertfile = cafile;
+            conf.verify_peer = conf.fail_if_no_peer_cert = 1;
+        }
         ctx = otpc__tls_ctx_new(&conf, err, sizeof err);
+    }
     if (!ctx)
-        fprintf(stderr, "fx_server_ctx: %s\n", err[0] ? err : "cannot write the PEM file");
-    unlink(file);
+        fprintf(stderr, "fx_server_ctx: %s\n", err[0] ? err : "no key, certificate or file");
+    if (certfile[0])
+        unlink(certfile);
+    if (cafile[0])
+        unlink(cafile);
     rmdir(dir);
-out:
-    X509_free(cert);
-    EVP_PKEY_free(key);
     ERR_clear_error();
     return ctx;
 }

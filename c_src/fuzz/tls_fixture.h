@@ -5,8 +5,7 @@
  * Random input never gets past a TLS handshake: the client's Finished depends on the
  * server's random, key share and signature. So OpenSSL's randomness is replaced by
  * two fixed pseudo-random streams, one for the server and one for a recording client,
- * and the server's key and self-signed certificate are made from the server's stream
- * with fixed dates. The server then answers a given ClientHello with the same bytes on
+ * and the certificates are made from them with fixed dates. The server then answers a given ClientHello with the same bytes on
  * every run, and a client's recorded bytes (hello, Finished, application data,
  * close_notify) complete the handshake again when replayed: the fuzzer reaches
  * established connections and their records. Only as long as OpenSSL itself does not
@@ -16,6 +15,8 @@
  */
 #ifndef OTPC_FUZZ_TLS_FIXTURE_H
 #define OTPC_FUZZ_TLS_FIXTURE_H
+
+#include <openssl/x509.h>
 
 #include "transport/tls.h"
 
@@ -27,12 +28,19 @@ void fx_rand_install(void);
 
 /* Restart one stream from its fixed seed, or only choose the stream OpenSSL draws
  * from next. */
-void fx_rand_restart(fx_stream_t s);
 void fx_rand_select(fx_stream_t s);
+void fx_rand_restart(fx_stream_t s);
 
-/* The server context: an EC P-256 key and a self-signed certificate, identical on
- * every call (the server stream is restarted first). NULL with a reason on stderr. */
-otpc__tls_ctx_t *fx_server_ctx(void);
+/* A server context with the fixture's EC P-256 key and self-signed certificate (made
+ * on the first call from the restarted server stream, kept for the process). With
+ * mtls, clients must present a certificate that the server's own certificate, also a
+ * CA, has signed. NULL with a reason on stderr. */
+otpc__tls_ctx_t *fx_server_ctx(int mtls);
+
+/* A client key and certificate from the current stream: signed by the server's key
+ * (trusted by an mtls server) or self-signed (refused by it). Call fx_server_ctx
+ * first. The caller frees both; 0 or -1. */
+int fx_client_cert(int trusted, X509 **cert, EVP_PKEY **key);
 
 /* A new server connection on ctx, from the restarted server stream: call it at the
  * same point of every run. */
