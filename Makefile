@@ -2,7 +2,7 @@
 #
 #   make deps     install the Debian packages the build and tests need
 #   make          (= make build) deps, then rebar3 compile (runs make -C c_src)
-#   make test     C unit tests, the same under ASan/UBSan, eunit, common_test
+#   make test     the layering check, C unit tests, the same under ASan/UBSan, eunit, common_test
 #                 (also against an ASan/UBSan node program), dialyzer
 #   make run      start node c1 (with the example servers, and a daemon serving one
 #                 stack per connection on DAEMON_PORT, default 7000) in the
@@ -34,6 +34,7 @@ build: deps
 	$(REBAR) compile
 
 test: build
+	scripts/check_layers.sh
 	$(MAKE) -C c_src test
 	$(MAKE) -C c_src SANITIZE=address,undefined test
 	$(REBAR) eunit

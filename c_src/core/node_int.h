@@ -1,5 +1,8 @@
 /*
- * Internals of the scheduler side: the node, its processes, peers and atoms.
+ * The core of a node: processes, mailboxes, names, links and monitors, timers and the
+ * scheduler turn. It names nothing of the layers above it: they reach it through
+ * function pointer tables (remote signals, behaviours, turn hooks) and keep their own
+ * state in ext slots.
  * Everything here is touched only by the scheduler thread (the one in otpc_node_run),
  * except the event queue, which the I/O thread fills.
  */
@@ -7,11 +10,11 @@
 #define OTPC_PROC_NODE_INT_H
 
 #include <ei.h>
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "proto/ctrl.h"
 #include "proto/handshake.h"
-#include "distribution/io.h"
 #include "otpc.h"
 #include "util/buf.h"
 #include "util/mq.h"
@@ -165,30 +168,21 @@ typedef struct {
     uint64_t seq;
 } otpc__timers_t;
 
-/* ---- peers (the scheduler's view of other nodes) ---------------------------------- */
+/* ---- per-layer state --------------------------------------------------------------- */
 
+/* State an upper layer keeps per node, found by a key that layer owns, so core names
+ * none of its fields. A key gets its slot the first time a node adds it; every node of
+ * the process uses the same slot for it. */
+#define OTPC__EXT_MAX 8
 typedef struct {
-    uv_poll_t poll; /* first: the close callback gets it as the whole */
-    int tfd;        /* timerfd */
-} otpc__nap_t;
+    _Atomic int slot; /* slot + 1; 0 until first added */
+} otpc__ext_key_t;
+typedef void (*otpc__ext_free_fn)(otpc_node_t *n, void *state);
 
-typedef struct otpc__peer {
-    otpc_node_t *n;
-    uint32_t node;        /* atom */
-    otpc__conn_t *conn;   /* NULL while the connection is being set up */
-    uv_poll_t *poll;      /* reading the socket, from EV_UP until EV_DOWN or a close */
-    otpc__nap_t *nap;     /* the coalescing timer, once used */
-    int napping;          /* the socket's poll is stopped while the timer runs */
-    uint64_t senders[4];  /* distinct message senders lately (pid numbers mod 256) */
-    int naps_in_window;
-    int fd;
-    otpc__buf_t rbuf;     /* reassembly of incoming packets */
-    uint64_t flags;
-    otpc__buf_t obuf;     /* frames not yet handed to the I/O thread */
-    otpc__vec_t waiters;  /* of otpc_pid_t: processes parked until this peer drains */
-    int dirty;
-    struct otpc__peer *dirty_next;
-} otpc__peer_t;
+/* Attach state (owned by the node from here; free_fn, may be NULL, runs at
+ * otpc_node_free). 0 or OTPC_ENOMEM when all slots are taken. */
+int otpc__ext_add(otpc_node_t *n, otpc__ext_key_t *key, void *state, otpc__ext_free_fn free_fn);
+void otpc__ext_free_all(otpc_node_t *n);
 
 /* ---- the node --------------------------------------------------------------------- */
 
@@ -199,25 +193,14 @@ struct otpc_node {
     char cookie[256];
     uint32_t self_atom;
     uint32_t creation;
-    int running, stopping;
+    int stopping;
 
     uv_loop_t loop;
-    otpc__wake_t wake;     /* events from the I/O thread */
-    uv_async_t stop_async; /* otpc_node_stop from any thread */
+    otpc__wake_t wake;     /* wakes the loop from other threads (I/O events, async replies) */
     uv_idle_t idle;        /* runs the run queue while it is not empty */
-    uv_poll_t stdin_poll;
     uv_timer_t timer;      /* the earliest of `timers` */
     uint64_t timer_due;    /* what `timer` is armed for; 0: not armed */
     otpc__timers_t timers;
-    uv_signal_t sigterm, sigint;
-    otpc__mq_t events;
-    otpc__mq_t replies;    /* otpc_reply_async from any thread; lives until node_free */
-    int replies_open;      /* under replies' lock: the scheduler runs, `wake` is open */
-    int replies_ready;     /* `replies` was initialised */
-    otpc__io_t *io;
-    int ready_rc; /* 0 until EV_READY (1) or EV_FATAL (<0) */
-    int (*on_start)(otpc_node_t *, void *);
-    void *on_start_arg;
 
     otpc__atoms_t atoms;
     otpc_proc_t **procs; /* by pid number */
@@ -227,9 +210,6 @@ struct otpc_node {
     uint32_t live;
     otpc_proc_t **names; /* by atom id */
     uint32_t names_cap;
-    otpc__peer_t **peers; /* by atom id */
-    uint32_t peers_cap;
-    otpc__peer_t *dirty;
     otpc_proc_t *rq_head, *rq_tail;
     otpc_proc_t *current; /* the process whose callback runs now, else NULL */
     otpc__turn_hook_fn hooks[OTPC__TURN_HOOKS_MAX]; /* core/sched.c */
@@ -240,33 +220,23 @@ struct otpc_node {
     otpc__msg_t *msg_pool;
     uint32_t msg_pool_len;
     const otpc__remote_t *remote; /* signals to other nodes (distribution/dsig.c) */
-    ei_x_buff dsig_ctl; /* distribution/dsig.c: control messages under construction */
     ei_x_buff scratch2; /* messages built by otpc itself (DOWN, EXIT) */
     ei_x_buff trap_buf; /* {'EXIT', From, Reason} handed to a trapping process */
 
-    /* gen_server runtime (gen_server.c) */
-    struct otpc_ret **rets; /* one per nesting level of callbacks */
-    uint32_t nrets, ret_depth;
-    struct otpc_from *from_pool;
-    uint32_t from_pool_len;
-    const otpc_gen_server_t **modules; /* startable by name from Erlang */
-    uint32_t nmodules;
-
-    /* daemon connections (daemon/session.c) with output to write at the end of the turn */
-    struct otpc__session *sess_dirty;
-    otpc__buf_t sess_in; /* TLS plaintext, consumed as soon as it is decrypted */
+    void *ext[OTPC__EXT_MAX]; /* upper layers' state: otpc__ext_add */
+    otpc__ext_free_fn ext_free[OTPC__EXT_MAX];
 };
 
 /* sched.c: the turn (run queue, flush hooks, timer) */
 /* Run after the run queue in every turn, in the order added. From start-up only. */
 int otpc__turn_hook_add(otpc_node_t *n, otpc__turn_hook_fn fn);
 void otpc__sched_init(otpc_node_t *n);
+/* uv_close callback for a handle that is its own malloc'd block. */
+void otpc__free_handle(uv_handle_t *h);
 void otpc__turn(otpc_node_t *n);
 /* Shutdown: everything runnable, then the hooks once more (no timers, no idle). */
 void otpc__turn_final(otpc_node_t *n);
 
-/* daemon/session.c: write what daemon connections queued in this turn */
-void otpc__sessions_flush(otpc_node_t *n);
 
 /* proc.c */
 otpc_proc_t *otpc__proc_lookup(otpc_node_t *n, const otpc_pid_t *pid);
@@ -305,60 +275,12 @@ int otpc__x_proc_obj(otpc_node_t *n, ei_x_buff *x, const otpc_pid_t *pid, uint32
 /* signal.c: links, monitors, exits, local and remote */
 void otpc__signal_exit_all(otpc_proc_t *p);
 void otpc__node_lost(otpc_node_t *n, uint32_t node_atom);
-void otpc__handle_ctrl(otpc_node_t *n, otpc__peer_t *peer, const otpc__ctrl_t *c);
+/* A decoded control message from the node `peer_node`, applied to local processes. */
+void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c);
 int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *watcher, const otpc_ref_t *ref,
                        const otpc_pid_t *obj, uint32_t name, uint32_t name_node,
                        const char *reason, size_t len);
 void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m);
-
-/* peer.c: the scheduler's side of connections, and outgoing control messages */
-/* uv_close callback for a handle that is its own malloc'd block. */
-void otpc__free_handle(uv_handle_t *h);
-otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t node_atom, int connect);
-/* EV_UP: data is "peer\0bytes read past the handshake". */
-void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data,
-                   size_t len);
-/* Stop polling every socket (the node is stopping). */
-void otpc__peers_stop_reading(otpc_node_t *n);
-void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason);
-void otpc__peer_failed(otpc_node_t *n, const char *node, const char *reason);
-/* EV_DRAINED: the connection's queued output fell below the busy limit. */
-void otpc__peer_drained(otpc_node_t *n, otpc__conn_t *conn);
-void otpc__peer_flush(otpc_node_t *n);
-void otpc__peer_close(otpc_node_t *n, otpc__peer_t *p, const char *reason);
-void otpc__peers_free(otpc_node_t *n);
-otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn);
-/* Queue a control message (versioned, built by distribution/dsig.c) plus an optional payload term
- * (versioned) to the node of `to`. */
-int otpc__peer_send(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl,
-                    const char *payload, size_t plen);
-/* The same with the payload in two pieces (a prefix built here, a body that lives
- * elsewhere), so a large reply is copied once, into the frame. */
-int otpc__peer_send2(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl,
-                     const char *payload, size_t plen, const char *tail, size_t tlen);
-
-/* gen_call.c: the call protocol shared by net_kernel and gen_server */
-typedef struct {
-    otpc_pid_t pid;
-    otpc__span_t tag; /* raw bytes of the caller's tag, echoed byte for byte */
-} otpc__from_t;
-/* Decode {'$gen_call', {From, Tag}, Request}; *req_index points at Request. 1 if it is
- * a call, 0 if not. Spans point into msg. */
-int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index);
-/* Send {Tag, Reply} to the caller: through ALIAS_SEND to the alias when the tag is
- * [alias | Ref] and the caller's node supports aliases, else to the caller's pid.
- * reply must be well formed; only the bytes after its first (version) byte are read. */
-int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply);
-/* The same on behalf of `server`, which need not be running (or alive). */
-int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from,
-                       otpc_term_t reply);
-/* gen_server.c: the replies otpc_reply_async() queued */
-void otpc__async_replies(otpc_node_t *n);
-int otpc__net_kernel_start(otpc_node_t *n);
-/* The {From, Tag} at index i of msg (after the label of a `$gen_call` or `system`
- * message whose tuple the caller matched), then *req_index at the request. 1 or 0. */
-int otpc__decode_from(otpc_proc_t *self, otpc_term_t msg, int i, otpc__from_t *from,
-                      int *req_index);
 
 /* timer.c */
 int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to,
@@ -368,9 +290,5 @@ void otpc__timers_run(otpc_node_t *n);
 int64_t otpc__timers_next(otpc_node_t *n);
 void otpc__timers_free(otpc_node_t *n);
 
-/* gen_server.c: hooks the process layer and timers call */
-void otpc__gs_node_free(otpc_node_t *n);
-/* starter.c: the `otpc_starter` process behind otpc:start/4 */
-int otpc__starter_start(otpc_node_t *n);
 
 #endif

@@ -13,6 +13,8 @@
  * hooks' dirty lists, timer heap), processes pinned to one scheduler at a time and
  * stolen only between turns; see docs/ARCHITECTURE.md.
  */
+#include <stdlib.h>
+
 #include "core/node_int.h"
 #include "util/log.h"
 
@@ -82,6 +84,11 @@ static void on_timer(uv_timer_t *t)
 static void on_idle(uv_idle_t *h)
 {
     otpc__turn(h->data);
+}
+
+void otpc__free_handle(uv_handle_t *h)
+{
+    free(h);
 }
 
 void otpc__sched_init(otpc_node_t *n)

@@ -436,9 +436,9 @@ static void on_exit(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t, int v
     queue_exit(n, t, via_link ? M_EXIT_LINK : M_EXIT2, &from, c->reason.data, c->reason.size);
 }
 
-void otpc__handle_ctrl(otpc_node_t *n, otpc__peer_t *peer, const otpc__ctrl_t *c)
+void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c)
 {
-    (void)peer;
+    (void)peer_node;
     uint32_t name;
     otpc_proc_t *t = c->op == DOP_ALIAS_SEND ? NULL : target(n, c, &name);
     switch (c->op) {

@@ -10,7 +10,7 @@
 
 #include "daemon/reasm.h"
 #include "transport/tls.h"
-#include "core/node_int.h"
+#include "otp/gen_server_int.h"
 
 /* A versioned small atom as a byte array, and a term view of such an array. */
 #define OTPC__VATOM(len, ...) {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, len, __VA_ARGS__}
@@ -19,6 +19,25 @@ extern const char otpc__t_normal[9], otpc__t_shutdown[11]; /* session.c */
 
 /* msg is exactly the versioned term in a (an array as above). */
 #define OTPC__MSG_IS(msg, a) ((msg).size == sizeof(a) && memcmp((msg).data, (a), sizeof(a)) == 0)
+
+/* The daemon layer's state per node: connections with output to write at the end of
+ * the turn, and one buffer for TLS plaintext (consumed as soon as it is decrypted). */
+typedef struct {
+    struct otpc__session *dirty;
+    otpc__buf_t in;
+} otpc__daemons_t;
+
+extern otpc__ext_key_t otpc__daemons_key;
+
+static inline otpc__daemons_t *otpc__daemons(const otpc_node_t *n)
+{
+    return (otpc__daemons_t *)
+        n->ext[atomic_load_explicit(&otpc__daemons_key.slot, memory_order_relaxed) - 1];
+}
+
+int otpc__daemons_init(otpc_node_t *n);
+/* The turn's flush hook: write what daemon connections queued in this turn. */
+void otpc__sessions_flush(otpc_node_t *n);
 
 /* Bytes that the connections of one daemon hold in partial frames, against its
  * max_input: what no single connection's max_frame bounds. Shared by the daemon and

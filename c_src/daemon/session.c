@@ -100,15 +100,15 @@ static void mark_dirty(sess_t *s)
     if (s->dirty || s->fd < 0)
         return;
     s->dirty = 1;
-    s->dirty_next = s->n->sess_dirty;
-    s->n->sess_dirty = s;
+    s->dirty_next = otpc__daemons(s->n)->dirty;
+    otpc__daemons(s->n)->dirty = s;
 }
 
 static void unmark_dirty(sess_t *s)
 {
     if (!s->dirty)
         return;
-    for (sess_t **pp = &s->n->sess_dirty; *pp; pp = &(*pp)->dirty_next)
+    for (sess_t **pp = &otpc__daemons(s->n)->dirty; *pp; pp = &(*pp)->dirty_next)
         if (*pp == s) {
             *pp = s->dirty_next;
             break;
@@ -377,10 +377,11 @@ static unsigned backlog(const sess_t *s, unsigned limit)
 
 void otpc__sessions_flush(otpc_node_t *n)
 {
+    otpc__daemons_t *D = otpc__daemons(n);
     sess_t *again = NULL; /* throttled: looked at again next turn */
-    while (n->sess_dirty) {
-        sess_t *s = n->sess_dirty;
-        n->sess_dirty = s->dirty_next;
+    while (D->dirty) {
+        sess_t *s = D->dirty;
+        D->dirty = s->dirty_next;
         s->dirty = 0;
         flush(s);
         if (s->state == S_CLOSING && !s->out.len) {
@@ -395,7 +396,7 @@ void otpc__sessions_flush(otpc_node_t *n)
             update_poll(s);
         }
     }
-    n->sess_dirty = again;
+    D->dirty = again;
 }
 
 /* ---- reading ------------------------------------------------------------------------- */
@@ -482,7 +483,7 @@ static void got(sess_t *s, const char *data, size_t len)
     }
     /* Plaintext is consumed at once (a partial frame is copied by the reassembler), so
      * one buffer per node serves every TLS connection. */
-    otpc__buf_t *in = &s->n->sess_in;
+    otpc__buf_t *in = &otpc__daemons(s->n)->in;
     int was = otpc__tls_established(s->tls);
     int rc = otpc__tls_feed(s->tls, data, len);
     if (!rc)
@@ -543,6 +544,29 @@ static void on_io(uv_poll_t *h, int status, int events)
     }
     update_poll(s);
     otpc__turn(s->n);
+}
+
+/* ---- the layer's state ------------------------------------------------------------- */
+
+otpc__ext_key_t otpc__daemons_key;
+
+static void daemons_free(otpc_node_t *n, void *state)
+{
+    (void)n;
+    otpc__daemons_t *D = state;
+    otpc__buf_free(&D->in);
+    free(D);
+}
+
+int otpc__daemons_init(otpc_node_t *n)
+{
+    otpc__daemons_t *D = calloc(1, sizeof *D);
+    if (!D)
+        return OTPC_ENOMEM;
+    int rc = otpc__ext_add(n, &otpc__daemons_key, D, daemons_free);
+    if (rc)
+        free(D);
+    return rc;
 }
 
 /* ---- the process ---------------------------------------------------------------------- */

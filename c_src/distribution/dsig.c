@@ -4,13 +4,15 @@
  */
 #include "distribution/dsig.h"
 
+#include "distribution/dist_int.h"
+
 #include "proto/ctrl.h"
 #include "proto/flags.h"
 
 /* {Op, ...}: the version byte, the tuple header and the operation. */
 static ei_x_buff *begin(otpc_node_t *n, int arity, long op)
 {
-    ei_x_buff *x = &n->dsig_ctl;
+    ei_x_buff *x = &otpc__dist(n)->ctl;
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, arity) || ei_x_encode_long(x, op))
         return NULL;

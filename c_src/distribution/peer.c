@@ -24,7 +24,7 @@
 
 #include "proto/framing.h"
 
-#include "core/node_int.h"
+#include "distribution/dist_int.h"
 #include "util/log.h"
 
 #define PASS_THROUGH 'p'
@@ -36,27 +36,29 @@
 
 static int grow_peers(otpc_node_t *n, uint32_t atom)
 {
-    if (atom < n->peers_cap)
+    otpc__dist_t *D = otpc__dist(n);
+    if (atom < D->peers_cap)
         return 0;
-    uint32_t cap = n->peers_cap ? n->peers_cap : 64;
+    uint32_t cap = D->peers_cap ? D->peers_cap : 64;
     while (cap <= atom)
         cap *= 2;
-    otpc__peer_t **p = realloc(n->peers, cap * sizeof *p);
+    otpc__peer_t **p = realloc(D->peers, cap * sizeof *p);
     if (!p)
         return OTPC_ENOMEM;
-    memset(p + n->peers_cap, 0, (cap - n->peers_cap) * sizeof *p);
-    n->peers = p;
-    n->peers_cap = cap;
+    memset(p + D->peers_cap, 0, (cap - D->peers_cap) * sizeof *p);
+    D->peers = p;
+    D->peers_cap = cap;
     return 0;
 }
 
 static void mark_dirty(otpc_node_t *n, otpc__peer_t *p)
 {
+    otpc__dist_t *D = otpc__dist(n);
     if (p->dirty || !p->conn || !p->obuf.len)
         return;
     p->dirty = 1;
-    p->dirty_next = n->dirty;
-    n->dirty = p;
+    p->dirty_next = D->dirty;
+    D->dirty = p;
 }
 
 static otpc__peer_t *peer_new(otpc_node_t *n, uint32_t atom)
@@ -67,25 +69,21 @@ static otpc__peer_t *peer_new(otpc_node_t *n, uint32_t atom)
     p->n = n;
     p->fd = -1;
     p->node = atom;
-    n->peers[atom] = p;
+    otpc__dist(n)->peers[atom] = p;
     return p;
 }
 
 otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t atom, int connect)
 {
-    if (atom < n->peers_cap && n->peers[atom])
-        return n->peers[atom];
+    otpc__dist_t *D = otpc__dist(n);
+    if (atom < D->peers_cap && D->peers[atom])
+        return D->peers[atom];
     otpc__peer_t *p = connect && !n->stopping ? peer_new(n, atom) : NULL;
     if (!p)
         return NULL;
     const char *name = otpc__atom_name(&n->atoms, atom);
-    otpc__io_command(n->io, CMD_CONNECT, NULL, name, (uint32_t)strlen(name));
+    otpc__io_command(D->io, CMD_CONNECT, NULL, name, (uint32_t)strlen(name));
     return p;
-}
-
-void otpc__free_handle(uv_handle_t *h)
-{
-    free(h);
 }
 
 static void free_nap(uv_handle_t *h)
@@ -119,9 +117,10 @@ static void give_up(otpc_node_t *n, otpc__peer_t *p, const char *why)
 
 void otpc__peers_stop_reading(otpc_node_t *n)
 {
-    for (uint32_t i = 0; i < n->peers_cap; i++)
-        if (n->peers[i])
-            stop_reading(n->peers[i]);
+    otpc__dist_t *D = otpc__dist(n);
+    for (uint32_t i = 0; i < D->peers_cap; i++)
+        if (D->peers[i])
+            stop_reading(D->peers[i]);
 }
 
 /* ---- busy peers (erl's dist_buf_busy_limit) ------------------------------------------
@@ -176,16 +175,17 @@ void otpc__peer_drained(otpc_node_t *n, otpc__conn_t *conn)
 
 static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
 {
+    otpc__dist_t *D = otpc__dist(n);
     wake_waiters(n, p);
     free(p->waiters.items);
     stop_reading(p);
-    for (otpc__peer_t **pp = &n->dirty; *pp; pp = &(*pp)->dirty_next) {
+    for (otpc__peer_t **pp = &D->dirty; *pp; pp = &(*pp)->dirty_next) {
         if (*pp == p) {
             *pp = p->dirty_next;
             break;
         }
     }
-    n->peers[p->node] = NULL;
+    D->peers[p->node] = NULL;
     if (p->conn)
         otpc__conn_unref(p->conn);
     otpc__buf_free(&p->obuf);
@@ -226,13 +226,14 @@ int otpc__peer_send2(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const 
 
 void otpc__peer_flush(otpc_node_t *n)
 {
-    while (n->dirty) {
-        otpc__peer_t *p = n->dirty;
-        n->dirty = p->dirty_next;
+    otpc__dist_t *D = otpc__dist(n);
+    while (D->dirty) {
+        otpc__peer_t *p = D->dirty;
+        D->dirty = p->dirty_next;
         p->dirty = 0;
         if (otpc__conn_append(p->conn, &p->obuf)) {
             otpc__conn_ref(p->conn); /* the command's reference */
-            otpc__io_command(n->io, CMD_WRITE, p->conn, NULL, 0);
+            otpc__io_command(D->io, CMD_WRITE, p->conn, NULL, 0);
         }
         check_waiters(n, p);
     }
@@ -252,7 +253,7 @@ static int on_packet(otpc_node_t *n, otpc__peer_t *p, const char *data, size_t l
         give_up(n, p, reason);
         return -1;
     }
-    otpc__handle_ctrl(n, p, &c);
+    otpc__handle_ctrl(n, p->node, &c);
     /* ctrl.c folds SEND_SENDER and the _TT forms into these */
     int is_msg = c.op == DOP_SEND || c.op == DOP_REG_SEND || c.op == DOP_ALIAS_SEND;
     if (is_msg && c.has_from) {
@@ -468,7 +469,7 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const cha
     if (!p && atom)
         p = peer_new(n, atom);
     if (!p) {
-        otpc__io_command(n->io, CMD_CLOSE, conn, "out of memory", 13);
+        otpc__io_command(otpc__dist(n)->io, CMD_CLOSE, conn, "out of memory", 13);
         return; /* the command took the EV_UP reference */
     }
     if (p->conn) { /* cannot happen: the I/O thread reports the old one down first */
@@ -486,9 +487,10 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const cha
 
 otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn)
 {
+    otpc__dist_t *D = otpc__dist(n);
     const char *name = otpc__conn_peer(conn);
     uint32_t atom = otpc__atom_find(&n->atoms, name, strlen(name));
-    otpc__peer_t *p = atom && atom < n->peers_cap ? n->peers[atom] : NULL;
+    otpc__peer_t *p = atom && atom < D->peers_cap ? D->peers[atom] : NULL;
     return p && p->conn == conn ? p : NULL;
 }
 
@@ -498,7 +500,7 @@ static void release(otpc_node_t *n, otpc__conn_t *conn)
     if (n->stopping)
         return; /* the I/O thread closes everything at CMD_STOP */
     otpc__conn_ref(conn);
-    otpc__io_command(n->io, CMD_RELEASE, conn, NULL, 0);
+    otpc__io_command(otpc__dist(n)->io, CMD_RELEASE, conn, NULL, 0);
 }
 
 void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason)
@@ -519,8 +521,9 @@ void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason)
 
 void otpc__peer_failed(otpc_node_t *n, const char *node, const char *reason)
 {
+    otpc__dist_t *D = otpc__dist(n);
     uint32_t atom = otpc__atom_find(&n->atoms, node, strlen(node));
-    otpc__peer_t *p = atom && atom < n->peers_cap ? n->peers[atom] : NULL;
+    otpc__peer_t *p = atom && atom < D->peers_cap ? D->peers[atom] : NULL;
     if (!p || p->conn)
         return;
     LOG_INFO("dist", "cannot reach %s: %s", node, reason);
@@ -534,15 +537,16 @@ void otpc__peer_close(otpc_node_t *n, otpc__peer_t *p, const char *reason)
     if (!p->conn)
         return;
     otpc__conn_ref(p->conn);
-    otpc__io_command(n->io, CMD_CLOSE, p->conn, reason, (uint32_t)strlen(reason));
+    otpc__io_command(otpc__dist(n)->io, CMD_CLOSE, p->conn, reason, (uint32_t)strlen(reason));
 }
 
 void otpc__peers_free(otpc_node_t *n)
 {
-    for (uint32_t i = 0; i < n->peers_cap; i++)
-        if (n->peers[i])
-            peer_remove(n, n->peers[i]);
-    free(n->peers);
-    n->peers = NULL;
-    n->peers_cap = 0;
+    otpc__dist_t *D = otpc__dist(n);
+    for (uint32_t i = 0; i < D->peers_cap; i++)
+        if (D->peers[i])
+            peer_remove(n, D->peers[i]);
+    free(D->peers);
+    D->peers = NULL;
+    D->peers_cap = 0;
 }

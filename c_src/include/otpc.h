@@ -133,6 +133,23 @@ typedef struct {
  * *out is owned by the caller and freed with otpc_node_free(). */
 OTPC_WUR int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts);
 
+/* A service: something the node starts once it is registered with epmd (pids carry
+ * the creation epmd hands out), after the built-in ones (`net_kernel`,
+ * `otpc_starter`) and before on_start, in the order added. start runs on the
+ * scheduler thread and returns 0 or an OTPC_E* code, which stops the node.
+ *
+ *     static int start_sup(otpc_node_t *node, void *arg) { ... otpc_supervisor_start ... }
+ *     otpc_service_t sup = {"my_sup", start_sup, NULL};
+ *     rc = otpc_node_add_service(node, &sup);                                      */
+typedef struct {
+    const char *name; /* for the log; borrowed until the node is freed */
+    int (*start)(otpc_node_t *node, void *arg);
+    void *arg;        /* borrowed until the node is freed */
+} otpc_service_t;
+
+/* Add a service (copied) before otpc_node_run. 0, OTPC_EINVAL or OTPC_ENOMEM. */
+int otpc_node_add_service(otpc_node_t *node, const otpc_service_t *svc);
+
 /* Listen, register with epmd (starting it if it is not running), then run the
  * scheduler on the calling thread until otpc_node_stop(). on_start (may be NULL) runs
  * on the scheduler thread once the node is registered -- pids carry the creation epmd

@@ -21,14 +21,80 @@
 #include <unistd.h>
 
 #include "core/node_int.h"
-#include "distribution/dsig.h"
-#include "proto/ctrl.h"
+#include "daemon/daemon_int.h"
+#include "distribution/dist_int.h"
+#include "otp/gen_server_int.h"
+#include "services/services.h"
 #include "util/log.h"
 
 #define DEFAULT_MAX_MESSAGE (256u << 20)
 #define DEFAULT_BUSY_LIMIT (1u << 20) /* erl's dist_buf_busy_limit */
 #define DEFAULT_MAX_HANDSHAKES 128
 
+
+/* ---- the node's own state -------------------------------------------------------------- */
+
+/* What only the node layer uses: how the run is stopped, how it started, the services
+ * it boots. Kept in an ext slot like every layer's state. */
+typedef struct {
+    uv_async_t stop_async; /* otpc_node_stop from any thread */
+    uv_signal_t sigterm, sigint;
+    uv_poll_t stdin_poll;
+    int ready_rc; /* 0 until EV_READY (1) or EV_FATAL (<0) */
+    int (*on_start)(otpc_node_t *, void *);
+    void *on_start_arg;
+    otpc__vec_t services; /* of otpc_service_t, booted after the built-in ones */
+} run_t;
+
+static otpc__ext_key_t run_key;
+
+static run_t *run_of(const otpc_node_t *n)
+{
+    return n->ext[atomic_load_explicit(&run_key.slot, memory_order_relaxed) - 1];
+}
+
+static void run_free(otpc_node_t *n, void *state)
+{
+    (void)n;
+    run_t *R = state;
+    free(R->services.items);
+    free(R);
+}
+
+static int run_init(otpc_node_t *n)
+{
+    run_t *R = calloc(1, sizeof *R);
+    if (!R)
+        return OTPC_ENOMEM;
+    int rc = otpc__ext_add(n, &run_key, R, run_free);
+    if (rc)
+        free(R);
+    return rc;
+}
+
+int otpc_node_add_service(otpc_node_t *node, const otpc_service_t *svc)
+{
+    if (!svc || !svc->start || !svc->name)
+        return OTPC_EINVAL;
+    return otpc__vec_push(&run_of(node)->services, svc, sizeof *svc);
+}
+
+/* The built-in services, then the program's, then on_start. */
+static int boot(otpc_node_t *n, run_t *R)
+{
+    size_t nb;
+    const otpc_service_t *b = otpc__builtin_services(&nb);
+    const otpc_service_t *mine = R->services.items;
+    for (size_t i = 0; i < nb + R->services.len; i++) {
+        const otpc_service_t *svc = i < nb ? &b[i] : &mine[i - nb];
+        int rc = svc->start(n, svc->arg);
+        if (rc) {
+            LOG_ERROR("node", "service %s did not start: %s", svc->name, otpc_strerror(rc));
+            return rc;
+        }
+    }
+    return R->on_start ? R->on_start(n, R->on_start_arg) : 0;
+}
 
 /* ---- configuration ---------------------------------------------------------------- */
 
@@ -236,9 +302,7 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
     n->opts.name = n->name;
     n->opts.cookie = n->cookie;
     n->self_atom = otpc__atom(&n->atoms, n->name, strlen(n->name));
-    n->remote = &otpc__dsig_remote;
-    if (!n->self_atom || ei_x_new(&n->dsig_ctl) || ei_x_new(&n->scratch2) ||
-        ei_x_new(&n->trap_buf)) {
+    if (!n->self_atom || ei_x_new(&n->scratch2) || ei_x_new(&n->trap_buf)) {
         rc = OTPC_ENOMEM;
         goto fail;
     }
@@ -249,11 +313,10 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
         goto fail;
     }
     n->wake.fd = -1;
-    if (otpc__mq_init(&n->replies, &n->wake)) {
-        rc = OTPC_ENOMEM;
+    /* the layers, bottom up; each keeps its state in a slot of the node */
+    if ((rc = otpc__dist_init(n)) != 0 || (rc = otpc__otp_init(n)) != 0 ||
+        (rc = otpc__daemons_init(n)) != 0 || (rc = run_init(n)) != 0)
         goto fail;
-    }
-    n->replies_ready = 1;
     *out = n;
     return 0;
 fail:
@@ -272,57 +335,31 @@ static void begin_stop(otpc_node_t *n);
 
 static void on_ready(otpc_node_t *n, uint32_t creation)
 {
+    run_t *R = run_of(n);
     n->creation = creation;
-    int rc = otpc__net_kernel_start(n);
-    if (rc == 0)
-        rc = otpc__starter_start(n);
-    if (rc == 0 && n->on_start)
-        rc = n->on_start(n, n->on_start_arg);
+    int rc = boot(n, R);
     if (rc < 0) {
         LOG_ERROR("node", "start-up failed: %s", otpc_strerror(rc));
-        n->ready_rc = rc;
+        R->ready_rc = rc;
         begin_stop(n);
         return;
     }
-    n->ready_rc = 1;
+    R->ready_rc = 1;
     LOG_NOTICE("node", "ready %s", n->name);
 }
 
-static void handle_events(otpc_node_t *n)
+static void on_fatal(otpc_node_t *n, const char *reason, size_t len)
 {
-    const otpc__rec_t *r;
-    const char *d;
-    otpc__mq_take(&n->events);
-    while ((r = otpc__mq_next(&n->events, &d)) != NULL) {
-        switch (r->type) {
-        case EV_UP:
-            otpc__peer_up(n, r->ptr, r->arg, d, r->len);
-            break;
-        case EV_DOWN:
-            otpc__peer_down(n, r->ptr, d);
-            break;
-        case EV_FAILED:
-            otpc__peer_failed(n, d, d + strlen(d) + 1);
-            break;
-        case EV_DRAINED:
-            otpc__peer_drained(n, r->ptr);
-            break;
-        case EV_READY:
-            on_ready(n, (uint32_t)r->arg);
-            break;
-        case EV_FATAL:
-            LOG_ERROR("node", "%.*s", (int)r->len, d);
-            n->ready_rc = OTPC_EEPMD;
-            begin_stop(n);
-            break;
-        }
-    }
+    run_t *R = run_of(n);
+    LOG_ERROR("node", "%.*s", (int)len, reason);
+    R->ready_rc = OTPC_EEPMD;
+    begin_stop(n);
 }
 
 static void on_wake(otpc__wake_t *w)
 {
     otpc_node_t *n = w->data;
-    handle_events(n);
+    otpc__dist_events(n);
     otpc__async_replies(n);
     otpc__turn(n);
 }
@@ -333,6 +370,7 @@ static const char SHUTDOWN[] = {(char)131, ERL_SMALL_ATOM_UTF8_EXT, 8, 's', 'h',
 
 static void begin_stop(otpc_node_t *n)
 {
+    run_t *R = run_of(n);
     if (n->stopping)
         return;
     n->stopping = 1;
@@ -345,15 +383,14 @@ static void begin_stop(otpc_node_t *n)
             otpc__proc_exit_now(p, SHUTDOWN + 1, sizeof SHUTDOWN - 1);
     }
     otpc__turn_final(n);
-    otpc__peers_stop_reading(n); /* before CMD_STOP: the I/O thread then closes the fds */
-    otpc__io_command(n->io, CMD_STOP, NULL, NULL, 0);
+    otpc__dist_stop(n);
     uv_close((uv_handle_t *)&n->idle, NULL);
     uv_close((uv_handle_t *)&n->timer, NULL);
-    uv_close((uv_handle_t *)&n->stop_async, NULL);
-    uv_close((uv_handle_t *)&n->sigterm, NULL);
-    uv_close((uv_handle_t *)&n->sigint, NULL);
-    if (n->opts.watch_stdin && !uv_is_closing((uv_handle_t *)&n->stdin_poll))
-        uv_close((uv_handle_t *)&n->stdin_poll, NULL);
+    uv_close((uv_handle_t *)&R->stop_async, NULL);
+    uv_close((uv_handle_t *)&R->sigterm, NULL);
+    uv_close((uv_handle_t *)&R->sigint, NULL);
+    if (n->opts.watch_stdin && !uv_is_closing((uv_handle_t *)&R->stdin_poll))
+        uv_close((uv_handle_t *)&R->stdin_poll, NULL);
     /* `wake` stays open until the I/O thread is joined: it may still post events. */
     uv_stop(&n->loop);
 }
@@ -384,62 +421,41 @@ static void on_stdin(uv_poll_t *h, int status, int events)
 
 void otpc_node_stop(otpc_node_t *node)
 {
-    uv_async_send(&node->stop_async);
+    uv_async_send(&run_of(node)->stop_async);
 }
 
 /* ---- run ------------------------------------------------------------------------------ */
 
-/* otpc_reply_async may wake the loop only while the waker is open. */
-static void replies_open(otpc_node_t *n, int open)
-{
-    otpc__mq_lock(&n->replies);
-    n->replies_open = open;
-    otpc__mq_unlock(&n->replies);
-}
-
 static int setup_loop(otpc_node_t *n)
 {
+    run_t *R = run_of(n);
     if (uv_loop_init(&n->loop))
         return OTPC_EIO;
     n->wake.data = n;
     if (otpc__wake_init(&n->wake, &n->loop, on_wake))
         return OTPC_EIO;
-    replies_open(n, 1);
-    uv_async_init(&n->loop, &n->stop_async, on_stop_async);
+    otpc__otp_replies_open(n, 1);
+    uv_async_init(&n->loop, &R->stop_async, on_stop_async);
     otpc__sched_init(n);
     /* daemon sockets first, then peers: as the daemon's replies never go to a peer, the
      * order only fixes which writes come first within a turn */
     if (otpc__turn_hook_add(n, otpc__sessions_flush) || otpc__turn_hook_add(n, otpc__peer_flush))
         return OTPC_ENOMEM;
-    uv_signal_init(&n->loop, &n->sigterm);
-    uv_signal_init(&n->loop, &n->sigint);
-    n->stop_async.data = n->sigterm.data = n->sigint.data = n;
-    uv_signal_start(&n->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&n->sigint, on_signal, SIGINT);
+    uv_signal_init(&n->loop, &R->sigterm);
+    uv_signal_init(&n->loop, &R->sigint);
+    R->stop_async.data = R->sigterm.data = R->sigint.data = n;
+    uv_signal_start(&R->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&R->sigint, on_signal, SIGINT);
     if (n->opts.watch_stdin) {
-        if (uv_poll_init(&n->loop, &n->stdin_poll, 0) == 0) {
-            n->stdin_poll.data = n;
-            uv_poll_start(&n->stdin_poll, UV_READABLE | UV_DISCONNECT, on_stdin);
+        if (uv_poll_init(&n->loop, &R->stdin_poll, 0) == 0) {
+            R->stdin_poll.data = n;
+            uv_poll_start(&R->stdin_poll, UV_READABLE | UV_DISCONNECT, on_stdin);
         } else {
             n->opts.watch_stdin = 0;
             LOG_WARN("node", "cannot watch stdin; -watch_stdin ignored");
         }
     }
-    return otpc__mq_init(&n->events, &n->wake);
-}
-
-/* After the I/O thread has ended: give back the references its last events carried.
- * Every connection is closed by now, so an EV_UP here is always followed by its EV_DOWN,
- * which drops the reference EV_UP gave (releasing it at EV_UP would leave EV_DOWN with
- * a freed connection). */
-static void drain_events(otpc_node_t *n)
-{
-    const otpc__rec_t *r;
-    const char *d;
-    otpc__mq_take(&n->events);
-    while ((r = otpc__mq_next(&n->events, &d)) != NULL)
-        if (r->type == EV_DOWN)
-            otpc__peer_down(n, r->ptr, d);
+    return 0;
 }
 
 static void close_handle(uv_handle_t *h, void *arg)
@@ -451,63 +467,34 @@ static void close_handle(uv_handle_t *h, void *arg)
 
 int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *arg)
 {
-    n->on_start = on_start;
-    n->on_start_arg = arg;
+    run_t *R = run_of(n);
+    R->on_start = on_start;
+    R->on_start_arg = arg;
     int rc = setup_loop(n);
-    if (rc)
-        return rc;
-    /* packets (and their -max_message bound) are the scheduler's: proc/peer.c */
-    otpc__io_cfg_t cfg = {n->name,
-                          n->alive,
-                          n->cookie,
-                          n->opts.published,
-                          n->opts.net_ticktime * 1000u,
-                          n->opts.listen_port,
-                          n->opts.max_handshakes,
-                          n->opts.busy_limit,
-                          &n->events};
-    if ((rc = otpc__io_start(&n->io, &cfg)) != 0) {
-        replies_open(n, 0);
+    if (rc == 0)
+        rc = otpc__dist_start(n, on_ready, on_fatal);
+    if (rc) {
+        otpc__otp_replies_open(n, 0);
         otpc__wake_close(&n->wake);
         uv_walk(&n->loop, close_handle, NULL);
         uv_run(&n->loop, UV_RUN_DEFAULT);
         uv_loop_close(&n->loop);
-        otpc__mq_destroy(&n->events);
         return rc;
     }
-    n->running = 1;
     uv_run(&n->loop, UV_RUN_DEFAULT);
-    otpc__io_join(n->io);
-    n->io = NULL;
-    drain_events(n);
-    otpc__peers_free(n);
-    replies_open(n, 0);
+    otpc__dist_join(n);
+    otpc__otp_replies_open(n, 0);
     otpc__wake_close(&n->wake);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
-    otpc__mq_destroy(&n->events);
-    n->running = 0;
-    return n->ready_rc < 0 ? n->ready_rc : 0;
-}
-
-/* Replies queued by other threads after the last turn: their tokens go. */
-static void drop_replies(otpc_node_t *n)
-{
-    const otpc__rec_t *r;
-    const char *d;
-    if (!n->replies_ready)
-        return;
-    otpc__mq_take(&n->replies);
-    while ((r = otpc__mq_next(&n->replies, &d)) != NULL)
-        free(r->ptr);
-    otpc__mq_destroy(&n->replies);
+    return R->ready_rc < 0 ? R->ready_rc : 0;
 }
 
 void otpc_node_free(otpc_node_t *n)
 {
     if (!n)
         return;
-    drop_replies(n);
+    otpc__ext_free_all(n); /* the layers' state, top down */
     for (uint32_t s = 0; s < n->nprocs_cap; s++)
         free(n->procs[s]);
     free(n->procs);
@@ -517,12 +504,9 @@ void otpc_node_free(otpc_node_t *n)
         n->msg_pool = m->next;
         free(m);
     }
-    ei_x_free(&n->dsig_ctl);
     ei_x_free(&n->scratch2);
     ei_x_free(&n->trap_buf);
-    otpc__buf_free(&n->sess_in);
     otpc__timers_free(n);
-    otpc__gs_node_free(n);
     otpc__atoms_free(&n->atoms);
     memset(n->cookie, 0, sizeof n->cookie);
     free(n);

@@ -1,7 +1,6 @@
 /*
  * The gen:call protocol as seen by a server: decoding {'$gen_call', {From, Tag}, Req}
- * and replying {Tag, Reply}, plus the node's `net_kernel`, which answers the
- * {is_auth, Node} call that net_adm:ping/1 makes.
+ * and replying {Tag, Reply}.
  *
  * The tag is never decoded into a structure and re-encoded: its bytes are copied, so
  * OTP 24+ `[alias | Ref]` tags, plain refs and multi_call's `{Ref, Node}` all come
@@ -9,8 +8,8 @@
  */
 #include <string.h>
 
-#include "core/node_int.h"
 #include "distribution/dsig.h"
+#include "otp/gen_server_int.h"
 #include "util/log.h"
 
 int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index)
@@ -78,32 +77,4 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
     int has_alias = tag_alias(n, &from->tag, &alias);
     return otpc__dsig_reply(n, server, &from->pid, has_alias ? &alias : NULL, x->buff,
                             (size_t)x->index, body, blen);
-}
-
-/* ---- net_kernel ------------------------------------------------------------------- */
-
-static void net_kernel_handle(otpc_proc_t *self, otpc_term_t msg)
-{
-    otpc__from_t from;
-    int i, arity;
-    if (!otpc__decode_call(self, msg, &from, &i))
-        return;
-    /* {is_auth, Node}: the connection exists, so the peer passed the cookie check. */
-    if (ei_decode_tuple_header(msg.data, &i, &arity) || arity != 2 ||
-        !otpc_decode_atom_is(msg.data, &i, "is_auth")) {
-        LOG_DEBUG("net_kernel", "ignoring an unsupported call");
-        return;
-    }
-    static const char yes[] = {(char)131, ERL_SMALL_ATOM_UTF8_EXT, 3, 'y', 'e', 's'};
-    otpc_term_t reply = {yes, sizeof yes};
-    otpc__gen_reply(self, &from, reply);
-}
-
-static const otpc_proc_ops_t net_kernel_ops = {.name = "net_kernel", .handle = net_kernel_handle};
-
-int otpc__net_kernel_start(otpc_node_t *n)
-{
-    otpc_pid_t pid;
-    int rc = otpc_spawn(n, &net_kernel_ops, NULL, &pid);
-    return rc ? rc : otpc_register_pid(n, "net_kernel", &pid);
 }

@@ -23,10 +23,11 @@
 otpc_from_t *otpc__from_new(otpc_proc_t *p, const otpc__from_t *f)
 {
     otpc_node_t *n = p->node;
-    otpc_from_t *fr = n->from_pool;
+    otpc__otp_t *O = otpc__otp(n);
+    otpc_from_t *fr = O->from_pool;
     if (fr) {
-        n->from_pool = fr->next;
-        n->from_pool_len--;
+        O->from_pool = fr->next;
+        O->from_pool_len--;
     } else if (!(fr = calloc(1, sizeof *fr))) {
         return NULL;
     }
@@ -48,6 +49,7 @@ otpc_from_t *otpc__from_new(otpc_proc_t *p, const otpc__from_t *f)
 
 void otpc__from_release(otpc_node_t *n, otpc__gs_t *g, otpc_from_t *fr)
 {
+    otpc__otp_t *O = otpc__otp(n);
     if (fr->prev)
         fr->prev->next = fr->next;
     else
@@ -55,16 +57,16 @@ void otpc__from_release(otpc_node_t *n, otpc__gs_t *g, otpc_from_t *fr)
     if (fr->next)
         fr->next->prev = fr->prev;
     fr->owner = NULL;
-    if (n->from_pool_len >= FROM_POOL_MAX) {
+    if (O->from_pool_len >= FROM_POOL_MAX) {
         otpc__buf_free(&fr->tag);
         free(fr);
         return;
     }
     if (fr->tag.cap > 512) /* keep the pool's memory bounded by ordinary tags */
         otpc__buf_free(&fr->tag);
-    fr->next = n->from_pool;
-    n->from_pool = fr;
-    n->from_pool_len++;
+    fr->next = O->from_pool;
+    O->from_pool = fr;
+    O->from_pool_len++;
 }
 
 int otpc__from_send(otpc_proc_t *self, const otpc_from_t *from, otpc_term_t reply)
@@ -131,6 +133,7 @@ int otpc_reply_async(otpc_reply_token_t *t, otpc_term_t reply)
     if (!t)
         return OTPC_EINVAL;
     otpc_node_t *n = t->n;
+    otpc__otp_t *O = otpc__otp(n);
     int rc = reply.size > UINT32_MAX ? OTPC_ETOOBIG : otpc__check_term(reply);
     if (rc) {
         free(t);
@@ -138,25 +141,45 @@ int otpc_reply_async(otpc_reply_token_t *t, otpc_term_t reply)
     }
     /* The wake-up is sent with the lock held: the scheduler closes the waker only after
      * it has marked the queue closed under the same lock. */
-    otpc__mq_lock(&n->replies);
-    if (n->replies_open) {
-        rc = otpc__mq_add_locked(&n->replies, 1, t, 0, reply.data, (uint32_t)reply.size);
+    otpc__mq_lock(&O->replies);
+    if (O->replies_open) {
+        rc = otpc__mq_add_locked(&O->replies, 1, t, 0, reply.data, (uint32_t)reply.size);
         if (rc == 0)
-            otpc__mq_wake_locked(&n->replies);
+            otpc__mq_wake_locked(&O->replies);
     }
-    int queued = n->replies_open && rc == 0;
-    otpc__mq_unlock(&n->replies);
+    int queued = O->replies_open && rc == 0;
+    otpc__mq_unlock(&O->replies);
     if (!queued)
         free(t); /* a stopped node drops the reply, as a dead server's caller sees */
     return rc;
 }
 
-void otpc__async_replies(otpc_node_t *n)
+void otpc__otp_replies_open(otpc_node_t *n, int open)
+{
+    otpc__otp_t *O = otpc__otp(n);
+    otpc__mq_lock(&O->replies);
+    O->replies_open = open;
+    otpc__mq_unlock(&O->replies);
+}
+
+/* Replies queued after the last turn: their tokens go. */
+void otpc__async_drop(otpc__mq_t *q)
 {
     const otpc__rec_t *r;
     const char *d;
-    otpc__mq_take(&n->replies);
-    while ((r = otpc__mq_next(&n->replies, &d)) != NULL) {
+    otpc__mq_take(q);
+    while ((r = otpc__mq_next(q, &d)) != NULL)
+        free(r->ptr);
+    otpc__mq_destroy(q);
+}
+
+void otpc__async_replies(otpc_node_t *n)
+{
+    otpc__otp_t *O = otpc__otp(n);
+    const otpc__rec_t *r;
+    const char *d;
+    otpc__mq_take(&O->replies);
+    while ((r = otpc__mq_next(&O->replies, &d)) != NULL) {
         otpc_reply_token_t *t = r->ptr;
         otpc__from_t f = {t->caller, {t->tag, t->tag_len}};
         otpc__gen_reply_as(n, &t->server, &f, (otpc_term_t){d, r->len});

@@ -37,19 +37,20 @@ void otpc__view_end(otpc_term_t msg, int index, char saved)
 
 otpc_ret_t *otpc__ret_begin(otpc_node_t *n)
 {
-    if (n->ret_depth == n->nrets) {
-        otpc_ret_t **v = realloc(n->rets, (n->nrets + 1) * sizeof *v);
+    otpc__otp_t *O = otpc__otp(n);
+    if (O->ret_depth == O->nrets) {
+        otpc_ret_t **v = realloc(O->rets, (O->nrets + 1) * sizeof *v);
         if (!v)
             return NULL;
-        n->rets = v;
+        O->rets = v;
         otpc_ret_t *r = calloc(1, sizeof *r);
         if (!r || ei_x_new(&r->reply) || ei_x_new(&r->reason) || ei_x_new(&r->cont)) {
             free(r);
             return NULL;
         }
-        n->rets[n->nrets++] = r;
+        O->rets[O->nrets++] = r;
     }
-    otpc_ret_t *r = n->rets[n->ret_depth++];
+    otpc_ret_t *r = O->rets[O->ret_depth++];
     r->has_reply = r->has_reason = 0;
     r->post = POST_NONE;
     r->reply_ref.data = NULL;
@@ -59,7 +60,7 @@ otpc_ret_t *otpc__ret_begin(otpc_node_t *n)
 
 void otpc__ret_end(otpc_node_t *n)
 {
-    n->ret_depth--;
+    otpc__otp(n)->ret_depth--;
 }
 
 static ei_x_buff *fresh(ei_x_buff *x)

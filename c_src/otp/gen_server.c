@@ -510,21 +510,72 @@ int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_
     return rc;
 }
 
-void otpc__gs_node_free(otpc_node_t *n)
+/* ---- the layer's state ------------------------------------------------------------- */
+
+otpc__ext_key_t otpc__otp_key;
+
+static void otp_free(otpc_node_t *n, void *state)
 {
-    for (uint32_t i = 0; i < n->nrets; i++) {
-        ei_x_free(&n->rets[i]->reply);
-        ei_x_free(&n->rets[i]->reason);
-        ei_x_free(&n->rets[i]->cont);
-        free(n->rets[i]);
+    (void)n;
+    otpc__otp_t *O = state;
+    for (uint32_t i = 0; i < O->nrets; i++) {
+        ei_x_free(&O->rets[i]->reply);
+        ei_x_free(&O->rets[i]->reason);
+        ei_x_free(&O->rets[i]->cont);
+        free(O->rets[i]);
     }
-    free(n->rets);
-    while (n->from_pool) {
-        otpc_from_t *f = n->from_pool;
-        n->from_pool = f->next;
+    free(O->rets);
+    while (O->from_pool) {
+        otpc_from_t *f = O->from_pool;
+        O->from_pool = f->next;
         otpc__buf_free(&f->tag);
         free(f);
     }
-    free(n->modules);
+    free(O->modules);
+    otpc__async_drop(&O->replies);
+    free(O);
+}
+
+int otpc__otp_init(otpc_node_t *n)
+{
+    otpc__otp_t *O = calloc(1, sizeof *O);
+    if (!O)
+        return OTPC_ENOMEM;
+    if (otpc__mq_init(&O->replies, &n->wake)) {
+        free(O);
+        return OTPC_ENOMEM;
+    }
+    int rc = otpc__ext_add(n, &otpc__otp_key, O, otp_free);
+    if (rc) {
+        otpc__mq_destroy(&O->replies);
+        free(O);
+    }
+    return rc;
+}
+
+/* ---- the module table ------------------------------------------------------------- */
+
+int otpc_gen_server_register(otpc_node_t *node, const otpc_gen_server_t *mod)
+{
+    otpc__otp_t *O = otpc__otp(node);
+    if (!mod || !mod->name)
+        return OTPC_EINVAL;
+    if (otpc__module_find(node, mod->name))
+        return OTPC_ENAMETAKEN;
+    const otpc_gen_server_t **v = realloc(O->modules, (O->nmodules + 1) * sizeof *v);
+    if (!v)
+        return OTPC_ENOMEM;
+    v[O->nmodules++] = mod;
+    O->modules = v;
+    return 0;
+}
+
+const otpc_gen_server_t *otpc__module_find(otpc_node_t *n, const char *name)
+{
+    const otpc__otp_t *O = otpc__otp(n);
+    for (uint32_t i = 0; i < O->nmodules; i++)
+        if (strcmp(O->modules[i]->name, name) == 0)
+            return O->modules[i];
+    return NULL;
 }
 

@@ -1,11 +1,61 @@
 /*
- * Internals shared by the gen_server runtime (gen_server.c), its system messages
- * (gen_sys.c), the starter behind otpc:start/4 (starter.c) and the supervisor.
+ * Internals of the otp layer: the gen_server runtime (gen_server.c), its calls and
+ * replies (gen_call.c, gen_from.c, gen_ret.c), system messages (gen_sys.c) and the
+ * supervisor, for the layers above it too (daemon sessions, services).
  */
-#ifndef OTPC_PROC_GEN_SERVER_INT_H
-#define OTPC_PROC_GEN_SERVER_INT_H
+#ifndef OTPC_OTP_GEN_SERVER_INT_H
+#define OTPC_OTP_GEN_SERVER_INT_H
 
 #include "core/node_int.h"
+
+/* gen_call.c: the call protocol shared by net_kernel and gen_server */
+typedef struct {
+    otpc_pid_t pid;
+    otpc__span_t tag; /* raw bytes of the caller's tag, echoed byte for byte */
+} otpc__from_t;
+/* Decode {'$gen_call', {From, Tag}, Request}; *req_index points at Request. 1 if it is
+ * a call, 0 if not. Spans point into msg. */
+int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index);
+/* Send {Tag, Reply} to the caller: through ALIAS_SEND to the alias when the tag is
+ * [alias | Ref] and the caller's node supports aliases, else to the caller's pid.
+ * reply must be well formed; only the bytes after its first (version) byte are read. */
+int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply);
+/* The same on behalf of `server`, which need not be running (or alive). */
+int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from,
+                       otpc_term_t reply);
+/* The {From, Tag} at index i of msg (after the label of a `$gen_call` or `system`
+ * message whose tuple the caller matched), then *req_index at the request. 1 or 0. */
+int otpc__decode_from(otpc_proc_t *self, otpc_term_t msg, int i, otpc__from_t *from,
+                      int *req_index);
+
+/* The otp layer's state per node: the reused callback-return buffers, the pool of
+ * callers, the module table and the queue of replies from other threads. */
+typedef struct {
+    struct otpc_ret **rets; /* one per nesting level of callbacks */
+    uint32_t nrets, ret_depth;
+    struct otpc_from *from_pool;
+    uint32_t from_pool_len;
+    const otpc_gen_server_t **modules; /* startable by name from Erlang */
+    uint32_t nmodules;
+    otpc__mq_t replies; /* otpc_reply_async from any thread; lives until node_free */
+    int replies_open;   /* under replies' lock: the scheduler runs, the wake is open */
+} otpc__otp_t;
+
+extern otpc__ext_key_t otpc__otp_key;
+
+static inline otpc__otp_t *otpc__otp(const otpc_node_t *n)
+{
+    return (otpc__otp_t *)n->ext[atomic_load_explicit(&otpc__otp_key.slot, memory_order_relaxed) - 1];
+}
+
+/* Attach the layer's state to a new node (its reply queue wakes n->wake). */
+int otpc__otp_init(otpc_node_t *n);
+/* otpc_reply_async may wake the loop only while open (the scheduler runs). */
+void otpc__otp_replies_open(otpc_node_t *n, int open);
+/* The replies otpc_reply_async() queued: sent now. */
+void otpc__async_replies(otpc_node_t *n);
+/* At node_free: the tokens of replies never sent go, and the queue. */
+void otpc__async_drop(otpc__mq_t *q);
 
 typedef enum { POST_NONE, POST_TIMEOUT, POST_HIBERNATE, POST_CONTINUE } otpc__post_t;
 
@@ -81,7 +131,7 @@ void otpc__view_end(otpc_term_t msg, int index, char saved);
 /* gen_sys.c: {system, From, Request} */
 /* msg is {system, From, Req}; i is at From. */
 void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i);
-/* starter.c */
+/* The module registered under name, or NULL. */
 const otpc_gen_server_t *otpc__module_find(otpc_node_t *n, const char *name);
 
 #endif

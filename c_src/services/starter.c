@@ -1,5 +1,5 @@
 /*
- * The modules a node can start by name, and `otpc_starter`, the registered gen_server
+ * `otpc_starter`, the registered gen_server
  * (written against the public API) that otpc:start/4 and otpc:start_link/4 call:
  *
  *   {start, Module, Arg, Name | undefined, Link :: boolean()}
@@ -21,29 +21,8 @@
 #include "daemon/daemon_int.h"
 #include "proto/term.h"
 #include "otp/gen_server_int.h"
+#include "services/services.h"
 #include "util/log.h"
-
-int otpc_gen_server_register(otpc_node_t *node, const otpc_gen_server_t *mod)
-{
-    if (!mod || !mod->name)
-        return OTPC_EINVAL;
-    if (otpc__module_find(node, mod->name))
-        return OTPC_ENAMETAKEN;
-    const otpc_gen_server_t **v = realloc(node->modules, (node->nmodules + 1) * sizeof *v);
-    if (!v)
-        return OTPC_ENOMEM;
-    v[node->nmodules++] = mod;
-    node->modules = v;
-    return 0;
-}
-
-const otpc_gen_server_t *otpc__module_find(otpc_node_t *n, const char *name)
-{
-    for (uint32_t i = 0; i < n->nmodules; i++)
-        if (strcmp(n->modules[i]->name, name) == 0)
-            return n->modules[i];
-    return NULL;
-}
 
 static int reply_pid(otpc_proc_t *self, ei_x_buff *x, const char *tag, const otpc_pid_t *pid)
 {
@@ -58,24 +37,24 @@ static int reply_error2(ei_x_buff *x, const char *what, const char *atom)
            ei_x_encode_atom(x, atom);
 }
 
-static otpc_action_t starter_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
-                                  otpc_ret_t *r)
+/* {start, Module, Arg, Name | undefined, Link}; i is at Module. */
+static void start_server(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from,
+                         otpc_ret_t *r)
 {
     char mod_name[MAXATOMLEN_UTF8], name[MAXATOMLEN_UTF8];
-    int i, arg_at, link = 0;
+    int arg_at, link = 0;
     ei_x_buff *x = otpc_ret_reply(r);
-    if (!otpc_term_is_tagged(req, "start", 5, &i) ||
-        ei_decode_atom(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
+    if (ei_decode_atom(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
         ei_decode_atom(req.data, &i, name) || ei_decode_boolean(req.data, &i, &link)) {
         ei_x_encode_tuple_header(x, 2);
         ei_x_encode_atom(x, "error");
         ei_x_encode_atom(x, "badarg");
-        return OTPC_REPLY;
+        return;
     }
     const otpc_gen_server_t *mod = otpc__module_find(otpc_proc_node(self), mod_name);
     if (!mod) {
         reply_error2(x, "unknown_module", mod_name);
-        return OTPC_REPLY;
+        return;
     }
     ei_x_buff arg, reason;
     ei_x_new_with_version(&arg);
@@ -103,7 +82,6 @@ static otpc_action_t starter_call(otpc_proc_t *self, otpc_term_t req, otpc_from_
     }
     ei_x_free(&arg);
     ei_x_free(&reason);
-    return OTPC_REPLY;
 }
 
 /* ---- daemons ---------------------------------------------------------------------- */
@@ -185,9 +163,11 @@ static int decode_dopts(const char *b, int *i, dopts_t *d, char *bad)
     return 0;
 }
 
+/* {start_daemon, Module, Arg, Opts}; i is at Module. */
 static void start_daemon(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from,
-                         ei_x_buff *x)
+                         otpc_ret_t *r)
 {
+    ei_x_buff *x = otpc_ret_reply(r);
     char mod_name[MAXATOMLEN_UTF8], bad[MAXATOMLEN_UTF8] = "opts";
     int arg_at;
     dopts_t *d = calloc(1, sizeof *d); /* 4 KiB of paths: not on the stack */
@@ -231,21 +211,42 @@ out:
     free(d);
 }
 
+/* ---- the commands ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *tag;
+    int arity;
+    /* Fill the reply; i is at the request's second element. */
+    void (*run)(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from, otpc_ret_t *r);
+} command_t;
+
+static const command_t commands[] = {
+    {"start", 5, start_server},
+    {"start_daemon", 4, start_daemon},
+};
+
 static otpc_action_t starter_dispatch(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
                                       otpc_ret_t *r)
 {
     int i;
-    if (otpc_term_is_tagged(req, "start_daemon", 4, &i)) {
-        start_daemon(self, req, i, from, otpc_ret_reply(r));
-        return OTPC_REPLY;
+    for (size_t k = 0; k < sizeof commands / sizeof *commands; k++) {
+        if (otpc_term_is_tagged(req, commands[k].tag, commands[k].arity, &i)) {
+            commands[k].run(self, req, i, from, r);
+            return OTPC_REPLY;
+        }
     }
-    return starter_call(self, req, from, r);
+    ei_x_buff *x = otpc_ret_reply(r);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "error");
+    ei_x_encode_atom(x, "badarg");
+    return OTPC_REPLY;
 }
 
 static const otpc_gen_server_t starter = {.name = "otpc_starter", .handle_call = starter_dispatch};
 
-int otpc__starter_start(otpc_node_t *n)
+int otpc__starter_start(otpc_node_t *n, void *arg)
 {
+    (void)arg;
     otpc_pid_t pid;
     otpc_start_opts_t o = {"otpc_starter", NULL, NULL};
     return otpc_gen_server_start(n, &starter, (otpc_term_t){NULL, 0}, &o, &pid);

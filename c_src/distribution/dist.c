@@ -1,0 +1,120 @@
+/*
+ * The distribution layer's life on a node: its state, the I/O thread's start and
+ * stop, and the events the I/O thread posts (connections up, down, failed, drained;
+ * registration done or impossible), dispatched to the peers on the scheduler thread.
+ * What the node does once registered, or when registration fails, is its own affair:
+ * it passes those two callbacks in.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "distribution/dist_int.h"
+#include "distribution/dsig.h"
+#include "util/log.h"
+
+otpc__ext_key_t otpc__dist_key;
+
+static void dist_free(otpc_node_t *n, void *state)
+{
+    otpc__dist_t *d = state;
+    otpc__peers_free(n);
+    ei_x_free(&d->ctl);
+    free(d);
+}
+
+int otpc__dist_init(otpc_node_t *n)
+{
+    otpc__dist_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return OTPC_ENOMEM;
+    if (ei_x_new(&d->ctl)) {
+        free(d);
+        return OTPC_ENOMEM;
+    }
+    int rc = otpc__ext_add(n, &otpc__dist_key, d, dist_free);
+    if (rc) {
+        ei_x_free(&d->ctl);
+        free(d);
+        return rc;
+    }
+    n->remote = &otpc__dsig_remote;
+    return 0;
+}
+
+int otpc__dist_start(otpc_node_t *n, otpc__dist_ready_fn ready, otpc__dist_fatal_fn fatal)
+{
+    otpc__dist_t *d = otpc__dist(n);
+    d->ready = ready;
+    d->fatal = fatal;
+    if (otpc__mq_init(&d->events, &n->wake))
+        return OTPC_ENOMEM;
+    /* packets (and their -max_message bound) are the scheduler's: peer.c */
+    otpc__io_cfg_t cfg = {n->name,
+                          n->alive,
+                          n->cookie,
+                          n->opts.published,
+                          n->opts.net_ticktime * 1000u,
+                          n->opts.listen_port,
+                          n->opts.max_handshakes,
+                          n->opts.busy_limit,
+                          &d->events};
+    int rc = otpc__io_start(&d->io, &cfg);
+    if (rc)
+        otpc__mq_destroy(&d->events);
+    return rc;
+}
+
+void otpc__dist_events(otpc_node_t *n)
+{
+    otpc__dist_t *d = otpc__dist(n);
+    const otpc__rec_t *r;
+    const char *data;
+    otpc__mq_take(&d->events);
+    while ((r = otpc__mq_next(&d->events, &data)) != NULL) {
+        switch (r->type) {
+        case EV_UP:
+            otpc__peer_up(n, r->ptr, r->arg, data, r->len);
+            break;
+        case EV_DOWN:
+            otpc__peer_down(n, r->ptr, data);
+            break;
+        case EV_FAILED:
+            otpc__peer_failed(n, data, data + strlen(data) + 1);
+            break;
+        case EV_DRAINED:
+            otpc__peer_drained(n, r->ptr);
+            break;
+        case EV_READY:
+            d->ready(n, (uint32_t)r->arg);
+            break;
+        case EV_FATAL:
+            d->fatal(n, data, r->len);
+            break;
+        }
+    }
+}
+
+void otpc__dist_stop(otpc_node_t *n)
+{
+    otpc__peers_stop_reading(n); /* before CMD_STOP: the I/O thread then closes the fds */
+    otpc__io_command(otpc__dist(n)->io, CMD_STOP, NULL, NULL, 0);
+}
+
+/* After the I/O thread has ended: give back the references its last events carried.
+ * Every connection is closed by now, so an EV_UP here is always followed by its EV_DOWN,
+ * which drops the reference EV_UP gave (releasing it at EV_UP would leave EV_DOWN with
+ * a freed connection). */
+void otpc__dist_join(otpc_node_t *n)
+{
+    otpc__dist_t *d = otpc__dist(n);
+    const otpc__rec_t *r;
+    const char *data;
+    otpc__io_join(d->io);
+    d->io = NULL;
+    otpc__mq_take(&d->events);
+    while ((r = otpc__mq_next(&d->events, &data)) != NULL)
+        if (r->type == EV_DOWN)
+            otpc__peer_down(n, r->ptr, data);
+    otpc__peers_free(n);
+    otpc__mq_destroy(&d->events);
+}
