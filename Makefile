@@ -48,9 +48,9 @@ test: build
 # last assertion (or while stopping) must still fail the run.
 SAN_LOG := $(CURDIR)/_build/san-logs
 test-san-ct:
-	$(MAKE) -C c_src SANITIZE=address,undefined build-san/otpc_node
+	$(MAKE) -C c_src SANITIZE=address,undefined build-san/otpc_test_node
 	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
-	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_node \
+	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_test_node \
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOG)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG)/ubsan \
 	    $(REBAR) ct --sname otpc_ct_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE

@@ -4,8 +4,10 @@
 %% the nodes' servers and registry). A suite calls these from its own
 %% init_per_suite/end_per_suite and adds its own setup around them.
 %%
-%% otpc:start_node/1 honours $OTPC_NODE_EXECUTABLE (a sanitizer build, say)
-%% by itself; the program the suite's nodes run is logged here.
+%% The suites' nodes run the test node program (c_src/build/otpc_test_node:
+%% priv/otpc_node plus the probes, which the shipped program does not carry),
+%% unless $OTPC_NODE_EXECUTABLE names another (a sanitizer build, say), which
+%% otpc:start_node/1 honours by itself; the program is logged here.
 -module(otpc_ct_node).
 
 -export([init_per_suite/1, init_per_suite/2, end_per_suite/1]).
@@ -29,6 +31,7 @@ init_per_suite(Config, Opts) ->
         true ->
             {skip, "needs a distributed test node: rebar3 ct --sname otpc_ct"};
         false ->
+            ok = use_test_node(),
             {ok, _} = application:ensure_all_started(otpc),
             ct:log("node program: ~ts",
                    [maps:get(executable, otpc_node_opts:context())]),
@@ -41,4 +44,19 @@ end_per_suite(_Config) ->
     case application:stop(otpc) of
         ok -> ok;
         {error, {not_started, otpc}} -> ok
+    end.
+
+%% $OTPC_NODE_EXECUTABLE, unless set: the test node program of this checkout
+%% (rebar3 runs the suites from _build/test/lib/otpc, four levels below it).
+use_test_node() ->
+    case os:getenv("OTPC_NODE_EXECUTABLE") of
+        false ->
+            Root = filename:join([code:lib_dir(otpc), "..", "..", "..", ".."]),
+            Exe = filename:absname(filename:join([Root, "c_src", "build", "otpc_test_node"])),
+            case filelib:is_regular(Exe) of
+                true -> true = os:putenv("OTPC_NODE_EXECUTABLE", Exe), ok;
+                false -> error({no_test_node_program, Exe, "run make -C c_src first"})
+            end;
+        _ ->
+            ok
     end.

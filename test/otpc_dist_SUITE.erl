@@ -41,7 +41,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 
 %% messages
--export([ping/1, send_registered_and_pid/1, echo_terms/1, message_order/1,
+-export([ping/1, net_kernel_calls/1, send_registered_and_pid/1, echo_terms/1, message_order/1,
          large_message_64mib/1, large_message_70mib/1, oversized_message/1]).
 %% monitors
 -export([monitor_pid/1, monitor_name/1, every_monitor_fires/1, demonitor/1,
@@ -88,7 +88,7 @@ all() ->
 
 -spec groups() -> [{atom(), list(), [atom()]}].
 groups() ->
-    [{messages, [], [ping, send_registered_and_pid, echo_terms,
+    [{messages, [], [ping, net_kernel_calls, send_registered_and_pid, echo_terms,
                      message_order, large_message_64mib, large_message_70mib,
                      oversized_message]},
      {monitors, [], [monitor_pid, monitor_name, every_monitor_fires,
@@ -196,6 +196,19 @@ ping(Config) ->
     Node = ?config(node, Config),
     pong = net_adm:ping(Node),
     true = lists:member(Node, nodes(hidden)).
+
+-spec net_kernel_calls(config()) -> term().
+net_kernel_calls(Config) ->
+    doc("The C node's net_kernel answers what OTP's answers (nodename, longnames, "
+        "ticktime, is_auth) and, like OTP's, nothing to a call it does not know."),
+    Node = ?config(node, Config),
+    NK = {net_kernel, Node},
+    Node = gen_server:call(NK, nodename),
+    false = gen_server:call(NK, longnames),
+    60 = gen_server:call(NK, ticktime),
+    yes = gen_server:call(NK, {is_auth, node()}),
+    {'EXIT', {timeout, _}} = (catch gen_server:call(NK, no_such_call, 300)),
+    pong = net_adm:ping(Node).
 
 -spec send_registered_and_pid(config()) -> term().
 send_registered_and_pid(Config) ->

@@ -1,7 +1,7 @@
 /* The probe process and the scriptable gen_server used by the Erlang test suites; see
  * probe.c and gs_probe.c. */
-#ifndef OTPC_MAIN_PROBE_H
-#define OTPC_MAIN_PROBE_H
+#ifndef OTPC_TEST_NODE_PROBE_H
+#define OTPC_TEST_NODE_PROBE_H
 
 #include "otpc.h"
 

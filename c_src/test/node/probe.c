@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "main/probe.h"
+#include "test/node/probe.h"
 
 typedef struct {
     int has_owner;

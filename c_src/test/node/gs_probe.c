@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "main/probe.h"
+#include "test/node/probe.h"
 
 typedef struct {
     int observed;

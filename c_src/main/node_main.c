@@ -1,0 +1,264 @@
+/*
+ * The node program's body, shared by priv/otpc_node (main/otpc_node.c) and the test
+ * suites' node program (test/node/, which adds the probes through otpc__program_t).
+ * Flags follow erl's (-sname, -name, -setcookie, ...); see usage(). It runs one otpc
+ * node until SIGTERM, SIGINT, or (with -watch_stdin) the end of its stdin, which is how
+ * the Erlang side's port owner stops it; or until its supervisor otpc_sup ends, which
+ * makes it exit 1.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "examples/examples.h"
+#include "main/node_main.h"
+
+typedef struct {
+    const otpc__program_t *prog;
+    const char *daemon_module; /* -daemon PORT:MODULE */
+    uint16_t daemon_port;
+    const char *daemon_ip;     /* -daemon_ip IP */
+} boot_t;
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: otpc_node (-sname NAME | -name NAME[@HOST]) [-setcookie COOKIE]\n"
+            "                 [-hidden | -visible] [-net_ticktime SECONDS] [-max_message BYTES]\n"
+            "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
+            "                 [-watch_stdin] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
+            "                 [-max_fds N] [-zdbbl KIB] [-max_handshakes N]\n"
+            "It runs the example servers echo, stack and ch3 under otpc_sup. -daemon\n"
+            "listens on PORT (TCP, loopback\n"
+            "unless -daemon_ip) with one MODULE server (echo, stack or ch3) per connection;\n"
+            "stack servers start with \"hello,world\". -max_fds lowers the descriptor limit\n"
+            "(RLIMIT_NOFILE), e.g. to see the daemon back off when it runs out.\n"
+            "-zdbbl: output queued for one peer or daemon connection (KiB, default 1024)\n"
+            "past which a sender waits, as erl's +zdbbl. -max_handshakes: incoming\n"
+            "handshakes in progress at once (default 128); more are closed at once.\n"
+            "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n");
+}
+
+/* otpc_sup is the node program's permanent application. When it ends (it gave up after
+ * more restarts than its intensity, or anything else), the node stops and main() exits
+ * 1, as erl halts when a permanent application exits: whoever owns the node can then
+ * restart it, instead of a node that runs on with no servers. A process monitors
+ * otpc_sup for this. On a stop for any other reason (signal, stdin EOF) every process
+ * exits at once, the watcher with them, so its DOWN handler never runs then. */
+static int sup_ended;
+
+static int watch_init(otpc_proc_t *self, void *arg)
+{
+    otpc_ref_t ref;
+    return otpc_monitor(self, arg, &ref);
+}
+
+static void watch_handle(otpc_proc_t *self, otpc_term_t msg)
+{
+    int i;
+    char *reason = NULL;
+    if (!otpc_term_is_tagged(msg, "DOWN", 5, &i) || otpc_skip_term(msg, &i) ||
+        otpc_skip_term(msg, &i) || otpc_skip_term(msg, &i))
+        return; /* nothing else is sent to it; {'DOWN', Ref, process, Pid, Reason} */
+    if (ei_s_print_term(&reason, msg.data, &i) < 0) {
+        free(reason);
+        reason = NULL;
+    }
+    fprintf(stderr, "error otpc_node: otpc_sup terminated (%.800s); stopping the node\n",
+            reason ? reason : "?");
+    free(reason);
+    sup_ended = 1;
+    otpc_node_stop(otpc_proc_node(self));
+}
+
+static const otpc_proc_ops_t watch_ops = {.name = "otpc_sup_watch", .init = watch_init,
+                                          .handle = watch_handle};
+
+/* The example servers under the node's root supervisor, `otpc_sup`: echo, stack (with
+ * "hello,world") and ch3, permanent, so a crashed one comes back with its argument.
+ * The node boots it as a service. */
+static int start_examples(otpc_node_t *node, void *arg)
+{
+    (void)arg;
+    ei_x_buff words;
+    int rc;
+    if (ei_x_new_with_version(&words) || ei_x_encode_string(&words, "hello,world"))
+        return OTPC_ENOMEM;
+    otpc_term_t none = {NULL, 0};
+    otpc_child_spec_t children[] = {
+        {"echo", &otpc_example_echo, none, "echo", OTPC_PERMANENT},
+        {"stack", &otpc_example_stack, otpc_term_x(&words), "stack", OTPC_PERMANENT},
+        {"ch3", &otpc_example_ch3, none, "ch3", OTPC_PERMANENT},
+    };
+    otpc_sup_flags_t flags = {.intensity = 10, .period = 10};
+    otpc_pid_t sup;
+    rc = otpc_supervisor_start(node, "otpc_sup", &flags, children, 3, &sup);
+    ei_x_free(&words);
+    otpc_pid_t watcher;
+    return rc ? rc : otpc_spawn(node, &watch_ops, &sup, &watcher);
+}
+
+static const otpc_gen_server_t *const examples[] = {&otpc_example_echo, &otpc_example_stack,
+                                                    &otpc_example_ch3};
+
+/* -daemon: a per-connection server of an example module, with no owner. */
+static int start_daemon(otpc_node_t *node, const boot_t *b)
+{
+    const otpc_gen_server_t *mod = NULL;
+    for (size_t i = 0; i < sizeof examples / sizeof *examples; i++)
+        if (!strcmp(examples[i]->name, b->daemon_module))
+            mod = examples[i];
+    if (!mod) {
+        fprintf(stderr, "error otpc_node: -daemon: no module %s\n", b->daemon_module);
+        return OTPC_EINVAL;
+    }
+    ei_x_buff words;
+    if (ei_x_new_with_version(&words) || ei_x_encode_string(&words, "hello,world"))
+        return OTPC_ENOMEM;
+    otpc_daemon_opts_t o = {.ip = b->daemon_ip, .port = b->daemon_port};
+    otpc_pid_t pid;
+    char err[200];
+    int rc = otpc_daemon_start(node, mod, otpc_term_x(&words), &o, NULL, &pid, err, sizeof err);
+    ei_x_free(&words);
+    if (rc)
+        fprintf(stderr, "error otpc_node: -daemon: %s\n", err);
+    return rc;
+}
+
+/* The modules otpc:start/4 can start: the examples and the program's own. */
+static int register_modules(otpc_node_t *node, const otpc__program_t *prog)
+{
+    int rc;
+    for (size_t i = 0; i < sizeof examples / sizeof *examples; i++)
+        if ((rc = otpc_gen_server_register(node, examples[i])) != 0)
+            return rc;
+    for (size_t i = 0; prog && i < prog->nmodules; i++)
+        if ((rc = otpc_gen_server_register(node, prog->modules[i])) != 0)
+            return rc;
+    return 0;
+}
+
+/* on_start: after the built-in services and otpc_sup. */
+static int boot(otpc_node_t *node, void *arg)
+{
+    boot_t *b = arg;
+    int rc = 0;
+    if (b->daemon_module && (rc = start_daemon(node, b)) != 0)
+        return rc;
+    if (b->prog && b->prog->boot)
+        rc = b->prog->boot(node);
+    return rc;
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Returns 0, or 2 (bad usage) after printing why. */
+static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
+{
+    unsigned long long v;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-hidden")) {
+            o->published = 0;
+        } else if (!strcmp(a, "-visible")) {
+            o->published = 1;
+        } else if (b->prog && b->prog->flag && b->prog->flag(a)) {
+            /* the program's own bare flag */
+        } else if (!strcmp(a, "-watch_stdin")) {
+            o->watch_stdin = 1;
+        } else if (!val) {
+            fprintf(stderr, "error otpc_node: unknown flag or missing value: %s\n", a);
+            return 2;
+        } else if (!strcmp(a, "-sname") || !strcmp(a, "-name")) {
+            o->name = val;
+            o->longnames = a[1] == 'n';
+            i++;
+        } else if (!strcmp(a, "-setcookie")) {
+            o->cookie = val;
+            i++;
+        } else if (!strcmp(a, "-net_ticktime") && !parse_uint(val, 3600, &v) && v > 0) {
+            o->net_ticktime = (unsigned)v;
+            i++;
+        } else if (!strcmp(a, "-max_message") && !parse_uint(val, 1ULL << 32, &v) && v > 0) {
+            o->max_message = (size_t)v;
+            i++;
+        } else if (!strcmp(a, "-zdbbl") && !parse_uint(val, 2097151, &v) && v >= 1) {
+            o->busy_limit = (size_t)v * 1024; /* KiB, as erl's +zdbbl */
+            i++;
+        } else if (!strcmp(a, "-max_handshakes") && !parse_uint(val, 1 << 20, &v) && v >= 1) {
+            o->max_handshakes = (unsigned)v;
+            i++;
+        } else if (!strcmp(a, "-port") && !parse_uint(val, 65535, &v)) {
+            o->listen_port = (uint16_t)v;
+            i++;
+        } else if (!strcmp(a, "-daemon") && strchr(val, ':') &&
+                   !parse_uint(strndupa(val, (size_t)(strchr(val, ':') - val)), 65535, &v)) {
+            b->daemon_port = (uint16_t)v;
+            b->daemon_module = strchr(val, ':') + 1;
+            i++;
+        } else if (!strcmp(a, "-max_fds") && !parse_uint(val, 1 << 20, &v) && v >= 16) {
+            struct rlimit rl;
+            getrlimit(RLIMIT_NOFILE, &rl);
+            rl.rlim_cur = (rlim_t)v < rl.rlim_max ? (rlim_t)v : rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            i++;
+        } else if (!strcmp(a, "-daemon_ip")) {
+            b->daemon_ip = val;
+            i++;
+        } else if (!strcmp(a, "-loglevel")) {
+            otpc_log_level_t l;
+            if (otpc_log_level_parse(val, &l)) {
+                fprintf(stderr, "error otpc_node: bad -loglevel %s\n", val);
+                return 2;
+            }
+            otpc_log_set_level(l);
+            i++;
+        } else {
+            fprintf(stderr, "error otpc_node: bad flag or value: %s %s\n", a, val);
+            return 2;
+        }
+    }
+    if (!o->name) {
+        fprintf(stderr, "error otpc_node: -sname or -name is required\n");
+        return 2;
+    }
+    return 0;
+}
+
+int otpc__node_main(int argc, char **argv, const otpc__program_t *prog)
+{
+    otpc_node_opts_t opts = {0};
+    boot_t b = {prog, NULL, 0, NULL};
+    otpc_node_t *node = NULL;
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stderr, NULL, _IOLBF, 0);
+    if (parse(argc, argv, &opts, &b)) {
+        usage();
+        return 2;
+    }
+    int rc = otpc_node_new(&node, &opts);
+    if (rc) {
+        fprintf(stderr, "error otpc_node: %s\n", otpc_strerror(rc));
+        return 1;
+    }
+    otpc_service_t sup = {"otpc_sup", start_examples, NULL};
+    if ((rc = register_modules(node, prog)) == 0 && (rc = otpc_node_add_service(node, &sup)) == 0)
+        rc = otpc_node_run(node, boot, &b);
+    otpc_node_free(node);
+    if (rc) {
+        fprintf(stderr, "error otpc_node: %s\n", otpc_strerror(rc));
+        return 1;
+    }
+    return sup_ended ? 1 : 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * otpc_test_node: the node program the test suites run (c_src/build/otpc_test_node):
+ * priv/otpc_node plus the test processes, which the shipped program does not carry:
+ * the probe `otpc_probe` (probe.c), the scriptable gen_server `gs_probe` (gs_probe.c)
+ * and the supervisor `probe_sup`. It accepts -probe, which the suites pass, and
+ * ignores it: the probes are always there.
+ */
+#include <string.h>
+
+#include "examples/examples.h"
+#include "main/node_main.h"
+#include "test/node/probe.h"
+
+/* For the supervisor tests: one echo of each restart type under `probe_sup`, which
+ * gives up after more than 2 restarts in 30 s, and a trapping gs_probe, `p_trap`,
+ * started first so that it is shut down last. */
+static int start_probe_sup(otpc_node_t *node)
+{
+    otpc_term_t none = {NULL, 0};
+    ei_x_buff trap;
+    if (ei_x_new_with_version(&trap) || ei_x_encode_tuple_header(&trap, 3) ||
+        ei_x_encode_atom(&trap, "none") || ei_x_encode_atom(&trap, "ok") ||
+        ei_x_encode_boolean(&trap, 1))
+        return OTPC_ENOMEM;
+    otpc_child_spec_t children[] = {
+        {"p_trap", &otpc_gs_probe, otpc_term_x(&trap), "p_trap", OTPC_PERMANENT},
+        {"p_perm", &otpc_example_echo, none, "p_perm", OTPC_PERMANENT},
+        {"p_trans", &otpc_example_echo, none, "p_trans", OTPC_TRANSIENT},
+        {"p_temp", &otpc_example_echo, none, "p_temp", OTPC_TEMPORARY},
+    };
+    otpc_sup_flags_t flags = {.intensity = 2, .period = 30};
+    otpc_pid_t sup;
+    int rc = otpc_supervisor_start(node, "probe_sup", &flags, children, 4, &sup);
+    ei_x_free(&trap);
+    return rc;
+}
+
+static int boot(otpc_node_t *node)
+{
+    otpc_pid_t pid;
+    int rc = otpc_spawn(node, &otpc_probe_ops, NULL, &pid);
+    if (rc || (rc = otpc_register_pid(node, "otpc_probe", &pid)))
+        return rc;
+    return start_probe_sup(node);
+}
+
+static int flag(const char *f)
+{
+    return strcmp(f, "-probe") == 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const otpc_gen_server_t *const modules[] = {&otpc_gs_probe};
+    otpc__program_t prog = {modules, 1, flag, boot};
+    return otpc__node_main(argc, argv, &prog);
+}
