@@ -38,7 +38,8 @@ uint32_t otpc__atom_find(const otpc__atoms_t *t, const char *name, size_t len)
 {
     if (!t->nslots)
         return 0;
-    for (uint32_t i = hash(name, len) & (t->nslots - 1); t->slots[i]; i = (i + 1) & (t->nslots - 1)) {
+    for (uint32_t i = hash(name, len) & (t->nslots - 1); t->slots[i];
+         i = (i + 1) & (t->nslots - 1)) {
         const char *s = t->names[t->slots[i]];
         if (strlen(s) == len && memcmp(s, name, len) == 0)
             return t->slots[i];

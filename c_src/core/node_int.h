@@ -26,8 +26,8 @@ typedef void (*otpc__turn_hook_fn)(otpc_node_t *n);
 /* ---- atoms: interned names (node names, registered names) --------------------- */
 
 typedef struct {
-    char **names;    /* id -> NUL-terminated name; id 0 unused */
-    uint32_t count;  /* ids in use, including 0 */
+    char **names;   /* id -> NUL-terminated name; id 0 unused */
+    uint32_t count; /* ids in use, including 0 */
     uint32_t cap;
     uint32_t *slots; /* open addressing: id or 0 */
     uint32_t nslots;
@@ -42,10 +42,10 @@ void otpc__atoms_free(otpc__atoms_t *t);
 /* ---- mailbox items --------------------------------------------------------------- */
 
 typedef enum {
-    M_MSG,       /* data: a message, with version byte */
-    M_EXIT_LINK, /* exit signal through a link; data: reason without version byte */
-    M_EXIT2,     /* exit/2 signal; data: reason without version byte */
-    M_BEH        /* for the process's behaviour (beh->item): gen_server's {continue, C};
+    OTPC__M_MSG,       /* data: a message, with version byte */
+    OTPC__M_EXIT_LINK, /* exit signal through a link; data: reason without version byte */
+    OTPC__M_EXIT2,     /* exit/2 signal; data: reason without version byte */
+    OTPC__M_BEH        /* for the process's behaviour (beh->item): gen_server's {continue, C};
                   * data: a versioned term */
 } otpc__msg_kind_t;
 
@@ -66,8 +66,8 @@ typedef struct {
 
 typedef struct otpc__mon {
     otpc_ref_t ref;
-    otpc_pid_t pid;  /* watcher (on monitors of me) or target (on monitors I hold) */
-    uint32_t name;   /* by-name monitor: the registered name, else 0 */
+    otpc_pid_t pid;     /* watcher (on monitors of me) or target (on monitors I hold) */
+    uint32_t name;      /* by-name monitor: the registered name, else 0 */
     uint32_t name_node; /* monitors I hold by name: the target's node */
 } otpc__mon_t;
 
@@ -97,8 +97,8 @@ typedef struct {
     int (*link)(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to);
     int (*unlink_id)(otpc_node_t *n, uint64_t id, const otpc_pid_t *from, const otpc_pid_t *to,
                      int ack);
-    int (*exit)(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
-                const char *reason, size_t len, int via_link);
+    int (*exit)(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to, const char *reason,
+                size_t len, int via_link);
     int (*monitor)(otpc_node_t *n, const otpc_pid_t *watcher, const struct otpc__mon *m,
                    int demonitor);
     int (*monitor_exit)(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_pid_t *watcher,
@@ -118,7 +118,7 @@ typedef int (*otpc__wire_fn)(otpc_proc_t *conn, const otpc__span_t *tag, const c
  * connection (daemon/session.c). Core calls these for what it queued on the
  * behaviour's behalf, so it names nothing above it. Any may be NULL. */
 typedef struct {
-    void (*item)(otpc_proc_t *p, otpc_term_t item);    /* an M_BEH mailbox item */
+    void (*item)(otpc_proc_t *p, otpc_term_t item);    /* an OTPC__M_BEH mailbox item */
     void (*timeout)(otpc_proc_t *p, otpc_timer_t ref); /* its OTPC__TIMER_BEH fired */
     otpc__wire_fn wire; /* gen replies to this process (and pushes) skip its mailbox */
 } otpc__beh_t;
@@ -132,17 +132,17 @@ struct otpc_proc {
     otpc__msg_t *mhead, *mtail;
     int trap_exit;
     int in_runq;
-    int running;  /* inside run_one: an exit must not free it */
-    int exiting;  /* otpc_exit() was called: exit after the current callback */
+    int running;        /* inside run_one: an exit must not free it */
+    int exiting;        /* otpc_exit() was called: exit after the current callback */
     otpc__buf_t reason; /* the exit reason, without version byte, once exiting */
     struct otpc_proc *rq_next;
-    otpc__vec_t links;    /* of otpc__link_t */
-    otpc__vec_t mons_in;  /* of otpc__mon_t: monitors others hold on me */
-    otpc__vec_t mons_out; /* of otpc__mon_t: monitors I hold */
-    uint32_t parked;      /* nonzero: not run until otpc__proc_unpark(.., parked); set by
+    otpc__vec_t links;      /* of otpc__link_t */
+    otpc__vec_t mons_in;    /* of otpc__mon_t: monitors others hold on me */
+    otpc__vec_t mons_out;   /* of otpc__mon_t: monitors I hold */
+    uint32_t parked;        /* nonzero: not run until otpc__proc_unpark(.., parked); set by
                            * the layer that holds it back (distribution: a busy peer) */
     const otpc__beh_t *beh; /* its behaviour, or NULL for a plain process */
-    void *beh_data;       /* the behaviour's state */
+    void *beh_data;         /* the behaviour's state */
 };
 
 /* ---- timers ------------------------------------------------------------------------ */
@@ -150,10 +150,10 @@ struct otpc_proc {
 enum { OTPC__TIMER_SEND = 1, OTPC__TIMER_BEH /* calls beh->timeout */ };
 
 typedef struct {
-    uint64_t due;  /* uv_now() milliseconds */
+    uint64_t due; /* uv_now() milliseconds */
     uint64_t seq;
     uint32_t gen;
-    uint32_t pos;  /* heap index, or UINT32_MAX when free */
+    uint32_t pos; /* heap index, or UINT32_MAX when free */
     uint32_t next_free;
     int kind;
     otpc_pid_t to;
@@ -196,10 +196,10 @@ struct otpc_node {
     int stopping;
 
     uv_loop_t loop;
-    otpc__wake_t wake;     /* wakes the loop from other threads (I/O events, async replies) */
-    uv_idle_t idle;        /* runs the run queue while it is not empty */
-    uv_timer_t timer;      /* the earliest of `timers` */
-    uint64_t timer_due;    /* what `timer` is armed for; 0: not armed */
+    otpc__wake_t wake;  /* wakes the loop from other threads (I/O events, async replies) */
+    uv_idle_t idle;     /* runs the run queue while it is not empty */
+    uv_timer_t timer;   /* the earliest of `timers` */
+    uint64_t timer_due; /* what `timer` is armed for; 0: not armed */
     otpc__timers_t timers;
 
     otpc__atoms_t atoms;
@@ -220,8 +220,8 @@ struct otpc_node {
     otpc__msg_t *msg_pool;
     uint32_t msg_pool_len;
     const otpc__remote_t *remote; /* signals to other nodes (distribution/dsig.c) */
-    ei_x_buff scratch2; /* messages built by otpc itself (DOWN, EXIT) */
-    ei_x_buff trap_buf; /* {'EXIT', From, Reason} handed to a trapping process */
+    ei_x_buff scratch2;           /* messages built by otpc itself (DOWN, EXIT) */
+    ei_x_buff trap_buf;           /* {'EXIT', From, Reason} handed to a trapping process */
 
     void *ext[OTPC__EXT_MAX]; /* upper layers' state: otpc__ext_add */
     otpc__ext_free_fn ext_free[OTPC__EXT_MAX];
@@ -237,7 +237,6 @@ void otpc__turn(otpc_node_t *n);
 /* Shutdown: everything runnable, then the hooks once more (no timers, no idle). */
 void otpc__turn_final(otpc_node_t *n);
 
-
 /* proc.c */
 otpc_proc_t *otpc__proc_lookup(otpc_node_t *n, const otpc_pid_t *pid);
 otpc_proc_t *otpc__proc_by_name(otpc_node_t *n, uint32_t name);
@@ -247,8 +246,8 @@ otpc__msg_t *otpc__msg_new(otpc_node_t *n, otpc__msg_kind_t kind, const otpc_pid
 void otpc__deliver(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *m);
 /* Copy data (one versioned, well-formed term) into the mailbox of the local pid `to`;
  * a dead one drops it. */
-int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
-                     const char *data, size_t len);
+int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to, const char *data,
+                     size_t len);
 /* Put the chain head..tail in front of the mailbox (continue, resumed messages). */
 void otpc__deliver_front(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *head, otpc__msg_t *tail);
 void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m);
@@ -278,17 +277,16 @@ void otpc__node_lost(otpc_node_t *n, uint32_t node_atom);
 /* A decoded control message from the node `peer_node`, applied to local processes. */
 void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c);
 int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *watcher, const otpc_ref_t *ref,
-                       const otpc_pid_t *obj, uint32_t name, uint32_t name_node,
-                       const char *reason, size_t len);
+                       const otpc_pid_t *obj, uint32_t name, uint32_t name_node, const char *reason,
+                       size_t len);
 void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m);
 
 /* timer.c */
-int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to,
-                    otpc__msg_t *msg, otpc_timer_t *out);
+int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to, otpc__msg_t *msg,
+                    otpc_timer_t *out);
 int otpc__timer_cancel(otpc_node_t *n, otpc_timer_t ref);
 void otpc__timers_run(otpc_node_t *n);
 int64_t otpc__timers_next(otpc_node_t *n);
 void otpc__timers_free(otpc_node_t *n);
-
 
 #endif

@@ -17,8 +17,8 @@
 #include "core/node_int.h"
 #include "util/log.h"
 
-#define SMALL_MSG 240      /* payload bytes of a pooled mailbox item */
-#define MSG_POOL_MAX 4096  /* pooled items kept */
+#define SMALL_MSG 240     /* payload bytes of a pooled mailbox item */
+#define MSG_POOL_MAX 4096 /* pooled items kept */
 
 /* ---- vectors ----------------------------------------------------------------------- */
 
@@ -198,8 +198,20 @@ int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pi
     if (ops->init && (rc = ops->init(p, arg)) < 0) {
         /* init failed: like a failed spawn_link, nothing was started. Links and
          * monitors init made are unwound as an exit would, then the slot is free. */
-        static const char init_failed[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 11,
-                                           'i', 'n', 'i', 't', '_', 'f', 'a', 'i', 'l', 'e', 'd'};
+        static const char init_failed[] = {(char)ERL_VERSION_MAGIC,
+                                           ERL_SMALL_ATOM_UTF8_EXT,
+                                           11,
+                                           'i',
+                                           'n',
+                                           'i',
+                                           't',
+                                           '_',
+                                           'f',
+                                           'a',
+                                           'i',
+                                           'l',
+                                           'e',
+                                           'd'};
         otpc_exit(p, (otpc_term_t){init_failed, sizeof init_failed});
         otpc__signal_exit_all(p);
         if (p->name && n_names_owner(node, p))
@@ -299,13 +311,13 @@ int otpc__check_term(otpc_term_t msg)
     return 0;
 }
 
-int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
-                     const char *data, size_t len)
+int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to, const char *data,
+                     size_t len)
 {
     otpc_proc_t *p = otpc__proc_lookup(n, to);
     if (!p)
         return 0; /* a dead process: dropped, as in Erlang */
-    otpc__msg_t *m = otpc__msg_new(n, M_MSG, from, data, len);
+    otpc__msg_t *m = otpc__msg_new(n, OTPC__M_MSG, from, data, len);
     if (!m)
         return OTPC_ENOMEM;
     otpc__deliver(n, p, m);
@@ -408,9 +420,9 @@ static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
         if (!p->mhead)
             p->mtail = NULL;
         otpc_term_t t = {m->data, m->len};
-        if (m->kind == M_MSG) {
+        if (m->kind == OTPC__M_MSG) {
             p->ops->handle(p, t);
-        } else if (m->kind == M_BEH) {
+        } else if (m->kind == OTPC__M_BEH) {
             if (p->beh && p->beh->item)
                 p->beh->item(p, t);
         } else {

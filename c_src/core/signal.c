@@ -23,8 +23,8 @@
 #define MON_SZ sizeof(otpc__mon_t)
 
 static const char NOPROC[] = {ERL_SMALL_ATOM_UTF8_EXT, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
-static const char NOCONNECTION[] = {ERL_SMALL_ATOM_UTF8_EXT, 12, 'n', 'o', 'c', 'o', 'n',
-                                    'n', 'e', 'c', 't', 'i', 'o', 'n'};
+static const char NOCONNECTION[] = {
+    ERL_SMALL_ATOM_UTF8_EXT, 12, 'n', 'o', 'c', 'o', 'n', 'n', 'e', 'c', 't', 'i', 'o', 'n'};
 static const char KILLED[] = {ERL_SMALL_ATOM_UTF8_EXT, 6, 'k', 'i', 'l', 'l', 'e', 'd'};
 
 /* Is the unversioned term data[0..len) exactly the atom `atom`? */
@@ -72,9 +72,8 @@ static int mon_take(otpc__vec_t *v, const otpc_ref_t *ref, otpc__mon_t *out)
 
 /* ---- building what is delivered -------------------------------------------------- */
 
-int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *w, const otpc_ref_t *ref,
-                       const otpc_pid_t *obj, uint32_t name, uint32_t name_node,
-                       const char *reason, size_t len)
+int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *w, const otpc_ref_t *ref, const otpc_pid_t *obj,
+                       uint32_t name, uint32_t name_node, const char *reason, size_t len)
 {
     ei_x_buff *x = &n->scratch2;
     x->index = 0;
@@ -82,7 +81,7 @@ int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *w, const otpc_ref_t *ref,
         otpc__x_ref(n, x, ref) || ei_x_encode_atom(x, "process") ||
         otpc__x_proc_obj(n, x, obj, name, name_node) || otpc__x_raw(x, reason, len))
         return OTPC_ENOMEM;
-    otpc__msg_t *m = otpc__msg_new(n, M_MSG, NULL, x->buff, (size_t)x->index);
+    otpc__msg_t *m = otpc__msg_new(n, OTPC__M_MSG, NULL, x->buff, (size_t)x->index);
     if (!m)
         return OTPC_ENOMEM;
     otpc__deliver(n, w, m);
@@ -96,14 +95,14 @@ static void queue_exit(otpc_node_t *n, otpc_proc_t *to, otpc__msg_kind_t kind,
     if (m)
         otpc__deliver(n, to, m);
     else
-        LOG_ERROR("proc", "out of memory delivering an exit signal");
+        OTPC__LOG_ERROR("proc", "out of memory delivering an exit signal");
 }
 
 /* Runs inside the target's turn (run_one): trap, ignore, or die. */
 void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m)
 {
     otpc_node_t *n = p->node;
-    if (m->kind == M_EXIT2 && is_atom(m->data, m->len, "kill")) {
+    if (m->kind == OTPC__M_EXIT2 && is_atom(m->data, m->len, "kill")) {
         otpc__proc_exit_now(p, KILLED, sizeof KILLED); /* untrappable */
         return;
     }
@@ -152,7 +151,7 @@ void otpc__signal_exit_all(otpc_proc_t *p)
             otpc_proc_t *q = otpc__proc_lookup(n, &links[i].pid);
             if (q) {
                 link_remove(q, &p->pid);
-                queue_exit(n, q, M_EXIT_LINK, &p->pid, r, rl);
+                queue_exit(n, q, OTPC__M_EXIT_LINK, &p->pid, r, rl);
             }
         } else {
             REMOTE(n, exit, &p->pid, &links[i].pid, r, rl, 1);
@@ -199,7 +198,7 @@ void otpc__node_lost(otpc_node_t *n, uint32_t node)
             int unlinking = l[i].unlinking != 0;
             otpc__vec_del(&p->links, i, LINK_SZ);
             if (!unlinking)
-                queue_exit(n, p, M_EXIT_LINK, &from, NOCONNECTION, sizeof NOCONNECTION);
+                queue_exit(n, p, OTPC__M_EXIT_LINK, &from, NOCONNECTION, sizeof NOCONNECTION);
         }
         otpc__mon_t *mo = p->mons_out.items;
         for (uint32_t i = p->mons_out.len; i-- > 0;) {
@@ -228,7 +227,7 @@ int otpc_link(otpc_proc_t *self, const otpc_pid_t *pid)
     if (otpc__pid_is_local(n, pid)) {
         otpc_proc_t *q = otpc__proc_lookup(n, pid);
         if (!q) {
-            queue_exit(n, self, M_EXIT_LINK, pid, NOPROC, sizeof NOPROC);
+            queue_exit(n, self, OTPC__M_EXIT_LINK, pid, NOPROC, sizeof NOPROC);
             return 0;
         }
         otpc__link_t a = {self->pid, 0}, b = {*pid, 0};
@@ -339,7 +338,7 @@ int otpc_exit_signal(otpc_proc_t *self, const otpc_pid_t *pid, otpc_term_t reaso
     if (otpc__pid_is_local(n, pid)) {
         otpc_proc_t *q = otpc__proc_lookup(n, pid);
         if (q)
-            queue_exit(n, q, M_EXIT2, &self->pid, reason.data + 1, reason.size - 1);
+            queue_exit(n, q, OTPC__M_EXIT2, &self->pid, reason.data + 1, reason.size - 1);
         return 0;
     }
     REMOTE(n, exit, &self->pid, pid, reason.data + 1, reason.size - 1, 0);
@@ -433,52 +432,54 @@ static void on_exit(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t, int v
             return;
         link_remove(t, &from);
     }
-    queue_exit(n, t, via_link ? M_EXIT_LINK : M_EXIT2, &from, c->reason.data, c->reason.size);
+    queue_exit(n, t, via_link ? OTPC__M_EXIT_LINK : OTPC__M_EXIT2, &from, c->reason.data,
+               c->reason.size);
 }
 
 void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c)
 {
     (void)peer_node;
     uint32_t name;
-    otpc_proc_t *t = c->op == DOP_ALIAS_SEND ? NULL : target(n, c, &name);
+    otpc_proc_t *t = c->op == OTPC__DOP_ALIAS_SEND ? NULL : target(n, c, &name);
     switch (c->op) {
-    case DOP_SEND:
-    case DOP_REG_SEND:
+    case OTPC__DOP_SEND:
+    case OTPC__DOP_REG_SEND:
         if (t) {
-            otpc_pid_t from = c->has_from ? otpc__pid_from_ei(n, &c->from) : (otpc_pid_t){0, 0, 0, 0};
-            otpc__msg_t *m = otpc__msg_new(n, M_MSG, &from, c->msg.data, c->msg.size);
+            otpc_pid_t from =
+                c->has_from ? otpc__pid_from_ei(n, &c->from) : (otpc_pid_t){0, 0, 0, 0};
+            otpc__msg_t *m = otpc__msg_new(n, OTPC__M_MSG, &from, c->msg.data, c->msg.size);
             if (m)
                 otpc__deliver(n, t, m);
         }
         break;
-    case DOP_LINK:
+    case OTPC__DOP_LINK:
         on_link(n, c, t);
         break;
-    case DOP_UNLINK:
+    case OTPC__DOP_UNLINK:
         if (t) {
             otpc_pid_t from = otpc__pid_from_ei(n, &c->from);
             link_remove(t, &from);
         }
         break;
-    case DOP_UNLINK_ID:
-    case DOP_UNLINK_ID_ACK:
-        on_unlink_id(n, c, t, c->op == DOP_UNLINK_ID_ACK);
+    case OTPC__DOP_UNLINK_ID:
+    case OTPC__DOP_UNLINK_ID_ACK:
+        on_unlink_id(n, c, t, c->op == OTPC__DOP_UNLINK_ID_ACK);
         break;
-    case DOP_EXIT:
-    case DOP_EXIT2:
-        on_exit(n, c, t, c->op == DOP_EXIT);
+    case OTPC__DOP_EXIT:
+    case OTPC__DOP_EXIT2:
+        on_exit(n, c, t, c->op == OTPC__DOP_EXIT);
         break;
-    case DOP_MONITOR_P:
+    case OTPC__DOP_MONITOR_P:
         on_monitor_p(n, c, t, name);
         break;
-    case DOP_DEMONITOR_P:
+    case OTPC__DOP_DEMONITOR_P:
         if (t) {
             otpc_ref_t ref;
             if (otpc__ref_from_ei(n, &c->ref, &ref) == 0)
                 mon_take(&t->mons_in, &ref, NULL);
         }
         break;
-    case DOP_MONITOR_P_EXIT:
+    case OTPC__DOP_MONITOR_P_EXIT:
         on_monitor_exit(n, c, t);
         break;
     default:

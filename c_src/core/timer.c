@@ -112,8 +112,8 @@ static void slot_free(otpc__timers_t *t, uint32_t slot)
     t->free_head = slot + 1;
 }
 
-int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to,
-                    otpc__msg_t *msg, otpc_timer_t *out)
+int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to, otpc__msg_t *msg,
+                    otpc_timer_t *out)
 {
     otpc__timers_t *t = &n->timers;
     if (!t->free_head && grow(t))
@@ -210,7 +210,7 @@ int otpc_send_after(otpc_proc_t *self, unsigned ms, const otpc_pid_t *to, otpc_t
     int rc = otpc__check_term(msg);
     if (rc)
         return rc;
-    otpc__msg_t *m = otpc__msg_new(n, M_MSG, &self->pid, msg.data, msg.size);
+    otpc__msg_t *m = otpc__msg_new(n, OTPC__M_MSG, &self->pid, msg.data, msg.size);
     if (!m)
         return OTPC_ENOMEM;
     if ((rc = otpc__timer_add(n, ms, OTPC__TIMER_SEND, to, m, out)) != 0)

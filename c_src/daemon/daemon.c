@@ -69,10 +69,10 @@ typedef struct {
     ei_x_buff x;
 } daemon_t;
 
-static const char T_RETRY[] = OTPC__VATOM(11, '$', 'o', 't', 'p', 'c', '_', 'r', 'e', 't', 'r',
-                                          'y');
-static const char T_GRACE[] = OTPC__VATOM(11, '$', 'o', 't', 'p', 'c', '_', 'g', 'r', 'a', 'c',
-                                          'e');
+static const char T_RETRY[] =
+    OTPC__VATOM(11, '$', 'o', 't', 'p', 'c', '_', 'r', 'e', 't', 'r', 'y');
+static const char T_GRACE[] =
+    OTPC__VATOM(11, '$', 'o', 't', 'p', 'c', '_', 'g', 'r', 'a', 'c', 'e');
 static const char T_STOP[] = OTPC__VATOM(10, '$', 'o', 't', 'p', 'c', '_', 's', 't', 'o', 'p');
 #define T_NORMAL otpc__t_normal
 #define T_SHUTDOWN otpc__t_shutdown
@@ -204,16 +204,21 @@ static void start_one(daemon_t *d, int fd, const struct sockaddr_storage *ss)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    otpc__sess_conf_t c = {fd, d->proc->pid, d->mod, {d->arg.data, d->arg.len}, d->tls,
-                           d->o.max_frame, d->o.handshake_timeout, d->o.idle_timeout,
+    otpc__sess_conf_t c = {fd,
+                           d->proc->pid,
+                           d->mod,
+                           {d->arg.data, d->arg.len},
+                           d->tls,
+                           d->o.max_frame,
+                           d->o.handshake_timeout,
+                           d->o.idle_timeout,
                            d->budget};
     entry_t e;
     if (otpc__session_start(d->n, &c, &e.conn, &e.server)) {
         d->refused++;
         return;
     }
-    if (otpc_monitor(d->proc, &e.server, &e.mref) ||
-        otpc__vec_push(&d->live, &e, sizeof e)) {
+    if (otpc_monitor(d->proc, &e.server, &e.mref) || otpc__vec_push(&d->live, &e, sizeof e)) {
         /* cannot account for it: better no connection than an untracked one */
         otpc_exit_signal(d->proc, &e.conn, TERM(T_SHUTDOWN));
         d->refused++;
@@ -229,8 +234,8 @@ static void back_off(daemon_t *d, int err)
     d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (d->backoff_ms > BACKOFF_MAX_MS)
         d->backoff_ms = BACKOFF_MAX_MS;
-    LOG_WARN("daemon", "accept on port %u: %s; retrying in %u ms", d->port, strerror(err),
-                d->backoff_ms);
+    OTPC__LOG_WARN("daemon", "accept on port %u: %s; retrying in %u ms", d->port, strerror(err),
+                   d->backoff_ms);
     d->backing_off = 1;
     set_polling(d);
     otpc_send_after(d->proc, d->backoff_ms, &d->proc->pid, TERM(T_RETRY), NULL);
@@ -291,7 +296,7 @@ static void begin_stop(daemon_t *d, const otpc__from_t *from)
         return;
     d->stopping = 1;
     close_listener(d);
-    LOG_INFO("daemon", "port %u: stopping with %u connections", d->port, d->live.len);
+    OTPC__LOG_INFO("daemon", "port %u: stopping with %u connections", d->port, d->live.len);
     if (!d->live.len)
         stop_done(d);
     else if (d->o.grace < 0)
@@ -315,8 +320,7 @@ static int x_info(daemon_t *d, ei_x_buff *x)
                                : ei_x_encode_atom(x, "infinity"));
     rc = rc || ei_x_encode_atom(x, "port") || ei_x_encode_ulong(x, d->port);
     rc = rc || ei_x_encode_atom(x, "transport") || ei_x_encode_atom(x, d->tls ? "tls" : "tcp");
-    rc = rc || ei_x_encode_atom(x, "accepting") ||
-         ei_x_encode_boolean(x, d->lpoll && !d->paused);
+    rc = rc || ei_x_encode_atom(x, "accepting") || ei_x_encode_boolean(x, d->lpoll && !d->paused);
     return rc;
 }
 
@@ -426,7 +430,7 @@ static void daemon_terminate(otpc_proc_t *self, otpc_term_t reason)
     (void)reason;
     daemon_t *d = otpc_proc_data(self);
     if (d->live.len)
-        LOG_INFO("daemon", "port %u: exiting with %u connections", d->port, d->live.len);
+        OTPC__LOG_INFO("daemon", "port %u: exiting with %u connections", d->port, d->live.len);
     free_daemon(d); /* the sessions hear of it through their links */
 }
 
@@ -453,8 +457,8 @@ static int make_tls(daemon_t *d, otpc__derr_t *e)
 }
 
 int otpc__daemon_start(otpc_node_t *n, const otpc_gen_server_t *mod, otpc_term_t arg,
-                       const otpc_daemon_opts_t *opts, const otpc_pid_t *owner,
-                       otpc_pid_t *out, otpc__derr_t *e)
+                       const otpc_daemon_opts_t *opts, const otpc_pid_t *owner, otpc_pid_t *out,
+                       otpc__derr_t *e)
 {
     memset(e, 0, sizeof *e);
     if (!mod || !opts)
@@ -500,8 +504,8 @@ int otpc__daemon_start(otpc_node_t *n, const otpc_gen_server_t *mod, otpc_term_t
     rc = otpc_spawn(n, &daemon_ops, d, out);
     if (rc)
         goto fail;
-    LOG_INFO("daemon", "%s daemon of %s listening on port %u", d->tls ? "TLS" : "TCP", mod->name,
-             d->port);
+    OTPC__LOG_INFO("daemon", "%s daemon of %s listening on port %u", d->tls ? "TLS" : "TCP",
+                   mod->name, d->port);
     return 0;
 fail:
     free_daemon(d);

@@ -13,7 +13,10 @@
 #include "otp/gen_server_int.h"
 
 /* A versioned small atom as a byte array, and a term view of such an array. */
-#define OTPC__VATOM(len, ...) {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, len, __VA_ARGS__}
+#define OTPC__VATOM(len, ...)                                              \
+    {                                                                      \
+        (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, len, __VA_ARGS__ \
+    }
 #define OTPC__TERM(a) ((otpc_term_t){(a), sizeof(a)})
 extern const char otpc__t_normal[9], otpc__t_shutdown[11]; /* session.c */
 
@@ -55,15 +58,15 @@ static inline void otpc__dbudget_release(otpc__dbudget_t *b)
 
 /* What a connection needs from its daemon; borrowed for otpc__session_start only. */
 typedef struct {
-    int fd;                        /* accepted, non-blocking; owned by the session now */
-    otpc_pid_t daemon;             /* linked: its exit shuts the connection down */
+    int fd;            /* accepted, non-blocking; owned by the session now */
+    otpc_pid_t daemon; /* linked: its exit shuts the connection down */
     const otpc_gen_server_t *mod;
-    otpc_term_t arg;               /* versioned; copied by the server's start */
-    otpc__tls_ctx_t *tls;          /* NULL: plain TCP */
+    otpc_term_t arg;      /* versioned; copied by the server's start */
+    otpc__tls_ctx_t *tls; /* NULL: plain TCP */
     size_t max_frame;
-    unsigned handshake_timeout;    /* ms, TLS only */
-    unsigned idle_timeout;         /* ms; 0: none */
-    otpc__dbudget_t *budget;       /* the session takes a reference */
+    unsigned handshake_timeout; /* ms, TLS only */
+    unsigned idle_timeout;      /* ms; 0: none */
+    otpc__dbudget_t *budget;    /* the session takes a reference */
 } otpc__sess_conf_t;
 
 /* Spawn the connection process for an accepted socket and start its server, linked to
@@ -83,7 +86,7 @@ typedef struct {
 } otpc__derr_t;
 
 int otpc__daemon_start(otpc_node_t *n, const otpc_gen_server_t *mod, otpc_term_t arg,
-                       const otpc_daemon_opts_t *opts, const otpc_pid_t *owner,
-                       otpc_pid_t *out, otpc__derr_t *e);
+                       const otpc_daemon_opts_t *opts, const otpc_pid_t *owner, otpc_pid_t *out,
+                       otpc__derr_t *e);
 
 #endif

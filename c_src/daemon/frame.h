@@ -22,7 +22,7 @@ typedef struct {
     const char *why; /* BAD: "not_a_term" or "unknown_message" (static); else NULL */
     size_t tag_off;  /* CALL: Tag, one unversioned term at data[tag_off..+tag_len) */
     size_t tag_len;
-    size_t req_off;  /* CALL, CAST: Req, one unversioned term up to the frame's end */
+    size_t req_off; /* CALL, CAST: Req, one unversioned term up to the frame's end */
 } otpc__dframe_t;
 
 /* Classify the frame data[0..len) into *out; returns out->kind. The offsets point into

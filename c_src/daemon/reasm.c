@@ -26,8 +26,8 @@ static void pend_done(otpc__reasm_t *r)
 
 /* Take bytes from the piece into `pend` until its frame is whole. Sets *done once the
  * frame was handed out; returns 0, the callback's nonzero code or an error. */
-static int finish_pending(otpc__reasm_t *r, const char **data, size_t *len,
-                          otpc__frame_cb cb, void *ctx, uint64_t *too_big, int *done)
+static int finish_pending(otpc__reasm_t *r, const char **data, size_t *len, otpc__frame_cb cb,
+                          void *ctx, uint64_t *too_big, int *done)
 {
     if (r->pend.len < HDR) {
         size_t take = HDR - r->pend.len;
@@ -59,8 +59,8 @@ static int finish_pending(otpc__reasm_t *r, const char **data, size_t *len,
     return rc;
 }
 
-int otpc__reasm_feed(otpc__reasm_t *r, const char *data, size_t len, otpc__frame_cb cb,
-                     void *ctx, uint64_t *too_big)
+int otpc__reasm_feed(otpc__reasm_t *r, const char *data, size_t len, otpc__frame_cb cb, void *ctx,
+                     uint64_t *too_big)
 {
     if (r->pend.len) {
         int done = 0;

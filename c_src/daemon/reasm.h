@@ -28,8 +28,8 @@ typedef int (*otpc__frame_cb)(void *ctx, const char *data, size_t len);
 /* Feed one piece. Returns 0 when every whole frame was handed out (a partial one is
  * kept), the callback's nonzero return, OTPC_ETOOBIG with *too_big set to the announced
  * length, or OTPC_ENOMEM. After an error the stream is unusable. */
-int otpc__reasm_feed(otpc__reasm_t *r, const char *data, size_t len, otpc__frame_cb cb,
-                     void *ctx, uint64_t *too_big);
+int otpc__reasm_feed(otpc__reasm_t *r, const char *data, size_t len, otpc__frame_cb cb, void *ctx,
+                     uint64_t *too_big);
 
 /* Bytes held for a partial frame. */
 static inline size_t otpc__reasm_pending(const otpc__reasm_t *r)

@@ -39,7 +39,8 @@
 #include "util/log.h"
 
 #define HDR 4
-#define MAILBOX_HIGH 128      /* stop reading while the server has this many messages
+#define MAILBOX_HIGH \
+    128                       /* stop reading while the server has this many messages
                                * waiting (or their bytes, or the output waiting for the
                                * client, reach the node's busy limit) */
 #define BUF_KEEP (64u * 1024) /* larger idle buffers are given back */
@@ -52,20 +53,20 @@ typedef struct otpc__session {
     otpc_node_t *n;
     otpc_proc_t *proc; /* NULL once the process has exited */
     uv_poll_t poll;
-    int fd;            /* -1 once closed */
-    int events;        /* what `poll` watches now */
+    int fd;     /* -1 once closed */
+    int events; /* what `poll` watches now */
     state_t state;
-    int reading;       /* 0 once ENDING: frames after the decision are ignored */
-    int throttled;     /* not reading until the server's backlog shrinks */
-    int peer_gone;     /* EOF or a socket error: nothing more can be written */
+    int reading;   /* 0 once ENDING: frames after the decision are ignored */
+    int throttled; /* not reading until the server's backlog shrinks */
+    int peer_gone; /* EOF or a socket error: nothing more can be written */
     otpc_pid_t server, daemon;
     otpc__reasm_t reasm;
     otpc__dbudget_t *budget; /* the daemon's input budget, shared */
-    size_t held;       /* what reasm holds, as counted in budget->held */
+    size_t held;             /* what reasm holds, as counted in budget->held */
     otpc__tls_t *tls;
-    otpc__buf_t pout;  /* TLS: frames not encrypted yet */
-    otpc__buf_t out;   /* bytes for the socket */
-    uint64_t last_rx;  /* uv_now() of the last bytes read */
+    otpc__buf_t pout; /* TLS: frames not encrypted yet */
+    otpc__buf_t out;  /* bytes for the socket */
+    uint64_t last_rx; /* uv_now() of the last bytes read */
     unsigned idle_ms;
     int dirty;
     struct otpc__session *dirty_next;
@@ -77,8 +78,8 @@ const char otpc__t_normal[9] = OTPC__VATOM(6, 'n', 'o', 'r', 'm', 'a', 'l');
 const char otpc__t_shutdown[11] = OTPC__VATOM(8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n');
 static const char T_IDLE[] = OTPC__VATOM(10, '$', 'o', 't', 'p', 'c', '_', 'i', 'd', 'l', 'e');
 static const char T_HS[] = OTPC__VATOM(8, '$', 'o', 't', 'p', 'c', '_', 'h', 's');
-static const char T_LINGER[] = OTPC__VATOM(12, '$', 'o', 't', 'p', 'c', '_', 'l', 'i', 'n', 'g',
-                                           'e', 'r');
+static const char T_LINGER[] =
+    OTPC__VATOM(12, '$', 'o', 't', 'p', 'c', '_', 'l', 'i', 'n', 'g', 'e', 'r');
 #define T_NORMAL otpc__t_normal
 #define T_SHUTDOWN otpc__t_shutdown
 #define TERM OTPC__TERM
@@ -152,10 +153,10 @@ static int wire(otpc_proc_t *conn, const otpc__span_t *tag, const char *body, si
     sess_t *s = otpc_proc_data(conn);
     if (!can_talk(s) || s->state == S_CLOSING)
         return 0; /* as a reply to a caller that is gone: dropped */
-    static const char reply[] = {ERL_SMALL_TUPLE_EXT, 3, ERL_SMALL_ATOM_UTF8_EXT, 5,
-                                 'r', 'e', 'p', 'l', 'y'};
-    static const char push[] = {ERL_SMALL_TUPLE_EXT, 2, ERL_SMALL_ATOM_UTF8_EXT, 4,
-                                'p', 'u', 's', 'h'};
+    static const char reply[] = {
+        ERL_SMALL_TUPLE_EXT, 3, ERL_SMALL_ATOM_UTF8_EXT, 5, 'r', 'e', 'p', 'l', 'y'};
+    static const char push[] = {
+        ERL_SMALL_TUPLE_EXT, 2, ERL_SMALL_ATOM_UTF8_EXT, 4, 'p', 'u', 's', 'h'};
     if (tag)
         return put_frame(s, reply, sizeof reply, tag->data, tag->size, body, len);
     return put_frame(s, push, sizeof push, NULL, 0, body, len);
@@ -163,8 +164,8 @@ static int wire(otpc_proc_t *conn, const otpc__span_t *tag, const char *body, si
 
 static int put_exit(sess_t *s, const char *reason, size_t len)
 {
-    static const char ex[] = {ERL_SMALL_TUPLE_EXT, 2, ERL_SMALL_ATOM_UTF8_EXT, 4,
-                              'e', 'x', 'i', 't'};
+    static const char ex[] = {
+        ERL_SMALL_TUPLE_EXT, 2, ERL_SMALL_ATOM_UTF8_EXT, 4, 'e', 'x', 'i', 't'};
     return put_frame(s, ex, sizeof ex, reason, len, NULL, 0);
 }
 
@@ -336,8 +337,7 @@ static void flush(sess_t *s)
         s->out.len = 0; /* out of memory: the stream is lost either way */
     size_t done = 0;
     while (done < s->out.len) {
-        ssize_t w = send(s->fd, s->out.data + done, s->out.len - done,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = send(s->fd, s->out.data + done, s->out.len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             done += (size_t)w;
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -443,8 +443,10 @@ static void account(sess_t *s)
     int grew = now > s->held;
     s->held = now;
     if (grew && b->held > b->limit) {
-        LOG_WARN("daemon", "input budget (%zu bytes of partial frames) exceeded: "
-                 "closing a connection holding %zu", b->limit, now);
+        OTPC__LOG_WARN("daemon",
+                       "input budget (%zu bytes of partial frames) exceeded: "
+                       "closing a connection holding %zu",
+                       b->limit, now);
         end_with(s, NULL, "input_budget", 0);
     }
 }
@@ -467,7 +469,7 @@ static void tls_failed(sess_t *s)
         return;
     }
     const char *why = otpc__tls_error(s->tls);
-    LOG_INFO("daemon", "TLS connection failed: %s", why);
+    OTPC__LOG_INFO("daemon", "TLS connection failed: %s", why);
     ei_x_buff *x = shutdown_reason(s, "tls_error");
     ei_x_encode_binary(x, why, (long)strlen(why));
     s->reading = 0; /* the alert (if any) still goes out */

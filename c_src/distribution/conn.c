@@ -4,10 +4,10 @@
  *
  * Invariants:
  *  - The I/O thread holds one reference from creation until both uv handles are
- *    closed; the scheduler holds one from EV_UP until it has processed EV_DOWN; each
+ *    closed; the scheduler holds one from OTPC__EV_UP until it has processed OTPC__EV_DOWN; each
  *    queued command holds one. Memory is freed by whoever drops the last.
- *  - otpc__conn_close() is the only way out; it runs once, and reports EV_DOWN (if the
- *    connection was up) or EV_FAILED (if it had a peer name and was not superseded).
+ *  - otpc__conn_close() is the only way out; it runs once, and reports OTPC__EV_DOWN (if the
+ *    connection was up) or OTPC__EV_FAILED (if it had a peer name and was not superseded).
  *  - Output is written straight from the appending thread (usually the scheduler, at
  *    the end of its turn) while the I/O thread owns no bytes of this connection; what
  *    the socket does not take at once goes to out_shared, and from then until the I/O
@@ -113,10 +113,10 @@ int otpc__conn_want_drain(otpc__conn_t *c)
 static void maybe_drained(otpc__conn_t *c)
 {
     if (c->state == C_CLOSING)
-        return; /* EV_DOWN went first: the scheduler may have let go of c */
+        return; /* OTPC__EV_DOWN went first: the scheduler may have let go of c */
     if (atomic_load(&c->queued) >= c->io->cfg.busy_limit || !atomic_exchange(&c->want_drain, 0))
         return;
-    otpc__mq_push(c->io->cfg.events, EV_DRAINED, c, 0, NULL, 0);
+    otpc__mq_push(c->io->cfg.events, OTPC__EV_DRAINED, c, 0, NULL, 0);
 }
 
 int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data)
@@ -255,18 +255,18 @@ void otpc__conn_close(otpc__conn_t *c, const char *reason)
     atomic_store(&c->queued, 0);
     uv_mutex_unlock(&c->out_lock);
     if (was == C_UP) {
-        LOG_NOTICE("dist", "connection to %s closed: %s", c->peer, reason);
-        otpc__mq_push(io->cfg.events, EV_DOWN, c, 0, reason, (uint32_t)strlen(reason) + 1);
+        OTPC__LOG_NOTICE("dist", "connection to %s closed: %s", c->peer, reason);
+        otpc__mq_push(io->cfg.events, OTPC__EV_DOWN, c, 0, reason, (uint32_t)strlen(reason) + 1);
     } else if (c->peer[0] && !c->superseded) {
-        LOG_WARN("dist", "connection %s %s failed: %s", c->initiator ? "to" : "from", c->peer,
-                 reason);
+        OTPC__LOG_WARN("dist", "connection %s %s failed: %s", c->initiator ? "to" : "from", c->peer,
+                       reason);
         otpc__io_failed(io, c->peer, reason);
     } else {
-        LOG_INFO("dist", "connection #%u closed before handshake: %s", c->id, reason);
+        OTPC__LOG_INFO("dist", "connection #%u closed before handshake: %s", c->id, reason);
     }
     uv_read_stop((uv_stream_t *)&c->tcp);
     if (c->handed_over && !c->released && !io->stopping)
-        c->tcp_deferred = 1; /* the scheduler may still poll the fd: CMD_RELEASE closes */
+        c->tcp_deferred = 1; /* the scheduler may still poll the fd: OTPC__CMD_RELEASE closes */
     else
         uv_close((uv_handle_t *)&c->tcp, on_close);
     uv_close((uv_handle_t *)&c->timer, on_close);
@@ -345,7 +345,7 @@ otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer)
     int rrc = uv_random(NULL, NULL, &challenge, sizeof challenge, 0, NULL);
     if (rrc) {
         /* A guessable challenge would let a recorded digest be replayed. */
-        LOG_ERROR("dist", "no random challenge (%s): connection refused", uv_strerror(rrc));
+        OTPC__LOG_ERROR("dist", "no random challenge (%s): connection refused", uv_strerror(rrc));
         return NULL;
     }
     otpc__conn_t *c = calloc(1, sizeof *c);
@@ -367,8 +367,8 @@ otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer)
     c->handles = 2;
     if (peer)
         snprintf(c->peer, sizeof c->peer, "%s", peer);
-    otpc__hs_init(&c->hs, initiator, io->cfg.node_name, io->cfg.cookie, io->flags,
-                  io->creation, challenge);
+    otpc__hs_init(&c->hs, initiator, io->cfg.node_name, io->cfg.cookie, io->flags, io->creation,
+                  challenge);
     if (peer)
         snprintf(c->hs.peer_name, sizeof c->hs.peer_name, "%s", peer);
     c->hs.check = check_peer;
@@ -400,7 +400,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
 }
 
 /* The handshake is done: from here the scheduler reads the socket. What was read past
- * the handshake goes with EV_UP, in the same record, so nothing can overtake it. */
+ * the handshake goes with OTPC__EV_UP, in the same record, so nothing can overtake it. */
 static void went_up(otpc__conn_t *c, const char *rest, size_t rlen)
 {
     otpc__io_t *io = c->io;
@@ -414,16 +414,16 @@ static void went_up(otpc__conn_t *c, const char *rest, size_t rlen)
         uv_mutex_unlock(&c->out_lock);
     }
     snprintf(c->peer, sizeof c->peer, "%s", c->hs.peer_name);
-    LOG_INFO("dist", "connected to %s (%s, flags 0x%llx)", c->peer,
-             c->initiator ? "outgoing" : "incoming", (unsigned long long)c->peer_flags);
-    otpc__conn_ref(c); /* the scheduler's, until it has processed EV_DOWN */
+    OTPC__LOG_INFO("dist", "connected to %s (%s, flags 0x%llx)", c->peer,
+                   c->initiator ? "outgoing" : "incoming", (unsigned long long)c->peer_flags);
+    otpc__conn_ref(c); /* the scheduler's, until it has processed OTPC__EV_DOWN */
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->handed_over = 1;
     size_t plen = strlen(c->peer) + 1;
     otpc__buf_t rec = {0};
     if (otpc__buf_append(&rec, c->peer, plen) || otpc__buf_append(&rec, rest, rlen) ||
         rec.len > UINT32_MAX ||
-        otpc__mq_push(io->cfg.events, EV_UP, c, c->peer_flags, rec.data, (uint32_t)rec.len)) {
+        otpc__mq_push(io->cfg.events, OTPC__EV_UP, c, c->peer_flags, rec.data, (uint32_t)rec.len)) {
         otpc__buf_free(&rec);
         otpc__conn_unref(c);
         c->handed_over = 0;
@@ -460,7 +460,7 @@ static ssize_t read_handshake(otpc__conn_t *c)
             emit_local(c, &out);
         if (rc < 0) {
             if (rc == OTPC_ECOOKIE)
-                LOG_ERROR("dist", "%s", c->hs.error);
+                OTPC__LOG_ERROR("dist", "%s", c->hs.error);
             if (c->hs.told_nok) {
                 /* Simultaneous connect, and the peer's attempt wins: what the
                  * scheduler queued for it waits for that connection instead. */
@@ -474,7 +474,7 @@ static ssize_t read_handshake(otpc__conn_t *c)
         if (rc == 1) {
             went_up(c, c->rbuf.data + pos, c->rbuf.len - pos);
             otpc__buf_free(&out);
-            return -1; /* the rest went with EV_UP; rbuf is gone */
+            return -1; /* the rest went with OTPC__EV_UP; rbuf is gone */
         }
     }
     otpc__buf_free(&out);
@@ -515,7 +515,6 @@ void otpc__conn_start(otpc__conn_t *c)
     if (rc < 0)
         otpc__conn_close(c, uv_strerror(rc));
 }
-
 
 /* ---- ticks --------------------------------------------------------------------- */
 

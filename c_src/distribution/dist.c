@@ -72,22 +72,22 @@ void otpc__dist_events(otpc_node_t *n)
     otpc__mq_take(&d->events);
     while ((r = otpc__mq_next(&d->events, &data)) != NULL) {
         switch (r->type) {
-        case EV_UP:
+        case OTPC__EV_UP:
             otpc__peer_up(n, r->ptr, r->arg, data, r->len);
             break;
-        case EV_DOWN:
+        case OTPC__EV_DOWN:
             otpc__peer_down(n, r->ptr, data);
             break;
-        case EV_FAILED:
+        case OTPC__EV_FAILED:
             otpc__peer_failed(n, data, data + strlen(data) + 1);
             break;
-        case EV_DRAINED:
+        case OTPC__EV_DRAINED:
             otpc__peer_drained(n, r->ptr);
             break;
-        case EV_READY:
+        case OTPC__EV_READY:
             d->ready(n, (uint32_t)r->arg);
             break;
-        case EV_FATAL:
+        case OTPC__EV_FATAL:
             d->fatal(n, data, r->len);
             break;
         }
@@ -96,13 +96,13 @@ void otpc__dist_events(otpc_node_t *n)
 
 void otpc__dist_stop(otpc_node_t *n)
 {
-    otpc__peers_stop_reading(n); /* before CMD_STOP: the I/O thread then closes the fds */
-    otpc__io_command(otpc__dist(n)->io, CMD_STOP, NULL, NULL, 0);
+    otpc__peers_stop_reading(n); /* before OTPC__CMD_STOP: the I/O thread then closes the fds */
+    otpc__io_command(otpc__dist(n)->io, OTPC__CMD_STOP, NULL, NULL, 0);
 }
 
 /* After the I/O thread has ended: give back the references its last events carried.
- * Every connection is closed by now, so an EV_UP here is always followed by its EV_DOWN,
- * which drops the reference EV_UP gave (releasing it at EV_UP would leave EV_DOWN with
+ * Every connection is closed by now, so an OTPC__EV_UP here is always followed by its OTPC__EV_DOWN,
+ * which drops the reference OTPC__EV_UP gave (releasing it at OTPC__EV_UP would leave OTPC__EV_DOWN with
  * a freed connection). */
 void otpc__dist_join(otpc_node_t *n)
 {
@@ -113,7 +113,7 @@ void otpc__dist_join(otpc_node_t *n)
     d->io = NULL;
     otpc__mq_take(&d->events);
     while ((r = otpc__mq_next(&d->events, &data)) != NULL)
-        if (r->type == EV_DOWN)
+        if (r->type == OTPC__EV_DOWN)
             otpc__peer_down(n, r->ptr, data);
     otpc__peers_free(n);
     otpc__mq_destroy(&d->events);

@@ -18,18 +18,18 @@ typedef struct {
 
 typedef struct otpc__peer {
     otpc_node_t *n;
-    uint32_t node;        /* atom */
-    otpc__conn_t *conn;   /* NULL while the connection is being set up */
-    uv_poll_t *poll;      /* reading the socket, from EV_UP until EV_DOWN or a close */
-    otpc__nap_t *nap;     /* the coalescing timer, once used */
-    int napping;          /* the socket's poll is stopped while the timer runs */
-    uint64_t senders[4];  /* distinct message senders lately (pid numbers mod 256) */
+    uint32_t node;       /* atom */
+    otpc__conn_t *conn;  /* NULL while the connection is being set up */
+    uv_poll_t *poll;     /* reading the socket, from OTPC__EV_UP until OTPC__EV_DOWN or a close */
+    otpc__nap_t *nap;    /* the coalescing timer, once used */
+    int napping;         /* the socket's poll is stopped while the timer runs */
+    uint64_t senders[4]; /* distinct message senders lately (pid numbers mod 256) */
     int naps_in_window;
     int fd;
-    otpc__buf_t rbuf;     /* reassembly of incoming packets */
+    otpc__buf_t rbuf; /* reassembly of incoming packets */
     uint64_t flags;
-    otpc__buf_t obuf;     /* frames not yet handed to the I/O thread */
-    otpc__vec_t waiters;  /* of otpc_pid_t: processes parked until this peer drains */
+    otpc__buf_t obuf;    /* frames not yet handed to the I/O thread */
+    otpc__vec_t waiters; /* of otpc_pid_t: processes parked until this peer drains */
     int dirty;
     struct otpc__peer *dirty_next;
 } otpc__peer_t;
@@ -39,21 +39,22 @@ typedef void (*otpc__dist_ready_fn)(otpc_node_t *n, uint32_t creation);
 typedef void (*otpc__dist_fatal_fn)(otpc_node_t *n, const char *reason, size_t len);
 
 typedef struct {
-    otpc__io_t *io;       /* the I/O thread, while the node runs */
+    otpc__io_t *io; /* the I/O thread, while the node runs */
     otpc__dist_ready_fn ready;
     otpc__dist_fatal_fn fatal;
     otpc__mq_t events;    /* from the I/O thread (EV_*), woken through the node's wake */
     otpc__peer_t **peers; /* by atom id */
     uint32_t peers_cap;
-    otpc__peer_t *dirty;  /* peers with frames to hand over at the end of the turn */
-    ei_x_buff ctl;        /* dsig.c: the control message under construction */
+    otpc__peer_t *dirty; /* peers with frames to hand over at the end of the turn */
+    ei_x_buff ctl;       /* dsig.c: the control message under construction */
 } otpc__dist_t;
 
 extern otpc__ext_key_t otpc__dist_key;
 
 static inline otpc__dist_t *otpc__dist(const otpc_node_t *n)
 {
-    return (otpc__dist_t *)n->ext[atomic_load_explicit(&otpc__dist_key.slot, memory_order_relaxed) - 1];
+    return (otpc__dist_t *)
+        n->ext[atomic_load_explicit(&otpc__dist_key.slot, memory_order_relaxed) - 1];
 }
 
 /* Attach the layer's state to a new node and install its remote-signal table. */
@@ -69,14 +70,14 @@ void otpc__dist_join(otpc_node_t *n);
 
 /* peer.c: the scheduler's side of connections, and outgoing control messages */
 otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t node_atom, int connect);
-/* EV_UP: data is "peer\0bytes read past the handshake". */
+/* OTPC__EV_UP: data is "peer\0bytes read past the handshake". */
 void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data,
                    size_t len);
 /* Stop polling every socket (the node is stopping). */
 void otpc__peers_stop_reading(otpc_node_t *n);
 void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason);
 void otpc__peer_failed(otpc_node_t *n, const char *node, const char *reason);
-/* EV_DRAINED: the connection's queued output fell below the busy limit. */
+/* OTPC__EV_DRAINED: the connection's queued output fell below the busy limit. */
 void otpc__peer_drained(otpc_node_t *n, otpc__conn_t *conn);
 void otpc__peer_flush(otpc_node_t *n);
 void otpc__peer_close(otpc_node_t *n, otpc__peer_t *p, const char *reason);
@@ -84,11 +85,11 @@ void otpc__peers_free(otpc_node_t *n);
 otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn);
 /* Queue a control message (versioned, built by distribution/dsig.c) plus an optional payload term
  * (versioned) to the node of `to`. */
-int otpc__peer_send(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl,
-                    const char *payload, size_t plen);
+int otpc__peer_send(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl, const char *payload,
+                    size_t plen);
 /* The same with the payload in two pieces (a prefix built here, a body that lives
  * elsewhere), so a large reply is copied once, into the frame. */
-int otpc__peer_send2(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl,
-                     const char *payload, size_t plen, const char *tail, size_t tlen);
+int otpc__peer_send2(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl, const char *payload,
+                     size_t plen, const char *tail, size_t tlen);
 
 #endif

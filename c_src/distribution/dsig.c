@@ -21,16 +21,16 @@ static ei_x_buff *begin(otpc_node_t *n, int arity, long op)
 
 int otpc__dsig_send(otpc_node_t *n, const otpc_pid_t *to, const char *msg, size_t len)
 {
-    ei_x_buff *x = begin(n, 3, DOP_SEND);
+    ei_x_buff *x = begin(n, 3, OTPC__DOP_SEND);
     if (!x || ei_x_encode_atom(x, "") || otpc__x_pid(n, x, to))
         return OTPC_ENOMEM;
     return otpc__peer_send(n, to->node, x, msg, len);
 }
 
-int otpc__dsig_reg_send(otpc_node_t *n, const otpc_pid_t *from, uint32_t node,
-                        const char *name, const char *msg, size_t len)
+int otpc__dsig_reg_send(otpc_node_t *n, const otpc_pid_t *from, uint32_t node, const char *name,
+                        const char *msg, size_t len)
 {
-    ei_x_buff *x = begin(n, 4, DOP_REG_SEND);
+    ei_x_buff *x = begin(n, 4, OTPC__DOP_REG_SEND);
     if (!x || otpc__x_pid(n, x, from) || ei_x_encode_atom(x, "") || ei_x_encode_atom(x, name))
         return OTPC_ENOMEM;
     return otpc__peer_send(n, node, x, msg, len);
@@ -38,16 +38,16 @@ int otpc__dsig_reg_send(otpc_node_t *n, const otpc_pid_t *from, uint32_t node,
 
 int otpc__dsig_link(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to)
 {
-    ei_x_buff *x = begin(n, 3, DOP_LINK);
+    ei_x_buff *x = begin(n, 3, OTPC__DOP_LINK);
     if (!x || otpc__x_pid(n, x, from) || otpc__x_pid(n, x, to))
         return OTPC_ENOMEM;
     return otpc__peer_send(n, to->node, x, NULL, 0);
 }
 
-int otpc__dsig_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from,
-                         const otpc_pid_t *to, int ack)
+int otpc__dsig_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from, const otpc_pid_t *to,
+                         int ack)
 {
-    ei_x_buff *x = begin(n, 4, ack ? DOP_UNLINK_ID_ACK : DOP_UNLINK_ID);
+    ei_x_buff *x = begin(n, 4, ack ? OTPC__DOP_UNLINK_ID_ACK : OTPC__DOP_UNLINK_ID);
     if (!x || ei_x_encode_ulonglong(x, id) || otpc__x_pid(n, x, from) || otpc__x_pid(n, x, to))
         return OTPC_ENOMEM;
     return otpc__peer_send(n, to->node, x, NULL, 0);
@@ -56,7 +56,7 @@ int otpc__dsig_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from,
 int otpc__dsig_exit(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
                     const char *reason, size_t len, int via_link)
 {
-    ei_x_buff *x = begin(n, 4, via_link ? DOP_EXIT : DOP_EXIT2);
+    ei_x_buff *x = begin(n, 4, via_link ? OTPC__DOP_EXIT : OTPC__DOP_EXIT2);
     if (!x || otpc__x_pid(n, x, from) || otpc__x_pid(n, x, to) || otpc__x_raw(x, reason, len))
         return OTPC_ENOMEM;
     return otpc__peer_send(n, to->node, x, NULL, 0);
@@ -65,7 +65,7 @@ int otpc__dsig_exit(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to
 int otpc__dsig_monitor(otpc_node_t *n, const otpc_pid_t *watcher, const otpc__mon_t *m,
                        int demonitor)
 {
-    ei_x_buff *x = begin(n, 4, demonitor ? DOP_DEMONITOR_P : DOP_MONITOR_P);
+    ei_x_buff *x = begin(n, 4, demonitor ? OTPC__DOP_DEMONITOR_P : OTPC__DOP_MONITOR_P);
     uint32_t node = m->name ? m->name_node : m->pid.node;
     if (!x || otpc__x_pid(n, x, watcher) ||
         (m->name ? otpc__x_atom_id(n, x, m->name) : otpc__x_pid(n, x, &m->pid)) ||
@@ -74,35 +74,33 @@ int otpc__dsig_monitor(otpc_node_t *n, const otpc_pid_t *watcher, const otpc__mo
     return otpc__peer_send(n, node, x, NULL, 0);
 }
 
-int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj,
-                            const otpc_pid_t *watcher, const otpc_ref_t *ref,
-                            const char *reason, size_t len)
+int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_pid_t *watcher,
+                            const otpc_ref_t *ref, const char *reason, size_t len)
 {
-    ei_x_buff *x = begin(n, 5, DOP_MONITOR_P_EXIT);
+    ei_x_buff *x = begin(n, 5, OTPC__DOP_MONITOR_P_EXIT);
     int err = !x;
     if (!err && obj->raw)
         err = otpc__x_raw(x, obj->raw, obj->raw_len);
     else if (!err)
         err = obj->name ? otpc__x_atom_id(n, x, obj->name) : otpc__x_pid(n, x, obj->pid);
-    if (err || otpc__x_pid(n, x, watcher) || otpc__x_ref(n, x, ref) ||
-        otpc__x_raw(x, reason, len))
+    if (err || otpc__x_pid(n, x, watcher) || otpc__x_ref(n, x, ref) || otpc__x_raw(x, reason, len))
         return OTPC_ENOMEM;
     return otpc__peer_send(n, watcher->node, x, NULL, 0);
 }
 
 int otpc__dsig_reply(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t *caller,
-                     const otpc_ref_t *alias, const char *prefix, size_t plen,
-                     const char *body, size_t blen)
+                     const otpc_ref_t *alias, const char *prefix, size_t plen, const char *body,
+                     size_t blen)
 {
     otpc__peer_t *peer = otpc__peer_get(n, caller->node, 0);
     ei_x_buff *x;
-    if (alias && peer && (peer->flags & DF_ALIAS) && alias->node == caller->node) {
-        x = begin(n, 3, DOP_ALIAS_SEND);
+    if (alias && peer && (peer->flags & OTPC__DF_ALIAS) && alias->node == caller->node) {
+        x = begin(n, 3, OTPC__DOP_ALIAS_SEND);
         if (!x || otpc__x_pid(n, x, server) || otpc__x_ref(n, x, alias))
             return OTPC_ENOMEM;
         return otpc__peer_send2(n, alias->node, x, prefix, plen, body, blen);
     }
-    x = begin(n, 3, DOP_SEND);
+    x = begin(n, 3, OTPC__DOP_SEND);
     if (!x || ei_x_encode_atom(x, "") || otpc__x_pid(n, x, caller))
         return OTPC_ENOMEM;
     return otpc__peer_send2(n, caller->node, x, prefix, plen, body, blen);
@@ -110,8 +108,8 @@ int otpc__dsig_reply(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t 
 
 /* ---- the table core uses ----------------------------------------------------------- */
 
-static int r_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from,
-                       const otpc_pid_t *to, int ack)
+static int r_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from, const otpc_pid_t *to,
+                       int ack)
 {
     return otpc__dsig_unlink_id(n, id, from, to, ack);
 }

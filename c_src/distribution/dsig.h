@@ -22,24 +22,23 @@
 extern const otpc__remote_t otpc__dsig_remote;
 
 int otpc__dsig_send(otpc_node_t *n, const otpc_pid_t *to, const char *msg, size_t len);
-int otpc__dsig_reg_send(otpc_node_t *n, const otpc_pid_t *from, uint32_t node,
-                        const char *name, const char *msg, size_t len);
+int otpc__dsig_reg_send(otpc_node_t *n, const otpc_pid_t *from, uint32_t node, const char *name,
+                        const char *msg, size_t len);
 int otpc__dsig_link(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to);
-int otpc__dsig_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from,
-                         const otpc_pid_t *to, int ack);
+int otpc__dsig_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from, const otpc_pid_t *to,
+                         int ack);
 int otpc__dsig_exit(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
                     const char *reason, size_t len, int via_link);
 int otpc__dsig_monitor(otpc_node_t *n, const otpc_pid_t *watcher, const otpc__mon_t *m,
                        int demonitor);
-int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj,
-                            const otpc_pid_t *watcher, const otpc_ref_t *ref,
-                            const char *reason, size_t len);
+int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_pid_t *watcher,
+                            const otpc_ref_t *ref, const char *reason, size_t len);
 /* {Tag, Reply} to a remote caller from `server`: ALIAS_SEND to the call's alias when
  * the tag is [alias | Ref] and the caller's node has ALIAS (a late reply is then
  * dropped by ERTS), else SEND to the caller's pid. `prefix` is "{Tag, " (versioned),
  * `body` the reply's unversioned bytes; each is copied once, into the frame. */
 int otpc__dsig_reply(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t *caller,
-                     const otpc_ref_t *alias, const char *prefix, size_t plen,
-                     const char *body, size_t blen);
+                     const otpc_ref_t *alias, const char *prefix, size_t plen, const char *body,
+                     size_t blen);
 
 #endif

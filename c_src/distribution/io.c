@@ -5,7 +5,7 @@
  *
  * Invariants: only this thread runs `loop`; every asynchronous step that refers to a
  * connection holds a reference to it and checks C_CLOSING when it completes; startup
- * reports exactly one of EV_READY or EV_FATAL.
+ * reports exactly one of OTPC__EV_READY or OTPC__EV_FATAL.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,7 @@ static void fatal(otpc__io_t *io, const char *why)
     if (io->ready)
         return;
     io->ready = -1;
-    otpc__mq_push(io->cfg.events, EV_FATAL, NULL, 0, why, (uint32_t)strlen(why));
+    otpc__mq_push(io->cfg.events, OTPC__EV_FATAL, NULL, 0, why, (uint32_t)strlen(why));
 }
 
 /* ---- epmd registration ----------------------------------------------------------- */
@@ -66,7 +66,8 @@ static void epmd_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     otpc__io_t *io = s->data;
     if (n < 0) {
         if (io->ready == 1)
-            LOG_WARN("epmd", "lost the epmd connection (%s); registering again", uv_strerror((int)n));
+            OTPC__LOG_WARN("epmd", "lost the epmd connection (%s); registering again",
+                           uv_strerror((int)n));
         else
             fatal(io, "epmd closed the connection during registration");
         epmd_drop(io);
@@ -81,8 +82,8 @@ static void epmd_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (io->ready == 1) {
         otpc__buf_reset(&io->epmd_buf);
         if (r > 0 && ok && creation != io->creation)
-            LOG_NOTICE("epmd", "registered again (epmd creation %u, keeping %u)", creation,
-                       io->creation);
+            OTPC__LOG_NOTICE("epmd", "registered again (epmd creation %u, keeping %u)", creation,
+                             io->creation);
         return;
     }
     if (r < 0 || !ok) {
@@ -95,9 +96,9 @@ static void epmd_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     io->creation = creation;
     io->ready = 1;
     otpc__buf_reset(&io->epmd_buf);
-    LOG_INFO("epmd", "registered %s on port %u (creation %u)", io->cfg.node_name, io->port,
-             creation);
-    otpc__mq_push(io->cfg.events, EV_READY, NULL, creation, NULL, 0);
+    OTPC__LOG_INFO("epmd", "registered %s on port %u (creation %u)", io->cfg.node_name, io->port,
+                   creation);
+    otpc__mq_push(io->cfg.events, OTPC__EV_READY, NULL, creation, NULL, 0);
 }
 
 static void epmd_written(uv_write_t *w, int status)
@@ -120,11 +121,11 @@ static void spawn_epmd(otpc__io_t *io)
     o.exit_cb = NULL;
     int rc = uv_spawn(&io->loop, &proc, &o);
     if (rc == 0) {
-        LOG_INFO("epmd", "no epmd was running; started one");
+        OTPC__LOG_INFO("epmd", "no epmd was running; started one");
         uv_unref((uv_handle_t *)&proc);
         uv_close((uv_handle_t *)&proc, NULL);
     } else {
-        LOG_WARN("epmd", "cannot start epmd: %s", uv_strerror(rc));
+        OTPC__LOG_WARN("epmd", "cannot start epmd: %s", uv_strerror(rc));
     }
 }
 
@@ -307,7 +308,7 @@ static void resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
 static void connect_to(otpc__io_t *io, const char *node)
 {
     if (otpc__io_find(io, node, NULL))
-        return; /* under way or up: its EV_UP / EV_FAILED will answer */
+        return; /* under way or up: its OTPC__EV_UP / OTPC__EV_FAILED will answer */
     const char *at = strchr(node, '@');
     if (!at || !at[1] || strlen(node) > OTPC__NODE_NAME_MAX) {
         otpc__io_failed(io, node, "not a node name");
@@ -320,7 +321,7 @@ static void connect_to(otpc__io_t *io, const char *node)
             otpc__conn_close(c, "out of memory");
         return;
     }
-    LOG_DEBUG("dist", "connecting to %s", node);
+    OTPC__LOG_DEBUG("dist", "connecting to %s", node);
     l->conn = c;
     otpc__conn_ref(c);
     uv_tcp_init(&io->loop, &l->tcp);
@@ -384,7 +385,7 @@ static void refuse(uv_stream_t *server)
         return;
     }
     if (uv_accept(server, (uv_stream_t *)t) < 0)
-        LOG_WARN("dist", "cannot take a connection to refuse it");
+        OTPC__LOG_WARN("dist", "cannot take a connection to refuse it");
     uv_close((uv_handle_t *)t, free_tcp);
 }
 
@@ -392,7 +393,7 @@ static void on_connection(uv_stream_t *server, int status)
 {
     otpc__io_t *io = server->data;
     if (status < 0) {
-        LOG_WARN("dist", "accept failed: %s", uv_strerror(status));
+        OTPC__LOG_WARN("dist", "accept failed: %s", uv_strerror(status));
         return;
     }
     otpc__conn_t *c = otpc__conn_new(io, 0, NULL);
@@ -407,8 +408,8 @@ static void on_connection(uv_stream_t *server, int status)
     if (io->unproven > io->cfg.max_handshakes) {
         uint64_t now = otpc__now_ms(io);
         if (!io->cap_warned_at || now - io->cap_warned_at >= 10000) {
-            LOG_WARN("dist", "more than %u handshakes in progress: refusing connections",
-                     io->cfg.max_handshakes);
+            OTPC__LOG_WARN("dist", "more than %u handshakes in progress: refusing connections",
+                           io->cfg.max_handshakes);
             io->cap_warned_at = now;
         }
         otpc__conn_close(c, "too many handshakes in progress");
@@ -442,7 +443,7 @@ static void stop(otpc__io_t *io)
 {
     io->stopping = 1;
     for (otpc__conn_t *c = io->conns; c; c = c->next) {
-        /* The scheduler stopped polling before it sent CMD_STOP. */
+        /* The scheduler stopped polling before it sent OTPC__CMD_STOP. */
         otpc__conn_release(c);
         if (c->state == C_UP)
             otpc__conn_close_soon(c, "node stopping");
@@ -472,29 +473,29 @@ static void on_commands(otpc__wake_t *w)
     while ((r = otpc__mq_next(&io->cmds, &d)) != NULL) {
         otpc__conn_t *c = r->ptr;
         switch (r->type) {
-        case CMD_CONNECT: {
+        case OTPC__CMD_CONNECT: {
             char node[OTPC__NODE_NAME_MAX + 1];
             snprintf(node, sizeof node, "%.*s", (int)r->len, d);
             if (!io->stopping)
                 connect_to(io, node);
             break;
         }
-        case CMD_WRITE:
+        case OTPC__CMD_WRITE:
             otpc__conn_flush(c);
             otpc__conn_unref(c);
             break;
-        case CMD_RELEASE:
+        case OTPC__CMD_RELEASE:
             otpc__conn_release(c);
             otpc__conn_unref(c);
             break;
-        case CMD_CLOSE: {
+        case OTPC__CMD_CLOSE: {
             char why[200];
             snprintf(why, sizeof why, "%.*s", (int)r->len, d);
             otpc__conn_close(c, why);
             otpc__conn_unref(c);
             break;
         }
-        case CMD_STOP:
+        case OTPC__CMD_STOP:
             stop(io);
             break;
         }
@@ -518,7 +519,7 @@ void otpc__io_failed(otpc__io_t *io, const char *node, const char *reason)
     msg[nl] = 0;
     memcpy(msg + nl + 1, reason, rl);
     msg[nl + 1 + rl] = 0;
-    otpc__mq_push(io->cfg.events, EV_FAILED, NULL, 0, msg, (uint32_t)(nl + rl + 2));
+    otpc__mq_push(io->cfg.events, OTPC__EV_FAILED, NULL, 0, msg, (uint32_t)(nl + rl + 2));
 }
 
 void otpc__io_command(otpc__io_t *io, uint32_t cmd, otpc__conn_t *conn, const char *data,
@@ -533,7 +534,7 @@ int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg)
     if (!io)
         return OTPC_ENOMEM;
     io->cfg = *cfg;
-    io->flags = OTPC__DF_OURS | (cfg->published ? DF_PUBLISHED : 0);
+    io->flags = OTPC__DF_OURS | (cfg->published ? OTPC__DF_PUBLISHED : 0);
     int rc = uv_loop_init(&io->loop);
     if (rc < 0)
         goto fail_free;
@@ -554,14 +555,14 @@ int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg)
     uv_ip4_addr("0.0.0.0", cfg->port, &a);
     if ((rc = uv_tcp_bind(&io->listener, (struct sockaddr *)&a, 0)) < 0 ||
         (rc = uv_listen((uv_stream_t *)&io->listener, 128, on_connection)) < 0) {
-        LOG_ERROR("dist", "cannot listen on port %u: %s", cfg->port, uv_strerror(rc));
+        OTPC__LOG_ERROR("dist", "cannot listen on port %u: %s", cfg->port, uv_strerror(rc));
         goto fail_handles;
     }
     struct sockaddr_in bound;
     int blen = sizeof bound;
     uv_tcp_getsockname(&io->listener, (struct sockaddr *)&bound, &blen);
     io->port = ntohs(bound.sin_port);
-    LOG_INFO("dist", "listening on port %u", io->port);
+    OTPC__LOG_INFO("dist", "listening on port %u", io->port);
     if (uv_thread_create(&io->thread, run, io))
         goto fail_handles;
     *out = io;

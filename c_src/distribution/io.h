@@ -8,17 +8,17 @@
  * buffer of a connection (otpc__conn_append); it hears back through events on the
  * queue given at start:
  *
- *   EV_READY   arg = creation          listening and registered with epmd
- *   EV_FATAL   data = reason           could not start (name taken, no port...)
- *   EV_UP      ptr = conn, arg = flags a handshake finished; the record carries one
- *              data = "peer\0bytes"    reference to conn, the scheduler's until EV_DOWN;
+ *   OTPC__EV_READY   arg = creation          listening and registered with epmd
+ *   OTPC__EV_FATAL   data = reason           could not start (name taken, no port...)
+ *   OTPC__EV_UP      ptr = conn, arg = flags a handshake finished; the record carries one
+ *              data = "peer\0bytes"    reference to conn, the scheduler's until OTPC__EV_DOWN;
  *                                      from here the scheduler reads the socket itself,
  *                                      starting with `bytes` (read with the handshake)
- *   EV_DOWN    ptr = conn, data=reason the connection is gone; no packet follows
- *   EV_FAILED  data = "node\0reason"   an outgoing attempt failed before EV_UP
- *   EV_DRAINED ptr = conn               what the I/O thread held for conn fell below
+ *   OTPC__EV_DOWN    ptr = conn, data=reason the connection is gone; no packet follows
+ *   OTPC__EV_FAILED  data = "node\0reason"   an outgoing attempt failed before OTPC__EV_UP
+ *   OTPC__EV_DRAINED ptr = conn               what the I/O thread held for conn fell below
  *                                      busy_limit after otpc__conn_want_drain; always
- *                                      before that conn's EV_DOWN
+ *                                      before that conn's OTPC__EV_DOWN
  */
 #ifndef OTPC_DIST_IO_H
 #define OTPC_DIST_IO_H
@@ -32,49 +32,56 @@
 typedef struct otpc__io otpc__io_t;
 typedef struct otpc__conn otpc__conn_t;
 
-enum { EV_READY = 1, EV_FATAL, EV_UP, EV_DOWN, EV_FAILED, EV_DRAINED };
-enum { CMD_CONNECT = 1, CMD_WRITE, CMD_CLOSE, CMD_RELEASE, CMD_STOP };
+enum {
+    OTPC__EV_READY = 1,
+    OTPC__EV_FATAL,
+    OTPC__EV_UP,
+    OTPC__EV_DOWN,
+    OTPC__EV_FAILED,
+    OTPC__EV_DRAINED
+};
+enum { OTPC__CMD_CONNECT = 1, OTPC__CMD_WRITE, OTPC__CMD_CLOSE, OTPC__CMD_RELEASE, OTPC__CMD_STOP };
 
 typedef struct {
     const char *node_name; /* "c1@host", borrowed for the thread's life */
     const char *alive;     /* "c1" */
     const char *cookie;
     int published;
-    unsigned ticktime_ms;  /* net_ticktime */
+    unsigned ticktime_ms; /* net_ticktime */
     uint16_t port;
     unsigned max_handshakes; /* incoming handshakes in progress at once; more are closed */
-    size_t busy_limit;     /* queued output past which EV_DRAINED is owed (see below) */
-    otpc__mq_t *events;    /* the scheduler's queue */
+    size_t busy_limit;       /* queued output past which OTPC__EV_DRAINED is owed (see below) */
+    otpc__mq_t *events;      /* the scheduler's queue */
 } otpc__io_cfg_t;
 
 int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg);
-/* Thread-safe. CMD_CONNECT: data = node name. CMD_WRITE / CMD_CLOSE / CMD_RELEASE:
- * conn, and the command takes over one reference the caller added; CMD_CLOSE data =
- * reason. CMD_RELEASE: the scheduler no longer polls the socket (after EV_DOWN). */
+/* Thread-safe. OTPC__CMD_CONNECT: data = node name. OTPC__CMD_WRITE / OTPC__CMD_CLOSE / OTPC__CMD_RELEASE:
+ * conn, and the command takes over one reference the caller added; OTPC__CMD_CLOSE data =
+ * reason. OTPC__CMD_RELEASE: the scheduler no longer polls the socket (after OTPC__EV_DOWN). */
 void otpc__io_command(otpc__io_t *io, uint32_t cmd, otpc__conn_t *conn, const char *data,
                       uint32_t len);
-/* Wait for the thread after CMD_STOP, then free everything. */
+/* Wait for the thread after OTPC__CMD_STOP, then free everything. */
 void otpc__io_join(otpc__io_t *io);
 
-/* Connection accessors for the scheduler. The peer fields never change after EV_UP. */
+/* Connection accessors for the scheduler. The peer fields never change after OTPC__EV_UP. */
 const char *otpc__conn_peer(const otpc__conn_t *c);
 void otpc__conn_ref(otpc__conn_t *c);
 void otpc__conn_unref(otpc__conn_t *c);
 /* Move `data` (whole frames) into the connection's output; `data` is left empty.
- * Returns 1 when the I/O thread must be told (CMD_WRITE), 0 when it already knows or
+ * Returns 1 when the I/O thread must be told (OTPC__CMD_WRITE), 0 when it already knows or
  * the connection is dead (then the data is dropped, as Erlang drops messages to a
  * node that went down). */
 int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data);
 /* Bytes of output the I/O thread holds for the connection (the socket pushed back). */
 size_t otpc__conn_queued(otpc__conn_t *c);
-/* Ask for one EV_DRAINED once queued output falls below busy_limit. Returns 1 when it
+/* Ask for one OTPC__EV_DRAINED once queued output falls below busy_limit. Returns 1 when it
  * already has (no event will come), 0 when the event is owed. */
 int otpc__conn_want_drain(otpc__conn_t *c);
-/* The socket, for the scheduler's reads after EV_UP (-1 if unknown). */
+/* The socket, for the scheduler's reads after OTPC__EV_UP (-1 if unknown). */
 int otpc__conn_fd(otpc__conn_t *c);
 /* Something arrived: the peer is alive (the I/O thread's net_ticktime check). */
 void otpc__conn_touch(otpc__conn_t *c);
-/* I/O thread, for CMD_RELEASE. */
+/* I/O thread, for OTPC__CMD_RELEASE. */
 void otpc__conn_release(otpc__conn_t *c);
 
 #endif

@@ -20,16 +20,16 @@ struct otpc__conn {
     atomic_int refs;
     conn_state_t state;
     int initiator;
-    int superseded;    /* lost a simultaneous connect: no EV_FAILED for it */
-    int unproven;      /* incoming and not up yet: counted in io->unproven */
-    int handles;       /* open uv handles; freed from the last close callback */
+    int superseded; /* lost a simultaneous connect: no OTPC__EV_FAILED for it */
+    int unproven;   /* incoming and not up yet: counted in io->unproven */
+    int handles;    /* open uv handles; freed from the last close callback */
     uint32_t id;
     uv_tcp_t tcp;
-    uv_timer_t timer;  /* setup timeout, then the tick timer */
+    uv_timer_t timer; /* setup timeout, then the tick timer */
     otpc__hs_t hs;
     char peer[OTPC__NODE_NAME_MAX + 1];
     uint64_t peer_flags;
-    otpc__buf_t rbuf;  /* reassembly, during the handshake */
+    otpc__buf_t rbuf;         /* reassembly, during the handshake */
     _Atomic uint64_t last_rx; /* written by the scheduler once it reads the socket */
     uint64_t last_tx;
     /* Once up, the scheduler reads the socket (handed_over); the I/O thread keeps the
@@ -93,11 +93,11 @@ void otpc__conn_close(otpc__conn_t *c, const char *reason);
 void otpc__conn_close_soon(otpc__conn_t *c, const char *reason);
 otpc__conn_t *otpc__io_find(otpc__io_t *io, const char *peer, const otpc__conn_t *except);
 uint64_t otpc__now_ms(otpc__io_t *io);
-/* After a "nok": report EV_FAILED for `peer` if it has not connected to us by the
+/* After a "nok": report OTPC__EV_FAILED for `peer` if it has not connected to us by the
  * setup timeout. */
 void otpc__io_await_peer(otpc__io_t *io, const char *peer);
 
-/* EV_FAILED for node with reason (both NUL-terminated in the record). */
+/* OTPC__EV_FAILED for node with reason (both NUL-terminated in the record). */
 void otpc__io_failed(otpc__io_t *io, const char *node, const char *reason);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * Peers: the scheduler's view of other nodes, and every packet it sends them.
  *
- * A peer exists from the first send to (or EV_UP from) a node until its connection is
+ * A peer exists from the first send to (or OTPC__EV_UP from) a node until its connection is
  * gone. While the connection is being set up, frames wait in the peer's buffer. Frames
  * are encoded so that they are valid whatever the peer announces (SEND, not SEND_SENDER;
  * EXIT, not PAYLOAD_EXIT), which is what lets them be queued before the handshake.
@@ -13,7 +13,7 @@
  * Once a connection is up, the scheduler reads its socket itself (a uv_poll_t on its
  * own loop): packets go from read() to the control decoder and the mailboxes with no
  * thread hop. The I/O thread keeps the handshake, ticks, write pushback and closing;
- * a peer stops polling before it tells the I/O thread (CMD_RELEASE) that the fd may be
+ * a peer stops polling before it tells the I/O thread (OTPC__CMD_RELEASE) that the fd may be
  * closed, so a closed and reused fd number never reaches this loop.
  */
 #include <errno.h>
@@ -30,8 +30,8 @@
 #define PASS_THROUGH 'p'
 #define READ_CHUNK (64 * 1024)
 #define READ_BUDGET (4 * 1024 * 1024) /* per wake-up and peer, then others get a turn */
-#define COALESCE_US 100     /* the nap between reads while messages come in bunches */
-#define COALESCE_MAX_US 400 /* ... at most, with many distinct senders */
+#define COALESCE_US 100               /* the nap between reads while messages come in bunches */
+#define COALESCE_MAX_US 400           /* ... at most, with many distinct senders */
 #define NAP_US_PER_SENDER 6
 
 static int grow_peers(otpc_node_t *n, uint32_t atom)
@@ -82,7 +82,7 @@ otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t atom, int connect)
     if (!p)
         return NULL;
     const char *name = otpc__atom_name(&n->atoms, atom);
-    otpc__io_command(D->io, CMD_CONNECT, NULL, name, (uint32_t)strlen(name));
+    otpc__io_command(D->io, OTPC__CMD_CONNECT, NULL, name, (uint32_t)strlen(name));
     return p;
 }
 
@@ -157,7 +157,7 @@ static void wake_waiters(otpc_node_t *n, otpc__peer_t *p)
 }
 
 /* After output moved on: wake the waiters if p is no longer busy, else make sure the
- * I/O thread tells us when it is (or, with no connection yet, EV_UP will). */
+ * I/O thread tells us when it is (or, with no connection yet, OTPC__EV_UP will). */
 static void check_waiters(otpc_node_t *n, otpc__peer_t *p)
 {
     if (!p->waiters.len)
@@ -233,7 +233,7 @@ void otpc__peer_flush(otpc_node_t *n)
         p->dirty = 0;
         if (otpc__conn_append(p->conn, &p->obuf)) {
             otpc__conn_ref(p->conn); /* the command's reference */
-            otpc__io_command(D->io, CMD_WRITE, p->conn, NULL, 0);
+            otpc__io_command(D->io, OTPC__CMD_WRITE, p->conn, NULL, 0);
         }
         check_waiters(n, p);
     }
@@ -249,13 +249,14 @@ static int on_packet(otpc_node_t *n, otpc__peer_t *p, const char *data, size_t l
         char reason[200];
         snprintf(reason, sizeof reason, "malformed packet from %s: %s",
                  otpc__atom_name(&n->atoms, p->node), why);
-        LOG_WARN("dist", "%s", reason);
+        OTPC__LOG_WARN("dist", "%s", reason);
         give_up(n, p, reason);
         return -1;
     }
     otpc__handle_ctrl(n, p->node, &c);
     /* ctrl.c folds SEND_SENDER and the _TT forms into these */
-    int is_msg = c.op == DOP_SEND || c.op == DOP_REG_SEND || c.op == DOP_ALIAS_SEND;
+    int is_msg =
+        c.op == OTPC__DOP_SEND || c.op == OTPC__DOP_REG_SEND || c.op == OTPC__DOP_ALIAS_SEND;
     if (is_msg && c.has_from) {
         unsigned b = c.from.num & 255u; /* senders seen this window, roughly */
         p->senders[b >> 6] |= 1ull << (b & 63);
@@ -299,7 +300,7 @@ static int packets(otpc_node_t *n, otpc__peer_t *p)
         char why[160];
         snprintf(why, sizeof why, "packet of %u bytes exceeds max_message (%zu)",
                  otpc__get_u32(p->rbuf.data + pos), n->opts.max_message);
-        LOG_WARN("dist", "%s from %s", why, otpc__atom_name(&n->atoms, p->node));
+        OTPC__LOG_WARN("dist", "%s from %s", why, otpc__atom_name(&n->atoms, p->node));
         give_up(n, p, why);
         return -1;
     }
@@ -460,8 +461,7 @@ static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, siz
 
 static void release(otpc_node_t *n, otpc__conn_t *conn);
 
-void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data,
-                   size_t len)
+void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data, size_t len)
 {
     const char *name = otpc__conn_peer(conn);
     uint32_t atom = otpc__atom(&n->atoms, name, strlen(name));
@@ -469,8 +469,8 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const cha
     if (!p && atom)
         p = peer_new(n, atom);
     if (!p) {
-        otpc__io_command(otpc__dist(n)->io, CMD_CLOSE, conn, "out of memory", 13);
-        return; /* the command took the EV_UP reference */
+        otpc__io_command(otpc__dist(n)->io, OTPC__CMD_CLOSE, conn, "out of memory", 13);
+        return; /* the command took the OTPC__EV_UP reference */
     }
     if (p->conn) { /* cannot happen: the I/O thread reports the old one down first */
         stop_reading(p);
@@ -498,9 +498,9 @@ otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn)
 static void release(otpc_node_t *n, otpc__conn_t *conn)
 {
     if (n->stopping)
-        return; /* the I/O thread closes everything at CMD_STOP */
+        return; /* the I/O thread closes everything at OTPC__CMD_STOP */
     otpc__conn_ref(conn);
-    otpc__io_command(otpc__dist(n)->io, CMD_RELEASE, conn, NULL, 0);
+    otpc__io_command(otpc__dist(n)->io, OTPC__CMD_RELEASE, conn, NULL, 0);
 }
 
 void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason)
@@ -526,7 +526,7 @@ void otpc__peer_failed(otpc_node_t *n, const char *node, const char *reason)
     otpc__peer_t *p = atom && atom < D->peers_cap ? D->peers[atom] : NULL;
     if (!p || p->conn)
         return;
-    LOG_INFO("dist", "cannot reach %s: %s", node, reason);
+    OTPC__LOG_INFO("dist", "cannot reach %s: %s", node, reason);
     peer_remove(n, p);
     otpc__node_lost(n, atom);
 }
@@ -537,7 +537,7 @@ void otpc__peer_close(otpc_node_t *n, otpc__peer_t *p, const char *reason)
     if (!p->conn)
         return;
     otpc__conn_ref(p->conn);
-    otpc__io_command(otpc__dist(n)->io, CMD_CLOSE, p->conn, reason, (uint32_t)strlen(reason));
+    otpc__io_command(otpc__dist(n)->io, OTPC__CMD_CLOSE, p->conn, reason, (uint32_t)strlen(reason));
 }
 
 void otpc__peers_free(otpc_node_t *n)

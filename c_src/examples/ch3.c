@@ -25,8 +25,7 @@ static otpc_action_t ch3_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r)
     return OTPC_OK;
 }
 
-static otpc_action_t ch3_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
-                              otpc_ret_t *r)
+static otpc_action_t ch3_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from, otpc_ret_t *r)
 {
     (void)from;
     ch3_t *c = otpc_proc_data(self);

@@ -101,8 +101,7 @@ static otpc_action_t push_many(otpc_proc_t *self, otpc_term_t req, int i, otpc_r
     return OTPC_REPLY;
 }
 
-static otpc_action_t echo_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
-                               otpc_ret_t *r)
+static otpc_action_t echo_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from, otpc_ret_t *r)
 {
     echo_t *e = otpc_proc_data(self);
     int i;

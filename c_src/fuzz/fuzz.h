@@ -24,12 +24,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
+#define CHECK(cond)                                                                        \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
             fprintf(stderr, "invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                     \
-        }                                                                                \
+            abort();                                                                       \
+        }                                                                                  \
     } while (0)
 
 /* ---- guarded copies ------------------------------------------------------------------ */
@@ -46,8 +46,7 @@ static inline void guard_init(guard_t *g)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     g->cap = (GUARD_CAP + page - 1) / page * page;
-    g->base = mmap(NULL, g->cap + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    g->base = mmap(NULL, g->cap + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(g->base != MAP_FAILED);
     CHECK(mprotect(g->base + g->cap, page, PROT_NONE) == 0);
 }
@@ -66,7 +65,7 @@ static inline const char *guard_put(guard_t *g, const void *p, size_t n)
 typedef struct {
     const uint8_t *size; /* piece sizes, used in turn */
     size_t n, next;
-    int whole;           /* no usable sizes: one piece */
+    int whole; /* no usable sizes: one piece */
 } cuts_t;
 
 /* Read a cut plan from data[0..len); returns the bytes it took (the stream follows). */

@@ -93,9 +93,9 @@ static void fuzz_handshake(const char *d, size_t n, int initiator)
         pos += f.next;
     }
     if (rc < 0)
-        CHECK(hs.state == HS_FAILED && hs.error[0] != 0);
+        CHECK(hs.state == OTPC__HS_FAILED && hs.error[0] != 0);
     if (rc == 1)
-        CHECK(hs.state == HS_DONE);
+        CHECK(hs.state == OTPC__HS_DONE);
     /* whatever was queued for the peer is whole frames */
     for (size_t o = 0; o < out.len; o += f.next)
         CHECK(otpc__frame_next(out.data + o, out.len - o, 2, 65535, &f) == 1);

@@ -66,8 +66,8 @@ static void check_packet(const char *d, size_t n)
 typedef struct {
     const char *s; /* the whole stream */
     size_t len;
-    size_t fed;    /* appended to the buffer so far */
-    size_t pos;    /* stream offset of the next packet's header */
+    size_t fed; /* appended to the buffer so far */
+    size_t pos; /* stream offset of the next packet's header */
     size_t max;
 } ref_t;
 

@@ -32,8 +32,8 @@ static guard_t g_piece, g_frame;
 typedef struct {
     const char *s;
     size_t len;
-    size_t fed;     /* bytes of s given to the reassembler so far */
-    size_t pos;     /* where the next frame's header starts */
+    size_t fed; /* bytes of s given to the reassembler so far */
+    size_t pos; /* where the next frame's header starts */
     size_t max;
     size_t frames;  /* handed out so far */
     size_t stop_at; /* stop at this frame (1-based); 0: never */
@@ -75,14 +75,12 @@ static void check_classify(const char *d, size_t n)
         CHECK(f.tag_len <= n - f.tag_off && f.req_off == f.tag_off + f.tag_len);
         CHECK(otpc__term_skip(d + f.tag_off, f.tag_len, &used) == 0 && used == f.tag_len);
         CHECK(f.req_off < n);
-        CHECK(otpc__term_skip(d + f.req_off, n - f.req_off, &used) == 0 &&
-              used == n - f.req_off);
+        CHECK(otpc__term_skip(d + f.req_off, n - f.req_off, &used) == 0 && used == n - f.req_off);
         break;
     case OTPC__DFRAME_CAST:
         CHECK(whole && otpc_term_is_tagged(t, "cast", 2, &at) && (size_t)at == f.req_off);
         CHECK(f.req_off < n);
-        CHECK(otpc__term_skip(d + f.req_off, n - f.req_off, &used) == 0 &&
-              used == n - f.req_off);
+        CHECK(otpc__term_skip(d + f.req_off, n - f.req_off, &used) == 0 && used == n - f.req_off);
         break;
     default:
         CHECK(!"unknown kind");

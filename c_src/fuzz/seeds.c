@@ -89,7 +89,7 @@ static void daemon_stream(otpc__buf_t *s)
     ei_x_encode_atom(&x, "pop");
     frame(s, NULL, &x);
     add(s, "\0\0\0\0", 4); /* keepalive */
-    x.index = 0; /* {cast, {push, [1, 2]}} */
+    x.index = 0;           /* {cast, {push, [1, 2]}} */
     ei_x_encode_version(&x);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "cast");
@@ -131,8 +131,8 @@ static void reasm_seeds(void)
     ADD(&b, 16, 0, 2, 2, 3, 0, 1, 0, 0); /* a 64 KiB header over a limit of 16 */
     put("reasm", "too_big", &b);
     b.len = 0;
-    ADD(&b, 64, 0, 0, 0, 0, 0, 3, 131, 104, 0, 0, 0, 0, 2, 131, 106, 0, 0, 0, 3, 97, 98, 99,
-        0, 0, 0, 10, 131, 104, 2, 119, 3, 'f', 'o', 'o', 97, 1); /* {}, [], junk, {foo, 1} */
+    ADD(&b, 64, 0, 0, 0, 0, 0, 3, 131, 104, 0, 0, 0, 0, 2, 131, 106, 0, 0, 0, 3, 97, 98, 99, 0, 0,
+        0, 10, 131, 104, 2, 119, 3, 'f', 'o', 'o', 97, 1); /* {}, [], junk, {foo, 1} */
     put("reasm", "bad_frames", &b);
     otpc__buf_free(&b);
     otpc__buf_free(&s);
@@ -200,7 +200,7 @@ static void dist_stream(otpc__buf_t *s)
     pid(&c, 40);
     pid(&c, 41);
     packet(s, &c, &m);
-    add(s, "\0\0\0\0", 4); /* tick */
+    add(s, "\0\0\0\0", 4);           /* tick */
     ei_x_encode_tuple_header(&c, 4); /* REG_SEND to net_kernel */
     ei_x_encode_long(&c, 6);
     pid(&c, 40);
@@ -270,8 +270,7 @@ static void drain(BIO *from, otpc__buf_t *to)
 }
 
 /* Give the client's new bytes to the server (and to the record), its answer back. */
-static int shuttle(otpc__tls_t *t, BIO *c_out, BIO *c_in, otpc__buf_t *rec,
-                   otpc__buf_t *plain)
+static int shuttle(otpc__tls_t *t, BIO *c_out, BIO *c_in, otpc__buf_t *rec, otpc__buf_t *plain)
 {
     otpc__buf_t bytes = {0}, answer = {0};
     fx_rand_select(FX_CLIENT);
@@ -299,12 +298,9 @@ typedef struct {
 } session_t;
 
 static const session_t sessions[] = {
-    {"tls13_session", TLS1_3_VERSION, 0, 0, 1},
-    {"tls12_session", TLS1_2_VERSION, 0, 0, 1},
-    {"mtls13_session", TLS1_3_VERSION, 1, 1, 1},
-    {"mtls12_session", TLS1_2_VERSION, 1, 1, 1},
-    {"mtls12_untrusted", TLS1_2_VERSION, 1, 2, 0},
-    {"mtls12_no_cert", TLS1_2_VERSION, 1, 0, 0},
+    {"tls13_session", TLS1_3_VERSION, 0, 0, 1},    {"tls12_session", TLS1_2_VERSION, 0, 0, 1},
+    {"mtls13_session", TLS1_3_VERSION, 1, 1, 1},   {"mtls12_session", TLS1_2_VERSION, 1, 1, 1},
+    {"mtls12_untrusted", TLS1_2_VERSION, 1, 2, 0}, {"mtls12_no_cert", TLS1_2_VERSION, 1, 0, 0},
 };
 
 static SSL *client(const session_t *ss, SSL_CTX **cctx, BIO **c_in, BIO **c_out)
@@ -379,9 +375,9 @@ static void replay(const session_t *ss, otpc__tls_ctx_t *sctx, const otpc__buf_t
     if (!t || otpc__tls_feed(t, rec->data, rec->len))
         die("replay");
     int rc = otpc__tls_recv(t, &plain);
-    int same = ss->completes ? otpc__tls_established(t) && otpc__tls_peer_closed(t) &&
-                                   plain.len == app->len
-                             : rc == OTPC_EPROTO && !otpc__tls_established(t);
+    int same = ss->completes
+                   ? otpc__tls_established(t) && otpc__tls_peer_closed(t) && plain.len == app->len
+                   : rc == OTPC_EPROTO && !otpc__tls_established(t);
     if (!same)
         die("a recorded session does not replay: is the server deterministic?");
     printf("tls/%s: %zu bytes, %s\n", ss->name, rec->len,

@@ -85,8 +85,7 @@ static EVP_PKEY *srv_key;
 static X509 *srv_cert; /* self-signed, CA:TRUE, so that it can vouch for clients */
 
 /* A certificate for key, named cn, signed by issuer's key (NULL: self-signed). */
-static X509 *certificate(EVP_PKEY *key, const char *cn, int ca, X509 *issuer,
-                         EVP_PKEY *issuer_key)
+static X509 *certificate(EVP_PKEY *key, const char *cn, int ca, X509 *issuer, EVP_PKEY *issuer_key)
 {
     X509 *x = X509_new();
     BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
@@ -98,8 +97,8 @@ static X509 *certificate(EVP_PKEY *key, const char *cn, int ca, X509 *issuer,
              ASN1_TIME_set_string_X509(X509_getm_notBefore(x), "20240101000000Z") &&
              ASN1_TIME_set_string_X509(X509_getm_notAfter(x), "20991231235959Z") &&
              X509_set_pubkey(x, key) &&
-             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn,
-                                        -1, -1, 0) &&
+             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
+                                        0) &&
              X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) &&
              X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, 0) == 1 &&
              X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
@@ -134,7 +133,8 @@ static int write_pem(char *path, size_t cap, const char *dir, const char *name, 
     FILE *fp = fopen(path, "w");
     if (!fp)
         return 0;
-    int ok = PEM_write_X509(fp, x) && (!k || PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL));
+    int ok =
+        PEM_write_X509(fp, x) && (!k || PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL));
     return fclose(fp) == 0 && ok;
 }
 

@@ -54,19 +54,19 @@ extern "C" {
 
 /* ---- errors -------------------------------------------------------------------- */
 
-#define OTPC_ERRNO_MAP(X)                                              \
-    X(NOMEM, -1, "out of memory")                                      \
-    X(INVAL, -2, "invalid argument")                                   \
-    X(BADARG, -3, "malformed term")                                    \
-    X(NOPROC, -4, "no such process")                                   \
-    X(NAMETAKEN, -5, "name already registered")                        \
-    X(TOOBIG, -6, "message exceeds the configured limit")              \
-    X(IO, -7, "I/O error")                                             \
-    X(PROTO, -8, "distribution protocol violation")                    \
-    X(EPMD, -9, "epmd refused or unreachable")                         \
+#define OTPC_ERRNO_MAP(X)                                                               \
+    X(NOMEM, -1, "out of memory")                                                       \
+    X(INVAL, -2, "invalid argument")                                                    \
+    X(BADARG, -3, "malformed term")                                                     \
+    X(NOPROC, -4, "no such process")                                                    \
+    X(NAMETAKEN, -5, "name already registered")                                         \
+    X(TOOBIG, -6, "message exceeds the configured limit")                               \
+    X(IO, -7, "I/O error")                                                              \
+    X(PROTO, -8, "distribution protocol violation")                                     \
+    X(EPMD, -9, "epmd refused or unreachable")                                          \
     X(COOKIE, -10, "no usable cookie: use -setcookie, OTPC_COOKIE or ~/.erlang.cookie") \
-    X(STATE, -11, "not allowed in this state")                         \
-    X(STOPPED, -13, "the server stopped during init")                  \
+    X(STATE, -11, "not allowed in this state")                                          \
+    X(STOPPED, -13, "the server stopped during init")                                   \
     X(BUSY, -14, "the connection's output is over its limit")
 
 enum {
@@ -116,17 +116,17 @@ static inline otpc_term_t otpc_term_x(const ei_x_buff *x)
 typedef struct otpc_node otpc_node_t;
 
 typedef struct {
-    const char *name;         /* "c1" (short name) or "c1@host" (with longnames) */
-    int longnames;            /* -name instead of -sname */
-    const char *cookie;       /* NULL: $OTPC_COOKIE, then ~/.erlang.cookie */
-    int published;            /* 0: hidden node (the default for a C node) */
-    unsigned net_ticktime;    /* seconds; 0 means 60, as in erl */
-    size_t max_message;       /* largest accepted packet; 0 means 256 MiB */
-    size_t busy_limit;        /* output queued for one peer or daemon connection past
+    const char *name;        /* "c1" (short name) or "c1@host" (with longnames) */
+    int longnames;           /* -name instead of -sname */
+    const char *cookie;      /* NULL: $OTPC_COOKIE, then ~/.erlang.cookie */
+    int published;           /* 0: hidden node (the default for a C node) */
+    unsigned net_ticktime;   /* seconds; 0 means 60, as in erl */
+    size_t max_message;      /* largest accepted packet; 0 means 256 MiB */
+    size_t busy_limit;       /* output queued for one peer or daemon connection past
                                * which it is busy (erl's +zdbbl); 0 means 1 MiB */
-    unsigned max_handshakes;  /* incoming handshakes in progress at once; 0 means 128 */
-    uint16_t listen_port;     /* 0: any free port */
-    int watch_stdin;          /* stop when stdin reaches EOF (run under an Erlang port) */
+    unsigned max_handshakes; /* incoming handshakes in progress at once; 0 means 128 */
+    uint16_t listen_port;    /* 0: any free port */
+    int watch_stdin;         /* stop when stdin reaches EOF (run under an Erlang port) */
 } otpc_node_opts_t;
 
 /* Create a node: resolves the host name and the cookie; nothing listens yet.
@@ -144,7 +144,7 @@ OTPC_WUR int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts);
 typedef struct {
     const char *name; /* for the log; borrowed until the node is freed */
     int (*start)(otpc_node_t *node, void *arg);
-    void *arg;        /* borrowed until the node is freed */
+    void *arg; /* borrowed until the node is freed */
 } otpc_service_t;
 
 /* Add a service (copied) before otpc_node_run. 0, OTPC_EINVAL or OTPC_ENOMEM. */
@@ -212,8 +212,7 @@ typedef struct {
 
 /* Start a process. From on_start or a callback only (the scheduler thread); from a
  * callback pass the caller's node (otpc_proc_node(self)). */
-OTPC_WUR int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg,
-                        otpc_pid_t *out);
+OTPC_WUR int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out);
 
 /* Register a local name for a pid; OTPC_ENAMETAKEN if taken, OTPC_ENOPROC if dead. */
 OTPC_WUR int otpc_register_pid(otpc_node_t *node, const char *name, const otpc_pid_t *pid);
@@ -256,7 +255,6 @@ int otpc_decode_ref(otpc_proc_t *self, const char *buf, int *index, otpc_ref_t *
 int otpc_skip_term(otpc_term_t t, int *index);
 /* 1 and advances *index if the term at *index is the atom `atom`; else 0, index kept. */
 int otpc_decode_atom_is(const char *buf, int *index, const char *atom);
-
 
 /* Is t exactly the atom `atom`? */
 int otpc_term_is_atom(otpc_term_t t, const char *atom);
@@ -402,9 +400,8 @@ typedef struct {
  * with *out the new server; OTPC_IGNORED (positive) if init returned ignore;
  * OTPC_ENAMETAKEN with *out the holder of the name; OTPC_ESTOPPED if init stopped
  * (the reason in opts->reason, versioned). opts may be NULL. */
-OTPC_WUR int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod,
-                                   otpc_term_t arg, const otpc_start_opts_t *opts,
-                                   otpc_pid_t *out);
+OTPC_WUR int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t arg,
+                                   const otpc_start_opts_t *opts, otpc_pid_t *out);
 
 /* Make mod startable from Erlang by its name: otpc:start(Node, Name, Arg, Opts). The
  * table is borrowed for the node's lifetime. */
@@ -417,14 +414,14 @@ typedef enum { OTPC_PERMANENT, OTPC_TRANSIENT, OTPC_TEMPORARY } otpc_restart_t;
 typedef struct {
     const char *id;
     const otpc_gen_server_t *module;
-    otpc_term_t arg;        /* copied; every restart gets it again */
-    const char *name;       /* registered name, or NULL */
+    otpc_term_t arg;  /* copied; every restart gets it again */
+    const char *name; /* registered name, or NULL */
     otpc_restart_t restart;
 } otpc_child_spec_t;
 
 typedef struct {
-    unsigned intensity;     /* restarts allowed within period; default 1 */
-    unsigned period;        /* seconds; 0 means 5 */
+    unsigned intensity; /* restarts allowed within period; default 1 */
+    unsigned period;    /* seconds; 0 means 5 */
 } otpc_sup_flags_t;
 
 /* Start a one_for_one supervisor (registered as `name` if not NULL) with children
@@ -433,32 +430,31 @@ typedef struct {
  * down and exit with `shutdown`. It answers supervisor:which_children/1 and
  * count_children/1 from Erlang. Specs are copied. */
 OTPC_WUR int otpc_supervisor_start(otpc_node_t *node, const char *name,
-                                   const otpc_sup_flags_t *flags,
-                                   const otpc_child_spec_t *children, size_t nchildren,
-                                   otpc_pid_t *out);
+                                   const otpc_sup_flags_t *flags, const otpc_child_spec_t *children,
+                                   size_t nchildren, otpc_pid_t *out);
 
 /* ---- daemon: a TCP/TLS listener with one gen_server per connection ------------- */
 
 /* Options of otpc_daemon_start(); zero means the default everywhere.
  * The wire protocol is gen_tcp's {packet, 4} with term_to_binary (see the README). */
 typedef struct {
-    const char *ip;              /* address to listen on; NULL: "127.0.0.1"; "::" or
+    const char *ip;             /* address to listen on; NULL: "127.0.0.1"; "::" or
                                     "0.0.0.0" for every interface */
-    uint16_t port;               /* 0: any free port (otpc_daemon_port tells which) */
-    int tls;                     /* 0: plain TCP */
-    const char *certfile;        /* TLS: PEM certificate (chain); required with tls */
-    const char *keyfile;         /* TLS: PEM key; NULL: in certfile */
-    const char *cacertfile;      /* TLS: CAs for client certificates */
-    int verify_peer;             /* TLS: verify a client certificate if one is sent */
-    int fail_if_no_peer_cert;    /* TLS: require one (mutual TLS) */
-    unsigned max_connections;    /* 0: no limit; at the limit accepting pauses */
-    size_t max_frame;            /* largest frame from a client; 0: 16 MiB */
-    size_t max_input;            /* bytes of partial frames all its connections may
+    uint16_t port;              /* 0: any free port (otpc_daemon_port tells which) */
+    int tls;                    /* 0: plain TCP */
+    const char *certfile;       /* TLS: PEM certificate (chain); required with tls */
+    const char *keyfile;        /* TLS: PEM key; NULL: in certfile */
+    const char *cacertfile;     /* TLS: CAs for client certificates */
+    int verify_peer;            /* TLS: verify a client certificate if one is sent */
+    int fail_if_no_peer_cert;   /* TLS: require one (mutual TLS) */
+    unsigned max_connections;   /* 0: no limit; at the limit accepting pauses */
+    size_t max_frame;           /* largest frame from a client; 0: 16 MiB */
+    size_t max_input;           /* bytes of partial frames all its connections may
                                     hold at once; 0: 64 MiB. A connection whose frame
                                     would go past it ends {shutdown, input_budget} */
-    unsigned handshake_timeout;  /* ms for the TLS handshake; 0: 5000 */
-    unsigned idle_timeout;       /* ms without a frame from the client; 0: none */
-    int grace;                   /* ms live connections get on stop; 0: 5000;
+    unsigned handshake_timeout; /* ms for the TLS handshake; 0: 5000 */
+    unsigned idle_timeout;      /* ms without a frame from the client; 0: none */
+    int grace;                  /* ms live connections get on stop; 0: 5000;
                                     negative: shut them down at once */
 } otpc_daemon_opts_t;
 
@@ -475,10 +471,9 @@ typedef struct {
  *     otpc_daemon_opts_t o = {.port = 7000, .max_connections = 1000};
  *     otpc_pid_t d;
  *     rc = otpc_daemon_start(node, &my_module, no_arg, &o, NULL, &d, err, sizeof err); */
-OTPC_WUR int otpc_daemon_start(otpc_node_t *node, const otpc_gen_server_t *mod,
-                               otpc_term_t arg, const otpc_daemon_opts_t *opts,
-                               const otpc_pid_t *owner, otpc_pid_t *out, char *err,
-                               size_t errcap);
+OTPC_WUR int otpc_daemon_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t arg,
+                               const otpc_daemon_opts_t *opts, const otpc_pid_t *owner,
+                               otpc_pid_t *out, char *err, size_t errcap);
 
 /* The port a running daemon listens on; OTPC_ENOPROC if it is not a daemon. */
 int otpc_daemon_port(otpc_node_t *node, const otpc_pid_t *daemon, uint16_t *port);

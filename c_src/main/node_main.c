@@ -19,7 +19,7 @@ typedef struct {
     const otpc__program_t *prog;
     const char *daemon_module; /* -daemon PORT:MODULE */
     uint16_t daemon_port;
-    const char *daemon_ip;     /* -daemon_ip IP */
+    const char *daemon_ip; /* -daemon_ip IP */
 } boot_t;
 
 static void usage(void)
@@ -73,8 +73,8 @@ static void watch_handle(otpc_proc_t *self, otpc_term_t msg)
     otpc_node_stop(otpc_proc_node(self));
 }
 
-static const otpc_proc_ops_t watch_ops = {.name = "otpc_sup_watch", .init = watch_init,
-                                          .handle = watch_handle};
+static const otpc_proc_ops_t watch_ops = {
+    .name = "otpc_sup_watch", .init = watch_init, .handle = watch_handle};
 
 /* The example servers under the node's root supervisor, `otpc_sup`: echo, stack (with
  * "hello,world") and ch3, permanent, so a crashed one comes back with its argument.

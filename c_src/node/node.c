@@ -8,7 +8,7 @@
  * an idle handle keeps turns coming without sleeping.
  *
  * Start-up order matters: pids carry the creation epmd hands out, so on_start (which
- * spawns the boot processes) runs only after EV_READY, and "ready" is logged after it.
+ * spawns the boot processes) runs only after OTPC__EV_READY, and "ready" is logged after it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +31,6 @@
 #define DEFAULT_BUSY_LIMIT (1u << 20) /* erl's dist_buf_busy_limit */
 #define DEFAULT_MAX_HANDSHAKES 128
 
-
 /* ---- the node's own state -------------------------------------------------------------- */
 
 /* What only the node layer uses: how the run is stopped, how it started, the services
@@ -40,7 +39,7 @@ typedef struct {
     uv_async_t stop_async; /* otpc_node_stop from any thread */
     uv_signal_t sigterm, sigint;
     uv_poll_t stdin_poll;
-    int ready_rc; /* 0 until EV_READY (1) or EV_FATAL (<0) */
+    int ready_rc; /* 0 until OTPC__EV_READY (1) or OTPC__EV_FATAL (<0) */
     int (*on_start)(otpc_node_t *, void *);
     void *on_start_arg;
     otpc__vec_t services; /* of otpc_service_t, booted after the built-in ones */
@@ -89,7 +88,7 @@ static int boot(otpc_node_t *n, run_t *R)
         const otpc_service_t *svc = i < nb ? &b[i] : &mine[i - nb];
         int rc = svc->start(n, svc->arg);
         if (rc) {
-            LOG_ERROR("node", "service %s did not start: %s", svc->name, otpc_strerror(rc));
+            OTPC__LOG_ERROR("node", "service %s did not start: %s", svc->name, otpc_strerror(rc));
             return rc;
         }
     }
@@ -112,8 +111,8 @@ static int create_cookie_file(const char *path, char *out)
     unsigned char rnd[20];
     int rc = uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL);
     if (rc) {
-        LOG_ERROR("node", "Failed to create cookie file '%s': no random bytes: %s", path,
-                  uv_strerror(rc));
+        OTPC__LOG_ERROR("node", "Failed to create cookie file '%s': no random bytes: %s", path,
+                        uv_strerror(rc));
         return OTPC_ECOOKIE;
     }
     for (size_t i = 0; i < sizeof rnd; i++)
@@ -122,7 +121,7 @@ static int create_cookie_file(const char *path, char *out)
     memset(rnd, 0, sizeof rnd);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
     if (fd < 0) {
-        LOG_ERROR("node", "Failed to create cookie file '%s': %s", path, strerror(errno));
+        OTPC__LOG_ERROR("node", "Failed to create cookie file '%s': %s", path, strerror(errno));
         goto fail;
     }
     int err = 0;
@@ -133,7 +132,7 @@ static int create_cookie_file(const char *path, char *out)
         err = errno;
     if (!err)
         return 0;
-    LOG_ERROR("node", "Failed to write to cookie file '%s': %s", path, strerror(err));
+    OTPC__LOG_ERROR("node", "Failed to write to cookie file '%s': %s", path, strerror(err));
     unlink(path); /* a partial cookie must not be read back at the next start */
 fail:
     memset(out, 0, sizeof rnd);
@@ -158,15 +157,15 @@ static int read_cookie_fd(int fd, const char *path, char *out, size_t cap)
     size_t n = 0;
     int rc = OTPC_ECOOKIE;
     if (fstat(fd, &st) != 0) {
-        LOG_ERROR("node", "Error when reading %s: %s", path, strerror(errno));
+        OTPC__LOG_ERROR("node", "Error when reading %s: %s", path, strerror(errno));
         return rc;
     }
     if (!S_ISREG(st.st_mode)) {
-        LOG_ERROR("node", "Cookie file %s is of type %s", path, file_type(st.st_mode));
+        OTPC__LOG_ERROR("node", "Cookie file %s is of type %s", path, file_type(st.st_mode));
         return rc;
     }
     if (st.st_mode & 077) {
-        LOG_ERROR("node", "Cookie file %s must be accessible by owner only", path);
+        OTPC__LOG_ERROR("node", "Cookie file %s must be accessible by owner only", path);
         return rc;
     }
     for (;;) {
@@ -174,7 +173,7 @@ static int read_cookie_fd(int fd, const char *path, char *out, size_t cap)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            LOG_ERROR("node", "Error when reading %s: %s", path, strerror(errno));
+            OTPC__LOG_ERROR("node", "Error when reading %s: %s", path, strerror(errno));
             goto out;
         }
         if (r == 0 || (n += (size_t)r) == sizeof buf)
@@ -185,11 +184,11 @@ static int read_cookie_fd(int fd, const char *path, char *out, size_t cap)
         len++;
     for (size_t i = len; i < n; i++)
         if (buf[i] != '\n' && buf[i] != '\r' && buf[i] != ' ') {
-            LOG_ERROR("node", "Bad characters in cookie file %s", path);
+            OTPC__LOG_ERROR("node", "Bad characters in cookie file %s", path);
             goto out;
         }
     if (!len || len >= cap) {
-        LOG_ERROR("node", "Cookie in %s is %s", path, len ? "too long" : "empty");
+        OTPC__LOG_ERROR("node", "Cookie in %s is %s", path, len ? "too long" : "empty");
         goto out;
     }
     memcpy(out, buf, len);
@@ -205,11 +204,11 @@ static int read_cookie_file(char *out, size_t cap)
     const char *home = getenv("HOME");
     char path[1024];
     if (!home || !*home) {
-        LOG_ERROR("node", "No home for cookie file");
+        OTPC__LOG_ERROR("node", "No home for cookie file");
         return OTPC_ECOOKIE;
     }
     if ((size_t)snprintf(path, sizeof path, "%s/.erlang.cookie", home) >= sizeof path) {
-        LOG_ERROR("node", "No home for cookie file: $HOME is too long");
+        OTPC__LOG_ERROR("node", "No home for cookie file: $HOME is too long");
         return OTPC_ECOOKIE;
     }
     /* O_NONBLOCK: a FIFO in the cookie's place must be refused, not waited on. */
@@ -217,7 +216,7 @@ static int read_cookie_file(char *out, size_t cap)
     if (fd < 0 && errno == ENOENT)
         return create_cookie_file(path, out);
     if (fd < 0) {
-        LOG_ERROR("node", "Error when reading %s: %s", path, strerror(errno));
+        OTPC__LOG_ERROR("node", "Error when reading %s: %s", path, strerror(errno));
         return OTPC_ECOOKIE;
     }
     int rc = read_cookie_fd(fd, path, out, cap);
@@ -308,7 +307,7 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
     }
     /* References must not be guessable: without random bytes there is no node. */
     if ((rc = uv_random(NULL, NULL, &n->ref_salt, sizeof n->ref_salt, 0, NULL)) != 0) {
-        LOG_ERROR("node", "no random bytes for references: %s", uv_strerror(rc));
+        OTPC__LOG_ERROR("node", "no random bytes for references: %s", uv_strerror(rc));
         rc = OTPC_EIO;
         goto fail;
     }
@@ -339,19 +338,19 @@ static void on_ready(otpc_node_t *n, uint32_t creation)
     n->creation = creation;
     int rc = boot(n, R);
     if (rc < 0) {
-        LOG_ERROR("node", "start-up failed: %s", otpc_strerror(rc));
+        OTPC__LOG_ERROR("node", "start-up failed: %s", otpc_strerror(rc));
         R->ready_rc = rc;
         begin_stop(n);
         return;
     }
     R->ready_rc = 1;
-    LOG_NOTICE("node", "ready %s", n->name);
+    OTPC__LOG_NOTICE("node", "ready %s", n->name);
 }
 
 static void on_fatal(otpc_node_t *n, const char *reason, size_t len)
 {
     run_t *R = run_of(n);
-    LOG_ERROR("node", "%.*s", (int)len, reason);
+    OTPC__LOG_ERROR("node", "%.*s", (int)len, reason);
     R->ready_rc = OTPC_EEPMD;
     begin_stop(n);
 }
@@ -366,7 +365,8 @@ static void on_wake(otpc__wake_t *w)
 
 /* ---- stopping ---------------------------------------------------------------------- */
 
-static const char SHUTDOWN[] = {(char)131, ERL_SMALL_ATOM_UTF8_EXT, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
+static const char SHUTDOWN[] = {
+    (char)131, ERL_SMALL_ATOM_UTF8_EXT, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
 
 static void begin_stop(otpc_node_t *n)
 {
@@ -374,9 +374,9 @@ static void begin_stop(otpc_node_t *n)
     if (n->stopping)
         return;
     n->stopping = 1;
-    LOG_NOTICE("node", "stopping %s", n->name);
+    OTPC__LOG_NOTICE("node", "stopping %s", n->name);
     /* Every process exits with `shutdown`; their links and monitors hear of it before
-     * the connections close (the I/O thread flushes before closing on CMD_STOP). */
+     * the connections close (the I/O thread flushes before closing on OTPC__CMD_STOP). */
     for (uint32_t s = 1; s < n->nprocs_cap; s++) {
         otpc_proc_t *p = n->procs[s];
         if (p && !p->exiting)
@@ -402,7 +402,7 @@ static void on_stop_async(uv_async_t *a)
 
 static void on_signal(uv_signal_t *s, int signum)
 {
-    LOG_NOTICE("node", "got signal %d", signum);
+    OTPC__LOG_NOTICE("node", "got signal %d", signum);
     begin_stop(s->data);
 }
 
@@ -413,7 +413,7 @@ static void on_stdin(uv_poll_t *h, int status, int events)
     char buf[256];
     ssize_t r = status < 0 ? 0 : read(0, buf, sizeof buf);
     if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-        LOG_INFO("node", "stdin closed");
+        OTPC__LOG_INFO("node", "stdin closed");
         uv_poll_stop(h);
         begin_stop(n);
     }
@@ -452,7 +452,7 @@ static int setup_loop(otpc_node_t *n)
             uv_poll_start(&R->stdin_poll, UV_READABLE | UV_DISCONNECT, on_stdin);
         } else {
             n->opts.watch_stdin = 0;
-            LOG_WARN("node", "cannot watch stdin; -watch_stdin ignored");
+            OTPC__LOG_WARN("node", "cannot watch stdin; -watch_stdin ignored");
         }
     }
     return 0;

@@ -19,8 +19,7 @@ int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, in
            otpc__decode_from(self, msg, i, from, req_index);
 }
 
-int otpc__decode_from(otpc_proc_t *self, otpc_term_t msg, int i, otpc__from_t *from,
-                      int *req_index)
+int otpc__decode_from(otpc_proc_t *self, otpc_term_t msg, int i, otpc__from_t *from, int *req_index)
 {
     const char *b = msg.data;
     int arity;
@@ -42,8 +41,8 @@ static int tag_alias(otpc_node_t *n, const otpc__span_t *tag, otpc_ref_t *alias)
     const char *b = tag->data;
     int i = 0, arity;
     erlang_ref r;
-    if (ei_decode_list_header(b, &i, &arity) || arity != 1 || !otpc_decode_atom_is(b, &i, "alias") ||
-        ei_decode_ref(b, &i, &r))
+    if (ei_decode_list_header(b, &i, &arity) || arity != 1 ||
+        !otpc_decode_atom_is(b, &i, "alias") || ei_decode_ref(b, &i, &r))
         return 0;
     return otpc__ref_from_ei(n, &r, alias) == 0;
 }

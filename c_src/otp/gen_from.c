@@ -186,4 +186,3 @@ void otpc__async_replies(otpc_node_t *n)
         free(t);
     }
 }
-

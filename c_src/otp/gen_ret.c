@@ -131,4 +131,3 @@ otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason)
     otpc_x_append_term(otpc_ret_reason(r), reason);
     return OTPC_STOP;
 }
-

@@ -28,8 +28,8 @@
 #define GS_IGNORED (-1000) /* internal: init returned ignore */
 #define GS_STOPPED (-1001) /* internal: init stopped */
 
-static const char NORMAL[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 6,
-                              'n', 'o', 'r', 'm', 'a', 'l'};
+static const char NORMAL[] = {
+    (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 6, 'n', 'o', 'r', 'm', 'a', 'l'};
 static const otpc_term_t NORMAL_T = {NORMAL, sizeof NORMAL};
 
 /* ---- stopping ---------------------------------------------------------------------------- */
@@ -62,8 +62,9 @@ static void log_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last)
     print_term(r, sizeof r, reason);
     print_term(l, sizeof l, last);
     const char *name = p->name ? otpc__atom_name(&p->node->atoms, p->name) : NULL;
-    LOG_ERROR("gen_server", "%s <%u.%u> (module %s) terminating; reason: %s; last message: %s",
-              name ? name : "-", p->pid.num, p->pid.serial, otpc__gs(p)->mod->name, r, l);
+    OTPC__LOG_ERROR("gen_server",
+                    "%s <%u.%u> (module %s) terminating; reason: %s; last message: %s",
+                    name ? name : "-", p->pid.num, p->pid.serial, otpc__gs(p)->mod->name, r, l);
 }
 
 static void run_terminate(otpc_proc_t *p, otpc_term_t reason)
@@ -124,7 +125,7 @@ static void arm_timeout(otpc_proc_t *p, unsigned ms)
     g->timeout_on = 1;
     g->timeout_ms = ms;
     if (otpc__timer_add(p->node, ms, OTPC__TIMER_BEH, &p->pid, NULL, &g->timeout))
-        LOG_ERROR("gen_server", "out of memory arming a timeout");
+        OTPC__LOG_ERROR("gen_server", "out of memory arming a timeout");
 }
 
 /* timeout, hibernate or {continue, C} */
@@ -136,12 +137,12 @@ static void post(otpc_proc_t *p, otpc_ret_t *r)
     if (r->post == POST_TIMEOUT) {
         arm_timeout(p, r->timeout_ms);
     } else if (r->post == POST_CONTINUE) {
-        otpc__msg_t *m = otpc__msg_new(p->node, M_BEH, &p->pid, r->cont.buff,
-                                       (size_t)r->cont.index);
+        otpc__msg_t *m =
+            otpc__msg_new(p->node, OTPC__M_BEH, &p->pid, r->cont.buff, (size_t)r->cont.index);
         if (m)
             otpc__deliver_front(p->node, p, m, m); /* before any message, as in OTP */
         else
-            LOG_ERROR("gen_server", "out of memory queueing a continue");
+            OTPC__LOG_ERROR("gen_server", "out of memory queueing a continue");
     }
 }
 
@@ -160,7 +161,8 @@ static void answer(otpc_proc_t *p, otpc_from_t *from, otpc_ret_t *r, otpc_term_t
 {
     otpc__gs_t *g = otpc__gs(p);
     if (g->cur_answered) {
-        LOG_WARN("gen_server", "%s: reply returned for a caller already answered", g->mod->name);
+        OTPC__LOG_WARN("gen_server", "%s: reply returned for a caller already answered",
+                       g->mod->name);
         return;
     }
     if (!r->has_reply)
@@ -231,7 +233,7 @@ static void do_call(otpc_proc_t *p, otpc_term_t msg, int i)
     otpc_from_t *from = otpc__from_new(p, &f);
     otpc_ret_t *r = otpc__ret_begin(p->node);
     if (!from || !r) {
-        LOG_ERROR("gen_server", "out of memory taking a call");
+        OTPC__LOG_ERROR("gen_server", "out of memory taking a call");
         if (from)
             otpc__from_release(p->node, g, from);
         if (r)
@@ -244,8 +246,8 @@ static void do_call(otpc_proc_t *p, otpc_term_t msg, int i)
     r->msg_hi = msg.data + msg.size;
     g->cur = from;
     g->cur_answered = 0;
-    otpc_action_t a = g->mod->handle_call ? g->mod->handle_call(p, req, from, r)
-                                          : stop_bad(r, "bad_call", req);
+    otpc_action_t a =
+        g->mod->handle_call ? g->mod->handle_call(p, req, from, r) : stop_bad(r, "bad_call", req);
     otpc__view_end(msg, i, saved);
     apply(p, a, r, from, msg);
     g->cur = NULL;
@@ -262,8 +264,8 @@ static void do_cast(otpc_proc_t *p, otpc_term_t msg, int i)
         return;
     char saved;
     otpc_term_t req = otpc__view_begin(msg, i, &saved);
-    otpc_action_t a = g->mod->handle_cast ? g->mod->handle_cast(p, req, r)
-                                          : stop_bad(r, "bad_cast", req);
+    otpc_action_t a =
+        g->mod->handle_cast ? g->mod->handle_cast(p, req, r) : stop_bad(r, "bad_cast", req);
     otpc__view_end(msg, i, saved);
     apply(p, a, r, NULL, msg);
     otpc__ret_end(p->node);
@@ -275,7 +277,8 @@ static void do_info(otpc_proc_t *p, otpc_term_t msg)
     if (!g->mod->handle_info) {
         char t[200];
         print_term(t, sizeof t, msg);
-        LOG_WARN("gen_server", "%s: undefined handle_info, message ignored: %s", g->mod->name, t);
+        OTPC__LOG_WARN("gen_server", "%s: undefined handle_info, message ignored: %s", g->mod->name,
+                       t);
         return;
     }
     otpc_ret_t *r = otpc__ret_begin(p->node);
@@ -303,15 +306,15 @@ static void gs_continue(otpc_proc_t *p, otpc_term_t cont)
 
 static void gs_timeout(otpc_proc_t *p, otpc_timer_t ref)
 {
-    static const char TIMEOUT[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 7,
-                                   't', 'i', 'm', 'e', 'o', 'u', 't'};
+    static const char TIMEOUT[] = {
+        (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 7, 't', 'i', 'm', 'e', 'o', 'u', 't'};
     otpc__gs_t *g = otpc__gs(p);
     if (!g || g->timeout != ref)
         return;
     g->timeout = 0;
     if (p->mhead)
         return; /* a message came first: it cancels the timeout when it is handled */
-    otpc__msg_t *m = otpc__msg_new(p->node, M_MSG, NULL, TIMEOUT, sizeof TIMEOUT);
+    otpc__msg_t *m = otpc__msg_new(p->node, OTPC__M_MSG, NULL, TIMEOUT, sizeof TIMEOUT);
     if (m)
         otpc__deliver(p->node, p, m);
 }
@@ -342,9 +345,9 @@ static int parent_exit(otpc_proc_t *p, otpc_term_t msg)
 static void hold_back(otpc_proc_t *p, otpc_term_t msg)
 {
     otpc__gs_t *g = otpc__gs(p);
-    otpc__msg_t *m = otpc__msg_new(p->node, M_MSG, NULL, msg.data, msg.size);
+    otpc__msg_t *m = otpc__msg_new(p->node, OTPC__M_MSG, NULL, msg.data, msg.size);
     if (!m) {
-        LOG_ERROR("gen_server", "out of memory holding a message while suspended");
+        OTPC__LOG_ERROR("gen_server", "out of memory holding a message while suspended");
         return;
     }
     if (g->saved_tail)
@@ -496,8 +499,18 @@ int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_
         return OTPC_EINVAL;
     start_ctx_t c = {mod, arg.size ? arg : NORMAL_T, opts, {0, 0, 0, 0}};
     if (!arg.size) {
-        static const char UNDEFINED[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 9,
-                                         'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd'};
+        static const char UNDEFINED[] = {(char)ERL_VERSION_MAGIC,
+                                         ERL_SMALL_ATOM_UTF8_EXT,
+                                         9,
+                                         'u',
+                                         'n',
+                                         'd',
+                                         'e',
+                                         'f',
+                                         'i',
+                                         'n',
+                                         'e',
+                                         'd'};
         c.arg = (otpc_term_t){UNDEFINED, sizeof UNDEFINED};
     }
     int rc = otpc_spawn(node, &gs_ops, &c, out);
@@ -578,4 +591,3 @@ const otpc_gen_server_t *otpc__module_find(otpc_node_t *n, const char *name)
             return O->modules[i];
     return NULL;
 }
-

@@ -45,7 +45,8 @@ extern otpc__ext_key_t otpc__otp_key;
 
 static inline otpc__otp_t *otpc__otp(const otpc_node_t *n)
 {
-    return (otpc__otp_t *)n->ext[atomic_load_explicit(&otpc__otp_key.slot, memory_order_relaxed) - 1];
+    return (otpc__otp_t *)
+        n->ext[atomic_load_explicit(&otpc__otp_key.slot, memory_order_relaxed) - 1];
 }
 
 /* Attach the layer's state to a new node (its reply queue wakes n->wake). */
@@ -79,13 +80,13 @@ struct otpc_from {
 
 typedef struct otpc__gs {
     const otpc_gen_server_t *mod;
-    otpc_pid_t parent;      /* the process itself when started without a link */
-    otpc_timer_t timeout;   /* pending handle_info(timeout); 0: none */
-    unsigned timeout_ms;    /* to re-arm it after a system message */
+    otpc_pid_t parent;    /* the process itself when started without a link */
+    otpc_timer_t timeout; /* pending handle_info(timeout); 0: none */
+    unsigned timeout_ms;  /* to re-arm it after a system message */
     int timeout_on;
-    otpc_from_t *froms;     /* callers not answered yet, owned */
-    otpc_from_t *cur;       /* the caller of the running handle_call */
-    int cur_answered;       /* otpc_reply(cur) already ran in this callback */
+    otpc_from_t *froms; /* callers not answered yet, owned */
+    otpc_from_t *cur;   /* the caller of the running handle_call */
+    int cur_answered;   /* otpc_reply(cur) already ran in this callback */
     int suspended, hibernated, terminated;
     otpc__msg_t *saved, *saved_tail; /* messages held back while suspended */
 } otpc__gs_t;

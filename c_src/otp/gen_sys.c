@@ -48,8 +48,8 @@ static int encode_status(otpc_proc_t *p, ei_x_buff *x)
            ei_x_encode_long(x, 1) || ei_x_encode_tuple_header(x, 2) ||
            ei_x_encode_atom(x, "$ancestors") || ei_x_encode_list_header(x, 1) ||
            otpc_x_encode_pid(p, x, &g->parent) || ei_x_encode_empty_list(x) ||
-           ei_x_encode_empty_list(x) ||
-           ei_x_encode_atom(x, sys_state) || otpc_x_encode_pid(p, x, &g->parent) ||
+           ei_x_encode_empty_list(x) || ei_x_encode_atom(x, sys_state) ||
+           otpc_x_encode_pid(p, x, &g->parent) ||
            ei_x_encode_empty_list(x) || /* sys debug options: none */
            /* what gen_server:format_status/2 returns */
            ei_x_encode_list_header(x, 3) || ei_x_encode_tuple_header(x, 2) ||
@@ -62,9 +62,8 @@ static int encode_status(otpc_proc_t *p, ei_x_buff *x)
            ei_x_encode_string(x, "Logged events") || ei_x_encode_empty_list(x) ||
            ei_x_encode_empty_list(x) || ei_x_encode_tuple_header(x, 2) ||
            ei_x_encode_atom(x, "data") || ei_x_encode_list_header(x, 1) ||
-           ei_x_encode_tuple_header(x, 2) || ei_x_encode_string(x, "State") ||
-           encode_state(p, x) || ei_x_encode_empty_list(x) || ei_x_encode_empty_list(x) ||
-           ei_x_encode_empty_list(x);
+           ei_x_encode_tuple_header(x, 2) || ei_x_encode_string(x, "State") || encode_state(p, x) ||
+           ei_x_encode_empty_list(x) || ei_x_encode_empty_list(x) || ei_x_encode_empty_list(x);
 }
 
 static void resume(otpc_proc_t *p)
@@ -118,7 +117,7 @@ void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
     otpc__from_t f;
     int j;
     if (!otpc__decode_from(p, msg, i, &f, &i)) {
-        LOG_WARN("gen_server", "%s: malformed system message ignored", g->mod->name);
+        OTPC__LOG_WARN("gen_server", "%s: malformed system message ignored", g->mod->name);
         return;
     }
     otpc_ret_t *r = otpc__ret_begin(p->node);
@@ -160,7 +159,7 @@ void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
     if (rc == 0)
         otpc__gen_reply(p, &f, (otpc_term_t){x->buff, (size_t)x->index});
     else
-        LOG_ERROR("gen_server", "%s: could not encode a system reply", g->mod->name);
+        OTPC__LOG_ERROR("gen_server", "%s: could not encode a system reply", g->mod->name);
     otpc__ret_end(p->node);
     if (stop.len) {
         otpc__gs_stop(p, (otpc_term_t){stop.data, stop.len}, msg);

@@ -69,7 +69,8 @@ static int copy_specs(sup_t *s, const sup_args_t *a)
         c->restart = sp->restart;
         c->id = strdup(sp->id ? sp->id : sp->module->name);
         c->name = sp->name ? strdup(sp->name) : NULL;
-        if (!c->id || (sp->name && !c->name) || otpc__buf_append(&c->arg, sp->arg.data, sp->arg.size))
+        if (!c->id || (sp->name && !c->name) ||
+            otpc__buf_append(&c->arg, sp->arg.data, sp->arg.size))
             return OTPC_ENOMEM;
     }
     return 0;
@@ -88,8 +89,17 @@ static int start_child(otpc_proc_t *self, child_t *c, ei_x_buff *reason)
 /* Children in reverse start order get exit(Pid, shutdown). */
 static void shutdown_children(otpc_proc_t *self, sup_t *s)
 {
-    static const char SHUTDOWN[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 8,
-                                    's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
+    static const char SHUTDOWN[] = {(char)ERL_VERSION_MAGIC,
+                                    ERL_SMALL_ATOM_UTF8_EXT,
+                                    8,
+                                    's',
+                                    'h',
+                                    'u',
+                                    't',
+                                    'd',
+                                    'o',
+                                    'w',
+                                    'n'};
     for (size_t i = s->n; i-- > 0;) {
         child_t *c = &s->children[i];
         if (c->alive)
@@ -122,7 +132,8 @@ static otpc_action_t sup_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r)
         if (rc == 0)
             continue;
         /* {shutdown, {failed_to_start_child, Id, Reason}}, as supervisor reports it */
-        LOG_ERROR("supervisor", "failed to start child %s: %s", s->children[k].id, otpc_strerror(rc));
+        OTPC__LOG_ERROR("supervisor", "failed to start child %s: %s", s->children[k].id,
+                        otpc_strerror(rc));
         shutdown_children(self, s);
         ei_x_buff *x = otpc_ret_reason(r);
         ei_x_encode_tuple_header(x, 2);
@@ -167,15 +178,15 @@ static otpc_action_t restart(otpc_proc_t *self, sup_t *s, child_t *c, otpc_ret_t
 {
     for (;;) {
         if (note_restart(s, uv_now(&otpc_proc_node(self)->loop))) {
-            LOG_ERROR("supervisor", "reached_max_restart_intensity restarting %s; shutting down",
-                      c->id);
+            OTPC__LOG_ERROR("supervisor",
+                            "reached_max_restart_intensity restarting %s; shutting down", c->id);
             shutdown_children(self, s);
             return otpc_stop_atom(r, "shutdown");
         }
         int rc = start_child(self, c, NULL);
         if (rc == 0)
             return OTPC_NOREPLY;
-        LOG_ERROR("supervisor", "restarting %s failed: %s", c->id, otpc_strerror(rc));
+        OTPC__LOG_ERROR("supervisor", "restarting %s failed: %s", c->id, otpc_strerror(rc));
     }
 }
 
@@ -195,7 +206,7 @@ static otpc_action_t sup_info(otpc_proc_t *self, otpc_term_t msg, otpc_ret_t *r)
     int q = otpc__quiet_reason(reason);
     otpc__view_end(msg, i, saved);
     if (!q)
-        LOG_ERROR("supervisor", "child %s terminated abnormally", c->id);
+        OTPC__LOG_ERROR("supervisor", "child %s terminated abnormally", c->id);
     if (c->restart == OTPC_PERMANENT || (c->restart == OTPC_TRANSIENT && !q))
         return restart(self, s, c, r);
     return OTPC_NOREPLY;
@@ -215,8 +226,7 @@ static int encode_children(otpc_proc_t *self, sup_t *s, ei_x_buff *x)
     return ei_x_encode_empty_list(x);
 }
 
-static otpc_action_t sup_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
-                              otpc_ret_t *r)
+static otpc_action_t sup_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from, otpc_ret_t *r)
 {
     (void)from;
     sup_t *s = otpc_proc_data(self);

@@ -56,58 +56,82 @@ static int span_here(const char *b, int *i, size_t end, otpc__span_t *s)
 static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c, int arity)
 {
     switch (raw_op) {
-    case DOP_LINK:
-    case DOP_UNLINK:
-    case DOP_GROUP_LEADER:
-        return arity == 3 && !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) ? 0 : -1;
-    case DOP_SEND:
-    case DOP_SEND_TT:
+    case OTPC__DOP_LINK:
+    case OTPC__DOP_UNLINK:
+    case OTPC__DOP_GROUP_LEADER:
+        return arity == 3 && !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) ? 0
+                                                                                            : -1;
+    case OTPC__DOP_SEND:
+    case OTPC__DOP_SEND_TT:
         c->has_from = 0;
-        return arity == (raw_op == DOP_SEND ? 3 : 4) && !skip(b, i, end) && !ei_decode_pid(b, i, &c->to) &&
-                       (raw_op == DOP_SEND || !skip(b, i, end)) ? 0 : -1;
-    case DOP_SEND_SENDER:
-    case DOP_SEND_SENDER_TT:
-        return arity == (raw_op == DOP_SEND_SENDER ? 3 : 4) && !ei_decode_pid(b, i, &c->from) &&
-                       !ei_decode_pid(b, i, &c->to) && (raw_op == DOP_SEND_SENDER || !skip(b, i, end)) ? 0 : -1;
-    case DOP_REG_SEND:
-    case DOP_REG_SEND_TT:
+        return arity == (raw_op == OTPC__DOP_SEND ? 3 : 4) && !skip(b, i, end) &&
+                       !ei_decode_pid(b, i, &c->to) &&
+                       (raw_op == OTPC__DOP_SEND || !skip(b, i, end))
+                   ? 0
+                   : -1;
+    case OTPC__DOP_SEND_SENDER:
+    case OTPC__DOP_SEND_SENDER_TT:
+        return arity == (raw_op == OTPC__DOP_SEND_SENDER ? 3 : 4) &&
+                       !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) &&
+                       (raw_op == OTPC__DOP_SEND_SENDER || !skip(b, i, end))
+                   ? 0
+                   : -1;
+    case OTPC__DOP_REG_SEND:
+    case OTPC__DOP_REG_SEND_TT:
         c->to_is_name = 1;
-        return arity == (raw_op == DOP_REG_SEND ? 4 : 5) && !ei_decode_pid(b, i, &c->from) && !skip(b, i, end) &&
-                       !ei_decode_atom_as(b, i, c->to_name, MAXATOMLEN_UTF8, ERLANG_UTF8, NULL, NULL) &&
-                       (raw_op == DOP_REG_SEND || !skip(b, i, end)) ? 0 : -1;
-    case DOP_EXIT:
-    case DOP_EXIT2:
-    case DOP_EXIT_TT:
-    case DOP_EXIT2_TT: {
-        int tt = raw_op == DOP_EXIT_TT || raw_op == DOP_EXIT2_TT;
+        return arity == (raw_op == OTPC__DOP_REG_SEND ? 4 : 5) && !ei_decode_pid(b, i, &c->from) &&
+                       !skip(b, i, end) &&
+                       !ei_decode_atom_as(b, i, c->to_name, MAXATOMLEN_UTF8, ERLANG_UTF8, NULL,
+                                          NULL) &&
+                       (raw_op == OTPC__DOP_REG_SEND || !skip(b, i, end))
+                   ? 0
+                   : -1;
+    case OTPC__DOP_EXIT:
+    case OTPC__DOP_EXIT2:
+    case OTPC__DOP_EXIT_TT:
+    case OTPC__DOP_EXIT2_TT: {
+        int tt = raw_op == OTPC__DOP_EXIT_TT || raw_op == OTPC__DOP_EXIT2_TT;
         return arity == 4 + tt && !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) &&
-                       (!tt || !skip(b, i, end)) && !span_here(b, i, end, &c->reason) ? 0 : -1;
+                       (!tt || !skip(b, i, end)) && !span_here(b, i, end, &c->reason)
+                   ? 0
+                   : -1;
     }
-    case DOP_PAYLOAD_EXIT:
-    case DOP_PAYLOAD_EXIT2:
-    case DOP_PAYLOAD_EXIT_TT:
-    case DOP_PAYLOAD_EXIT2_TT: {
-        int tt = raw_op == DOP_PAYLOAD_EXIT_TT || raw_op == DOP_PAYLOAD_EXIT2_TT;
+    case OTPC__DOP_PAYLOAD_EXIT:
+    case OTPC__DOP_PAYLOAD_EXIT2:
+    case OTPC__DOP_PAYLOAD_EXIT_TT:
+    case OTPC__DOP_PAYLOAD_EXIT2_TT: {
+        int tt = raw_op == OTPC__DOP_PAYLOAD_EXIT_TT || raw_op == OTPC__DOP_PAYLOAD_EXIT2_TT;
         return arity == 3 + tt && !ei_decode_pid(b, i, &c->from) && !ei_decode_pid(b, i, &c->to) &&
-                       (!tt || !skip(b, i, end)) ? 0 : -1;
+                       (!tt || !skip(b, i, end))
+                   ? 0
+                   : -1;
     }
-    case DOP_MONITOR_P:
-    case DOP_DEMONITOR_P:
+    case OTPC__DOP_MONITOR_P:
+    case OTPC__DOP_DEMONITOR_P:
         return arity == 4 && !ei_decode_pid(b, i, &c->from) &&
-                       !decode_proc(b, i, &c->to, &c->to_is_name, c->to_name) && !ei_decode_ref(b, i, &c->ref) ? 0 : -1;
-    case DOP_MONITOR_P_EXIT:
-    case DOP_PAYLOAD_MONITOR_P_EXIT: {
-        int payload = raw_op == DOP_PAYLOAD_MONITOR_P_EXIT;
-        return arity == 5 - payload && !decode_proc(b, i, &c->from, &c->from_is_name, c->from_name) &&
+                       !decode_proc(b, i, &c->to, &c->to_is_name, c->to_name) &&
+                       !ei_decode_ref(b, i, &c->ref)
+                   ? 0
+                   : -1;
+    case OTPC__DOP_MONITOR_P_EXIT:
+    case OTPC__DOP_PAYLOAD_MONITOR_P_EXIT: {
+        int payload = raw_op == OTPC__DOP_PAYLOAD_MONITOR_P_EXIT;
+        return arity == 5 - payload &&
+                       !decode_proc(b, i, &c->from, &c->from_is_name, c->from_name) &&
                        !ei_decode_pid(b, i, &c->to) && !ei_decode_ref(b, i, &c->ref) &&
-                       (payload || !span_here(b, i, end, &c->reason)) ? 0 : -1;
+                       (payload || !span_here(b, i, end, &c->reason))
+                   ? 0
+                   : -1;
     }
-    case DOP_ALIAS_SEND:
-    case DOP_ALIAS_SEND_TT:
-        return arity == (raw_op == DOP_ALIAS_SEND ? 3 : 4) && !ei_decode_pid(b, i, &c->from) &&
-                       !ei_decode_ref(b, i, &c->ref) && (raw_op == DOP_ALIAS_SEND || !skip(b, i, end)) ? 0 : -1;
-    case DOP_UNLINK_ID:
-    case DOP_UNLINK_ID_ACK: {
+    case OTPC__DOP_ALIAS_SEND:
+    case OTPC__DOP_ALIAS_SEND_TT:
+        return arity == (raw_op == OTPC__DOP_ALIAS_SEND ? 3 : 4) &&
+                       !ei_decode_pid(b, i, &c->from) && !ei_decode_ref(b, i, &c->ref) &&
+                       (raw_op == OTPC__DOP_ALIAS_SEND || !skip(b, i, end))
+                   ? 0
+                   : -1;
+    case OTPC__DOP_UNLINK_ID:
+    case OTPC__DOP_UNLINK_ID_ACK: {
         unsigned long long id;
         if (arity != 4 || ei_decode_ulonglong(b, i, &id))
             return -1;
@@ -123,24 +147,42 @@ static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c
 static int normalize(int raw, int *op)
 {
     switch (raw) {
-    case DOP_SEND: case DOP_SEND_TT: case DOP_SEND_SENDER: case DOP_SEND_SENDER_TT:
-        *op = DOP_SEND; return 1;
-    case DOP_REG_SEND: case DOP_REG_SEND_TT:
-        *op = DOP_REG_SEND; return 1;
-    case DOP_ALIAS_SEND: case DOP_ALIAS_SEND_TT:
-        *op = DOP_ALIAS_SEND; return 1;
-    case DOP_EXIT: case DOP_EXIT_TT:
-        *op = DOP_EXIT; return 0;
-    case DOP_EXIT2: case DOP_EXIT2_TT:
-        *op = DOP_EXIT2; return 0;
-    case DOP_PAYLOAD_EXIT: case DOP_PAYLOAD_EXIT_TT:
-        *op = DOP_EXIT; return 2;
-    case DOP_PAYLOAD_EXIT2: case DOP_PAYLOAD_EXIT2_TT:
-        *op = DOP_EXIT2; return 2;
-    case DOP_PAYLOAD_MONITOR_P_EXIT:
-        *op = DOP_MONITOR_P_EXIT; return 2;
+    case OTPC__DOP_SEND:
+    case OTPC__DOP_SEND_TT:
+    case OTPC__DOP_SEND_SENDER:
+    case OTPC__DOP_SEND_SENDER_TT:
+        *op = OTPC__DOP_SEND;
+        return 1;
+    case OTPC__DOP_REG_SEND:
+    case OTPC__DOP_REG_SEND_TT:
+        *op = OTPC__DOP_REG_SEND;
+        return 1;
+    case OTPC__DOP_ALIAS_SEND:
+    case OTPC__DOP_ALIAS_SEND_TT:
+        *op = OTPC__DOP_ALIAS_SEND;
+        return 1;
+    case OTPC__DOP_EXIT:
+    case OTPC__DOP_EXIT_TT:
+        *op = OTPC__DOP_EXIT;
+        return 0;
+    case OTPC__DOP_EXIT2:
+    case OTPC__DOP_EXIT2_TT:
+        *op = OTPC__DOP_EXIT2;
+        return 0;
+    case OTPC__DOP_PAYLOAD_EXIT:
+    case OTPC__DOP_PAYLOAD_EXIT_TT:
+        *op = OTPC__DOP_EXIT;
+        return 2;
+    case OTPC__DOP_PAYLOAD_EXIT2:
+    case OTPC__DOP_PAYLOAD_EXIT2_TT:
+        *op = OTPC__DOP_EXIT2;
+        return 2;
+    case OTPC__DOP_PAYLOAD_MONITOR_P_EXIT:
+        *op = OTPC__DOP_MONITOR_P_EXIT;
+        return 2;
     default:
-        *op = raw; return 0;
+        *op = raw;
+        return 0;
     }
 }
 

@@ -15,35 +15,35 @@
 #include <stdint.h>
 
 enum {
-    DOP_LINK = 1,
-    DOP_SEND = 2,
-    DOP_EXIT = 3,
-    DOP_UNLINK = 4,
-    DOP_REG_SEND = 6,
-    DOP_GROUP_LEADER = 7,
-    DOP_EXIT2 = 8,
-    DOP_SEND_TT = 12,
-    DOP_EXIT_TT = 13,
-    DOP_REG_SEND_TT = 16,
-    DOP_EXIT2_TT = 18,
-    DOP_MONITOR_P = 19,
-    DOP_DEMONITOR_P = 20,
-    DOP_MONITOR_P_EXIT = 21,
-    DOP_SEND_SENDER = 22,
-    DOP_SEND_SENDER_TT = 23,
-    DOP_PAYLOAD_EXIT = 24,
-    DOP_PAYLOAD_EXIT_TT = 25,
-    DOP_PAYLOAD_EXIT2 = 26,
-    DOP_PAYLOAD_EXIT2_TT = 27,
-    DOP_PAYLOAD_MONITOR_P_EXIT = 28,
-    DOP_SPAWN_REQUEST = 29,
-    DOP_SPAWN_REQUEST_TT = 30,
-    DOP_SPAWN_REPLY = 31,
-    DOP_SPAWN_REPLY_TT = 32,
-    DOP_ALIAS_SEND = 33,
-    DOP_ALIAS_SEND_TT = 34,
-    DOP_UNLINK_ID = 35,
-    DOP_UNLINK_ID_ACK = 36
+    OTPC__DOP_LINK = 1,
+    OTPC__DOP_SEND = 2,
+    OTPC__DOP_EXIT = 3,
+    OTPC__DOP_UNLINK = 4,
+    OTPC__DOP_REG_SEND = 6,
+    OTPC__DOP_GROUP_LEADER = 7,
+    OTPC__DOP_EXIT2 = 8,
+    OTPC__DOP_SEND_TT = 12,
+    OTPC__DOP_EXIT_TT = 13,
+    OTPC__DOP_REG_SEND_TT = 16,
+    OTPC__DOP_EXIT2_TT = 18,
+    OTPC__DOP_MONITOR_P = 19,
+    OTPC__DOP_DEMONITOR_P = 20,
+    OTPC__DOP_MONITOR_P_EXIT = 21,
+    OTPC__DOP_SEND_SENDER = 22,
+    OTPC__DOP_SEND_SENDER_TT = 23,
+    OTPC__DOP_PAYLOAD_EXIT = 24,
+    OTPC__DOP_PAYLOAD_EXIT_TT = 25,
+    OTPC__DOP_PAYLOAD_EXIT2 = 26,
+    OTPC__DOP_PAYLOAD_EXIT2_TT = 27,
+    OTPC__DOP_PAYLOAD_MONITOR_P_EXIT = 28,
+    OTPC__DOP_SPAWN_REQUEST = 29,
+    OTPC__DOP_SPAWN_REQUEST_TT = 30,
+    OTPC__DOP_SPAWN_REPLY = 31,
+    OTPC__DOP_SPAWN_REPLY_TT = 32,
+    OTPC__DOP_ALIAS_SEND = 33,
+    OTPC__DOP_ALIAS_SEND_TT = 34,
+    OTPC__DOP_UNLINK_ID = 35,
+    OTPC__DOP_UNLINK_ID_ACK = 36
 };
 
 /* Raw bytes of one term inside a packet. */
@@ -53,16 +53,16 @@ typedef struct {
 } otpc__span_t;
 
 typedef struct {
-    int op;             /* a plain op: LINK SEND EXIT REG_SEND GROUP_LEADER EXIT2 MONITOR_P
+    int op;       /* a plain op: LINK SEND EXIT REG_SEND GROUP_LEADER EXIT2 MONITOR_P
                            DEMONITOR_P MONITOR_P_EXIT ALIAS_SEND UNLINK_ID UNLINK_ID_ACK */
-    int has_from;       /* SEND has no sender; SEND_SENDER and the rest do */
+    int has_from; /* SEND has no sender; SEND_SENDER and the rest do */
     erlang_pid from;
-    int from_is_name;   /* MONITOR_P_EXIT from a monitor by name: from_name is set */
+    int from_is_name; /* MONITOR_P_EXIT from a monitor by name: from_name is set */
     char from_name[MAXATOMLEN_UTF8];
     erlang_pid to;
-    int to_is_name;     /* REG_SEND, and MONITOR_P/DEMONITOR_P by name */
+    int to_is_name; /* REG_SEND, and MONITOR_P/DEMONITOR_P by name */
     char to_name[MAXATOMLEN_UTF8];
-    erlang_ref ref;     /* MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT; the alias of ALIAS_SEND */
+    erlang_ref ref;      /* MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT; the alias of ALIAS_SEND */
     otpc__span_t reason; /* EXIT, EXIT2, MONITOR_P_EXIT: without version byte */
     otpc__span_t msg;    /* SEND, REG_SEND, ALIAS_SEND: with version byte */
     uint64_t unlink_id;

@@ -4,8 +4,7 @@
 #include "otpc.h"
 #include "util/buf.h"
 
-int otpc__frame_next(const char *data, size_t avail, unsigned hdr, size_t max,
-                     otpc__frame_t *f)
+int otpc__frame_next(const char *data, size_t avail, unsigned hdr, size_t max, otpc__frame_t *f)
 {
     if (avail < hdr)
         return 0;

@@ -17,7 +17,6 @@ typedef struct {
 /* Look at data[0..avail). Returns 1 and fills *f when a whole frame is there, 0 when
  * more bytes are needed, OTPC_ETOOBIG when the header announces more than max bytes
  * (the connection must be closed: its stream can no longer be trusted). hdr is 2 or 4. */
-int otpc__frame_next(const char *data, size_t avail, unsigned hdr, size_t max,
-                     otpc__frame_t *f);
+int otpc__frame_next(const char *data, size_t avail, unsigned hdr, size_t max, otpc__frame_t *f);
 
 #endif

@@ -36,7 +36,7 @@ void otpc__hs_init(otpc__hs_t *hs, int initiator, const char *name, const char *
                    uint64_t flags, uint32_t creation, uint32_t challenge)
 {
     memset(hs, 0, sizeof *hs);
-    hs->state = HS_INIT;
+    hs->state = OTPC__HS_INIT;
     hs->initiator = initiator;
     hs->name = name;
     hs->cookie = cookie;
@@ -47,7 +47,7 @@ void otpc__hs_init(otpc__hs_t *hs, int initiator, const char *name, const char *
 
 static int fail(otpc__hs_t *hs, int code, const char *why)
 {
-    hs->state = HS_FAILED;
+    hs->state = OTPC__HS_FAILED;
     snprintf(hs->error, sizeof hs->error, "%s", why);
     return code;
 }
@@ -96,7 +96,7 @@ static int check_flags(otpc__hs_t *hs)
 int otpc__hs_start(otpc__hs_t *hs, otpc__buf_t *out)
 {
     if (!hs->initiator) {
-        hs->state = HS_RECV_NAME;
+        hs->state = OTPC__HS_RECV_NAME;
         return 0;
     }
     size_t n = strlen(hs->name);
@@ -108,7 +108,7 @@ int otpc__hs_start(otpc__hs_t *hs, otpc__buf_t *out)
     otpc__put_u32(msg + 9, hs->creation);
     otpc__put_u16(msg + 13, (uint16_t)n);
     memcpy(msg + 15, hs->name, n);
-    hs->state = HS_RECV_STATUS;
+    hs->state = OTPC__HS_RECV_STATUS;
     return emit(out, msg, 15 + n);
 }
 
@@ -138,7 +138,7 @@ static int on_name(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
         if (set_peer_name(hs, m + 7, len - 7))
             return fail(hs, OTPC_EPROTO, "malformed send_name");
         hs->peer_flags = otpc__get_u32(m + 3);
-        if (!(hs->peer_flags & DF_HANDSHAKE_23))
+        if (!(hs->peer_flags & OTPC__DF_HANDSHAKE_23))
             return fail(hs, OTPC_EPROTO, "peer speaks only handshake version 5 (pre OTP 23)");
     } else {
         return fail(hs, OTPC_EPROTO, "expected send_name");
@@ -155,7 +155,7 @@ static int on_name(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
         return rc;
     if (strcmp(status, "alive") == 0) {
         hs->old_name = old;
-        hs->state = HS_RECV_ALIVE_ANSWER;
+        hs->state = OTPC__HS_RECV_ALIVE_ANSWER;
         return 0;
     }
     if (strcmp(status, "ok") != 0 && strcmp(status, "ok_simultaneous") != 0) {
@@ -163,7 +163,7 @@ static int on_name(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
         snprintf(why, sizeof why, "refused %s: %s", hs->peer_name, status);
         return fail(hs, OTPC_ESTATE, why);
     }
-    hs->state = old ? HS_RECV_COMPLEMENT : HS_RECV_REPLY;
+    hs->state = old ? OTPC__HS_RECV_COMPLEMENT : OTPC__HS_RECV_REPLY;
     return send_challenge(hs, out);
 }
 
@@ -174,7 +174,7 @@ static int on_alive_answer(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_
 {
     if (len == 5 && memcmp(m, "strue", 5) == 0) {
         hs->replaces = 1;
-        hs->state = hs->old_name ? HS_RECV_COMPLEMENT : HS_RECV_REPLY;
+        hs->state = hs->old_name ? OTPC__HS_RECV_COMPLEMENT : OTPC__HS_RECV_REPLY;
         return send_challenge(hs, out);
     }
     char why[384];
@@ -190,7 +190,7 @@ static int on_complement(otpc__hs_t *hs, const char *m, size_t len)
     hs->peer_creation = otpc__get_u32(m + 5);
     if (check_flags(hs))
         return OTPC_EPROTO;
-    hs->state = HS_RECV_REPLY;
+    hs->state = OTPC__HS_RECV_REPLY;
     return 0;
 }
 
@@ -210,7 +210,7 @@ static int on_reply(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
     char ack[17];
     ack[0] = 'a';
     otpc__hs_digest(hs->cookie, otpc__get_u32(m + 1), (unsigned char *)ack + 1);
-    hs->state = HS_DONE;
+    hs->state = OTPC__HS_DONE;
     int rc = emit(out, ack, 17);
     return rc ? rc : 1;
 }
@@ -224,7 +224,7 @@ static int on_status(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out
     memcpy(st, m + 1, n);
     st[n] = 0;
     if (strcmp(st, "ok") == 0 || strcmp(st, "ok_simultaneous") == 0) {
-        hs->state = HS_RECV_CHALLENGE;
+        hs->state = OTPC__HS_RECV_CHALLENGE;
         return 0;
     }
     if (strcmp(st, "alive") == 0) {
@@ -233,7 +233,7 @@ static int on_status(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out
         int replace = hs->alive && hs->alive(hs->check_ctx, hs->peer_name, 1);
         int rc = send_status(out, replace ? "true" : "false");
         if (rc == 0 && replace) {
-            hs->state = HS_RECV_CHALLENGE;
+            hs->state = OTPC__HS_RECV_CHALLENGE;
             return 0;
         }
     }
@@ -262,7 +262,7 @@ static int on_challenge(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *
     reply[0] = 'r';
     otpc__put_u32(reply + 1, hs->challenge);
     otpc__hs_digest(hs->cookie, otpc__get_u32(m + 9), (unsigned char *)reply + 5);
-    hs->state = HS_RECV_ACK;
+    hs->state = OTPC__HS_RECV_ACK;
     return emit(out, reply, 21);
 }
 
@@ -274,30 +274,29 @@ static int on_ack(otpc__hs_t *hs, const char *m, size_t len)
     otpc__hs_digest(hs->cookie, hs->challenge, want);
     if (CRYPTO_memcmp(want, m + 1, 16) != 0) {
         char why[384];
-        snprintf(why, sizeof why, "%s answered with a wrong digest: cookies differ",
-                 hs->peer_name);
+        snprintf(why, sizeof why, "%s answered with a wrong digest: cookies differ", hs->peer_name);
         return fail(hs, OTPC_ECOOKIE, why);
     }
-    hs->state = HS_DONE;
+    hs->state = OTPC__HS_DONE;
     return 1;
 }
 
 int otpc__hs_feed(otpc__hs_t *hs, const char *msg, size_t len, otpc__buf_t *out)
 {
     switch (hs->state) {
-    case HS_RECV_NAME:
+    case OTPC__HS_RECV_NAME:
         return on_name(hs, msg, len, out);
-    case HS_RECV_COMPLEMENT:
+    case OTPC__HS_RECV_COMPLEMENT:
         return on_complement(hs, msg, len);
-    case HS_RECV_ALIVE_ANSWER:
+    case OTPC__HS_RECV_ALIVE_ANSWER:
         return on_alive_answer(hs, msg, len, out);
-    case HS_RECV_REPLY:
+    case OTPC__HS_RECV_REPLY:
         return on_reply(hs, msg, len, out);
-    case HS_RECV_STATUS:
+    case OTPC__HS_RECV_STATUS:
         return on_status(hs, msg, len, out);
-    case HS_RECV_CHALLENGE:
+    case OTPC__HS_RECV_CHALLENGE:
         return on_challenge(hs, msg, len, out);
-    case HS_RECV_ACK:
+    case OTPC__HS_RECV_ACK:
         return on_ack(hs, msg, len);
     default:
         return fail(hs, OTPC_ESTATE, "handshake message in a finished handshake");

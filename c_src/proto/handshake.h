@@ -19,18 +19,18 @@
 #define OTPC__NODE_NAME_MAX 255
 
 typedef enum {
-    HS_INIT,
+    OTPC__HS_INIT,
     /* initiator */
-    HS_RECV_STATUS,
-    HS_RECV_CHALLENGE,
-    HS_RECV_ACK,
+    OTPC__HS_RECV_STATUS,
+    OTPC__HS_RECV_CHALLENGE,
+    OTPC__HS_RECV_ACK,
     /* acceptor */
-    HS_RECV_NAME,
-    HS_RECV_COMPLEMENT,
-    HS_RECV_ALIVE_ANSWER, /* we said "alive"; the peer answers "true" or "false" */
-    HS_RECV_REPLY,
-    HS_DONE,
-    HS_FAILED
+    OTPC__HS_RECV_NAME,
+    OTPC__HS_RECV_COMPLEMENT,
+    OTPC__HS_RECV_ALIVE_ANSWER, /* we said "alive"; the peer answers "true" or "false" */
+    OTPC__HS_RECV_REPLY,
+    OTPC__HS_DONE,
+    OTPC__HS_FAILED
 } otpc__hs_state_t;
 
 /* What an acceptor answers a peer's name with: the text of the 's' status message.

@@ -50,11 +50,8 @@ static int not_implemented(otpc_proc_t *self, ei_x_buff *x)
 }
 
 static const nk_call_t calls[] = {
-    {"is_auth", 2, is_auth},
-    {"nodename", 0, nodename},
-    {"longnames", 0, longnames},
-    {"ticktime", 0, ticktime},
-    {"apply", 4, not_implemented},
+    {"is_auth", 2, is_auth},   {"nodename", 0, nodename},     {"longnames", 0, longnames},
+    {"ticktime", 0, ticktime}, {"apply", 4, not_implemented},
 };
 
 static const nk_call_t *find(otpc_term_t req)
@@ -80,7 +77,7 @@ static void net_kernel_handle(otpc_proc_t *self, otpc_term_t msg)
     const nk_call_t *c = find(req);
     otpc__view_end(msg, i, saved);
     if (!c) {
-        LOG_DEBUG("net_kernel", "no answer to an unknown call, as OTP's net_kernel");
+        OTPC__LOG_DEBUG("net_kernel", "no answer to an unknown call, as OTP's net_kernel");
         return;
     }
     ei_x_buff x;

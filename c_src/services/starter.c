@@ -33,8 +33,7 @@ static int reply_pid(otpc_proc_t *self, ei_x_buff *x, const char *tag, const otp
 static int reply_error2(ei_x_buff *x, const char *what, const char *atom)
 {
     return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
-           ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, what) ||
-           ei_x_encode_atom(x, atom);
+           ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, what) || ei_x_encode_atom(x, atom);
 }
 
 /* {start, Module, Arg, Name | undefined, Link}; i is at Module. */
@@ -61,8 +60,7 @@ static void start_server(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t 
     ei_x_new(&reason);
     otpc_x_append_subterm(&arg, req, &arg_at);
     otpc_pid_t caller = otpc_from_pid(from), pid;
-    otpc_start_opts_t o = {strcmp(name, "undefined") ? name : NULL, link ? &caller : NULL,
-                           &reason};
+    otpc_start_opts_t o = {strcmp(name, "undefined") ? name : NULL, link ? &caller : NULL, &reason};
     int rc = otpc_gen_server_start(otpc_proc_node(self), mod, otpc_term_x(&arg), &o, &pid);
     x = otpc_ret_reply(r); /* starting a server may have run callbacks: start afresh */
     if (rc == 0) {
@@ -190,8 +188,8 @@ static void start_daemon(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t 
     otpc_x_append_subterm(&arg, req, &arg_at);
     otpc_pid_t owner = otpc_from_pid(from), pid;
     otpc__derr_t e;
-    int rc = otpc__daemon_start(otpc_proc_node(self), mod, otpc_term_x(&arg), &d->o, &owner,
-                                &pid, &e);
+    int rc =
+        otpc__daemon_start(otpc_proc_node(self), mod, otpc_term_x(&arg), &d->o, &owner, &pid, &e);
     ei_x_free(&arg);
     if (rc == 0) {
         reply_pid(self, x, "ok", &pid);

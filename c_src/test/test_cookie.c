@@ -21,15 +21,15 @@
 
 #include "core/node_int.h"
 
-int __real_uv_random(uv_loop_t *loop, uv_random_t *req, void *buf, size_t len,
-                     unsigned flags, uv_random_cb cb);
-int __wrap_uv_random(uv_loop_t *loop, uv_random_t *req, void *buf, size_t len,
-                     unsigned flags, uv_random_cb cb);
+int __real_uv_random(uv_loop_t *loop, uv_random_t *req, void *buf, size_t len, unsigned flags,
+                     uv_random_cb cb);
+int __wrap_uv_random(uv_loop_t *loop, uv_random_t *req, void *buf, size_t len, unsigned flags,
+                     uv_random_cb cb);
 
 static int random_fails;
 
-int __wrap_uv_random(uv_loop_t *loop, uv_random_t *req, void *buf, size_t len,
-                     unsigned flags, uv_random_cb cb)
+int __wrap_uv_random(uv_loop_t *loop, uv_random_t *req, void *buf, size_t len, unsigned flags,
+                     uv_random_cb cb)
 {
     if (random_fails)
         return UV_EIO;

@@ -219,7 +219,7 @@ static void send_plain(void **state)
 {
     (void)state;
     otpc__ctrl_t c;
-    decode_send(3, DOP_SEND, fill_send, &c, DOP_SEND);
+    decode_send(3, OTPC__DOP_SEND, fill_send, &c, OTPC__DOP_SEND);
     assert_false(c.has_from);
     assert_false(c.to_is_name);
     assert_pid(&c.to, &TO);
@@ -230,7 +230,7 @@ static void send_tt(void **state)
 {
     (void)state;
     otpc__ctrl_t c;
-    decode_send(4, DOP_SEND_TT, fill_send_tt, &c, DOP_SEND);
+    decode_send(4, OTPC__DOP_SEND_TT, fill_send_tt, &c, OTPC__DOP_SEND);
     assert_false(c.has_from);
     assert_pid(&c.to, &TO);
 }
@@ -240,11 +240,11 @@ static void send_sender(void **state)
 {
     (void)state;
     otpc__ctrl_t c;
-    decode_send(3, DOP_SEND_SENDER, fill_from_to, &c, DOP_SEND);
+    decode_send(3, OTPC__DOP_SEND_SENDER, fill_from_to, &c, OTPC__DOP_SEND);
     assert_true(c.has_from);
     assert_pid(&c.from, &FROM);
     assert_pid(&c.to, &TO);
-    decode_send(4, DOP_SEND_SENDER_TT, fill_from_to_tt, &c, DOP_SEND);
+    decode_send(4, OTPC__DOP_SEND_SENDER_TT, fill_from_to_tt, &c, OTPC__DOP_SEND);
     assert_true(c.has_from);
     assert_pid(&c.from, &FROM);
 }
@@ -267,12 +267,12 @@ static void reg_send(void **state)
 {
     (void)state;
     otpc__ctrl_t c;
-    decode_send(4, DOP_REG_SEND, fill_reg_send, &c, DOP_REG_SEND);
+    decode_send(4, OTPC__DOP_REG_SEND, fill_reg_send, &c, OTPC__DOP_REG_SEND);
     assert_true(c.has_from);
     assert_pid(&c.from, &FROM);
     assert_true(c.to_is_name);
     assert_string_equal(c.to_name, "net_kernel");
-    decode_send(5, DOP_REG_SEND_TT, fill_reg_send_tt, &c, DOP_REG_SEND);
+    decode_send(5, OTPC__DOP_REG_SEND_TT, fill_reg_send_tt, &c, OTPC__DOP_REG_SEND);
     assert_string_equal(c.to_name, "net_kernel");
 }
 
@@ -293,11 +293,11 @@ static void alias_send(void **state)
 {
     (void)state;
     otpc__ctrl_t c;
-    decode_send(3, DOP_ALIAS_SEND, fill_alias, &c, DOP_ALIAS_SEND);
+    decode_send(3, OTPC__DOP_ALIAS_SEND, fill_alias, &c, OTPC__DOP_ALIAS_SEND);
     assert_true(c.has_from);
     assert_pid(&c.from, &FROM);
     assert_ref(&c.ref, &REF);
-    decode_send(4, DOP_ALIAS_SEND_TT, fill_alias_tt, &c, DOP_ALIAS_SEND);
+    decode_send(4, OTPC__DOP_ALIAS_SEND_TT, fill_alias_tt, &c, OTPC__DOP_ALIAS_SEND);
     assert_ref(&c.ref, &REF);
 }
 
@@ -307,7 +307,7 @@ static void alias_send(void **state)
 static void link_unlink_group_leader(void **state)
 {
     (void)state;
-    const long ops[] = {DOP_LINK, DOP_UNLINK, DOP_GROUP_LEADER};
+    const long ops[] = {OTPC__DOP_LINK, OTPC__DOP_UNLINK, OTPC__DOP_GROUP_LEADER};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         ei_x_buff x;
         otpc__ctrl_t c;
@@ -334,10 +334,10 @@ static void exit_in_control(void **state)
         long op;
         int tt;
         int want;
-    } cases[] = {{DOP_EXIT, 0, DOP_EXIT},
-                 {DOP_EXIT2, 0, DOP_EXIT2},
-                 {DOP_EXIT_TT, 1, DOP_EXIT},
-                 {DOP_EXIT2_TT, 1, DOP_EXIT2}};
+    } cases[] = {{OTPC__DOP_EXIT, 0, OTPC__DOP_EXIT},
+                 {OTPC__DOP_EXIT2, 0, OTPC__DOP_EXIT2},
+                 {OTPC__DOP_EXIT_TT, 1, OTPC__DOP_EXIT},
+                 {OTPC__DOP_EXIT2_TT, 1, OTPC__DOP_EXIT2}};
     ei_x_buff r;
     reason_term(&r, 0);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -370,10 +370,10 @@ static void exit_as_payload(void **state)
         long op;
         int tt;
         int want;
-    } cases[] = {{DOP_PAYLOAD_EXIT, 0, DOP_EXIT},
-                 {DOP_PAYLOAD_EXIT2, 0, DOP_EXIT2},
-                 {DOP_PAYLOAD_EXIT_TT, 1, DOP_EXIT},
-                 {DOP_PAYLOAD_EXIT2_TT, 1, DOP_EXIT2}};
+    } cases[] = {{OTPC__DOP_PAYLOAD_EXIT, 0, OTPC__DOP_EXIT},
+                 {OTPC__DOP_PAYLOAD_EXIT2, 0, OTPC__DOP_EXIT2},
+                 {OTPC__DOP_PAYLOAD_EXIT_TT, 1, OTPC__DOP_EXIT},
+                 {OTPC__DOP_PAYLOAD_EXIT2_TT, 1, OTPC__DOP_EXIT2}};
     ei_x_buff r, rv;
     reason_term(&r, 0);
     reason_term(&rv, 1);
@@ -407,7 +407,7 @@ static void exit_as_payload(void **state)
 static void monitor_and_demonitor(void **state)
 {
     (void)state;
-    const long ops[] = {DOP_MONITOR_P, DOP_DEMONITOR_P};
+    const long ops[] = {OTPC__DOP_MONITOR_P, OTPC__DOP_DEMONITOR_P};
     for (size_t i = 0; i < 2; i++) {
         for (int by_name = 0; by_name <= 1; by_name++) {
             ei_x_buff x;
@@ -443,7 +443,7 @@ static void monitor_exit(void **state)
     for (int by_name = 0; by_name <= 1; by_name++) {
         ei_x_buff x;
         otpc__ctrl_t c;
-        ctl(&x, 5, DOP_MONITOR_P_EXIT);
+        ctl(&x, 5, OTPC__DOP_MONITOR_P_EXIT);
         if (by_name)
             ei_x_encode_atom(&x, "registered");
         else
@@ -453,7 +453,7 @@ static void monitor_exit(void **state)
         ei_x_append_buf(&x, r.buff, r.index);
         packet_t p = packet(&x, NULL);
         decode_ok(&p, &c);
-        assert_int_equal(c.op, DOP_MONITOR_P_EXIT);
+        assert_int_equal(c.op, OTPC__DOP_MONITOR_P_EXIT);
         assert_int_equal(c.from_is_name, by_name);
         if (by_name)
             assert_string_equal(c.from_name, "registered");
@@ -475,12 +475,12 @@ static void payload_monitor_exit(void **state)
     otpc__ctrl_t c;
     reason_term(&r, 0);
     reason_term(&rv, 1);
-    ctl(&x, 4, DOP_PAYLOAD_MONITOR_P_EXIT);
+    ctl(&x, 4, OTPC__DOP_PAYLOAD_MONITOR_P_EXIT);
     fill_from_to(&x);
     ei_x_encode_ref(&x, &REF);
     packet_t p = packet(&x, &rv);
     decode_ok(&p, &c);
-    assert_int_equal(c.op, DOP_MONITOR_P_EXIT);
+    assert_int_equal(c.op, OTPC__DOP_MONITOR_P_EXIT);
     assert_false(c.from_is_name);
     assert_pid(&c.from, &FROM);
     assert_pid(&c.to, &TO);
@@ -499,7 +499,7 @@ static void payload_monitor_exit(void **state)
 static void unlink_id(void **state)
 {
     (void)state;
-    const long ops[] = {DOP_UNLINK_ID, DOP_UNLINK_ID_ACK};
+    const long ops[] = {OTPC__DOP_UNLINK_ID, OTPC__DOP_UNLINK_ID_ACK};
     const unsigned long long ids[] = {1ULL << 40, 7, UINT64_MAX};
     for (size_t i = 0; i < 2; i++) {
         for (size_t j = 0; j < sizeof ids / sizeof ids[0]; j++) {
@@ -526,7 +526,7 @@ static void no_pass_through(void **state)
 {
     (void)state;
     ei_x_buff x;
-    ctl(&x, 3, DOP_LINK);
+    ctl(&x, 3, OTPC__DOP_LINK);
     fill_from_to(&x);
     packet_t p = packet(&x, NULL);
     p.data[0] = 'D'; /* a distribution header (atom cache) */
@@ -544,7 +544,7 @@ static void no_pass_through(void **state)
 static void unknown_ops(void **state)
 {
     (void)state;
-    const long ops[] = {99, 0, -1, DOP_SPAWN_REQUEST, DOP_SPAWN_REPLY, 100000};
+    const long ops[] = {99, 0, -1, OTPC__DOP_SPAWN_REQUEST, OTPC__DOP_SPAWN_REPLY, 100000};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         ei_x_buff x;
         ctl(&x, 3, ops[i]);
@@ -579,7 +579,7 @@ static void not_a_control_tuple(void **state)
     free_packet(&p);
     ei_x_new_with_version(&x);
     ei_x_encode_tuple_header(&x, 3);
-    ei_x_encode_ulonglong(&x, (1ULL << 40) | DOP_LINK); /* bignum op */
+    ei_x_encode_ulonglong(&x, (1ULL << 40) | OTPC__DOP_LINK); /* bignum op */
     fill_from_to(&x);
     p = packet(&x, NULL);
     decode_bad(&p);
@@ -593,28 +593,28 @@ static void wrong_arity(void **state)
     (void)state;
     ei_x_buff x, m;
     msg_payload(&m);
-    ctl(&x, 2, DOP_LINK);
+    ctl(&x, 2, OTPC__DOP_LINK);
     ei_x_encode_pid(&x, &FROM);
     packet_t p = packet(&x, NULL);
     decode_bad(&p);
     free_packet(&p);
-    ctl(&x, 4, DOP_LINK);
+    ctl(&x, 4, OTPC__DOP_LINK);
     fill_from_to(&x);
     ei_x_encode_atom(&x, "extra");
     p = packet(&x, NULL);
     decode_bad(&p);
     free_packet(&p);
-    ctl(&x, 3, DOP_SEND_TT);
+    ctl(&x, 3, OTPC__DOP_SEND_TT);
     fill_send(&x);
     p = packet(&x, &m);
     decode_bad(&p);
     free_packet(&p);
-    ctl(&x, 3, DOP_EXIT);
+    ctl(&x, 3, OTPC__DOP_EXIT);
     fill_from_to(&x);
     p = packet(&x, NULL);
     decode_bad(&p);
     free_packet(&p);
-    ctl(&x, 3, DOP_UNLINK_ID);
+    ctl(&x, 3, OTPC__DOP_UNLINK_ID);
     ei_x_encode_long(&x, 1);
     ei_x_encode_pid(&x, &FROM);
     p = packet(&x, NULL);
@@ -630,26 +630,26 @@ static void wrong_field_types(void **state)
     (void)state;
     ei_x_buff x, m;
     msg_payload(&m);
-    ctl(&x, 3, DOP_LINK);
+    ctl(&x, 3, OTPC__DOP_LINK);
     ei_x_encode_atom(&x, "not_a_pid");
     ei_x_encode_pid(&x, &TO);
     packet_t p = packet(&x, NULL);
     decode_bad(&p);
     free_packet(&p);
-    ctl(&x, 4, DOP_REG_SEND);
+    ctl(&x, 4, OTPC__DOP_REG_SEND);
     ei_x_encode_pid(&x, &FROM);
     ei_x_encode_atom(&x, "");
     ei_x_encode_pid(&x, &TO);
     p = packet(&x, &m);
     decode_bad(&p);
     free_packet(&p);
-    ctl(&x, 4, DOP_MONITOR_P);
+    ctl(&x, 4, OTPC__DOP_MONITOR_P);
     fill_from_to(&x);
     ei_x_encode_pid(&x, &TO);
     p = packet(&x, NULL);
     decode_bad(&p);
     free_packet(&p);
-    ctl(&x, 4, DOP_UNLINK_ID);
+    ctl(&x, 4, OTPC__DOP_UNLINK_ID);
     ei_x_encode_long(&x, -5);
     fill_from_to(&x);
     p = packet(&x, NULL);
@@ -657,7 +657,7 @@ static void wrong_field_types(void **state)
     free_packet(&p);
     /* 2^64 as SMALL_BIG: 10 digit bytes, little-endian */
     const char big[] = {ERL_SMALL_BIG_EXT, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
-    ctl(&x, 4, DOP_UNLINK_ID);
+    ctl(&x, 4, OTPC__DOP_UNLINK_ID);
     ei_x_append_buf(&x, big, sizeof big);
     fill_from_to(&x);
     p = packet(&x, NULL);
@@ -673,7 +673,7 @@ static void trailing_garbage(void **state)
     ei_x_buff x, extra;
     ei_x_new_with_version(&extra);
     ei_x_encode_atom(&extra, "extra");
-    ctl(&x, 3, DOP_LINK);
+    ctl(&x, 3, OTPC__DOP_LINK);
     fill_from_to(&x);
     packet_t p = packet(&x, &extra);
     decode_bad(&p);
@@ -681,7 +681,7 @@ static void trailing_garbage(void **state)
     ei_x_free(&extra);
     ei_x_new(&extra);
     ei_x_append_buf(&extra, "\0", 1);
-    ctl(&x, 4, DOP_MONITOR_P);
+    ctl(&x, 4, OTPC__DOP_MONITOR_P);
     fill_from_to(&x);
     ei_x_encode_ref(&x, &REF);
     p = packet(&x, &extra);
@@ -697,7 +697,7 @@ static void bad_payloads(void **state)
     (void)state;
     ei_x_buff x, m;
     packet_t p;
-    ctl(&x, 3, DOP_SEND);
+    ctl(&x, 3, OTPC__DOP_SEND);
     fill_send(&x);
     p = packet(&x, NULL);
     decode_bad(&p);
@@ -705,7 +705,7 @@ static void bad_payloads(void **state)
 
     ei_x_new(&m); /* no version byte */
     ei_x_encode_atom(&m, "hello");
-    ctl(&x, 3, DOP_SEND);
+    ctl(&x, 3, OTPC__DOP_SEND);
     fill_send(&x);
     p = packet(&x, &m);
     decode_bad(&p);
@@ -715,7 +715,7 @@ static void bad_payloads(void **state)
     msg_payload(&m); /* two payload terms */
     ei_x_encode_version(&m);
     ei_x_encode_atom(&m, "second");
-    ctl(&x, 4, DOP_REG_SEND);
+    ctl(&x, 4, OTPC__DOP_REG_SEND);
     fill_reg_send(&x);
     p = packet(&x, &m);
     decode_bad(&p);
@@ -724,7 +724,7 @@ static void bad_payloads(void **state)
 
     reason_term(&m, 1); /* reason + one stray byte */
     ei_x_append_buf(&m, "j", 1);
-    ctl(&x, 3, DOP_PAYLOAD_EXIT);
+    ctl(&x, 3, OTPC__DOP_PAYLOAD_EXIT);
     fill_from_to(&x);
     p = packet(&x, &m);
     decode_bad(&p);
@@ -739,7 +739,7 @@ static void malformed_control_term(void **state)
     (void)state;
     ei_x_buff x;
     const char bin[] = {ERL_BINARY_EXT, 0x7f, (char)0xff, (char)0xff, (char)0xff};
-    ctl(&x, 4, DOP_EXIT);
+    ctl(&x, 4, OTPC__DOP_EXIT);
     fill_from_to(&x);
     ei_x_append_buf(&x, bin, sizeof bin);
     packet_t p = packet(&x, NULL);
@@ -757,7 +757,7 @@ static void deeply_nested_reason(void **state)
     ei_x_buff c;
     ei_x_new_with_version(&c);
     ei_x_encode_tuple_header(&c, 4);
-    ei_x_encode_long(&c, DOP_EXIT);
+    ei_x_encode_long(&c, OTPC__DOP_EXIT);
     ei_x_encode_pid(&c, &pid);
     ei_x_encode_pid(&c, &pid);
     size_t len = 1 + (size_t)c.index + 2 * depth + 1;
@@ -773,7 +773,7 @@ static void deeply_nested_reason(void **state)
     otpc__ctrl_t d;
     const char *why = NULL;
     assert_int_equal(otpc__ctrl_decode(pkt, len, &d, &why), 0);
-    assert_int_equal(d.op, DOP_EXIT);
+    assert_int_equal(d.op, OTPC__DOP_EXIT);
     assert_int_equal(d.reason.size, 2 * depth + 1);
     free(pkt);
     ei_x_free(&c);

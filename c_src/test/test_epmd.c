@@ -25,8 +25,8 @@ static void alive2_req_hidden(void **state)
 {
     (void)state;
     otpc__buf_t b = {0};
-    const unsigned char want[] = {0, 18,       120, 0x12, 0x34, 72, 0, 0, 6, 0, 5, 0, 5,
-                                  'o', 't', 'p', 'c', '1', 0, 0};
+    const unsigned char want[] = {0, 18, 120, 0x12, 0x34, 72,  0,   0,   6, 0,
+                                  5, 0,  5,   'o',  't',  'p', 'c', '1', 0, 0};
     assert_int_equal(otpc__epmd_alive2_req(&b, 0x1234, 0, "otpc1"), 0);
     assert_int_equal(b.len, sizeof want);
     assert_memory_equal(b.data, want, sizeof want);
@@ -174,8 +174,8 @@ static void alive2_resp_bad_tag(void **state)
 static void port2_resp_found(void **state)
 {
     (void)state;
-    const unsigned char d[] = {119, 0, 0x9c, 0x40, 77, 0, 0, 6, 0, 5, 0, 4, 'p', 'e', 'e', 'r',
-                               0, 0};
+    const unsigned char d[] = {119, 0, 0x9c, 0x40, 77,  0,   0,   6, 0,
+                               5,   0, 4,    'p',  'e', 'e', 'r', 0, 0};
     uint16_t port = 0, highest = 0;
     for (size_t len = 0; len < 12; len++)
         assert_int_equal(port_resp(d, len, &port, &highest), 0);

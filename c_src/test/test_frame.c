@@ -118,18 +118,26 @@ static void unknown_message(void **state)
     const char empty_tuple[] = {(char)131, ERL_SMALL_TUPLE_EXT, 0};
     const char one_tuple[] = {(char)131, ERL_SMALL_TUPLE_EXT, 1, ERL_SMALL_INTEGER_EXT, 1};
     const char atom[] = {(char)131, ERL_SMALL_ATOM_UTF8_EXT, 4, 'c', 'a', 'l', 'l'};
-    const char call2[] = {(char)131, ERL_SMALL_TUPLE_EXT, 2, ERL_SMALL_ATOM_UTF8_EXT, 4,
-                          'c', 'a', 'l', 'l', ERL_SMALL_INTEGER_EXT, 1};
-    const char cast3[] = {(char)131, ERL_SMALL_TUPLE_EXT, 3, ERL_SMALL_ATOM_UTF8_EXT, 4,
-                          'c', 'a', 's', 't', ERL_SMALL_INTEGER_EXT, 1, ERL_NIL_EXT};
-    const char int_first[] = {(char)131, ERL_SMALL_TUPLE_EXT, 2, ERL_SMALL_INTEGER_EXT, 1,
-                              ERL_NIL_EXT};
+    const char call2[] = {
+        (char)131, ERL_SMALL_TUPLE_EXT,   2, ERL_SMALL_ATOM_UTF8_EXT, 4, 'c', 'a', 'l',
+        'l',       ERL_SMALL_INTEGER_EXT, 1};
+    const char cast3[] = {(char)131, ERL_SMALL_TUPLE_EXT,
+                          3,         ERL_SMALL_ATOM_UTF8_EXT,
+                          4,         'c',
+                          'a',       's',
+                          't',       ERL_SMALL_INTEGER_EXT,
+                          1,         ERL_NIL_EXT};
+    const char int_first[] = {(char)131, ERL_SMALL_TUPLE_EXT, 2, ERL_SMALL_INTEGER_EXT,
+                              1,         ERL_NIL_EXT};
     const struct {
         const char *d;
         size_t n;
-    } cases[] = {{empty_tuple, sizeof empty_tuple}, {one_tuple, sizeof one_tuple},
-                 {atom, sizeof atom},               {call2, sizeof call2},
-                 {cast3, sizeof cast3},             {int_first, sizeof int_first}};
+    } cases[] = {{empty_tuple, sizeof empty_tuple},
+                 {one_tuple, sizeof one_tuple},
+                 {atom, sizeof atom},
+                 {call2, sizeof call2},
+                 {cast3, sizeof cast3},
+                 {int_first, sizeof int_first}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         assert_int_equal(classify(cases[k].d, cases[k].n, &f), OTPC__DFRAME_BAD);
         assert_string_equal(f.why, "unknown_message");

@@ -156,14 +156,10 @@ static void exactly_max(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(two_byte_header),
-        cmocka_unit_test(four_byte_header),
-        cmocka_unit_test(partial_header),
-        cmocka_unit_test(partial_body),
-        cmocka_unit_test(coalesced_frames),
-        cmocka_unit_test(zero_length_tick),
-        cmocka_unit_test(too_big),
-        cmocka_unit_test(exactly_max),
+        cmocka_unit_test(two_byte_header),  cmocka_unit_test(four_byte_header),
+        cmocka_unit_test(partial_header),   cmocka_unit_test(partial_body),
+        cmocka_unit_test(coalesced_frames), cmocka_unit_test(zero_length_tick),
+        cmocka_unit_test(too_big),          cmocka_unit_test(exactly_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

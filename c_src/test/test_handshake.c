@@ -143,13 +143,13 @@ static void both_sides_done(void **state)
 {
     (void)state;
     pair_t p;
-    uint64_t a_flags = OTPC__DF_OURS | DF_SPAWN; /* an extra flag is simply learnt */
+    uint64_t a_flags = OTPC__DF_OURS | OTPC__DF_SPAWN; /* an extra flag is simply learnt */
     pair_init(&p, a_flags, COOKIE, OTPC__DF_OURS);
     pair_run(&p);
     assert_int_equal(p.ra, 1);
     assert_int_equal(p.rb, 1);
-    assert_int_equal(p.a.state, HS_DONE);
-    assert_int_equal(p.b.state, HS_DONE);
+    assert_int_equal(p.a.state, OTPC__HS_DONE);
+    assert_int_equal(p.b.state, OTPC__HS_DONE);
     assert_string_equal(p.a.peer_name, "b@h");
     assert_string_equal(p.b.peer_name, "a@h");
     assert_true(p.a.peer_flags == OTPC__DF_OURS);
@@ -188,10 +188,10 @@ static void wrong_cookie(void **state)
     pair_init(&p, OTPC__DF_OURS, "not-" COOKIE, OTPC__DF_OURS);
     pair_run(&p);
     assert_int_equal(p.rb, OTPC_ECOOKIE);
-    assert_int_equal(p.b.state, HS_FAILED);
+    assert_int_equal(p.b.state, OTPC__HS_FAILED);
     assert_non_null(strstr(p.b.error, "cookie"));
     assert_int_equal(p.b_out.len, 0);
-    assert_int_equal(p.a.state, HS_RECV_ACK);
+    assert_int_equal(p.a.state, OTPC__HS_RECV_ACK);
     pair_free(&p);
 }
 
@@ -205,7 +205,7 @@ static void wrong_ack_digest(void **state)
     assert_int_equal(otpc__hs_start(&p.b, &p.b_out), 0);
     assert_int_equal(relay(&p.a_out, &p.b, &p.b_out), 0);
     assert_int_equal(relay(&p.b_out, &p.a, &p.a_out), 0);
-    assert_int_equal(p.a.state, HS_RECV_ACK);
+    assert_int_equal(p.a.state, OTPC__HS_RECV_ACK);
     char ack[17] = {'a'};
     md5_digest("other", A_CHALLENGE, (unsigned char *)ack + 1);
     assert_int_equal(feed(&p.a, ack, sizeof ack, &p.a_out), OTPC_ECOOKIE);
@@ -213,33 +213,33 @@ static void wrong_ack_digest(void **state)
     pair_free(&p);
 }
 
-/* An initiator without DF_UNLINK_ID: the acceptor refuses with OTPC_EPROTO, names the
+/* An initiator without OTPC__DF_UNLINK_ID: the acceptor refuses with OTPC_EPROTO, names the
  * missing flags, and queues exactly the status "not_allowed". */
 static void initiator_lacks_flag(void **state)
 {
     (void)state;
     pair_t p;
-    pair_init(&p, OTPC__DF_REQUIRED & ~DF_UNLINK_ID, COOKIE, OTPC__DF_OURS);
+    pair_init(&p, OTPC__DF_REQUIRED & ~OTPC__DF_UNLINK_ID, COOKIE, OTPC__DF_OURS);
     pair_run(&p);
     assert_int_equal(p.rb, OTPC_EPROTO);
-    assert_int_equal(p.b.state, HS_FAILED);
+    assert_int_equal(p.b.state, OTPC__HS_FAILED);
     assert_non_null(strstr(p.b.error, "mandatory"));
     assert_only_message(&p.b_out, "snot_allowed");
     pair_free(&p);
 }
 
-/* An acceptor without DF_V4_NC: the initiator refuses its challenge with OTPC_EPROTO
+/* An acceptor without OTPC__DF_V4_NC: the initiator refuses its challenge with OTPC_EPROTO
  * and sends no reply. */
 static void acceptor_lacks_flag(void **state)
 {
     (void)state;
     pair_t p;
-    pair_init(&p, OTPC__DF_OURS, COOKIE, OTPC__DF_OURS & ~DF_V4_NC);
+    pair_init(&p, OTPC__DF_OURS, COOKIE, OTPC__DF_OURS & ~OTPC__DF_V4_NC);
     pair_run(&p);
     assert_int_equal(p.ra, OTPC_EPROTO);
-    assert_int_equal(p.a.state, HS_FAILED);
+    assert_int_equal(p.a.state, OTPC__HS_FAILED);
     assert_int_equal(p.a_out.len, 0);
-    assert_int_equal(p.b.state, HS_RECV_REPLY);
+    assert_int_equal(p.b.state, OTPC__HS_RECV_REPLY);
     pair_free(&p);
 }
 
@@ -271,12 +271,12 @@ static void check_says_nok(void **state)
     assert_int_equal(otpc__hs_start(&p.a, &p.a_out), 0);
     assert_int_equal(otpc__hs_start(&p.b, &p.b_out), 0);
     assert_true(relay(&p.a_out, &p.b, &p.b_out) < 0);
-    assert_int_equal(p.b.state, HS_FAILED);
+    assert_int_equal(p.b.state, OTPC__HS_FAILED);
     assert_int_equal(c.calls, 1);
     assert_string_equal(c.seen, "a@h");
     assert_only_message(&p.b_out, "snok");
     assert_true(relay(&p.b_out, &p.a, &p.a_out) < 0);
-    assert_int_equal(p.a.state, HS_FAILED);
+    assert_int_equal(p.a.state, OTPC__HS_FAILED);
     assert_non_null(strstr(p.a.error, "nok"));
     assert_true(p.a.told_nok); /* it must wait for the peer's own connection */
     pair_free(&p);
@@ -292,8 +292,8 @@ static void check_says_ok_simultaneous(void **state)
     p.b.check = check_cb;
     p.b.check_ctx = &c;
     pair_run(&p);
-    assert_int_equal(p.a.state, HS_DONE);
-    assert_int_equal(p.b.state, HS_DONE);
+    assert_int_equal(p.a.state, OTPC__HS_DONE);
+    assert_int_equal(p.b.state, OTPC__HS_DONE);
     assert_int_equal(c.calls, 1);
     pair_free(&p);
 }
@@ -310,7 +310,7 @@ static void initiator_gets_alive(void **state)
     assert_int_equal(otpc__hs_start(&hs, &out), 0);
     out.len = 0;
     assert_true(feed(&hs, "salive", 6, &out) < 0);
-    assert_int_equal(hs.state, HS_FAILED);
+    assert_int_equal(hs.state, OTPC__HS_FAILED);
     assert_non_null(strstr(hs.error, "alive"));
     assert_false(hs.told_nok);
     assert_only_message(&out, "sfalse");
@@ -346,8 +346,8 @@ static void alive_true_replaces_once_authenticated(void **state)
     pair_t p;
     check_t c = {"alive", "", 0};
     alive_run(&p, &c, COOKIE);
-    assert_int_equal(p.a.state, HS_DONE);
-    assert_int_equal(p.b.state, HS_DONE);
+    assert_int_equal(p.a.state, OTPC__HS_DONE);
+    assert_int_equal(p.b.state, OTPC__HS_DONE);
     assert_int_equal(alive_replaced, 1);
     pair_free(&p);
 }
@@ -359,7 +359,7 @@ static void alive_true_without_cookie_replaces_nothing(void **state)
     check_t c = {"alive", "", 0};
     alive_run(&p, &c, "not the cookie");
     assert_int_equal(p.rb, OTPC_ECOOKIE);
-    assert_int_equal(p.b.state, HS_FAILED);
+    assert_int_equal(p.b.state, OTPC__HS_FAILED);
     assert_int_equal(alive_replaced, 0);
     pair_free(&p);
 }
@@ -378,7 +378,7 @@ static void challenge_from_other_node(void **state)
 }
 
 /* An old-style 'n' send_name (version 5, 32 flag bits) from a peer with
- * DF_HANDSHAKE_23, then its 'c' complement with the high flags and creation, then a
+ * OTPC__DF_HANDSHAKE_23, then its 'c' complement with the high flags and creation, then a
  * reply: the acceptor finishes and learns all 64 flag bits. */
 static void old_name_then_complement(void **state)
 {
@@ -394,7 +394,7 @@ static void old_name_then_complement(void **state)
     otpc__put_u32(name + 3, (uint32_t)flags);
     memcpy(name + 7, "old@h", 5);
     assert_int_equal(feed(&hs, name, sizeof name, &out), 0);
-    assert_int_equal(hs.state, HS_RECV_COMPLEMENT);
+    assert_int_equal(hs.state, OTPC__HS_RECV_COMPLEMENT);
     assert_string_equal(hs.peer_name, "old@h");
     assert_int_equal(split(&out, m, MAX_MSGS), 2);
     assert_memory_equal(m[0].data, "sok", 3);
@@ -406,7 +406,7 @@ static void old_name_then_complement(void **state)
     otpc__put_u32(comp + 1, (uint32_t)(flags >> 32));
     otpc__put_u32(comp + 5, 77);
     assert_int_equal(feed(&hs, comp, sizeof comp, &out), 0);
-    assert_int_equal(hs.state, HS_RECV_REPLY);
+    assert_int_equal(hs.state, OTPC__HS_RECV_REPLY);
     assert_true(hs.peer_flags == flags);
     assert_int_equal(hs.peer_creation, 77);
 
@@ -414,7 +414,7 @@ static void old_name_then_complement(void **state)
     otpc__put_u32(reply + 1, 99);
     md5_digest(COOKIE, B_CHALLENGE, (unsigned char *)reply + 5);
     assert_int_equal(feed(&hs, reply, sizeof reply, &out), 1);
-    assert_int_equal(hs.state, HS_DONE);
+    assert_int_equal(hs.state, OTPC__HS_DONE);
     unsigned char ack_digest[16];
     md5_digest(COOKIE, 99, ack_digest);
     assert_int_equal(split(&out, m, MAX_MSGS), 1);
@@ -424,8 +424,8 @@ static void old_name_then_complement(void **state)
     otpc__buf_free(&out);
 }
 
-/* An old 'n' without DF_HANDSHAKE_23 is refused; so is a complement whose high flags
- * lack DF_V4_NC (a mandatory flag that only the complement can carry). */
+/* An old 'n' without OTPC__DF_HANDSHAKE_23 is refused; so is a complement whose high flags
+ * lack OTPC__DF_V4_NC (a mandatory flag that only the complement can carry). */
 static void old_name_refusals(void **state)
 {
     (void)state;
@@ -436,7 +436,7 @@ static void old_name_refusals(void **state)
 
     otpc__hs_init(&hs, 0, "b@h", COOKIE, OTPC__DF_OURS, 1, 1);
     otpc__hs_start(&hs, &out);
-    otpc__put_u32(name + 3, (uint32_t)(OTPC__DF_OURS & ~DF_HANDSHAKE_23));
+    otpc__put_u32(name + 3, (uint32_t)(OTPC__DF_OURS & ~OTPC__DF_HANDSHAKE_23));
     assert_int_equal(feed(&hs, name, sizeof name, &out), OTPC_EPROTO);
     assert_non_null(strstr(hs.error, "version 5"));
 
@@ -446,10 +446,10 @@ static void old_name_refusals(void **state)
     otpc__put_u32(name + 3, (uint32_t)OTPC__DF_OURS);
     assert_int_equal(feed(&hs, name, sizeof name, &out), 0);
     char comp[9] = {'c'};
-    otpc__put_u32(comp + 1, (uint32_t)((OTPC__DF_OURS & ~DF_V4_NC) >> 32));
+    otpc__put_u32(comp + 1, (uint32_t)((OTPC__DF_OURS & ~OTPC__DF_V4_NC) >> 32));
     otpc__put_u32(comp + 5, 5);
     assert_int_equal(feed(&hs, comp, sizeof comp, &out), OTPC_EPROTO);
-    assert_int_equal(hs.state, HS_FAILED);
+    assert_int_equal(hs.state, OTPC__HS_FAILED);
     otpc__buf_free(&out);
 }
 
@@ -486,16 +486,15 @@ static void record(transcript_t *t)
             p.b_out.len = 0;
         }
     }
-    assert_int_equal(p.a.state, HS_DONE);
-    assert_int_equal(p.b.state, HS_DONE);
+    assert_int_equal(p.a.state, OTPC__HS_DONE);
+    assert_int_equal(p.b.state, OTPC__HS_DONE);
     assert_int_equal(t->n_a, 3);
     assert_int_equal(t->n_b, 2);
     pair_free(&p);
 }
 
 /* A fresh side of the recorded handshake, fed its first k messages. */
-static void replay(otpc__hs_t *hs, otpc__buf_t *out, int initiator, const msg_t *msgs,
-                   size_t k)
+static void replay(otpc__hs_t *hs, otpc__buf_t *out, int initiator, const msg_t *msgs, size_t k)
 {
     if (initiator) {
         otpc__hs_init(hs, 1, "a@h", COOKIE, OTPC__DF_OURS, A_CREATION, A_CHALLENGE);
@@ -511,14 +510,13 @@ static void replay(otpc__hs_t *hs, otpc__buf_t *out, int initiator, const msg_t 
 
 /* Feed `bad` after the first k good messages: it must fail, leave a reason, and the
  * side must stay failed even when the good message follows. */
-static void expect_refused(int initiator, const msg_t *msgs, size_t k, const char *bad,
-                           size_t len)
+static void expect_refused(int initiator, const msg_t *msgs, size_t k, const char *bad, size_t len)
 {
     otpc__hs_t hs;
     otpc__buf_t out = {0};
     replay(&hs, &out, initiator, msgs, k);
     assert_true(feed(&hs, bad, len, &out) < 0);
-    assert_int_equal(hs.state, HS_FAILED);
+    assert_int_equal(hs.state, OTPC__HS_FAILED);
     assert_true(hs.error[0] != 0);
     assert_true(feed(&hs, msgs[k].data, msgs[k].len, &out) < 0);
     otpc__buf_free(&out);
@@ -602,7 +600,7 @@ static void random_garbage(void **state)
                 int rc = feed(&hs, junk, len, &out);
                 assert_true(rc <= 1);
                 if (rc < 0)
-                    assert_int_equal(hs.state, HS_FAILED);
+                    assert_int_equal(hs.state, OTPC__HS_FAILED);
                 if (k == n)
                     assert_true(rc < 0);
                 otpc__buf_free(&out);

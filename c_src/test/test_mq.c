@@ -79,9 +79,9 @@ static void push_all(otpc__mq_t *q, unsigned base)
     static char data[65537];
     for (unsigned i = 0; i < NSIZES; i++) {
         fill(data, SIZES[i], base + i);
-        assert_int_equal(otpc__mq_push(q, base + i, (char *)q + i, (uint64_t)(base + i) << 33,
-                                       data, SIZES[i]),
-                         0);
+        assert_int_equal(
+            otpc__mq_push(q, base + i, (char *)q + i, (uint64_t)(base + i) << 33, data, SIZES[i]),
+            0);
     }
 }
 

@@ -1,6 +1,6 @@
 /*
  * Unit tests of name lookups in the process layer, on a node that is created but never
- * run (its creation set by hand, as EV_READY would): sending to a name nobody holds
+ * run (its creation set by hand, as OTPC__EV_READY would): sending to a name nobody holds
  * must not intern it, so untrusted names (a daemon client's, say) cannot grow the atom
  * table, while a registered name is still found.
  */

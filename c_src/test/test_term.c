@@ -29,8 +29,8 @@ static int walk(const char *data, size_t len, int versioned, size_t *used)
     char *copy = malloc(len ? len : 1);
     assert_non_null(copy);
     memcpy(copy, data, len);
-    int rc = versioned ? otpc__term_skip_versioned(copy, len, used)
-                       : otpc__term_skip(copy, len, used);
+    int rc =
+        versioned ? otpc__term_skip_versioned(copy, len, used) : otpc__term_skip(copy, len, used);
     free(copy);
     return rc;
 }
@@ -209,7 +209,7 @@ static void build_strings_and_lists(ei_x_buff *x)
 {
     ei_x_encode_list_header(x, 4);
     ei_x_encode_string(x, "a string");
-    ei_x_encode_string(x, ""); /* NIL_EXT */
+    ei_x_encode_string(x, "");     /* NIL_EXT */
     ei_x_encode_list_header(x, 2); /* [1, 2.0 | tail] : improper */
     ei_x_encode_long(x, 1);
     ei_x_encode_double(x, 2.0);
@@ -414,8 +414,7 @@ static void hostile_arities(void **state)
 {
     (void)state;
     const char small[] = {ERL_SMALL_TUPLE_EXT, (char)255, 'a', 1, 'j'};
-    const char large[] = {ERL_LARGE_TUPLE_EXT, (char)0xff, (char)0xff, (char)0xff, (char)0xff,
-                          'j'};
+    const char large[] = {ERL_LARGE_TUPLE_EXT, (char)0xff, (char)0xff, (char)0xff, (char)0xff, 'j'};
     const char map[] = {ERL_MAP_EXT, (char)0xff, (char)0xff, (char)0xff, (char)0xff, 'j', 'j'};
     refused(small, sizeof small);
     refused(large, sizeof large);
@@ -433,8 +432,8 @@ static void hostile_lengths(void **state)
     const char atom[] = {ERL_ATOM_UTF8_EXT, 0, 9, 'a'};
     const char small_atom[] = {ERL_SMALL_ATOM_UTF8_EXT, (char)200, 'a'};
     const char small_big[] = {ERL_SMALL_BIG_EXT, 9, 0, 1, 2, 3, 4, 5, 6, 7};
-    const char large_big[] = {ERL_LARGE_BIG_EXT, (char)0xff, (char)0xff, (char)0xff, (char)0xff,
-                              0, 1};
+    const char large_big[] = {ERL_LARGE_BIG_EXT, (char)0xff, (char)0xff, (char)0xff,
+                              (char)0xff,        0,          1};
     const char fun[] = {ERL_NEW_FUN_EXT, 0, 0, 0, (char)200, 1};
     refused(bin, sizeof bin);
     refused(bin_max, sizeof bin_max);
@@ -478,8 +477,8 @@ static void malformed_fields(void **state)
     const char bits_empty[] = {ERL_BIT_BINARY_EXT, 0, 0, 0, 0, 3};
     char ref0[] = {ERL_NEWER_REFERENCE_EXT, 0, 0, ERL_SMALL_ATOM_UTF8_EXT, 1, 'n', 0, 0, 0, 0};
     char ref6[3 + 3 + 4 + 24] = {ERL_NEWER_REFERENCE_EXT, 0, 6, ERL_SMALL_ATOM_UTF8_EXT, 1, 'n'};
-    const char pid[] = {ERL_NEW_PID_EXT, ERL_SMALL_INTEGER_EXT, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-                        0, 0, 0, 0, 0};
+    const char pid[] = {
+        ERL_NEW_PID_EXT, ERL_SMALL_INTEGER_EXT, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     refused(bits0, sizeof bits0);
     refused(bits9, sizeof bits9);
     refused(bits_empty, sizeof bits_empty);
@@ -593,28 +592,17 @@ static void deep_funs_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(valid_atoms),
-        cmocka_unit_test(valid_old_atoms),
-        cmocka_unit_test(valid_integers),
-        cmocka_unit_test(valid_floats),
-        cmocka_unit_test(valid_binaries),
-        cmocka_unit_test(valid_strings_and_lists),
-        cmocka_unit_test(valid_tuples_and_maps),
-        cmocka_unit_test(valid_pids_refs_ports),
-        cmocka_unit_test(valid_old_identifiers),
-        cmocka_unit_test(valid_funs),
-        cmocka_unit_test(valid_composite),
-        cmocka_unit_test(trailing_bytes_not_counted),
-        cmocka_unit_test(hostile_list_length),
-        cmocka_unit_test(hostile_arities),
-        cmocka_unit_test(hostile_lengths),
-        cmocka_unit_test(forbidden_tags),
-        cmocka_unit_test(malformed_fields),
-        cmocka_unit_test(float_text_without_nul),
-        cmocka_unit_test(bad_version_byte),
-        cmocka_unit_test(deep_list),
-        cmocka_unit_test(deep_tuple_and_map),
-        cmocka_unit_test(deep_funs_refused),
+        cmocka_unit_test(valid_atoms),           cmocka_unit_test(valid_old_atoms),
+        cmocka_unit_test(valid_integers),        cmocka_unit_test(valid_floats),
+        cmocka_unit_test(valid_binaries),        cmocka_unit_test(valid_strings_and_lists),
+        cmocka_unit_test(valid_tuples_and_maps), cmocka_unit_test(valid_pids_refs_ports),
+        cmocka_unit_test(valid_old_identifiers), cmocka_unit_test(valid_funs),
+        cmocka_unit_test(valid_composite),       cmocka_unit_test(trailing_bytes_not_counted),
+        cmocka_unit_test(hostile_list_length),   cmocka_unit_test(hostile_arities),
+        cmocka_unit_test(hostile_lengths),       cmocka_unit_test(forbidden_tags),
+        cmocka_unit_test(malformed_fields),      cmocka_unit_test(float_text_without_nul),
+        cmocka_unit_test(bad_version_byte),      cmocka_unit_test(deep_list),
+        cmocka_unit_test(deep_tuple_and_map),    cmocka_unit_test(deep_funs_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

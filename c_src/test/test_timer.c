@@ -50,7 +50,7 @@ static otpc_pid_t nobody(void)
 static otpc__msg_t *msg(otpc_node_t *n)
 {
     static const char ok[] = {(char)131, 'w', 2, 'o', 'k'};
-    return otpc__msg_new(n, M_MSG, NULL, ok, sizeof ok);
+    return otpc__msg_new(n, OTPC__M_MSG, NULL, ok, sizeof ok);
 }
 
 static void empty_has_no_deadline(void **state)
@@ -101,7 +101,7 @@ static void stale_ref_does_not_cancel_reused_slot(void **state)
     assert_int_equal(otpc__timer_cancel(n, old), 1);
     assert_int_equal(otpc__timer_add(n, 5, OTPC__TIMER_BEH, &p, NULL, &fresh), 0);
     assert_int_equal((uint32_t)fresh, (uint32_t)old); /* same slot ... */
-    assert_true(fresh != old);                         /* ... new generation */
+    assert_true(fresh != old);                        /* ... new generation */
     assert_int_equal(otpc__timer_cancel(n, old), 0);
     assert_int_equal(otpc__timer_cancel(n, fresh), 1);
 }

@@ -33,10 +33,21 @@
 
 /* ---- PKI fixture --------------------------------------------------------------- */
 
-enum { F_CA, F_CA2, F_SRV_CERT, F_SRV_KEY, F_CLI_CERT, F_CLI_KEY, F_CLI2_CERT,
-       F_CLI2_KEY, F_OTHER_KEY, F_COMBO, F_N };
-static const char *const f_names[F_N] = {"ca.pem", "ca2.pem", "srv.pem", "srv.key",
-                                         "cli.pem", "cli.key", "cli2.pem", "cli2.key",
+enum {
+    F_CA,
+    F_CA2,
+    F_SRV_CERT,
+    F_SRV_KEY,
+    F_CLI_CERT,
+    F_CLI_KEY,
+    F_CLI2_CERT,
+    F_CLI2_KEY,
+    F_OTHER_KEY,
+    F_COMBO,
+    F_N
+};
+static const char *const f_names[F_N] = {"ca.pem",    "ca2.pem",  "srv.pem",  "srv.key",
+                                         "cli.pem",   "cli.key",  "cli2.pem", "cli2.key",
                                          "other.key", "combo.pem"};
 static char dir[64];
 static char path[F_N][256];
@@ -52,8 +63,8 @@ static int add_ext(X509 *x, X509V3_CTX *v3, int nid, const char *value)
 }
 
 /* A certificate for key named cn, signed by issuer/ikey (NULL: self-signed). */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, int kind, X509 *issuer,
-                       EVP_PKEY *ikey, long serial)
+static X509 *make_cert(EVP_PKEY *key, const char *cn, int kind, X509 *issuer, EVP_PKEY *ikey,
+                       long serial)
 {
     X509 *x = X509_new();
     if (!x)
@@ -62,12 +73,11 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, int kind, X509 *issuer,
     X509V3_CTX v3;
     X509V3_set_ctx_nodb(&v3);
     X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-    int ok = X509_set_version(x, 2) &&
-             ASN1_INTEGER_set(X509_get_serialNumber(x), serial) &&
+    int ok = X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), serial) &&
              X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
              X509_gmtime_adj(X509_getm_notAfter(x), 86400) && X509_set_pubkey(x, key) &&
-             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                        (const unsigned char *)cn, -1, -1, 0) &&
+             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
+                                        0) &&
              X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
     if (ok && kind == CA)
         ok = add_ext(x, &v3, NID_basic_constraints, "critical,CA:TRUE") &&
@@ -119,12 +129,12 @@ static int group_setup(void **state)
     x[2] = make_cert(k[2], "localhost", SERVER, x[0], k[0], 2);
     x[3] = make_cert(k[3], "client", CLIENT, x[0], k[0], 3);
     x[4] = make_cert(k[4], "client", CLIENT, x[1], k[1], 2);
-    int ok = k[5] && x[0] && x[1] && x[2] && x[3] && x[4] &&
-             write_pem(F_CA, x[0], NULL) && write_pem(F_CA2, x[1], NULL) &&
-             write_pem(F_SRV_CERT, x[2], NULL) && write_pem(F_SRV_KEY, NULL, k[2]) &&
-             write_pem(F_CLI_CERT, x[3], NULL) && write_pem(F_CLI_KEY, NULL, k[3]) &&
-             write_pem(F_CLI2_CERT, x[4], NULL) && write_pem(F_CLI2_KEY, NULL, k[4]) &&
-             write_pem(F_OTHER_KEY, NULL, k[5]) && write_pem(F_COMBO, x[2], k[2]);
+    int ok = k[5] && x[0] && x[1] && x[2] && x[3] && x[4] && write_pem(F_CA, x[0], NULL) &&
+             write_pem(F_CA2, x[1], NULL) && write_pem(F_SRV_CERT, x[2], NULL) &&
+             write_pem(F_SRV_KEY, NULL, k[2]) && write_pem(F_CLI_CERT, x[3], NULL) &&
+             write_pem(F_CLI_KEY, NULL, k[3]) && write_pem(F_CLI2_CERT, x[4], NULL) &&
+             write_pem(F_CLI2_KEY, NULL, k[4]) && write_pem(F_OTHER_KEY, NULL, k[5]) &&
+             write_pem(F_COMBO, x[2], k[2]);
     for (int i = 0; i < 6; i++) {
         EVP_PKEY_free(k[i]);
         if (i < 5)
@@ -409,8 +419,10 @@ static void mtls_good_cert(void **state)
 {
     (void)state;
     for (int i = 0; i < 2; i++) {
-        client_conf_t cc = {.cert = path[F_CLI_CERT], .key = path[F_CLI_KEY],
-                            .trust = path[F_CA], .max_version = versions[i]};
+        client_conf_t cc = {.cert = path[F_CLI_CERT],
+                            .key = path[F_CLI_KEY],
+                            .trust = path[F_CA],
+                            .max_version = versions[i]};
         pair_t p;
         pair_open(&p, server_ctx(1, 1), &cc);
         assert_int_equal(handshake(&p), 0);
@@ -467,8 +479,10 @@ static void mtls_unrelated_ca(void **state)
     (void)state;
     for (int i = 0; i < 2; i++) {
         for (int fail_if_no = 1; fail_if_no >= 0; fail_if_no--) {
-            client_conf_t cc = {.cert = path[F_CLI2_CERT], .key = path[F_CLI2_KEY],
-                                .trust = path[F_CA], .max_version = versions[i]};
+            client_conf_t cc = {.cert = path[F_CLI2_CERT],
+                                .key = path[F_CLI2_KEY],
+                                .trust = path[F_CA],
+                                .max_version = versions[i]};
             pair_t p;
             pair_open(&p, server_ctx(1, fail_if_no), &cc);
             assert_refused(&p);
@@ -570,8 +584,11 @@ static void ctx_new_errors(void **state)
         {{.certfile = path[F_SRV_CERT], .keyfile = path[F_OTHER_KEY]}, "keyfile"},
         {{.certfile = path[F_SRV_CERT], .keyfile = missing}, "keyfile"},
         {{.certfile = path[F_SRV_CERT]}, "keyfile"}, /* no key in certfile */
-        {{.certfile = path[F_SRV_CERT], .keyfile = path[F_SRV_KEY], .cacertfile = missing,
-          .verify_peer = 1}, "cacertfile"},
+        {{.certfile = path[F_SRV_CERT],
+          .keyfile = path[F_SRV_KEY],
+          .cacertfile = missing,
+          .verify_peer = 1},
+         "cacertfile"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(err, 0, sizeof err);

@@ -26,7 +26,7 @@ static void last_error(char *out, size_t cap, const char *what)
 {
     unsigned long e = ERR_get_error();
     /* OpenSSL 3 has no reason string for system errors (a missing file): errno's. */
-    const char *reason = !e                  ? NULL
+    const char *reason = !e                    ? NULL
                          : ERR_SYSTEM_ERROR(e) ? strerror(ERR_GET_REASON(e))
                                                : ERR_reason_error_string(e);
     snprintf(out, cap, "%s%s%s", what, reason ? ": " : "", reason ? reason : "");
@@ -161,8 +161,7 @@ int otpc__tls_recv(otpc__tls_t *t, otpc__buf_t *plain)
     for (;;) {
         if (otpc__buf_reserve(plain, 16 * 1024))
             return OTPC_ENOMEM;
-        int room = plain->cap - plain->len > INT32_MAX ? INT32_MAX
-                                                       : (int)(plain->cap - plain->len);
+        int room = plain->cap - plain->len > INT32_MAX ? INT32_MAX : (int)(plain->cap - plain->len);
         int r = SSL_read(t->ssl, plain->data + plain->len, room);
         if (r <= 0)
             return failure(t, r, "read");

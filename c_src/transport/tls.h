@@ -16,10 +16,10 @@ typedef struct ssl_ctx_st otpc__tls_ctx_t; /* OpenSSL's SSL_CTX */
 typedef struct otpc__tls otpc__tls_t;
 
 typedef struct {
-    const char *certfile;   /* PEM certificate (chain) of the server; required */
-    const char *keyfile;    /* PEM private key; NULL: in certfile */
-    const char *cacertfile; /* CAs that client certificates are verified against */
-    int verify_peer;        /* ask for a client certificate and verify it if sent */
+    const char *certfile;     /* PEM certificate (chain) of the server; required */
+    const char *keyfile;      /* PEM private key; NULL: in certfile */
+    const char *cacertfile;   /* CAs that client certificates are verified against */
+    int verify_peer;          /* ask for a client certificate and verify it if sent */
     int fail_if_no_peer_cert; /* ... and refuse clients without one (mutual TLS) */
 } otpc__tls_conf_t;
 

@@ -16,16 +16,16 @@ __attribute__((format(printf, 3, 4)))
 #endif
 void otpc__log(otpc_log_level_t level, const char *module, const char *fmt, ...);
 
-#define OTPC_LOG(level, module, ...)                       \
-    do {                                                   \
+#define OTPC__LOG(level, module, ...)                                                     \
+    do {                                                                                  \
         if ((int)(level) >= atomic_load_explicit(&otpc__log_level, memory_order_relaxed)) \
-            otpc__log((level), (module), __VA_ARGS__);     \
+            otpc__log((level), (module), __VA_ARGS__);                                    \
     } while (0)
 
-#define LOG_DEBUG(m, ...) OTPC_LOG(OTPC_LOG_DEBUG, m, __VA_ARGS__)
-#define LOG_INFO(m, ...) OTPC_LOG(OTPC_LOG_INFO, m, __VA_ARGS__)
-#define LOG_NOTICE(m, ...) OTPC_LOG(OTPC_LOG_NOTICE, m, __VA_ARGS__)
-#define LOG_WARN(m, ...) OTPC_LOG(OTPC_LOG_WARNING, m, __VA_ARGS__)
-#define LOG_ERROR(m, ...) OTPC_LOG(OTPC_LOG_ERROR, m, __VA_ARGS__)
+#define OTPC__LOG_DEBUG(m, ...) OTPC__LOG(OTPC_LOG_DEBUG, m, __VA_ARGS__)
+#define OTPC__LOG_INFO(m, ...) OTPC__LOG(OTPC_LOG_INFO, m, __VA_ARGS__)
+#define OTPC__LOG_NOTICE(m, ...) OTPC__LOG(OTPC_LOG_NOTICE, m, __VA_ARGS__)
+#define OTPC__LOG_WARN(m, ...) OTPC__LOG(OTPC_LOG_WARNING, m, __VA_ARGS__)
+#define OTPC__LOG_ERROR(m, ...) OTPC__LOG(OTPC_LOG_ERROR, m, __VA_ARGS__)
 
 #endif

@@ -20,7 +20,7 @@
 typedef struct {
     uint32_t type;
     uint32_t len;
-    void *ptr;  /* e.g. the connection a record is about */
+    void *ptr; /* e.g. the connection a record is about */
     uint64_t arg;
 } otpc__rec_t;
 
@@ -28,8 +28,8 @@ typedef struct {
     uv_mutex_t lock;
     otpc__buf_t in;
     otpc__buf_t out;
-    size_t pos;      /* consumer's cursor in out */
-    int wake_due;    /* under lock: a record went into an empty `in` */
+    size_t pos;         /* consumer's cursor in out */
+    int wake_due;       /* under lock: a record went into an empty `in` */
     otpc__wake_t *wake; /* the consumer loop's waker */
 } otpc__mq_t;
 

@@ -128,8 +128,8 @@ static otpc_action_t gsp_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r)
     return init_action(arg, action, r);
 }
 
-static otpc_action_t defer(otpc_proc_t *self, gsp_t *g, otpc_term_t req, int i,
-                           otpc_from_t *from, otpc_ret_t *r)
+static otpc_action_t defer(otpc_proc_t *self, gsp_t *g, otpc_term_t req, int i, otpc_from_t *from,
+                           otpc_ret_t *r)
 {
     unsigned long ms;
     int slot = -1;
@@ -220,8 +220,7 @@ static otpc_action_t thread_reply(otpc_proc_t *self, otpc_term_t req, int i, otp
     return OTPC_NOREPLY;
 }
 
-static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
-                              otpc_ret_t *r)
+static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from, otpc_ret_t *r)
 {
     gsp_t *g = otpc_proc_data(self);
     int i;
@@ -309,7 +308,8 @@ static void gsp_terminate(otpc_proc_t *self, otpc_term_t reason)
     gsp_t *g = otpc_proc_data(self);
     report(self, "terminate", reason);
     if (g && g->answer_in_terminate) {
-        static const char T[] = {(char)131, 'w', 10, 't', 'e', 'r', 'm', 'i', 'n', 'a', 't', 'e', 'd'};
+        static const char T[] = {(char)131, 'w', 10,  't', 'e', 'r', 'm',
+                                 'i',       'n', 'a', 't', 'e', 'd'};
         otpc_reply(self, g->answer_in_terminate, (otpc_term_t){T, sizeof T});
         g->answer_in_terminate = NULL;
     }
