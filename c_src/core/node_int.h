@@ -16,6 +16,7 @@
 #include "proto/ctrl.h"
 #include "proto/handshake.h"
 #include "otpc.h"
+#include "util/assert.h"
 #include "util/buf.h"
 #include "util/mq.h"
 
@@ -194,6 +195,8 @@ struct otpc_node {
     uint32_t self_atom;
     uint32_t creation;
     int stopping;
+    uv_thread_t sched_thread; /* the thread in otpc_node_run, while sched_set */
+    int sched_set;
 
     uv_loop_t loop;
     otpc__wake_t wake;  /* wakes the loop from other threads (I/O events, async replies) */
@@ -226,6 +229,11 @@ struct otpc_node {
     void *ext[OTPC__EXT_MAX]; /* upper layers' state: otpc__ext_add */
     otpc__ext_free_fn ext_free[OTPC__EXT_MAX];
 };
+
+/* Scheduler state may only be touched from the thread running the node (once it runs:
+ * before otpc_node_run, the creating thread sets the node up). */
+#define OTPC__ASSERT_SCHED(n) OTPC__ASSERT(!(n)->sched_set || otpc__on_sched(n))
+int otpc__on_sched(const otpc_node_t *n);
 
 /* sched.c: the turn (run queue, flush hooks, timer) */
 /* Run after the run queue in every turn, in the order added. From start-up only. */

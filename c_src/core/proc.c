@@ -118,6 +118,7 @@ static void runq_add(otpc_node_t *n, otpc_proc_t *p)
 
 void otpc__deliver(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *m)
 {
+    OTPC__ASSERT_SCHED(n);
     if (p->mtail)
         p->mtail->next = m;
     else
@@ -176,6 +177,7 @@ static int free_slot(otpc_node_t *n, uint32_t *out)
 
 int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out)
 {
+    OTPC__ASSERT_SCHED(node);
     uint32_t slot;
     if (!ops || !ops->handle)
         return OTPC_EINVAL;
@@ -327,6 +329,7 @@ int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *t
 int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
 {
     otpc_node_t *n = self->node;
+    OTPC__ASSERT_SCHED(n);
     int rc = otpc__check_term(msg);
     if (rc)
         return rc;
@@ -414,6 +417,7 @@ void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len)
 
 static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
 {
+    OTPC__ASSERT(p->running && n->current == p); /* callbacks never nest */
     while (p->mhead && budget-- > 0 && !p->exiting && !p->parked) {
         otpc__msg_t *m = p->mhead;
         p->mhead = m->next;
@@ -448,6 +452,8 @@ void otpc__proc_unpark(otpc_node_t *n, const otpc_pid_t *pid, uint32_t key)
 
 void otpc__run_queue(otpc_node_t *n, int budget)
 {
+    OTPC__ASSERT_SCHED(n);
+    OTPC__ASSERT(!n->current); /* not from inside a callback */
     /* Only the processes queued when we start: a process that keeps sending to itself
      * cannot starve the event queue. */
     otpc_proc_t *end = n->rq_tail;

@@ -20,8 +20,15 @@
 
 #define TURN_BUDGET 4096
 
+int otpc__on_sched(const otpc_node_t *n)
+{
+    uv_thread_t self = uv_thread_self();
+    return uv_thread_equal(&self, &n->sched_thread);
+}
+
 int otpc__turn_hook_add(otpc_node_t *n, otpc__turn_hook_fn fn)
 {
+    OTPC__ASSERT(!n->sched_set); /* hooks are fixed before the node runs */
     if (n->nhooks == OTPC__TURN_HOOKS_MAX)
         return OTPC_ENOMEM;
     n->hooks[n->nhooks++] = fn;
@@ -56,6 +63,7 @@ static void flush_hooks(otpc_node_t *n)
 
 void otpc__turn(otpc_node_t *n)
 {
+    OTPC__ASSERT_SCHED(n);
     otpc__run_queue(n, TURN_BUDGET);
     flush_hooks(n);
     if (n->stopping)

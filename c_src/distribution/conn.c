@@ -26,6 +26,7 @@
 #include "proto/framing.h"
 #include "distribution/io_int.h"
 #include "otpc.h"
+#include "util/assert.h"
 #include "util/log.h"
 
 #define SETUP_TIMEOUT_MS 7000 /* erl's net_setuptime */
@@ -52,7 +53,9 @@ void otpc__conn_ref(otpc__conn_t *c)
 
 void otpc__conn_unref(otpc__conn_t *c)
 {
-    if (atomic_fetch_sub(&c->refs, 1) != 1)
+    int was = atomic_fetch_sub(&c->refs, 1);
+    OTPC__ASSERT(was > 0);
+    if (was != 1)
         return;
     uv_mutex_destroy(&c->out_lock);
     otpc__buf_free(&c->rbuf);

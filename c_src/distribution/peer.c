@@ -144,6 +144,7 @@ static void park(otpc_node_t *n, otpc__peer_t *p)
         return;
     if (otpc__vec_push(&p->waiters, &cur->pid, sizeof cur->pid))
         return; /* out of memory: it keeps running rather than wait for nothing */
+    OTPC__ASSERT(p->node != 0);
     cur->parked = p->node;
 }
 
@@ -201,6 +202,7 @@ int otpc__peer_send(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const c
 int otpc__peer_send2(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const char *payload,
                      size_t plen, const char *tail, size_t tlen)
 {
+    OTPC__ASSERT_SCHED(n);
     if (node == n->self_atom)
         return OTPC_EINVAL;
     otpc__peer_t *p = otpc__peer_get(n, node, 1);

@@ -481,12 +481,15 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
         uv_loop_close(&n->loop);
         return rc;
     }
+    n->sched_thread = uv_thread_self();
+    n->sched_set = 1;
     uv_run(&n->loop, UV_RUN_DEFAULT);
     otpc__dist_join(n);
     otpc__otp_replies_open(n, 0);
     otpc__wake_close(&n->wake);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
+    n->sched_set = 0;
     return R->ready_rc < 0 ? R->ready_rc : 0;
 }
 

@@ -1,0 +1,11 @@
+/* The failure path of OTPC__ASSERT; see assert.h. */
+#include "util/assert.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+void otpc__assert_fail(const char *cond, const char *file, int line)
+{
+    fprintf(stderr, "%s:%d: invariant broken: %s\n", file, line, cond);
+    abort();
+}
