@@ -8,7 +8,7 @@ packages=(
     erlang-nox erlang-dev erlang-common-test erlang-eunit erlang-dialyzer
     erlang-proper erlang-proper-dev erlang-tools rebar3
     libssl-dev libcmocka-dev libuv1-dev pkg-config
-    make gcc clang libclang-rt-14-dev
+    make gcc clang clang-format libclang-rt-14-dev
     elixir
 )
 
