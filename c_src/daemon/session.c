@@ -88,6 +88,7 @@ static _Thread_local char rbuf[64 * 1024];
 
 static void on_io(uv_poll_t *h, int status, int events);
 static void flush(sess_t *s);
+static void drop_input(sess_t *s);
 
 /* ---- output ------------------------------------------------------------------------ */
 
@@ -307,6 +308,7 @@ static void server_ended(sess_t *s, const char *reason, size_t len)
         return;
     s->state = S_CLOSING;
     s->reading = 0;
+    drop_input(s);
     if (can_talk(s))
         put_exit(s, reason, len);
     flush(s);
@@ -434,6 +436,16 @@ static int on_frame(void *ctx, const char *data, size_t len)
     return 0;
 }
 
+/* Reading stopped for good: a partial frame will never complete, so its bytes leave the
+ * daemon's budget now, not when the socket closes (the other connections may need
+ * them). Never from inside a feed: the reassembler may be handing out from its buffer. */
+static void drop_input(sess_t *s)
+{
+    s->budget->held -= s->held;
+    s->held = 0;
+    otpc__reasm_free(&s->reasm);
+}
+
 /* What reasm holds now, in the daemon's budget; past it, this connection ends. */
 static void account(sess_t *s)
 {
@@ -460,6 +472,8 @@ static void frames(sess_t *s, const char *data, size_t len)
     else if (rc == OTPC_ENOMEM)
         end_with(s, NULL, "enomem", 0);
     account(s);
+    if (!s->reading)
+        drop_input(s);
 }
 
 static void tls_failed(sess_t *s)
