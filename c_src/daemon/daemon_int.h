@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/reasm.h"
+#include "transport/framer.h"
 #include "transport/tls.h"
 #include "otp/gen_server_int.h"
 

@@ -1,6 +1,6 @@
 /*
  * What a daemon frame asks for (pure): the payload of one {packet, 4} frame, as cut by
- * daemon/reasm.c, classified the way a session acts on it. An empty frame is a
+ * transport/framer.c, classified the way a session acts on it. An empty frame is a
  * keepalive; otherwise the frame must be exactly one versioned term, {call, Tag, Req}
  * or {cast, Req}. Nothing here trusts the bytes: the term is walked (dist/term.h)
  * before ei decodes any of it, and ei is never asked to read past the frame.

@@ -3,7 +3,7 @@
  * link) of the gen_server serving it.
  *
  * The socket is read by the scheduler's own loop (a uv_poll_t), frames come out of a
- * reassembly buffer (daemon/reasm.c), through TLS first when configured
+ * reassembly buffer (transport/framer.c), through TLS first when configured
  * (daemon/tls.c). A {call, Tag, Req} frame becomes {'$gen_call', {Conn, Tag}, Req} in
  * the server's mailbox; the server's reply to Conn never enters a mailbox: the process
  * layer hands it to this module's wire hook, which appends {reply, Tag, Reply} to the
@@ -60,9 +60,9 @@ typedef struct otpc__session {
     int throttled; /* not reading until the server's backlog shrinks */
     int peer_gone; /* EOF or a socket error: nothing more can be written */
     otpc_pid_t server, daemon;
-    otpc__reasm_t reasm;
+    otpc__framer_t in;       /* frames from the client */
     otpc__dbudget_t *budget; /* the daemon's input budget, shared */
-    size_t held;             /* what reasm holds, as counted in budget->held */
+    size_t held;             /* what the framer holds, as counted in budget->held */
     otpc__tls_t *tls;
     otpc__buf_t pout; /* TLS: frames not encrypted yet */
     otpc__buf_t out;  /* bytes for the socket */
@@ -216,7 +216,7 @@ static void on_closed(uv_handle_t *h)
     sess_t *s = h->data;
     s->budget->held -= s->held;
     otpc__dbudget_release(s->budget);
-    otpc__reasm_free(&s->reasm);
+    otpc__framer_free(&s->in);
     otpc__tls_free(s->tls);
     otpc__buf_free(&s->pout);
     otpc__buf_free(&s->out);
@@ -438,18 +438,18 @@ static int on_frame(void *ctx, const char *data, size_t len)
 
 /* Reading stopped for good: a partial frame will never complete, so its bytes leave the
  * daemon's budget now, not when the socket closes (the other connections may need
- * them). Never from inside a feed: the reassembler may be handing out from its buffer. */
+ * them). Never from inside a feed: the framer may be handing out from its buffer. */
 static void drop_input(sess_t *s)
 {
     s->budget->held -= s->held;
     s->held = 0;
-    otpc__reasm_free(&s->reasm);
+    otpc__framer_free(&s->in);
 }
 
-/* What reasm holds now, in the daemon's budget; past it, this connection ends. */
+/* What the framer holds now, in the daemon's budget; past it, this connection ends. */
 static void account(sess_t *s)
 {
-    size_t now = otpc__reasm_pending(&s->reasm);
+    size_t now = otpc__framer_pending(&s->in);
     otpc__dbudget_t *b = s->budget;
     b->held = b->held - s->held + now;
     int grew = now > s->held;
@@ -466,7 +466,7 @@ static void account(sess_t *s)
 static void frames(sess_t *s, const char *data, size_t len)
 {
     uint64_t size = 0;
-    int rc = otpc__reasm_feed(&s->reasm, data, len, on_frame, s, &size);
+    int rc = otpc__framer_feed(&s->in, data, len, on_frame, s, &size);
     if (rc == OTPC_ETOOBIG)
         end_with(s, "frame_too_large", NULL, size);
     else if (rc == OTPC_ENOMEM)
@@ -659,7 +659,7 @@ static int conn_init(otpc_proc_t *self, void *arg)
     s->proc = self;
     s->fd = c->fd;
     s->daemon = c->daemon;
-    s->reasm.max = c->max_frame;
+    s->in.max = c->max_frame;
     s->budget = c->budget;
     s->budget->refs++;
     s->idle_ms = c->idle_timeout;

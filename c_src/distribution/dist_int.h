@@ -8,6 +8,7 @@
 
 #include "core/node_int.h"
 #include "distribution/io.h"
+#include "transport/framer.h"
 
 /* ---- peers (the scheduler's view of other nodes) ---------------------------------- */
 
@@ -26,7 +27,7 @@ typedef struct otpc__peer {
     uint64_t senders[4]; /* distinct message senders lately (pid numbers mod 256) */
     int naps_in_window;
     int fd;
-    otpc__buf_t rbuf; /* reassembly of incoming packets */
+    otpc__framer_t in; /* incoming packets, read straight into it */
     uint64_t flags;
     otpc__buf_t obuf;    /* frames not yet handed to the I/O thread */
     otpc__vec_t waiters; /* of otpc_pid_t: processes parked until this peer drains */

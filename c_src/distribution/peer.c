@@ -22,8 +22,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "proto/framing.h"
-
 #include "distribution/dist_int.h"
 #include "util/log.h"
 
@@ -104,7 +102,7 @@ static void stop_reading(otpc__peer_t *p)
         return;
     uv_close((uv_handle_t *)p->poll, otpc__free_handle);
     p->poll = NULL;
-    otpc__buf_free(&p->rbuf);
+    otpc__framer_free(&p->in);
 }
 
 /* The stream can no longer be trusted (or is gone): stop reading it at once, and have
@@ -241,29 +239,39 @@ void otpc__peer_flush(otpc_node_t *n)
     }
 }
 
-/* One packet: decoded and applied, or the connection is closed as untrustworthy.
- * Returns 1 for a message (what a call or a cast is), 0 for another signal, -1. */
-static int on_packet(otpc_node_t *n, otpc__peer_t *p, const char *data, size_t len)
+/* What a read's packets came to; `why` is set when the connection must close. */
+typedef struct {
+    otpc_node_t *n;
+    otpc__peer_t *p;
+    int msgs;
+    char why[200];
+} batch_t;
+
+/* One packet (the framer's callback): decoded and applied, or 1 to stop, the stream
+ * being untrustworthy. Ticks (empty packets) only prove the peer alive. */
+static int on_packet(void *ctx, const char *data, size_t len)
 {
+    batch_t *b = ctx;
     otpc__ctrl_t c;
     const char *why = NULL;
+    if (!len)
+        return 0;
     if (otpc__ctrl_decode(data, len, &c, &why) != 0) {
-        char reason[200];
-        snprintf(reason, sizeof reason, "malformed packet from %s: %s",
-                 otpc__atom_name(&n->atoms, p->node), why);
-        OTPC__LOG_WARN("dist", "%s", reason);
-        give_up(n, p, reason);
-        return -1;
+        snprintf(b->why, sizeof b->why, "malformed packet from %s: %s",
+                 otpc__atom_name(&b->n->atoms, b->p->node), why);
+        OTPC__LOG_WARN("dist", "%s", b->why);
+        return 1;
     }
-    otpc__handle_ctrl(n, p->node, &c);
+    otpc__handle_ctrl(b->n, b->p->node, &c);
     /* ctrl.c folds SEND_SENDER and the _TT forms into these */
-    int is_msg =
-        c.op == OTPC__DOP_SEND || c.op == OTPC__DOP_REG_SEND || c.op == OTPC__DOP_ALIAS_SEND;
-    if (is_msg && c.has_from) {
-        unsigned b = c.from.num & 255u; /* senders seen this window, roughly */
-        p->senders[b >> 6] |= 1ull << (b & 63);
+    if (c.op != OTPC__DOP_SEND && c.op != OTPC__DOP_REG_SEND && c.op != OTPC__DOP_ALIAS_SEND)
+        return 0;
+    b->msgs++; /* a message: what a call or a cast is */
+    if (c.has_from) {
+        unsigned k = c.from.num & 255u; /* senders seen this window, roughly */
+        b->p->senders[k >> 6] |= 1ull << (k & 63);
     }
-    return is_msg;
+    return 0;
 }
 
 /* The nap grows with the number of distinct senders lately: many callers in a closed
@@ -283,43 +291,25 @@ static long nap_ns(otpc__peer_t *p)
     return us * 1000;
 }
 
-/* Every whole packet in rbuf (ticks skipped): how many messages among them, or -1
- * once the peer is being closed. */
-static int packets(otpc_node_t *n, otpc__peer_t *p)
+/* The packets in the n bytes just read into the framer's space: how many messages
+ * among them, or -1 once the peer is being closed. */
+static int packets(otpc_node_t *n, otpc__peer_t *p, size_t nread)
 {
-    size_t pos = 0;
-    otpc__frame_t f;
-    int r, count = 0;
-    while ((r = otpc__frame_next(p->rbuf.data + pos, p->rbuf.len - pos, 4, n->opts.max_message,
-                                 &f)) > 0) {
-        int m = f.len ? on_packet(n, p, p->rbuf.data + pos + f.off, f.len) : 0;
-        if (m < 0)
-            return -1; /* stop_reading freed rbuf */
-        count += m;
-        pos += f.next;
+    batch_t b = {n, p, 0, ""};
+    uint64_t size = 0;
+    int rc = otpc__framer_commit(&p->in, nread, on_packet, &b, &size);
+    if (rc == OTPC_ETOOBIG) {
+        snprintf(b.why, sizeof b.why, "packet of %llu bytes exceeds max_message (%zu)",
+                 (unsigned long long)size, n->opts.max_message);
+        OTPC__LOG_WARN("dist", "%s from %s", b.why, otpc__atom_name(&n->atoms, p->node));
+    } else if (rc == OTPC_ENOMEM) {
+        snprintf(b.why, sizeof b.why, "out of memory reading");
     }
-    if (r < 0) {
-        char why[160];
-        snprintf(why, sizeof why, "packet of %u bytes exceeds max_message (%zu)",
-                 otpc__get_u32(p->rbuf.data + pos), n->opts.max_message);
-        OTPC__LOG_WARN("dist", "%s from %s", why, otpc__atom_name(&n->atoms, p->node));
-        give_up(n, p, why);
+    if (rc) {
+        give_up(n, p, b.why); /* the framer is done with its buffer: it may go */
         return -1;
     }
-    otpc__buf_consume(&p->rbuf, pos);
-    return count;
-}
-
-/* How much to read next: a large packet goes straight into place in one buffer. */
-static size_t read_want(const otpc__peer_t *p, size_t max)
-{
-    size_t want = READ_CHUNK;
-    if (p->rbuf.len >= 4) {
-        size_t total = 4 + (size_t)otpc__get_u32(p->rbuf.data);
-        if (total > p->rbuf.len + want && total <= max + 4)
-            want = total - p->rbuf.len;
-    }
-    return want;
+    return b.msgs;
 }
 
 /* Read what the socket has (up to a budget) and apply its packets. Returns how many
@@ -329,17 +319,16 @@ static int read_some(otpc_node_t *n, otpc__peer_t *p, const char **why)
     size_t budget = READ_BUDGET;
     int count = 0;
     while (!*why && budget > 0) {
-        size_t want = read_want(p, n->opts.max_message);
-        if (otpc__buf_reserve(&p->rbuf, want)) {
+        char *at;
+        size_t room;
+        if (otpc__framer_space(&p->in, READ_CHUNK, &at, &room)) {
             *why = "out of memory reading";
             break;
         }
-        size_t room = p->rbuf.cap - p->rbuf.len;
-        ssize_t r = read(p->fd, p->rbuf.data + p->rbuf.len, room);
+        ssize_t r = read(p->fd, at, room);
         if (r > 0) {
-            p->rbuf.len += (size_t)r;
             budget = (size_t)r < budget ? budget - (size_t)r : 0;
-            int k = packets(n, p);
+            int k = packets(n, p, (size_t)r);
             if (k < 0)
                 return count;
             count += k;
@@ -447,18 +436,23 @@ static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, siz
 {
     p->fd = otpc__conn_fd(p->conn);
     uv_poll_t *h = malloc(sizeof *h);
-    if (!h || p->fd < 0 || otpc__buf_append(&p->rbuf, rest, rlen) ||
+    char *at;
+    size_t room;
+    p->in.max = n->opts.max_message;
+    if (!h || p->fd < 0 || otpc__framer_space(&p->in, rlen, &at, &room) ||
         uv_poll_init(&n->loop, h, p->fd)) {
         free(h); /* never initialised: no uv_close needed */
-        otpc__buf_free(&p->rbuf);
+        otpc__framer_free(&p->in);
         otpc__peer_close(n, p, "cannot read the socket");
         return;
     }
     h->data = p;
     p->poll = h;
     uv_poll_start(h, UV_READABLE, on_readable);
-    if (rlen)
-        packets(n, p); /* what came with the last handshake message */
+    if (rlen) { /* what came with the last handshake message */
+        memcpy(at, rest, rlen);
+        packets(n, p, rlen);
+    }
 }
 
 static void release(otpc_node_t *n, otpc__conn_t *conn);

@@ -1,15 +1,16 @@
 /*
  * libFuzzer target over a live distribution connection's input: 4-byte-length packets
- * cut from a growing buffer with otpc__frame_next (dist/framing.c), the way
- * proc/peer.c's packets() loop reads a socket, and each whole non-empty packet
- * decoded by otpc__ctrl_decode (dist/ctrl.c) and walked by dist/term.c.
+ * read straight into the framer's space (transport/framer.c: otpc__framer_space and
+ * otpc__framer_commit), the way distribution/peer.c reads a socket, and each whole
+ * non-empty packet decoded by otpc__ctrl_decode (proto/ctrl.c) and walked by
+ * proto/term.c.
  *
  * Input: one byte for max_message, a cut plan (fuzz.h), then the stream. Each piece is
- * appended to the buffer, the loop takes every whole packet and consumes them; the
- * packets are checked against a reference walk of the whole stream (same boundaries,
- * same bytes, in order, as soon as they are whole), ticks (length 0) are skipped, and a
- * length above max_message is an error as soon as its header is whole: the buffer
- * never holds more than a header and max_message bytes. Each packet is decoded from
+ * written into the space and committed; the packets are checked against a reference
+ * walk of the whole stream (same boundaries, same bytes, in order, as soon as they are
+ * whole), ticks (length 0) are handed out empty, and a length above max_message is an
+ * error as soon as its header is whole: the framer never holds more than a header and
+ * max_message bytes. Each packet is decoded from
  * its own guarded copy: a refusal has a reason; a decoded message is the pass-through
  * byte, one control term that the walker accepts and, after it, exactly the message
  * or the payload reason, or nothing.
@@ -20,9 +21,9 @@
 #include "fuzz/fuzz.h"
 
 #include "proto/ctrl.h"
-#include "proto/framing.h"
 #include "proto/term.h"
 #include "otpc.h"
+#include "transport/framer.h"
 #include "util/buf.h"
 
 #define HDR 4
@@ -77,34 +78,42 @@ static int64_t ref_header(const ref_t *r)
     return r->fed - r->pos < HDR ? -1 : (int64_t)otpc__get_u32(r->s + r->pos);
 }
 
-/* packets(): every whole packet in buf; 0, or -1 when the stream must be closed. */
-static int packets(ref_t *r, otpc__buf_t *buf, size_t piece)
+typedef struct {
+    ref_t *r;
+    const otpc__framer_t *fr;
+} walk_t;
+
+/* The framer's callback: the packet must be the reference's next one. */
+static int on_packet(void *ctx, const char *d, size_t n)
 {
-    size_t pos = 0;
-    otpc__frame_t f;
-    int rc;
-    while ((rc = otpc__frame_next(buf->data + pos, buf->len - pos, HDR, r->max, &f)) > 0) {
-        int64_t flen = ref_header(r);
-        CHECK(flen >= 0 && (uint64_t)flen <= r->max);
-        CHECK(f.off == HDR && f.len == (size_t)flen && f.next == HDR + f.len);
-        CHECK(f.next <= buf->len - pos && r->fed - r->pos >= f.next);
-        CHECK(f.len == 0 || memcmp(buf->data + pos + f.off, r->s + r->pos + HDR, f.len) == 0);
-        if (f.len) /* a tick carries nothing */
-            check_packet(guard_put(&g_packet, buf->data + pos + f.off, f.len), f.len);
-        pos += f.next;
-        r->pos += f.next;
-    }
+    walk_t *w = ctx;
+    ref_t *r = w->r;
     int64_t flen = ref_header(r);
-    if (rc < 0) {
+    CHECK(flen >= 0 && (uint64_t)flen <= r->max && n == (size_t)flen);
+    CHECK(r->fed - r->pos >= HDR + n);
+    CHECK(inside(d, n, w->fr->buf.data, w->fr->buf.len));
+    CHECK(n == 0 || memcmp(d, r->s + r->pos + HDR, n) == 0);
+    if (n) /* a tick carries nothing */
+        check_packet(guard_put(&g_packet, d, n), n);
+    r->pos += HDR + n;
+    return 0;
+}
+
+/* One piece in: 0, or -1 when the stream must be closed. */
+static int packets(ref_t *r, otpc__framer_t *fr, size_t piece)
+{
+    walk_t w = {r, fr};
+    uint64_t big = 0;
+    int rc = otpc__framer_commit(fr, piece, on_packet, &w, &big);
+    int64_t flen = ref_header(r);
+    if (rc) {
         /* refused as soon as the header was whole, before its body was buffered */
-        CHECK(rc == OTPC_ETOOBIG && flen >= 0 && (uint64_t)flen > r->max);
+        CHECK(rc == OTPC_ETOOBIG && flen >= 0 && (uint64_t)flen > r->max && big == (uint64_t)flen);
         CHECK(r->fed - r->pos - HDR < piece);
         return -1;
     }
-    CHECK(rc == 0);
     CHECK(flen < 0 || r->fed - r->pos - HDR < (uint64_t)flen);
-    otpc__buf_consume(buf, pos);
-    CHECK(buf->len == r->fed - r->pos && buf->len <= HDR + r->max);
+    CHECK(otpc__framer_pending(fr) == r->fed - r->pos && otpc__framer_pending(fr) <= HDR + r->max);
     return 0;
 }
 
@@ -123,16 +132,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.s = (const char *)data + skip;
     r.len = size - skip;
 
-    otpc__buf_t buf = {0};
+    otpc__framer_t fr = {.max = r.max};
     while (r.fed < r.len) {
         size_t n = cuts_next(&cuts, r.len - r.fed);
-        /* room first, as peer.c reserves before every read */
-        CHECK(otpc__buf_reserve(&buf, n + 1) == 0);
-        CHECK(otpc__buf_append(&buf, guard_put(&g_piece, r.s + r.fed, n), n) == 0);
+        char *at;
+        size_t room;
+        /* room first, as peer.c asks before every read; a read takes at most room */
+        CHECK(otpc__framer_space(&fr, n ? n : 1, &at, &room) == 0 && room >= n);
+        memcpy(at, r.s + r.fed, n);
         r.fed += n;
-        if (packets(&r, &buf, n) < 0)
+        if (packets(&r, &fr, n) < 0)
             break;
     }
-    otpc__buf_free(&buf);
+    otpc__framer_free(&fr);
     return 0;
 }

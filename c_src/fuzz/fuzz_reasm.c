@@ -1,6 +1,6 @@
 /*
  * libFuzzer target over a daemon connection's input after TLS: the {packet, 4}
- * reassembler (daemon/reasm.c) fed a stream in pieces, and the classification of each
+ * framer (transport/framer.c) fed a stream in pieces, and the classification of each
  * whole frame (daemon/frame.c), as a session does with what it reads.
  *
  * Input: one byte for the frame limit, one byte for the frame at which the callback
@@ -19,7 +19,7 @@
 #include "fuzz/fuzz.h"
 
 #include "daemon/frame.h"
-#include "daemon/reasm.h"
+#include "transport/framer.h"
 #include "proto/term.h"
 #include "otpc.h"
 
@@ -102,12 +102,12 @@ static int on_frame(void *ctx, const char *data, size_t len)
 }
 
 /* After a feed that returned 0: every whole frame was handed out, the rest is pending. */
-static void check_settled(const ref_t *r, const otpc__reasm_t *a)
+static void check_settled(const ref_t *r, const otpc__framer_t *a)
 {
     int64_t flen = ref_header(r);
     CHECK(flen < 0 || ((uint64_t)flen <= r->max && r->fed - r->pos - HDR < (uint64_t)flen));
-    CHECK(otpc__reasm_pending(a) == r->fed - r->pos);
-    CHECK(otpc__reasm_pending(a) <= HDR + r->max);
+    CHECK(otpc__framer_pending(a) == r->fed - r->pos);
+    CHECK(otpc__framer_pending(a) <= HDR + r->max);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -128,14 +128,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.s = (const char *)data + skip;
     r.len = size - skip;
 
-    otpc__reasm_t a = {.max = r.max};
+    otpc__framer_t a = {.max = r.max};
     int rc = 0;
     while (r.fed < r.len) {
         size_t n = cuts_next(&cuts, r.len - r.fed);
         const char *piece = guard_put(&g_piece, r.s + r.fed, n);
         r.fed += n;
         uint64_t big = UINT64_MAX;
-        rc = otpc__reasm_feed(&a, piece, n, on_frame, &r, &big);
+        rc = otpc__framer_feed(&a, piece, n, on_frame, &r, &big);
         if (rc == STOP_RC) {
             CHECK(r.frames == r.stop_at);
             break;
@@ -151,6 +151,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(rc == 0 && big == UINT64_MAX);
         check_settled(&r, &a);
     }
-    otpc__reasm_free(&a);
+    otpc__framer_free(&a);
     return 0;
 }
