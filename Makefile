@@ -2,8 +2,10 @@
 #
 #   make deps     install the Debian packages the build and tests need
 #   make          (= make build) deps, then rebar3 compile (runs make -C c_src)
-#   make test     the layering and format checks, C unit tests, the same under ASan/UBSan, eunit, common_test
-#                 (also against an ASan/UBSan node program), dialyzer
+#   make test     the layering, format and encode checks (no ei_x_encode_* or other
+#                 encoder result dropped: scripts/check_encodes.sh), C unit tests, the
+#                 same under ASan/UBSan, eunit, common_test (also against an ASan/UBSan
+#                 node program), dialyzer
 #   make run      start node c1 (with the example servers, and a daemon serving one
 #                 stack per connection on DAEMON_PORT, default 7000) in the
 #                 foreground; ARGS=... adds flags, e.g. ARGS="-loglevel debug"
@@ -36,6 +38,7 @@ build: deps
 test: build
 	scripts/check_layers.sh
 	cd c_src && clang-format --style=file --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	scripts/check_encodes.sh
 	$(MAKE) -C c_src test
 	$(MAKE) -C c_src SANITIZE=address,undefined test
 	$(REBAR) eunit

@@ -337,20 +337,18 @@ static void daemon_call(daemon_t *d, otpc_term_t msg, int i)
         begin_stop(d, &from);
         return;
     }
-    if (otpc_decode_atom_is(b, &(int){i}, "port")) {
-        ei_x_encode_version(x);
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "ok");
-        ei_x_encode_ulong(x, d->port);
-    } else if (otpc_decode_atom_is(b, &(int){i}, "info")) {
-        x_info(d, x);
-    } else {
-        ei_x_encode_version(x);
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "error");
-        ei_x_encode_atom(x, "badarg");
-    }
-    otpc__gen_reply(d->proc, &from, otpc_term_x(x));
+    int err;
+    if (otpc_decode_atom_is(b, &(int){i}, "port"))
+        err = ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
+              ei_x_encode_atom(x, "ok") || ei_x_encode_ulong(x, d->port);
+    else if (otpc_decode_atom_is(b, &(int){i}, "info"))
+        err = x_info(d, x);
+    else
+        err = ei_x_encode_version(x) || otpc__x_tag_atom(x, "error", "badarg");
+    if (err) /* the caller is not answered: it times out, as with a lost message */
+        OTPC__LOG_ERROR("daemon", "out of memory answering a call");
+    else
+        otpc__gen_reply(d->proc, &from, otpc_term_x(x));
 }
 
 static void on_down(daemon_t *d, otpc_term_t msg, int i)

@@ -80,6 +80,28 @@ static const char T_IDLE[] = OTPC__VATOM(10, '$', 'o', 't', 'p', 'c', '_', 'i', 
 static const char T_HS[] = OTPC__VATOM(8, '$', 'o', 't', 'p', 'c', '_', 'h', 's');
 static const char T_LINGER[] =
     OTPC__VATOM(12, '$', 'o', 't', 'p', 'c', '_', 'l', 'i', 'n', 'g', 'e', 'r');
+/* {shutdown, enomem}: the reason the server ends with when the real one cannot be built */
+static const char T_SHUTDOWN_NOMEM[] = {(char)ERL_VERSION_MAGIC,
+                                        ERL_SMALL_TUPLE_EXT,
+                                        2,
+                                        ERL_SMALL_ATOM_UTF8_EXT,
+                                        8,
+                                        's',
+                                        'h',
+                                        'u',
+                                        't',
+                                        'd',
+                                        'o',
+                                        'w',
+                                        'n',
+                                        ERL_SMALL_ATOM_UTF8_EXT,
+                                        6,
+                                        'e',
+                                        'n',
+                                        'o',
+                                        'm',
+                                        'e',
+                                        'm'};
 #define T_NORMAL otpc__t_normal
 #define T_SHUTDOWN otpc__t_shutdown
 #define TERM OTPC__TERM
@@ -261,30 +283,31 @@ static void end(sess_t *s, otpc_term_t reason)
 }
 
 /* {shutdown, Detail} begun in scratch2: with a tag, Detail is {Tag, _} and the caller
- * encodes its second element; without, the caller encodes Detail. */
-static ei_x_buff *shutdown_reason(sess_t *s, const char *tag)
+ * encodes its second element; without, the caller encodes Detail. 0 or OTPC_ENOMEM. */
+static int shutdown_reason(sess_t *s, const char *tag)
 {
     ei_x_buff *x = &s->n->scratch2;
     x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "shutdown");
-    if (tag) {
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, tag);
-    }
-    return x;
+    if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
+        ei_x_encode_atom(x, "shutdown") ||
+        (tag && (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, tag))))
+        return OTPC_ENOMEM;
+    return 0;
+}
+
+/* end() with the reason built in scratch2, or {shutdown, enomem} if building it
+ * failed (err): the server goes either way. */
+static void end_built(sess_t *s, int err)
+{
+    end(s, err ? TERM(T_SHUTDOWN_NOMEM) : otpc_term_x(&s->n->scratch2));
 }
 
 /* end() with {shutdown, Atom}, {shutdown, {Tag, Atom}} or {shutdown, {Tag, Num}}. */
 static void end_with(sess_t *s, const char *tag, const char *atom, uint64_t num)
 {
-    ei_x_buff *x = shutdown_reason(s, tag);
-    if (atom)
-        ei_x_encode_atom(x, atom);
-    else
-        ei_x_encode_ulonglong(x, num);
-    end(s, otpc_term_x(x));
+    ei_x_buff *x = &s->n->scratch2;
+    end_built(s, shutdown_reason(s, tag) ||
+                     (atom ? ei_x_encode_atom(x, atom) : ei_x_encode_ulonglong(x, num)));
 }
 
 /* The peer closed or broke the connection. After a mere EOF it may still read (a
@@ -484,10 +507,9 @@ static void tls_failed(sess_t *s)
     }
     const char *why = otpc__tls_error(s->tls);
     OTPC__LOG_INFO("daemon", "TLS connection failed: %s", why);
-    ei_x_buff *x = shutdown_reason(s, "tls_error");
-    ei_x_encode_binary(x, why, (long)strlen(why));
     s->reading = 0; /* the alert (if any) still goes out */
-    end(s, otpc_term_x(x));
+    end_built(s, shutdown_reason(s, "tls_error") ||
+                     ei_x_encode_binary(&s->n->scratch2, why, (long)strlen(why)));
 }
 
 static void got(sess_t *s, const char *data, size_t len)
@@ -507,7 +529,8 @@ static void got(sess_t *s, const char *data, size_t len)
     mark_dirty(s); /* handshake records, alerts */
     if (!was && otpc__tls_established(s->tls) && s->state == S_HANDSHAKE) {
         s->state = S_OPEN;
-        put_hello(s);
+        if (put_hello(s))
+            end_with(s, NULL, "enomem", 0); /* a client without its hello cannot go on */
     }
     if (in->len && s->state == S_OPEN)
         frames(s, in->data, in->len);
@@ -728,11 +751,11 @@ int otpc__session_start(otpc_node_t *n, const otpc__sess_conf_t *c, otpc_pid_t *
     otpc_pid_t self = p->pid;
     if (s->tls)
         otpc_send_after(p, c->handshake_timeout, &self, TERM(T_HS), NULL);
-    else
-        put_hello(s);
     if (s->idle_ms)
         otpc_send_after(p, s->idle_ms, &self, TERM(T_IDLE), NULL);
     s->reading = 1;
+    if (!s->tls && put_hello(s))
+        end_with(s, NULL, "enomem", 0); /* a client without its hello cannot go on */
     update_poll(s);
     return 0;
 }

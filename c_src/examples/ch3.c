@@ -33,15 +33,16 @@ static otpc_action_t ch3_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *f
         return otpc_reply_atom(r, "unknown_call");
     for (long ch = 1; ch <= CHANNELS; ch++) {
         if (!c->used[ch]) {
+            if (ei_x_encode_long(otpc_ret_reply(r), ch))
+                return otpc_stop_atom(r, "enomem"); /* every encode checked: see otpc.h */
             c->used[ch] = 1;
-            ei_x_encode_long(otpc_ret_reply(r), ch);
             return OTPC_REPLY;
         }
     }
     ei_x_buff *x = otpc_ret_reply(r);
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "error");
-    ei_x_encode_atom(x, "no_channel");
+    if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+        ei_x_encode_atom(x, "no_channel"))
+        return otpc_stop_atom(r, "enomem");
     return OTPC_REPLY;
 }
 

@@ -39,13 +39,11 @@ static otpc_action_t echo_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r
 static otpc_action_t stats(echo_t *e, otpc_ret_t *r)
 {
     ei_x_buff *x = otpc_ret_reply(r);
-    ei_x_encode_map_header(x, 3);
-    ei_x_encode_atom(x, "calls");
-    ei_x_encode_long(x, e->calls);
-    ei_x_encode_atom(x, "casts");
-    ei_x_encode_long(x, e->casts);
-    ei_x_encode_atom(x, "infos");
-    ei_x_encode_long(x, e->infos);
+    if (ei_x_encode_map_header(x, 3) || ei_x_encode_atom(x, "calls") ||
+        ei_x_encode_long(x, e->calls) || ei_x_encode_atom(x, "casts") ||
+        ei_x_encode_long(x, e->casts) || ei_x_encode_atom(x, "infos") ||
+        ei_x_encode_long(x, e->infos))
+        return otpc_stop_atom(r, "enomem"); /* every encode checked: see otpc.h */
     return OTPC_REPLY;
 }
 
@@ -65,14 +63,12 @@ static otpc_action_t sleep_then_reply(otpc_proc_t *self, echo_t *e, otpc_term_t 
         e->cap = cap;
     }
     uint64_t id = ++e->next_id;
-    ei_x_buff m;
-    ei_x_new_with_version(&m);
-    ei_x_encode_tuple_header(&m, 3);
-    ei_x_encode_atom(&m, "$wake");
-    ei_x_encode_ulonglong(&m, id);
-    otpc_x_append_subterm(&m, req, &i);
     otpc_pid_t me = otpc_self(self);
-    int rc = otpc_send_after(self, (unsigned)ms, &me, otpc_term_x(&m), NULL);
+    ei_x_buff m;
+    int rc = ei_x_new_with_version(&m) || ei_x_encode_tuple_header(&m, 3) ||
+             ei_x_encode_atom(&m, "$wake") || ei_x_encode_ulonglong(&m, id) ||
+             otpc_x_append_subterm(&m, req, &i) ||
+             otpc_send_after(self, (unsigned)ms, &me, otpc_term_x(&m), NULL);
     ei_x_free(&m);
     if (rc)
         return otpc_stop_atom(r, "enomem");
@@ -93,11 +89,11 @@ static otpc_action_t push_many(otpc_proc_t *self, otpc_term_t req, int i, otpc_r
     while (k < n && (rc = otpc_push(self, otpc_term_x(&t))) == 0)
         k++;
     ei_x_free(&t);
+    const char *why = rc == 0 ? "ok" : rc == OTPC_EBUSY ? "busy" : "noproc";
     ei_x_buff *x = otpc_ret_reply(r);
-    ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, "pushed");
-    ei_x_encode_ulong(x, k);
-    ei_x_encode_atom(x, rc == 0 ? "ok" : rc == OTPC_EBUSY ? "busy" : "noproc");
+    if (ei_x_encode_tuple_header(x, 3) || ei_x_encode_atom(x, "pushed") ||
+        ei_x_encode_ulong(x, k) || ei_x_encode_atom(x, why))
+        return otpc_stop_atom(r, "enomem");
     return OTPC_REPLY;
 }
 
@@ -113,8 +109,9 @@ static otpc_action_t echo_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *
     if (otpc_term_is_tagged(req, "$push", 3, &i))
         return push_many(self, req, i, r);
     if (otpc_term_is_tagged(req, "$stop", 2, &i)) {
-        otpc_x_append_subterm(otpc_ret_reason(r), req, &i);
-        otpc_reply_atom(r, "ok");
+        if (otpc_x_append_subterm(otpc_ret_reason(r), req, &i))
+            return otpc_stop_atom(r, "enomem");
+        otpc_reply_atom(r, "ok"); /* a shortcut needs no check: see otpc.h */
         return OTPC_STOP_REPLY;
     }
     return otpc_reply_term(r, req);
@@ -135,33 +132,35 @@ static otpc_action_t echo_cast(otpc_proc_t *self, otpc_term_t req, otpc_ret_t *r
     return OTPC_NOREPLY;
 }
 
-static void wake(otpc_proc_t *self, echo_t *e, otpc_term_t msg, int i)
+/* Answer the sleeper {'$wake', Id, Reply} is for: 0, or -1 if the reply could not be
+ * built. */
+static int wake(otpc_proc_t *self, echo_t *e, otpc_term_t msg, int i)
 {
     unsigned long long id;
     if (ei_decode_ulonglong(msg.data, &i, &id))
-        return;
+        return 0;
     for (size_t k = 0; k < e->nsleepers; k++) {
         if (e->sleepers[k].id != id)
             continue;
         ei_x_buff reply;
-        ei_x_new_with_version(&reply);
-        otpc_x_append_subterm(&reply, msg, &i);
-        otpc_reply(self, e->sleepers[k].from, otpc_term_x(&reply));
+        int rc = ei_x_new_with_version(&reply) || otpc_x_append_subterm(&reply, msg, &i);
+        if (rc == 0)
+            otpc_reply(self, e->sleepers[k].from, otpc_term_x(&reply));
         ei_x_free(&reply);
         e->sleepers[k] = e->sleepers[--e->nsleepers];
-        return;
+        return rc ? -1 : 0;
     }
+    return 0;
 }
 
 static otpc_action_t echo_info(otpc_proc_t *self, otpc_term_t msg, otpc_ret_t *r)
 {
-    (void)r;
     echo_t *e = otpc_proc_data(self);
     int i;
-    if (otpc_term_is_tagged(msg, "$wake", 3, &i))
-        wake(self, e, msg, i);
-    else
+    if (!otpc_term_is_tagged(msg, "$wake", 3, &i))
         e->infos++;
+    else if (wake(self, e, msg, i))
+        return otpc_stop_atom(r, "enomem"); /* the sleeper sees the server exit */
     return OTPC_NOREPLY;
 }
 

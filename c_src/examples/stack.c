@@ -43,9 +43,9 @@ static int push(stk_t *s, const char *bytes, size_t len)
 static int push_binary(stk_t *s, const char *text, size_t len)
 {
     ei_x_buff x;
-    ei_x_new(&x);
-    ei_x_encode_binary(&x, text, (long)len);
-    int rc = push(s, x.buff, (size_t)x.index);
+    int rc = -1;
+    if (ei_x_new(&x) == 0 && ei_x_encode_binary(&x, text, (long)len) == 0)
+        rc = push(s, x.buff, (size_t)x.index);
     ei_x_free(&x);
     return rc;
 }
@@ -135,14 +135,16 @@ static otpc_action_t stack_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t 
         return otpc_reply_atom(r, "unknown_call");
     if (s->n == 0) {
         ei_x_buff *x = otpc_ret_reason(r);
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "badmatch");
-        ei_x_encode_empty_list(x);
+        if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "badmatch") ||
+            ei_x_encode_empty_list(x))
+            return otpc_stop_atom(r, "enomem"); /* every encode checked: see otpc.h */
         return OTPC_STOP;
     }
-    elem_t top = s->items[--s->n];
-    ei_x_append_buf(otpc_ret_reply(r), top.bytes, (int)top.len);
-    free(top.bytes);
+    elem_t *top = &s->items[s->n - 1];
+    if (ei_x_append_buf(otpc_ret_reply(r), top->bytes, (int)top->len))
+        return otpc_stop_atom(r, "enomem");
+    free(top->bytes);
+    s->n--;
     return OTPC_REPLY;
 }
 

@@ -24,8 +24,8 @@
  *         if (ei_decode_version(msg.data, &i, NULL) || ei_decode_tuple_header(msg.data, &i, &arity)
  *             || arity != 2 || !otpc_decode_atom_is(msg.data, &i, "ping")
  *             || otpc_decode_pid(self, msg.data, &i, &from)) return;
- *         ei_x_new_with_version(&x); ei_x_encode_atom(&x, "pong");
- *         otpc_send(self, &from, otpc_term_x(&x));
+ *         if (ei_x_new_with_version(&x) == 0 && ei_x_encode_atom(&x, "pong") == 0)
+ *             otpc_send(self, &from, otpc_term_x(&x)); // else out of memory: not sent
  *         ei_x_free(&x);
  *     }
  *     static const otpc_proc_ops_t ops = { .name = "pinger", .handle = handle };
@@ -313,7 +313,16 @@ typedef struct otpc_ret otpc_ret_t;
 typedef struct otpc_from otpc_from_t;
 
 /* Empty buffers holding the version byte, to encode the reply / stop reason / continue
- * term into. Owned by r; do not free. otpc_ret_continue also selects {continue, C}. */
+ * term into. Owned by r; do not free. otpc_ret_continue also selects {continue, C}.
+ * ei_x_encode_* fail only when memory runs out, but a later one then succeeds and the
+ * term is silently corrupt: check each, and on a failure return
+ * otpc_stop_atom(r, "enomem") (the caller is not answered; the server stops).
+ *
+ *     ei_x_buff *x = otpc_ret_reply(r);
+ *     if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
+ *         ei_x_encode_long(x, n))
+ *         return otpc_stop_atom(r, "enomem");
+ *     return OTPC_REPLY;                                                           */
 ei_x_buff *otpc_ret_reply(otpc_ret_t *r);
 ei_x_buff *otpc_ret_reason(otpc_ret_t *r);
 ei_x_buff *otpc_ret_continue(otpc_ret_t *r);
@@ -324,7 +333,9 @@ void otpc_ret_hibernate(otpc_ret_t *r);
 
 /* Shortcuts: fill the reply or reason and return the action, e.g.
  *     return otpc_reply_atom(r, "ok");
- *     return otpc_stop_atom(r, "normal");                                          */
+ *     return otpc_stop_atom(r, "normal");
+ * One that runs out of memory marks r, and the server stops with enomem whatever
+ * the callback returns: their results need no check.                             */
 otpc_action_t otpc_reply_atom(otpc_ret_t *r, const char *atom);
 otpc_action_t otpc_reply_term(otpc_ret_t *r, otpc_term_t reply);
 otpc_action_t otpc_stop_atom(otpc_ret_t *r, const char *reason);
@@ -399,7 +410,8 @@ typedef struct {
 /* gen_server:start/start_link on this node, from on_start or a callback. Returns 0
  * with *out the new server; OTPC_IGNORED (positive) if init returned ignore;
  * OTPC_ENAMETAKEN with *out the holder of the name; OTPC_ESTOPPED if init stopped
- * (the reason in opts->reason, versioned). opts may be NULL. */
+ * (the reason in opts->reason, versioned; OTPC_ENOMEM if it could not be copied
+ * there). opts may be NULL. */
 OTPC_WUR int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t arg,
                                    const otpc_start_opts_t *opts, otpc_pid_t *out);
 

@@ -51,7 +51,7 @@ otpc_ret_t *otpc__ret_begin(otpc_node_t *n)
         O->rets[O->nrets++] = r;
     }
     otpc_ret_t *r = O->rets[O->ret_depth++];
-    r->has_reply = r->has_reason = 0;
+    r->has_reply = r->has_reason = r->enomem = 0;
     r->post = POST_NONE;
     r->reply_ref.data = NULL;
     r->msg_lo = r->msg_hi = NULL;
@@ -63,10 +63,13 @@ void otpc__ret_end(otpc_node_t *n)
     otpc__otp(n)->ret_depth--;
 }
 
-static ei_x_buff *fresh(ei_x_buff *x)
+/* x emptied down to the version byte. ei_x_new gave it room for far more, so this
+ * does not fail; if it did, r remembers and the server stops with enomem. */
+static ei_x_buff *fresh(otpc_ret_t *r, ei_x_buff *x)
 {
     x->index = 0;
-    ei_x_encode_version(x);
+    if (ei_x_encode_version(x))
+        r->enomem = 1;
     return x;
 }
 
@@ -74,19 +77,19 @@ ei_x_buff *otpc_ret_reply(otpc_ret_t *r)
 {
     r->has_reply = 1;
     r->reply_ref.data = NULL;
-    return fresh(&r->reply);
+    return fresh(r, &r->reply);
 }
 
 ei_x_buff *otpc_ret_reason(otpc_ret_t *r)
 {
     r->has_reason = 1;
-    return fresh(&r->reason);
+    return fresh(r, &r->reason);
 }
 
 ei_x_buff *otpc_ret_continue(otpc_ret_t *r)
 {
     r->post = POST_CONTINUE;
-    return fresh(&r->cont);
+    return fresh(r, &r->cont);
 }
 
 void otpc_ret_timeout(otpc_ret_t *r, unsigned ms)
@@ -100,9 +103,14 @@ void otpc_ret_hibernate(otpc_ret_t *r)
     r->post = POST_HIBERNATE;
 }
 
+/* The shortcuts: a term they cannot build for want of memory marks r (enomem),
+ * which stops the server whatever the callback goes on to return. A malformed term
+ * (OTPC_EBADARG) is left for the runtime's check, as before. */
+
 otpc_action_t otpc_reply_atom(otpc_ret_t *r, const char *atom)
 {
-    ei_x_encode_atom(otpc_ret_reply(r), atom);
+    if (ei_x_encode_atom(otpc_ret_reply(r), atom))
+        r->enomem = 1;
     return OTPC_REPLY;
 }
 
@@ -116,18 +124,28 @@ otpc_action_t otpc_reply_term(otpc_ret_t *r, otpc_term_t reply)
         r->reply_ref = reply;
         return OTPC_REPLY;
     }
-    otpc_x_append_term(otpc_ret_reply(r), reply);
+    if (otpc_x_append_term(otpc_ret_reply(r), reply) == OTPC_ENOMEM)
+        r->enomem = 1;
     return OTPC_REPLY;
 }
 
 otpc_action_t otpc_stop_atom(otpc_ret_t *r, const char *reason)
 {
-    ei_x_encode_atom(otpc_ret_reason(r), reason);
+    if (ei_x_encode_atom(otpc_ret_reason(r), reason))
+        r->enomem = 1;
     return OTPC_STOP;
 }
 
 otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason)
 {
-    otpc_x_append_term(otpc_ret_reason(r), reason);
+    if (otpc_x_append_term(otpc_ret_reason(r), reason) == OTPC_ENOMEM)
+        r->enomem = 1;
     return OTPC_STOP;
+}
+
+int otpc__x_tag_atom(ei_x_buff *x, const char *tag, const char *atom)
+{
+    if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, tag) || ei_x_encode_atom(x, atom))
+        return OTPC_ENOMEM;
+    return 0;
 }

@@ -31,6 +31,13 @@
 static const char NORMAL[] = {
     (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 6, 'n', 'o', 'r', 'm', 'a', 'l'};
 static const otpc_term_t NORMAL_T = {NORMAL, sizeof NORMAL};
+/* The reason when a callback's reply or reason cannot be built: static, so stopping
+ * with it needs no memory. */
+static const char NOMEM[] = {
+    (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 6, 'e', 'n', 'o', 'm', 'e', 'm'};
+static const otpc_term_t NOMEM_T = {NOMEM, sizeof NOMEM};
+static const char OK[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 2, 'o', 'k'};
+static const otpc_term_t OK_T = {OK, sizeof OK};
 
 /* ---- stopping ---------------------------------------------------------------------------- */
 
@@ -85,20 +92,18 @@ void otpc__gs_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last)
     otpc_exit(p, reason);
 }
 
-/* {bad_return_value, Action} / {undefined_callback, Callback}: a named atom pair. */
+/* {bad_return_value, Action} / {undefined_callback, Callback}: a named atom pair
+ * (enomem when that cannot be built). */
 static void stop_pair(otpc_proc_t *p, const char *tag, const char *what, otpc_term_t last)
 {
     ei_x_buff *x = &p->node->scratch2;
     x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, tag);
-    ei_x_encode_atom(x, what);
-    /* copy: terminate may use scratch2 */
+    /* copied: terminate may use scratch2 */
     otpc__buf_t b = {0};
-    otpc__buf_append(&b, x->buff, (size_t)x->index);
+    int err = ei_x_encode_version(x) || otpc__x_tag_atom(x, tag, what) ||
+              otpc__buf_append(&b, x->buff, (size_t)x->index);
     otpc_term_t t = {b.data, b.len};
-    otpc__gs_stop(p, t, last);
+    otpc__gs_stop(p, err ? NOMEM_T : t, last);
     otpc__buf_free(&b);
 }
 
@@ -165,9 +170,9 @@ static void answer(otpc_proc_t *p, otpc_from_t *from, otpc_ret_t *r, otpc_term_t
                        g->mod->name);
         return;
     }
-    if (!r->has_reply)
-        ei_x_encode_atom(otpc_ret_reply(r), "ok");
-    otpc_term_t reply = r->reply_ref.data ? r->reply_ref : otpc__x_term(&r->reply);
+    otpc_term_t reply = !r->has_reply       ? OK_T
+                        : r->reply_ref.data ? r->reply_ref
+                                            : otpc__x_term(&r->reply);
     if (valid_term(p, reply, last))
         otpc__from_send(p, from, reply);
     g->cur_answered = 1;
@@ -177,6 +182,10 @@ static void answer(otpc_proc_t *p, otpc_from_t *from, otpc_ret_t *r, otpc_term_t
 static void apply(otpc_proc_t *p, otpc_action_t a, otpc_ret_t *r, otpc_from_t *from,
                   otpc_term_t last)
 {
+    if (r->enomem) { /* its reply or reason could not be built: a caller stays unanswered */
+        otpc__gs_stop(p, NOMEM_T, last);
+        return;
+    }
     otpc_term_t reason = r->has_reason ? otpc__x_term(&r->reason) : NORMAL_T;
     switch (a) {
     case OTPC_REPLY:
@@ -217,9 +226,8 @@ static void apply(otpc_proc_t *p, otpc_action_t a, otpc_ret_t *r, otpc_from_t *f
 static otpc_action_t stop_bad(otpc_ret_t *r, const char *tag, otpc_term_t req)
 {
     ei_x_buff *x = otpc_ret_reason(r);
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, tag);
-    otpc_x_append_term(x, req);
+    if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, tag) || otpc_x_append_term(x, req))
+        r->enomem = 1;
     return OTPC_STOP;
 }
 
@@ -414,7 +422,9 @@ static void gs_free(otpc_proc_t *p)
 
 static int init_result(otpc_proc_t *p, start_ctx_t *c, otpc_action_t a, otpc_ret_t *r)
 {
-    otpc_term_t reason = r->has_reason ? otpc__x_term(&r->reason) : NORMAL_T;
+    if (r->enomem) /* what init returned could not be built */
+        a = OTPC_STOP;
+    otpc_term_t reason = r->enomem ? NOMEM_T : r->has_reason ? otpc__x_term(&r->reason) : NORMAL_T;
     switch (a) {
     case OTPC_OK:
         post(p, r);
@@ -423,21 +433,21 @@ static int init_result(otpc_proc_t *p, start_ctx_t *c, otpc_action_t a, otpc_ret
         otpc_exit(p, NORMAL_T);
         return GS_IGNORED;
     case OTPC_STOP:
-        if (r->has_reason && otpc__check_term(reason))
+        if (r->has_reason && !r->enomem && otpc__check_term(reason))
             break;
-        if (c->opts && c->opts->reason) {
-            c->opts->reason->index = 0;
-            ei_x_append_buf(c->opts->reason, reason.data, (int)reason.size);
-        }
         otpc_exit(p, reason);
+        if (c->opts && c->opts->reason) {
+            /* a reason that cannot reach the starter fails the start: OTPC_ENOMEM */
+            c->opts->reason->index = 0;
+            if (ei_x_append_buf(c->opts->reason, reason.data, (int)reason.size))
+                return OTPC_ENOMEM;
+        }
         return GS_STOPPED;
     default:
         break;
     }
-    ei_x_buff *x = otpc_ret_reason(r);
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "bad_return_value");
-    ei_x_encode_atom(x, action_name(a));
+    if (otpc__x_tag_atom(otpc_ret_reason(r), "bad_return_value", action_name(a)))
+        r->enomem = 1;
     return init_result(p, c, OTPC_STOP, r);
 }
 

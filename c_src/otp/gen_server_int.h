@@ -63,6 +63,11 @@ typedef enum { POST_NONE, POST_TIMEOUT, POST_HIBERNATE, POST_CONTINUE } otpc__po
 struct otpc_ret {
     ei_x_buff reply, reason, cont; /* each versioned once touched */
     int has_reply, has_reason;
+    /* Sticky: something the runtime built into r (a buffer's version byte, a
+     * shortcut's reply or reason) ran out of memory. Whatever the callback returns,
+     * the server then stops with enomem (gen_server.c), so a corrupt term never
+     * leaves and a shortcut's result may be ignored. */
+    int enomem;
     /* otpc_reply_term() of a term inside the message being handled: no copy; only the
      * bytes after reply_ref.data[0] are used (that byte may be a view's borrowed one) */
     otpc_term_t reply_ref;
@@ -109,6 +114,9 @@ static inline otpc_term_t otpc__x_term(const ei_x_buff *x)
 /* gen_ret.c */
 otpc_ret_t *otpc__ret_begin(otpc_node_t *n);
 void otpc__ret_end(otpc_node_t *n);
+/* Append {Tag, Atom}, e.g. {error, badarg}: 0 or OTPC_ENOMEM (x is then to be
+ * dropped: part of the term may be in it). */
+int otpc__x_tag_atom(ei_x_buff *x, const char *tag, const char *atom);
 
 /* gen_from.c */
 /* A caller of a call now being handled, on the server's list; NULL on ENOMEM. */

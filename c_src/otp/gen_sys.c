@@ -156,7 +156,7 @@ void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
         rc = error_pair(x, "unknown_system_msg", req);
     }
     otpc__view_end(msg, i, saved);
-    if (rc == 0)
+    if (rc == 0 && !r->enomem)
         otpc__gen_reply(p, &f, (otpc_term_t){x->buff, (size_t)x->index});
     else
         OTPC__LOG_ERROR("gen_server", "%s: could not encode a system reply", g->mod->name);

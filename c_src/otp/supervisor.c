@@ -126,7 +126,8 @@ static otpc_action_t sup_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r)
     if (!s->restarts || copy_specs(s, a))
         return otpc_stop_atom(r, "enomem");
     ei_x_buff reason;
-    ei_x_new(&reason);
+    if (ei_x_new(&reason))
+        return otpc_stop_atom(r, "enomem");
     for (size_t k = 0; k < s->n; k++) {
         int rc = start_child(self, &s->children[k], &reason);
         if (rc == 0)
@@ -136,17 +137,14 @@ static otpc_action_t sup_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r)
                         otpc_strerror(rc));
         shutdown_children(self, s);
         ei_x_buff *x = otpc_ret_reason(r);
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "shutdown");
-        ei_x_encode_tuple_header(x, 3);
-        ei_x_encode_atom(x, "failed_to_start_child");
-        ei_x_encode_atom(x, s->children[k].id);
-        if (rc == OTPC_ESTOPPED && reason.index > 1)
-            ei_x_append_buf(x, reason.buff + 1, reason.index - 1);
-        else
-            ei_x_encode_atom(x, otpc_strerror(rc));
+        int err = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "shutdown") ||
+                  ei_x_encode_tuple_header(x, 3) || ei_x_encode_atom(x, "failed_to_start_child") ||
+                  ei_x_encode_atom(x, s->children[k].id) ||
+                  (rc == OTPC_ESTOPPED && reason.index > 1
+                       ? ei_x_append_buf(x, reason.buff + 1, reason.index - 1)
+                       : ei_x_encode_atom(x, otpc_strerror(rc)));
         ei_x_free(&reason);
-        return OTPC_STOP;
+        return err ? otpc_stop_atom(r, "enomem") : OTPC_STOP;
     }
     ei_x_free(&reason);
     return OTPC_OK;
@@ -231,27 +229,23 @@ static otpc_action_t sup_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *f
     (void)from;
     sup_t *s = otpc_proc_data(self);
     ei_x_buff *x = otpc_ret_reply(r);
+    int err = 0;
     if (otpc_term_is_atom(req, "which_children")) {
-        encode_children(self, s, x);
+        err = encode_children(self, s, x);
     } else if (otpc_term_is_atom(req, "count_children")) {
         long active = 0;
         for (size_t i = 0; i < s->n; i++)
             active += s->children[i].alive;
         const char *keys[] = {"specs", "active", "supervisors", "workers"};
         long vals[] = {(long)s->n, active, 0, (long)s->n};
-        for (int k = 0; k < 4; k++) {
-            ei_x_encode_list_header(x, 1);
-            ei_x_encode_tuple_header(x, 2);
-            ei_x_encode_atom(x, keys[k]);
-            ei_x_encode_long(x, vals[k]);
-        }
-        ei_x_encode_empty_list(x);
+        for (int k = 0; k < 4 && !err; k++)
+            err = ei_x_encode_list_header(x, 1) || ei_x_encode_tuple_header(x, 2) ||
+                  ei_x_encode_atom(x, keys[k]) || ei_x_encode_long(x, vals[k]);
+        err = err || ei_x_encode_empty_list(x);
     } else {
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "error");
-        ei_x_encode_atom(x, "not_supported");
+        err = otpc__x_tag_atom(x, "error", "not_supported");
     }
-    return OTPC_REPLY;
+    return err ? otpc_stop_atom(r, "enomem") : OTPC_REPLY;
 }
 
 static void sup_terminate(otpc_proc_t *self, otpc_term_t reason)

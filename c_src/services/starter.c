@@ -24,62 +24,61 @@
 #include "services/services.h"
 #include "util/log.h"
 
+/* {Tag, Pid}: 0 or OTPC_ENOMEM */
 static int reply_pid(otpc_proc_t *self, ei_x_buff *x, const char *tag, const otpc_pid_t *pid)
 {
-    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, tag) ||
-           otpc_x_encode_pid(self, x, pid);
+    if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, tag) ||
+        otpc_x_encode_pid(self, x, pid))
+        return OTPC_ENOMEM;
+    return 0;
 }
 
+/* {error, {What, Atom}}: 0 or OTPC_ENOMEM */
 static int reply_error2(ei_x_buff *x, const char *what, const char *atom)
 {
-    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
-           ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, what) || ei_x_encode_atom(x, atom);
+    if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+        otpc__x_tag_atom(x, what, atom))
+        return OTPC_ENOMEM;
+    return 0;
 }
 
-/* {start, Module, Arg, Name | undefined, Link}; i is at Module. */
-static void start_server(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from,
-                         otpc_ret_t *r)
+/* {start, Module, Arg, Name | undefined, Link}; i is at Module. 0, or OTPC_ENOMEM
+ * when the reply could not be built. */
+static int start_server(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from, otpc_ret_t *r)
 {
     char mod_name[MAXATOMLEN_UTF8], name[MAXATOMLEN_UTF8];
     int arg_at, link = 0;
     ei_x_buff *x = otpc_ret_reply(r);
     if (ei_decode_atom(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
-        ei_decode_atom(req.data, &i, name) || ei_decode_boolean(req.data, &i, &link)) {
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "error");
-        ei_x_encode_atom(x, "badarg");
-        return;
-    }
+        ei_decode_atom(req.data, &i, name) || ei_decode_boolean(req.data, &i, &link))
+        return otpc__x_tag_atom(x, "error", "badarg");
     const otpc_gen_server_t *mod = otpc__module_find(otpc_proc_node(self), mod_name);
-    if (!mod) {
-        reply_error2(x, "unknown_module", mod_name);
-        return;
-    }
-    ei_x_buff arg, reason;
-    ei_x_new_with_version(&arg);
-    ei_x_new(&reason);
-    otpc_x_append_subterm(&arg, req, &arg_at);
+    if (!mod)
+        return reply_error2(x, "unknown_module", mod_name);
+    ei_x_buff arg = {0}, reason = {0};
     otpc_pid_t caller = otpc_from_pid(from), pid;
     otpc_start_opts_t o = {strcmp(name, "undefined") ? name : NULL, link ? &caller : NULL, &reason};
-    int rc = otpc_gen_server_start(otpc_proc_node(self), mod, otpc_term_x(&arg), &o, &pid);
+    int rc = OTPC_ENOMEM; /* answered {error, {otpc, 'out of memory'}} */
+    if (!ei_x_new_with_version(&arg) && !ei_x_new(&reason) &&
+        !otpc_x_append_subterm(&arg, req, &arg_at))
+        rc = otpc_gen_server_start(otpc_proc_node(self), mod, otpc_term_x(&arg), &o, &pid);
     x = otpc_ret_reply(r); /* starting a server may have run callbacks: start afresh */
-    if (rc == 0) {
-        reply_pid(self, x, "ok", &pid);
-    } else if (rc == OTPC_IGNORED) {
-        ei_x_encode_atom(x, "ignore");
-    } else if (rc == OTPC_ENAMETAKEN) {
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "error");
-        reply_pid(self, x, "already_started", &pid);
-    } else if (rc == OTPC_ESTOPPED) {
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "error");
-        ei_x_append_buf(x, reason.buff + 1, reason.index - 1);
-    } else {
-        reply_error2(x, "otpc", otpc_strerror(rc));
-    }
+    int err;
+    if (rc == 0)
+        err = reply_pid(self, x, "ok", &pid);
+    else if (rc == OTPC_IGNORED)
+        err = ei_x_encode_atom(x, "ignore");
+    else if (rc == OTPC_ENAMETAKEN)
+        err = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+              reply_pid(self, x, "already_started", &pid);
+    else if (rc == OTPC_ESTOPPED)
+        err = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+              ei_x_append_buf(x, reason.buff + 1, reason.index - 1);
+    else
+        err = reply_error2(x, "otpc", otpc_strerror(rc));
     ei_x_free(&arg);
     ei_x_free(&reason);
+    return err ? OTPC_ENOMEM : 0;
 }
 
 /* ---- daemons ---------------------------------------------------------------------- */
@@ -161,52 +160,49 @@ static int decode_dopts(const char *b, int *i, dopts_t *d, char *bad)
     return 0;
 }
 
-/* {start_daemon, Module, Arg, Opts}; i is at Module. */
-static void start_daemon(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from,
-                         otpc_ret_t *r)
+/* {start_daemon, Module, Arg, Opts}; i is at Module. 0, or OTPC_ENOMEM when the
+ * reply could not be built. */
+static int start_daemon(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from, otpc_ret_t *r)
 {
     ei_x_buff *x = otpc_ret_reply(r);
     char mod_name[MAXATOMLEN_UTF8], bad[MAXATOMLEN_UTF8] = "opts";
-    int arg_at;
+    int arg_at, err;
     dopts_t *d = calloc(1, sizeof *d); /* 4 KiB of paths: not on the stack */
-    if (!d) {
-        reply_error2(x, "otpc", otpc_strerror(OTPC_ENOMEM));
-        return;
-    }
+    if (!d)
+        return reply_error2(x, "otpc", otpc_strerror(OTPC_ENOMEM));
     if (ei_decode_atom(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
         decode_dopts(req.data, &i, d, bad)) {
-        reply_error2(x, "badopt", bad);
+        err = reply_error2(x, "badopt", bad);
         goto out;
     }
     const otpc_gen_server_t *mod = otpc__module_find(otpc_proc_node(self), mod_name);
     if (!mod) {
-        reply_error2(x, "unknown_module", mod_name);
+        err = reply_error2(x, "unknown_module", mod_name);
         goto out;
     }
     ei_x_buff arg;
-    ei_x_new_with_version(&arg);
-    otpc_x_append_subterm(&arg, req, &arg_at);
     otpc_pid_t owner = otpc_from_pid(from), pid;
-    otpc__derr_t e;
-    int rc =
-        otpc__daemon_start(otpc_proc_node(self), mod, otpc_term_x(&arg), &d->o, &owner, &pid, &e);
+    otpc__derr_t e = {0};
+    int rc = OTPC_ENOMEM;
+    if (!ei_x_new_with_version(&arg) && !otpc_x_append_subterm(&arg, req, &arg_at))
+        rc = otpc__daemon_start(otpc_proc_node(self), mod, otpc_term_x(&arg), &d->o, &owner, &pid,
+                                &e);
     ei_x_free(&arg);
     if (rc == 0) {
-        reply_pid(self, x, "ok", &pid);
+        err = reply_pid(self, x, "ok", &pid);
         goto out;
     }
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "error");
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, e.kind[0] ? e.kind : "otpc");
+    err = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+          ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, e.kind[0] ? e.kind : "otpc");
     if (!e.kind[0])
-        ei_x_encode_atom(x, otpc_strerror(rc));
+        err = err || ei_x_encode_atom(x, otpc_strerror(rc));
     else if (e.detail_is_atom || strcmp(e.kind, "badopt") == 0)
-        ei_x_encode_atom(x, e.detail);
+        err = err || ei_x_encode_atom(x, e.detail);
     else
-        ei_x_encode_binary(x, e.detail, (long)strlen(e.detail));
+        err = err || ei_x_encode_binary(x, e.detail, (long)strlen(e.detail));
 out:
     free(d);
+    return err ? OTPC_ENOMEM : 0;
 }
 
 /* ---- the commands ------------------------------------------------------------------ */
@@ -214,8 +210,9 @@ out:
 typedef struct {
     const char *tag;
     int arity;
-    /* Fill the reply; i is at the request's second element. */
-    void (*run)(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from, otpc_ret_t *r);
+    /* Fill the reply; i is at the request's second element. 0, or OTPC_ENOMEM when
+     * the reply could not be built (the starter then stops with enomem). */
+    int (*run)(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from, otpc_ret_t *r);
 } command_t;
 
 static const command_t commands[] = {
@@ -228,15 +225,12 @@ static otpc_action_t starter_dispatch(otpc_proc_t *self, otpc_term_t req, otpc_f
 {
     int i;
     for (size_t k = 0; k < sizeof commands / sizeof *commands; k++) {
-        if (otpc_term_is_tagged(req, commands[k].tag, commands[k].arity, &i)) {
-            commands[k].run(self, req, i, from, r);
-            return OTPC_REPLY;
-        }
+        if (otpc_term_is_tagged(req, commands[k].tag, commands[k].arity, &i))
+            return commands[k].run(self, req, i, from, r) ? otpc_stop_atom(r, "enomem")
+                                                          : OTPC_REPLY;
     }
-    ei_x_buff *x = otpc_ret_reply(r);
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "error");
-    ei_x_encode_atom(x, "badarg");
+    if (otpc__x_tag_atom(otpc_ret_reply(r), "error", "badarg"))
+        return otpc_stop_atom(r, "enomem");
     return OTPC_REPLY;
 }
 
