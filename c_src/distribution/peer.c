@@ -28,8 +28,11 @@
 #define PASS_THROUGH 'p'
 #define READ_CHUNK (64 * 1024)
 #define READ_BUDGET (4 * 1024 * 1024) /* per wake-up and peer, then others get a turn */
-#define COALESCE_US 100               /* the nap between reads while messages come in bunches */
-#define COALESCE_MAX_US 400           /* ... at most, with many distinct senders */
+/* A peer keeps its read buffer up to this size between reads: a few connections, and
+ * traffic of large messages would otherwise allocate it afresh for every read. */
+#define PEER_KEEP (1024 * 1024)
+#define COALESCE_US 100     /* the nap between reads while messages come in bunches */
+#define COALESCE_MAX_US 400 /* ... at most, with many distinct senders */
 #define NAP_US_PER_SENDER 6
 
 static int grow_peers(otpc_node_t *n, uint32_t atom)
@@ -439,6 +442,7 @@ static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, siz
     char *at;
     size_t room;
     p->in.max = n->opts.max_message;
+    p->in.keep = PEER_KEEP;
     if (!h || p->fd < 0 || otpc__framer_space(&p->in, rlen, &at, &room) ||
         uv_poll_init(&n->loop, h, p->fd)) {
         free(h); /* never initialised: no uv_close needed */

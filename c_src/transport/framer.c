@@ -8,8 +8,8 @@
 #include "proto/framing.h"
 
 #define HDR 4
-/* A buffer that grew past this for one large frame is given back once it is empty, so
- * one large message does not pin its size on an idle connection. */
+/* By default a buffer that grew past this for one large frame is given back once it is
+ * empty, so one large message does not pin its size on an idle connection. */
 #define KEEP (64 * 1024)
 
 void otpc__framer_free(otpc__framer_t *fr)
@@ -19,7 +19,7 @@ void otpc__framer_free(otpc__framer_t *fr)
 
 static void emptied(otpc__framer_t *fr)
 {
-    if (fr->buf.cap > KEEP)
+    if (fr->buf.cap > (fr->keep ? fr->keep : KEEP))
         otpc__buf_free(&fr->buf);
     else
         fr->buf.len = 0;

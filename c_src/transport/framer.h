@@ -28,6 +28,8 @@
 typedef struct {
     otpc__buf_t buf; /* feed: the start of one cut frame; space: bytes not handed out */
     size_t max;      /* largest payload accepted */
+    size_t keep;     /* an emptied buffer up to this size is kept for reuse (0: 64 KiB);
+                      * a larger one is given back */
 } otpc__framer_t;
 
 /* A whole frame; `data` is borrowed for the call. Nonzero stops the framer. */
