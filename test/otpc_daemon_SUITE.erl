@@ -277,6 +277,11 @@ input_budget(Config) ->
     Reason = {shutdown, input_budget},
     {exit, Reason} = raw_recv(ModB, B),
     ?recv({'DOWN', MRefB, process, SB, Reason}),
+    %% B's partial frame leaves the budget when the node closes B's socket, which
+    %% may come after the DOWN (the {exit, _} frame is written first); A's rest
+    %% sent before that took the total past max_input again on every release,
+    %% OTP 25 included, now and then. The close is what frees it.
+    {error, _} = ModB:recv(B, 0, ?TIMEOUT),
     ok = ModA:send(A, binary:part(Payload, Cut, Size - Cut)),
     {call, 7, Big} = binary_to_term(Payload),
     {reply, 7, Big} = raw_recv(ModA, A),
