@@ -56,13 +56,14 @@ post_end_per_testcase(Suite, Case, Config, Result, #state{} = S) ->
             end
     end.
 
-%% @doc A summary at the end of the run.
+%% @doc A summary at the end of the run, on the console (ct's own logs are
+%% closed by now).
 -spec terminate(#state{}) -> ok.
 terminate(#state{otp = Otp, skipped = Skipped, passed = Passed}) ->
-    ct:pal("OTP ~b: ~b known failure(s) failed as listed: ~p~n"
-           "listed but passed: ~p", [Otp, length(Skipped), lists:reverse(Skipped),
-                                     lists:reverse(Passed)]),
-    ok.
+    io:format(user, "known failures on OTP ~b: ~b failed as listed ~p; "
+              "~b listed but passed ~p~n",
+              [Otp, length(Skipped), lists:reverse(Skipped),
+               length(Passed), lists:reverse(Passed)]).
 
 group(Config) ->
     case proplists:get_value(tc_group_properties, Config, []) of
