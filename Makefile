@@ -5,7 +5,9 @@
 #   make test     the layering, format and encode checks (no ei_x_encode_* or other
 #                 encoder result dropped: scripts/check_encodes.sh), C unit tests, the
 #                 same under ASan/UBSan, eunit, common_test (also against an ASan/UBSan
-#                 node program), dialyzer
+#                 node program), dialyzer, then test-otp
+#   make test-otp the real-node suites with the erl and elixir of each Debian release in
+#                 OTP_RELEASES (default "trixie sid": OTP 27 and the newest; empty: none)
 #   make run      start node c1 (with the example servers, and a daemon serving one
 #                 stack per connection on DAEMON_PORT, default 7000) in the
 #                 foreground; ARGS=... adds flags, e.g. ARGS="-loglevel debug"
@@ -21,11 +23,14 @@ ARGS      ?=
 DAEMON_PORT ?= 7000
 FUZZ_TIME ?= 60
 FUZZ_CI_TIME ?= 30
+# Debian releases whose OTP and Elixir the real-node suites also run with (make
+# test-otp; `make test OTP_RELEASES=` skips them, OTP_RELEASES=sid picks one).
+OTP_RELEASES ?= trixie sid
 # The host part erl -sname uses: gethostname() up to the first dot.
 HOST      := $(shell hostname | cut -d. -f1)
 COOKIE    := $(HOME)/.erlang.cookie
 
-.PHONY: all build deps test test-san-ct run bench fuzz fuzz-ci clean cookie
+.PHONY: all build deps test test-san-ct test-otp run bench fuzz fuzz-ci clean cookie
 
 all: build
 
@@ -45,6 +50,7 @@ test: build
 	$(REBAR) ct --sname otpc_ct
 	$(MAKE) test-san-ct
 	$(REBAR) dialyzer
+	$(MAKE) test-otp
 
 # The real-erl suites again, against the node program built with ASan+UBSan: memory
 # errors in connection, signal and large-message paths fail the run.
@@ -60,6 +66,20 @@ test-san-ct:
 	    $(REBAR) ct --sname otpc_ct_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE
 	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
 	    echo "sanitizer reports from the node program:"; cat $(SAN_LOG)/*; exit 1; fi
+
+# The release matrix (issue 12): for each release, a minimal Debian root with its
+# erlang, rebar3 and elixir (scripts/otp_root.sh, _build/roots/RELEASE, reused while
+# complete), then the real-node suites compiled and run by that release against the
+# node program built here (scripts/otp_ct.sh). Cases listed in
+# test/otp_known_failures.config run, and show as skipped with their reason if they
+# fail. Each release prints what it cost.
+test-otp: build $(addprefix test-otp-,$(OTP_RELEASES))
+	@[ -n "$(strip $(OTP_RELEASES))" ] || echo "test-otp: OTP_RELEASES is empty, nothing to run"
+
+test-otp-%: build
+	@t0=$$(date +%s); scripts/otp_root.sh $* || exit 1; t1=$$(date +%s); \
+	scripts/otp_ct.sh $*; rc=$$?; t2=$$(date +%s); \
+	echo "test-otp $*: root $$((t1 - t0)) s, suites $$((t2 - t1)) s (exit $$rc)"; exit $$rc
 
 # erl and the node both read ~/.erlang.cookie; create it the way erl would
 # (20 random capitals, no newline, mode 0400) so they agree from the start.

@@ -10,6 +10,7 @@ packages=(
     libssl-dev libcmocka-dev libuv1-dev pkg-config
     make gcc clang clang-format libclang-rt-14-dev
     elixir
+    debootstrap
 )
 
 missing=()

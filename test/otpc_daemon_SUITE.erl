@@ -657,7 +657,7 @@ elixir_client(Config) ->
     Elixir = os:find_executable("elixir"),
     true = is_list(Elixir),
     Script = lists:flatten(io_lib:format(
-        "{:ok, c} = :otpc_client.start_link('localhost', ~b, %{}); "
+        "{:ok, c} = :otpc_client.start_link(~~c\"localhost\", ~b, %{}); "
         "IO.inspect(:otpc_client.call(c, %{elixir: [1, \"two\"]})); "
         ":otpc_client.cast(c, {:\"$push\", :hi}); "
         "receive do {:otpc_push, ^c, t} -> IO.inspect(t) after 5000 -> IO.puts(\"none\") end",

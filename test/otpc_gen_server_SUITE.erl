@@ -736,7 +736,7 @@ elixir_call(Config) ->
     true = is_list(Elixir),
     Name = lists:concat(["ex_", os:getpid()]),
     Script = lists:flatten(io_lib:format(
-                             "IO.inspect(GenServer.call({:stack, :'~s'}, :pop))",
+                             "IO.inspect(GenServer.call({:stack, :\"~s\"}, :pop))",
                              [Node])),
     %% stdout only: Elixir warns on stderr when the locale is not UTF-8.
     Port = open_port({spawn_executable, Elixir},
