@@ -757,6 +757,7 @@ frozen_peer_is_busy(Config) ->
     Args = ["-setcookie", atom_to_list(erlang:get_cookie()) | suite_code_path()],
     {ok, FPeer, F} = peer:start(#{name => peer:random_name("p_frozen"), args => Args}),
     {ok, BPeer, B} = peer:start(#{name => peer:random_name("p_beam"), args => Args}),
+    FOs = rpc:call(F, os, getpid, []), % before it is stopped: the cleanup needs it
     try
         Sink = spawn(F, ?MODULE, sink, [0]),
         P = probe(Node),
@@ -766,7 +767,6 @@ frozen_peer_is_busy(Config) ->
         1 = sink_count(Sink, 1),
         {ok, COs} = otpc:node_os_pid(Node),
         BOs = list_to_integer(rpc:call(B, os, getpid, [])),
-        FOs = rpc:call(F, os, getpid, []),
         C0 = otpc_ct_os:rss_kib(COs),
         B0 = otpc_ct_os:rss_kib(BOs),
         [] = os:cmd("kill -STOP " ++ FOs),
@@ -785,7 +785,7 @@ frozen_peer_is_busy(Config) ->
         Total = 1 + 2 * ?FLOOD_COUNT,
         Total = sink_count(Sink, Total)
     after
-        _ = (catch os:cmd("kill -CONT " ++ rpc:call(F, os, getpid, [], 1000))),
+        _ = os:cmd("kill -CONT " ++ FOs),
         _ = (catch peer:stop(BPeer)),
         _ = (catch peer:stop(FPeer))
     end.
