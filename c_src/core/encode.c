@@ -9,6 +9,9 @@
 #include "proto/term.h"
 #include "core/node_int.h"
 
+const char otpc__t_normal[9] = OTPC__VATOM(6, 'n', 'o', 'r', 'm', 'a', 'l');
+const char otpc__t_shutdown[11] = OTPC__VATOM(8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n');
+
 int otpc__x_raw(ei_x_buff *x, const char *data, size_t len)
 {
     return ei_x_append_buf(x, data, (int)len) ? OTPC_ENOMEM : 0;

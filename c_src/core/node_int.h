@@ -15,10 +15,24 @@
 
 #include "proto/ctrl.h"
 #include "proto/handshake.h"
+#include "proto/term.h"
 #include "otpc.h"
 #include "util/assert.h"
 #include "util/buf.h"
 #include "util/mq.h"
+
+/* ---- constant terms ------------------------------------------------------------ */
+
+/* A versioned small atom as a byte array, and a term view of such an array. */
+#define OTPC__VATOM(len, ...)                                              \
+    {                                                                      \
+        (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, len, __VA_ARGS__ \
+    }
+#define OTPC__TERM(a) ((otpc_term_t){(a), sizeof(a)})
+/* msg is exactly the versioned term in a (an array as above). */
+#define OTPC__MSG_IS(msg, a) ((msg).size == sizeof(a) && memcmp((msg).data, (a), sizeof(a)) == 0)
+/* The reasons every layer ends processes with (core/encode.c). */
+extern const char otpc__t_normal[9], otpc__t_shutdown[11];
 
 /* A flush hook of the scheduler turn (core/sched.c). */
 typedef void (*otpc__turn_hook_fn)(otpc_node_t *n);

@@ -200,21 +200,9 @@ int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pi
     if (ops->init && (rc = ops->init(p, arg)) < 0) {
         /* init failed: like a failed spawn_link, nothing was started. Links and
          * monitors init made are unwound as an exit would, then the slot is free. */
-        static const char init_failed[] = {(char)ERL_VERSION_MAGIC,
-                                           ERL_SMALL_ATOM_UTF8_EXT,
-                                           11,
-                                           'i',
-                                           'n',
-                                           'i',
-                                           't',
-                                           '_',
-                                           'f',
-                                           'a',
-                                           'i',
-                                           'l',
-                                           'e',
-                                           'd'};
-        otpc_exit(p, (otpc_term_t){init_failed, sizeof init_failed});
+        static const char init_failed[] =
+            OTPC__VATOM(11, 'i', 'n', 'i', 't', '_', 'f', 'a', 'i', 'l', 'e', 'd');
+        otpc_exit(p, OTPC__TERM(init_failed));
         otpc__signal_exit_all(p);
         if (p->name && n_names_owner(node, p))
             node->names[p->name] = NULL;

@@ -12,17 +12,6 @@
 #include "transport/tls.h"
 #include "otp/gen_server_int.h"
 
-/* A versioned small atom as a byte array, and a term view of such an array. */
-#define OTPC__VATOM(len, ...)                                              \
-    {                                                                      \
-        (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, len, __VA_ARGS__ \
-    }
-#define OTPC__TERM(a) ((otpc_term_t){(a), sizeof(a)})
-extern const char otpc__t_normal[9], otpc__t_shutdown[11]; /* session.c */
-
-/* msg is exactly the versioned term in a (an array as above). */
-#define OTPC__MSG_IS(msg, a) ((msg).size == sizeof(a) && memcmp((msg).data, (a), sizeof(a)) == 0)
-
 /* The daemon layer's state per node: connections with output to write at the end of
  * the turn, and one buffer for TLS plaintext (consumed as soon as it is decrypted). */
 typedef struct {

@@ -74,34 +74,17 @@ typedef struct otpc__session {
 
 /* Atoms as versioned terms: exit reasons, and the timer messages a session sends
  * itself. */
-const char otpc__t_normal[9] = OTPC__VATOM(6, 'n', 'o', 'r', 'm', 'a', 'l');
-const char otpc__t_shutdown[11] = OTPC__VATOM(8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n');
 static const char T_IDLE[] = OTPC__VATOM(10, '$', 'o', 't', 'p', 'c', '_', 'i', 'd', 'l', 'e');
 static const char T_HS[] = OTPC__VATOM(8, '$', 'o', 't', 'p', 'c', '_', 'h', 's');
 static const char T_LINGER[] =
     OTPC__VATOM(12, '$', 'o', 't', 'p', 'c', '_', 'l', 'i', 'n', 'g', 'e', 'r');
 /* {shutdown, enomem}: the reason the server ends with when the real one cannot be built */
-static const char T_SHUTDOWN_NOMEM[] = {(char)ERL_VERSION_MAGIC,
-                                        ERL_SMALL_TUPLE_EXT,
-                                        2,
-                                        ERL_SMALL_ATOM_UTF8_EXT,
-                                        8,
-                                        's',
-                                        'h',
-                                        'u',
-                                        't',
-                                        'd',
-                                        'o',
-                                        'w',
-                                        'n',
-                                        ERL_SMALL_ATOM_UTF8_EXT,
-                                        6,
-                                        'e',
-                                        'n',
-                                        'o',
-                                        'm',
-                                        'e',
-                                        'm'};
+/* clang-format off */
+static const char T_SHUTDOWN_NOMEM[] = {
+    (char)ERL_VERSION_MAGIC, ERL_SMALL_TUPLE_EXT, 2,
+    ERL_SMALL_ATOM_UTF8_EXT, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n',
+    ERL_SMALL_ATOM_UTF8_EXT, 6, 'e', 'n', 'o', 'm', 'e', 'm'};
+/* clang-format on */
 #define T_NORMAL otpc__t_normal
 #define T_SHUTDOWN otpc__t_shutdown
 #define TERM OTPC__TERM

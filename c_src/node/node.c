@@ -365,9 +365,6 @@ static void on_wake(otpc__wake_t *w)
 
 /* ---- stopping ---------------------------------------------------------------------- */
 
-static const char SHUTDOWN[] = {
-    (char)131, ERL_SMALL_ATOM_UTF8_EXT, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
-
 static void begin_stop(otpc_node_t *n)
 {
     run_t *R = run_of(n);
@@ -380,7 +377,7 @@ static void begin_stop(otpc_node_t *n)
     for (uint32_t s = 1; s < n->nprocs_cap; s++) {
         otpc_proc_t *p = n->procs[s];
         if (p && !p->exiting)
-            otpc__proc_exit_now(p, SHUTDOWN + 1, sizeof SHUTDOWN - 1);
+            otpc__proc_exit_now(p, otpc__t_shutdown + 1, sizeof otpc__t_shutdown - 1);
     }
     otpc__turn_final(n);
     otpc__dist_stop(n);

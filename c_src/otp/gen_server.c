@@ -28,15 +28,12 @@
 #define GS_IGNORED (-1000) /* internal: init returned ignore */
 #define GS_STOPPED (-1001) /* internal: init stopped */
 
-static const char NORMAL[] = {
-    (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 6, 'n', 'o', 'r', 'm', 'a', 'l'};
-static const otpc_term_t NORMAL_T = {NORMAL, sizeof NORMAL};
+static const otpc_term_t NORMAL_T = {otpc__t_normal, sizeof otpc__t_normal};
 /* The reason when a callback's reply or reason cannot be built: static, so stopping
  * with it needs no memory. */
-static const char NOMEM[] = {
-    (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 6, 'e', 'n', 'o', 'm', 'e', 'm'};
+static const char NOMEM[] = OTPC__VATOM(6, 'e', 'n', 'o', 'm', 'e', 'm');
 static const otpc_term_t NOMEM_T = {NOMEM, sizeof NOMEM};
-static const char OK[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 2, 'o', 'k'};
+static const char OK[] = OTPC__VATOM(2, 'o', 'k');
 static const otpc_term_t OK_T = {OK, sizeof OK};
 
 /* ---- stopping ---------------------------------------------------------------------------- */
@@ -314,8 +311,7 @@ static void gs_continue(otpc_proc_t *p, otpc_term_t cont)
 
 static void gs_timeout(otpc_proc_t *p, otpc_timer_t ref)
 {
-    static const char TIMEOUT[] = {
-        (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 7, 't', 'i', 'm', 'e', 'o', 'u', 't'};
+    static const char TIMEOUT[] = OTPC__VATOM(7, 't', 'i', 'm', 'e', 'o', 'u', 't');
     otpc__gs_t *g = otpc__gs(p);
     if (!g || g->timeout != ref)
         return;
@@ -509,19 +505,8 @@ int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_
         return OTPC_EINVAL;
     start_ctx_t c = {mod, arg.size ? arg : NORMAL_T, opts, {0, 0, 0, 0}};
     if (!arg.size) {
-        static const char UNDEFINED[] = {(char)ERL_VERSION_MAGIC,
-                                         ERL_SMALL_ATOM_UTF8_EXT,
-                                         9,
-                                         'u',
-                                         'n',
-                                         'd',
-                                         'e',
-                                         'f',
-                                         'i',
-                                         'n',
-                                         'e',
-                                         'd'};
-        c.arg = (otpc_term_t){UNDEFINED, sizeof UNDEFINED};
+        static const char UNDEFINED[] = OTPC__VATOM(9, 'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd');
+        c.arg = OTPC__TERM(UNDEFINED);
     }
     int rc = otpc_spawn(node, &gs_ops, &c, out);
     if (rc == GS_IGNORED)

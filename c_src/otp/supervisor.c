@@ -89,21 +89,10 @@ static int start_child(otpc_proc_t *self, child_t *c, ei_x_buff *reason)
 /* Children in reverse start order get exit(Pid, shutdown). */
 static void shutdown_children(otpc_proc_t *self, sup_t *s)
 {
-    static const char SHUTDOWN[] = {(char)ERL_VERSION_MAGIC,
-                                    ERL_SMALL_ATOM_UTF8_EXT,
-                                    8,
-                                    's',
-                                    'h',
-                                    'u',
-                                    't',
-                                    'd',
-                                    'o',
-                                    'w',
-                                    'n'};
     for (size_t i = s->n; i-- > 0;) {
         child_t *c = &s->children[i];
         if (c->alive)
-            otpc_exit_signal(self, &c->pid, (otpc_term_t){SHUTDOWN, sizeof SHUTDOWN});
+            otpc_exit_signal(self, &c->pid, OTPC__TERM(otpc__t_shutdown));
         c->alive = 0;
     }
 }
