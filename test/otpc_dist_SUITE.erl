@@ -356,6 +356,14 @@ monitor_noproc_name(Config) ->
     Node = ?config(node, Config),
     Ref = erlang:monitor(process, {no_such_name, Node}),
     _ = ?recv({'DOWN', Ref, process, {no_such_name, Node}, noproc}),
+    %% A name is all of its bytes: one that only starts like net_kernel (an atom may
+    %% hold NUL) is not net_kernel, and a name beyond Latin-1 comes back as it was sent.
+    [begin
+         R = erlang:monitor(process, {Name, Node}),
+         _ = ?recv({'DOWN', R, process, {Name, Node}, noproc})
+     end || Name <- ['net_kernel\0x', 'net_kernel\0', list_to_atom("st\x{e5}ck\x{1F600}")]],
+    {'EXIT', {noproc, _}} =
+        (catch gen_server:call({'net_kernel\0', Node}, {is_auth, node()}, 5000)),
     ok.
 
 -spec monitor_noproc_pid(config()) -> term().

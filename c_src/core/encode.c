@@ -141,8 +141,9 @@ int otpc_skip_term(otpc_term_t t, int *index)
 int otpc_decode_atom_is(const char *buf, int *index, const char *atom)
 {
     char a[MAXATOMLEN_UTF8];
+    size_t len;
     int i = *index;
-    if (ei_decode_atom_as(buf, &i, a, sizeof a, ERLANG_UTF8, NULL, NULL) || strcmp(a, atom) != 0)
+    if (otpc__decode_atom(buf, &i, a, &len) || len != strlen(atom) || memcmp(a, atom, len) != 0)
         return 0;
     *index = i;
     return 1;

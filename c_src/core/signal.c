@@ -352,7 +352,7 @@ static otpc_proc_t *target(otpc_node_t *n, const otpc__ctrl_t *c, uint32_t *name
     *name = 0;
     if (c->to_is_name) {
         /* Lookup only: a peer must not grow our atom table by naming random names. */
-        *name = otpc__atom_find(&n->atoms, c->to_name, strlen(c->to_name));
+        *name = otpc__atom_find(&n->atoms, c->to_name, c->to_name_len);
         return *name ? otpc__proc_by_name(n, *name) : NULL;
     }
     otpc_pid_t to = otpc__pid_from_ei(n, &c->to);
@@ -374,7 +374,9 @@ static void on_monitor_p(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t, 
      * interned */
     char raw[MAXATOMLEN_UTF8 + 16];
     int len = 0;
-    if (c->to_is_name ? ei_encode_atom(raw, &len, c->to_name) : ei_encode_pid(raw, &len, &c->to))
+    if (c->to_is_name ? ei_encode_atom_len_as(raw, &len, c->to_name, (int)c->to_name_len,
+                                              ERLANG_UTF8, ERLANG_UTF8)
+                      : ei_encode_pid(raw, &len, &c->to))
         return;
     otpc__mobj_t obj = {NULL, 0, raw, (size_t)len};
     REMOTE(n, monitor_exit, &obj, &m.pid, &m.ref, NOPROC, sizeof NOPROC);

@@ -4,6 +4,7 @@
 #include <ei.h>
 #include <string.h>
 
+#include "otpc.h"
 #include "proto/term.h"
 
 static otpc__dframe_kind_t bad(otpc__dframe_t *out, const char *why)
@@ -25,11 +26,9 @@ otpc__dframe_kind_t otpc__daemon_classify(const char *data, size_t len, otpc__df
      * a term that is there: the atom only when the tuple has elements (the empty tuple
      * {} ends the frame, and ei would read past it). */
     int i = 1, arity;
-    char atom[MAXATOMLEN_UTF8];
-    if (ei_decode_tuple_header(data, &i, &arity) || arity < 2 || arity > 3 ||
-        ei_decode_atom(data, &i, atom))
+    if (ei_decode_tuple_header(data, &i, &arity) || arity < 2 || arity > 3)
         return bad(out, "unknown_message");
-    if (arity == 3 && strcmp(atom, "call") == 0) {
+    if (arity == 3 && otpc_decode_atom_is(data, &i, "call")) {
         out->tag_off = (size_t)i;
         if (otpc__term_skip(data + i, len - (size_t)i, &used))
             return bad(out, "unknown_message"); /* cannot happen: the tuple was walked */
@@ -37,7 +36,7 @@ otpc__dframe_kind_t otpc__daemon_classify(const char *data, size_t len, otpc__df
         out->req_off = out->tag_off + used;
         return out->kind = OTPC__DFRAME_CALL;
     }
-    if (arity == 2 && strcmp(atom, "cast") == 0) {
+    if (arity == 2 && otpc_decode_atom_is(data, &i, "cast")) {
         out->req_off = (size_t)i;
         return out->kind = OTPC__DFRAME_CAST;
     }

@@ -145,7 +145,9 @@ otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason)
 
 int otpc__x_tag_atom(ei_x_buff *x, const char *tag, const char *atom)
 {
-    if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, tag) || ei_x_encode_atom(x, atom))
+    /* atom may be a name a peer sent (decoded as UTF-8) */
+    if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, tag) ||
+        ei_x_encode_atom_len_as(x, atom, (int)strlen(atom), ERLANG_UTF8, ERLANG_UTF8))
         return OTPC_ENOMEM;
     return 0;
 }

@@ -15,7 +15,8 @@ static int bad(const char **why, const char *text)
 }
 
 /* A pid or (for monitors by name) an atom. */
-static int decode_proc(const char *b, int *i, erlang_pid *pid, int *is_name, char *name)
+static int decode_proc(const char *b, int *i, erlang_pid *pid, int *is_name, char *name,
+                       size_t *name_len)
 {
     int type, size;
     if (ei_get_type(b, i, &type, &size))
@@ -23,7 +24,7 @@ static int decode_proc(const char *b, int *i, erlang_pid *pid, int *is_name, cha
     if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
         type == ERL_SMALL_ATOM_UTF8_EXT) {
         *is_name = 1;
-        return ei_decode_atom_as(b, i, name, MAXATOMLEN_UTF8, ERLANG_UTF8, NULL, NULL);
+        return otpc__decode_atom(b, i, name, name_len);
     }
     *is_name = 0;
     return ei_decode_pid(b, i, pid);
@@ -81,8 +82,7 @@ static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c
         c->to_is_name = 1;
         return arity == (raw_op == OTPC__DOP_REG_SEND ? 4 : 5) && !ei_decode_pid(b, i, &c->from) &&
                        !skip(b, i, end) &&
-                       !ei_decode_atom_as(b, i, c->to_name, MAXATOMLEN_UTF8, ERLANG_UTF8, NULL,
-                                          NULL) &&
+                       !otpc__decode_atom(b, i, c->to_name, &c->to_name_len) &&
                        (raw_op == OTPC__DOP_REG_SEND || !skip(b, i, end))
                    ? 0
                    : -1;
@@ -109,7 +109,7 @@ static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c
     case OTPC__DOP_MONITOR_P:
     case OTPC__DOP_DEMONITOR_P:
         return arity == 4 && !ei_decode_pid(b, i, &c->from) &&
-                       !decode_proc(b, i, &c->to, &c->to_is_name, c->to_name) &&
+                       !decode_proc(b, i, &c->to, &c->to_is_name, c->to_name, &c->to_name_len) &&
                        !ei_decode_ref(b, i, &c->ref)
                    ? 0
                    : -1;
@@ -117,7 +117,7 @@ static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c
     case OTPC__DOP_PAYLOAD_MONITOR_P_EXIT: {
         int payload = raw_op == OTPC__DOP_PAYLOAD_MONITOR_P_EXIT;
         return arity == 5 - payload &&
-                       !decode_proc(b, i, &c->from, &c->from_is_name, c->from_name) &&
+                       !decode_proc(b, i, &c->from, &c->from_is_name, c->from_name, &c->from_name_len) &&
                        !ei_decode_pid(b, i, &c->to) && !ei_decode_ref(b, i, &c->ref) &&
                        (payload || !span_here(b, i, end, &c->reason))
                    ? 0

@@ -8,6 +8,7 @@
  */
 #include "proto/term.h"
 
+#include <ei.h>
 #include <stdint.h>
 
 #include "otpc.h"
@@ -246,4 +247,25 @@ int otpc__term_skip_versioned(const char *buf, size_t len, size_t *used)
     if (rc == 0)
         *used += 1;
     return rc;
+}
+
+int otpc__decode_atom(const char *buf, int *index, char *out, size_t *len)
+{
+    int type, size, at = *index;
+    if (ei_get_type(buf, &at, &type, &size) || type != ERL_ATOM_EXT ||
+        ei_decode_atom_as(buf, &at, out, MAXATOMLEN_UTF8, ERLANG_UTF8, NULL, NULL))
+        return -1;
+    /* ei writes no length. size counts the bytes of the text as sent (ei_get_type
+     * reports every atom as ERL_ATOM_EXT): UTF-8 text is copied as it is, Latin-1 text
+     * grows one byte per character above 127. */
+    size_t n = (size_t)size;
+    char tag = buf[*index];
+    if (tag == ERL_ATOM_EXT || tag == ERL_SMALL_ATOM_EXT) {
+        const unsigned char *text = (const unsigned char *)buf + at - size;
+        for (int k = 0; k < size; k++)
+            n += text[k] >= 0x80;
+    }
+    *len = n;
+    *index = at;
+    return 0;
 }

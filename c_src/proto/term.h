@@ -23,4 +23,11 @@ int otpc__term_skip(const char *buf, size_t len, size_t *used);
 /* The same for a term that starts with the version byte 131. */
 int otpc__term_skip_versioned(const char *buf, size_t len, size_t *used);
 
+/* Decode the atom at buf[*index] (a term already walked) as UTF-8 into out (at least
+ * MAXATOMLEN_UTF8 bytes, NUL-terminated) and set *len to its length in bytes. An atom
+ * may hold NUL characters ('a\0b' is legal), so *len can exceed strlen(out): compare
+ * names by (out, *len), never as C strings, or 'stack\0x' would reach stack.
+ * 0, or -1 if the term there is not an atom. */
+int otpc__decode_atom(const char *buf, int *index, char *out, size_t *len);
+
 #endif

@@ -24,6 +24,18 @@
 #include "services/services.h"
 #include "util/log.h"
 
+/* A module, server or option name: UTF-8, and no NUL inside (it is used as a C string,
+ * where 'stack\0x' would mean stack). 0 or -1. */
+static int decode_name(const char *b, int *i, char *out)
+{
+    char name[MAXATOMLEN_UTF8];
+    size_t len;
+    if (otpc__decode_atom(b, i, name, &len) || len != strlen(name))
+        return -1; /* out keeps what it had: the caller may report it */
+    memcpy(out, name, len + 1);
+    return 0;
+}
+
 /* {Tag, Pid}: 0 or OTPC_ENOMEM */
 static int reply_pid(otpc_proc_t *self, ei_x_buff *x, const char *tag, const otpc_pid_t *pid)
 {
@@ -49,8 +61,8 @@ static int start_server(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *
     char mod_name[MAXATOMLEN_UTF8], name[MAXATOMLEN_UTF8];
     int arg_at, link = 0;
     ei_x_buff *x = otpc_ret_reply(r);
-    if (ei_decode_atom(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
-        ei_decode_atom(req.data, &i, name) || ei_decode_boolean(req.data, &i, &link))
+    if (decode_name(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
+        decode_name(req.data, &i, name) || ei_decode_boolean(req.data, &i, &link))
         return otpc__x_tag_atom(x, "error", "badarg");
     const otpc_gen_server_t *mod = otpc__module_find(otpc_proc_node(self), mod_name);
     if (!mod)
@@ -152,7 +164,7 @@ static int decode_dopts(const char *b, int *i, dopts_t *d, char *bad)
     if (ei_decode_list_header(b, i, &n))
         return -1;
     for (int k = 0; k < n; k++) {
-        if (ei_decode_tuple_header(b, i, &arity) || arity != 2 || ei_decode_atom(b, i, bad) ||
+        if (ei_decode_tuple_header(b, i, &arity) || arity != 2 || decode_name(b, i, bad) ||
             opt_one(d, bad, b, i))
             return -1;
     }
@@ -170,7 +182,7 @@ static int start_daemon(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *
     dopts_t *d = calloc(1, sizeof *d); /* 4 KiB of paths: not on the stack */
     if (!d)
         return reply_error2(x, "otpc", otpc_strerror(OTPC_ENOMEM));
-    if (ei_decode_atom(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
+    if (decode_name(req.data, &i, mod_name) || (arg_at = i, otpc_skip_term(req, &i)) ||
         decode_dopts(req.data, &i, d, bad)) {
         err = reply_error2(x, "badopt", bad);
         goto out;

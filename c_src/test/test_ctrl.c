@@ -272,8 +272,44 @@ static void reg_send(void **state)
     assert_pid(&c.from, &FROM);
     assert_true(c.to_is_name);
     assert_string_equal(c.to_name, "net_kernel");
+    assert_int_equal(c.to_name_len, 10);
     decode_send(5, OTPC__DOP_REG_SEND_TT, fill_reg_send_tt, &c, OTPC__DOP_REG_SEND);
     assert_string_equal(c.to_name, "net_kernel");
+}
+
+static void fill_reg_send_nul(ei_x_buff *x)
+{
+    ei_x_encode_pid(x, &FROM);
+    ei_x_encode_atom(x, "");
+    ei_x_encode_atom_len_as(x, "stack\0x", 7, ERLANG_UTF8, ERLANG_UTF8);
+}
+
+static void fill_reg_send_latin1(ei_x_buff *x)
+{
+    ei_x_encode_pid(x, &FROM);
+    ei_x_encode_atom(x, "");
+    ei_x_append_buf(x, "s\3\xe5ng", 5); /* SMALL_ATOM_EXT 'ång' in Latin-1 */
+}
+
+/* Names are (bytes, length): 'stack\0x' is 7 bytes, not the C string "stack" (it must
+ * not reach stack); a Latin-1 atom arrives as UTF-8, one byte longer per character
+ * above 127. */
+static void reg_send_name_bytes(void **state)
+{
+    (void)state;
+    otpc__ctrl_t c;
+    decode_send(4, OTPC__DOP_REG_SEND, fill_reg_send_nul, &c, OTPC__DOP_REG_SEND);
+    assert_int_equal(c.to_name_len, 7);
+    assert_memory_equal(c.to_name, "stack\0x", 7);
+    decode_send(4, OTPC__DOP_REG_SEND, fill_reg_send_latin1, &c, OTPC__DOP_REG_SEND);
+    assert_int_equal(c.to_name_len, 4);
+    assert_memory_equal(c.to_name, "\xc3\xa5ng", 4);
+    int i = 0;
+    char buf[16];
+    ei_encode_atom_len_as(buf, &i, "cast\0x", 6, ERLANG_UTF8, ERLANG_UTF8);
+    i = 0;
+    assert_false(otpc_decode_atom_is(buf, &i, "cast"));
+    assert_int_equal(i, 0);
 }
 
 static void fill_alias(ei_x_buff *x)
@@ -787,6 +823,7 @@ int main(void)
         cmocka_unit_test(send_tt),
         cmocka_unit_test(send_sender),
         cmocka_unit_test(reg_send),
+        cmocka_unit_test(reg_send_name_bytes),
         cmocka_unit_test(alias_send),
         cmocka_unit_test(link_unlink_group_leader),
         cmocka_unit_test(exit_in_control),
