@@ -63,7 +63,7 @@ typedef struct {
     erlang_pid to;
     int to_is_name; /* REG_SEND, and MONITOR_P/DEMONITOR_P by name */
     char to_name[MAXATOMLEN_UTF8];
-    size_t to_name_len; /* bytes: the name may hold NULs (proto/term.h) */
+    size_t to_name_len;  /* bytes: the name may hold NULs (proto/term.h) */
     erlang_ref ref;      /* MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT; the alias of ALIAS_SEND */
     otpc__span_t reason; /* EXIT, EXIT2, MONITOR_P_EXIT: without version byte */
     otpc__span_t msg;    /* SEND, REG_SEND, ALIAS_SEND: with version byte */
