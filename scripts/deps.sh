@@ -11,6 +11,7 @@ packages=(
     make gcc clang clang-format libclang-rt-14-dev
     elixir
     debootstrap
+    default-jdk-headless erlang-jinterface
 )
 
 missing=()
