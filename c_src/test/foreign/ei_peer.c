@@ -37,8 +37,8 @@ static void die(const char *what)
 
 /* {'$gen_call', {Self, Ref}, Req} to the registered `server`; the reply's term is left
  * in `reply` (at *index) for the caller. Messages that are not the reply are skipped. */
-static void gen_call(ei_cnode *ec, int fd, const char *server, const ei_x_buff *req, ei_x_buff *reply,
-                     int *index)
+static void gen_call(ei_cnode *ec, int fd, const char *server, const ei_x_buff *req,
+                     ei_x_buff *reply, int *index)
 {
     erlang_ref ref;
     ei_x_buff x;
@@ -79,7 +79,7 @@ static void ping(ei_cnode *ec, int fd)
         die("encoding is_auth");
     gen_call(ec, fd, "net_kernel", &req, &reply, &i);
     say(ei_decode_atom(reply.buff, &i, answer) == 0 && strcmp(answer, "yes") == 0 ? "ping pong"
-                                                                                 : "ping pang");
+                                                                                  : "ping pang");
     ei_x_free(&req);
     ei_x_free(&reply);
 }
@@ -100,8 +100,7 @@ static void call_echo(ei_cnode *ec, int fd)
                ei_decode_atom(reply.buff, &i, atom) == 0 && strcmp(atom, "ei") == 0 &&
                (at = i, ei_decode_binary(reply.buff, &i, NULL, &binlen) == 0) && binlen == 5 &&
                ei_decode_binary(reply.buff, &at, bin, &binlen) == 0 &&
-               memcmp(bin, "hello", 5) == 0 && ei_decode_long(reply.buff, &i, &n) == 0 &&
-               n == 42;
+               memcmp(bin, "hello", 5) == 0 && ei_decode_long(reply.buff, &i, &n) == 0 && n == 42;
     say(same ? "call ok" : "call bad");
     ei_x_free(&req);
     ei_x_free(&reply);
