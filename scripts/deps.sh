@@ -13,6 +13,8 @@ packages=(
     debootstrap
     default-jdk-headless erlang-jinterface
 )
+# The last two are otpc_foreign_SUITE's Java peer: on a fresh Debian 12 they add
+# 52 packages, 143 MB to fetch, about 18 s to install.
 
 missing=()
 for pkg in "${packages[@]}"; do

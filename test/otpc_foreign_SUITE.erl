@@ -28,7 +28,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 
 -export([java_ping_and_call/1, java_monitor_watches_connection/1,
-         java_monitor_before_connecting/1, java_links/1,
+         java_monitor_before_connecting/1, java_monitors_as_erts/1, java_links/1,
          ei_ping_and_call/1, ei_monitor_watches_connection/1]).
 
 -type config() :: [{atom(), term()}].
@@ -53,7 +53,8 @@ all() ->
 -spec groups() -> [{atom(), list(), [atom()]}].
 groups() ->
     [{jinterface, [], [java_ping_and_call, java_monitor_watches_connection,
-                       java_monitor_before_connecting, java_links]},
+                       java_monitor_before_connecting, java_monitors_as_erts,
+                       java_links]},
      {ei, [], [ei_ping_and_call, ei_monitor_watches_connection]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
@@ -129,16 +130,19 @@ java_ping_and_call(Config) ->
     java_quit(J, [Node]).
 
 java_monitor_watches_connection(Config) ->
-    doc("A C process's monitors of a jinterface process send nothing (jinterface "
-        "would drop the connection): messages behind them arrive, a demonitored "
-        "one never fires, the others fire noconnection when the connection goes."),
+    doc("A C process's monitors of a jinterface process, by pid or by name, send "
+        "nothing (jinterface would drop the connection): messages behind them "
+        "arrive, a demonitored one never fires, the others fire noconnection "
+        "when the connection goes."),
     Node = ?config(node, Config),
     J = java_start(Config),
     java_cmd(J, "call ~s echo", [Node], "call ok"),
     JPid = java_pid(J),
+    JNode = node(JPid),
     P = probe(Node),
     {monitored, P, R1} = ask_monitor(P, JPid),
     {monitored, P, R2} = ask_monitor(P, JPid),
+    {monitored, P, R3} = ask_monitor(P, {otpc_java, JNode}),
     ok = ask(P, {send, JPid, after_monitors}, send),
     _ = java_expect(J, "got after_monitors", [Node]),
     ok = ask(P, {demonitor, R1}, demonitor),
@@ -149,6 +153,7 @@ java_monitor_watches_connection(Config) ->
     ?refute({probe_got, P, {'DOWN', _, _, _, _}}),
     java_quit(J, []),
     _ = ?recv({probe_got, P, {'DOWN', R2, process, JPid, noconnection}}),
+    _ = ?recv({probe_got, P, {'DOWN', R3, process, {otpc_java, JNode}, noconnection}}),
     sync(Node),
     ?refute({probe_got, P, {'DOWN', R1, _, _, _}}).
 
@@ -170,6 +175,32 @@ java_monitor_before_connecting(Config) ->
     ?refute({probe_got, P, {'DOWN', _, _, _, _}}),
     java_quit(J, []),
     _ = ?recv({probe_got, P, {'DOWN', R, process, JPid, noconnection}}).
+
+java_monitors_as_erts(Config) ->
+    doc("A C process's monitor of a jinterface process gives what this node's own "
+        "ERTS monitor of it gives: nothing when that process ends (its mailbox "
+        "closed, the node up), noconnection when the node goes."),
+    Node = ?config(node, Config),
+    J = java_start(Config),
+    %% The Java node dials the C node before anything makes the C node dial
+    %% it: jinterface refuses the ok_simultaneous status, so connections that
+    %% cross fail (as they would against an ERTS node).
+    java_cmd(J, "call ~s echo", [Node], "call ok"),
+    JPid = java_pid(J),
+    ErtsRef = erlang:monitor(process, JPid),
+    P = probe(Node),
+    {monitored, P, CRef} = ask_monitor(P, JPid),
+    java_cmd(J, "close", [], "closed"),
+    %% Round trips over both connections of the Java node: whatever it was
+    %% going to send about the closed mailbox has arrived.
+    java_cmd(J, "ping ~s", [node()], "ping pong"),
+    java_cmd(J, "ping ~s", [Node], "ping pong"),
+    sync(Node),
+    ?refute({'DOWN', ErtsRef, _, _, _}),
+    ?refute({probe_got, P, {'DOWN', CRef, _, _, _}}),
+    java_quit(J, []),
+    _ = ?recv({'DOWN', ErtsRef, process, JPid, noconnection}),
+    _ = ?recv({probe_got, P, {'DOWN', CRef, process, JPid, noconnection}}).
 
 java_links(Config) ->
     doc("Links work both ways with jinterface (LINK, EXIT): its mailbox learns "

@@ -8,6 +8,9 @@
  *                       (gen_server:call({NAME, NODE}, {java, <<"hello">>, 42}) by
  *                        hand, from a fresh mailbox; echo answers the request itself)
  *   tell NODE NAME   -> "told": {java, Pid} to {NAME, NODE}, Pid the main mailbox
+ *                       (registered as otpc_java)
+ *   close            -> "closed": the main mailbox is closed (its "process" ends;
+ *                       the node and its connections stay)
  *   quit             -> "bye", then the node closes and the program exits
  *
  * Besides, from other threads: "got TERM" for every message to the main mailbox,
@@ -109,7 +112,7 @@ public class OtpcJavaPeer {
                     say("down " + peer);
             }
         });
-        OtpMbox main = node.createMbox();
+        OtpMbox main = node.createMbox("otpc_java");
         Thread server = new Thread(() -> serve(main));
         server.setDaemon(true);
         server.start();
@@ -123,8 +126,13 @@ public class OtpcJavaPeer {
             } else if (w[0].equals("call") && w.length == 3) {
                 call(node, w[1], w[2]);
             } else if (w[0].equals("tell") && w.length == 3) {
-                main.send(w[2], w[1], tuple(new OtpErlangAtom("java"), main.self()));
+                OtpMbox box = node.createMbox();
+                box.send(w[2], w[1], tuple(new OtpErlangAtom("java"), main.self()));
+                node.closeMbox(box);
                 say("told");
+            } else if (w[0].equals("close") && w.length == 1) {
+                node.closeMbox(main);
+                say("closed");
             } else if (w[0].equals("quit")) {
                 break;
             } else {
