@@ -7,7 +7,9 @@
  * Forms: until a connection is up its flags are unknown, so frames must be valid for
  * any peer: SEND without a sender, EXIT/EXIT2 with the reason in the control tuple.
  * Where the peer's flags matter they are consulted: a gen reply goes as ALIAS_SEND
- * only to a peer that announced DFLAG_ALIAS.
+ * only to a peer that announced DFLAG_ALIAS; MONITOR_P, DEMONITOR_P and MONITOR_P_EXIT
+ * go only to a peer that announced DIST_MONITOR and DIST_MONITOR_NAME (to any other
+ * they are dropped, as ERTS drops them: see dsig.c).
  *
  * Terms are borrowed for the call; `msg` of a send is versioned, reasons and objects
  * are unversioned. Every function returns 0 or an OTPC_E* code (ENOMEM when an
@@ -33,6 +35,9 @@ int otpc__dsig_monitor(otpc_node_t *n, const otpc_pid_t *watcher, const otpc__mo
                        int demonitor);
 int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_pid_t *watcher,
                             const otpc_ref_t *ref, const char *reason, size_t len);
+/* A connection is up with `flags`: drop from the frames queued for it before the
+ * handshake (`queued`, whole frames) the monitor control messages it may not get. */
+void otpc__dsig_peer_up(uint64_t flags, otpc__buf_t *queued);
 /* {Tag, Reply} to a remote caller from `server`: ALIAS_SEND to the call's alias when
  * the tag is [alias | Ref] and the caller's node has ALIAS (a late reply is then
  * dropped by ERTS), else SEND to the caller's pid. `prefix` is "{Tag, " (versioned),

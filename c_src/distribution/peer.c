@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "distribution/dist_int.h"
+#include "distribution/dsig.h"
 #include "util/log.h"
 
 #define PASS_THROUGH 'p'
@@ -426,6 +427,7 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const cha
     }
     p->conn = conn;
     p->flags = flags;
+    otpc__dsig_peer_up(flags, otpc__ep_out(p->ep));
     mark_dirty(p);
     size_t name_len = strnlen(data, len);
     if (!n->stopping && name_len < len)
