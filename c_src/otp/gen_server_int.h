@@ -7,6 +7,7 @@
 #define OTPC_OTP_GEN_SERVER_INT_H
 
 #include "core/node_int.h"
+#include "otp/modules.h"
 
 /* gen_call.c: the call protocol shared by net_kernel and gen_server */
 typedef struct {
@@ -35,10 +36,9 @@ typedef struct {
     uint32_t nrets, ret_depth;
     struct otpc_from *from_pool;
     uint32_t from_pool_len;
-    const otpc_gen_server_t **modules; /* startable by name from Erlang */
-    uint32_t nmodules;
-    otpc__mq_t replies; /* otpc_reply_async from any thread; lives until node_free */
-    int replies_open;   /* under replies' lock: the scheduler runs, the wake is open */
+    struct otpc__modtab *modtab; /* modules startable by name, their versions (modules.c) */
+    otpc__mq_t replies;          /* otpc_reply_async from any thread; lives until node_free */
+    int replies_open;            /* under replies' lock: the scheduler runs, the wake is open */
 } otpc__otp_t;
 
 extern otpc__ext_key_t otpc__otp_key;
@@ -85,9 +85,10 @@ struct otpc_from {
 
 typedef struct otpc__gs {
     const otpc_gen_server_t *mod;
-    otpc_pid_t parent;    /* the process itself when started without a link */
-    otpc_timer_t timeout; /* pending handle_info(timeout); 0: none */
-    unsigned timeout_ms;  /* to re-arm it after a system message */
+    struct otpc__modver *ver; /* mod's record in the module table (NULL: not in it) */
+    otpc_pid_t parent;        /* the process itself when started without a link */
+    otpc_timer_t timeout;     /* pending handle_info(timeout); 0: none */
+    unsigned timeout_ms;      /* to re-arm it after a system message */
     int timeout_on;
     otpc_from_t *froms; /* callers not answered yet, owned */
     otpc_from_t *cur;   /* the caller of the running handle_call */

@@ -83,14 +83,19 @@ static int error_pair(ei_x_buff *x, const char *what, otpc_term_t req)
            otpc_x_append_term(x, req);
 }
 
-/* {change_code, Module, OldVsn, Extra}: only while suspended, as sys requires. */
+/* {change_code, Module, OldVsn, Extra}: only while suspended, as sys requires. A server
+ * on the old version of a module moves to the current one, whose code_change converts
+ * the state; an error keeps the old code (gen_server's rule). Module is not looked at:
+ * gen_server calls its own callback module's code_change too. */
 static int change_code(otpc_proc_t *p, otpc_term_t req, int i, ei_x_buff *x)
 {
     otpc__gs_t *g = otpc__gs(p);
     if (!g->suspended)
         return error_pair(x, "unknown_system_msg", req);
+    otpc__modver_t *newer = otpc__modver_newer(p->node, g->ver);
+    const otpc_gen_server_t *mod = newer ? otpc__modver_mod(newer) : g->mod;
     int rc = 0;
-    if (g->mod->code_change) {
+    if (mod->code_change) {
         char s1, s2;
         otpc_skip_term(req, &i); /* Module */
         int vsn = i;
@@ -101,9 +106,17 @@ static int change_code(otpc_proc_t *p, otpc_term_t req, int i, ei_x_buff *x)
         otpc__buf_append(&ob, old.data, (size_t)(extra - vsn) + 1);
         otpc__view_end(req, vsn, s1);
         otpc_term_t e = otpc__view_begin(req, extra, &s2);
-        rc = g->mod->code_change(p, (otpc_term_t){ob.data, ob.len}, e);
+        rc = mod->code_change(p, (otpc_term_t){ob.data, ob.len}, e);
         otpc__view_end(req, extra, s2);
         otpc__buf_free(&ob);
+    }
+    if (rc == 0 && newer) {
+        OTPC__LOG_INFO("gen_server", "%s: code changed from version %s to %s", mod->name,
+                       g->mod->vsn ? g->mod->vsn : "undefined", mod->vsn ? mod->vsn : "undefined");
+        otpc__modver_hold(newer);
+        otpc__modver_drop(p->node, g->ver); /* the old code may go now */
+        g->mod = mod;
+        g->ver = newer;
     }
     if (rc == 0)
         return ei_x_encode_atom(x, "ok");
