@@ -403,6 +403,7 @@ static void gs_free(otpc_proc_t *p)
     otpc__gs_t *g = otpc__gs(p);
     otpc_node_t *n = p->node;
     cancel_timeout(p);
+    otpc__sys_server_gone(p);
     if (g->mod->release)
         g->mod->release(p);
     while (g->froms)
@@ -541,6 +542,7 @@ static void otp_free(otpc_node_t *n, void *state)
     }
     free(O->modules);
     otpc__async_drop(&O->replies);
+    otpc__sys_release_free(O->rels);
     free(O);
 }
 
