@@ -37,8 +37,8 @@ typedef struct {
     uint32_t from_pool_len;
     const otpc_gen_server_t **modules; /* startable by name from Erlang */
     uint32_t nmodules;
-    otpc__mq_t replies; /* otpc_reply_async from any thread; lives until node_free */
-    int replies_open;   /* under replies' lock: the scheduler runs, the wake is open */
+    otpc__mq_t replies;      /* otpc_reply_async from any thread; lives until node_free */
+    int replies_open;        /* under replies' lock: the scheduler runs, the wake is open */
     struct otpc__rels *rels; /* callers' OTP releases (sys_release.c), once needed */
 } otpc__otp_t;
 

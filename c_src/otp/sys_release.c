@@ -40,11 +40,11 @@
 
 typedef struct {
     uint32_t node, creation;
-    int release;      /* 0: asking; > 0: the answer; -1: no usable answer */
-    int asked;        /* the question is out (the asker sends it, in its own turn) */
-    int monitored;    /* mref is a live monitor of {rex, node} */
-    otpc_ref_t tag;   /* of the rex call */
-    otpc_ref_t mref;  /* of the monitor */
+    int release;     /* 0: asking; > 0: the answer; -1: no usable answer */
+    int asked;       /* the question is out (the asker sends it, in its own turn) */
+    int monitored;   /* mref is a live monitor of {rex, node} */
+    otpc_ref_t tag;  /* of the rex call */
+    otpc_ref_t mref; /* of the monitor */
     otpc_timer_t timer;
 } rel_t;
 
@@ -203,7 +203,8 @@ static void ask_all(otpc_proc_t *self, struct otpc__rels *R)
             continue;
         e->asked = 1;
         if (nomem || ask(self, e, &x)) {
-            OTPC__LOG_WARN("gen_server", "could not ask %s its release; sys:get_state "
+            OTPC__LOG_WARN("gen_server",
+                           "could not ask %s its release; sys:get_state "
                            "answers it {ok, State}",
                            otpc__atom_name(&self->node->atoms, e->node));
             settle(self->node, R, e, -1);
@@ -229,8 +230,8 @@ static void answered(otpc_proc_t *self, struct otpc__rels *R, otpc_term_t msg)
     otpc_ref_t ref;
     char s[16];
     rel_t *e;
-    if (ei_decode_tuple_header(b, &i, &arity) || arity != 2 ||
-        otpc_decode_ref(self, b, &i, &ref) || !(e = find_tag(R, &ref, 0)))
+    if (ei_decode_tuple_header(b, &i, &arity) || arity != 2 || otpc_decode_ref(self, b, &i, &ref) ||
+        !(e = find_tag(R, &ref, 0)))
         return;
     int release = -1;
     if (ei_get_type(b, &i, &type, &size) == 0 && type == ERL_STRING_EXT &&
@@ -278,7 +279,8 @@ static void asker_handle(otpc_proc_t *self, otpc_term_t msg)
     } else if (otpc_term_is_tagged(msg, "timeout", 2, &i)) {
         if (otpc_decode_ref(self, msg.data, &i, &ref) == 0 && (e = find_tag(R, &ref, 0)) &&
             !e->release) {
-            OTPC__LOG_INFO("gen_server", "%s did not tell its release; sys:get_state answers "
+            OTPC__LOG_INFO("gen_server",
+                           "%s did not tell its release; sys:get_state answers "
                            "it {ok, State}",
                            otpc__atom_name(&self->node->atoms, e->node));
             settle(self->node, R, e, -1);
@@ -357,8 +359,8 @@ int otpc__sys_state_reply(otpc_proc_t *server, const otpc__from_t *f, otpc_term_
     if (e && !e->release && R->npending < PENDING_MAX)
         pd = malloc(sizeof *pd + f->tag.size + reply.size);
     if (!pd)
-        return otpc__gen_reply(server, f, form(e ? e->release : -1, reply.data, reply.size,
-                                               state_off));
+        return otpc__gen_reply(server, f,
+                               form(e ? e->release : -1, reply.data, reply.size, state_off));
     pd->next = NULL;
     pd->node = e->node;
     pd->creation = e->creation;
