@@ -213,12 +213,30 @@ static void ask_all(otpc_proc_t *self, struct otpc__rels *R)
     ei_x_free(&x);
 }
 
-static rel_t *find_tag(struct otpc__rels *R, const otpc_ref_t *ref, int mon)
+/* Is e (decoded from a message) our ref `ours`? Compared without interning e's node
+ * name: anyone may send the asker refs naming any node. */
+static int same_ref(const otpc_node_t *n, const erlang_ref *e, const otpc_ref_t *ours)
 {
+    if (strcmp(e->node, n->name) != 0 || e->creation != ours->creation || e->len < 0 ||
+        (uint32_t)e->len != ours->len)
+        return 0;
+    for (uint32_t i = 0; i < ours->len; i++)
+        if (e->n[i] != ours->n[i])
+            return 0;
+    return 1;
+}
+
+/* The entry whose call tag (mon: whose monitor) is the ref at *i in b. */
+static rel_t *find_ref(const otpc_node_t *n, struct otpc__rels *R, const char *b, int *i, int mon)
+{
+    erlang_ref r;
+    if (ei_decode_ref(b, i, &r))
+        return NULL;
     rel_t *v = R->nodes.items;
-    for (uint32_t i = 0; i < R->nodes.len; i++)
-        if (mon ? v[i].monitored && otpc_ref_eq(&v[i].mref, ref) : otpc_ref_eq(&v[i].tag, ref))
-            return &v[i];
+    for (uint32_t k = 0; k < R->nodes.len; k++)
+        if (mon ? v[k].monitored && same_ref(n, &r, &v[k].mref)
+                : v[k].asked && same_ref(n, &r, &v[k].tag))
+            return &v[k];
     return NULL;
 }
 
@@ -227,11 +245,10 @@ static void answered(otpc_proc_t *self, struct otpc__rels *R, otpc_term_t msg)
 {
     const char *b = msg.data;
     int i = 1, arity, type, size;
-    otpc_ref_t ref;
     char s[16];
     rel_t *e;
-    if (ei_decode_tuple_header(b, &i, &arity) || arity != 2 || otpc_decode_ref(self, b, &i, &ref) ||
-        !(e = find_tag(R, &ref, 0)))
+    if (ei_decode_tuple_header(b, &i, &arity) || arity != 2 ||
+        !(e = find_ref(self->node, R, b, &i, 0)))
         return;
     int release = -1;
     if (ei_get_type(b, &i, &type, &size) == 0 && type == ERL_STRING_EXT &&
@@ -247,9 +264,8 @@ static void answered(otpc_proc_t *self, struct otpc__rels *R, otpc_term_t msg)
  * or rex is not there. */
 static void down(otpc_proc_t *self, struct otpc__rels *R, otpc_term_t msg, int i)
 {
-    otpc_ref_t ref;
-    rel_t *e;
-    if (otpc_decode_ref(self, msg.data, &i, &ref) || !(e = find_tag(R, &ref, 1)))
+    rel_t *e = find_ref(self->node, R, msg.data, &i, 1);
+    if (!e)
         return;
     e->monitored = 0;
     if (otpc_skip_term(msg, &i) || otpc_skip_term(msg, &i))
@@ -268,7 +284,6 @@ static void asker_handle(otpc_proc_t *self, otpc_term_t msg)
 {
     struct otpc__rels *R = otpc__otp(self->node)->rels;
     int i;
-    otpc_ref_t ref;
     rel_t *e;
     if (!R)
         return;
@@ -277,8 +292,7 @@ static void asker_handle(otpc_proc_t *self, otpc_term_t msg)
     } else if (otpc_term_is_tagged(msg, "DOWN", 5, &i)) {
         down(self, R, msg, i);
     } else if (otpc_term_is_tagged(msg, "timeout", 2, &i)) {
-        if (otpc_decode_ref(self, msg.data, &i, &ref) == 0 && (e = find_tag(R, &ref, 0)) &&
-            !e->release) {
+        if ((e = find_ref(self->node, R, msg.data, &i, 0)) && !e->release) {
             OTPC__LOG_INFO("gen_server",
                            "%s did not tell its release; sys:get_state answers "
                            "it {ok, State}",
