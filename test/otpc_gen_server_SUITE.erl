@@ -855,14 +855,16 @@ echo_property(Config) ->
 
 -spec elixir_call(config()) -> term().
 elixir_call(Config) ->
-    doc("Elixir: GenServer.call({:stack, node}, :pop) from a real elixir node."),
+    doc("Elixir: GenServer.call({:stack, node}, :pop) and :sys.get_state from a "
+        "real elixir node."),
     Node = ?config(node, Config),
     Elixir = os:find_executable("elixir"),
     true = is_list(Elixir),
     Name = lists:concat(["ex_", os:getpid()]),
     Script = lists:flatten(io_lib:format(
-                             "IO.inspect(GenServer.call({:stack, :\"~s\"}, :pop))",
-                             [Node])),
+                             "IO.inspect(GenServer.call({:stack, :\"~s\"}, :pop)); "
+                             "IO.inspect(:sys.get_state({:stack, :\"~s\"}))",
+                             [Node, Node])),
     %% stdout only: Elixir warns on stderr when the locale is not UTF-8.
     Port = open_port({spawn_executable, Elixir},
                      [{args, ["--sname", Name, "--cookie", atom_to_list(erlang:get_cookie()),
@@ -870,7 +872,7 @@ elixir_call(Config) ->
                       {env, [{"LANG", "C.UTF-8"}]}, exit_status, binary]),
     {Out, 0} = collect_output(Port, <<>>),
     ct:log("elixir said: ~s", [Out]),
-    <<"\"hello\"\n">> = Out.
+    <<"\"hello\"\n[\"world\"]\n">> = Out.
 
 %%% ------------------------------------------------------------------
 %%% helpers

@@ -367,8 +367,10 @@ int otpc__sys_state_reply(otpc_proc_t *server, const otpc__from_t *f, otpc_term_
     int fresh = 0;
     if (!otpc__pid_is_local(n, &f->pid) && (R = rels(n)) != NULL)
         e = entry(n, R, &f->pid, &fresh);
-    if (fresh && otpc__send_local(n, &server->pid, &R->asker, ASK, sizeof ASK))
-        e->release = -1, e->asked = 1; /* the asker cannot be told: never asked */
+    if (fresh && otpc__send_local(n, &server->pid, &R->asker, ASK, sizeof ASK)) {
+        e->release = -1; /* the asker cannot be told: never asked */
+        e->asked = 1;
+    }
     pend_t *pd = NULL;
     if (e && !e->release && R->npending < PENDING_MAX)
         pd = malloc(sizeof *pd + f->tag.size + reply.size);
