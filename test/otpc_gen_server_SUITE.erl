@@ -47,7 +47,7 @@
 -export([sys_get_state/1, sys_get_state_fresh_connection/1,
          sys_get_state_form_by_release/1, sys_get_state_no_release/1,
          sys_get_state_asks_per_connection/1, sys_get_state_reply_before_down/1,
-         sys_get_status/1, sys_suspend_resume/1,
+         sys_get_state_local_caller/1, sys_get_status/1, sys_suspend_resume/1,
          sys_change_code/1, sys_replace_state_refused/1, gen_server_stop/1,
          gen_server_stop_reason/1]).
 %% run on peer nodes
@@ -98,7 +98,7 @@ groups() ->
      {sys, [], [sys_get_state, sys_get_state_fresh_connection,
                 sys_get_state_form_by_release, sys_get_state_no_release,
                 sys_get_state_asks_per_connection, sys_get_state_reply_before_down,
-                sys_get_status, sys_suspend_resume,
+                sys_get_state_local_caller, sys_get_status, sys_suspend_resume,
                 sys_change_code, sys_replace_state_refused, gen_server_stop,
                 gen_server_stop_reason]},
      {supervision, [], [sup_restarts_permanent, sup_which_and_count_children,
@@ -686,6 +686,18 @@ sys_get_state_reply_before_down(Config) ->
     after
         peer:stop(Peer)
     end.
+
+-spec sys_get_state_local_caller(config()) -> term().
+sys_get_state_local_caller(Config) ->
+    doc("A C process calling sys:get_state on a C server gets {ok, State}, the "
+        "modern form, at once."),
+    Node = ?config(node, Config),
+    {otpc_probe, Node} ! {spawn, self()},
+    {spawned, P} = ?recv({spawned, _}),
+    Tag = make_ref(),
+    P ! {send, {stack, Node}, {system, {P, Tag}, get_state}},
+    ?recv({done, P, send}),
+    ?recv({probe_got, P, {Tag, {ok, [<<"hello">>, <<"world">>]}}}).
 
 -spec sys_get_status(config()) -> term().
 sys_get_status(Config) ->
