@@ -403,6 +403,7 @@ static void gs_free(otpc_proc_t *p)
     otpc__gs_t *g = otpc__gs(p);
     otpc_node_t *n = p->node;
     cancel_timeout(p);
+    otpc__sys_server_gone(p);
     if (g->mod->release)
         g->mod->release(p);
     otpc__modver_drop(n, g->ver); /* after release: its code may go now */
@@ -543,6 +544,7 @@ static void otp_free(otpc_node_t *n, void *state)
     }
     otpc__modules_free(n);
     otpc__async_drop(&O->replies);
+    otpc__sys_release_free(O->rels);
     free(O);
 }
 

@@ -2,6 +2,9 @@
  * System messages for C gen_servers: what sys.erl sends as {system, From, Request},
  * answered the way gen_server and sys answer them, so sys:get_state/get_status,
  * sys:suspend/resume, sys:change_code and gen_server:stop/1,3 work on a C server.
+ * get_state's answer depends on the caller's OTP release (sys_release.c); every other
+ * answer is the same for all releases (replace_state is refused with {error, _}, which
+ * sys raises as the error on OTP 25 and on 26+ alike).
  *
  * Invariants:
  *  - While suspended, only system messages and the parent's exit are handled; other
@@ -140,9 +143,12 @@ void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
     char saved;
     otpc_term_t req = otpc__view_begin(msg, i, &saved);
     otpc__buf_t stop = {0}; /* {terminate, Reason}: Reason, stopped with after the reply */
-    int rc;
+    int rc, state_off = 0;  /* get_state: where State starts in {ok, State} */
     if (otpc_term_is_atom(req, "get_state")) {
-        rc = encode_state(p, x);
+        /* {ok, State}; sys_release.c answers a caller on OTP 25 or older with State */
+        rc = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok");
+        state_off = x->index;
+        rc = rc || encode_state(p, x);
     } else if (otpc_term_is_atom(req, "get_status")) {
         rc = encode_status(p, x);
     } else if (otpc_term_is_atom(req, "suspend")) {
@@ -169,8 +175,11 @@ void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
         rc = error_pair(x, "unknown_system_msg", req);
     }
     otpc__view_end(msg, i, saved);
-    if (rc == 0 && !r->enomem)
-        otpc__gen_reply(p, &f, (otpc_term_t){x->buff, (size_t)x->index});
+    otpc_term_t reply = {x->buff, (size_t)x->index};
+    if (rc == 0 && !r->enomem && state_off)
+        otpc__sys_state_reply(p, &f, reply, (size_t)state_off);
+    else if (rc == 0 && !r->enomem)
+        otpc__gen_reply(p, &f, reply);
     else
         OTPC__LOG_ERROR("gen_server", "%s: could not encode a system reply", g->mod->name);
     otpc__ret_end(p->node);
