@@ -117,7 +117,7 @@ run: build cookie
 	@echo "A stack of its own per TCP connection on port $(DAEMON_PORT):"
 	@echo '  erl -pa _build/default/lib/otpc/ebin'
 	@echo '  1> {ok, C} = otpc_client:start_link("localhost", $(DAEMON_PORT), #{}), otpc_client:call(C, pop).'
-	@printf '%s\n' "  or raw frames: exec 3<>/dev/tcp/127.0.0.1/$(DAEMON_PORT); printf '\0\0\0\020\203h\003w\004calla\001w\003pop' >&3; timeout 1 cat <&3 | od -c"
+	@printf '%s\n' "  or raw frames: exec 3<>/dev/tcp/127.0.0.1/$(DAEMON_PORT); printf '\0\0\0\020\203h\003w\004calla\001w\003pop' >&3; timeout 1 cat <&3 | tail -c 26 | od -c"
 	@echo "Stop it with Ctrl-C."
 	exec priv/otpc_node -sname c1 -daemon $(DAEMON_PORT):stack $(ARGS)
 
