@@ -37,7 +37,7 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([readme/1, install_destdir/1]).
-%% for otpc_replay_tests
+%% for otpc_readme_tests (eunit)
 -export([parse/1, normalise/2]).
 
 -type config() :: [{atom(), term()}].
