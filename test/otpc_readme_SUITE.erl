@@ -226,7 +226,7 @@ split_steps([]) ->
     [];
 split_steps(["$ " ++ Cmd | Rest]) ->
     {Out, Rest1} = lists:splitwith(fun(L) -> not lists:prefix("$ ", L) end, Rest),
-    [{Cmd, lists:join("\n", Out)} | split_steps(Rest1)].
+    [{Cmd, lists:flatten(lists:join("\n", Out))} | split_steps(Rest1)].
 
 join_continued([]) -> [];
 join_continued([L | Rest]) ->
@@ -280,6 +280,8 @@ start_bg(N, Node0, Cmd0, #{ctx := Ctx} = St) ->
               _ -> subst(lists:join(" ", Cmd0), St)
           end,
     Node = subst(Node0, St),
+    %% a node of that name that a session started may still be on its way out
+    ok = wait_unregistered(Node, 100),
     Log = Node ++ ".log",
     {0, Pid} = run(["{ ", Cmd, " >", Log, " 2>&1 </dev/null & } 2>/dev/null; echo $!"], St),
     Full = list_to_atom(Node ++ "@" ++ maps:get(host, Ctx)),
@@ -304,6 +306,14 @@ stop_bg(Node, #{bg := Bg} = St) ->
             St#{bg => Bg1};
         error ->
             St
+    end.
+
+wait_unregistered(Name, N) ->
+    {ok, Names} = net_adm:names(),
+    case lists:keymember(Name, 1, Names) of
+        false -> ok;
+        true when N > 0 -> timer:sleep(100), wait_unregistered(Name, N - 1);
+        true -> ct:fail({still_registered, Name})
     end.
 
 wait_ping(_Node, 0) ->
@@ -365,7 +375,7 @@ session_steps(Lang, [L | Rest]) ->
     case prompt(Lang, L) of
         {Num, Cmd} ->
             {Out, Rest1} = lists:splitwith(fun(O) -> prompt(Lang, O) =:= none end, Rest),
-            [{Num, Cmd, lists:join("\n", Out)} | session_steps(Lang, Rest1)];
+            [{Num, Cmd, lists:flatten(lists:join("\n", Out))} | session_steps(Lang, Rest1)];
         none ->
             ct:fail({text_before_first_prompt, L})
     end.
