@@ -37,8 +37,8 @@ CT_SNAME  ?= otpc_ct
 HOST      := $(shell hostname | cut -d. -f1)
 COOKIE    := $(HOME)/.erlang.cookie
 
-.PHONY: all build deps test test-san-ct test-otp run bench fuzz fuzz-ci clean cookie \
-        install uninstall
+.PHONY: all build deps test test-san-ct test-otp test-examples run bench fuzz fuzz-ci clean \
+        cookie install uninstall
 
 all: build
 
@@ -58,6 +58,7 @@ test: build
 	$(REBAR) ct --sname $(CT_SNAME)
 	$(MAKE) test-san-ct
 	$(REBAR) dialyzer
+	$(MAKE) test-examples
 	$(MAKE) test-otp
 
 # The real-erl suites again, against the node program built with ASan+UBSan: memory
@@ -71,7 +72,7 @@ test-san-ct:
 	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_test_node \
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOG)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG)/ubsan \
-	    $(REBAR) ct --sname $(CT_SNAME)_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE
+	    $(REBAR) ct --sname $(CT_SNAME)_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE
 	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
 	    echo "sanitizer reports from the node program:"; cat $(SAN_LOG)/*; exit 1; fi
 
@@ -81,6 +82,13 @@ test-san-ct:
 # node program built here (scripts/otp_ct.sh). Cases listed in
 # test/otp_known_failures.config run, and show as skipped with their reason if they
 # fail. Each release prints what it cost.
+# The example projects that depend on otpc (examples/): each builds its plug-in with
+# its own build tool and passes its own tests against a real node.
+test-examples: build
+	cd examples/rebar3_app && $(REBAR) ct --sname $(CT_SNAME)_r3
+	cd examples/mix_app && MIX_REBAR3=$$(command -v rebar3) MIX_ENV=test \
+	    elixir --sname $(CT_SNAME)_mix -S mix test
+
 test-otp: build $(addprefix test-otp-,$(OTP_RELEASES))
 	@[ -n "$(strip $(OTP_RELEASES))" ] || echo "test-otp: OTP_RELEASES is empty, nothing to run"
 

@@ -118,7 +118,23 @@ typedef struct {
                    int demonitor);
     int (*monitor_exit)(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_pid_t *watcher,
                         const otpc_ref_t *ref, const char *reason, size_t len);
+    /* SPAWN_REPLY to a spawn request: the new process (flags: 1 linked, 2 monitored),
+     * or error (an atom: notsup, system_limit, ...) when pid is NULL */
+    int (*spawn_reply)(otpc_node_t *n, const otpc_ref_t *req, const otpc_pid_t *to, int flags,
+                       const otpc_pid_t *pid, const char *error);
 } otpc__remote_t;
+
+#define REMOTE(n, op, ...) ((n)->remote ? (n)->remote->op((n), __VA_ARGS__) : 0)
+
+/* A SPAWN_REQUEST from another node, for the layer that runs spawns (services/rpc.c);
+ * without one, core answers notsup. */
+typedef void (*otpc__spawn_fn)(otpc_node_t *n, const otpc__ctrl_t *c);
+
+/* A spawn request's new process p gets the requester as link and/or monitor (the
+ * request id is the monitor's reference), before the reply says so: the flags for
+ * SPAWN_REPLY (1 linked, 2 monitored). */
+int otpc__spawned_for(otpc_node_t *n, const otpc_pid_t *p, const otpc_pid_t *parent,
+                      const otpc_ref_t *ref, int link, int monitor);
 
 /* ---- processes ------------------------------------------------------------------ */
 
@@ -237,6 +253,8 @@ struct otpc_node {
     otpc__msg_t *msg_pool;
     uint32_t msg_pool_len;
     const otpc__remote_t *remote; /* signals to other nodes (distribution/dsig.c) */
+    otpc__spawn_fn spawn;         /* spawn requests from other nodes (services/rpc.c) */
+    void (*stop)(otpc_node_t *n); /* ask the node to stop (node/node.c: otpc_node_stop) */
     ei_x_buff scratch2;           /* messages built by otpc itself (DOWN, EXIT) */
     ei_x_buff trap_buf;           /* {'EXIT', From, Reason} handed to a trapping process */
 

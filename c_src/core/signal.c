@@ -127,7 +127,6 @@ void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m)
 
 /* Through the table the distribution layer installed; a node without one (not started,
  * or a unit test's) drops them, as a node without distribution would. */
-#define REMOTE(n, op, ...) ((n)->remote ? (n)->remote->op((n), __VA_ARGS__) : 0)
 
 static void remote_monitor_exit(otpc_node_t *n, const otpc_pid_t *self, uint32_t name,
                                 const otpc__mon_t *m, const char *reason, size_t len)
@@ -438,10 +437,44 @@ static void on_exit(otpc_node_t *n, const otpc__ctrl_t *c, otpc_proc_t *t, int v
                c->reason.size);
 }
 
+int otpc__spawned_for(otpc_node_t *n, const otpc_pid_t *pid, const otpc_pid_t *parent,
+                      const otpc_ref_t *ref, int link, int monitor)
+{
+    otpc_proc_t *p = otpc__proc_lookup(n, pid);
+    int flags = 0;
+    if (!p)
+        return 0;
+    otpc__link_t nl = {*parent, 0};
+    if (link && otpc__vec_push(&p->links, &nl, LINK_SZ) == 0)
+        flags |= 1;
+    otpc__mon_t m = {0};
+    m.pid = *parent;
+    m.ref = *ref;
+    if (monitor && otpc__vec_push(&p->mons_in, &m, MON_SZ) == 0)
+        flags |= 2;
+    return flags;
+}
+
+static void on_spawn_request(otpc_node_t *n, const otpc__ctrl_t *c)
+{
+    if (n->spawn) {
+        n->spawn(n, c);
+        return;
+    }
+    otpc_pid_t from = otpc__pid_from_ei(n, &c->from);
+    otpc_ref_t req;
+    if (otpc__ref_from_ei(n, &c->ref, &req) == 0)
+        REMOTE(n, spawn_reply, &req, &from, 0, NULL, "notsup");
+}
+
 void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c)
 {
     (void)peer_node;
     uint32_t name;
+    if (c->op == OTPC__DOP_SPAWN_REQUEST) {
+        on_spawn_request(n, c);
+        return;
+    }
     otpc_proc_t *t = c->op == OTPC__DOP_ALIAS_SEND ? NULL : target(n, c, &name);
     switch (c->op) {
     case OTPC__DOP_SEND:

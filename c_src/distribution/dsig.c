@@ -114,6 +114,17 @@ int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_
     return otpc__peer_send(n, watcher->node, x, NULL, 0);
 }
 
+/* SPAWN_REPLY {31, ReqId, To, Flags, Result}: Result the new pid or an error atom. */
+int otpc__dsig_spawn_reply(otpc_node_t *n, const otpc_ref_t *req, const otpc_pid_t *to, int flags,
+                           const otpc_pid_t *pid, const char *error)
+{
+    ei_x_buff *x = begin(n, 5, OTPC__DOP_SPAWN_REPLY);
+    if (!x || otpc__x_ref(n, x, req) || otpc__x_pid(n, x, to) || ei_x_encode_long(x, flags) ||
+        (pid ? otpc__x_pid(n, x, pid) : ei_x_encode_atom(x, error)))
+        return OTPC_ENOMEM;
+    return otpc__peer_send(n, to->node, x, NULL, 0);
+}
+
 /* A queued frame (distribution/peer.c's: 4-byte length, 'p', then the control message
  * as begin() wrote it) that carries a monitor control message. */
 static int is_monitor_frame(const unsigned char *f, size_t len)
@@ -180,4 +191,5 @@ const otpc__remote_t otpc__dsig_remote = {
     .exit = otpc__dsig_exit,
     .monitor = otpc__dsig_monitor,
     .monitor_exit = otpc__dsig_monitor_exit,
+    .spawn_reply = otpc__dsig_spawn_reply,
 };

@@ -33,6 +33,8 @@ int otpc__dsig_exit(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to
                     const char *reason, size_t len, int via_link);
 int otpc__dsig_monitor(otpc_node_t *n, const otpc_pid_t *watcher, const otpc__mon_t *m,
                        int demonitor);
+int otpc__dsig_spawn_reply(otpc_node_t *n, const otpc_ref_t *req, const otpc_pid_t *to, int flags,
+                           const otpc_pid_t *pid, const char *error);
 int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_pid_t *watcher,
                             const otpc_ref_t *ref, const char *reason, size_t len);
 /* A connection is up with `flags`: drop from the frames queued for it before the

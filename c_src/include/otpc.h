@@ -455,6 +455,50 @@ typedef struct {
                                        sizeof otpc__plugin_modules / sizeof *otpc__plugin_modules, \
                                        otpc__plugin_modules}
 
+/* ---- functions for rpc and erpc -----------------------------------------------------
+ *
+ * rpc:call(Node, Module, Function, Args), erpc:call/4,5, rpc:cast, the multicalls and
+ * erl_call reach the C function registered for {Module, Function, length(Args)}. It
+ * runs in a process of its own (spawned for the call, as erpc spawns one on a BEAM
+ * node), gets the argument list (versioned) and fills out with one term (no version
+ * byte), whose meaning the return value gives:
+ *   OTPC_RPC_RETURN  the value: what rpc:call and erpc:call return
+ *   OTPC_RPC_ERROR   an error reason, as erlang:error/1 raises it: erpc:call raises
+ *                    error:{exception, Reason, [{M, F, Args, []}]}, rpc:call returns
+ *                    {badrpc, {'EXIT', {Reason, Stack}}} (badarg for bad arguments)
+ *   OTPC_RPC_THROW   a thrown term;  OTPC_RPC_EXIT  an exit reason
+ *   OTPC_RPC_NOMEM   out could not be built (the caller gets enomem)
+ * A function that is not registered is undef, as on BEAM. Built in: erlang:node/0,
+ * nodes/0, registered/0, whereis/1, processes/0, process_info/1,2, is_process_alive/1,
+ * memory/0, system_info/1 and init:stop/0.
+ *
+ *     static otpc_rpc_result_t add(otpc_proc_t *self, otpc_term_t args, ei_x_buff *out,
+ *                                  void *arg) {
+ *         long a, b; int i = 1, n;
+ *         if (ei_decode_list_header(args.data, &i, &n) || ei_decode_long(args.data, &i, &a) ||
+ *             ei_decode_long(args.data, &i, &b))
+ *             return ei_x_encode_atom(out, "badarg") ? OTPC_RPC_NOMEM : OTPC_RPC_ERROR;
+ *         return ei_x_encode_long(out, a + b) ? OTPC_RPC_NOMEM : OTPC_RPC_RETURN;
+ *     }
+ *     otpc_rpc_register(node, "calc", "add", 2, add, NULL);   // rpc:call(N, calc, add, [1, 2])
+ */
+typedef enum {
+    OTPC_RPC_RETURN,
+    OTPC_RPC_THROW,
+    OTPC_RPC_EXIT,
+    OTPC_RPC_ERROR,
+    OTPC_RPC_NOMEM,
+} otpc_rpc_result_t;
+
+typedef otpc_rpc_result_t (*otpc_rpc_fn)(otpc_proc_t *self, otpc_term_t args, ei_x_buff *out,
+                                         void *arg);
+
+/* Make fn callable as Module:Function/Arity (names copied; arg borrowed, passed to every
+ * call). Before or while the node runs (on the scheduler thread once it runs). 0,
+ * OTPC_ENAMETAKEN (that function exists), OTPC_EINVAL or OTPC_ENOMEM. */
+int otpc_rpc_register(otpc_node_t *node, const char *module, const char *function, unsigned arity,
+                      otpc_rpc_fn fn, void *arg);
+
 /* Load a plug-in into a node (before or while it runs; on the scheduler thread once it
  * runs). 0, or OTPC_EINVAL with a one-line reason in err (errcap bytes), OTPC_ENOMEM. */
 int otpc_node_load(otpc_node_t *node, const char *path, char *err, size_t errcap);

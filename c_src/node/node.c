@@ -24,6 +24,7 @@
 #include "daemon/daemon_int.h"
 #include "distribution/dist_int.h"
 #include "otp/gen_server_int.h"
+#include "services/rpc.h"
 #include "services/services.h"
 #include "util/log.h"
 
@@ -312,9 +313,10 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
         goto fail;
     }
     n->wake.fd = -1;
+    n->stop = otpc_node_stop; /* for services that stop the node (init:stop/0) */
     /* the layers, bottom up; each keeps its state in a slot of the node */
     if ((rc = otpc__transport_init(n)) != 0 || (rc = otpc__dist_init(n)) != 0 ||
-        (rc = otpc__otp_init(n)) != 0 || (rc = run_init(n)) != 0)
+        (rc = otpc__otp_init(n)) != 0 || (rc = otpc__rpc_init(n)) != 0 || (rc = run_init(n)) != 0)
         goto fail;
     *out = n;
     return 0;

@@ -52,6 +52,29 @@ static int span_here(const char *b, int *i, size_t end, otpc__span_t *s)
     return 0;
 }
 
+/* {Module, Function, Arity} of a spawn request: atoms without NUL, arity 0..255. */
+static int spawn_mfa(const char *b, int *i, otpc__ctrl_t *c)
+{
+    int arity;
+    size_t mlen, flen;
+    unsigned long a;
+    if (ei_decode_tuple_header(b, i, &arity) || arity != 3 ||
+        otpc__decode_atom(b, i, c->spawn_mod, &mlen) || mlen != strlen(c->spawn_mod) ||
+        otpc__decode_atom(b, i, c->spawn_fun, &flen) || flen != strlen(c->spawn_fun) ||
+        ei_decode_ulong(b, i, &a) || a > 255)
+        return -1;
+    c->spawn_arity = (unsigned)a;
+    return 0;
+}
+
+/* A proper list or [] (the walker has bounded it already). */
+static int is_list(otpc__span_t s)
+{
+    int i = 0, type, size;
+    return s.size > 0 && ei_get_type(s.data, &i, &type, &size) == 0 &&
+           (type == ERL_NIL_EXT || type == ERL_LIST_EXT);
+}
+
 /* Fields of the control tuple, by (normalized) operation. `tt` says a trace token sits
  * before the reason / at the end. Returns 0 or -1. */
 static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c, int arity)
@@ -130,6 +153,15 @@ static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c
                        (raw_op == OTPC__DOP_ALIAS_SEND || !skip(b, i, end))
                    ? 0
                    : -1;
+    case OTPC__DOP_SPAWN_REQUEST:
+    case OTPC__DOP_SPAWN_REQUEST_TT:
+        return arity == (raw_op == OTPC__DOP_SPAWN_REQUEST ? 6 : 7) &&
+                       !ei_decode_ref(b, i, &c->ref) && !ei_decode_pid(b, i, &c->from) &&
+                       !skip(b, i, end) /* group leader */ && !spawn_mfa(b, i, c) &&
+                       !span_here(b, i, end, &c->opts) && is_list(c->opts) &&
+                       (raw_op == OTPC__DOP_SPAWN_REQUEST || !skip(b, i, end))
+                   ? 0
+                   : -1;
     case OTPC__DOP_UNLINK_ID:
     case OTPC__DOP_UNLINK_ID_ACK: {
         unsigned long long id;
@@ -180,6 +212,10 @@ static int normalize(int raw, int *op)
     case OTPC__DOP_PAYLOAD_MONITOR_P_EXIT:
         *op = OTPC__DOP_MONITOR_P_EXIT;
         return 2;
+    case OTPC__DOP_SPAWN_REQUEST:
+    case OTPC__DOP_SPAWN_REQUEST_TT:
+        *op = OTPC__DOP_SPAWN_REQUEST;
+        return 1; /* the argument list */
     default:
         *op = raw;
         return 0;

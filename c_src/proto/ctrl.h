@@ -68,6 +68,12 @@ typedef struct {
     otpc__span_t reason; /* EXIT, EXIT2, MONITOR_P_EXIT: without version byte */
     otpc__span_t msg;    /* SEND, REG_SEND, ALIAS_SEND: with version byte */
     uint64_t unlink_id;
+    /* SPAWN_REQUEST {29, ReqId (ref), From, GroupLeader, {M, F, Arity}, Opts} + ArgList
+     * (msg): the module, function and arity asked for (names without NUL), the
+     * option list (a proper list, unversioned) */
+    char spawn_mod[MAXATOMLEN_UTF8], spawn_fun[MAXATOMLEN_UTF8];
+    unsigned spawn_arity;
+    otpc__span_t opts;
 } otpc__ctrl_t;
 
 /* Decode one packet (after the 4-byte length; len > 0). 0, or OTPC_EPROTO /

@@ -2,7 +2,7 @@
  * otpc_test_node: the node program the test suites run (c_src/build/otpc_test_node):
  * priv/otpc_node plus the test processes, which the shipped program does not carry:
  * the probe `otpc_probe` (probe.c), the scriptable gen_server `gs_probe` (gs_probe.c)
- * and the supervisor `probe_sup`. It accepts -probe, which the suites pass, and
+ * the supervisor `probe_sup` and the rpc functions of `probe_rpc` (rpc_probe.c). It accepts -probe, which the suites pass, and
  * ignores it: the probes are always there.
  */
 #include <string.h>
@@ -38,8 +38,9 @@ static int start_probe_sup(otpc_node_t *node)
 static int boot(otpc_node_t *node)
 {
     otpc_pid_t pid;
-    int rc = otpc_spawn(node, &otpc_probe_ops, NULL, &pid);
-    if (rc || (rc = otpc_register_pid(node, "otpc_probe", &pid)))
+    int rc = otpc_rpc_probe_register(node);
+    if (rc || (rc = otpc_spawn(node, &otpc_probe_ops, NULL, &pid)) ||
+        (rc = otpc_register_pid(node, "otpc_probe", &pid)))
         return rc;
     return start_probe_sup(node);
 }

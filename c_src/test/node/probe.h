@@ -9,5 +9,7 @@
 extern const otpc_proc_ops_t otpc_probe_ops;
 /* Startable with otpc:start(Node, gs_probe, {Observer, InitAction, TrapExit}, Opts). */
 extern const otpc_gen_server_t otpc_gs_probe;
+/* The functions of the module probe_rpc (rpc_probe.c), callable through rpc/erpc. */
+int otpc_rpc_probe_register(otpc_node_t *node);
 
 #endif
