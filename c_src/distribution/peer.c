@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "distribution/dist_int.h"
+#include "distribution/dstats.h"
 #include "util/log.h"
 
 #define PASS_THROUGH 'p'
@@ -265,6 +266,7 @@ static int on_packet(void *ctx, const char *data, size_t len)
         OTPC__LOG_WARN("dist", "%s", b->why);
         return 1;
     }
+    otpc__dstats_count(b->n, b->p->node, c.raw_op, 0);
     otpc__handle_ctrl(b->n, b->p->node, &c);
     /* ctrl.c folds SEND_SENDER and the _TT forms into these */
     if (c.op != OTPC__DOP_SEND && c.op != OTPC__DOP_REG_SEND && c.op != OTPC__DOP_ALIAS_SEND)
