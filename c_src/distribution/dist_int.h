@@ -48,7 +48,9 @@ typedef struct {
     uint32_t peers_cap;
     otpc__peer_t *dirty; /* peers with frames to hand over at the end of the turn */
     ei_x_buff ctl;       /* dsig.c: the control message under construction */
-    struct otpc__dstats **stats; /* dstats.c: by node atom id; NULL until counted */
+
+    /* dstats.c: counts by node atom id, NULL until something was counted */
+    struct otpc__dstats **stats;
     uint32_t stats_cap;
 } otpc__dist_t;
 

@@ -64,8 +64,7 @@ static void fuzz_ctrl(const char *d, size_t n)
         if (c.op == OTPC__DOP_EXIT2)
             CHECK(c.reason.data != NULL);
         else
-            CHECK(c.msg.data != NULL &&
-                  (c.op == OTPC__DOP_ALIAS_SEND) == c.to_is_alias &&
+            CHECK(c.msg.data != NULL && (c.op == OTPC__DOP_ALIAS_SEND) == c.to_is_alias &&
                   (c.op == OTPC__DOP_REG_SEND) == c.to_is_name &&
                   (c.op == OTPC__DOP_SEND || c.to_is_alias || c.to_is_name));
     } else {

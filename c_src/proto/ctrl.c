@@ -146,8 +146,7 @@ static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c
     case OTPC__DOP_REG_SEND_TT:
         c->to_is_name = 1;
         return arity == (raw_op == OTPC__DOP_REG_SEND ? 4 : 5) && !ei_decode_pid(b, i, &c->from) &&
-                       !skip(b, i, end) &&
-                       !otpc__decode_atom(b, i, c->to_name, &c->to_name_len) &&
+                       !skip(b, i, end) && !otpc__decode_atom(b, i, c->to_name, &c->to_name_len) &&
                        (raw_op == OTPC__DOP_REG_SEND || !skip(b, i, end))
                    ? 0
                    : -1;
@@ -182,7 +181,8 @@ static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c
     case OTPC__DOP_PAYLOAD_MONITOR_P_EXIT: {
         int payload = raw_op == OTPC__DOP_PAYLOAD_MONITOR_P_EXIT;
         return arity == 5 - payload &&
-                       !decode_proc(b, i, &c->from, &c->from_is_name, c->from_name, &c->from_name_len) &&
+                       !decode_proc(b, i, &c->from, &c->from_is_name, c->from_name,
+                                    &c->from_name_len) &&
                        !ei_decode_pid(b, i, &c->to) && !ei_decode_ref(b, i, &c->ref) &&
                        (payload || !span_here(b, i, end, &c->reason))
                    ? 0

@@ -93,7 +93,7 @@ typedef struct {
     int to_is_name;  /* REG_SEND, MONITOR_P/DEMONITOR_P by name, ALTACT_SIG_SEND's exit */
     int to_is_alias; /* ALIAS_SEND and ALTACT_SIG_SEND's exit to an alias: `ref` is To */
     char to_name[MAXATOMLEN_UTF8];
-    size_t to_name_len; /* bytes: the name may hold NULs (proto/term.h) */
+    size_t to_name_len;  /* bytes: the name may hold NULs (proto/term.h) */
     erlang_ref ref;      /* MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT; the alias (to_is_alias) */
     otpc__span_t reason; /* EXIT, EXIT2, MONITOR_P_EXIT: without version byte */
     otpc__span_t msg;    /* SEND, REG_SEND, ALIAS_SEND: with version byte */

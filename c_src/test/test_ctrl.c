@@ -344,8 +344,8 @@ enum { TO_PID, TO_NAME, TO_ALIAS };
 /* {37, Flags, From, To[, Token][, extra...]}: `flags` are encoded by the caller's
  * choice of bytes (NULL: as a small integer `f`); To follows the flags' kind
  * `to`, a token is added when `with_token`, then `extra` atoms. */
-static void altact_ctl(ei_x_buff *x, long f, const char *flags, size_t flen, int to,
-                       int with_token, int extra)
+static void altact_ctl(ei_x_buff *x, long f, const char *flags, size_t flen, int to, int with_token,
+                       int extra)
 {
     ctl(x, 4 + with_token + extra, OTPC__DOP_ALTACT_SIG_SEND);
     if (flags)
@@ -450,8 +450,8 @@ static void altact_bigger_flags(void **state)
     decode_altact(&x, 0, &c);
     assert_altact(&c, TO_NAME, 0, 1);
     /* 2^64 + EXIT|PRIO as SMALL_BIG_EXT: 9 digits, least significant first */
-    const char small_big[] = {ERL_SMALL_BIG_EXT, 9, 0, OTPC__ALTACT_EXIT | OTPC__ALTACT_PRIO,
-                              0, 0, 0, 0, 0, 0, 0, 1};
+    const char small_big[] = {
+        ERL_SMALL_BIG_EXT, 9, 0, OTPC__ALTACT_EXIT | OTPC__ALTACT_PRIO, 0, 0, 0, 0, 0, 0, 0, 1};
     altact_ctl(&x, 0, small_big, sizeof small_big, TO_PID, 0, 0);
     decode_altact(&x, 1, &c);
     assert_altact(&c, TO_PID, 1, 1);
