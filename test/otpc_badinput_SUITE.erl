@@ -47,7 +47,8 @@ end_per_suite(Config) ->
     otpc_ct_node:end_per_suite(Config).
 
 init_per_testcase(Case, Config) ->
-    Name = list_to_atom("cbad_" ++ atom_to_list(Case)),
+    %% Our OS pid in the name lets several test runs share the host's epmd.
+    Name = list_to_atom(lists:concat(["cbad_", Case, "_", os:getpid()])),
     Args = case Case of
                ticks_and_silent_peer -> ["-probe", "-net_ticktime", "2"];
                handshake_cap -> ["-probe", "-max_handshakes", "4"];
@@ -126,7 +127,8 @@ simultaneous_connect(Config) ->
     lists:foreach(fun(Round) -> simultaneous_round(Config, Round) end, lists:seq(1, 10)).
 
 simultaneous_round(_Config, Round) ->
-    Names = [list_to_atom("csim_" ++ X ++ integer_to_list(Round)) || X <- ["a", "b"]],
+    Names = [list_to_atom(lists:concat(["csim_", X, Round, "_", os:getpid()]))
+             || X <- ["a", "b"]],
     [A, B] = [begin {ok, N} = otpc:start_node(#{name => Nm, args => ["-probe"]}), N end
               || Nm <- Names],
     try
@@ -301,20 +303,24 @@ altact_forms_accepted(Config) ->
 altact_malformed(Config) ->
     P = probe(?config(cnode, Config)),
     From = raw_pid(?RAW_NAME, 3),
+    Bad = [{37, -1, From, P},
+           {37, -(1 bsl 70), From, P},
+           {37, prio, From, P},
+           {37, ?A_ALIAS bor ?A_NAME, From, raw_ref(?RAW_NAME)},
+           {37, ?A_TOKEN, From, P},
+           {37, ?A_ALIAS, From, P},
+           {37, ?A_NAME, From, P},
+           {37, 0, From, raw_box},
+           {37, 0, From}],
+    %% A name per connection: the node may not be done with the last one yet.
     lists:foreach(
-      fun(Ctl) ->
-              bad_packet(Config, <<$p, (term_to_binary(Ctl))/binary,
-                                   (term_to_binary(hello))/binary>>, ?FLAGS bor ?ALTACT_SIG)
-      end,
-      [{37, -1, From, P},
-       {37, -(1 bsl 70), From, P},
-       {37, prio, From, P},
-       {37, ?A_ALIAS bor ?A_NAME, From, raw_ref(?RAW_NAME)},
-       {37, ?A_TOKEN, From, P},
-       {37, ?A_ALIAS, From, P},
-       {37, ?A_NAME, From, P},
-       {37, 0, From, raw_box},
-       {37, 0, From}]).
+      fun({I, Ctl}) ->
+              Name = iolist_to_binary(["raw_bad", integer_to_list(I), "@nohost"]),
+              {Sock, _} = connect_raw_flags(Config, ?FLAGS bor ?ALTACT_SIG, Name),
+              ok = send_packet(Sock, Ctl, hello),
+              closed = wait_closed(Sock)
+      end, lists:enumerate(Bad)),
+    node_still_fine(Config).
 
 %% --- helpers --------------------------------------------------------------------
 
@@ -329,10 +335,7 @@ alive_true(Config) ->
     Sock.
 
 bad_packet(Config, Packet) ->
-    bad_packet(Config, Packet, ?FLAGS).
-
-bad_packet(Config, Packet, Flags) ->
-    Sock = connect_raw(Config, Flags, erlang:get_cookie()),
+    Sock = connect_raw(Config, ?FLAGS, erlang:get_cookie()),
     ok = gen_tcp:send(Sock, <<(byte_size(Packet)):32, Packet/binary>>),
     closed = wait_closed(Sock),
     node_still_fine(Config).
