@@ -26,9 +26,9 @@ FUZZ_CI_TIME ?= 30
 # Debian releases whose OTP and Elixir the real-node suites also run with (make
 # test-otp; `make test OTP_RELEASES=` skips them, OTP_RELEASES=sid picks one).
 OTP_RELEASES ?= trixie sid
-# The ct node's -sname; the ASan run adds _san and, when set, the matrix adds
-# _RELEASE (else scripts/otp_ct.sh's otpc_ct_OTP). epmd is shared: work trees
-# that run `make test` at the same time each need their own, e.g. CT_SNAME=otpc_ct_wt1.
+# The common_test node's name (-sname); the sanitizer run adds _san, the release
+# matrix _OTP (otpc_ct_27, ...). Work trees testing at once on one machine (one
+# epmd) each pick their own: make test CT_SNAME=otpc_ct_mine.
 CT_SNAME  ?= otpc_ct
 # The host part erl -sname uses: gethostname() up to the first dot.
 HOST      := $(shell hostname | cut -d. -f1)
@@ -67,7 +67,7 @@ test-san-ct:
 	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_test_node \
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOG)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG)/ubsan \
-	    $(REBAR) ct --sname $(CT_SNAME)_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE
+	    $(REBAR) ct --sname $(CT_SNAME)_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE
 	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
 	    echo "sanitizer reports from the node program:"; cat $(SAN_LOG)/*; exit 1; fi
 
@@ -82,8 +82,7 @@ test-otp: build $(addprefix test-otp-,$(OTP_RELEASES))
 
 test-otp-%: build
 	@t0=$$(date +%s); scripts/otp_root.sh $* || exit 1; t1=$$(date +%s); \
-	$(if $(filter-out otpc_ct,$(CT_SNAME)),OTPC_CT_SNAME=$(CT_SNAME)_$*) scripts/otp_ct.sh $*; \
-	rc=$$?; t2=$$(date +%s); \
+	OTPC_CT_SNAME=$(CT_SNAME) scripts/otp_ct.sh $*; rc=$$?; t2=$$(date +%s); \
 	echo "test-otp $*: root $$((t1 - t0)) s, suites $$((t2 - t1)) s (exit $$rc)"; exit $$rc
 
 # erl and the node both read ~/.erlang.cookie; create it the way erl would

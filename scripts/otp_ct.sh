@@ -36,8 +36,8 @@
 #   the failures test/otp_known_failures.config lists for that release into
 #   skips that say why.
 # * The test node is otpc_ct_OTP (otpc_ct_27, otpc_ct_29, ...), distinct from
-#   the host's otpc_ct and otpc_ct_san, since epmd is shared; OTPC_CT_SNAME
-#   names it otherwise (two work trees running the matrix at once).
+#   the host's otpc_ct and otpc_ct_san, since epmd is shared; $OTPC_CT_SNAME
+#   replaces the otpc_ct part (work trees testing at once on one machine).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -99,7 +99,7 @@ if [ "${1:-}" = --run ]; then
     cmd=("$@")
 else
     [ $# -gt 0 ] || set -- --suite "$suites"
-    cmd=(rebar3 ct --sname "${OTPC_CT_SNAME:-otpc_ct_$otp}" "$@")
+    cmd=(rebar3 ct --sname "${OTPC_CT_SNAME:-otpc_ct}_$otp" "$@")
 fi
 
 echo "otp_ct: $release: $(cat "$root/etc/otpc-otp-release"); ${cmd[*]}"

@@ -16,6 +16,7 @@
 -export([start_link_node/1, child_spec/1]).
 -export([start/4, start_link/4]).
 -export([start_daemon/4, daemon_port/1, daemon_info/1, stop_daemon/1, stop_daemon/2]).
+-export([load_module/2, purge_module/2, soft_purge_module/2, which_modules/1]).
 -export_type([start_opts/0, server_opts/0, start_ret/0, daemon_opts/0]).
 
 -compile({no_auto_import, [nodes/0]}).
@@ -23,11 +24,14 @@
 -type start_opts() :: #{name := atom(),
                         cookie => atom(),
                         args => [string()],
+                        load => [file:filename_all()],
                         timeout => pos_integer(),
                         executable => file:filename()}.
 %% `name': the node's short name (no `@'); the host is the calling node's.
 %% `cookie': defaults to `erlang:get_cookie()'.
 %% `args': extra flags for the node program, e.g. `["-probe"]'.
+%% `load': plug-ins (shared objects) the node loads before it starts anything;
+%% one that cannot be loaded keeps the node from starting (see `load_module/2').
 %% `timeout': ms to wait for the node to report ready (default 10000).
 %% `executable': the node program; default: the application environment key
 %% `executable', else $OTPC_NODE_EXECUTABLE (e.g. a sanitizer build), else
@@ -143,6 +147,51 @@ do_start(Node, Module, Arg, Opts, Link) when is_atom(Node), is_atom(Module), is_
     true = is_atom(Name),
     try
         gen_server:call({?STARTER, Node}, {start, Module, Arg, Name, Link}, Timeout)
+    catch
+        exit:{Reason, {gen_server, call, _}} -> {error, Reason}
+    end.
+
+%% @doc Loads a plug-in (a shared object built against `otpc.h' that lists its
+%% modules with `OTPC_MODULES') into a running node, as `code:load_file/1' does:
+%% its modules become current, new servers start on them, running servers keep
+%% their code until `sys:change_code/4' (while suspended) moves them. The path is
+%% the node's (the node program's working directory for a relative one).
+%%
+%% Errors: `enoent', `eacces', `not_a_file', `{dlopen, Text}' (not loadable,
+%% an undefined symbol, ...), `not_a_plugin' (no `OTPC_MODULES'), `{abi, Found}'
+%% (built with another `otpc.h'), `no_modules', `{duplicate, Module}',
+%% `{builtin, Module}' (a module the node program has built in),
+%% `{not_purged, Module}' (its old version still runs: purge it first).
+-spec load_module(node(), file:filename_all()) -> {ok, [atom()]} | {error, term()}.
+load_module(Node, Path) when is_atom(Node) ->
+    starter_call(Node, {load_module, unicode:characters_to_binary(Path)}).
+
+%% @doc `code:purge/1' on a C node: servers running the old version of `Module'
+%% are killed, and the old version is unloaded. `true' if there was one.
+-spec purge_module(node(), atom()) -> boolean() | {error, term()}.
+purge_module(Node, Module) when is_atom(Node), is_atom(Module) ->
+    starter_call(Node, {purge_module, Module}).
+
+%% @doc `code:soft_purge/1' on a C node: the old version of `Module' is unloaded
+%% unless a server still runs it (`false' then).
+-spec soft_purge_module(node(), atom()) -> boolean() | {error, term()}.
+soft_purge_module(Node, Module) when is_atom(Node), is_atom(Module) ->
+    starter_call(Node, {soft_purge_module, Module}).
+
+%% @doc The modules a node can start by name: built in or from plug-ins, each
+%% with its version (`vsn', a binary or `undefined'), where it came from (`file':
+%% the plug-in's path or `built_in') and its old version (`old': `none' if
+%% there is none).
+-spec which_modules(node()) -> [#{module := atom(), vsn := binary() | undefined,
+                                   file := string() | built_in,
+                                   old := none | binary() | undefined}]
+                                 | {error, term()}.
+which_modules(Node) when is_atom(Node) ->
+    starter_call(Node, {which_modules}).
+
+starter_call(Node, Req) ->
+    try
+        gen_server:call({?STARTER, Node}, Req, 10000)
     catch
         exit:{Reason, {gen_server, call, _}} -> {error, Reason}
     end.

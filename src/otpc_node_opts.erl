@@ -104,6 +104,9 @@ valid(cookie, Cookie) ->
     is_atom(Cookie);
 valid(args, Args) ->
     is_list(Args) andalso lists:all(fun io_lib:char_list/1, Args);
+valid(load, Paths) ->
+    is_list(Paths) andalso lists:all(fun(P) -> io_lib:char_list(P) orelse is_binary(P) end,
+                                     Paths);
 valid(timeout, Timeout) ->
     is_integer(Timeout) andalso Timeout > 0;
 valid(executable, default) ->
@@ -127,6 +130,7 @@ build(#{name := Name} = Opts, #{node := Self, longnames := Longnames} = Context)
     #{node => list_to_atom(NodeName),
       name_args => NameArgs,
       cookie => maps:get(cookie, Opts, maps:get(cookie, Context)),
-      args => maps:get(args, Opts, []),
+      args => [A || P <- maps:get(load, Opts, []),
+                    A <- ["-load", unicode:characters_to_list(P)]] ++ maps:get(args, Opts, []),
       timeout => maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
       executable => Exe}.

@@ -44,9 +44,14 @@
          init_timeout/1, init_continue/1, start_link_links/1,
          parent_exit_runs_terminate/1, node_shutdown_runs_terminate/1]).
 %% sys
--export([sys_get_state/1, sys_get_status/1, sys_suspend_resume/1,
+-export([sys_get_state/1, sys_get_state_fresh_connection/1,
+         sys_get_state_form_by_release/1, sys_get_state_no_release/1,
+         sys_get_state_asks_per_connection/1, sys_get_state_reply_before_down/1,
+         sys_get_state_local_caller/1, sys_get_status/1, sys_suspend_resume/1,
          sys_change_code/1, sys_replace_state_refused/1, gen_server_stop/1,
          gen_server_stop_reason/1]).
+%% run on peer nodes
+-export([fake_rex/2]).
 %% supervision
 -export([sup_restarts_permanent/1, sup_which_and_count_children/1,
          sup_transient_and_temporary/1, sup_intensity/1]).
@@ -90,7 +95,10 @@ groups() ->
                   init_ignore, init_stop, init_stop_start_link, init_bad_return,
                   init_timeout, init_continue, start_link_links,
                   parent_exit_runs_terminate, node_shutdown_runs_terminate]},
-     {sys, [], [sys_get_state, sys_get_status, sys_suspend_resume,
+     {sys, [], [sys_get_state, sys_get_state_fresh_connection,
+                sys_get_state_form_by_release, sys_get_state_no_release,
+                sys_get_state_asks_per_connection, sys_get_state_reply_before_down,
+                sys_get_state_local_caller, sys_get_status, sys_suspend_resume,
                 sys_change_code, sys_replace_state_refused, gen_server_stop,
                 gen_server_stop_reason]},
      {supervision, [], [sup_restarts_permanent, sup_which_and_count_children,
@@ -557,13 +565,139 @@ node_shutdown_runs_terminate(Config) ->
 
 -spec sys_get_state(config()) -> term().
 sys_get_state(Config) ->
-    doc("sys:get_state/1 returns what format_status encodes."),
+    doc("sys:get_state/1,2 return what format_status encodes, with this node's "
+        "OTP release (bare state to OTP 25, {ok, State} to 26 and later)."),
     Node = ?config(node, Config),
     Pid = probe(Node),
     Self = self(),
     {gs_probe_state, Self, 1} = sys:get_state(Pid),
+    {gs_probe_state, Self, 1} = sys:get_state(Pid, 5000),
     {echo, _, _, _} = sys:get_state({echo, Node}),
-    [<<"hello">>, <<"world">>] = sys:get_state({stack, Node}).
+    [<<"hello">>, <<"world">>] = sys:get_state({stack, Node}, infinity),
+    %% The form matches this release's sys.erl, seen without sys.erl.
+    {ok, Raw} = gen:call({stack, Node}, system, get_state),
+    case list_to_integer(erlang:system_info(otp_release)) of
+        R when R >= 26 -> {ok, [<<"hello">>, <<"world">>]} = Raw;
+        _ -> [<<"hello">>, <<"world">>] = Raw
+    end.
+
+-spec sys_get_state_fresh_connection(config()) -> term().
+sys_get_state_fresh_connection(Config) ->
+    doc("sys:get_state as the first request of a fresh connection (it dials the "
+        "node) and of a node the C node never saw returns the state."),
+    Node = ?config(node, Config),
+    true = erlang:monitor_node(Node, true),
+    true = erlang:disconnect_node(Node),
+    ?recv({nodedown, Node}),
+    ct:log("connected after the nodedown: ~p", [nodes(connected)]),
+    [<<"hello">>, <<"world">>] = sys:get_state({stack, Node}),
+    {Peer, PeerNode} = start_peer(real),
+    try
+        false = lists:member(Node, erpc:call(PeerNode, erlang, nodes, [connected])),
+        [<<"hello">>, <<"world">>] =
+            erpc:call(PeerNode, sys, get_state, [{stack, Node}])
+    after
+        peer:stop(Peer)
+    end.
+
+-spec sys_get_state_form_by_release(config()) -> term().
+sys_get_state_form_by_release(Config) ->
+    doc("The answer's form follows the release the caller's rex gives: the bare "
+        "state below OTP 26, {ok, State} from 26 on; asked once per node."),
+    Node = ?config(node, Config),
+    State = [<<"hello">>, <<"world">>],
+    Bare = fun(S) -> S end,
+    Ok = fun(S) -> {ok, S} end,
+    lists:foreach(
+      fun({Release, Form}) ->
+              {Peer, PeerNode} = start_peer({answer, Release}),
+              try
+                  Expect = Form(State),
+                  {ok, Expect} = raw_get_state(PeerNode, {stack, Node}),
+                  {ok, Expect} = raw_get_state(PeerNode, {stack, Node}),
+                  {ok, Echo} = raw_get_state(PeerNode, {echo, Node}),
+                  {echo, _, _, _} = case Form of Ok -> {ok, E} = Echo, E; Bare -> Echo end,
+                  ?recv({rex_asked, PeerNode}),
+                  %% Barrier: the peer's calls are answered, so any second
+                  %% question is in our mailbox by now.
+                  ?refute({rex_asked, PeerNode})
+              after
+                  peer:stop(Peer)
+              end
+      end,
+      [{"24", Bare}, {"25", Bare}, {"26", Ok}, {"27", Ok}, {"29", Ok}]).
+
+-spec sys_get_state_no_release(config()) -> term().
+sys_get_state_no_release(Config) ->
+    doc("No usable release (rex not registered, answering something else, or "
+        "silent): {ok, State}, the newest form; silence costs one wait of 2 s."),
+    Node = ?config(node, Config),
+    State = [<<"hello">>, <<"world">>],
+    lists:foreach(
+      fun({Rex, MaxMs}) ->
+              {Peer, PeerNode} = start_peer(Rex),
+              try
+                  T0 = erlang:monotonic_time(millisecond),
+                  {ok, {ok, State}} = raw_get_state(PeerNode, {stack, Node}),
+                  T1 = erlang:monotonic_time(millisecond),
+                  {ok, {ok, State}} = raw_get_state(PeerNode, {stack, Node}),
+                  T2 = erlang:monotonic_time(millisecond),
+                  ct:log("~p: ~p ms, then ~p ms", [Rex, T1 - T0, T2 - T1]),
+                  true = T1 - T0 < MaxMs,
+                  true = T2 - T1 < 1000
+              after
+                  peer:stop(Peer)
+              end
+      end,
+      [{none, 1000}, {{answer, {badrpc, nodedown}}, 1000}, {{answer, "R16B"}, 1000},
+       {silent, 4000}]).
+
+-spec sys_get_state_asks_per_connection(config()) -> term().
+sys_get_state_asks_per_connection(Config) ->
+    doc("The release is asked again after the connection went down (the node at "
+        "the other end may have restarted with another release)."),
+    Node = ?config(node, Config),
+    {Peer, PeerNode} = start_peer({answer, "25"}),
+    try
+        {ok, [<<"hello">>, <<"world">>]} = raw_get_state(PeerNode, {stack, Node}),
+        ?recv({rex_asked, PeerNode}),
+        true = erpc:call(PeerNode, erlang, disconnect_node, [Node]),
+        {ok, [<<"hello">>, <<"world">>]} = raw_get_state(PeerNode, {stack, Node}),
+        ?recv({rex_asked, PeerNode})
+    after
+        peer:stop(Peer)
+    end.
+
+-spec sys_get_state_reply_before_down(config()) -> term().
+sys_get_state_reply_before_down(Config) ->
+    doc("A server that stops while its get_state reply waits for the caller's "
+        "release sends it first ({ok, State}), so the caller gets the state, "
+        "not the DOWN."),
+    Node = ?config(node, Config),
+    Pid = probe(Node),
+    {Peer, PeerNode} = start_peer(silent),
+    Self = self(),
+    try
+        _ = erpc:call(PeerNode, erlang, spawn,
+                      [fun() -> Self ! {got, catch gen:call(Pid, system, get_state)} end]),
+        ?recv({rex_asked, PeerNode}),
+        ok = gen_server:stop(Pid),
+        {got, {ok, {ok, {gs_probe_state, Self, 1}}}} = ?recv({got, _}, 1000)
+    after
+        peer:stop(Peer)
+    end.
+
+-spec sys_get_state_local_caller(config()) -> term().
+sys_get_state_local_caller(Config) ->
+    doc("A C process calling sys:get_state on a C server gets {ok, State}, the "
+        "modern form, at once."),
+    Node = ?config(node, Config),
+    {otpc_probe, Node} ! {spawn, self()},
+    {spawned, P} = ?recv({spawned, _}),
+    Tag = make_ref(),
+    P ! {send, {stack, Node}, {system, {P, Tag}, get_state}},
+    ?recv({done, P, send}),
+    ?recv({probe_got, P, {Tag, {ok, [<<"hello">>, <<"world">>]}}}).
 
 -spec sys_get_status(config()) -> term().
 sys_get_status(Config) ->
@@ -611,8 +745,11 @@ sys_change_code(Config) ->
 sys_replace_state_refused(Config) ->
     doc("sys:replace_state/2 cannot run an Erlang fun on a C state: a clear error."),
     Pid = probe(?config(node, Config)),
-    {'EXIT', {{callback_failed, {gs_probe, system_replace_state}, _}, _}} =
+    {'EXIT', {{callback_failed, {gs_probe, system_replace_state},
+               {error, c_state_has_no_erlang_form}}, _}} =
         (catch sys:replace_state(Pid, fun(S) -> S end)),
+    {'EXIT', {{callback_failed, {gs_probe, system_replace_state}, _}, _}} =
+        (catch sys:replace_state(Pid, fun(S) -> S end, 5000)),
     %% ... and the server carries on.
     still = gen_server:call(Pid, {reply, still}).
 
@@ -730,14 +867,16 @@ echo_property(Config) ->
 
 -spec elixir_call(config()) -> term().
 elixir_call(Config) ->
-    doc("Elixir: GenServer.call({:stack, node}, :pop) from a real elixir node."),
+    doc("Elixir: GenServer.call({:stack, node}, :pop) and :sys.get_state from a "
+        "real elixir node."),
     Node = ?config(node, Config),
     Elixir = os:find_executable("elixir"),
     true = is_list(Elixir),
     Name = lists:concat(["ex_", os:getpid()]),
     Script = lists:flatten(io_lib:format(
-                             "IO.inspect(GenServer.call({:stack, :\"~s\"}, :pop))",
-                             [Node])),
+                             "IO.inspect(GenServer.call({:stack, :\"~s\"}, :pop)); "
+                             "IO.inspect(:sys.get_state({:stack, :\"~s\"}))",
+                             [Node, Node])),
     %% stdout only: Elixir warns on stderr when the locale is not UTF-8.
     Port = open_port({spawn_executable, Elixir},
                      [{args, ["--sname", Name, "--cookie", atom_to_list(erlang:get_cookie()),
@@ -745,7 +884,7 @@ elixir_call(Config) ->
                       {env, [{"LANG", "C.UTF-8"}]}, exit_status, binary]),
     {Out, 0} = collect_output(Port, <<>>),
     ct:log("elixir said: ~s", [Out]),
-    <<"\"hello\"\n">> = Out.
+    <<"\"hello\"\n[\"world\"]\n">> = Out.
 
 %%% ------------------------------------------------------------------
 %%% helpers
@@ -764,6 +903,50 @@ catch_exit(F) ->
     catch
         exit:Reason -> Reason
     end.
+
+%% A peer node of this node's release (a fresh incarnation, not connected to
+%% the C node) whose rex is Rex: real, or a fake that tells us {rex_asked,
+%% PeerNode} of each release question and answers it {answer, Term}, or not at
+%% all (silent), or no rex (none).
+start_peer(Rex) ->
+    Name = list_to_atom(lists:concat(["sysrel_", erlang:unique_integer([positive]),
+                                      "_", os:getpid()])),
+    {ok, Peer, PeerNode} =
+        peer:start_link(#{name => Name,
+                          args => ["-setcookie", atom_to_list(erlang:get_cookie()),
+                                   "-pa", filename:dirname(code:which(?MODULE))]}),
+    ok = erpc:call(PeerNode, ?MODULE, fake_rex, [Rex, self()]),
+    {Peer, PeerNode}.
+
+-spec fake_rex(real | none | silent | {answer, term()}, pid()) -> ok.
+fake_rex(real, _Observer) ->
+    ok;
+fake_rex(none, _Observer) ->
+    true = unregister(rex),
+    ok;
+fake_rex(Rex, Observer) ->
+    true = unregister(rex),
+    Pid = spawn(fun() -> fake_rex_loop(Rex, Observer) end),
+    true = register(rex, Pid),
+    ok.
+
+fake_rex_loop(Rex, Observer) ->
+    receive
+        {'$gen_call', From, {call, erlang, system_info, [otp_release], user}} ->
+            Observer ! {rex_asked, node()},
+            case Rex of
+                {answer, A} -> gen_server:reply(From, A);
+                silent -> ok
+            end;
+        _ ->
+            ok
+    end,
+    fake_rex_loop(Rex, Observer).
+
+%% gen:call's result, {ok, Answer}, for sys:get_state from a process on PeerNode:
+%% the raw answer, whatever that node's sys.erl would make of it.
+raw_get_state(PeerNode, Server) ->
+    erpc:call(PeerNode, gen, call, [Server, system, get_state]).
 
 %% The pid registered as Name on the C node: C servers answer sys:get_status.
 rpc_whereis(Node, Name) ->

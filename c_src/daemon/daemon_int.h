@@ -8,28 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "transport/framer.h"
-#include "transport/tls.h"
+#include "transport/transport.h"
 #include "otp/gen_server_int.h"
-
-/* The daemon layer's state per node: connections with output to write at the end of
- * the turn, and one buffer for TLS plaintext (consumed as soon as it is decrypted). */
-typedef struct {
-    struct otpc__session *dirty;
-    otpc__buf_t in;
-} otpc__daemons_t;
-
-extern otpc__ext_key_t otpc__daemons_key;
-
-static inline otpc__daemons_t *otpc__daemons(const otpc_node_t *n)
-{
-    return (otpc__daemons_t *)
-        n->ext[atomic_load_explicit(&otpc__daemons_key.slot, memory_order_relaxed) - 1];
-}
-
-int otpc__daemons_init(otpc_node_t *n);
-/* The turn's flush hook: write what daemon connections queued in this turn. */
-void otpc__sessions_flush(otpc_node_t *n);
 
 /* Bytes that the connections of one daemon hold in partial frames, against its
  * max_input: what no single connection's max_frame bounds. Shared by the daemon and

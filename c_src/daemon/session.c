@@ -2,34 +2,32 @@
  * One daemon connection: a process that owns an accepted socket and is the parent (and
  * link) of the gen_server serving it.
  *
- * The socket is read by the scheduler's own loop (a uv_poll_t), frames come out of a
- * reassembly buffer (transport/framer.c), through TLS first when configured
- * (daemon/tls.c). A {call, Tag, Req} frame becomes {'$gen_call', {Conn, Tag}, Req} in
- * the server's mailbox; the server's reply to Conn never enters a mailbox: the process
- * layer hands it to this module's wire hook, which appends {reply, Tag, Reply} to the
- * output buffer. Output is written once per scheduler turn (otpc__sessions_flush), so a
- * burst of replies costs one send(), and a socket that stops taking bytes is watched
- * for writability instead of being retried. Input is throttled the same way: while
- * the server has MAILBOX_HIGH messages, or the busy limit's worth of bytes, waiting
- * (or that much output waits for the client), the socket is not read, so a client
- * that sends faster than its server works, or stops reading its replies, is held back
- * by TCP instead of growing the node's memory. Pushes past the limit are refused
+ * The socket is a transport endpoint (transport/endpoint.h: polled on the scheduler's
+ * own loop, TCP or TLS, {packet, 4} frames). A {call, Tag, Req} frame becomes
+ * {'$gen_call', {Conn, Tag}, Req} in the server's mailbox; the server's reply to Conn
+ * never enters a mailbox: the process layer hands it to this module's wire hook, which
+ * appends {reply, Tag, Reply} to the endpoint's output. Output is written once per
+ * scheduler turn (the transport's turn hook), so a burst of replies costs one send(),
+ * and a socket that stops taking bytes is watched for writability instead of being
+ * retried. Input is throttled the same way: while the server has MAILBOX_HIGH messages,
+ * or the busy limit's worth of bytes, waiting (or that much output waits for the
+ * client: the endpoint's busy limit), the socket is not read, so a client that sends
+ * faster than its server works, or stops reading its replies, is held back by TCP
+ * instead of growing the node's memory. Pushes past the limit are refused
  * (OTPC_EBUSY). Partial frames count against the daemon's input budget (max_input):
  * the connection whose frame would take it over ends with {shutdown, input_budget}.
  *
- * Lifecycle, one way only: HANDSHAKE (TLS) -> OPEN -> ENDING -> CLOSING -> gone.
- * ENDING: this side decided the server must go (peer closed, bad frame, timeout,
- * daemon shutdown) and sent it an exit signal; reading has stopped. CLOSING: the
- * server's EXIT arrived; {exit, Reason} is queued if the socket can still carry it,
- * and the process exits (normal) once the output is written or after LINGER_MS.
- * Invariants: the process and the socket go together (terminate closes the socket, so
- * whatever kills the process frees the connection); the session struct itself is
- * freed by the poll handle's close callback, never earlier.
+ * Lifecycle, one way only: HANDSHAKE (TLS; TCP leaves it at once) -> OPEN -> ENDING ->
+ * CLOSING -> gone. ENDING: this side decided the server must go (peer closed, bad
+ * frame, timeout, daemon shutdown) and sent it an exit signal; reading has stopped.
+ * CLOSING: the server's EXIT arrived; {exit, Reason} is queued if the socket can still
+ * carry it, and the process exits (normal) once the output is written or after
+ * LINGER_MS. Invariants: the process and the socket go together (terminate closes the
+ * socket, so whatever kills the process frees the connection); the session struct
+ * itself is freed with its endpoint (ops->freed), never earlier.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "daemon/daemon_int.h"
@@ -40,11 +38,11 @@
 
 #define HDR 4
 #define MAILBOX_HIGH \
-    128                       /* stop reading while the server has this many messages
+    128                           /* stop reading while the server has this many messages
                                * waiting (or their bytes, or the output waiting for the
                                * client, reach the node's busy limit) */
-#define BUF_KEEP (64u * 1024) /* larger idle buffers are given back */
-#define READS_PER_WAKE 4
+#define BUF_KEEP (64u * 1024)     /* larger idle buffers are given back */
+#define READ_BUDGET (256u * 1024) /* per readiness event, then others get a turn */
 #define LINGER_MS 5000
 
 typedef enum { S_HANDSHAKE, S_OPEN, S_ENDING, S_CLOSING } state_t;
@@ -52,24 +50,17 @@ typedef enum { S_HANDSHAKE, S_OPEN, S_ENDING, S_CLOSING } state_t;
 typedef struct otpc__session {
     otpc_node_t *n;
     otpc_proc_t *proc; /* NULL once the process has exited */
-    uv_poll_t poll;
-    int fd;     /* -1 once closed */
-    int events; /* what `poll` watches now */
+    otpc__ep_t *ep;    /* the socket: frames in and out */
+    int closed;        /* the endpoint is being freed: no socket any more */
+    int started;       /* the server exists: frames may go to it */
     state_t state;
     int reading;   /* 0 once ENDING: frames after the decision are ignored */
     int throttled; /* not reading until the server's backlog shrinks */
     int peer_gone; /* EOF or a socket error: nothing more can be written */
     otpc_pid_t server, daemon;
-    otpc__framer_t in;       /* frames from the client */
     otpc__dbudget_t *budget; /* the daemon's input budget, shared */
     size_t held;             /* what the framer holds, as counted in budget->held */
-    otpc__tls_t *tls;
-    otpc__buf_t pout; /* TLS: frames not encrypted yet */
-    otpc__buf_t out;  /* bytes for the socket */
-    uint64_t last_rx; /* uv_now() of the last bytes read */
     unsigned idle_ms;
-    int dirty;
-    struct otpc__session *dirty_next;
 } sess_t;
 
 /* Atoms as versioned terms: exit reasons, and the timer messages a session sends
@@ -89,51 +80,21 @@ static const char T_SHUTDOWN_NOMEM[] = {
 #define T_SHUTDOWN otpc__t_shutdown
 #define TERM OTPC__TERM
 
-static _Thread_local char rbuf[64 * 1024];
-
-static void on_io(uv_poll_t *h, int status, int events);
-static void flush(sess_t *s);
 static void drop_input(sess_t *s);
 
 /* ---- output ------------------------------------------------------------------------ */
-
-static otpc__buf_t *frame_buf(sess_t *s)
-{
-    return s->tls ? &s->pout : &s->out;
-}
-
-static void mark_dirty(sess_t *s)
-{
-    if (s->dirty || s->fd < 0)
-        return;
-    s->dirty = 1;
-    s->dirty_next = otpc__daemons(s->n)->dirty;
-    otpc__daemons(s->n)->dirty = s;
-}
-
-static void unmark_dirty(sess_t *s)
-{
-    if (!s->dirty)
-        return;
-    for (sess_t **pp = &otpc__daemons(s->n)->dirty; *pp; pp = &(*pp)->dirty_next)
-        if (*pp == s) {
-            *pp = s->dirty_next;
-            break;
-        }
-    s->dirty = 0;
-}
 
 /* One frame: the length, the version byte, then the pieces (each one term's bytes or
  * a term's head). Nothing is written when the socket cannot take it any more. */
 static int put_frame(sess_t *s, const char *head, size_t hlen, const char *a, size_t alen,
                      const char *b, size_t blen)
 {
-    if (s->fd < 0 || s->peer_gone)
+    if (s->closed || s->peer_gone)
         return 0;
     size_t body = 1 + hlen + alen + blen;
     if (body > UINT32_MAX)
         return OTPC_ETOOBIG;
-    otpc__buf_t *o = frame_buf(s);
+    otpc__buf_t *o = otpc__ep_out(s->ep);
     if (otpc__buf_reserve(o, HDR + body))
         return OTPC_ENOMEM;
     char hdr[HDR + 1];
@@ -143,14 +104,14 @@ static int put_frame(sess_t *s, const char *head, size_t hlen, const char *a, si
     otpc__buf_append(o, head, hlen);
     otpc__buf_append(o, a, alen);
     otpc__buf_append(o, b, blen);
-    mark_dirty(s);
+    otpc__ep_dirty(s->ep);
     return 0;
 }
 
 /* Frames can go out: TCP, or TLS once the handshake completed. */
 static int can_talk(const sess_t *s)
 {
-    return !s->tls || otpc__tls_established(s->tls);
+    return !s->closed && otpc__ep_established(s->ep);
 }
 
 /* The wire hook: a gen reply to this connection ({reply, Tag, Reply}) or a push. */
@@ -185,59 +146,34 @@ static int put_hello(sess_t *s)
     return put_frame(s, x->buff, (size_t)x->index, NULL, 0, NULL, 0);
 }
 
-static void shrink(otpc__buf_t *b)
+/* The socket is read while the session wants input and its server keeps up. */
+static void update_reading(sess_t *s)
 {
-    if (!b->len && b->cap > BUF_KEEP)
-        otpc__buf_free(b);
-}
-
-/* Watch for what is wanted now: input unless reading stopped or output is piling up,
- * writability while output waits. */
-static void update_poll(sess_t *s)
-{
-    if (s->fd < 0)
-        return;
-    int want = 0;
-    if (s->reading && !s->throttled && s->out.len + s->pout.len < s->n->opts.busy_limit)
-        want |= UV_READABLE;
-    if (s->out.len)
-        want |= UV_WRITABLE;
-    if (want == s->events)
-        return;
-    s->events = want;
-    if (want)
-        uv_poll_start(&s->poll, want, on_io);
-    else
-        uv_poll_stop(&s->poll);
+    if (!s->closed)
+        otpc__ep_set_reading(s->ep, s->reading && !s->throttled);
 }
 
 /* ---- ending ------------------------------------------------------------------------- */
 
-/* Close the socket (the struct goes with the handle's close callback). Bytes the peer
- * sent that nobody read are drained first: closing over unread data sends a reset,
- * which can destroy the {exit, Reason} frame before the peer reads it. */
-static void on_closed(uv_handle_t *h)
+/* The endpoint's memory is gone: so goes the session's. */
+static void on_freed(void *ctx)
 {
-    sess_t *s = h->data;
-    s->budget->held -= s->held;
-    otpc__dbudget_release(s->budget);
-    otpc__framer_free(&s->in);
-    otpc__tls_free(s->tls);
-    otpc__buf_free(&s->pout);
-    otpc__buf_free(&s->out);
+    sess_t *s = ctx;
+    if (s->budget) {
+        s->budget->held -= s->held;
+        otpc__dbudget_release(s->budget);
+    }
     free(s);
 }
 
+/* Close the socket (the endpoint drains unread input first, and the struct goes with
+ * it, once its handle is closed). */
 static void release(sess_t *s)
 {
-    if (s->fd < 0)
+    if (s->closed)
         return;
-    unmark_dirty(s);
-    for (int i = 0; i < 16 && recv(s->fd, rbuf, sizeof rbuf, MSG_DONTWAIT) > 0; i++)
-        ;
-    uv_close((uv_handle_t *)&s->poll, on_closed);
-    close(s->fd);
-    s->fd = -1;
+    s->closed = 1;
+    otpc__ep_free(s->ep);
 }
 
 /* The process exits (normal) now or, inside its own callback, right after it. */
@@ -260,8 +196,8 @@ static void end(sess_t *s, otpc_term_t reason)
         return;
     s->state = S_ENDING;
     s->reading = 0;
-    update_poll(s);
-    if (s->proc)
+    update_reading(s);
+    if (s->proc && s->started)
         otpc_exit_signal(s->proc, &s->server, reason);
 }
 
@@ -300,11 +236,11 @@ static void peer_closed(sess_t *s, int broken)
 {
     if (broken) {
         s->peer_gone = 1;
-        s->out.len = s->pout.len = 0;
+        otpc__ep_drop_output(s->ep);
     }
     s->reading = 0;
     end_with(s, NULL, "closed", 0);
-    update_poll(s);
+    update_reading(s);
 }
 
 /* The server's EXIT: tell the peer why, then go once that is written. */
@@ -317,8 +253,9 @@ static void server_ended(sess_t *s, const char *reason, size_t len)
     drop_input(s);
     if (can_talk(s))
         put_exit(s, reason, len);
-    flush(s);
-    if (s->fd < 0 || !s->out.len) {
+    if (!s->closed)
+        otpc__ep_flush(s->ep);
+    if (s->closed || !otpc__ep_backlog(s->ep)) {
         finish(s);
         return;
     }
@@ -327,39 +264,6 @@ static void server_ended(sess_t *s, const char *reason, size_t len)
 }
 
 /* ---- writing ------------------------------------------------------------------------- */
-
-static void flush(sess_t *s)
-{
-    if (s->fd < 0)
-        return;
-    if (s->tls && s->pout.len) {
-        int rc = otpc__tls_send(s->tls, s->pout.data, s->pout.len);
-        s->pout.len = 0;
-        shrink(&s->pout);
-        if (rc) {
-            peer_closed(s, 1);
-            return;
-        }
-    }
-    if (s->tls && otpc__tls_take_out(s->tls, &s->out))
-        s->out.len = 0; /* out of memory: the stream is lost either way */
-    size_t done = 0;
-    while (done < s->out.len) {
-        ssize_t w = send(s->fd, s->out.data + done, s->out.len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w > 0) {
-            done += (size_t)w;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            break;
-        } else if (errno != EINTR) {
-            peer_closed(s, 1); /* drops the output */
-            done = 0;
-            break;
-        }
-    }
-    otpc__buf_consume(&s->out, done);
-    shrink(&s->out);
-    update_poll(s);
-}
 
 /* Messages the server has not handled yet: its mailbox, and what it holds back while
  * suspended (sys:suspend), counted up to limit; their bytes count too, one message
@@ -383,28 +287,21 @@ static unsigned backlog(const sess_t *s, unsigned limit)
     return k;
 }
 
-void otpc__sessions_flush(otpc_node_t *n)
+/* After output went out: a closing session whose last frame is written goes; a
+ * throttled one reads again once its server has caught up (else it is looked at again
+ * after the next turn). */
+static int on_flushed(void *ctx)
 {
-    otpc__daemons_t *D = otpc__daemons(n);
-    sess_t *again = NULL; /* throttled: looked at again next turn */
-    while (D->dirty) {
-        sess_t *s = D->dirty;
-        D->dirty = s->dirty_next;
-        s->dirty = 0;
-        flush(s);
-        if (s->state == S_CLOSING && !s->out.len) {
-            finish(s);
-        } else if (s->throttled && s->fd >= 0) {
-            s->throttled = backlog(s, MAILBOX_HIGH / 2) >= MAILBOX_HIGH / 2;
-            if (s->throttled) {
-                s->dirty = 1;
-                s->dirty_next = again;
-                again = s;
-            }
-            update_poll(s);
-        }
+    sess_t *s = ctx;
+    if (s->state == S_CLOSING && !s->closed && !otpc__ep_backlog(s->ep)) {
+        finish(s);
+        return 0;
     }
-    D->dirty = again;
+    if (!s->throttled || s->closed)
+        return 0;
+    s->throttled = backlog(s, MAILBOX_HIGH / 2) >= MAILBOX_HIGH / 2;
+    update_reading(s);
+    return s->throttled;
 }
 
 /* ---- reading ------------------------------------------------------------------------- */
@@ -419,7 +316,7 @@ static int bad_frame(sess_t *s, const char *detail)
 static int on_frame(void *ctx, const char *data, size_t len)
 {
     sess_t *s = ctx;
-    if (s->state != S_OPEN)
+    if (s->state != S_OPEN || !s->reading)
         return 1;
     otpc__dframe_t f;
     otpc__dframe_kind_t kind = otpc__daemon_classify(data, len, &f);
@@ -449,13 +346,14 @@ static void drop_input(sess_t *s)
 {
     s->budget->held -= s->held;
     s->held = 0;
-    otpc__framer_free(&s->in);
+    if (!s->closed)
+        otpc__ep_drop_input(s->ep);
 }
 
 /* What the framer holds now, in the daemon's budget; past it, this connection ends. */
 static void account(sess_t *s)
 {
-    size_t now = otpc__framer_pending(&s->in);
+    size_t now = s->closed ? 0 : otpc__ep_pending_input(s->ep);
     otpc__dbudget_t *b = s->budget;
     b->held = b->held - s->held + now;
     int grew = now > s->held;
@@ -469,127 +367,83 @@ static void account(sess_t *s)
     }
 }
 
-static void frames(sess_t *s, const char *data, size_t len)
+static void tls_failed(sess_t *s, const char *why)
 {
-    uint64_t size = 0;
-    int rc = otpc__framer_feed(&s->in, data, len, on_frame, s, &size);
-    if (rc == OTPC_ETOOBIG)
-        end_with(s, "frame_too_large", NULL, size);
-    else if (rc == OTPC_ENOMEM)
-        end_with(s, NULL, "enomem", 0);
-    account(s);
-    if (!s->reading)
-        drop_input(s);
-}
-
-static void tls_failed(sess_t *s)
-{
-    if (otpc__tls_peer_closed(s->tls)) {
-        peer_closed(s, 0);
-        return;
-    }
-    const char *why = otpc__tls_error(s->tls);
     OTPC__LOG_INFO("daemon", "TLS connection failed: %s", why);
     s->reading = 0; /* the alert (if any) still goes out */
     end_built(s, shutdown_reason(s, "tls_error") ||
                      ei_x_encode_binary(&s->n->scratch2, why, (long)strlen(why)));
 }
 
-static void got(sess_t *s, const char *data, size_t len)
+/* Reading ended by itself. */
+static void on_ended(void *ctx, otpc__ep_end_t kind, const char *why, uint64_t size)
 {
-    s->last_rx = uv_now(&s->n->loop);
-    if (!s->tls) {
-        frames(s, data, len);
+    sess_t *s = ctx;
+    switch (kind) {
+    case OTPC__EP_EOF:
+        peer_closed(s, 0);
+        break;
+    case OTPC__EP_BROKEN:
+        peer_closed(s, 1);
+        break;
+    case OTPC__EP_PROTO:
+        tls_failed(s, why);
+        break;
+    case OTPC__EP_TOOBIG:
+        end_with(s, "frame_too_large", NULL, size);
+        break;
+    case OTPC__EP_NOMEM:
+        end_with(s, NULL, "enomem", 0);
+        break;
+    }
+}
+
+/* TLS is up (TCP: at once): the client gets its hello once the server exists. */
+static void on_established(void *ctx)
+{
+    sess_t *s = ctx;
+    if (s->state != S_HANDSHAKE)
         return;
-    }
-    /* Plaintext is consumed at once (a partial frame is copied by the reassembler), so
-     * one buffer per node serves every TLS connection. */
-    otpc__buf_t *in = &otpc__daemons(s->n)->in;
-    int was = otpc__tls_established(s->tls);
-    int rc = otpc__tls_feed(s->tls, data, len);
-    if (!rc)
-        rc = otpc__tls_recv(s->tls, in);
-    mark_dirty(s); /* handshake records, alerts */
-    if (!was && otpc__tls_established(s->tls) && s->state == S_HANDSHAKE) {
-        s->state = S_OPEN;
-        if (put_hello(s))
-            end_with(s, NULL, "enomem", 0); /* a client without its hello cannot go on */
-    }
-    if (in->len && s->state == S_OPEN)
-        frames(s, in->data, in->len);
-    in->len = 0;
-    shrink(in);
-    if (rc)
-        tls_failed(s);
+    s->state = S_OPEN;
+    if (s->started && put_hello(s))     /* refused: no hello, its exit says why */
+        end_with(s, NULL, "enomem", 0); /* a client without its hello cannot go on */
 }
 
-static void read_some(sess_t *s)
+/* Before each read: not while the server has MAILBOX_HIGH messages waiting (the turn's
+ * flush looks again). */
+static int may_read(void *ctx)
 {
-    for (int i = 0; i < READS_PER_WAKE && s->reading; i++) {
-        if (backlog(s, MAILBOX_HIGH) >= MAILBOX_HIGH) {
-            s->throttled = 1;
-            mark_dirty(s); /* sessions_flush looks again after each turn */
-            break;
-        }
-        ssize_t r = recv(s->fd, rbuf, sizeof rbuf, 0);
-        if (r > 0) {
-            got(s, rbuf, (size_t)r);
-            if ((size_t)r < sizeof rbuf)
-                break;
-        } else if (r == 0) {
-            peer_closed(s, 0);
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            break;
-        } else if (errno != EINTR) {
-            peer_closed(s, 1);
-        }
-    }
+    sess_t *s = ctx;
+    if (backlog(s, MAILBOX_HIGH) < MAILBOX_HIGH)
+        return 1;
+    s->throttled = 1;
+    update_reading(s);
+    otpc__ep_dirty(s->ep);
+    return 0;
 }
 
-static void on_io(uv_poll_t *h, int status, int events)
+/* After the socket was served: the input budget, then the turn. */
+static void after_io(void *ctx)
 {
-    sess_t *s = h->data;
-    if (status < 0) { /* POLLERR: libuv stopped the poll; the read names the cause */
-        events = UV_READABLE;
-        s->events = 0;
+    sess_t *s = ctx;
+    otpc_node_t *n = s->n;
+    if (!s->closed) {
+        account(s);
+        if (!s->reading)
+            drop_input(s);
     }
-    if (events & UV_WRITABLE) {
-        flush(s);
-        if (s->state == S_CLOSING && !s->out.len)
-            finish(s);
-    }
-    if ((events & UV_READABLE) && s->fd >= 0) {
-        if (s->reading)
-            read_some(s);
-        else if (status < 0)
-            peer_closed(s, 1);
-    }
-    update_poll(s);
-    otpc__turn(s->n);
+    otpc__turn(n);
 }
 
-/* ---- the layer's state ------------------------------------------------------------- */
-
-otpc__ext_key_t otpc__daemons_key;
-
-static void daemons_free(otpc_node_t *n, void *state)
-{
-    (void)n;
-    otpc__daemons_t *D = state;
-    otpc__buf_free(&D->in);
-    free(D);
-}
-
-int otpc__daemons_init(otpc_node_t *n)
-{
-    otpc__daemons_t *D = calloc(1, sizeof *D);
-    if (!D)
-        return OTPC_ENOMEM;
-    int rc = otpc__ext_add(n, &otpc__daemons_key, D, daemons_free);
-    if (rc)
-        free(D);
-    return rc;
-}
+static const otpc__ep_ops_t sess_ops = {
+    .frame = on_frame,
+    .ended = on_ended,
+    .established = on_established,
+    .may_read = may_read,
+    .after_io = after_io,
+    .flushed = on_flushed,
+    .freed = on_freed,
+};
 
 /* ---- the process ---------------------------------------------------------------------- */
 
@@ -601,8 +455,8 @@ static void on_tick(sess_t *s, const char *which)
     } else if (which == T_HS) {
         if (s->state == S_HANDSHAKE)
             end_with(s, NULL, "timeout", 0);
-    } else if (s->state <= S_OPEN) { /* idle: re-armed for what is left, not per frame */
-        uint64_t now = uv_now(&s->n->loop), due = s->last_rx + s->idle_ms;
+    } else if (s->state <= S_OPEN && !s->closed) { /* idle: re-armed for what is left */
+        uint64_t now = uv_now(&s->n->loop), due = otpc__ep_last_rx(s->ep) + s->idle_ms;
         if (now >= due)
             end_with(s, NULL, "timeout", 0);
         else
@@ -655,22 +509,22 @@ static int conn_init(otpc_proc_t *self, void *arg)
     if (!s)
         return OTPC_ENOMEM;
     s->n = otpc_proc_node(self);
-    if ((c->tls && !(s->tls = otpc__tls_new(c->tls))) ||
-        uv_poll_init(&s->n->loop, &s->poll, c->fd)) {
-        otpc__tls_free(s->tls);
+    otpc__ep_conf_t conf = {
+        .max_frame = c->max_frame,
+        .read_budget = READ_BUDGET,
+        .busy_limit = s->n->opts.busy_limit,
+        .out_keep = BUF_KEEP,
+    };
+    if (!(s->ep = otpc__ep_new(otpc__eps(s->n), &sess_ops, s, &conf))) {
         free(s);
         return OTPC_ENOMEM;
     }
-    s->poll.data = s;
     s->proc = self;
-    s->fd = c->fd;
     s->daemon = c->daemon;
-    s->in.max = c->max_frame;
+    s->idle_ms = c->idle_timeout;
+    s->state = S_HANDSHAKE;
     s->budget = c->budget;
     s->budget->refs++;
-    s->idle_ms = c->idle_timeout;
-    s->state = s->tls ? S_HANDSHAKE : S_OPEN;
-    s->last_rx = uv_now(&s->n->loop);
     otpc_proc_set_data(self, s);
     otpc_trap_exit(self, 1);
     self->beh = &conn_beh;
@@ -699,11 +553,12 @@ static const otpc_proc_ops_t conn_ops = {
 static void refuse(sess_t *s, int rc, const ei_x_buff *reason)
 {
     static const char ignore[] = {ERL_SMALL_ATOM_UTF8_EXT, 6, 'i', 'g', 'n', 'o', 'r', 'e'};
-    if (!s->tls && rc == OTPC_ESTOPPED && reason->index > 1)
+    if (can_talk(s) && rc == OTPC_ESTOPPED && reason->index > 1)
         put_exit(s, reason->buff + 1, (size_t)reason->index - 1);
-    else if (!s->tls && rc == OTPC_IGNORED)
+    else if (can_talk(s) && rc == OTPC_IGNORED)
         put_exit(s, ignore, sizeof ignore);
-    flush(s);
+    if (!s->closed)
+        otpc__ep_flush(s->ep);
     finish(s);
 }
 
@@ -719,11 +574,24 @@ int otpc__session_start(otpc_node_t *n, const otpc__sess_conf_t *c, otpc_pid_t *
     sess_t *s = otpc_proc_data(p);
     ei_x_buff reason;
     if (ei_x_new(&reason)) {
+        close(c->fd);
         finish(s);
         return OTPC_ENOMEM;
     }
     otpc_start_opts_t o = {NULL, conn, &reason};
     rc = otpc_gen_server_start(n, c->mod, c->arg, &o, &s->server);
+    s->started = s->reading = rc == 0;
+    /* The socket only now, so that what arrives has a server to go to, and a handshake
+     * that fails at once a server to stop. From here the endpoint owns the fd. */
+    otpc__xport_t *x = c->tls ? otpc__xport_tls(c->fd, c->tls) : otpc__xport_tcp(c->fd);
+    if (otpc__ep_attach(s->ep, x, 1)) {
+        close(c->fd);
+        if (s->started)
+            otpc_exit_signal(p, &s->server, TERM(T_SHUTDOWN));
+        ei_x_free(&reason);
+        finish(s);
+        return rc ? rc : OTPC_ENOMEM;
+    }
     if (rc) {
         refuse(s, rc, &reason);
         ei_x_free(&reason);
@@ -732,14 +600,11 @@ int otpc__session_start(otpc_node_t *n, const otpc__sess_conf_t *c, otpc_pid_t *
     ei_x_free(&reason);
     *server = s->server;
     otpc_pid_t self = p->pid;
-    if (s->tls)
+    if (c->tls)
         otpc_send_after(p, c->handshake_timeout, &self, TERM(T_HS), NULL);
     if (s->idle_ms)
         otpc_send_after(p, s->idle_ms, &self, TERM(T_IDLE), NULL);
-    s->reading = 1;
-    if (!s->tls && put_hello(s))
-        end_with(s, NULL, "enomem", 0); /* a client without its hello cannot go on */
-    update_poll(s);
+    update_reading(s);
     return 0;
 }
 
@@ -754,9 +619,9 @@ int otpc_push(otpc_proc_t *self, otpc_term_t term)
     if (rc)
         return rc;
     sess_t *s = otpc_proc_data(conn);
-    if (s->fd < 0 || s->peer_gone || s->state == S_CLOSING)
+    if (s->closed || s->peer_gone || s->state == S_CLOSING)
         return OTPC_ENOPROC;
-    if (s->out.len + s->pout.len >= s->n->opts.busy_limit)
+    if (otpc__ep_backlog(s->ep) >= s->n->opts.busy_limit)
         return OTPC_EBUSY;
     return wire(conn, NULL, term.data + 1, term.size - 1);
 }

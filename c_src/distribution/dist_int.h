@@ -8,7 +8,7 @@
 
 #include "core/node_int.h"
 #include "distribution/io.h"
-#include "transport/framer.h"
+#include "transport/transport.h"
 
 /* ---- peers (the scheduler's view of other nodes) ---------------------------------- */
 
@@ -21,18 +21,16 @@ typedef struct otpc__peer {
     otpc_node_t *n;
     uint32_t node;       /* atom */
     otpc__conn_t *conn;  /* NULL while the connection is being set up */
-    uv_poll_t *poll;     /* reading the socket, from OTPC__EV_UP until OTPC__EV_DOWN or a close */
+    otpc__ep_t *ep;      /* frames out (to conn's writer), and the socket's input once up */
+    int reading;         /* the endpoint polls the socket: from OTPC__EV_UP until down */
     otpc__nap_t *nap;    /* the coalescing timer, once used */
-    int napping;         /* the socket's poll is stopped while the timer runs */
+    int napping;         /* the endpoint does not watch the socket while the timer runs */
+    int msgs;            /* messages in the packets read since the last look */
+    char why[200];       /* set when the connection must close */
     uint64_t senders[4]; /* distinct message senders lately (pid numbers mod 256) */
     int naps_in_window;
-    int fd;
-    otpc__framer_t in; /* incoming packets, read straight into it */
     uint64_t flags;
-    otpc__buf_t obuf;    /* frames not yet handed to the I/O thread */
     otpc__vec_t waiters; /* of otpc_pid_t: processes parked until this peer drains */
-    int dirty;
-    struct otpc__peer *dirty_next;
 } otpc__peer_t;
 
 /* What the node does when epmd gave it a creation, or when it cannot start. */
@@ -46,8 +44,7 @@ typedef struct {
     otpc__mq_t events;    /* from the I/O thread (EV_*), woken through the node's wake */
     otpc__peer_t **peers; /* by atom id */
     uint32_t peers_cap;
-    otpc__peer_t *dirty; /* peers with frames to hand over at the end of the turn */
-    ei_x_buff ctl;       /* dsig.c: the control message under construction */
+    ei_x_buff ctl; /* dsig.c: the control message under construction */
 
     /* dstats.c: counts by node atom id, NULL until something was counted */
     struct otpc__dstats **stats;
@@ -84,7 +81,6 @@ void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason);
 void otpc__peer_failed(otpc_node_t *n, const char *node, const char *reason);
 /* OTPC__EV_DRAINED: the connection's queued output fell below the busy limit. */
 void otpc__peer_drained(otpc_node_t *n, otpc__conn_t *conn);
-void otpc__peer_flush(otpc_node_t *n);
 void otpc__peer_close(otpc_node_t *n, otpc__peer_t *p, const char *reason);
 void otpc__peers_free(otpc_node_t *n);
 otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn);

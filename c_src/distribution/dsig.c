@@ -4,6 +4,8 @@
  */
 #include "distribution/dsig.h"
 
+#include <string.h>
+
 #include "distribution/dist_int.h"
 #include "distribution/dstats.h"
 
@@ -76,12 +78,34 @@ int otpc__dsig_exit(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to
     return queue(n, to->node, op, x, NULL, 0, NULL, 0);
 }
 
+/* ---- monitors, and peers without them ----------------------------------------------
+ *
+ * As ERTS does (erts_dsig_send_monitor, _demonitor, _m_exit), MONITOR_P, DEMONITOR_P
+ * and MONITOR_P_EXIT go only to a peer that announced both DIST_MONITOR and
+ * DIST_MONITOR_NAME. Foreign nodes mostly do not: jinterface announces neither (and
+ * closes the connection on a MONITOR_P: "Remote is sending garbage"), erl_interface
+ * only DIST_MONITOR. To such a peer none is sent: a monitor of one of its processes
+ * stays a local record that fires `noconnection` when the connection goes (it watches
+ * the connection only), its demonitor is local too, and a monitor the peer asked for
+ * anyway never fires. Until the handshake the flags are unknown, so a monitor frame is
+ * queued as if the peer had them, and otpc__dsig_peer_up drops it if it has not (ERTS
+ * turns such a frame into a tick). */
+
+/* Whether monitor control messages may go to `node`: yes for a peer not up yet. */
+static int sends_monitors(otpc_node_t *n, uint32_t node)
+{
+    otpc__peer_t *p = otpc__peer_get(n, node, 0);
+    return !p || !p->conn || (p->flags & OTPC__DF_MONITORS) == OTPC__DF_MONITORS;
+}
+
 int otpc__dsig_monitor(otpc_node_t *n, const otpc_pid_t *watcher, const otpc__mon_t *m,
                        int demonitor)
 {
+    uint32_t node = m->name ? m->name_node : m->pid.node;
+    if (!sends_monitors(n, node))
+        return 0;
     long op = demonitor ? OTPC__DOP_DEMONITOR_P : OTPC__DOP_MONITOR_P;
     ei_x_buff *x = begin(n, 4, op);
-    uint32_t node = m->name ? m->name_node : m->pid.node;
     if (!x || otpc__x_pid(n, x, watcher) ||
         (m->name ? otpc__x_atom_id(n, x, m->name) : otpc__x_pid(n, x, &m->pid)) ||
         otpc__x_ref(n, x, &m->ref))
@@ -92,6 +116,8 @@ int otpc__dsig_monitor(otpc_node_t *n, const otpc_pid_t *watcher, const otpc__mo
 int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_pid_t *watcher,
                             const otpc_ref_t *ref, const char *reason, size_t len)
 {
+    if (!sends_monitors(n, watcher->node))
+        return 0;
     ei_x_buff *x = begin(n, 5, OTPC__DOP_MONITOR_P_EXIT);
     int err = !x;
     if (!err && obj->raw)
@@ -101,6 +127,38 @@ int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_
     if (err || otpc__x_pid(n, x, watcher) || otpc__x_ref(n, x, ref) || otpc__x_raw(x, reason, len))
         return OTPC_ENOMEM;
     return queue(n, watcher->node, OTPC__DOP_MONITOR_P_EXIT, x, NULL, 0, NULL, 0);
+}
+
+/* A queued frame (distribution/peer.c's: 4-byte length, 'p', then the control message
+ * as begin() wrote it) that carries a monitor control message. */
+static int is_monitor_frame(const unsigned char *f, size_t len)
+{
+    return len >= 10 && f[4] == 'p' && f[5] == ERL_VERSION_MAGIC && f[6] == ERL_SMALL_TUPLE_EXT &&
+           f[8] == ERL_SMALL_INTEGER_EXT &&
+           (f[9] == OTPC__DOP_MONITOR_P || f[9] == OTPC__DOP_DEMONITOR_P ||
+            f[9] == OTPC__DOP_MONITOR_P_EXIT);
+}
+
+void otpc__dsig_peer_up(uint64_t flags, otpc__buf_t *queued)
+{
+    if ((flags & OTPC__DF_MONITORS) == OTPC__DF_MONITORS)
+        return;
+    char *d = queued->data;
+    size_t r = 0, w = 0;
+    while (queued->len - r >= 4) {
+        size_t flen = 4 + (size_t)otpc__get_u32(d + r);
+        if (flen > queued->len - r)
+            break; /* not a whole frame: cannot happen, kept as it is */
+        if (!is_monitor_frame((const unsigned char *)d + r, flen)) {
+            if (w != r)
+                memmove(d + w, d + r, flen);
+            w += flen;
+        }
+        r += flen;
+    }
+    if (w != r)
+        memmove(d + w, d + r, queued->len - r);
+    queued->len -= r - w;
 }
 
 int otpc__dsig_reply(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t *caller,

@@ -6,15 +6,17 @@
  * are encoded so that they are valid whatever the peer announces (SEND, not SEND_SENDER;
  * EXIT, not PAYLOAD_EXIT), which is what lets them be queued before the handshake.
  *
- * Frames accumulate in the peer's buffer during a scheduler turn and are handed to the
- * connection once per turn (otpc__peer_flush): one write() carries every reply produced
- * in that turn.
+ * A peer is a transport endpoint (transport/endpoint.h) whose output goes to its
+ * connection's writer (the sink: otpc__conn_append, shared with the I/O thread) instead
+ * of straight to the socket. Frames accumulate in the endpoint's buffer during a
+ * scheduler turn and are handed over once per turn (the transport's turn hook): one
+ * write() carries every reply produced in that turn.
  *
- * Once a connection is up, the scheduler reads its socket itself (a uv_poll_t on its
- * own loop): packets go from read() to the control decoder and the mailboxes with no
- * thread hop. The I/O thread keeps the handshake, ticks, write pushback and closing;
- * a peer stops polling before it tells the I/O thread (OTPC__CMD_RELEASE) that the fd may be
- * closed, so a closed and reused fd number never reaches this loop.
+ * Once a connection is up, the endpoint polls its socket on the scheduler's own loop:
+ * packets go from read() to the control decoder and the mailboxes with no thread hop.
+ * The I/O thread keeps the handshake, ticks, write pushback and closing; a peer stops
+ * polling before it tells the I/O thread (OTPC__CMD_RELEASE) that the fd may be closed,
+ * so a closed and reused fd number never reaches this loop.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,11 +25,11 @@
 #include <unistd.h>
 
 #include "distribution/dist_int.h"
+#include "distribution/dsig.h"
 #include "distribution/dstats.h"
 #include "util/log.h"
 
 #define PASS_THROUGH 'p'
-#define READ_CHUNK (64 * 1024)
 #define READ_BUDGET (4 * 1024 * 1024) /* per wake-up and peer, then others get a turn */
 /* A peer keeps its read buffer up to this size between reads: a few connections, and
  * traffic of large messages would otherwise allocate it afresh for every read. */
@@ -53,14 +55,13 @@ static int grow_peers(otpc_node_t *n, uint32_t atom)
     return 0;
 }
 
-static void mark_dirty(otpc_node_t *n, otpc__peer_t *p)
+static const otpc__ep_ops_t peer_ops;
+
+/* Frames wait in the endpoint until the connection is up. */
+static void mark_dirty(otpc__peer_t *p)
 {
-    otpc__dist_t *D = otpc__dist(n);
-    if (p->dirty || !p->conn || !p->obuf.len)
-        return;
-    p->dirty = 1;
-    p->dirty_next = D->dirty;
-    D->dirty = p;
+    if (p->conn)
+        otpc__ep_dirty(p->ep);
 }
 
 static otpc__peer_t *peer_new(otpc_node_t *n, uint32_t atom)
@@ -68,8 +69,17 @@ static otpc__peer_t *peer_new(otpc_node_t *n, uint32_t atom)
     otpc__peer_t *p = grow_peers(n, atom) ? NULL : calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    otpc__ep_conf_t conf = {
+        .max_frame = n->opts.max_message,
+        .frame_keep = PEER_KEEP,
+        .read_into = 1,
+        .read_budget = READ_BUDGET,
+    };
+    if (!(p->ep = otpc__ep_new(otpc__eps(n), &peer_ops, p, &conf))) {
+        free(p);
+        return NULL;
+    }
     p->n = n;
-    p->fd = -1;
     p->node = atom;
     otpc__dist(n)->peers[atom] = p;
     return p;
@@ -95,18 +105,15 @@ static void free_nap(uv_handle_t *h)
     free(nap);
 }
 
-/* Stop reading; uv_close takes the fd out of this loop's epoll at once. */
+/* Stop reading; closing the poll takes the fd out of this loop's epoll at once. */
 static void stop_reading(otpc__peer_t *p)
 {
     if (p->nap) {
         uv_close((uv_handle_t *)&p->nap->poll, free_nap);
         p->nap = NULL;
     }
-    if (!p->poll)
-        return;
-    uv_close((uv_handle_t *)p->poll, otpc__free_handle);
-    p->poll = NULL;
-    otpc__framer_free(&p->in);
+    p->reading = 0;
+    otpc__ep_stop(p->ep);
 }
 
 /* The stream can no longer be trusted (or is gone): stop reading it at once, and have
@@ -136,7 +143,7 @@ void otpc__peers_stop_reading(otpc_node_t *n)
 
 static size_t backlog(const otpc__peer_t *p)
 {
-    return p->obuf.len + (p->conn ? otpc__conn_queued(p->conn) : 0);
+    return otpc__ep_backlog(p->ep) + (p->conn ? otpc__conn_queued(p->conn) : 0);
 }
 
 static void park(otpc_node_t *n, otpc__peer_t *p)
@@ -182,16 +189,10 @@ static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
     wake_waiters(n, p);
     free(p->waiters.items);
     stop_reading(p);
-    for (otpc__peer_t **pp = &D->dirty; *pp; pp = &(*pp)->dirty_next) {
-        if (*pp == p) {
-            *pp = p->dirty_next;
-            break;
-        }
-    }
+    otpc__ep_free(p->ep); /* the fd is the I/O thread's: it stays open */
     D->peers[p->node] = NULL;
     if (p->conn)
         otpc__conn_unref(p->conn);
-    otpc__buf_free(&p->obuf);
     free(p);
 }
 
@@ -216,67 +217,79 @@ int otpc__peer_send2(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const 
     char hdr[5];
     otpc__put_u32(hdr, (uint32_t)len);
     hdr[4] = PASS_THROUGH;
-    if (otpc__buf_reserve(&p->obuf, 5 + len))
+    otpc__buf_t *out = otpc__ep_out(p->ep);
+    if (otpc__buf_reserve(out, 5 + len))
         return OTPC_ENOMEM;
-    otpc__buf_append(&p->obuf, hdr, 5);
-    otpc__buf_append(&p->obuf, ctl->buff, (size_t)ctl->index);
-    otpc__buf_append(&p->obuf, payload, plen);
-    otpc__buf_append(&p->obuf, tail, tlen);
-    mark_dirty(n, p);
+    otpc__buf_append(out, hdr, 5);
+    otpc__buf_append(out, ctl->buff, (size_t)ctl->index);
+    otpc__buf_append(out, payload, plen);
+    otpc__buf_append(out, tail, tlen);
+    mark_dirty(p);
     if (backlog(p) >= n->opts.busy_limit)
         park(n, p);
     return 0;
 }
 
-void otpc__peer_flush(otpc_node_t *n)
+/* The endpoint's sink: this turn's frames to the connection's writer. */
+static void sink(void *ctx, otpc__buf_t *out)
 {
-    otpc__dist_t *D = otpc__dist(n);
-    while (D->dirty) {
-        otpc__peer_t *p = D->dirty;
-        D->dirty = p->dirty_next;
-        p->dirty = 0;
-        if (otpc__conn_append(p->conn, &p->obuf)) {
-            otpc__conn_ref(p->conn); /* the command's reference */
-            otpc__io_command(D->io, OTPC__CMD_WRITE, p->conn, NULL, 0);
-        }
-        check_waiters(n, p);
+    otpc__peer_t *p = ctx;
+    if (!p->conn)
+        return; /* not up yet: they wait */
+    if (otpc__conn_append(p->conn, out)) {
+        otpc__conn_ref(p->conn); /* the command's reference */
+        otpc__io_command(otpc__dist(p->n)->io, OTPC__CMD_WRITE, p->conn, NULL, 0);
     }
 }
 
-/* What a read's packets came to; `why` is set when the connection must close. */
-typedef struct {
-    otpc_node_t *n;
-    otpc__peer_t *p;
-    int msgs;
-    char why[200];
-} batch_t;
+static int flushed(void *ctx)
+{
+    otpc__peer_t *p = ctx;
+    check_waiters(p->n, p);
+    return 0;
+}
 
-/* One packet (the framer's callback): decoded and applied, or 1 to stop, the stream
- * being untrustworthy. Ticks (empty packets) only prove the peer alive. */
+/* One packet (the endpoint's frame callback): decoded and applied, or 1 to stop, the
+ * stream being untrustworthy. Ticks (empty packets) only prove the peer alive. */
 static int on_packet(void *ctx, const char *data, size_t len)
 {
-    batch_t *b = ctx;
+    otpc__peer_t *p = ctx;
+    otpc_node_t *n = p->n;
     otpc__ctrl_t c;
     const char *why = NULL;
     if (!len)
         return 0;
     if (otpc__ctrl_decode(data, len, &c, &why) != 0) {
-        snprintf(b->why, sizeof b->why, "malformed packet from %s: %s",
-                 otpc__atom_name(&b->n->atoms, b->p->node), why);
-        OTPC__LOG_WARN("dist", "%s", b->why);
+        snprintf(p->why, sizeof p->why, "malformed packet from %s: %s",
+                 otpc__atom_name(&n->atoms, p->node), why);
+        OTPC__LOG_WARN("dist", "%s", p->why);
         return 1;
     }
-    otpc__dstats_count(b->n, b->p->node, c.raw_op, 0);
-    otpc__handle_ctrl(b->n, b->p->node, &c);
+    otpc__dstats_count(n, p->node, c.raw_op, 0);
+    otpc__handle_ctrl(n, p->node, &c);
     /* ctrl.c folds SEND_SENDER and the _TT forms into these */
     if (c.op != OTPC__DOP_SEND && c.op != OTPC__DOP_REG_SEND && c.op != OTPC__DOP_ALIAS_SEND)
         return 0;
-    b->msgs++; /* a message: what a call or a cast is */
+    p->msgs++; /* a message: what a call or a cast is */
     if (c.has_from) {
         unsigned k = c.from.num & 255u; /* senders seen this window, roughly */
-        b->p->senders[k >> 6] |= 1ull << (k & 63);
+        p->senders[k >> 6] |= 1ull << (k & 63);
     }
     return 0;
+}
+
+/* Reading ended by itself: the connection must close, for this reason. */
+static void on_ended(void *ctx, otpc__ep_end_t kind, const char *why, uint64_t size)
+{
+    otpc__peer_t *p = ctx;
+    otpc_node_t *n = p->n;
+    if (kind == OTPC__EP_TOOBIG) {
+        snprintf(p->why, sizeof p->why, "packet of %llu bytes exceeds max_message (%zu)",
+                 (unsigned long long)size, n->opts.max_message);
+        OTPC__LOG_WARN("dist", "%s from %s", p->why, otpc__atom_name(&n->atoms, p->node));
+    } else {
+        snprintf(p->why, sizeof p->why, "%s", why);
+    }
 }
 
 /* The nap grows with the number of distinct senders lately: many callers in a closed
@@ -295,62 +308,6 @@ static long nap_ns(otpc__peer_t *p)
     us = us < COALESCE_US ? COALESCE_US : us > COALESCE_MAX_US ? COALESCE_MAX_US : us;
     return us * 1000;
 }
-
-/* The packets in the n bytes just read into the framer's space: how many messages
- * among them, or -1 once the peer is being closed. */
-static int packets(otpc_node_t *n, otpc__peer_t *p, size_t nread)
-{
-    batch_t b = {n, p, 0, ""};
-    uint64_t size = 0;
-    int rc = otpc__framer_commit(&p->in, nread, on_packet, &b, &size);
-    if (rc == OTPC_ETOOBIG) {
-        snprintf(b.why, sizeof b.why, "packet of %llu bytes exceeds max_message (%zu)",
-                 (unsigned long long)size, n->opts.max_message);
-        OTPC__LOG_WARN("dist", "%s from %s", b.why, otpc__atom_name(&n->atoms, p->node));
-    } else if (rc == OTPC_ENOMEM) {
-        snprintf(b.why, sizeof b.why, "out of memory reading");
-    }
-    if (rc) {
-        give_up(n, p, b.why); /* the framer is done with its buffer: it may go */
-        return -1;
-    }
-    return b.msgs;
-}
-
-/* Read what the socket has (up to a budget) and apply its packets. Returns how many
- * messages they held; *why is set when the connection must close. */
-static int read_some(otpc_node_t *n, otpc__peer_t *p, const char **why)
-{
-    size_t budget = READ_BUDGET;
-    int count = 0;
-    while (!*why && budget > 0) {
-        char *at;
-        size_t room;
-        if (otpc__framer_space(&p->in, READ_CHUNK, &at, &room)) {
-            *why = "out of memory reading";
-            break;
-        }
-        ssize_t r = read(p->fd, at, room);
-        if (r > 0) {
-            budget = (size_t)r < budget ? budget - (size_t)r : 0;
-            int k = packets(n, p, (size_t)r);
-            if (k < 0)
-                return count;
-            count += k;
-            if ((size_t)r < room)
-                break; /* drained, most likely: spare the read that says EAGAIN */
-        } else if (r == 0) {
-            *why = "closed by peer";
-        } else if (errno != EINTR) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            *why = strerror(errno);
-        }
-    }
-    return count;
-}
-
-static void on_readable(uv_poll_t *h, int status, int events);
 
 static void on_nap_end(uv_poll_t *h, int status, int events);
 
@@ -377,7 +334,7 @@ static int nap(otpc_node_t *n, otpc__peer_t *p)
     if (timerfd_settime(p->nap->tfd, 0, &its, NULL))
         return -1;
     if (!p->napping)
-        uv_poll_stop(p->poll);
+        otpc__ep_pause(p->ep, 1);
     p->napping = 1;
     return 0;
 }
@@ -389,25 +346,28 @@ static int nap(otpc_node_t *n, otpc__peer_t *p)
  * peer naps 100-400 us and takes what gathered in one read, for as long as the naps
  * keep finding more than one message; the loop serves everything else meanwhile. A
  * lone caller never naps: it sends nothing until it has its reply. */
-static void after_read(otpc_node_t *n, otpc__peer_t *p, int got, const char *why)
+static void after_read(otpc__peer_t *p)
 {
+    otpc_node_t *n = p->n;
+    int got = p->msgs;
+    p->msgs = 0;
     otpc__turn(n);
     if (p->conn)
         otpc__conn_touch(p->conn);
-    if (why) {
-        if (p->poll) {
-            give_up(n, p, why);
+    if (p->why[0]) {
+        if (p->reading) {
+            give_up(n, p, p->why);
             otpc__turn(n);
         }
         return;
     }
-    if (!p->poll)
+    if (!p->reading)
         return;
     if (got >= 2 && !n->stopping && nap(n, p) == 0)
         return;
-    if (p->napping) { /* restarting a running poll would cost two epoll_ctl calls */
+    if (p->napping) {
         p->napping = 0;
-        uv_poll_start(p->poll, UV_READABLE, on_readable);
+        otpc__ep_pause(p->ep, 0);
     }
 }
 
@@ -419,46 +379,34 @@ static void on_nap_end(uv_poll_t *h, int status, int events)
     uint64_t expirations;
     if (read(p->nap->tfd, &expirations, sizeof expirations) < 0)
         return; /* not armed: nothing to do */
-    const char *why = NULL;
-    int got = read_some(p->n, p, &why);
-    after_read(p->n, p, got, why);
+    otpc__ep_read(p->ep);
+    after_read(p);
 }
 
-static void on_readable(uv_poll_t *h, int status, int events)
+static void after_io(void *ctx)
 {
-    (void)events;
-    otpc__peer_t *p = h->data;
-    const char *why = NULL;
-    /* libuv reports a socket error (POLLERR) as UV_EBADF and stops the poll; the read
-     * names the real cause (a reset, say), so log that. */
-    int got = read_some(p->n, p, &why);
-    if (status < 0 && !why)
-        why = uv_strerror(status);
-    after_read(p->n, p, got, why);
+    after_read(ctx);
 }
+
+static const otpc__ep_ops_t peer_ops = {
+    .frame = on_packet,
+    .ended = on_ended,
+    .after_io = after_io,
+    .flushed = flushed,
+    .sink = sink,
+};
 
 static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, size_t rlen)
 {
-    p->fd = otpc__conn_fd(p->conn);
-    uv_poll_t *h = malloc(sizeof *h);
-    char *at;
-    size_t room;
-    p->in.max = n->opts.max_message;
-    p->in.keep = PEER_KEEP;
-    if (!h || p->fd < 0 || otpc__framer_space(&p->in, rlen, &at, &room) ||
-        uv_poll_init(&n->loop, h, p->fd)) {
-        free(h); /* never initialised: no uv_close needed */
-        otpc__framer_free(&p->in);
+    int fd = otpc__conn_fd(p->conn);
+    if (fd < 0 || otpc__ep_attach(p->ep, otpc__xport_tcp(fd), 0)) {
         otpc__peer_close(n, p, "cannot read the socket");
         return;
     }
-    h->data = p;
-    p->poll = h;
-    uv_poll_start(h, UV_READABLE, on_readable);
-    if (rlen) { /* what came with the last handshake message */
-        memcpy(at, rest, rlen);
-        packets(n, p, rlen);
-    }
+    p->reading = 1;
+    otpc__ep_inject(p->ep, rest, rlen); /* what came with the last handshake message */
+    if (p->why[0])
+        give_up(n, p, p->why);
 }
 
 static void release(otpc_node_t *n, otpc__conn_t *conn);
@@ -481,7 +429,8 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const cha
     }
     p->conn = conn;
     p->flags = flags;
-    mark_dirty(n, p);
+    otpc__dsig_peer_up(flags, otpc__ep_out(p->ep));
+    mark_dirty(p);
     size_t name_len = strnlen(data, len);
     if (!n->stopping && name_len < len)
         start_reading(n, p, data + name_len + 1, len - name_len - 1);

@@ -374,6 +374,9 @@ typedef struct {
     int (*code_change)(otpc_proc_t *self, otpc_term_t old_vsn, otpc_term_t extra);
     int (*format_status)(otpc_proc_t *self, ei_x_buff *x);
     void (*release)(otpc_proc_t *self);
+    /* The version, as a module's -vsn: shown by otpc:which_modules/1 and sys:get_status,
+     * and what sys:change_code's OldVsn names. NULL: undefined. */
+    const char *vsn;
 } otpc_gen_server_t;
 
 /* gen_server:reply/2. Consumes from. Callable from any callback of the server that
@@ -416,8 +419,44 @@ OTPC_WUR int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *m
                                    const otpc_start_opts_t *opts, otpc_pid_t *out);
 
 /* Make mod startable from Erlang by its name: otpc:start(Node, Name, Arg, Opts). The
- * table is borrowed for the node's lifetime. */
+ * table is borrowed for the node's lifetime. A built-in module: no plug-in may replace
+ * it. */
 int otpc_gen_server_register(otpc_node_t *node, const otpc_gen_server_t *mod);
+
+/* ---- plug-ins ------------------------------------------------------------------------
+ *
+ * A plug-in is a shared object with gen_server modules that a running node loads
+ * (priv/otpc_node -load PATH, otpc:load_module(Node, Path)). It names its modules once,
+ * at file scope:
+ *
+ *     static const otpc_gen_server_t counter = {.name = "counter", .vsn = "1", ...};
+ *     OTPC_MODULES(&counter);
+ *
+ * and needs nothing but this header and ei's to build:
+ *
+ *     cc -shared -fPIC -Ic_src/include -I$EI/include counter.c -o counter.so
+ *
+ * (the node program exports the otpc_* and ei_* functions). Loading a module that is
+ * loaded already makes the new one current, as code:load_file/1 does; servers keep
+ * their code until sys:change_code moves them. See README "Bring your own C". */
+#define OTPC_PLUGIN_ABI 1u
+
+typedef struct {
+    unsigned abi; /* OTPC_PLUGIN_ABI of the header the plug-in was built with */
+    unsigned nmodules;
+    const otpc_gen_server_t *const *modules;
+} otpc_plugin_t;
+
+#define OTPC_MODULES(...)                                                                          \
+    static const otpc_gen_server_t *const otpc__plugin_modules[] = {__VA_ARGS__};                  \
+    extern __attribute__((visibility("default"))) const otpc_plugin_t otpc_plugin;                 \
+    const otpc_plugin_t otpc_plugin = {OTPC_PLUGIN_ABI,                                            \
+                                       sizeof otpc__plugin_modules / sizeof *otpc__plugin_modules, \
+                                       otpc__plugin_modules}
+
+/* Load a plug-in into a node (before or while it runs; on the scheduler thread once it
+ * runs). 0, or OTPC_EINVAL with a one-line reason in err (errcap bytes), OTPC_ENOMEM. */
+int otpc_node_load(otpc_node_t *node, const char *path, char *err, size_t errcap);
 
 /* ---- supervisor (one_for_one) -------------------------------------------------- */
 

@@ -14,12 +14,15 @@
 
 #include "examples/examples.h"
 #include "main/node_main.h"
+#include "otp/gen_server_int.h"
 
 typedef struct {
     const otpc__program_t *prog;
     const char *daemon_module; /* -daemon PORT:MODULE */
     uint16_t daemon_port;
     const char *daemon_ip; /* -daemon_ip IP */
+    const char *load[64];  /* -load PATH, in order */
+    int nload;
 } boot_t;
 
 static void usage(void)
@@ -29,10 +32,11 @@ static void usage(void)
             "                 [-hidden | -visible] [-net_ticktime SECONDS] [-max_message BYTES]\n"
             "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
             "                 [-watch_stdin] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
-            "                 [-max_fds N] [-zdbbl KIB] [-max_handshakes N]\n"
-            "It runs the example servers echo, stack and ch3 under otpc_sup. -daemon\n"
-            "listens on PORT (TCP, loopback\n"
-            "unless -daemon_ip) with one MODULE server (echo, stack or ch3) per connection;\n"
+            "                 [-max_fds N] [-zdbbl KIB] [-max_handshakes N] [-load PLUGIN.so]...\n"
+            "It runs the example servers echo, stack and ch3 under otpc_sup. -load loads a\n"
+            "plug-in's modules (startable by name, as the examples). -daemon listens on\n"
+            "PORT (TCP, loopback unless -daemon_ip) with one MODULE server (an example or a\n"
+            "plug-in's) per connection;\n"
             "stack servers start with \"hello,world\". -max_fds lowers the descriptor limit\n"
             "(RLIMIT_NOFILE), e.g. to see the daemon back off when it runs out.\n"
             "-zdbbl: output queued for one peer or daemon connection (KiB, default 1024)\n"
@@ -103,13 +107,16 @@ static int start_examples(otpc_node_t *node, void *arg)
 static const otpc_gen_server_t *const examples[] = {&otpc_example_echo, &otpc_example_stack,
                                                     &otpc_example_ch3};
 
-/* -daemon: a per-connection server of an example module, with no owner. */
+/* -daemon: a per-connection server of a module (an example, the program's own or a
+ * plug-in's), with no owner. */
 static int start_daemon(otpc_node_t *node, const boot_t *b)
 {
     const otpc_gen_server_t *mod = NULL;
     for (size_t i = 0; i < sizeof examples / sizeof *examples; i++)
         if (!strcmp(examples[i]->name, b->daemon_module))
             mod = examples[i];
+    if (!mod) /* a module of the program's own, or of a plug-in */
+        mod = otpc__module_find(node, b->daemon_module);
     if (!mod) {
         fprintf(stderr, "error otpc_node: -daemon: no module %s\n", b->daemon_module);
         return OTPC_EINVAL;
@@ -137,6 +144,20 @@ static int register_modules(otpc_node_t *node, const otpc__program_t *prog)
     for (size_t i = 0; prog && i < prog->nmodules; i++)
         if ((rc = otpc_gen_server_register(node, prog->modules[i])) != 0)
             return rc;
+    return 0;
+}
+
+/* -load: the plug-ins, before anything starts (a -daemon module may be one). */
+static int load_plugins(otpc_node_t *node, const boot_t *b)
+{
+    for (int i = 0; i < b->nload; i++) {
+        char err[300];
+        int rc = otpc_node_load(node, b->load[i], err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "error otpc_node: -load %s: %s\n", b->load[i], err);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -216,6 +237,9 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
         } else if (!strcmp(a, "-daemon_ip")) {
             b->daemon_ip = val;
             i++;
+        } else if (!strcmp(a, "-load") && b->nload < (int)(sizeof b->load / sizeof *b->load)) {
+            b->load[b->nload++] = val;
+            i++;
         } else if (!strcmp(a, "-loglevel")) {
             otpc_log_level_t l;
             if (otpc_log_level_parse(val, &l)) {
@@ -239,7 +263,7 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
 int otpc__node_main(int argc, char **argv, const otpc__program_t *prog)
 {
     otpc_node_opts_t opts = {0};
-    boot_t b = {prog, NULL, 0, NULL};
+    boot_t b = {.prog = prog};
     otpc_node_t *node = NULL;
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stderr, NULL, _IOLBF, 0);
@@ -253,7 +277,8 @@ int otpc__node_main(int argc, char **argv, const otpc__program_t *prog)
         return 1;
     }
     otpc_service_t sup = {"otpc_sup", start_examples, NULL};
-    if ((rc = register_modules(node, prog)) == 0 && (rc = otpc_node_add_service(node, &sup)) == 0)
+    if ((rc = register_modules(node, prog)) == 0 && (rc = load_plugins(node, &b)) == 0 &&
+        (rc = otpc_node_add_service(node, &sup)) == 0)
         rc = otpc_node_run(node, boot, &b);
     otpc_node_free(node);
     if (rc) {

@@ -313,8 +313,8 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
     }
     n->wake.fd = -1;
     /* the layers, bottom up; each keeps its state in a slot of the node */
-    if ((rc = otpc__dist_init(n)) != 0 || (rc = otpc__otp_init(n)) != 0 ||
-        (rc = otpc__daemons_init(n)) != 0 || (rc = run_init(n)) != 0)
+    if ((rc = otpc__transport_init(n)) != 0 || (rc = otpc__dist_init(n)) != 0 ||
+        (rc = otpc__otp_init(n)) != 0 || (rc = run_init(n)) != 0)
         goto fail;
     *out = n;
     return 0;
@@ -434,9 +434,8 @@ static int setup_loop(otpc_node_t *n)
     otpc__otp_replies_open(n, 1);
     uv_async_init(&n->loop, &R->stop_async, on_stop_async);
     otpc__sched_init(n);
-    /* daemon sockets first, then peers: as the daemon's replies never go to a peer, the
-     * order only fixes which writes come first within a turn */
-    if (otpc__turn_hook_add(n, otpc__sessions_flush) || otpc__turn_hook_add(n, otpc__peer_flush))
+    /* every endpoint (peers and daemon sessions) writes its output once per turn */
+    if (otpc__turn_hook_add(n, otpc__transport_flush))
         return OTPC_ENOMEM;
     uv_signal_init(&n->loop, &R->sigterm);
     uv_signal_init(&n->loop, &R->sigint);

@@ -403,8 +403,10 @@ static void gs_free(otpc_proc_t *p)
     otpc__gs_t *g = otpc__gs(p);
     otpc_node_t *n = p->node;
     cancel_timeout(p);
+    otpc__sys_server_gone(p);
     if (g->mod->release)
         g->mod->release(p);
+    otpc__modver_drop(n, g->ver); /* after release: its code may go now */
     while (g->froms)
         otpc__from_release(n, g, g->froms);
     for (otpc__msg_t *m = g->saved, *next; m; m = next) {
@@ -456,7 +458,9 @@ static int gs_init(otpc_proc_t *p, void *arg)
         return OTPC_ENOMEM;
     p->beh = &otpc__gs_beh;
     p->beh_data = g;
-    g->mod = c->mod;
+    /* a server starts on the current version, whichever one it was asked for */
+    g->mod = otpc__module_current(p->node, c->mod, &g->ver);
+    otpc__modver_hold(g->ver);
     g->parent = o && o->link ? *o->link : p->pid;
     int rc = 0;
     if (o && o->name && (rc = otpc_register(p, o->name)) != 0) {
@@ -524,7 +528,6 @@ otpc__ext_key_t otpc__otp_key;
 
 static void otp_free(otpc_node_t *n, void *state)
 {
-    (void)n;
     otpc__otp_t *O = state;
     for (uint32_t i = 0; i < O->nrets; i++) {
         ei_x_free(&O->rets[i]->reply);
@@ -539,8 +542,9 @@ static void otp_free(otpc_node_t *n, void *state)
         otpc__buf_free(&f->tag);
         free(f);
     }
-    free(O->modules);
+    otpc__modules_free(n);
     otpc__async_drop(&O->replies);
+    otpc__sys_release_free(O->rels);
     free(O);
 }
 
@@ -559,30 +563,4 @@ int otpc__otp_init(otpc_node_t *n)
         free(O);
     }
     return rc;
-}
-
-/* ---- the module table ------------------------------------------------------------- */
-
-int otpc_gen_server_register(otpc_node_t *node, const otpc_gen_server_t *mod)
-{
-    otpc__otp_t *O = otpc__otp(node);
-    if (!mod || !mod->name)
-        return OTPC_EINVAL;
-    if (otpc__module_find(node, mod->name))
-        return OTPC_ENAMETAKEN;
-    const otpc_gen_server_t **v = realloc(O->modules, (O->nmodules + 1) * sizeof *v);
-    if (!v)
-        return OTPC_ENOMEM;
-    v[O->nmodules++] = mod;
-    O->modules = v;
-    return 0;
-}
-
-const otpc_gen_server_t *otpc__module_find(otpc_node_t *n, const char *name)
-{
-    const otpc__otp_t *O = otpc__otp(n);
-    for (uint32_t i = 0; i < O->nmodules; i++)
-        if (strcmp(O->modules[i]->name, name) == 0)
-            return O->modules[i];
-    return NULL;
 }

@@ -7,6 +7,7 @@
 #define OTPC_OTP_GEN_SERVER_INT_H
 
 #include "core/node_int.h"
+#include "otp/modules.h"
 
 /* gen_call.c: the call protocol shared by net_kernel and gen_server */
 typedef struct {
@@ -36,10 +37,10 @@ typedef struct {
     uint32_t nrets, ret_depth;
     struct otpc_from *from_pool;
     uint32_t from_pool_len;
-    const otpc_gen_server_t **modules; /* startable by name from Erlang */
-    uint32_t nmodules;
-    otpc__mq_t replies; /* otpc_reply_async from any thread; lives until node_free */
-    int replies_open;   /* under replies' lock: the scheduler runs, the wake is open */
+    struct otpc__modtab *modtab; /* modules startable by name, their versions (modules.c) */
+    otpc__mq_t replies;          /* otpc_reply_async from any thread; lives until node_free */
+    int replies_open;            /* under replies' lock: the scheduler runs, the wake is open */
+    struct otpc__rels *rels;     /* callers' OTP releases (sys_release.c), once needed */
 } otpc__otp_t;
 
 extern otpc__ext_key_t otpc__otp_key;
@@ -86,9 +87,10 @@ struct otpc_from {
 
 typedef struct otpc__gs {
     const otpc_gen_server_t *mod;
-    otpc_pid_t parent;    /* the process itself when started without a link */
-    otpc_timer_t timeout; /* pending handle_info(timeout); 0: none */
-    unsigned timeout_ms;  /* to re-arm it after a system message */
+    struct otpc__modver *ver; /* mod's record in the module table (NULL: not in it) */
+    otpc_pid_t parent;        /* the process itself when started without a link */
+    otpc_timer_t timeout;     /* pending handle_info(timeout); 0: none */
+    unsigned timeout_ms;      /* to re-arm it after a system message */
     int timeout_on;
     otpc_from_t *froms; /* callers not answered yet, owned */
     otpc_from_t *cur;   /* the caller of the running handle_call */
@@ -143,5 +145,23 @@ void otpc__view_end(otpc_term_t msg, int index, char saved);
 void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i);
 /* The module registered under name, or NULL. */
 const otpc_gen_server_t *otpc__module_find(otpc_node_t *n, const char *name);
+
+/* sys_release.c: sys:get_state's answer in the form of the caller's OTP release */
+/* Send reply ({ok, State}, versioned, State at byte state_off) to the caller of
+ * get_state, in the form its node's release expects: {ok, State} from OTP 26 on and
+ * for local callers, State before. A remote caller whose release is not known yet
+ * waits (not the server) until its node's rex told it; reply is copied. */
+int otpc__sys_state_reply(otpc_proc_t *server, const otpc__from_t *f, otpc_term_t reply,
+                          size_t state_off);
+/* The server ends: its waiting replies leave now, in the newest form (they would have
+ * reached the callers before its DOWN). */
+void otpc__sys_server_gone(otpc_proc_t *server);
+/* At node free. Takes NULL. */
+void otpc__sys_release_free(struct otpc__rels *R);
+/* The release in a string from erlang:system_info(otp_release): "27" is 27; anything
+ * but digits is -1. */
+int otpc__sys_release_parse(const char *s);
+/* Does a caller on that release (-1: unknown, 0: local) expect the bare state? */
+int otpc__sys_bare_state(int release);
 
 #endif

@@ -2,6 +2,9 @@
  * System messages for C gen_servers: what sys.erl sends as {system, From, Request},
  * answered the way gen_server and sys answer them, so sys:get_state/get_status,
  * sys:suspend/resume, sys:change_code and gen_server:stop/1,3 work on a C server.
+ * get_state's answer depends on the caller's OTP release (sys_release.c); every other
+ * answer is the same for all releases (replace_state is refused with {error, _}, which
+ * sys raises as the error on OTP 25 and on 26+ alike).
  *
  * Invariants:
  *  - While suspended, only system messages and the parent's exit are handled; other
@@ -83,14 +86,19 @@ static int error_pair(ei_x_buff *x, const char *what, otpc_term_t req)
            otpc_x_append_term(x, req);
 }
 
-/* {change_code, Module, OldVsn, Extra}: only while suspended, as sys requires. */
+/* {change_code, Module, OldVsn, Extra}: only while suspended, as sys requires. A server
+ * on the old version of a module moves to the current one, whose code_change converts
+ * the state; an error keeps the old code (gen_server's rule). Module is not looked at:
+ * gen_server calls its own callback module's code_change too. */
 static int change_code(otpc_proc_t *p, otpc_term_t req, int i, ei_x_buff *x)
 {
     otpc__gs_t *g = otpc__gs(p);
     if (!g->suspended)
         return error_pair(x, "unknown_system_msg", req);
+    otpc__modver_t *newer = otpc__modver_newer(p->node, g->ver);
+    const otpc_gen_server_t *mod = newer ? otpc__modver_mod(newer) : g->mod;
     int rc = 0;
-    if (g->mod->code_change) {
+    if (mod->code_change) {
         char s1, s2;
         otpc_skip_term(req, &i); /* Module */
         int vsn = i;
@@ -101,9 +109,17 @@ static int change_code(otpc_proc_t *p, otpc_term_t req, int i, ei_x_buff *x)
         otpc__buf_append(&ob, old.data, (size_t)(extra - vsn) + 1);
         otpc__view_end(req, vsn, s1);
         otpc_term_t e = otpc__view_begin(req, extra, &s2);
-        rc = g->mod->code_change(p, (otpc_term_t){ob.data, ob.len}, e);
+        rc = mod->code_change(p, (otpc_term_t){ob.data, ob.len}, e);
         otpc__view_end(req, extra, s2);
         otpc__buf_free(&ob);
+    }
+    if (rc == 0 && newer) {
+        OTPC__LOG_INFO("gen_server", "%s: code changed from version %s to %s", mod->name,
+                       g->mod->vsn ? g->mod->vsn : "undefined", mod->vsn ? mod->vsn : "undefined");
+        otpc__modver_hold(newer);
+        otpc__modver_drop(p->node, g->ver); /* the old code may go now */
+        g->mod = mod;
+        g->ver = newer;
     }
     if (rc == 0)
         return ei_x_encode_atom(x, "ok");
@@ -127,9 +143,12 @@ void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
     char saved;
     otpc_term_t req = otpc__view_begin(msg, i, &saved);
     otpc__buf_t stop = {0}; /* {terminate, Reason}: Reason, stopped with after the reply */
-    int rc;
+    int rc, state_off = 0;  /* get_state: where State starts in {ok, State} */
     if (otpc_term_is_atom(req, "get_state")) {
-        rc = encode_state(p, x);
+        /* {ok, State}; sys_release.c answers a caller on OTP 25 or older with State */
+        rc = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok");
+        state_off = x->index;
+        rc = rc || encode_state(p, x);
     } else if (otpc_term_is_atom(req, "get_status")) {
         rc = encode_status(p, x);
     } else if (otpc_term_is_atom(req, "suspend")) {
@@ -156,8 +175,11 @@ void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
         rc = error_pair(x, "unknown_system_msg", req);
     }
     otpc__view_end(msg, i, saved);
-    if (rc == 0 && !r->enomem)
-        otpc__gen_reply(p, &f, (otpc_term_t){x->buff, (size_t)x->index});
+    otpc_term_t reply = {x->buff, (size_t)x->index};
+    if (rc == 0 && !r->enomem && state_off)
+        otpc__sys_state_reply(p, &f, reply, (size_t)state_off);
+    else if (rc == 0 && !r->enomem)
+        otpc__gen_reply(p, &f, reply);
     else
         OTPC__LOG_ERROR("gen_server", "%s: could not encode a system reply", g->mod->name);
     otpc__ret_end(p->node);

@@ -1,10 +1,13 @@
 /*
  * Distribution capability flags (values from ERTS dist.h) and otpc's choice of them.
  *
- * otpc announces what it implements fully and requires what OTP 26 requires (the
- * OTP 25 set plus V4_NC and UNLINK_ID) and DIST_MONITOR, which every ERTS has. Unknown
- * peer flags are ignored, never fatal: OTP 29 also announces NATIVE_RECORDS (bit 38),
- * which says how it encodes records among its own kind and nothing otpc needs.
+ * otpc announces what it implements fully and requires exactly what OTP 26 requires
+ * (the OTP 25 set plus V4_NC and UNLINK_ID), so it talks to whatever ERTS 26 talks to.
+ * DIST_MONITOR and DIST_MONITOR_NAME are not required: jinterface announces neither and
+ * erl_interface only the first. A peer without both gets no monitor control messages
+ * (distribution/dsig.c), as from ERTS. Unknown peer flags are ignored, never fatal: OTP 29
+ * also announces NATIVE_RECORDS (bit 38), which says how it encodes records among its
+ * own kind and nothing otpc needs.
  */
 #ifndef OTPC_DIST_FLAGS_H
 #define OTPC_DIST_FLAGS_H
@@ -51,8 +54,12 @@
      OTPC__DF_MAP_TAG | OTPC__DF_EXPORT_PTR_TAG | OTPC__DF_BIT_BINARIES | OTPC__DF_HANDSHAKE_23)
 #define OTPC__DF_MANDATORY_26 (OTPC__DF_V4_NC | OTPC__DF_UNLINK_ID)
 
-/* What a peer must announce for otpc to talk to it. */
-#define OTPC__DF_REQUIRED (OTPC__DF_MANDATORY_25 | OTPC__DF_MANDATORY_26 | OTPC__DF_DIST_MONITOR)
+/* What a peer must announce for otpc to talk to it: what ERTS 26 requires. */
+#define OTPC__DF_REQUIRED (OTPC__DF_MANDATORY_25 | OTPC__DF_MANDATORY_26)
+
+/* What a peer must announce to be sent MONITOR_P, DEMONITOR_P and MONITOR_P_EXIT (ERTS
+ * asks both of it, whether the monitor is by pid or by name). */
+#define OTPC__DF_MONITORS (OTPC__DF_DIST_MONITOR | OTPC__DF_DIST_MONITOR_NAME)
 
 /* What otpc announces: everything it decodes and implements. No atom cache and no
  * fragments, so every packet is one 'p' pass-through control message (+ payload). */

@@ -217,6 +217,78 @@ out:
     return err ? OTPC_ENOMEM : 0;
 }
 
+/* ---- modules ------------------------------------------------------------------------- */
+
+/* {load_module, Path}: {ok, [Module]} or {error, Reason} (modules.h). */
+static int load_module(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from, otpc_ret_t *r)
+{
+    (void)from;
+    char path[1024];
+    int type, size;
+    ei_x_buff *x = otpc_ret_reply(r);
+    if (ei_get_type(req.data, &i, &type, &size) || size <= 0 || (size_t)size >= sizeof path ||
+        (type == ERL_BINARY_EXT ? ei_decode_binary(req.data, &i, path, NULL)
+                                : ei_decode_string(req.data, &i, path)) ||
+        memchr(path, 0, (size_t)size))
+        return otpc__x_tag_atom(x, "error", "badarg");
+    path[size] = 0;
+    otpc__load_err_t e = {0};
+    ei_x_buff list;
+    if (ei_x_new(&list))
+        return OTPC_ENOMEM;
+    int rc = otpc__modules_load(otpc_proc_node(self), path, &e, &list), err;
+    if (rc == 0)
+        err = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
+              ei_x_append_buf(x, list.buff, list.index);
+    else if (rc != OTPC_EINVAL)
+        err = reply_error2(x, "otpc", otpc_strerror(rc));
+    else if (e.as == OTPC__LD_NONE)
+        err = otpc__x_tag_atom(x, "error", e.kind);
+    else
+        err = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+              ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, e.kind) ||
+              (e.as == OTPC__LD_ATOM     ? ei_x_encode_atom(x, e.detail)
+               : e.as == OTPC__LD_STRING ? ei_x_encode_binary(x, e.detail, (long)strlen(e.detail))
+                                         : ei_x_encode_ulong(x, strtoul(e.detail, NULL, 10)));
+    ei_x_free(&list);
+    return err ? OTPC_ENOMEM : 0;
+}
+
+/* {purge_module, Module} / {soft_purge_module, Module}: true or false, as code:purge/1
+ * and code:soft_purge/1. */
+static int purge(otpc_proc_t *self, otpc_term_t req, int i, otpc_ret_t *r, int soft)
+{
+    char name[MAXATOMLEN_UTF8];
+    ei_x_buff *x = otpc_ret_reply(r);
+    if (decode_name(req.data, &i, name))
+        return otpc__x_tag_atom(x, "error", "badarg");
+    int done = otpc__modules_purge(otpc_proc_node(self), name, soft);
+    return ei_x_encode_boolean(x, done) ? OTPC_ENOMEM : 0;
+}
+
+static int purge_module(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from, otpc_ret_t *r)
+{
+    (void)from;
+    return purge(self, req, i, r, 0);
+}
+
+static int soft_purge_module(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from,
+                             otpc_ret_t *r)
+{
+    (void)from;
+    return purge(self, req, i, r, 1);
+}
+
+/* {which_modules}: [#{module, vsn, file, old}] */
+static int which_modules(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from,
+                         otpc_ret_t *r)
+{
+    (void)req;
+    (void)i;
+    (void)from;
+    return otpc__modules_encode(otpc_proc_node(self), otpc_ret_reply(r));
+}
+
 /* ---- the commands ------------------------------------------------------------------ */
 
 typedef struct {
@@ -230,6 +302,10 @@ typedef struct {
 static const command_t commands[] = {
     {"start", 5, start_server},
     {"start_daemon", 4, start_daemon},
+    {"load_module", 2, load_module},
+    {"purge_module", 2, purge_module},
+    {"soft_purge_module", 2, soft_purge_module},
+    {"which_modules", 1, which_modules},
 };
 
 static otpc_action_t starter_dispatch(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the pure parts of the gen_server layer: the request-matching helpers
  * of the public API and the versioned views into mailbox items that hand a request to
- * a callback without copying it.
+ * a callback without copying it, and the rule that picks the form of sys:get_state's
+ * answer from the caller's release.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -101,13 +102,32 @@ static void view_is_versioned_and_restored(void **state)
     ei_x_free(&x);
 }
 
+/* What erlang:system_info(otp_release) says, and which form of sys:get_state's answer
+ * a caller on that release expects (sys_release.c). */
+static void release_rule(void **state)
+{
+    (void)state;
+    assert_int_equal(otpc__sys_release_parse("25"), 25);
+    assert_int_equal(otpc__sys_release_parse("29"), 29);
+    assert_int_equal(otpc__sys_release_parse("R16B"), -1);
+    assert_int_equal(otpc__sys_release_parse("27.1"), -1);
+    assert_int_equal(otpc__sys_release_parse(""), -1);
+    assert_int_equal(otpc__sys_release_parse("0"), -1);
+    assert_int_equal(otpc__sys_release_parse("1234567"), -1);
+    assert_true(otpc__sys_bare_state(24));
+    assert_true(otpc__sys_bare_state(25));
+    assert_false(otpc__sys_bare_state(26));
+    assert_false(otpc__sys_bare_state(29));
+    assert_false(otpc__sys_bare_state(-1)); /* no usable answer: the newest form */
+    assert_false(otpc__sys_bare_state(0));  /* a local caller */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(atom_match),
-        cmocka_unit_test(tagged_match),
-        cmocka_unit_test(subterm_copy),
-        cmocka_unit_test(view_is_versioned_and_restored),
+        cmocka_unit_test(atom_match),   cmocka_unit_test(tagged_match),
+        cmocka_unit_test(subterm_copy), cmocka_unit_test(view_is_versioned_and_restored),
+        cmocka_unit_test(release_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -228,6 +228,52 @@ static void initiator_lacks_flag(void **state)
     pair_free(&p);
 }
 
+/* What foreign nodes of OTP 25.2 announce, as their handshakes showed: jinterface 1.13.1
+ * (neither DIST_MONITOR nor DIST_MONITOR_NAME) and erl_interface 5.3 (DIST_MONITOR
+ * only). Both have the OTP 26 mandatory set, so ERTS 26 talks to them and so must we. */
+#define JINTERFACE_FLAGS 0x407070f94ULL
+#define EI_FLAGS 0x407074f9cULL
+
+/* A peer without the monitor flags completes the handshake in either role, and its
+ * flags are learnt as they are (distribution/dsig.c then sends it no monitors). */
+static void foreign_peers_accepted(void **state)
+{
+    (void)state;
+    const uint64_t foreign[] = {JINTERFACE_FLAGS, EI_FLAGS,
+                                OTPC__DF_REQUIRED}; /* the least a peer may announce */
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+        assert_true((foreign[i] & OTPC__DF_REQUIRED) == OTPC__DF_REQUIRED);
+        assert_true((foreign[i] & OTPC__DF_MONITORS) != OTPC__DF_MONITORS);
+        for (int we_initiate = 0; we_initiate < 2; we_initiate++) {
+            pair_t p;
+            if (we_initiate)
+                pair_init(&p, OTPC__DF_OURS, COOKIE, foreign[i]);
+            else
+                pair_init(&p, foreign[i], COOKIE, OTPC__DF_OURS);
+            pair_run(&p);
+            assert_int_equal(p.ra, 1);
+            assert_int_equal(p.rb, 1);
+            assert_int_equal(p.a.state, OTPC__HS_DONE);
+            assert_int_equal(p.b.state, OTPC__HS_DONE);
+            assert_true((we_initiate ? p.a.peer_flags : p.b.peer_flags) == foreign[i]);
+            pair_free(&p);
+        }
+    }
+}
+
+/* A refusal names exactly the mandatory flags missing, never the monitor ones: an OTP
+ * 25 node without the OTP 26 additions lacks 0x402000000. */
+static void refusal_names_only_mandatory(void **state)
+{
+    (void)state;
+    pair_t p;
+    pair_init(&p, OTPC__DF_MANDATORY_25, COOKIE, OTPC__DF_OURS);
+    pair_run(&p);
+    assert_int_equal(p.rb, OTPC_EPROTO);
+    assert_non_null(strstr(p.b.error, "0x402000000 "));
+    pair_free(&p);
+}
+
 /* An acceptor without OTPC__DF_V4_NC: the initiator refuses its challenge with OTPC_EPROTO
  * and sends no reply. */
 static void acceptor_lacks_flag(void **state)
@@ -642,6 +688,8 @@ int main(void)
         cmocka_unit_test(wrong_ack_digest),
         cmocka_unit_test(initiator_lacks_flag),
         cmocka_unit_test(acceptor_lacks_flag),
+        cmocka_unit_test(foreign_peers_accepted),
+        cmocka_unit_test(refusal_names_only_mandatory),
         cmocka_unit_test(check_says_nok),
         cmocka_unit_test(check_says_ok_simultaneous),
         cmocka_unit_test(initiator_gets_alive),

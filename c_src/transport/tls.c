@@ -149,23 +149,48 @@ static int failure(otpc__tls_t *t, int ret, const char *what)
     return OTPC_EPROTO;
 }
 
+int otpc__tls_handshake(otpc__tls_t *t)
+{
+    if (t->established)
+        return 1;
+    ERR_clear_error(); /* SSL_get_error reads the queue: another user's leftovers */
+    int r = SSL_do_handshake(t->ssl);
+    if (r != 1)
+        return failure(t, r, "handshake");
+    t->established = 1;
+    return 1;
+}
+
+int otpc__tls_read(otpc__tls_t *t, char *buf, size_t cap, size_t *got)
+{
+    *got = 0;
+    int rc = otpc__tls_handshake(t);
+    if (rc != 1)
+        return rc;
+    ERR_clear_error();
+    size_t n = 0;
+    if (SSL_read_ex(t->ssl, buf, cap, &n) == 1) {
+        *got = n;
+        return 1;
+    }
+    return failure(t, 0, "read");
+}
+
+size_t otpc__tls_buffered(const otpc__tls_t *t)
+{
+    return (size_t)SSL_pending(t->ssl) + BIO_ctrl_pending(t->rbio);
+}
+
 int otpc__tls_recv(otpc__tls_t *t, otpc__buf_t *plain)
 {
-    ERR_clear_error(); /* SSL_get_error reads the queue: another user's leftovers */
-    if (!t->established) {
-        int r = SSL_do_handshake(t->ssl);
-        if (r != 1)
-            return failure(t, r, "handshake");
-        t->established = 1;
-    }
     for (;;) {
         if (otpc__buf_reserve(plain, 16 * 1024))
             return OTPC_ENOMEM;
-        int room = plain->cap - plain->len > INT32_MAX ? INT32_MAX : (int)(plain->cap - plain->len);
-        int r = SSL_read(t->ssl, plain->data + plain->len, room);
-        if (r <= 0)
-            return failure(t, r, "read");
-        plain->len += (size_t)r;
+        size_t got;
+        int rc = otpc__tls_read(t, plain->data + plain->len, plain->cap - plain->len, &got);
+        if (rc != 1)
+            return rc;
+        plain->len += got;
     }
 }
 

@@ -1,6 +1,6 @@
 /*
- * TLS for daemon connections through OpenSSL memory BIOs (no sockets here): the
- * session feeds it the bytes it read and writes out the bytes it produces, so the
+ * TLS through OpenSSL memory BIOs (no sockets here): the transport (xport_tls.c)
+ * feeds it the bytes it read and writes out the bytes it produces, so the
  * handshake is driven by the connection's own readiness events and never blocks the
  * loop, a stalled peer only holds its own connection, and the whole state machine can
  * be exercised in memory (c_src/test/test_tls.c).
@@ -40,6 +40,18 @@ int otpc__tls_feed(otpc__tls_t *t, const char *data, size_t len);
  * otpc__tls_error(); an alert for the peer may wait in the output). Also answers
  * what the protocol needs answered: take the output afterwards. */
 int otpc__tls_recv(otpc__tls_t *t, otpc__buf_t *plain);
+
+/* Advance the handshake with what was fed: 1 once complete, 0 while it waits for the
+ * peer, OTPC_EPROTO when it failed. Take the output afterwards. */
+int otpc__tls_handshake(otpc__tls_t *t);
+
+/* Up to cap bytes of plaintext into buf: 1 with *got > 0, 0 when more input is needed
+ * (the handshake is advanced first), OTPC_EPROTO when the stream ended or failed
+ * (otpc__tls_peer_closed() tells a close_notify). Take the output afterwards. */
+int otpc__tls_read(otpc__tls_t *t, char *buf, size_t cap, size_t *got);
+
+/* Input fed and not read yet (plaintext or records): more to read without the socket. */
+size_t otpc__tls_buffered(const otpc__tls_t *t);
 
 /* 1 once the handshake has completed. */
 int otpc__tls_established(const otpc__tls_t *t);
