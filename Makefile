@@ -34,7 +34,7 @@ CT_SNAME  ?= otpc_ct
 HOST      := $(shell hostname | cut -d. -f1)
 COOKIE    := $(HOME)/.erlang.cookie
 
-.PHONY: all build deps test test-san-ct test-otp run bench fuzz fuzz-ci clean cookie
+.PHONY: all build deps test test-san-ct test-otp test-examples run bench fuzz fuzz-ci clean cookie
 
 all: build
 
@@ -54,6 +54,7 @@ test: build
 	$(REBAR) ct --sname $(CT_SNAME)
 	$(MAKE) test-san-ct
 	$(REBAR) dialyzer
+	$(MAKE) test-examples
 	$(MAKE) test-otp
 
 # The real-erl suites again, against the node program built with ASan+UBSan: memory
@@ -77,6 +78,13 @@ test-san-ct:
 # node program built here (scripts/otp_ct.sh). Cases listed in
 # test/otp_known_failures.config run, and show as skipped with their reason if they
 # fail. Each release prints what it cost.
+# The example projects that depend on otpc (examples/): each builds its plug-in with
+# its own build tool and passes its own tests against a real node.
+test-examples: build
+	cd examples/rebar3_app && $(REBAR) ct --sname $(CT_SNAME)_r3
+	cd examples/mix_app && MIX_REBAR3=$$(command -v rebar3) MIX_ENV=test \
+	    elixir --sname $(CT_SNAME)_mix -S mix test
+
 test-otp: build $(addprefix test-otp-,$(OTP_RELEASES))
 	@[ -n "$(strip $(OTP_RELEASES))" ] || echo "test-otp: OTP_RELEASES is empty, nothing to run"
 

@@ -25,6 +25,7 @@
                         cookie => atom(),
                         args => [string()],
                         load => [file:filename_all()],
+                        env => [{string(), string()}],
                         timeout => pos_integer(),
                         executable => file:filename()}.
 %% `name': the node's short name (no `@'); the host is the calling node's.
@@ -32,6 +33,8 @@
 %% `args': extra flags for the node program, e.g. `["-probe"]'.
 %% `load': plug-ins (shared objects) the node loads before it starts anything;
 %% one that cannot be loaded keeps the node from starting (see `load_module/2').
+%% `env': extra environment variables for the node program (say
+%% `ASAN_OPTIONS' for a sanitizer build).
 %% `timeout': ms to wait for the node to report ready (default 10000).
 %% `executable': the node program; default: the application environment key
 %% `executable', else $OTPC_NODE_EXECUTABLE (e.g. a sanitizer build), else

@@ -24,6 +24,7 @@
                     name_args := [string()],
                     cookie := atom(),
                     args := [string()],
+                    env := [{string(), string()}],
                     timeout := pos_integer(),
                     executable := file:filename_all()}.
 %% What `otpc_node' gets once the user's options are checked.
@@ -83,8 +84,8 @@ port_args(#{name_args := NameArgs, args := Args}) ->
 
 %% @doc The node program's environment additions.
 -spec port_env(config()) -> [{string(), string()}].
-port_env(#{cookie := Cookie}) ->
-    [{"OTPC_COOKIE", atom_to_list(Cookie)}].
+port_env(#{cookie := Cookie} = Config) ->
+    maps:get(env, Config, []) ++ [{"OTPC_COOKIE", atom_to_list(Cookie)}].
 
 %% ---------------------------------------------------------------------
 
@@ -104,6 +105,11 @@ valid(cookie, Cookie) ->
     is_atom(Cookie);
 valid(args, Args) ->
     is_list(Args) andalso lists:all(fun io_lib:char_list/1, Args);
+valid(env, Env) ->
+    is_list(Env) andalso
+        lists:all(fun({K, V}) -> io_lib:char_list(K) andalso io_lib:char_list(V);
+                     (_) -> false
+                  end, Env);
 valid(load, Paths) ->
     is_list(Paths) andalso lists:all(fun(P) -> io_lib:char_list(P) orelse is_binary(P) end,
                                      Paths);
@@ -132,5 +138,6 @@ build(#{name := Name} = Opts, #{node := Self, longnames := Longnames} = Context)
       cookie => maps:get(cookie, Opts, maps:get(cookie, Context)),
       args => [A || P <- maps:get(load, Opts, []),
                     A <- ["-load", unicode:characters_to_list(P)]] ++ maps:get(args, Opts, []),
+      env => maps:get(env, Opts, []),
       timeout => maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
       executable => Exe}.

@@ -45,9 +45,22 @@ defaults_short_names_test() ->
                         name_args => ["-sname", "c1"],
                         cookie => ctcookie,
                         args => [],
+                        env => [],
                         timeout => 10000,
                         executable => ?EXE}},
                  otpc_node_opts:config(#{name => c1}, short())).
+
+load_and_env_test() ->
+    {ok, C} = otpc_node_opts:config(#{name => c1, load => ["a.so", <<"b.so">>],
+                                      args => ["-probe"],
+                                      env => [{"ASAN_OPTIONS", "x=1"}]}, short()),
+    ?assertEqual(["-load", "a.so", "-load", "b.so", "-probe"], maps:get(args, C)),
+    ?assertEqual([{"ASAN_OPTIONS", "x=1"}, {"OTPC_COOKIE", "ctcookie"}],
+                 otpc_node_opts:port_env(C)),
+    ?assertEqual({error, {badopt, {load, "a.so"}}},
+                 otpc_node_opts:validate(#{name => c1, load => "a.so"})),
+    ?assertEqual({error, {badopt, {env, [{"A", 1}]}}},
+                 otpc_node_opts:validate(#{name => c1, env => [{"A", 1}]})).
 
 long_names_test() ->
     {ok, Config} = otpc_node_opts:config(#{name => c1}, long()),

@@ -190,8 +190,9 @@ static int fail(otpc__load_err_t *e, const char *kind, int as, const char *detai
 static int fail_errno(otpc__load_err_t *e, int err)
 {
     const char *kind = err == ENOENT ? "enoent" : err == EACCES ? "eacces" : "file";
-    return fail(e, kind, err == ENOENT || err == EACCES ? OTPC__LD_NONE : OTPC__LD_STRING,
-                strerror(err));
+    if (err == ENOENT || err == EACCES)
+        return fail(e, kind, OTPC__LD_NONE, NULL);
+    return fail(e, kind, OTPC__LD_STRING, strerror(err));
 }
 
 /* A private copy of the object (see modules.h): its path in out. 0 or an errno. */
