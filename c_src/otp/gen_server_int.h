@@ -17,8 +17,9 @@ typedef struct {
 /* Decode {'$gen_call', {From, Tag}, Request}; *req_index points at Request. 1 if it is
  * a call, 0 if not. Spans point into msg. */
 int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index);
-/* Send {Tag, Reply} to the caller: through ALIAS_SEND to the alias when the tag is
- * [alias | Ref] and the caller's node supports aliases, else to the caller's pid.
+/* Send {Tag, Reply} to the caller: to the alias when the tag is [alias | Ref] and the
+ * caller's node takes alias messages (ALTACT_SIG_SEND or ALIAS_SEND, as its flags
+ * allow: distribution/dsig.h), else to the caller's pid.
  * reply must be well formed; only the bytes after its first (version) byte are read. */
 int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply);
 /* The same on behalf of `server`, which need not be running (or alive). */
