@@ -38,6 +38,7 @@
 #ifndef OTPC_H
 #define OTPC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <ei.h>
@@ -267,6 +268,75 @@ int otpc_x_append_subterm(ei_x_buff *x, otpc_term_t t, int *index);
 /* Append the whole of t (without its version byte) to x. */
 int otpc_x_append_term(ei_x_buff *x, otpc_term_t t);
 
+/* ---- terms with a format ------------------------------------------------------- *
+ *
+ * Match a term against a pattern and build one from a template, written as Erlang
+ * terms with ~ conversions for the C values going in or out:
+ *
+ *     long k;
+ *     if (otpc_match(req, "{add, ~l}", &k)) ...            // req is {add, K}
+ *     rc = otpc_x_format(x, "{ok, ~l, ~s}", n, "text");   // appends {ok, N, "text"}
+ *     return otpc_reply_format(r, "{ok, ~l}", n);         // in handle_call
+ *
+ * The language (spaces and newlines anywhere between the parts):
+ *   ok  'quoted atom'  true       atoms (UTF-8; escapes \\ \' \" \n \r \t)
+ *   42  -7                        integers (those of a long; no float literals)
+ *   "text"                        a string: a list of characters (UTF-8 in the format)
+ *   <<"bytes">>  <<>>             a binary
+ *   {A, B}  [A, B]  [A, B | T]    tuples, lists, a list with a tail (match: T is _)
+ *   #{K => V}  #{K := V}          maps (build: =>; match: either, and K a literal)
+ *   _  _Name                      match only: anything
+ *
+ *   conv  otpc_x_format takes          otpc_match takes (output; NULL: only check)
+ *   ~a    const char * (UTF-8)         char *, room for MAXATOMLEN_UTF8 bytes: an atom
+ *                                      as UTF-8 with a NUL (one holding NUL: no match)
+ *   ~s    const char * (UTF-8)         char *buf, size_t cap: a list of characters
+ *                                      ([] too) as UTF-8 with a NUL; one that does not
+ *                                      fit in cap, or holds NUL: no match
+ *   ~b    const void *, size_t         const char **, size_t *: a binary, borrowed from t
+ *                                      (not NUL-terminated)
+ *   ~l    long                         long *   an integer that fits
+ *   ~u    unsigned long                unsigned long *
+ *   ~i    int                          int *
+ *   ~d    double (finite)              double * a float (an integer does not match)
+ *   ~p    otpc_proc_t *self,           otpc_proc_t *self, otpc_pid_t *: a pid
+ *         const otpc_pid_t *
+ *   ~r    otpc_proc_t *self,           otpc_proc_t *self, otpc_ref_t *: a reference
+ *         const otpc_ref_t *
+ *   ~t    otpc_term_t: a whole term,   otpc_term_t *: any term, a view of it inside t
+ *         with or without its version  *without* a version byte (see below)
+ *         byte
+ *
+ * Matching follows Erlang's: a literal matches an equal term whatever its encoding (a
+ * string sent as bytes or as a list, atoms in any of their forms, big integers that fit),
+ * a tuple or list only one of the same length, a map one that has at least the keys
+ * given. ~p and ~r need self (pids and refs name their node by an id of self's node):
+ * only those two tie a call to the scheduler thread; the rest may run on any thread.
+ *
+ * A view from ~t, like one from ~b, borrows from t and lives as long as t does (for an
+ * element of a list that was sent as bytes, static storage). It has no version byte, so
+ * it is not a term to hand to otpc_send or otpc_reply_term: match it again
+ * (otpc_match takes a term with or without the version byte), or put it into a term
+ * with ~t, e.g. otpc_reply_format(r, "~t", v).
+ *
+ * Varargs are not type-checked: each conversion must get exactly the types above. */
+
+/* 1 if t matches fmt, with the outputs filled; 0 if it does not (some outputs may have
+ * been written then), if t is not one well-formed term (checked whole and bounded:
+ * bytes from the network are fine), or if fmt is malformed. A malformed format never
+ * matches and is logged as an error, so `if (otpc_match(...))` is always safe. t may
+ * start with the version byte or not. */
+OTPC_WUR int otpc_match(otpc_term_t t, const char *fmt, ...);
+OTPC_WUR int otpc_vmatch(otpc_term_t t, const char *fmt, va_list ap);
+
+/* Append the term fmt describes to x, without a version byte: the way to fill
+ * otpc_ret_reply(r) or a buffer from ei_x_new_with_version(). 0, OTPC_EINVAL (fmt
+ * malformed, or an argument: invalid UTF-8, a NULL string, an atom over 255
+ * characters, a ~t that is not one term, a double that is not finite) or OTPC_ENOMEM.
+ * On an error x is as it was: nothing of the term stays in it. */
+OTPC_WUR int otpc_x_format(ei_x_buff *x, const char *fmt, ...);
+OTPC_WUR int otpc_x_vformat(ei_x_buff *x, const char *fmt, va_list ap);
+
 /* ---- timers -------------------------------------------------------------------- */
 
 /* A timer reference; 0 is never a valid one. */
@@ -340,6 +410,14 @@ otpc_action_t otpc_reply_atom(otpc_ret_t *r, const char *atom);
 otpc_action_t otpc_reply_term(otpc_ret_t *r, otpc_term_t reply);
 otpc_action_t otpc_stop_atom(otpc_ret_t *r, const char *reason);
 otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason);
+/* The same with a term built by otpc_x_format (see "terms with a format"):
+ *     return otpc_reply_format(r, "{ok, ~l}", n);
+ *     return otpc_stop_format(r, "{shutdown, ~a}", why);
+ * Out of memory marks r, as above. A malformed format (or argument) is logged and
+ * leaves the reply or reason empty: the server then stops with
+ * {bad_return_value, malformed_term}. */
+otpc_action_t otpc_reply_format(otpc_ret_t *r, const char *fmt, ...);
+otpc_action_t otpc_stop_format(otpc_ret_t *r, const char *fmt, ...);
 
 /* A gen_server "module": a static table of callbacks. Only `name` is required.
  * The server's own state is otpc_proc_data(self) / otpc_proc_set_data(); terms passed
