@@ -29,8 +29,7 @@ static int is_digit(char c)
 
 static int is_name(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' ||
-           c == '@';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' || c == '@';
 }
 
 static const char *skip_space(const char *p)
@@ -136,9 +135,9 @@ static const char *lex_punct(const char *p, otpc__tk_t *tk)
         char s[3];
         otpc__tk_kind_t kind;
     } punct[] = {
-        {"#{", OTPC__TK_MAP},    {"=>", OTPC__TK_ARROW},  {":=", OTPC__TK_ASSOC},
-        {"{", OTPC__TK_LBRACE},  {"}", OTPC__TK_RBRACE},  {"[", OTPC__TK_LBRACK},
-        {"]", OTPC__TK_RBRACK},  {",", OTPC__TK_COMMA},   {"|", OTPC__TK_BAR},
+        {"#{", OTPC__TK_MAP},   {"=>", OTPC__TK_ARROW}, {":=", OTPC__TK_ASSOC},
+        {"{", OTPC__TK_LBRACE}, {"}", OTPC__TK_RBRACE}, {"[", OTPC__TK_LBRACK},
+        {"]", OTPC__TK_RBRACK}, {",", OTPC__TK_COMMA},  {"|", OTPC__TK_BAR},
     };
     for (size_t i = 0; i < sizeof punct / sizeof *punct; i++) {
         size_t n = strlen(punct[i].s);
@@ -516,7 +515,8 @@ static int elements(build_t *b, otpc__tk_kind_t open, int depth, uint32_t *n, in
         }
         if (tk.kind == close)
             return 0;
-        return bad(b, tk.at, tk.kind == OTPC__TK_BAD ? tk.why : "expected , or the end of the container");
+        return bad(b, tk.at,
+                   tk.kind == OTPC__TK_BAD ? tk.why : "expected , or the end of the container");
     }
 }
 

@@ -23,7 +23,10 @@
 #include "core/node_int.h"
 #include "util/log.h"
 
-#define SI(n) {(char)ERL_SMALL_INTEGER_EXT, (char)(n)}
+#define SI(n)                                  \
+    {                                          \
+        (char)ERL_SMALL_INTEGER_EXT, (char)(n) \
+    }
 #define SI4(n) SI(n), SI(n + 1), SI(n + 2), SI(n + 3)
 #define SI16(n) SI4(n), SI4(n + 4), SI4(n + 8), SI4(n + 12)
 #define SI64(n) SI16(n), SI16(n + 16), SI16(n + 32), SI16(n + 48)

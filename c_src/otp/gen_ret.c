@@ -146,8 +146,7 @@ otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason)
 
 /* A formatted reply or reason: out of memory marks r; a malformed format leaves x
  * holding only its version byte, which the runtime refuses (malformed_term). */
-static void formatted(otpc_ret_t *r, ei_x_buff *x, const char *what, const char *fmt,
-                      va_list ap)
+static void formatted(otpc_ret_t *r, ei_x_buff *x, const char *what, const char *fmt, va_list ap)
 {
     const char *why;
     size_t at;
@@ -155,8 +154,8 @@ static void formatted(otpc_ret_t *r, ei_x_buff *x, const char *what, const char 
     if (rc == OTPC_ENOMEM)
         r->enomem = 1;
     else if (rc)
-        OTPC__LOG_ERROR("gen_server", "%s: malformed format or argument at %zu (%s): %s", what,
-                        at, why ? why : "", fmt ? fmt : "NULL");
+        OTPC__LOG_ERROR("gen_server", "%s: malformed format or argument at %zu (%s): %s", what, at,
+                        why ? why : "", fmt ? fmt : "NULL");
 }
 
 otpc_action_t otpc_reply_format(otpc_ret_t *r, const char *fmt, ...)

@@ -128,8 +128,8 @@ static void build_atoms(void **state)
     assert_int_equal(otpc_x_format(&X, "'it''s'"), OTPC_EINVAL); /* no juxtaposition */
     assert_int_equal(otpc_x_format(&X, "'it\\'s \\\\ \\n caf\xc3\xa9'"), 0);
     const char *want = "it's \\ \n caf\xc3\xa9";
-    assert_int_equal(
-        ei_x_encode_atom_len_as(&E, want, (int)strlen(want), ERLANG_UTF8, ERLANG_UTF8), 0);
+    assert_int_equal(ei_x_encode_atom_len_as(&E, want, (int)strlen(want), ERLANG_UTF8, ERLANG_UTF8),
+                     0);
     same();
     reset();
     assert_int_equal(otpc_x_format(&X, "a@b_C9"), 0);
@@ -161,9 +161,16 @@ static void build_integers(void **state)
 {
     (void)state;
     long vals[] = {0, 1, -1, 255, 256, -134217728, 134217727, 134217728, LONG_MIN, LONG_MAX};
-    const char *text[] = {"0",          "1",         "-1",       "255",
-                          "256",        "-134217728", "134217727", "134217728",
-                          "-9223372036854775808", "9223372036854775807"};
+    const char *text[] = {"0",
+                          "1",
+                          "-1",
+                          "255",
+                          "256",
+                          "-134217728",
+                          "134217727",
+                          "134217728",
+                          "-9223372036854775808",
+                          "9223372036854775807"};
     for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
         reset();
         assert_int_equal(otpc_x_format(&X, text[k]), 0);
@@ -294,30 +301,16 @@ static void build_containers(void **state)
     same();
     /* a tuple of 300: LARGE_TUPLE_EXT */
     static char f[2000];
-    strcpy(f, "{");
-    for (int k = 0; k < 300; k++)
-        strcat(f, k ? ",~i" : "~i");
+    strcpy(f, "{~i");
+    for (int k = 1; k < 300; k++)
+        strcat(f, ", 7");
     strcat(f, "}");
     reset();
     assert_int_equal(ei_x_encode_tuple_header(&E, 300), 0);
     for (int k = 0; k < 300; k++)
         assert_int_equal(ei_x_encode_long(&E, 7), 0);
-    assert_int_equal(otpc_x_format(&X, f, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-                                   7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7),
-                     0);
+    assert_int_equal(otpc_x_format(&X, f, 7), 0);
+    assert_int_equal(otpc_match(tx(), f, NULL), 1);
     same();
 }
 
@@ -453,9 +446,9 @@ static void match_conversions(void **state)
     (void)state;
     reset();
     assert_int_equal(otpc_x_format(&E, "{nested, [1]}"), 0);
-    assert_int_equal(otpc_x_format(&X, "{~a, ~s, ~b, ~l, ~u, ~i, ~d, ~t}", "at", "caf\xc3\xa9\xe2\x82\xac",
-                                   "bi\0n", (size_t)4, LONG_MIN, ULONG_MAX, INT_MAX, -0.25,
-                                   otpc_term_x(&E)),
+    assert_int_equal(otpc_x_format(&X, "{~a, ~s, ~b, ~l, ~u, ~i, ~d, ~t}", "at",
+                                   "caf\xc3\xa9\xe2\x82\xac", "bi\0n", (size_t)4, LONG_MIN,
+                                   ULONG_MAX, INT_MAX, -0.25, otpc_term_x(&E)),
                      0);
     char a[MAXATOMLEN_UTF8], s[16];
     const char *b;
@@ -672,12 +665,12 @@ static void malformed(void **state)
     reset();
     assert_int_equal(otpc_x_format(&X, "ok"), 0);
     const char *bad[] = {
-        "",         "   ",      "{",        "}",         "{a",        "{a,}",      "{,}",
-        "[a,]",     "[a | ]",   "[| a]",    "[a | b, c]", "[a | b",    "#{",        "#{a}",
-        "#a",       "#{a => }", "a b",      "{a} b",     "X",         "Var",       "'open",
-        "\"open",   "'\\q'",    "~",        "~z",        "~A",        "1.0",       "0x1f",
-        "<<",       "<<\"a\"",  "<<\"a\">", "=",         ":",         "=>",        "a => b",
-        "{a b}",    "[a b]",    "'a' 'b'",  "$a",        "!",         "{a}}",      "]",
+        "",       "   ",      "{",        "}",          "{a",     "{a,}", "{,}",
+        "[a,]",   "[a | ]",   "[| a]",    "[a | b, c]", "[a | b", "#{",   "#{a}",
+        "#a",     "#{a => }", "a b",      "{a} b",      "X",      "Var",  "'open",
+        "\"open", "'\\q'",    "~",        "~z",         "~A",     "1.0",  "0x1f",
+        "<<",     "<<\"a\"",  "<<\"a\">", "=",          ":",      "=>",   "a => b",
+        "{a b}",  "[a b]",    "'a' 'b'",  "$a",         "!",      "{a}}", "]",
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         int before = X.index;
@@ -751,8 +744,8 @@ static void truncated(void **state)
     (void)state;
     const char *fmt = "{~a, [~s | _], #{k => ~b}, ~l, ~t}";
     reset();
-    assert_int_equal(otpc_x_format(&X, "{~a, [~s, x], #{k => ~b}, ~l, {x, ~d}}", "atom",
-                                   "string", "bin", (size_t)3, LONG_MAX, 2.0),
+    assert_int_equal(otpc_x_format(&X, "{~a, [~s, x], #{k => ~b}, ~l, {x, ~d}}", "atom", "string",
+                                   "bin", (size_t)3, LONG_MAX, 2.0),
                      0);
     assert_int_equal(otpc_match(tx(), fmt, NULL, NULL, (size_t)0, NULL, NULL, NULL, NULL), 1);
     cuts(tx(), fmt);
@@ -845,8 +838,7 @@ static void out_of_memory(void **state)
 
 /* ---- the gen_server shortcuts ------------------------------------------------------- */
 
-static otpc_action_t srv_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,
-                              otpc_ret_t *r)
+static otpc_action_t srv_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from, otpc_ret_t *r)
 {
     (void)self;
     (void)from;
@@ -930,15 +922,12 @@ static void gen_server_shortcuts(void **state)
     otpc_node_free(n);
     n = call("{'$gen_call', {~p, tag}, {stop, bye}}");
     /* the reply-less stop: only DOWN with the formatted reason */
-    assert_int_equal(otpc_match(otpc_term_x(&last),
-                                "{'DOWN', _, process, _, {shutdown, bye}}"),
-                     1);
+    assert_int_equal(otpc_match(otpc_term_x(&last), "{'DOWN', _, process, _, {shutdown, bye}}"), 1);
     otpc_node_free(n);
     n = call("{'$gen_call', {~p, tag}, other}");
-    assert_int_equal(
-        otpc_match(otpc_term_x(&last),
-                   "{'DOWN', _, process, _, {bad_return_value, malformed_term}}"),
-        1);
+    assert_int_equal(otpc_match(otpc_term_x(&last),
+                                "{'DOWN', _, process, _, {bad_return_value, malformed_term}}"),
+                     1);
     otpc_node_free(n);
     ei_x_free(&last);
 }
@@ -946,14 +935,14 @@ static void gen_server_shortcuts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(build_atoms),       cmocka_unit_test(build_integers),
-        cmocka_unit_test(build_strings),     cmocka_unit_test(build_binaries),
-        cmocka_unit_test(build_containers),  cmocka_unit_test(build_conversions),
-        cmocka_unit_test(match_literals),    cmocka_unit_test(match_conversions),
-        cmocka_unit_test(pids_and_refs),     cmocka_unit_test(maps),
-        cmocka_unit_test(round_trips),       cmocka_unit_test(malformed),
-        cmocka_unit_test(truncated),         cmocka_unit_test(hostile),
-        cmocka_unit_test(out_of_memory),     cmocka_unit_test(gen_server_shortcuts),
+        cmocka_unit_test(build_atoms),      cmocka_unit_test(build_integers),
+        cmocka_unit_test(build_strings),    cmocka_unit_test(build_binaries),
+        cmocka_unit_test(build_containers), cmocka_unit_test(build_conversions),
+        cmocka_unit_test(match_literals),   cmocka_unit_test(match_conversions),
+        cmocka_unit_test(pids_and_refs),    cmocka_unit_test(maps),
+        cmocka_unit_test(round_trips),      cmocka_unit_test(malformed),
+        cmocka_unit_test(truncated),        cmocka_unit_test(hostile),
+        cmocka_unit_test(out_of_memory),    cmocka_unit_test(gen_server_shortcuts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
