@@ -17,6 +17,7 @@
  * STRING_EXT has no bytes of its own; it is one of a static table of small integers.
  */
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #include "core/format.h"
@@ -215,8 +216,12 @@ static int conv_atom(const char *p, size_t n, char *out)
     char a[MAXATOMLEN_UTF8];
     size_t alen;
     int i = 0;
-    /* an atom holding NUL ('a\0b') is not a C string: it matches no ~a */
-    if (otpc__decode_atom(p, &i, a, &alen) || (size_t)i != n || alen != strlen(a))
+    size_t bytes, cps;
+    uint32_t max;
+    /* an atom holding NUL ('a\0b') is not a C string, and one whose text is not UTF-8
+     * (no BEAM node sends one) is not an atom: they match no ~a */
+    if (otpc__decode_atom(p, &i, a, &alen) || (size_t)i != n || alen != strlen(a) ||
+        otpc__text_measure((otpc__text_t){a, a + alen, 0}, &bytes, &cps, &max))
         return 0;
     if (out)
         memcpy(out, a, alen + 1);
@@ -302,7 +307,8 @@ static int conv(match_t *m, const char *p, size_t n, char c, size_t at)
     case 'd': {
         double *out = va_arg(m->ap, double *), d;
         int i = 0;
-        if (!p || !WHOLE(ei_decode_double(p, &i, &d), p, n))
+        /* the external format can carry NaN and infinities; Erlang has none */
+        if (!p || !WHOLE(ei_decode_double(p, &i, &d), p, n) || !isfinite(d))
             return 0;
         if (out)
             *out = d;

@@ -284,7 +284,8 @@ int otpc_x_append_term(ei_x_buff *x, otpc_term_t t);
  *   "text"                        a string: a list of characters (UTF-8 in the format)
  *   <<"bytes">>  <<>>             a binary
  *   {A, B}  [A, B]  [A, B | T]    tuples, lists, a list with a tail (match: T is _)
- *   #{K => V}  #{K := V}          maps (build: =>; match: either, and K a literal)
+ *   #{K => V}  #{K := V}          maps (build: =>, keys that differ; match: either,
+ *                                 K a literal)
  *   _  _Name                      match only: anything
  *
  *   conv  otpc_x_format takes          otpc_match takes (output; NULL: only check)

@@ -505,6 +505,23 @@ static void match_conversions(void **state)
     assert_int_equal(otpc_match(te(), "~a", a), 0);
     assert_int_equal(otpc_match(te(), "a"), 0);
     assert_int_equal(otpc_match(te(), "'a\\0b'"), 0); /* no \0 escape: malformed */
+    /* an atom whose text is not UTF-8 (no BEAM node sends one) */
+    reset();
+    eraw((const char[]){ERL_SMALL_ATOM_UTF8_EXT, 3, 'a', (char)0xc3, 'b'}, 5);
+    assert_int_equal(otpc_match(te(), "~a", a), 0);
+    assert_int_equal(otpc_match(te(), "_"), 1);
+    /* NaN and infinity can be encoded, but are no Erlang floats */
+    const double inf = INFINITY, nan = NAN;
+    for (int k = 0; k < 2; k++) {
+        char f[9] = {NEW_FLOAT_EXT};
+        uint64_t bits;
+        memcpy(&bits, k ? &nan : &inf, 8);
+        otpc__put_u64(f + 1, bits);
+        reset();
+        eraw(f, 9);
+        assert_int_equal(otpc_match(te(), "~d", &d), 0);
+        assert_int_equal(otpc_match(te(), "_"), 1);
+    }
     /* an element of a list sent as bytes: ~t views static storage, and matches again */
     reset();
     assert_int_equal(ei_x_encode_string(&E, "az"), 0);
