@@ -12,7 +12,8 @@
  *  - Functions returning int give 0 on success or a negative OTPC_E* code;
  *    otpc_strerror() names it.
  *  - Terms cross the API as ei external-format bytes *with* the leading version byte
- *    (what ei_x_new_with_version() starts with). An otpc_term_t is a borrowed view:
+ *    (what ei_x_new_with_version() starts with; otpc_match and otpc_x_format's ~t
+ *    also take a term without it). An otpc_term_t is a borrowed view:
  *    the callee never keeps the pointer past the call, the caller keeps ownership.
  *  - Functions taking an otpc_proc_t *self may only be called from a callback of that
  *    process, on the scheduler thread.
@@ -290,7 +291,8 @@ int otpc_x_append_term(ei_x_buff *x, otpc_term_t t);
  *
  *   conv  otpc_x_format takes          otpc_match takes (output; NULL: only check)
  *   ~a    const char * (UTF-8)         char *, room for MAXATOMLEN_UTF8 bytes: an atom
- *                                      as UTF-8 with a NUL (one holding NUL: no match)
+ *                                      as UTF-8 with a NUL (one holding NUL, or whose
+ *                                      text is not UTF-8: no match)
  *   ~s    const char * (UTF-8)         char *buf, size_t cap: a list of characters
  *                                      ([] too) as UTF-8 with a NUL; one that does not
  *                                      fit in cap, or holds NUL: no match
@@ -311,8 +313,13 @@ int otpc_x_append_term(ei_x_buff *x, otpc_term_t t);
  * Matching follows Erlang's: a literal matches an equal term whatever its encoding (a
  * string sent as bytes or as a list, atoms in any of their forms, big integers that fit),
  * a tuple or list only one of the same length, a map one that has at least the keys
- * given. ~p and ~r need self (pids and refs name their node by an id of self's node):
- * only those two tie a call to the scheduler thread; the rest may run on any thread.
+ * given. ~p and ~r need self (pids and refs name their node by an id of self's node,
+ * and a match adds the node's name there, as otpc_decode_pid does): only those two tie
+ * a call to the scheduler thread; the rest may run on any thread. A string is built as
+ * term_to_binary does: bytes when every character fits in one, else a list.
+ *
+ * Ownership: fmt and the arguments are only read during the call; x belongs to the
+ * caller, who frees it (or, for otpc_ret_reply(r), the runtime).
  *
  * A view from ~t, like one from ~b, borrows from t and lives as long as t does (for an
  * element of a list that was sent as bytes, static storage). It has no version byte, so
@@ -320,7 +327,8 @@ int otpc_x_append_term(ei_x_buff *x, otpc_term_t t);
  * (otpc_match takes a term with or without the version byte), or put it into a term
  * with ~t, e.g. otpc_reply_format(r, "~t", v).
  *
- * Varargs are not type-checked: each conversion must get exactly the types above. */
+ * Varargs are not type-checked: each conversion must get exactly the types above, in
+ * the order of the format (a match takes every conversion's arguments, matched or not). */
 
 /* 1 if t matches fmt, with the outputs filled; 0 if it does not (some outputs may have
  * been written then), if t is not one well-formed term (checked whole and bounded:
@@ -393,7 +401,9 @@ typedef struct otpc_from otpc_from_t;
  *     if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
  *         ei_x_encode_long(x, n))
  *         return otpc_stop_atom(r, "enomem");
- *     return OTPC_REPLY;                                                           */
+ *     return OTPC_REPLY;
+ *
+ * (the same as return otpc_reply_format(r, "{ok, ~l}", n), below).                */
 ei_x_buff *otpc_ret_reply(otpc_ret_t *r);
 ei_x_buff *otpc_ret_reason(otpc_ret_t *r);
 ei_x_buff *otpc_ret_continue(otpc_ret_t *r);
