@@ -450,10 +450,7 @@ static void format_seeds(void)
 {
     otpc_term_t sub = {"\x83h\x01w\x01z", 6}; /* {z} */
     format_seed("atom_long", 0, 1, "{~a, ~l}", "caf\xc3\xa9", -1234567890123L);
-    format_seed("string_bin_term", 1, 1, "{~s, ~b, ~t}",
-                "\xe2\x82\xac"
-                "1",
-                "b", (size_t)1, sub);
+    format_seed("string_bin_term", 1, 1, "{~s, ~b, ~t}", "\u20ac1", "b", (size_t)1, sub);
     format_seed("string_bin_term_raw", 1, 0, "{\"abc\", <<>>, [1 | 2]}");
     format_seed("ints", 2, 1, "[-7, 300, x | y]");
     format_seed("map", 3, 1, "#{a => 1, k => ~d, \"s\" => [{}]}", 0.5);
