@@ -464,12 +464,12 @@ static int conv(build_t *b, char c, size_t at)
     case 'p':
     case 'r': {
         otpc_proc_t *self = va_arg(b->ap, otpc_proc_t *);
-        const void *v = va_arg(b->ap, const void *);
-        if (!self || !v)
+        const otpc_pid_t *pid = c == 'p' ? va_arg(b->ap, const otpc_pid_t *) : NULL;
+        const otpc_ref_t *ref = c == 'r' ? va_arg(b->ap, const otpc_ref_t *) : NULL;
+        if (!self || (!pid && !ref))
             return bad(b, at, "~p or ~r: NULL self or value");
-        if (c == 'p')
-            return otpc__x_pid(self->node, b->x, v);
-        const otpc_ref_t *ref = v;
+        if (pid)
+            return otpc__x_pid(self->node, b->x, pid);
         if (ref->len < 1 || ref->len > 5)
             return bad(b, at, "~r: not a reference");
         return otpc__x_ref(self->node, b->x, ref);

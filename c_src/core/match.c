@@ -228,24 +228,28 @@ static int conv_atom(const char *p, size_t n, char *out)
     return 1;
 }
 
-static int conv_int(const char *p, size_t n, char c, void *out)
+/* ~l, ~u, ~i: the output's type is the conversion's (va_arg takes exactly it). */
+static int conv_int(match_t *m, const char *p, size_t n, char c)
 {
+    long v;
+    unsigned long uv;
     int i = 0;
     if (c == 'u') {
-        unsigned long v;
-        if (!WHOLE(ei_decode_ulong(p, &i, &v), p, n))
+        unsigned long *out = va_arg(m->ap, unsigned long *);
+        if (!p || !WHOLE(ei_decode_ulong(p, &i, &uv), p, n))
             return 0;
         if (out)
-            *(unsigned long *)out = v;
+            *out = uv;
         return 1;
     }
-    long v;
-    if (!WHOLE(ei_decode_long(p, &i, &v), p, n) || (c == 'i' && (v < INT_MIN || v > INT_MAX)))
+    long *lout = c == 'l' ? va_arg(m->ap, long *) : NULL;
+    int *iout = c == 'i' ? va_arg(m->ap, int *) : NULL;
+    if (!p || !WHOLE(ei_decode_long(p, &i, &v), p, n) || (c == 'i' && (v < INT_MIN || v > INT_MAX)))
         return 0;
-    if (out && c == 'i')
-        *(int *)out = (int)v;
-    else if (out)
-        *(long *)out = v;
+    if (lout)
+        *lout = v;
+    if (iout)
+        *iout = (int)v;
     return 1;
 }
 
@@ -253,7 +257,8 @@ static int conv_int(const char *p, size_t n, char c, void *out)
 static int conv_id(match_t *m, const char *p, size_t n, char c, size_t at)
 {
     otpc_proc_t *self = va_arg(m->ap, otpc_proc_t *);
-    void *out = va_arg(m->ap, void *);
+    otpc_pid_t *pid = c == 'p' ? va_arg(m->ap, otpc_pid_t *) : NULL;
+    otpc_ref_t *ref = c == 'r' ? va_arg(m->ap, otpc_ref_t *) : NULL;
     if (!self)
         return bad(m, at, "~p or ~r: NULL self");
     if (!p)
@@ -264,9 +269,9 @@ static int conv_id(match_t *m, const char *p, size_t n, char c, size_t at)
     int i = 0, rc;
     if (!is)
         return 0;
-    if (!out)
+    if (!pid && !ref)
         return 1;
-    rc = c == 'p' ? otpc_decode_pid(self, p, &i, out) : otpc_decode_ref(self, p, &i, out);
+    rc = pid ? otpc_decode_pid(self, p, &i, pid) : otpc_decode_ref(self, p, &i, ref);
     if (rc == OTPC_ENOMEM)
         OTPC__LOG_WARN("format", "out of memory decoding a pid or ref: no match");
     return rc == 0 && (size_t)i == n;
@@ -300,10 +305,8 @@ static int conv(match_t *m, const char *p, size_t n, char c, size_t at)
     }
     case 'l':
     case 'u':
-    case 'i': {
-        void *out = va_arg(m->ap, void *);
-        return p && conv_int(p, n, c, out);
-    }
+    case 'i':
+        return conv_int(m, p, n, c);
     case 'd': {
         double *out = va_arg(m->ap, double *), d;
         int i = 0;
