@@ -212,6 +212,9 @@ java_links(Config) ->
     P = probe(Node),
     JPid ! {link, P},
     _ = java_expect(J, "linked " ++ pid_text(P), [Node]),
+    %% jinterface says "linked" once its LINK is sent; the exit below goes over
+    %% another connection and must not overtake it
+    ok = wait_linked(Node, P, JPid, 100),
     P ! {exit, {shutdown, bye}},
     _ = java_expect(J, "exit {shutdown,bye}", [Node]),
     T = probe(Node),
@@ -221,6 +224,18 @@ java_links(Config) ->
     _ = java_expect(J, "got after_link", [Node]),
     java_quit(J, []),
     _ = ?recv({probe_got, T, {'EXIT', JPid, noconnection}}).
+
+wait_linked(_Node, P, JPid, 0) ->
+    ct:fail({link_not_seen, P, JPid});
+wait_linked(Node, P, JPid, N) ->
+    case rpc:call(Node, erlang, process_info, [P, links]) of
+        {links, Links} when is_list(Links) ->
+            case lists:member(JPid, Links) of
+                true -> ok;
+                false -> timer:sleep(50), wait_linked(Node, P, JPid, N - 1)
+            end;
+        _ -> timer:sleep(50), wait_linked(Node, P, JPid, N - 1)
+    end.
 
 %%% ------------------------------------------------------------------
 %%% erl_interface
