@@ -16,19 +16,24 @@
 #define OTPC__SHUT_BRUTAL (-1L)
 #define OTPC__SHUT_INFINITY (-2L)
 
-typedef enum { OTPC__CH_STOPPED, OTPC__CH_RUNNING, OTPC__CH_TERMINATING, OTPC__CH_RESTARTING } otpc__ch_state_t;
+typedef enum {
+    OTPC__CH_STOPPED,
+    OTPC__CH_RUNNING,
+    OTPC__CH_TERMINATING,
+    OTPC__CH_RESTARTING
+} otpc__ch_state_t;
 
 typedef struct {
-    uint64_t serial;   /* unique in its supervisor: names it in messages to itself */
-    ei_x_buff id;      /* canonical, no version byte */
-    ei_x_buff start;   /* {otpc, start_link, [Node, Module, Arg, Opts]}, no version byte */
-    ei_x_buff mods;    /* [Module, ...] or dynamic, no version byte */
-    ei_x_buff arg;     /* versioned: what init gets */
-    char *label;       /* the id as text, for the log */
-    char *name;        /* registered name, or NULL */
+    uint64_t serial; /* unique in its supervisor: names it in messages to itself */
+    ei_x_buff id;    /* canonical, no version byte */
+    ei_x_buff start; /* {otpc, start_link, [Node, Module, Arg, Opts]}, no version byte */
+    ei_x_buff mods;  /* [Module, ...] or dynamic, no version byte */
+    ei_x_buff arg;   /* versioned: what init gets */
+    char *label;     /* the id as text, for the log */
+    char *name;      /* registered name, or NULL */
     const otpc_gen_server_t *mod;
     otpc_restart_t restart;
-    long shutdown; /* ms, OTPC__SHUT_BRUTAL or OTPC__SHUT_INFINITY */
+    long shutdown;  /* ms, OTPC__SHUT_BRUTAL or OTPC__SHUT_INFINITY */
     int supervisor; /* type supervisor, else worker */
     otpc__ch_state_t state;
     otpc_pid_t pid;     /* RUNNING and TERMINATING */

@@ -111,15 +111,25 @@ int otpc__child_from_c(otpc_node_t *n, const otpc_child_spec_t *sp, otpc__child_
 {
     const char *id = sp->id ? sp->id : sp->module->name;
     const char *mod = sp->module->name;
-    static const char UNDEFINED[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 9,
-                                     'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd'};
+    static const char UNDEFINED[] = {(char)ERL_VERSION_MAGIC,
+                                     ERL_SMALL_ATOM_UTF8_EXT,
+                                     9,
+                                     'u',
+                                     'n',
+                                     'd',
+                                     'e',
+                                     'f',
+                                     'i',
+                                     'n',
+                                     'e',
+                                     'd'};
     otpc_term_t arg = sp->arg.size ? sp->arg : OTPC__TERM(UNDEFINED);
     c->mod = sp->module;
     c->restart = sp->restart;
     c->shutdown = sp->shutdown == 0 ? 5000 : sp->shutdown;
     c->name = sp->name ? strdup(sp->name) : NULL;
-    if ((sp->name && !c->name) || ei_x_new(&c->id) || ei_x_new(&c->start) ||
-        ei_x_new(&c->mods) || ei_x_new_with_version(&c->arg) ||
+    if ((sp->name && !c->name) || ei_x_new(&c->id) || ei_x_new(&c->start) || ei_x_new(&c->mods) ||
+        ei_x_new_with_version(&c->arg) ||
         ei_x_encode_atom_len_as(&c->id, id, (int)strlen(id), ERLANG_UTF8, ERLANG_UTF8) ||
         ei_x_encode_list_header(&c->mods, 1) || ei_x_encode_atom(&c->mods, mod) ||
         ei_x_encode_empty_list(&c->mods) || otpc_x_append_term(&c->arg, arg))
@@ -176,10 +186,10 @@ static int locate(otpc_term_t t, int i, at_t *at, ei_x_buff *err)
         return OTPC_EBADARG;
     if (type == ERL_MAP_EXT && ei_decode_map_header(t.data, &j, &n) == 0) {
         char key[MAXATOMLEN_UTF8];
-        static const char *const keys[] = {"id", "start", "restart", "significant",
-                                           "shutdown", "type", "modules"};
-        int *slots[] = {&at->id, &at->start, &at->restart, &at->significant,
-                        &at->shutdown, &at->type, &at->mods};
+        static const char *const keys[] = {"id",       "start", "restart", "significant",
+                                           "shutdown", "type",  "modules"};
+        int *slots[] = {&at->id,       &at->start, &at->restart, &at->significant,
+                        &at->shutdown, &at->type,  &at->mods};
         while (n-- > 0) {
             int is_key = atom_at(t, j, key);
             if (otpc_skip_term(t, &j))
@@ -437,11 +447,10 @@ static const char *restart_name(otpc_restart_t r)
 int otpc__child_encode_spec(ei_x_buff *x, const otpc__child_t *c)
 {
     return ei_x_encode_map_header(x, 7) || ei_x_encode_atom(x, "id") || append(x, &c->id) ||
-           ei_x_encode_atom(x, "start") || append(x, &c->start) ||
-           ei_x_encode_atom(x, "restart") || ei_x_encode_atom(x, restart_name(c->restart)) ||
-           ei_x_encode_atom(x, "significant") || ei_x_encode_boolean(x, 0) ||
-           ei_x_encode_atom(x, "shutdown") || encode_shutdown(x, c->shutdown) ||
-           ei_x_encode_atom(x, "type") ||
+           ei_x_encode_atom(x, "start") || append(x, &c->start) || ei_x_encode_atom(x, "restart") ||
+           ei_x_encode_atom(x, restart_name(c->restart)) || ei_x_encode_atom(x, "significant") ||
+           ei_x_encode_boolean(x, 0) || ei_x_encode_atom(x, "shutdown") ||
+           encode_shutdown(x, c->shutdown) || ei_x_encode_atom(x, "type") ||
            ei_x_encode_atom(x, c->supervisor ? "supervisor" : "worker") ||
            ei_x_encode_atom(x, "modules") || append(x, &c->mods);
 }

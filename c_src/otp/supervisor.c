@@ -37,8 +37,8 @@ typedef struct {
     op_kind_t kind;
     uint64_t *queue; /* serials of the children to shut down, in that order */
     size_t n, at;
-    otpc_from_t *from;   /* OP_TERMINATE: the caller of terminate_child */
-    uint64_t target;     /* OP_TERMINATE: the child; OP_RESTART: the one that ended */
+    otpc_from_t *from; /* OP_TERMINATE: the caller of terminate_child */
+    uint64_t target;   /* OP_TERMINATE: the child; OP_RESTART: the one that ended */
 } op_t;
 
 typedef struct item {
@@ -202,8 +202,8 @@ static int start_child(otpc_proc_t *self, otpc__child_t *c, ei_x_buff *why)
 /* exit(Child, shutdown) or kill, under a monitor; 0 while it runs, -1 if it is gone. */
 static int begin_kill(otpc_proc_t *self, sup_t *s, otpc__child_t *c)
 {
-    static const char KILL[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 4,
-                                'k', 'i', 'l', 'l'};
+    static const char KILL[] = {
+        (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 4, 'k', 'i', 'l', 'l'};
     if (otpc_monitor(self, &c->pid, &c->mref)) {
         otpc_exit_signal(self, &c->pid, OTPC__TERM(KILL));
         return -1; /* out of memory: it is killed, without waiting to see it go */
@@ -405,8 +405,7 @@ static otpc_action_t op_step(otpc_proc_t *self, sup_t *s, otpc_ret_t *r)
 /* ---- messages ------------------------------------------------------------------------ */
 
 /* {'EXIT', Pid, Reason} from a running child: OTP's do_restart. */
-static otpc_action_t child_exit(otpc_proc_t *self, sup_t *s, otpc_term_t msg, int i,
-                                otpc_ret_t *r)
+static otpc_action_t child_exit(otpc_proc_t *self, sup_t *s, otpc_term_t msg, int i, otpc_ret_t *r)
 {
     otpc_pid_t pid;
     if (otpc_decode_pid(self, msg.data, &i, &pid))
@@ -430,13 +429,12 @@ static otpc_action_t child_exit(otpc_proc_t *self, sup_t *s, otpc_term_t msg, in
 }
 
 /* {'DOWN', Ref, process, Pid, Reason}: a child being shut down is gone. */
-static otpc_action_t child_down(otpc_proc_t *self, sup_t *s, otpc_term_t msg, int i,
-                                otpc_ret_t *r)
+static otpc_action_t child_down(otpc_proc_t *self, sup_t *s, otpc_term_t msg, int i, otpc_ret_t *r)
 {
     otpc_ref_t ref;
     otpc_pid_t pid;
-    if (otpc_decode_ref(self, msg.data, &i, &ref) || !otpc_decode_atom_is(msg.data, &i, "process") ||
-        otpc_decode_pid(self, msg.data, &i, &pid))
+    if (otpc_decode_ref(self, msg.data, &i, &ref) ||
+        !otpc_decode_atom_is(msg.data, &i, "process") || otpc_decode_pid(self, msg.data, &i, &pid))
         return OTPC_NOREPLY;
     otpc__child_t *c = by_pid(s, &pid, OTPC__CH_TERMINATING);
     if (!c || !otpc_ref_eq(&c->mref, &ref))
@@ -460,10 +458,11 @@ static int op_message(otpc_proc_t *self, const sup_t *s, otpc_term_t msg)
 {
     otpc_pid_t pid;
     int i;
-    if (otpc_term_is_tagged(msg, "DOWN", 5, &i) || otpc_term_is_tagged(msg, "$otpc_sup_kill", 3, &i))
+    if (otpc_term_is_tagged(msg, "DOWN", 5, &i) ||
+        otpc_term_is_tagged(msg, "$otpc_sup_kill", 3, &i))
         return 1;
-    return otpc_term_is_tagged(msg, "EXIT", 3, &i) && otpc_decode_pid(self, msg.data, &i, &pid) == 0 &&
-           by_pid(s, &pid, OTPC__CH_TERMINATING);
+    return otpc_term_is_tagged(msg, "EXIT", 3, &i) &&
+           otpc_decode_pid(self, msg.data, &i, &pid) == 0 && by_pid(s, &pid, OTPC__CH_TERMINATING);
 }
 
 static int defer(sup_t *s, otpc_term_t msg, otpc_from_t *from)
@@ -501,8 +500,8 @@ static otpc_action_t do_info(otpc_proc_t *self, sup_t *s, otpc_term_t msg, otpc_
     if (otpc_term_is_tagged(msg, "$otpc_sup_kill", 3, &i) &&
         ei_decode_ulonglong(msg.data, &i, &serial) == 0 &&
         ei_decode_ulonglong(msg.data, &i, &gen) == 0) {
-        static const char KILL[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 4,
-                                    'k', 'i', 'l', 'l'};
+        static const char KILL[] = {
+            (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 4, 'k', 'i', 'l', 'l'};
         otpc__child_t *c = by_serial(s, serial);
         if (c && c->state == OTPC__CH_TERMINATING && c->kill_gen == gen) {
             c->timer = 0;
@@ -542,7 +541,7 @@ static int encode_children(otpc_proc_t *self, const sup_t *s, ei_x_buff *x)
             ei_x_append_buf(x, c->id.buff, c->id.index) ||
             (running ? otpc_x_encode_pid(self, x, &c->pid)
                      : ei_x_encode_atom(x, c->state == OTPC__CH_RESTARTING ? "restarting"
-                                                                         : "undefined")) ||
+                                                                           : "undefined")) ||
             ei_x_encode_atom(x, c->supervisor ? "supervisor" : "worker") ||
             ei_x_append_buf(x, c->mods.buff, c->mods.index))
             return -1;
@@ -632,8 +631,8 @@ static int call_restart_child(otpc_proc_t *self, otpc__child_t *c, ei_x_buff *x)
         err = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
               otpc_x_encode_pid(self, x, &c->pid);
     else
-        err = rc == OTPC_ENOMEM || ei_x_encode_tuple_header(x, 2) ||
-              ei_x_encode_atom(x, "error") || ei_x_append_buf(x, why.buff, why.index);
+        err = rc == OTPC_ENOMEM || ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+              ei_x_append_buf(x, why.buff, why.index);
     ei_x_free(&why);
     return err;
 }
@@ -794,8 +793,8 @@ static otpc_action_t sup_info(otpc_proc_t *self, otpc_term_t msg, otpc_ret_t *r)
  * so every child gets its signal now, newest first, and nobody waits for it. */
 static void sup_terminate(otpc_proc_t *self, otpc_term_t reason)
 {
-    static const char KILL[] = {(char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 4,
-                                'k', 'i', 'l', 'l'};
+    static const char KILL[] = {
+        (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 4, 'k', 'i', 'l', 'l'};
     (void)reason;
     sup_t *s = otpc_proc_data(self);
     for (size_t i = s ? s->n : 0; i-- > 0;) {

@@ -265,8 +265,8 @@ static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *f
         /* A test-only trick: the runtime ends a trapping server on its parent's exit
          * signal, as gen_server does; without a parent the signal is a message. */
         g->linger_ms = otpc_decode_atom_is(req.data, &i, "infinity") ? -1
-                       : ei_decode_ulong(req.data, &i, &ms) == 0 ? (long)ms
-                                                                : -1;
+                       : ei_decode_ulong(req.data, &i, &ms) == 0     ? (long)ms
+                                                                     : -1;
         g->lingering = 1;
         otpc__gs(self)->parent = otpc_self(self);
         return otpc_reply_atom(r, "ok");
