@@ -27,7 +27,7 @@
          one_for_one_restarts_one/1, intensity_one_for_all/1,
          shutdown_timeout_kills/1, shutdown_waits_for_child/1,
          shutdown_infinity/1, shutdown_brutal_kill/1,
-         intensity_shuts_down_with_timeouts/1]).
+         intensity_shuts_down_with_timeouts/1, stopped_from_outside/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -44,7 +44,8 @@ all() ->
     [calls_as_otp, spec_errors_as_otp, start_errors, c_children_specs, any_term_ids,
      one_for_all_restarts_all, rest_for_one_restarts_later, one_for_one_restarts_one,
      intensity_one_for_all, shutdown_timeout_kills, shutdown_waits_for_child,
-     shutdown_infinity, shutdown_brutal_kill, intensity_shuts_down_with_timeouts].
+     shutdown_infinity, shutdown_brutal_kill, intensity_shuts_down_with_timeouts,
+     stopped_from_outside].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -481,3 +482,21 @@ kill_k(Sup, K, N) ->
     exit(K, kill),
     {gs_probe, K2, init, _} = ?recv({gs_probe, _, init, _}),
     kill_k(Sup, K2, N - 1).
+
+-spec stopped_from_outside(config()) -> term().
+stopped_from_outside(Config) ->
+    doc("A supervisor stopped by gen_server:stop/1 signals its children at once "
+        "and cannot wait, but one still there when its shutdown time runs out is "
+        "killed all the same."),
+    Node = ?config(node, Config),
+    Sup = {probe_sup_one, Node},
+    L = started(supervisor:start_child(Sup, probe_spec(Node, l, #{shutdown => 300}))),
+    ok = gen_server:call(L, {linger, infinity}),
+    W = started(supervisor:start_child(Sup, probe_spec(Node, w, #{}))),
+    [ML, MW] = [erlang:monitor(process, P) || P <- [L, W]],
+    T0 = erlang:monotonic_time(millisecond),
+    ok = gen_server:stop(Sup),
+    shutdown = down(MW),
+    killed = down(ML),
+    true = erlang:monotonic_time(millisecond) - T0 >= 300,
+    hello = gen_server:call({echo, Node}, hello).

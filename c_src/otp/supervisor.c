@@ -789,15 +789,110 @@ static otpc_action_t sup_info(otpc_proc_t *self, otpc_term_t msg, otpc_ret_t *r)
     return a == OTPC_NOREPLY ? drain(self, s, r) : a;
 }
 
+/* ---- the reaper ---------------------------------------------------------------------- */
+
+/* A supervisor stopped from outside cannot wait for its children, so a small process
+ * does: it watches the ones with a shutdown time and kills any still there when it
+ * runs out, then exits. */
+typedef struct {
+    size_t n, left;
+    struct reap {
+        otpc_pid_t pid;
+        otpc_ref_t mref;
+        unsigned ms;
+        int gone;
+    } * v;
+} reaper_t;
+
+static int reaper_init(otpc_proc_t *self, void *arg)
+{
+    reaper_t *rp = arg;
+    otpc_pid_t me = otpc_self(self);
+    for (size_t k = 0; k < rp->n; k++) {
+        ei_x_buff x;
+        if (otpc_monitor(self, &rp->v[k].pid, &rp->v[k].mref) || ei_x_new_with_version(&x))
+            return OTPC_ENOMEM;
+        int rc = ei_x_encode_tuple_header(&x, 2) || ei_x_encode_atom(&x, "reap") ||
+                 ei_x_encode_ulong(&x, (unsigned long)k) ||
+                 otpc_send_after(self, rp->v[k].ms, &me, otpc_term_x(&x), NULL);
+        ei_x_free(&x);
+        if (rc)
+            return OTPC_ENOMEM;
+    }
+    otpc_proc_set_data(self, rp);
+    return 0;
+}
+
+static void reaper_handle(otpc_proc_t *self, otpc_term_t msg)
+{
+    static const char KILL[] = {
+        (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 4, 'k', 'i', 'l', 'l'};
+    reaper_t *rp = otpc_proc_data(self);
+    otpc_ref_t ref;
+    unsigned long k;
+    int i;
+    if (otpc_term_is_tagged(msg, "reap", 2, &i) && ei_decode_ulong(msg.data, &i, &k) == 0 &&
+        k < rp->n && !rp->v[k].gone)
+        otpc_exit_signal(self, &rp->v[k].pid, OTPC__TERM(KILL));
+    else if (otpc_term_is_tagged(msg, "DOWN", 5, &i) &&
+             otpc_decode_ref(self, msg.data, &i, &ref) == 0)
+        for (k = 0; k < rp->n; k++)
+            if (!rp->v[k].gone && otpc_ref_eq(&rp->v[k].mref, &ref)) {
+                rp->v[k].gone = 1;
+                rp->left--;
+            }
+    if (rp->left == 0)
+        otpc_exit(self, OTPC__TERM(otpc__t_normal));
+}
+
+static void reaper_terminate(otpc_proc_t *self, otpc_term_t reason)
+{
+    (void)reason;
+    reaper_t *rp = otpc_proc_data(self);
+    if (rp)
+        free(rp->v);
+    free(rp);
+}
+
+static const otpc_proc_ops_t reaper_ops = {.name = "supervisor_reaper",
+                                           .init = reaper_init,
+                                           .handle = reaper_handle,
+                                           .terminate = reaper_terminate};
+
+/* Children signalled with a shutdown time: a reaper for them (if memory allows; else
+ * they are on their own, as before). */
+static void spawn_reaper(otpc_proc_t *self, sup_t *s)
+{
+    reaper_t *rp = calloc(1, sizeof *rp);
+    if (!rp || !(rp->v = calloc(s->n ? s->n : 1, sizeof *rp->v))) {
+        free(rp);
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        otpc__child_t *c = s->children[i];
+        if (c->shutdown >= 0 && (c->state == OTPC__CH_RUNNING || c->state == OTPC__CH_TERMINATING))
+            rp->v[rp->n++] = (struct reap){c->pid, {0}, (unsigned)c->shutdown, 0};
+    }
+    rp->left = rp->n;
+    otpc_pid_t pid;
+    if (rp->n == 0 || otpc_spawn(otpc_proc_node(self), &reaper_ops, rp, &pid)) {
+        free(rp->v);
+        free(rp);
+    }
+}
+
 /* Stopped from outside (gen_server:stop, the node's shutdown): a callback cannot wait,
- * so every child gets its signal now, newest first, and nobody waits for it. */
+ * so every child gets its signal now, newest first, and a reaper kills those still
+ * there when their shutdown time runs out (not at the node's stop: everything ends). */
 static void sup_terminate(otpc_proc_t *self, otpc_term_t reason)
 {
     static const char KILL[] = {
         (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 4, 'k', 'i', 'l', 'l'};
     (void)reason;
     sup_t *s = otpc_proc_data(self);
-    for (size_t i = s ? s->n : 0; i-- > 0;) {
+    if (!s)
+        return;
+    for (size_t i = s->n; i-- > 0;) {
         otpc__child_t *c = s->children[i];
         if (c->state != OTPC__CH_RUNNING && c->state != OTPC__CH_TERMINATING)
             continue;
@@ -806,8 +901,11 @@ static void sup_terminate(otpc_proc_t *self, otpc_term_t reason)
         otpc_exit_signal(self, &c->pid,
                          c->shutdown == OTPC__SHUT_BRUTAL ? OTPC__TERM(KILL)
                                                           : OTPC__TERM(otpc__t_shutdown));
-        c->state = OTPC__CH_STOPPED;
     }
+    if (!otpc_proc_node(self)->stopping)
+        spawn_reaper(self, s);
+    for (size_t i = 0; i < s->n; i++)
+        s->children[i]->state = OTPC__CH_STOPPED;
 }
 
 static void sup_release(otpc_proc_t *self)
