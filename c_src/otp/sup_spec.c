@@ -138,8 +138,7 @@ int otpc__child_from_c(otpc_node_t *n, const otpc_child_spec_t *sp, otpc__child_
     ei_x_buff *x = &c->start;
     if (ei_x_encode_tuple_header(x, 3) || ei_x_encode_atom(x, "otpc") ||
         ei_x_encode_atom(x, "start_link") || ei_x_encode_list_header(x, 4) ||
-        ei_x_encode_atom(x, otpc_node_name(n)) || ei_x_encode_atom(x, mod) ||
-        otpc_x_append_term(x, arg) ||
+        ei_x_encode_atom(x, n->name) || ei_x_encode_atom(x, mod) || otpc_x_append_term(x, arg) ||
         (sp->name ? ei_x_encode_list_header(x, 1) || ei_x_encode_tuple_header(x, 2) ||
                         ei_x_encode_atom(x, "name") || ei_x_encode_atom(x, sp->name)
                   : 0) ||
@@ -411,7 +410,7 @@ int otpc__child_resolve(otpc_node_t *n, otpc__child_t *c, ei_x_buff *why)
         ei_decode_list_header(t.data, &i, &len) || len != 4)
         return why_at(why, "unsupported_start", &c->start, 0);
     int node = i;
-    if (!atom_at(t, node, name) || strcmp(name, otpc_node_name(n)))
+    if (!atom_at(t, node, name) || strcmp(name, n->name))
         return why_at(why, "not_this_node", &c->start, node);
     otpc_skip_term(t, &i);
     int mod = i;
