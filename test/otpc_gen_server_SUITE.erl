@@ -866,9 +866,10 @@ sup_restarts_permanent(Config) ->
 
 -spec sup_which_and_count_children(config()) -> term().
 sup_which_and_count_children(Config) ->
-    doc("supervisor:which_children/1 and count_children/1 work on the C supervisor."),
+    doc("supervisor:which_children/1 (newest first, as OTP lists them) and "
+        "count_children/1 work on the C supervisor."),
     Node = ?config(node, Config),
-    [{echo, E, worker, [echo]}, {stack, S, worker, [stack]}, {ch3, C, worker, [ch3]}] =
+    [{ch3, C, worker, [ch3]}, {stack, S, worker, [stack]}, {echo, E, worker, [echo]}] =
         supervisor:which_children({otpc_sup, Node}),
     [E, S, C] = [rpc_whereis(Node, N) || N <- [echo, stack, ch3]],
     [{specs, 3}, {active, 3}, {supervisors, 0}, {workers, 3}] =
@@ -878,7 +879,8 @@ sup_which_and_count_children(Config) ->
 
 -spec sup_transient_and_temporary(config()) -> term().
 sup_transient_and_temporary(Config) ->
-    doc("transient: restarted after an abnormal exit only; temporary: never."),
+    doc("transient: restarted after an abnormal exit only; temporary: never, and "
+        "its spec goes with it, as in OTP."),
     Node = ?config(node, Config),
     Temp = rpc_whereis(Node, p_temp),
     MT = erlang:monitor(process, Temp),
@@ -893,9 +895,11 @@ sup_transient_and_temporary(Config) ->
     %% A barrier through the supervisor: it has handled both exits by now.
     Children = supervisor:which_children({probe_sup, Node}),
     {p_trans, undefined, worker, [echo]} = lists:keyfind(p_trans, 1, Children),
-    {p_temp, undefined, worker, [echo]} = lists:keyfind(p_temp, 1, Children),
+    false = lists:keyfind(p_temp, 1, Children),
     {p_perm, P, worker, [echo]} = lists:keyfind(p_perm, 1, Children),
-    true = is_pid(P).
+    true = is_pid(P),
+    [{specs, 3}, {active, 2}, {supervisors, 0}, {workers, 3}] =
+        supervisor:count_children({probe_sup, Node}).
 
 -spec sup_intensity(config()) -> term().
 sup_intensity(Config) ->

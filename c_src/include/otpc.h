@@ -592,28 +592,48 @@ int otpc_rpc_register(otpc_node_t *node, const char *module, const char *functio
  * runs). 0, or OTPC_EINVAL with a one-line reason in err (errcap bytes), OTPC_ENOMEM. */
 int otpc_node_load(otpc_node_t *node, const char *path, char *err, size_t errcap);
 
-/* ---- supervisor (one_for_one) -------------------------------------------------- */
+/* ---- supervisor ------------------------------------------------------------------ */
 
 typedef enum { OTPC_PERMANENT, OTPC_TRANSIENT, OTPC_TEMPORARY } otpc_restart_t;
 
+/* A child's shutdown (otpc_child_spec_t.shutdown): milliseconds it gets to end after
+ * exit(Child, shutdown) before it is killed; 0 means 5000, OTP's default for a worker. */
+#define OTPC_SHUTDOWN_BRUTAL_KILL (-1) /* exit(Child, kill) at once */
+#define OTPC_SHUTDOWN_INFINITY (-2)    /* wait as long as it takes */
+
 typedef struct {
-    const char *id;
+    const char *id; /* the child's id, the atom of that name in Erlang; NULL: the module's name */
     const otpc_gen_server_t *module;
     otpc_term_t arg;  /* copied; every restart gets it again */
     const char *name; /* registered name, or NULL */
     otpc_restart_t restart;
+    int shutdown; /* ms, 0 (5000), OTPC_SHUTDOWN_BRUTAL_KILL or OTPC_SHUTDOWN_INFINITY */
 } otpc_child_spec_t;
+
+/* What a supervisor does when a child that must be restarted ends, as in OTP:
+ * restart that child; end every other child (in reverse start order) and restart them
+ * all (in start order); or do that for the children started after it. */
+typedef enum { OTPC_ONE_FOR_ONE = 0, OTPC_ONE_FOR_ALL, OTPC_REST_FOR_ONE } otpc_strategy_t;
 
 typedef struct {
     unsigned intensity; /* restarts allowed within period; default 1 */
     unsigned period;    /* seconds; 0 means 5 */
+    otpc_strategy_t strategy;
 } otpc_sup_flags_t;
 
-/* Start a one_for_one supervisor (registered as `name` if not NULL) with children
- * started in order. A child that exits is restarted per its restart type; more than
- * `intensity` restarts within `period` seconds make the supervisor shut its children
- * down and exit with `shutdown`. It answers supervisor:which_children/1 and
- * count_children/1 from Erlang. Specs are copied. */
+/* Start a supervisor (registered as `name` if not NULL) with children started in
+ * order. A child that exits is restarted per its restart type and the strategy; more
+ * than `intensity` restarts within `period` seconds make the supervisor shut its
+ * children down and exit with `shutdown`. Shutting a child down never blocks the
+ * node: it gets exit(Child, shutdown), and a kill when its shutdown time runs out.
+ *
+ * From Erlang it is a supervisor: which_children/1, count_children/1,
+ * start_child/2 (a child spec map or tuple whose start is
+ * {otpc, start_link, [node(), Module, Arg, Opts]}, Module a C module of this node),
+ * terminate_child/2, restart_child/2, delete_child/2 and get_childspec/2 answer as
+ * OTP's supervisor does (README "Supervising C servers from Erlang"). Specs are
+ * copied. OTPC_EINVAL for a spec without a module, a bad shutdown or strategy, or two
+ * children with one id. */
 OTPC_WUR int otpc_supervisor_start(otpc_node_t *node, const char *name,
                                    const otpc_sup_flags_t *flags, const otpc_child_spec_t *children,
                                    size_t nchildren, otpc_pid_t *out);

@@ -92,9 +92,9 @@ static int start_examples(otpc_node_t *node, void *arg)
         return OTPC_ENOMEM;
     otpc_term_t none = {NULL, 0};
     otpc_child_spec_t children[] = {
-        {"echo", &otpc_example_echo, none, "echo", OTPC_PERMANENT},
-        {"stack", &otpc_example_stack, otpc_term_x(&words), "stack", OTPC_PERMANENT},
-        {"ch3", &otpc_example_ch3, none, "ch3", OTPC_PERMANENT},
+        {"echo", &otpc_example_echo, none, "echo", OTPC_PERMANENT, 0},
+        {"stack", &otpc_example_stack, otpc_term_x(&words), "stack", OTPC_PERMANENT, 0},
+        {"ch3", &otpc_example_ch3, none, "ch3", OTPC_PERMANENT, 0},
     };
     otpc_sup_flags_t flags = {.intensity = 10, .period = 10};
     otpc_pid_t sup;

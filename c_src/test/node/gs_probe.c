@@ -13,6 +13,9 @@
  *                 | {block, Ms} (holds the scheduler thread Ms, then answers ok)
  *                 | {cancel_timer, Ms} (arms a send_after of cancelled_timer, cancels it
  *                   twice, arms after_cancel at 2 Ms; answers {First, Second})
+ *                 | {linger, Ms | infinity} (forgets its parent, so that a trapped exit
+ *                   from it is a plain message: Ms after the first 'EXIT' it gets it
+ *                   stops with that exit's reason, or never; answers ok)
  *                 | bad_return; anything else answers {unknown, Req}
  *   handle_cast / handle_info: {noreply, Post} | {stop, Reason} | bad_return
  *   handle_continue(C): C itself is {noreply, Post} | {stop, Reason} | anything (noreply)
@@ -23,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "otp/gen_server_int.h"
 #include "test/node/probe.h"
 
 typedef struct {
@@ -31,6 +35,8 @@ typedef struct {
     long events;
     otpc_from_t *deferred[16];
     otpc_from_t *answer_in_terminate;
+    long linger_ms; /* {linger, Ms}: -1 for infinity */
+    int lingering, exiting;
 } gsp_t;
 
 static void report(otpc_proc_t *self, const char *callback, otpc_term_t arg)
@@ -255,6 +261,16 @@ static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *f
     }
     if (otpc_term_is_tagged(req, "cancel_timer", 2, &i))
         return cancel_timer(self, req, i, r);
+    if (otpc_term_is_tagged(req, "linger", 2, &i)) {
+        /* A test-only trick: the runtime ends a trapping server on its parent's exit
+         * signal, as gen_server does; without a parent the signal is a message. */
+        g->linger_ms = otpc_decode_atom_is(req.data, &i, "infinity") ? -1
+                       : ei_decode_ulong(req.data, &i, &ms) == 0     ? (long)ms
+                                                                     : -1;
+        g->lingering = 1;
+        otpc__gs(self)->parent = otpc_self(self);
+        return otpc_reply_atom(r, "ok");
+    }
     if (otpc_term_is_tagged(req, "stop_reply_in_terminate", 2, &i)) {
         g->answer_in_terminate = from;
         otpc_x_append_subterm(otpc_ret_reason(r), req, &i);
@@ -294,6 +310,28 @@ static otpc_action_t gsp_info(otpc_proc_t *self, otpc_term_t msg, otpc_ret_t *r)
         return OTPC_NOREPLY;
     }
     report(self, "handle_info", msg);
+    if (otpc_term_is_tagged(msg, "$linger_done", 2, &i)) {
+        ei_x_buff reason;
+        ei_x_new_with_version(&reason);
+        otpc_x_append_subterm(&reason, msg, &i);
+        otpc_action_t a = otpc_stop_term(r, otpc_term_x(&reason));
+        ei_x_free(&reason);
+        return a;
+    }
+    if (g->lingering && !g->exiting && otpc_term_is_tagged(msg, "EXIT", 3, &i)) {
+        g->exiting = 1;
+        otpc_skip_term(msg, &i);
+        ei_x_buff m;
+        ei_x_new_with_version(&m);
+        ei_x_encode_tuple_header(&m, 2);
+        ei_x_encode_atom(&m, "$linger_done");
+        otpc_x_append_subterm(&m, msg, &i);
+        otpc_pid_t me = otpc_self(self);
+        if (g->linger_ms >= 0)
+            otpc_send_after(self, (unsigned)g->linger_ms, &me, otpc_term_x(&m), NULL);
+        ei_x_free(&m);
+        return OTPC_NOREPLY;
+    }
     return async_action(msg, r);
 }
 

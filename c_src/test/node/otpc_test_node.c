@@ -13,7 +13,8 @@
 
 /* For the supervisor tests: one echo of each restart type under `probe_sup`, which
  * gives up after more than 2 restarts in 30 s, and a trapping gs_probe, `p_trap`,
- * started first so that it is shut down last. */
+ * started first so that it is shut down last; and `probe_sup_one`, `probe_sup_all`
+ * and `probe_sup_rest`, empty supervisors of each strategy (3 restarts in 30 s). */
 static int start_probe_sup(otpc_node_t *node)
 {
     otpc_term_t none = {NULL, 0};
@@ -23,16 +24,25 @@ static int start_probe_sup(otpc_node_t *node)
         ei_x_encode_boolean(&trap, 1))
         return OTPC_ENOMEM;
     otpc_child_spec_t children[] = {
-        {"p_trap", &otpc_gs_probe, otpc_term_x(&trap), "p_trap", OTPC_PERMANENT},
-        {"p_perm", &otpc_example_echo, none, "p_perm", OTPC_PERMANENT},
-        {"p_trans", &otpc_example_echo, none, "p_trans", OTPC_TRANSIENT},
-        {"p_temp", &otpc_example_echo, none, "p_temp", OTPC_TEMPORARY},
+        {"p_trap", &otpc_gs_probe, otpc_term_x(&trap), "p_trap", OTPC_PERMANENT, 0},
+        {"p_perm", &otpc_example_echo, none, "p_perm", OTPC_PERMANENT, 0},
+        {"p_trans", &otpc_example_echo, none, "p_trans", OTPC_TRANSIENT, 0},
+        {"p_temp", &otpc_example_echo, none, "p_temp", OTPC_TEMPORARY, OTPC_SHUTDOWN_BRUTAL_KILL},
     };
     otpc_sup_flags_t flags = {.intensity = 2, .period = 30};
     otpc_pid_t sup;
     int rc = otpc_supervisor_start(node, "probe_sup", &flags, children, 4, &sup);
     ei_x_free(&trap);
-    return rc;
+    if (rc)
+        return rc;
+    /* Empty, for the tests to fill with supervisor:start_child/2: one of each strategy. */
+    otpc_sup_flags_t all = {.intensity = 3, .period = 30, .strategy = OTPC_ONE_FOR_ALL};
+    otpc_sup_flags_t rest = {.intensity = 3, .period = 30, .strategy = OTPC_REST_FOR_ONE};
+    otpc_sup_flags_t one = {.intensity = 3, .period = 30, .strategy = OTPC_ONE_FOR_ONE};
+    if ((rc = otpc_supervisor_start(node, "probe_sup_all", &all, NULL, 0, &sup)) ||
+        (rc = otpc_supervisor_start(node, "probe_sup_rest", &rest, NULL, 0, &sup)))
+        return rc;
+    return otpc_supervisor_start(node, "probe_sup_one", &one, NULL, 0, &sup);
 }
 
 static int boot(otpc_node_t *node)
