@@ -1,7 +1,8 @@
 /*
  * libFuzzer target over what a TLS daemon connection reads: TLS records into the
- * memory-BIO server engine (daemon/tls.c), in pieces, as session.c drives it: feed what
- * was read, recv the plaintext, take what must be written.
+ * memory-BIO server engine (transport/tls.c), in pieces, as the TLS transport
+ * (transport/xport_tls.c) drives it: feed what was read, read the plaintext, take what
+ * must be written.
  *
  * Input: one byte whose low bit asks for mutual TLS (client certificates required and
  * verified), a cut plan (fuzz.h), then the bytes a client sent. The server is the

@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/tls.h, the memory-BIO TLS server of daemon connections, without
+ * Unit tests of transport/tls.h, the memory-BIO TLS engine (server side) that the TLS transport uses, without
  * sockets: an OpenSSL client with its own memory BIOs talks to an otpc__tls_t, the test
  * shuttling bytes both ways (take_out -> client, client -> feed + recv). This exercises
  * the whole state machine: handshakes in TLS 1.3 and 1.2, data both ways (1 MiB too),
