@@ -218,6 +218,8 @@ nodes() ->
                          handshake_timeout => pos_integer(),
                          idle_timeout => pos_integer() | infinity,
                          grace => non_neg_integer(),
+                         pg_group => term(),
+                         pg_scope => atom(),
                          timeout => timeout()}.
 %% `port' (0: any free port, see `daemon_port/1'); `ip' (default loopback; `any'
 %% listens on every IPv4 interface, an IPv6 tuple such as `{0,0,0,0,0,0,0,0}' on
@@ -232,6 +234,10 @@ nodes() ->
 %% for TLS (default 5000); `idle_timeout' ms without a frame from the client
 %% (default `infinity'); `grace' ms live connections get on stop (default 5000);
 %% `timeout' ms to wait for the node to answer (default 5000).
+%% `pg_group': each connection's server joins this `pg' group (in scope
+%% `pg_scope', default `pg') for as long as it lives, so that
+%% `[gen_server:cast(P, Msg) || P <- pg:get_members(Scope, Group)]' reaches every
+%% connected client's server; the group's term_to_binary must fit in 1 KiB.
 
 %% @doc Starts a daemon on `Node': a process listening on a TCP (or TLS) port
 %% that starts one gen_server of the C module `Module' with `Arg' for every
@@ -323,6 +329,13 @@ daemon_opts([{grace, 0} | Rest], Acc) ->
     daemon_opts(Rest, [{grace, -1} | Acc]);
 daemon_opts([{grace, N} | Rest], Acc) when is_integer(N), N > 0, N =< 16#7fffffff ->
     daemon_opts(Rest, [{grace, N} | Acc]);
+daemon_opts([{pg_group, G} = Opt | Rest], Acc) ->
+    case term_to_binary(G, [{minor_version, 2}]) of
+        Bin when byte_size(Bin) =< 1024 -> daemon_opts(Rest, [{pg_group, Bin} | Acc]);
+        _ -> {error, {badopt, Opt}}
+    end;
+daemon_opts([{pg_scope, S} | Rest], Acc) when is_atom(S), S =/= '' ->
+    daemon_opts(Rest, [{pg_scope, S} | Acc]);
 daemon_opts([Opt | _], _Acc) ->
     {error, {badopt, Opt}}.
 

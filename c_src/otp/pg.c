@@ -412,13 +412,16 @@ static void on_sync(scope_t *s, otpc_proc_t *self, otpc_term_t msg, int i, otpc_
         if (ei_decode_tuple_header(msg.data, &i, &arity) || arity != 2)
             break;
         at = i;
-        if (otpc_skip_term(msg, &i) || decode_pids(self, msg, &i, tmp))
+        if (otpc_skip_term(msg, &i))
+            break;
+        size_t klen = (size_t)(i - at);
+        if (decode_pids(self, msg, &i, tmp))
             break;
         group_t *g = NULL;
         otpc_pid_t *p = tmp->items;
         for (uint32_t j = 0; j < tmp->len; j++)
             if (p[j].node == peer.node &&
-                ((!g && !(g = group_get(s, msg.data + at, (size_t)(i - at)))) ||
+                ((!g && !(g = group_get(s, msg.data + at, klen))) ||
                  otpc__vec_push(&g->pids, &p[j], sizeof p[j])))
                 break;
     }
@@ -435,9 +438,12 @@ static void on_remote(scope_t *s, otpc_proc_t *self, otpc_term_t msg, int i, int
         return; /* not (or no longer) in the overlay: ignored, as pg does */
     if (join) {
         at = i;
-        if (otpc_skip_term(msg, &i) || decode_pids(self, msg, &i, tmp))
+        if (otpc_skip_term(msg, &i))
             return;
-        group_t *g = group_get(s, msg.data + at, (size_t)(i - at));
+        size_t klen = (size_t)(i - at);
+        if (decode_pids(self, msg, &i, tmp))
+            return;
+        group_t *g = group_get(s, msg.data + at, klen);
         otpc_pid_t *p = tmp->items;
         for (uint32_t j = 0; g && j < tmp->len; j++)
             if (p[j].node == peer.node && otpc__vec_push(&g->pids, &p[j], sizeof p[j]))
@@ -494,7 +500,10 @@ static void on_call(scope_t *s, otpc_proc_t *self, otpc_term_t msg, otpc__vec_t 
          !otpc_decode_atom_is(msg.data, &i, "leave_local")))
         return; /* other calls (pg:monitor...) are a BEAM scope's own business */
     int at = i;
-    if (otpc_skip_term(msg, &i) || decode_pids(self, msg, &i, tmp))
+    if (otpc_skip_term(msg, &i))
+        return;
+    size_t klen = (size_t)(i - at);
+    if (decode_pids(self, msg, &i, tmp))
         return;
     const char *reply = "ok";
     otpc_pid_t *p = tmp->items;
@@ -502,8 +511,8 @@ static void on_call(scope_t *s, otpc_proc_t *self, otpc_term_t msg, otpc__vec_t 
         if (p[j].node != s->n->self_atom)
             reply = NULL;
     for (uint32_t j = 0; reply && j < tmp->len; j++) {
-        int rc = join ? join_one(s, msg.data + at, (size_t)(i - at), &p[j])
-                      : leave_one(s, msg.data + at, (size_t)(i - at), &p[j]);
+        int rc = join ? join_one(s, msg.data + at, klen, &p[j])
+                      : leave_one(s, msg.data + at, klen, &p[j]);
         if (rc == OTPC_ENOPROC)
             reply = "not_joined";
     }
