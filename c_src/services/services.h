@@ -15,5 +15,7 @@ int otpc__net_kernel_start(otpc_node_t *n, void *arg);
 int otpc__starter_start(otpc_node_t *n, void *arg);
 /* pg.c: the default pg scope and pg's functions for rpc */
 int otpc__pg_service_start(otpc_node_t *n, void *arg);
+/* global.c: global_name_server, a lockless member of global's protocol */
+int otpc__global_start(otpc_node_t *n, void *arg);
 
 #endif
