@@ -40,9 +40,11 @@
 %% `executable', else $OTPC_NODE_EXECUTABLE (e.g. a sanitizer build), else
 %% `priv/otpc_node'.
 
--type server_opts() :: [{name, atom()} | {timeout, timeout()}].
+-type server_opts() :: [{name, atom() | {global, term()}} | {timeout, timeout()}].
 %% `name': register the server under this local name on its node (reached from
-%% Erlang as `{Name, Node}'). `timeout': how long to wait for the node to answer
+%% Erlang as `{Name, Node}'), or `{global, Name}': register it with `global' (the
+%% node must be started `-visible'; reached as `{global, Name}', answered
+%% `{error, {already_started, Pid}}' when the name is taken). `timeout': how long to wait for the node to answer
 %% (default 5000 ms).
 
 -type start_ret() :: {ok, pid()} | ignore | {error, {already_started, pid()}}
@@ -145,6 +147,32 @@ start_link(Node, Module, Arg, Opts) ->
     do_start(Node, Module, Arg, Opts, true).
 
 do_start(Node, Module, Arg, Opts, Link) when is_atom(Node), is_atom(Module), is_list(Opts) ->
+    case proplists:get_value(name, Opts, undefined) of
+        {global, GName} ->
+            Local = lists:keydelete(name, 1, Opts),
+            case do_start(Node, Module, Arg, Local, Link) of
+                {ok, Pid} -> register_global(GName, Pid, Link);
+                Other -> Other
+            end;
+        _ ->
+            do_start_local(Node, Module, Arg, Opts, Link)
+    end.
+
+%% global:register_name/2 from here: this node's global locks and registers the
+%% name on every node it knows, the C node included (its global_name_server takes
+%% part). A name taken already ends the new server, as gen_server:start/4 would not
+%% have started it.
+register_global(GName, Pid, Link) ->
+    case global:register_name(GName, Pid) of
+        yes ->
+            {ok, Pid};
+        no ->
+            Link andalso unlink(Pid),
+            exit(Pid, kill),
+            {error, {already_started, global:whereis_name(GName)}}
+    end.
+
+do_start_local(Node, Module, Arg, Opts, Link) ->
     Name = proplists:get_value(name, Opts, undefined),
     Timeout = proplists:get_value(timeout, Opts, 5000),
     true = is_atom(Name),

@@ -538,6 +538,24 @@ int otpc_pg_leave(otpc_node_t *node, const char *scope, otpc_term_t group, const
 long otpc_pg_members(otpc_node_t *node, const char *scope, otpc_term_t group, int local_only,
                      otpc_pid_t *out, size_t cap);
 
+/* ---- global: cluster-wide names -------------------------------------------------
+ *
+ * A node started published (-visible) takes part in kernel's global protocol: BEAM
+ * nodes' global:sync/0 returns with it in the cluster, and names registered anywhere
+ * (global:register_name/2, otpc:start/4 with {name, {global, Name}}) are known here.
+ * It holds no locks of its own: registering from C asks a connected BEAM node's
+ * global to do it. Names are terms (versioned). From the scheduler thread. */
+
+/* global:whereis_name: 0 with *out, or OTPC_ENOPROC (not registered), OTPC_EINVAL. */
+int otpc_global_whereis(otpc_node_t *node, otpc_term_t name, otpc_pid_t *out);
+/* global:register_name(Name, Pid) for a process of this node, asked of a BEAM node in
+ * sync with this one (it locks and registers on every node of the cluster). The
+ * answer comes as the message {otpc_global, Name, yes | no | {badrpc, Reason}} to
+ * reply_to (NULL: self). 0, OTPC_ENOPROC (no BEAM node in sync to ask: is the node
+ * -visible?), OTPC_EINVAL (a pid of another node), OTPC_ENOMEM. */
+int otpc_global_register(otpc_proc_t *self, otpc_term_t name, const otpc_pid_t *pid,
+                         const otpc_pid_t *reply_to);
+
 /* ---- supervisor (one_for_one) -------------------------------------------------- */
 
 typedef enum { OTPC_PERMANENT, OTPC_TRANSIENT, OTPC_TEMPORARY } otpc_restart_t;

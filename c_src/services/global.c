@@ -18,6 +18,8 @@
  *   out {exchange, node(), OurNames, [], HisTag} and at once
  *       {resolved, node(), [], [], unused, [], HisTag}: his resolver settles clashes
  *   in  {resolved, Node, Ops, _, _, _, MyTag}      ops for us; Node is synced now
+ *   in  {in_sync, Node, true}                       from a node that learnt of us
+ *                                                  through new_nodes: synced too
  *
  * plus the calls his lockers and registrars make on every known node: {set_lock, Id}
  * and {del_lock, Id} (true), {register, Name, Pid, Method} and {register_ext, ...}
@@ -331,8 +333,14 @@ static void on_cast(otpc_proc_t *self, gns_t *g, otpc_term_t m, int i, ei_x_buff
     } else if (arity == 6 && otpc_decode_atom_is(m.data, &i, "new_nodes")) {
         if (!otpc_skip_term(m, &i))
             apply_ops(self, g, m, &i);
+    } else if (arity == 3 && otpc_decode_atom_is(m.data, &i, "in_sync")) {
+        /* a node that learnt of us from a node in sync with us (new_nodes): it counts
+         * us as known without a session of its own, and so do we */
+        gpeer_t *p = decode_node(self, m.data, &i, &node) ? NULL : peer_get(g, node, 1);
+        if (p)
+            p->synced = 1;
     }
-    /* in_sync, async_del_name, async_del_lock: nothing to do here */
+    /* async_del_name, async_del_lock: nothing to do here */
 }
 
 /* The calls every node's global_name_server answers for the cluster's lockers and
@@ -351,7 +359,7 @@ static void on_call(otpc_proc_t *self, gns_t *g, otpc_term_t m, ei_x_buff *x)
         otpc_decode_atom_is(m.data, &k, "get_known")) {
         gpeer_t *p = g->peers.items;
         for (uint32_t j = 0; !err && j < g->peers.len; j++)
-            if (p[j].his_tag && (!synced || p[j].synced))
+            if ((p[j].his_tag || p[j].synced) && (!synced || p[j].synced))
                 err = ei_x_encode_list_header(x, 1) ||
                       ei_x_encode_atom(x, otpc__atom_name(&otpc_proc_node(self)->atoms,
                                                           p[j].node));
@@ -484,9 +492,183 @@ static const otpc_proc_ops_t gns_ops = {
     .name = "global_name_server", .init = gns_init, .handle = gns_handle,
     .terminate = gns_terminate};
 
+/* ---- the C API ----------------------------------------------------------------------- */
+
+static gns_t *gns_of(otpc_node_t *n)
+{
+    uint32_t a = otpc__atom_find(&n->atoms, GNS, strlen(GNS));
+    otpc_proc_t *p = a ? otpc__proc_by_name(n, a) : NULL;
+    return p && p->ops == &gns_ops ? otpc_proc_data(p) : NULL;
+}
+
+int otpc_global_whereis(otpc_node_t *n, otpc_term_t name, otpc_pid_t *out)
+{
+    gns_t *g = gns_of(n);
+    if (otpc__check_term(name))
+        return OTPC_EINVAL;
+    gname_t *e = g ? name_find(g, name.data + 1, name.size - 1, NULL) : NULL;
+    if (!e)
+        return OTPC_ENOPROC;
+    *out = e->pid;
+    return 0;
+}
+
+/* A registration asked of a BEAM node's rex: {Me, {call, global, register_name,
+ * [Name, Pid], Me}} (rex's plain form, in every release), its {rex, Reply} (or the
+ * DOWN of rex) forwarded as {otpc_global, Name, Reply} to whoever asked. */
+typedef struct {
+    otpc_pid_t reply_to, pid;
+    char *name; /* encoded, no version byte */
+    size_t nlen;
+    uint32_t node;
+} gregister_t;
+
+static void greg_done(otpc_proc_t *self, gregister_t *r, const char *reply, size_t rlen)
+{
+    ei_x_buff x;
+    if (!ei_x_new_with_version(&x) && !ei_x_encode_tuple_header(&x, 3) &&
+        !ei_x_encode_atom(&x, "otpc_global") && !ei_x_append_buf(&x, r->name, (int)r->nlen) &&
+        !ei_x_append_buf(&x, reply, (int)rlen))
+        otpc_send(self, &r->reply_to, otpc_term_x(&x));
+    ei_x_free(&x);
+    otpc_exit(self, OTPC__TERM(otpc__t_normal));
+}
+
+static int greg_init(otpc_proc_t *self, void *arg)
+{
+    gregister_t *r = arg;
+    otpc_ref_t mref;
+    otpc_pid_t me = otpc_self(self);
+    const char *node = otpc__atom_name(&otpc_proc_node(self)->atoms, r->node);
+    ei_x_buff x;
+    if (ei_x_new_with_version(&x))
+        return OTPC_ENOMEM;
+    int rc = ei_x_encode_tuple_header(&x, 2) || otpc_x_encode_pid(self, &x, &me) ||
+                     ei_x_encode_tuple_header(&x, 5) || ei_x_encode_atom(&x, "call") ||
+                     ei_x_encode_atom(&x, "global") || ei_x_encode_atom(&x, "register_name") ||
+                     ei_x_encode_list_header(&x, 2) ||
+                     ei_x_append_buf(&x, r->name, (int)r->nlen) ||
+                     otpc_x_encode_pid(self, &x, &r->pid) || ei_x_encode_empty_list(&x) ||
+                     otpc_x_encode_pid(self, &x, &me)
+                 ? OTPC_ENOMEM
+                 : otpc_monitor_name(self, "rex", node, &mref);
+    if (!rc)
+        rc = otpc_send_name(self, "rex", node, otpc_term_x(&x));
+    ei_x_free(&x);
+    if (!rc)
+        otpc_proc_set_data(self, r); /* from here terminate frees r */
+    return rc;
+}
+
+static void greg_handle(otpc_proc_t *self, otpc_term_t m)
+{
+    gregister_t *r = otpc_proc_data(self);
+    int i;
+    static const char nodedown[] = {ERL_SMALL_TUPLE_EXT, 2,   ERL_SMALL_ATOM_UTF8_EXT,
+                                    5,  'b', 'a', 'd', 'r', 'p', 'c', ERL_SMALL_ATOM_UTF8_EXT, 8,
+                                    'n', 'o', 'd', 'e', 'd', 'o', 'w', 'n'};
+    if (otpc_term_is_tagged(m, "rex", 2, &i))
+        greg_done(self, r, m.data + i, m.size - (size_t)i);
+    else if (otpc_term_is_tagged(m, "DOWN", 5, &i))
+        greg_done(self, r, nodedown, sizeof nodedown);
+}
+
+static void greg_terminate(otpc_proc_t *self, otpc_term_t reason)
+{
+    (void)reason;
+    gregister_t *r = otpc_proc_data(self);
+    if (!r)
+        return;
+    free(r->name);
+    free(r);
+}
+
+static const otpc_proc_ops_t greg_ops = {
+    .name = "global_register", .init = greg_init, .handle = greg_handle,
+    .terminate = greg_terminate};
+
+int otpc_global_register(otpc_proc_t *self, otpc_term_t name, const otpc_pid_t *pid,
+                         const otpc_pid_t *reply_to)
+{
+    otpc_node_t *n = otpc_proc_node(self);
+    gns_t *g = gns_of(n);
+    if (!pid || otpc__check_term(name) || !otpc__pid_is_local(n, pid))
+        return OTPC_EINVAL;
+    gpeer_t *p = g ? g->peers.items : NULL;
+    uint32_t k = 0;
+    while (p && k < g->peers.len && !p[k].synced)
+        k++;
+    if (!p || k == g->peers.len)
+        return OTPC_ENOPROC; /* no node of the cluster to ask */
+    gregister_t *r = calloc(1, sizeof *r);
+    if (!r || !(r->name = malloc(name.size - 1))) {
+        free(r);
+        return OTPC_ENOMEM;
+    }
+    memcpy(r->name, name.data + 1, name.size - 1);
+    r->nlen = name.size - 1;
+    r->reply_to = reply_to ? *reply_to : otpc_self(self);
+    r->node = p[k].node;
+    r->pid = *pid;
+    otpc_pid_t helper;
+    int rc = otpc_spawn(n, &greg_ops, r, &helper);
+    if (rc) {
+        free(r->name);
+        free(r);
+    }
+    return rc;
+}
+
+/* ---- for rpc: global:whereis_name/1 from this node's table, and
+ * otpc_global:register_name(Name, Pid, ReplyTo), which asks and answers ok (ReplyTo
+ * gets {otpc_global, Name, yes | no | {badrpc, _}}), or error noproc with no BEAM
+ * node to ask ---------------------------------------------------------------------- */
+
+static otpc_rpc_result_t rpc_whereis(otpc_proc_t *self, otpc_term_t args, ei_x_buff *out,
+                                     void *arg)
+{
+    int i = 1, n;
+    otpc_pid_t pid;
+    ei_x_buff name;
+    (void)arg;
+    if (ei_decode_list_header(args.data, &i, &n) || ei_x_new_with_version(&name))
+        return OTPC_RPC_NOMEM;
+    int rc = otpc_x_append_subterm(&name, args, &i) ? OTPC_EINVAL
+                                                     : otpc_global_whereis(otpc_proc_node(self),
+                                                                           otpc_term_x(&name), &pid);
+    ei_x_free(&name);
+    if (rc == 0)
+        return otpc_x_encode_pid(self, out, &pid) ? OTPC_RPC_NOMEM : OTPC_RPC_RETURN;
+    return ei_x_encode_atom(out, "undefined") ? OTPC_RPC_NOMEM : OTPC_RPC_RETURN;
+}
+
+static otpc_rpc_result_t rpc_register(otpc_proc_t *self, otpc_term_t args, ei_x_buff *out,
+                                      void *arg)
+{
+    int i = 1, n;
+    otpc_pid_t pid, to;
+    ei_x_buff name;
+    (void)arg;
+    if (ei_decode_list_header(args.data, &i, &n) || ei_x_new_with_version(&name))
+        return OTPC_RPC_NOMEM;
+    int rc = otpc_x_append_subterm(&name, args, &i) ||
+                     otpc_decode_pid(self, args.data, &i, &pid) ||
+                     otpc_decode_pid(self, args.data, &i, &to)
+                 ? OTPC_EINVAL
+                 : otpc_global_register(self, otpc_term_x(&name), &pid, &to);
+    ei_x_free(&name);
+    const char *a = rc == 0 ? "ok" : rc == OTPC_ENOPROC ? "noproc" : "badarg";
+    return ei_x_encode_atom(out, a) ? OTPC_RPC_NOMEM : rc ? OTPC_RPC_ERROR : OTPC_RPC_RETURN;
+}
+
 int otpc__global_start(otpc_node_t *n, void *arg)
 {
     (void)arg;
     otpc_pid_t pid;
-    return otpc_spawn(n, &gns_ops, NULL, &pid);
+    int rc = otpc_spawn(n, &gns_ops, NULL, &pid);
+    if (!rc)
+        rc = otpc_rpc_register(n, "global", "whereis_name", 1, rpc_whereis, NULL);
+    if (!rc)
+        rc = otpc_rpc_register(n, "otpc_global", "register_name", 3, rpc_register, NULL);
+    return rc;
 }
