@@ -67,8 +67,8 @@ typedef struct {
     otpc__vec_t stoppers; /* of stopper_t */
     otpc__dbudget_t *budget;
     ei_x_buff x;
-    otpc__buf_t pg_group;                /* versioned; empty: no group */
-    char pg_scope[MAXATOMLEN_UTF8];      /* "" : pg */
+    otpc__buf_t pg_group;           /* versioned; empty: no group */
+    char pg_scope[MAXATOMLEN_UTF8]; /* "" : pg */
 } daemon_t;
 
 static const char T_RETRY[] =

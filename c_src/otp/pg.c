@@ -235,8 +235,7 @@ static void send_sync(scope_t *s, otpc_proc_t *self, const otpc_pid_t *to)
         if (!local)
             continue;
         err = ei_x_encode_list_header(&x, 1) || ei_x_encode_tuple_header(&x, 2) ||
-              ei_x_append_buf(&x, g[k].key, (int)g[k].klen) ||
-              ei_x_encode_list_header(&x, local);
+              ei_x_append_buf(&x, g[k].key, (int)g[k].klen) || ei_x_encode_list_header(&x, local);
         for (uint32_t i = 0; !err && i < g[k].pids.len; i++)
             if (p[i].node == s->n->self_atom)
                 err = otpc__x_pid(s->n, &x, &p[i]);
@@ -420,9 +419,8 @@ static void on_sync(scope_t *s, otpc_proc_t *self, otpc_term_t msg, int i, otpc_
         group_t *g = NULL;
         otpc_pid_t *p = tmp->items;
         for (uint32_t j = 0; j < tmp->len; j++)
-            if (p[j].node == peer.node &&
-                ((!g && !(g = group_get(s, msg.data + at, klen))) ||
-                 otpc__vec_push(&g->pids, &p[j], sizeof p[j])))
+            if (p[j].node == peer.node && ((!g && !(g = group_get(s, msg.data + at, klen))) ||
+                                           otpc__vec_push(&g->pids, &p[j], sizeof p[j])))
                 break;
     }
     groups_prune(s);
@@ -494,8 +492,8 @@ static void on_call(scope_t *s, otpc_proc_t *self, otpc_term_t msg, otpc__vec_t 
 {
     otpc__from_t from;
     int i, arity, join = 0;
-    if (!otpc__decode_call(self, msg, &from, &i) ||
-        ei_decode_tuple_header(msg.data, &i, &arity) || arity != 3 ||
+    if (!otpc__decode_call(self, msg, &from, &i) || ei_decode_tuple_header(msg.data, &i, &arity) ||
+        arity != 3 ||
         (!(join = otpc_decode_atom_is(msg.data, &i, "join_local")) &&
          !otpc_decode_atom_is(msg.data, &i, "leave_local")))
         return; /* other calls (pg:monitor...) are a BEAM scope's own business */

@@ -131,8 +131,7 @@ static void name_put(otpc_proc_t *self, gns_t *g, const char *name, size_t nlen,
 
 static void cast_to(otpc_proc_t *self, uint32_t node, ei_x_buff *x)
 {
-    otpc_send_name(self, GNS, otpc__atom_name(&otpc_proc_node(self)->atoms, node),
-                   otpc_term_x(x));
+    otpc_send_name(self, GNS, otpc__atom_name(&otpc_proc_node(self)->atoms, node), otpc_term_x(x));
 }
 
 /* x := {'$gen_cast', {Tag, ... (arity elements in all, the caller adds the rest)}} */
@@ -361,8 +360,7 @@ static void on_call(otpc_proc_t *self, gns_t *g, otpc_term_t m, ei_x_buff *x)
         for (uint32_t j = 0; !err && j < g->peers.len; j++)
             if ((p[j].his_tag || p[j].synced) && (!synced || p[j].synced))
                 err = ei_x_encode_list_header(x, 1) ||
-                      ei_x_encode_atom(x, otpc__atom_name(&otpc_proc_node(self)->atoms,
-                                                          p[j].node));
+                      ei_x_encode_atom(x, otpc__atom_name(&otpc_proc_node(self)->atoms, p[j].node));
         err = err || ei_x_encode_empty_list(x);
     } else if (otpc_decode_atom_is(m.data, &k, "get_protocol_version")) {
         err = err || ei_x_encode_long(x, GLOBAL_VSN);
@@ -488,9 +486,10 @@ static void gns_terminate(otpc_proc_t *self, otpc_term_t reason)
     free(g);
 }
 
-static const otpc_proc_ops_t gns_ops = {
-    .name = "global_name_server", .init = gns_init, .handle = gns_handle,
-    .terminate = gns_terminate};
+static const otpc_proc_ops_t gns_ops = {.name = "global_name_server",
+                                        .init = gns_init,
+                                        .handle = gns_handle,
+                                        .terminate = gns_terminate};
 
 /* ---- the C API ----------------------------------------------------------------------- */
 
@@ -546,8 +545,7 @@ static int greg_init(otpc_proc_t *self, void *arg)
     int rc = ei_x_encode_tuple_header(&x, 2) || otpc_x_encode_pid(self, &x, &me) ||
                      ei_x_encode_tuple_header(&x, 5) || ei_x_encode_atom(&x, "call") ||
                      ei_x_encode_atom(&x, "global") || ei_x_encode_atom(&x, "register_name") ||
-                     ei_x_encode_list_header(&x, 2) ||
-                     ei_x_append_buf(&x, r->name, (int)r->nlen) ||
+                     ei_x_encode_list_header(&x, 2) || ei_x_append_buf(&x, r->name, (int)r->nlen) ||
                      otpc_x_encode_pid(self, &x, &r->pid) || ei_x_encode_empty_list(&x) ||
                      otpc_x_encode_pid(self, &x, &me)
                  ? OTPC_ENOMEM
@@ -564,9 +562,26 @@ static void greg_handle(otpc_proc_t *self, otpc_term_t m)
 {
     gregister_t *r = otpc_proc_data(self);
     int i;
-    static const char nodedown[] = {ERL_SMALL_TUPLE_EXT, 2,   ERL_SMALL_ATOM_UTF8_EXT,
-                                    5,  'b', 'a', 'd', 'r', 'p', 'c', ERL_SMALL_ATOM_UTF8_EXT, 8,
-                                    'n', 'o', 'd', 'e', 'd', 'o', 'w', 'n'};
+    static const char nodedown[] = {ERL_SMALL_TUPLE_EXT,
+                                    2,
+                                    ERL_SMALL_ATOM_UTF8_EXT,
+                                    5,
+                                    'b',
+                                    'a',
+                                    'd',
+                                    'r',
+                                    'p',
+                                    'c',
+                                    ERL_SMALL_ATOM_UTF8_EXT,
+                                    8,
+                                    'n',
+                                    'o',
+                                    'd',
+                                    'e',
+                                    'd',
+                                    'o',
+                                    'w',
+                                    'n'};
     if (otpc_term_is_tagged(m, "rex", 2, &i))
         greg_done(self, r, m.data + i, m.size - (size_t)i);
     else if (otpc_term_is_tagged(m, "DOWN", 5, &i))
@@ -583,9 +598,10 @@ static void greg_terminate(otpc_proc_t *self, otpc_term_t reason)
     free(r);
 }
 
-static const otpc_proc_ops_t greg_ops = {
-    .name = "global_register", .init = greg_init, .handle = greg_handle,
-    .terminate = greg_terminate};
+static const otpc_proc_ops_t greg_ops = {.name = "global_register",
+                                         .init = greg_init,
+                                         .handle = greg_handle,
+                                         .terminate = greg_terminate};
 
 int otpc_global_register(otpc_proc_t *self, otpc_term_t name, const otpc_pid_t *pid,
                          const otpc_pid_t *reply_to)
@@ -624,8 +640,7 @@ int otpc_global_register(otpc_proc_t *self, otpc_term_t name, const otpc_pid_t *
  * gets {otpc_global, Name, yes | no | {badrpc, _}}), or error noproc with no BEAM
  * node to ask ---------------------------------------------------------------------- */
 
-static otpc_rpc_result_t rpc_whereis(otpc_proc_t *self, otpc_term_t args, ei_x_buff *out,
-                                     void *arg)
+static otpc_rpc_result_t rpc_whereis(otpc_proc_t *self, otpc_term_t args, ei_x_buff *out, void *arg)
 {
     int i = 1, n;
     otpc_pid_t pid;
@@ -633,9 +648,9 @@ static otpc_rpc_result_t rpc_whereis(otpc_proc_t *self, otpc_term_t args, ei_x_b
     (void)arg;
     if (ei_decode_list_header(args.data, &i, &n) || ei_x_new_with_version(&name))
         return OTPC_RPC_NOMEM;
-    int rc = otpc_x_append_subterm(&name, args, &i) ? OTPC_EINVAL
-                                                     : otpc_global_whereis(otpc_proc_node(self),
-                                                                           otpc_term_x(&name), &pid);
+    int rc = otpc_x_append_subterm(&name, args, &i)
+                 ? OTPC_EINVAL
+                 : otpc_global_whereis(otpc_proc_node(self), otpc_term_x(&name), &pid);
     ei_x_free(&name);
     if (rc == 0)
         return otpc_x_encode_pid(self, out, &pid) ? OTPC_RPC_NOMEM : OTPC_RPC_RETURN;
@@ -651,8 +666,7 @@ static otpc_rpc_result_t rpc_register(otpc_proc_t *self, otpc_term_t args, ei_x_
     (void)arg;
     if (ei_decode_list_header(args.data, &i, &n) || ei_x_new_with_version(&name))
         return OTPC_RPC_NOMEM;
-    int rc = otpc_x_append_subterm(&name, args, &i) ||
-                     otpc_decode_pid(self, args.data, &i, &pid) ||
+    int rc = otpc_x_append_subterm(&name, args, &i) || otpc_decode_pid(self, args.data, &i, &pid) ||
                      otpc_decode_pid(self, args.data, &i, &to)
                  ? OTPC_EINVAL
                  : otpc_global_register(self, otpc_term_x(&name), &pid, &to);

@@ -23,11 +23,16 @@ typedef struct {
 } pg_rpc_t;
 
 static const pg_rpc_t fns[] = {
-    {"join", 2, F_JOIN, 0},           {"join", 3, F_JOIN, 1},
-    {"leave", 2, F_LEAVE, 0},         {"leave", 3, F_LEAVE, 1},
-    {"get_members", 1, F_MEMBERS, 0}, {"get_members", 2, F_MEMBERS, 1},
-    {"get_local_members", 1, F_LOCAL, 0}, {"get_local_members", 2, F_LOCAL, 1},
-    {"which_groups", 0, F_GROUPS, 0}, {"which_groups", 1, F_GROUPS, 1},
+    {"join", 2, F_JOIN, 0},
+    {"join", 3, F_JOIN, 1},
+    {"leave", 2, F_LEAVE, 0},
+    {"leave", 3, F_LEAVE, 1},
+    {"get_members", 1, F_MEMBERS, 0},
+    {"get_members", 2, F_MEMBERS, 1},
+    {"get_local_members", 1, F_LOCAL, 0},
+    {"get_local_members", 2, F_LOCAL, 1},
+    {"which_groups", 0, F_GROUPS, 0},
+    {"which_groups", 1, F_GROUPS, 1},
 };
 
 #define RET(e, kind) ((e) ? OTPC_RPC_NOMEM : (kind))
@@ -38,8 +43,8 @@ static otpc_rpc_result_t badarg(ei_x_buff *out)
     return RET(ei_x_encode_atom(out, "badarg"), OTPC_RPC_ERROR);
 }
 
-static otpc_rpc_result_t members(otpc_proc_t *self, const char *scope, otpc_term_t group,
-                                 int local, ei_x_buff *out)
+static otpc_rpc_result_t members(otpc_proc_t *self, const char *scope, otpc_term_t group, int local,
+                                 ei_x_buff *out)
 {
     otpc_node_t *n = otpc_proc_node(self);
     long k = otpc_pg_members(n, scope, group, local, NULL, 0);
