@@ -14,20 +14,31 @@
          wrong_cookie_raw/1, ticks_and_silent_peer/1,
          simultaneous_connect/1, deep_nesting/1,
          alive_without_cookie_keeps_connection/1, alive_with_cookie_replaces/1,
-         handshake_cap/1, oversized_handshake_message/1]).
+         handshake_cap/1, oversized_handshake_message/1,
+         altact_reply_forms/1, altact_forms_accepted/1, altact_malformed/1]).
 
 %% Flags a raw client announces: OTP 25 + 26 mandatory, DIST_MONITOR, MONITOR_NAME.
 -define(FLAGS, (16#4 bor 16#8 bor 16#10 bor 16#20 bor 16#80 bor 16#100 bor 16#200
                 bor 16#400 bor 16#800 bor 16#10000 bor 16#20000 bor 16#40000
                 bor 16#1000000 bor 16#2000000 bor (4 bsl 32))).
 -define(UNLINK_ID, 16#2000000).
+-define(ALIAS, (16#8 bsl 32)).
+-define(ALTACT_SIG, (16#20 bsl 32)).
+%% ALTACT_SIG_SEND's flag bits (ERTS dist.h, ERTS_DOP_ALTACT_SIG_FLG_*)
+-define(A_PRIO, 1).
+-define(A_TOKEN, 2).
+-define(A_ALIAS, 4).
+-define(A_NAME, 8).
+-define(A_EXIT, 16).
+-define(RAW_NAME, <<"raw_client@nohost">>).
 
 all() ->
     [garbage_packet, unknown_operation, truncated_term, oversized_length,
      handshake_garbage, missing_mandatory_flags, wrong_cookie_raw,
      ticks_and_silent_peer, simultaneous_connect, deep_nesting,
      alive_without_cookie_keeps_connection, alive_with_cookie_replaces,
-     handshake_cap, oversized_handshake_message].
+     handshake_cap, oversized_handshake_message,
+     altact_reply_forms, altact_forms_accepted, altact_malformed].
 
 init_per_suite(Config) ->
     otpc_ct_node:init_per_suite(Config).
@@ -36,7 +47,8 @@ end_per_suite(Config) ->
     otpc_ct_node:end_per_suite(Config).
 
 init_per_testcase(Case, Config) ->
-    Name = list_to_atom("cbad_" ++ atom_to_list(Case)),
+    %% Our OS pid in the name lets several test runs share the host's epmd.
+    Name = list_to_atom(lists:concat(["cbad_", Case, "_", os:getpid()])),
     Args = case Case of
                ticks_and_silent_peer -> ["-probe", "-net_ticktime", "2"];
                handshake_cap -> ["-probe", "-max_handshakes", "4"];
@@ -115,7 +127,8 @@ simultaneous_connect(Config) ->
     lists:foreach(fun(Round) -> simultaneous_round(Config, Round) end, lists:seq(1, 10)).
 
 simultaneous_round(_Config, Round) ->
-    Names = [list_to_atom("csim_" ++ X ++ integer_to_list(Round)) || X <- ["a", "b"]],
+    Names = [list_to_atom(lists:concat(["csim_", X, Round, "_", os:getpid()]))
+             || X <- ["a", "b"]],
     [A, B] = [begin {ok, N} = otpc:start_node(#{name => Nm, args => ["-probe"]}), N end
               || Nm <- Names],
     try
@@ -218,6 +231,97 @@ oversized_handshake_message(Config) ->
     ?assertEqual({error, closed}, gen_tcp:recv(Sock, 0, 2000)),
     node_still_fine(Config).
 
+%% The node announces ALTACT_SIG, and answers a gen_server call from a raw peer in
+%% the form the peer's flags allow: {37, ALIAS, Server, Alias} to one announcing
+%% ALTACT_SIG, {33, Server, Alias} to one announcing only ALIAS, and a SEND to the
+%% caller's pid to one announcing neither. The reply is {[alias | Ref], Reply}.
+altact_reply_forms(Config) ->
+    Node = ?config(cnode, Config),
+    lists:foreach(
+      fun({Flags, Want, Name}) ->
+              {Sock, NodeFlags} = connect_raw_flags(Config, Flags, Name),
+              ?assertEqual(?ALTACT_SIG bor ?ALIAS, NodeFlags band (?ALTACT_SIG bor ?ALIAS)),
+              Caller = raw_pid(Name, 1),
+              Alias = raw_ref(Name),
+              Call = {'$gen_call', {Caller, [alias | Alias]}, {asked, Want}},
+              ok = send_packet(Sock, {6, Caller, '', echo}, Call),
+              {Ctl, Msg} = recv_packet(Sock),
+              ?assertEqual({[alias | Alias], {asked, Want}}, Msg),
+              case Want of
+                  altact ->
+                      {37, ?A_ALIAS, Server, Alias} = Ctl,
+                      ?assertEqual(Node, node(Server));
+                  alias_send ->
+                      {33, Server, Alias} = Ctl,
+                      ?assertEqual(Node, node(Server));
+                  send ->
+                      ?assertEqual({2, '', Caller}, Ctl)
+              end,
+              gen_tcp:close(Sock)
+      end,
+      [{?FLAGS bor ?ALIAS bor ?ALTACT_SIG, altact, <<"raw_altact@nohost">>},
+       {?FLAGS bor ?ALIAS, alias_send, <<"raw_alias@nohost">>},
+       {?FLAGS, send, <<"raw_plain@nohost">>}]),
+    node_still_fine(Config).
+
+%% Op 37 as later releases may send it is taken as ERTS takes it: flags as a bignum
+%% with bits unknown today, elements after the ones the flags call for; to a pid, a
+%% registered name (with a token) or an alias (dropped: the node makes none); an
+%% exit signal to a pid and to a name. A trapping probe sees each in order, then
+%% answers a ping sent last on the same connection, which the node would not read
+%% had it refused anything before.
+altact_forms_accepted(Config) ->
+    Node = ?config(cnode, Config),
+    P = probe(Node),
+    P ! {trap_exit, true},
+    P ! {register, raw_box},
+    receive {done, P, register} -> ok after 5000 -> ct:fail(no_register) end,
+    Name = <<"raw_forms@nohost">>,
+    From = raw_pid(Name, 2),
+    Token = {0, 37, 1, From, 0},
+    {Sock, _} = connect_raw_flags(Config, ?FLAGS bor ?ALIAS bor ?ALTACT_SIG, Name),
+    Signals = [{{37, (1 bsl 70) bor 16#e0 bor ?A_PRIO, From, P}, m_pid},
+               {{37, (1 bsl 40) bor ?A_NAME bor ?A_TOKEN, From, raw_box, Token, extra, [1]}, m_name},
+               {{37, ?A_ALIAS, From, raw_ref(Name)}, m_alias},
+               {{37, ?A_ALIAS bor ?A_EXIT, From, raw_ref(Name)}, alias_exit},
+               {{37, ?A_EXIT, From, P}, {shutdown, to_pid}},
+               {{37, ?A_EXIT bor ?A_NAME bor ?A_PRIO, From, raw_box, future}, {shutdown, to_name}},
+               {{37, ?A_PRIO, From, P}, {ping, self()}}],
+    [ok = send_packet(Sock, Ctl, Payload) || {Ctl, Payload} <- Signals],
+    Got = [receive {probe_got, P, M} -> M after 5000 -> ct:fail({missing, Want}) end
+           || Want <- [m_pid, m_name, exit_pid, exit_name]],
+    ?assertEqual([m_pid, m_name, {'EXIT', From, {shutdown, to_pid}},
+                  {'EXIT', From, {shutdown, to_name}}], Got),
+    receive {pong, P} -> ok after 5000 -> ct:fail(no_pong) end,
+    receive {probe_got, P, Stray} -> ct:fail({delivered, Stray}) after 0 -> ok end,
+    gen_tcp:close(Sock),
+    node_still_fine(Config).
+
+%% What ERTS refuses in op 37 closes the connection: negative flags (small and
+%% bignum), flags that are not an integer, ALIAS with NAME, TOKEN without a fifth
+%% element, a To that is not what the flags say, fewer than four elements.
+altact_malformed(Config) ->
+    P = probe(?config(cnode, Config)),
+    From = raw_pid(?RAW_NAME, 3),
+    Bad = [{37, -1, From, P},
+           {37, -(1 bsl 70), From, P},
+           {37, prio, From, P},
+           {37, ?A_ALIAS bor ?A_NAME, From, raw_ref(?RAW_NAME)},
+           {37, ?A_TOKEN, From, P},
+           {37, ?A_ALIAS, From, P},
+           {37, ?A_NAME, From, P},
+           {37, 0, From, raw_box},
+           {37, 0, From}],
+    %% A name per connection: the node may not be done with the last one yet.
+    lists:foreach(
+      fun({I, Ctl}) ->
+              Name = iolist_to_binary(["raw_bad", integer_to_list(I), "@nohost"]),
+              {Sock, _} = connect_raw_flags(Config, ?FLAGS bor ?ALTACT_SIG, Name),
+              ok = send_packet(Sock, Ctl, hello),
+              closed = wait_closed(Sock)
+      end, lists:enumerate(Bad)),
+    node_still_fine(Config).
+
 %% --- helpers --------------------------------------------------------------------
 
 %% Dial the node under our own node name: it has a connection from us, so it
@@ -274,16 +378,59 @@ handshake(Config, Flags, Cookie) ->
 
 %% From the challenge on.
 finish_handshake(Sock, Cookie) ->
-    {ok, <<$N, _PeerFlags:64, Challenge:32, _Creation:32, NLen:16,
+    case finish_handshake_flags(Sock, Cookie) of
+        {ok, Sock, _NodeFlags} -> {ok, Sock};
+        Error -> Error
+    end.
+
+%% The same, also giving the flags the node announced.
+finish_handshake_flags(Sock, Cookie) ->
+    {ok, <<$N, NodeFlags:64, Challenge:32, _Creation:32, NLen:16,
            _PeerName:NLen/binary>>} = gen_tcp:recv(Sock, 0, 5000),
     Mine = rand:uniform(16#ffffffff),
     ok = gen_tcp:send(Sock, <<$r, Mine:32, (digest(Challenge, Cookie))/binary>>),
     case gen_tcp:recv(Sock, 0, 5000) of
         {ok, <<$a, Digest:16/binary>>} ->
             ?assertEqual(digest(Mine, Cookie), Digest),
-            {ok, Sock};
+            {ok, Sock, NodeFlags};
         {error, _} = Error ->
             Error
+    end.
+
+%% A raw connection as Name with 4-byte packets (ticks are empty ones), and the
+%% node's flags. A name of its own per connection: the node may not have seen the
+%% last one close yet, and would answer `alive`.
+connect_raw_flags(Config, Flags, Name) ->
+    {ok, Sock} = gen_tcp:connect("127.0.0.1", port_of(Config),
+                                 [binary, {packet, 2}, {active, false}]),
+    ok = gen_tcp:send(Sock, send_name(Flags, Name)),
+    {ok, <<"sok">>} = gen_tcp:recv(Sock, 0, 5000),
+    {ok, Sock, NodeFlags} = finish_handshake_flags(Sock, erlang:get_cookie()),
+    ok = inet:setopts(Sock, [{packet, 4}]),
+    {Sock, NodeFlags}.
+
+%% A pid and a reference of a raw client's node (creation 1, as send_name says).
+raw_pid(Name, Num) ->
+    binary_to_term(<<131, 88, 119, (byte_size(Name)), Name/binary, Num:32, 0:32, 1:32>>).
+
+raw_ref(Name) ->
+    binary_to_term(<<131, 90, 3:16, 119, (byte_size(Name)), Name/binary,
+                     1:32, 7:32, 8:32, 9:32>>).
+
+%% 'p', the control tuple, the payload: one packet of a {packet, 4} socket.
+send_packet(Sock, Ctl, Payload) ->
+    gen_tcp:send(Sock, [$p, term_to_binary(Ctl), term_to_binary(Payload)]).
+
+%% The next packet that is not a tick: {Ctl, Payload}.
+recv_packet(Sock) ->
+    case gen_tcp:recv(Sock, 0, 5000) of
+        {ok, <<>>} ->
+            recv_packet(Sock);
+        {ok, <<$p, Rest/binary>>} ->
+            {Ctl, Used} = binary_to_term(Rest, [used]),
+            {Ctl, binary_to_term(binary:part(Rest, Used, byte_size(Rest) - Used))};
+        Other ->
+            ct:fail({no_packet, Other})
     end.
 
 digest(Challenge, Cookie) ->

@@ -25,6 +25,10 @@
 %%   {register, Name}       Owner ! {done, P, register}
 %%   {send, Dest, Msg}      Dest ! Msg, Owner ! {done, P, send}
 %%                          (connects to Dest's node if need be)
+%%   {make_ref, From}       From ! {ref, P, Ref}, a reference of the C node
+%%   {dist_ops, From}       From ! {dist_ops, P, [{Op, In, Out}]}: the control
+%%                          messages the C node decoded from (In) and queued
+%%                          for (Out) From's node, by op on the wire
 %%   anything else          Owner ! {probe_got, P, Msg}, including the
 %%                          'EXIT' and 'DOWN' messages P receives
 %%
@@ -54,6 +58,8 @@
 %% signals
 -export([exit_kill/1, exit_normal_ignored/1, exit_trapped/1,
          exit_signal_from_c/1]).
+%% ALTACT_SIG (OTP 28+) and ALIAS_SEND, by the release of this erl
+-export([replies_by_release/1, altact_signals_in/1]).
 %% connections
 -export([noconnection_c_side/1, noconnection_after_kill/1,
          noconnection_after_disconnect/1, connect_on_demand/1,
@@ -84,7 +90,7 @@ suite() ->
 -spec all() -> [{group, atom()}].
 all() ->
     [{group, messages}, {group, monitors}, {group, links},
-     {group, signals}, {group, connections}].
+     {group, signals}, {group, altact}, {group, connections}].
 
 -spec groups() -> [{atom(), list(), [atom()]}].
 groups() ->
@@ -101,6 +107,7 @@ groups() ->
                   unlink_from_erlang, unlink_from_c]},
      {signals, [], [exit_kill, exit_normal_ignored, exit_trapped,
                     exit_signal_from_c]},
+     {altact, [], [replies_by_release, altact_signals_in]},
      {connections, [], [noconnection_c_side, noconnection_after_kill,
                         noconnection_after_disconnect, connect_on_demand,
                         monitor_unreachable_node, wrong_cookie,
@@ -596,6 +603,131 @@ exit_signal_from_c(Config) ->
     ok = ask(P, {exit_signal, H, bar}, exit_signal),
     _ = ?recv({'DOWN', Ref, process, H, bar}),
     ok.
+
+%%% ------------------------------------------------------------------
+%%% ALTACT_SIG_SEND (op 37, OTP 28+) and ALIAS_SEND (op 33)
+%%%
+%%% Which op crossed the connection is read from the C node's own counts
+%%% (`dist_ops`), taken at the decoder and at the encoder, so these cases
+%%% check the wire, not only that calls still work. With OTP 28 or later
+%%% (the matrix's sid root) this erl announces DFLAG_ALTACT_SIG; with the
+%%% host's OTP 25 it does not.
+%%% ------------------------------------------------------------------
+
+-define(OP_PAYLOAD_EXIT2, 26).
+-define(OP_ALIAS_SEND, 33).
+-define(OP_ALTACT_SIG_SEND, 37).
+
+-spec replies_by_release(config()) -> term().
+replies_by_release(Config) ->
+    doc("Replies of C gen_servers (net_kernel, echo, a late one after the caller "
+        "gave up) go to the caller's alias as ALTACT_SIG_SEND (op 37) when this "
+        "erl announces ALTACT_SIG (OTP 28+) and as ALIAS_SEND (op 33) when it "
+        "does not, never the other; each call gets its answer and the late reply "
+        "is dropped by ERTS."),
+    Node = ?config(node, Config),
+    P = probe(Node),
+    Before = dist_ops(P),
+    [Node = gen_server:call({net_kernel, Node}, nodename) || _ <- lists:seq(1, 5)],
+    [{n, I} = gen_server:call({echo, Node}, {n, I}) || I <- lists:seq(1, 5)],
+    {'EXIT', {timeout, _}} = (catch gen_server:call({echo, Node}, {'$sleep', 300, late}, 50)),
+    %% echo's timers fire in deadline order: this answer comes after the late one
+    after_late = gen_server:call({echo, Node}, {'$sleep', 300, after_late}),
+    ?refute({_, late}),
+    After = dist_ops(P),
+    {Used, Unused} = case altact_release() of
+                         true -> {?OP_ALTACT_SIG_SEND, ?OP_ALIAS_SEND};
+                         false -> {?OP_ALIAS_SEND, ?OP_ALTACT_SIG_SEND}
+                     end,
+    ct:log("replies by op ~p (unused ~p); counts before ~p, after ~p",
+           [Used, Unused, Before, After]),
+    12 = ops_out(Used, After) - ops_out(Used, Before),
+    0 = ops_out(Unused, After).
+
+-spec altact_signals_in(config()) -> term().
+altact_signals_in(Config) ->
+    doc("What an OTP 28+ erl sends as ALTACT_SIG_SEND reaches C processes: "
+        "priority messages to a pid and to a registered name, priority exit "
+        "signals, and the same with a seq_trace token (a fifth element); messages "
+        "and exit signals to an alias of the C node are dropped, as it makes none. "
+        "Each crossed as op 37, none as the older ops. An erl without ALTACT_SIG "
+        "sends an alias message as ALIAS_SEND."),
+    Node = ?config(node, Config),
+    P = trapping_probe(Node),
+    ok = ask(P, {register, otpc_ct_altact}, register),
+    P ! {make_ref, self()},
+    {ref, P, Alias} = ?recv({ref, P, _}),
+    Before = dist_ops(P),
+    case altact_release() of
+        true -> altact_signals(Node, P, Alias, Before);
+        false -> alias_send_signals(Node, P, Alias, Before)
+    end.
+
+%% OTP 28+: one signal per form ERTS sends as op 37 (dist.c, erts_dsig_send_msg and
+%% erts_dsig_send_exit2), each counted once.
+altact_signals(Node, P, Alias, Before) ->
+    Self = self(),
+    Sent = [ok = erlang:send(P, to_pid, [priority]),                   % PRIO
+            ok = erlang:send({otpc_ct_altact, Node}, to_name, [priority]), % PRIO|NAME
+            Alias ! to_alias,                                          % ALIAS
+            ok = erlang:send(Alias, to_alias_prio, [priority]),        % ALIAS|PRIO
+            erlang:exit(P, prio_exit, [priority]),                     % EXIT|PRIO
+            exit(Alias, alias_exit)],                                  % EXIT|ALIAS
+    %% The same with a trace token: the TOKEN flag and a fifth element.
+    _ = seq_trace:set_token(label, 37),
+    Traced = [ok = erlang:send(P, to_pid_token, [priority]),
+              Alias ! to_alias_token,
+              erlang:exit(P, prio_exit_token, [priority])],
+    _ = seq_trace:set_token([]),
+    _ = ?recv({probe_got, P, to_pid}),
+    _ = ?recv({probe_got, P, to_name}),
+    _ = ?recv({probe_got, P, {'EXIT', Self, prio_exit}}),
+    _ = ?recv({probe_got, P, to_pid_token}),
+    _ = ?recv({probe_got, P, {'EXIT', Self, prio_exit_token}}),
+    ok = sync(Node),
+    ?refute({probe_got, P, _}),
+    After = dist_ops(P),
+    ct:log("counts before ~p, after ~p", [Before, After]),
+    N = length(Sent) + length(Traced),
+    N = ops_in(?OP_ALTACT_SIG_SEND, After) - ops_in(?OP_ALTACT_SIG_SEND, Before),
+    %% The probe requests (dist_ops, sync's echo) come as SEND_SENDER / REG_SEND.
+    [0 = ops_in(Op, After) - ops_in(Op, Before)
+     || Op <- [?OP_ALIAS_SEND, ?OP_PAYLOAD_EXIT2]],
+    %% and the probe is still alive and well
+    ok = ping_probe(P).
+
+%% Before OTP 28: an alias message is ALIAS_SEND (dropped by the node too).
+alias_send_signals(Node, P, Alias, Before) ->
+    Alias ! to_alias,
+    ok = sync(Node),
+    ?refute({probe_got, P, _}),
+    After = dist_ops(P),
+    ct:log("counts before ~p, after ~p", [Before, After]),
+    1 = ops_in(?OP_ALIAS_SEND, After) - ops_in(?OP_ALIAS_SEND, Before),
+    0 = ops_in(?OP_ALTACT_SIG_SEND, After),
+    ok = ping_probe(P).
+
+%% Does this erl announce DFLAG_ALTACT_SIG (OTP 28 and later)?
+altact_release() ->
+    list_to_integer(erlang:system_info(otp_release)) >= 28.
+
+%% The C node's control-message counts with our node: [{Op, In, Out}].
+dist_ops(P) ->
+    P ! {dist_ops, self()},
+    {dist_ops, P, Ops} = ?recv({dist_ops, P, _}),
+    Ops.
+
+ops_in(Op, Ops) ->
+    case lists:keyfind(Op, 1, Ops) of
+        {Op, In, _} -> In;
+        false -> 0
+    end.
+
+ops_out(Op, Ops) ->
+    case lists:keyfind(Op, 1, Ops) of
+        {Op, _, Out} -> Out;
+        false -> 0
+    end.
 
 %%% ------------------------------------------------------------------
 %%% connections

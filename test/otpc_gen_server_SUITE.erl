@@ -23,6 +23,7 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("proper/include/proper.hrl").
 
+-export([log/2]).
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 %% examples
@@ -48,6 +49,7 @@
          sys_get_state_form_by_release/1, sys_get_state_no_release/1,
          sys_get_state_asks_per_connection/1, sys_get_state_reply_before_down/1,
          sys_get_state_local_caller/1, sys_get_status/1, sys_suspend_resume/1,
+         sys_log_and_statistics/1, sys_trace_and_log_to_file/1, sys_debug_refusals/1,
          sys_change_code/1, sys_replace_state_refused/1, gen_server_stop/1,
          gen_server_stop_reason/1]).
 %% run on peer nodes
@@ -99,6 +101,7 @@ groups() ->
                 sys_get_state_form_by_release, sys_get_state_no_release,
                 sys_get_state_asks_per_connection, sys_get_state_reply_before_down,
                 sys_get_state_local_caller, sys_get_status, sys_suspend_resume,
+                sys_log_and_statistics, sys_trace_and_log_to_file, sys_debug_refusals,
                 sys_change_code, sys_replace_state_refused, gen_server_stop,
                 gen_server_stop_reason]},
      {supervision, [], [sup_restarts_permanent, sup_which_and_count_children,
@@ -711,6 +714,84 @@ sys_get_status(Config) ->
     [{header, "Status for generic server echo"},
      {data, [{"Status", running}, {"Parent", Parent}, {"Logged events", []}]},
      {data, [{"State", {echo, _, _, _}}]}] = Fmt.
+
+-spec sys_log_and_statistics(config()) -> term().
+sys_log_and_statistics(Config) ->
+    doc("sys:log/2 keeps gen_server's events, sys:statistics/2 counts messages, "
+        "get_status shows both, no_debug clears them."),
+    Node = ?config(node, Config),
+    {ok, P} = otpc:start(Node, echo, undefined, []),
+    ok = sys:log(P, true),
+    ok = sys:statistics(P, true),
+    ping = gen_server:call(P, ping),
+    ok = gen_server:cast(P, hello),
+    {two, 2} = gen_server:call(P, {two, 2}),
+    Self = self(),
+    {ok, [{in, {'$gen_call', {Self, _}, ping}},
+          {out, ping, {Self, _}, {echo, 1, 0, 0}},
+          {in, {'$gen_cast', hello}},
+          {noreply, {echo, 1, 1, 0}},
+          {in, {'$gen_call', {Self, _}, {two, 2}}},
+          {out, {two, 2}, {Self, _}, {echo, 2, 1, 0}}]} = sys:log(P, get),
+    {ok, [{start_time, {{_, _, _}, {_, _, _}}}, {current_time, _}, {reductions, _},
+          {messages_in, 3}, {messages_out, 2}]} = sys:statistics(P, get),
+    {status, P, _, [_, running, _, Debug, _]} = sys:get_status(P),
+    {10, [_ | _]} = proplists:get_value(log, Debug),
+    {_, 3, 2} = proplists:get_value(statistics, Debug),
+    ok = sys:log(P, {true, 2}),
+    x = gen_server:call(P, x),
+    {ok, [{in, _}, {out, x, _, _}]} = sys:log(P, get),
+    ok = sys:no_debug(P),
+    {ok, []} = sys:log(P, get),
+    {ok, no_statistics} = sys:statistics(P, get),
+    {status, P, _, [_, running, _, [], _]} = sys:get_status(P),
+    ok = gen_server:stop(P).
+
+-spec sys_trace_and_log_to_file(config()) -> term().
+sys_trace_and_log_to_file(Config) ->
+    doc("sys:trace/2 prints each event through the node's log (to this node's "
+        "logger); sys:log_to_file/2 writes them to a file on the node's machine."),
+    Node = ?config(node, Config),
+    {ok, P} = otpc:start(Node, echo, undefined, [{name, traced_echo}]),
+    ok = logger:add_handler(dbg_catch, ?MODULE, #{config => self()}),
+    ok = sys:trace(P, true),
+    ping = gen_server:call(P, ping),
+    _ = ?recv({dbg_line, "*DBG* traced_echo got call ping from " ++ _}),
+    _ = ?recv({dbg_line, "*DBG* traced_echo sent ping to " ++ _}),
+    ok = sys:trace(P, false),
+    File = filename:join(?config(priv_dir, Config), "sys_log_to_file.txt"),
+    ok = sys:log_to_file(P, File),
+    ok = gen_server:cast(P, hi),
+    pong = gen_server:call(P, pong),
+    ok = sys:log_to_file(P, false),
+    {ok, Text} = file:read_file(File),
+    [<<"*DBG* traced_echo got cast hi">>, <<"*DBG* traced_echo new state ", _/binary>>,
+     <<"*DBG* traced_echo got call pong from ", _/binary>>,
+     <<"*DBG* traced_echo sent pong to ", _/binary>>] =
+        binary:split(Text, <<"\n">>, [global, trim]),
+    {error, open_file} = sys:log_to_file(P, "/nonexistent/dir/x.txt"),
+    ok = logger:remove_handler(dbg_catch),
+    ok = gen_server:stop(P).
+
+-spec sys_debug_refusals(config()) -> term().
+sys_debug_refusals(Config) ->
+    doc("sys:install/2 of an Erlang fun is refused with a clear error."),
+    Node = ?config(node, Config),
+    {ok, P} = otpc:start(Node, echo, undefined, []),
+    {error, {not_supported, install}} = sys:install(P, {fun(S, _, _) -> S end, []}),
+    {error, {not_supported, remove}} = sys:remove(P, fun(S, _, _) -> S end),
+    ok = gen_server:stop(P).
+
+%% logger handler callback for sys_trace_and_log_to_file: *DBG* lines to the case.
+-spec log(logger:log_event(), logger:handler_config()) -> ok.
+log(#{msg := {Format, Args}}, #{config := Pid}) when is_list(Format) ->
+    Line = lists:flatten(io_lib:format(Format, Args)),
+    case string:find(Line, "*DBG*") of
+        nomatch -> ok;
+        Dbg -> Pid ! {dbg_line, Dbg}, ok
+    end;
+log(_, _) ->
+    ok.
 
 -spec sys_suspend_resume(config()) -> term().
 sys_suspend_resume(Config) ->

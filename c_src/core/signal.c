@@ -519,12 +519,13 @@ static void on_spawn_request(otpc_node_t *n, const otpc__ctrl_t *c)
 void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c)
 {
     (void)peer_node;
-    uint32_t name;
+    uint32_t name = 0;
     if (c->op == OTPC__DOP_SPAWN_REQUEST) {
         on_spawn_request(n, c);
         return;
     }
-    otpc_proc_t *t = c->op == OTPC__DOP_ALIAS_SEND ? NULL : target(n, c, &name);
+    /* otpc makes no aliases: a message or exit signal to one has no one to reach */
+    otpc_proc_t *t = c->to_is_alias ? NULL : target(n, c, &name);
     switch (c->op) {
     case OTPC__DOP_SEND:
     case OTPC__DOP_REG_SEND:
@@ -567,7 +568,7 @@ void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c
         on_monitor_exit(n, c, t);
         break;
     default:
-        /* ALIAS_SEND to an alias we never made, GROUP_LEADER: nothing to do */
+        /* ALIAS_SEND (to an alias we never made), GROUP_LEADER: nothing to do */
         break;
     }
 }

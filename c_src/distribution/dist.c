@@ -10,6 +10,7 @@
 
 #include "distribution/dist_int.h"
 #include "distribution/dsig.h"
+#include "distribution/dstats.h"
 #include "util/log.h"
 
 otpc__ext_key_t otpc__dist_key;
@@ -18,6 +19,7 @@ static void dist_free(otpc_node_t *n, void *state)
 {
     otpc__dist_t *d = state;
     otpc__peers_free(n);
+    otpc__dstats_free(n);
     ei_x_free(&d->ctl);
     free(d);
 }

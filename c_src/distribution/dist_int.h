@@ -45,6 +45,10 @@ typedef struct {
     otpc__peer_t **peers; /* by atom id */
     uint32_t peers_cap;
     ei_x_buff ctl; /* dsig.c: the control message under construction */
+
+    /* dstats.c: counts by node atom id, NULL until something was counted */
+    struct otpc__dstats **stats;
+    uint32_t stats_cap;
 } otpc__dist_t;
 
 extern otpc__ext_key_t otpc__dist_key;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "distribution/dist_int.h"
+#include "distribution/dstats.h"
 
 #include "proto/ctrl.h"
 #include "proto/flags.h"
@@ -21,12 +22,23 @@ static ei_x_buff *begin(otpc_node_t *n, int arity, long op)
     return x;
 }
 
+/* Queue the control message `x` (operation `op`) and its payload, in up to two pieces,
+ * for `node`, and count it (dstats.h). */
+static int queue(otpc_node_t *n, uint32_t node, long op, const ei_x_buff *x, const char *payload,
+                 size_t plen, const char *tail, size_t tlen)
+{
+    int rc = otpc__peer_send2(n, node, x, payload, plen, tail, tlen);
+    if (rc == 0)
+        otpc__dstats_count(n, node, (int)op, 1);
+    return rc;
+}
+
 int otpc__dsig_send(otpc_node_t *n, const otpc_pid_t *to, const char *msg, size_t len)
 {
     ei_x_buff *x = begin(n, 3, OTPC__DOP_SEND);
     if (!x || ei_x_encode_atom(x, "") || otpc__x_pid(n, x, to))
         return OTPC_ENOMEM;
-    return otpc__peer_send(n, to->node, x, msg, len);
+    return queue(n, to->node, OTPC__DOP_SEND, x, msg, len, NULL, 0);
 }
 
 int otpc__dsig_reg_send(otpc_node_t *n, const otpc_pid_t *from, uint32_t node, const char *name,
@@ -35,7 +47,7 @@ int otpc__dsig_reg_send(otpc_node_t *n, const otpc_pid_t *from, uint32_t node, c
     ei_x_buff *x = begin(n, 4, OTPC__DOP_REG_SEND);
     if (!x || otpc__x_pid(n, x, from) || ei_x_encode_atom(x, "") || ei_x_encode_atom(x, name))
         return OTPC_ENOMEM;
-    return otpc__peer_send(n, node, x, msg, len);
+    return queue(n, node, OTPC__DOP_REG_SEND, x, msg, len, NULL, 0);
 }
 
 int otpc__dsig_link(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to)
@@ -43,25 +55,27 @@ int otpc__dsig_link(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to
     ei_x_buff *x = begin(n, 3, OTPC__DOP_LINK);
     if (!x || otpc__x_pid(n, x, from) || otpc__x_pid(n, x, to))
         return OTPC_ENOMEM;
-    return otpc__peer_send(n, to->node, x, NULL, 0);
+    return queue(n, to->node, OTPC__DOP_LINK, x, NULL, 0, NULL, 0);
 }
 
 int otpc__dsig_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from, const otpc_pid_t *to,
                          int ack)
 {
-    ei_x_buff *x = begin(n, 4, ack ? OTPC__DOP_UNLINK_ID_ACK : OTPC__DOP_UNLINK_ID);
+    long op = ack ? OTPC__DOP_UNLINK_ID_ACK : OTPC__DOP_UNLINK_ID;
+    ei_x_buff *x = begin(n, 4, op);
     if (!x || ei_x_encode_ulonglong(x, id) || otpc__x_pid(n, x, from) || otpc__x_pid(n, x, to))
         return OTPC_ENOMEM;
-    return otpc__peer_send(n, to->node, x, NULL, 0);
+    return queue(n, to->node, op, x, NULL, 0, NULL, 0);
 }
 
 int otpc__dsig_exit(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
                     const char *reason, size_t len, int via_link)
 {
-    ei_x_buff *x = begin(n, 4, via_link ? OTPC__DOP_EXIT : OTPC__DOP_EXIT2);
+    long op = via_link ? OTPC__DOP_EXIT : OTPC__DOP_EXIT2;
+    ei_x_buff *x = begin(n, 4, op);
     if (!x || otpc__x_pid(n, x, from) || otpc__x_pid(n, x, to) || otpc__x_raw(x, reason, len))
         return OTPC_ENOMEM;
-    return otpc__peer_send(n, to->node, x, NULL, 0);
+    return queue(n, to->node, op, x, NULL, 0, NULL, 0);
 }
 
 /* ---- monitors, and peers without them ----------------------------------------------
@@ -90,12 +104,13 @@ int otpc__dsig_monitor(otpc_node_t *n, const otpc_pid_t *watcher, const otpc__mo
     uint32_t node = m->name ? m->name_node : m->pid.node;
     if (!sends_monitors(n, node))
         return 0;
-    ei_x_buff *x = begin(n, 4, demonitor ? OTPC__DOP_DEMONITOR_P : OTPC__DOP_MONITOR_P);
+    long op = demonitor ? OTPC__DOP_DEMONITOR_P : OTPC__DOP_MONITOR_P;
+    ei_x_buff *x = begin(n, 4, op);
     if (!x || otpc__x_pid(n, x, watcher) ||
         (m->name ? otpc__x_atom_id(n, x, m->name) : otpc__x_pid(n, x, &m->pid)) ||
         otpc__x_ref(n, x, &m->ref))
         return OTPC_ENOMEM;
-    return otpc__peer_send(n, node, x, NULL, 0);
+    return queue(n, node, op, x, NULL, 0, NULL, 0);
 }
 
 int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_pid_t *watcher,
@@ -111,7 +126,7 @@ int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_
         err = obj->name ? otpc__x_atom_id(n, x, obj->name) : otpc__x_pid(n, x, obj->pid);
     if (err || otpc__x_pid(n, x, watcher) || otpc__x_ref(n, x, ref) || otpc__x_raw(x, reason, len))
         return OTPC_ENOMEM;
-    return otpc__peer_send(n, watcher->node, x, NULL, 0);
+    return queue(n, watcher->node, OTPC__DOP_MONITOR_P_EXIT, x, NULL, 0, NULL, 0);
 }
 
 /* SPAWN_REPLY {31, ReqId, To, Flags, Result}: Result the new pid or an error atom. */
@@ -162,17 +177,27 @@ int otpc__dsig_reply(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t 
                      size_t blen)
 {
     otpc__peer_t *peer = otpc__peer_get(n, caller->node, 0);
+    uint64_t flags = peer ? peer->flags : 0; /* 0 until the connection is up */
     ei_x_buff *x;
-    if (alias && peer && (peer->flags & OTPC__DF_ALIAS) && alias->node == caller->node) {
-        x = begin(n, 3, OTPC__DOP_ALIAS_SEND);
+    long op;
+    if (alias && alias->node == caller->node && (flags & OTPC__DF_ALTACT_SIG)) {
+        op = OTPC__DOP_ALTACT_SIG_SEND; /* {37, ALIAS, Server, Alias}, as OTP 28+ sends */
+        x = begin(n, 4, op);
+        if (!x || ei_x_encode_long(x, OTPC__ALTACT_ALIAS) || otpc__x_pid(n, x, server) ||
+            otpc__x_ref(n, x, alias))
+            return OTPC_ENOMEM;
+    } else if (alias && alias->node == caller->node && (flags & OTPC__DF_ALIAS)) {
+        op = OTPC__DOP_ALIAS_SEND;
+        x = begin(n, 3, op);
         if (!x || otpc__x_pid(n, x, server) || otpc__x_ref(n, x, alias))
             return OTPC_ENOMEM;
-        return otpc__peer_send2(n, alias->node, x, prefix, plen, body, blen);
+    } else {
+        op = OTPC__DOP_SEND;
+        x = begin(n, 3, op);
+        if (!x || ei_x_encode_atom(x, "") || otpc__x_pid(n, x, caller))
+            return OTPC_ENOMEM;
     }
-    x = begin(n, 3, OTPC__DOP_SEND);
-    if (!x || ei_x_encode_atom(x, "") || otpc__x_pid(n, x, caller))
-        return OTPC_ENOMEM;
-    return otpc__peer_send2(n, caller->node, x, prefix, plen, body, blen);
+    return queue(n, caller->node, op, x, prefix, plen, body, blen);
 }
 
 /* ---- the table core uses ----------------------------------------------------------- */

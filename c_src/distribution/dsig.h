@@ -6,10 +6,12 @@
  *
  * Forms: until a connection is up its flags are unknown, so frames must be valid for
  * any peer: SEND without a sender, EXIT/EXIT2 with the reason in the control tuple.
- * Where the peer's flags matter they are consulted: a gen reply goes as ALIAS_SEND
- * only to a peer that announced DFLAG_ALIAS; MONITOR_P, DEMONITOR_P and MONITOR_P_EXIT
- * go only to a peer that announced DIST_MONITOR and DIST_MONITOR_NAME (to any other
- * they are dropped, as ERTS drops them: see dsig.c).
+ * Where the peer's flags matter they are consulted: a gen reply goes to the caller's
+ * alias as ALTACT_SIG_SEND to a peer that announced DFLAG_ALTACT_SIG (OTP 28+), as
+ * ALIAS_SEND to one that announced only DFLAG_ALIAS (OTP 24-27); MONITOR_P, DEMONITOR_P
+ * and MONITOR_P_EXIT go only to a peer that announced DIST_MONITOR and
+ * DIST_MONITOR_NAME (to any other they are dropped, as ERTS drops them: see dsig.c).
+ * Every message queued is counted per peer and op (dstats.h).
  *
  * Terms are borrowed for the call; `msg` of a send is versioned, reasons and objects
  * are unversioned. Every function returns 0 or an OTPC_E* code (ENOMEM when an
@@ -40,9 +42,11 @@ int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_
 /* A connection is up with `flags`: drop from the frames queued for it before the
  * handshake (`queued`, whole frames) the monitor control messages it may not get. */
 void otpc__dsig_peer_up(uint64_t flags, otpc__buf_t *queued);
-/* {Tag, Reply} to a remote caller from `server`: ALIAS_SEND to the call's alias when
- * the tag is [alias | Ref] and the caller's node has ALIAS (a late reply is then
- * dropped by ERTS), else SEND to the caller's pid. `prefix` is "{Tag, " (versioned),
+/* {Tag, Reply} to a remote caller from `server`: to the call's alias when the tag is
+ * [alias | Ref] and the caller's node takes alias messages (a late reply is then
+ * dropped by ERTS): ALTACT_SIG_SEND {37, ALIAS, Server, Alias} if it has ALTACT_SIG,
+ * else ALIAS_SEND if it has ALIAS; otherwise SEND to the caller's pid. `prefix` is
+ * "{Tag, " (versioned),
  * `body` the reply's unversioned bytes; each is copied once, into the frame. */
 int otpc__dsig_reply(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t *caller,
                      const otpc_ref_t *alias, const char *prefix, size_t plen, const char *body,

@@ -26,6 +26,7 @@
 
 #include "distribution/dist_int.h"
 #include "distribution/dsig.h"
+#include "distribution/dstats.h"
 #include "util/log.h"
 
 #define PASS_THROUGH 'p'
@@ -264,6 +265,7 @@ static int on_packet(void *ctx, const char *data, size_t len)
         OTPC__LOG_WARN("dist", "%s", p->why);
         return 1;
     }
+    otpc__dstats_count(n, p->node, c.raw_op, 0);
     otpc__handle_ctrl(n, p->node, &c);
     /* ctrl.c folds SEND_SENDER and the _TT forms into these */
     if (c.op != OTPC__DOP_SEND && c.op != OTPC__DOP_REG_SEND && c.op != OTPC__DOP_ALIAS_SEND)

@@ -55,6 +55,21 @@ static void fuzz_ctrl(const char *d, size_t n)
         CHECK(otpc__term_skip(c.reason.data, c.reason.size, &used) == 0);
         CHECK(used == c.reason.size);
     }
+    /* Op 37 becomes a message (with its payload) or an exit signal (with its reason)
+     * to exactly one kind of destination; no other op is an alias's but ALIAS_SEND. */
+    CHECK(!(c.to_is_alias && c.to_is_name));
+    CHECK(!c.prio || c.raw_op == OTPC__DOP_ALTACT_SIG_SEND);
+    if (c.raw_op == OTPC__DOP_ALTACT_SIG_SEND) {
+        CHECK(c.has_from);
+        if (c.op == OTPC__DOP_EXIT2)
+            CHECK(c.reason.data != NULL);
+        else
+            CHECK(c.msg.data != NULL && (c.op == OTPC__DOP_ALIAS_SEND) == c.to_is_alias &&
+                  (c.op == OTPC__DOP_REG_SEND) == c.to_is_name &&
+                  (c.op == OTPC__DOP_SEND || c.to_is_alias || c.to_is_name));
+    } else {
+        CHECK(c.to_is_alias == (c.op == OTPC__DOP_ALIAS_SEND));
+    }
 }
 
 /* ---- the term walker ----------------------------------------------------------------- */

@@ -218,6 +218,18 @@ static void dist_stream(otpc__buf_t *s)
     pid(&c, 40);
     ref(&c);
     packet(s, &c, &m);
+    ei_x_encode_tuple_header(&c, 4); /* ALTACT_SIG_SEND, priority, to an alias */
+    ei_x_encode_long(&c, 37);
+    ei_x_encode_long(&c, 4 | 1);
+    pid(&c, 40);
+    ref(&c);
+    packet(s, &c, &m);
+    ei_x_encode_tuple_header(&c, 4); /* ALTACT_SIG_SEND, an exit signal to a pid */
+    ei_x_encode_long(&c, 37);
+    ei_x_encode_long(&c, 16);
+    pid(&c, 40);
+    pid(&c, 41);
+    packet(s, &c, &m);
     ei_x_encode_tuple_header(&c, 4); /* EXIT with its reason */
     ei_x_encode_long(&c, 3);
     pid(&c, 40);

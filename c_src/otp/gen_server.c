@@ -170,8 +170,11 @@ static void answer(otpc_proc_t *p, otpc_from_t *from, otpc_ret_t *r, otpc_term_t
     otpc_term_t reply = !r->has_reply       ? OK_T
                         : r->reply_ref.data ? r->reply_ref
                                             : otpc__x_term(&r->reply);
-    if (valid_term(p, reply, last))
+    if (valid_term(p, reply, last)) {
         otpc__from_send(p, from, reply);
+        if (g->debug)
+            otpc__gs_debug_out(p, reply, from);
+    }
     g->cur_answered = 1;
 }
 
@@ -194,6 +197,8 @@ static void apply(otpc_proc_t *p, otpc_action_t a, otpc_ret_t *r, otpc_from_t *f
         return;
     case OTPC_NOREPLY:
         post(p, r);
+        if (otpc__gs(p)->debug && !p->exiting)
+            otpc__gs_debug_out(p, (otpc_term_t){NULL, 0}, NULL);
         return;
     case OTPC_STOP:
         if (r->has_reason && !valid_term(p, otpc__x_term(&r->reason), last))
@@ -371,6 +376,8 @@ static void gs_handle(otpc_proc_t *p, otpc_term_t msg)
         hold_back(p, msg);
         return;
     }
+    if (g->debug && !system)
+        otpc__gs_debug_in(p, msg);
     cancel_timeout(p);
     g->hibernated = 0;
     if (system) {
@@ -409,6 +416,7 @@ static void gs_free(otpc_proc_t *p)
     otpc__modver_drop(n, g->ver); /* after release: its code may go now */
     while (g->froms)
         otpc__from_release(n, g, g->froms);
+    otpc__gs_debug_free(g);
     for (otpc__msg_t *m = g->saved, *next; m; m = next) {
         next = m->next;
         otpc__msg_free(n, m);

@@ -17,8 +17,9 @@ typedef struct {
 /* Decode {'$gen_call', {From, Tag}, Request}; *req_index points at Request. 1 if it is
  * a call, 0 if not. Spans point into msg. */
 int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index);
-/* Send {Tag, Reply} to the caller: through ALIAS_SEND to the alias when the tag is
- * [alias | Ref] and the caller's node supports aliases, else to the caller's pid.
+/* Send {Tag, Reply} to the caller: to the alias when the tag is [alias | Ref] and the
+ * caller's node takes alias messages (ALTACT_SIG_SEND or ALIAS_SEND, as its flags
+ * allow: distribution/dsig.h), else to the caller's pid.
  * reply must be well formed; only the bytes after its first (version) byte are read. */
 int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t reply);
 /* The same on behalf of `server`, which need not be running (or alive). */
@@ -86,10 +87,11 @@ struct otpc_from {
 
 typedef struct otpc__gs {
     const otpc_gen_server_t *mod;
-    struct otpc__modver *ver; /* mod's record in the module table (NULL: not in it) */
-    otpc_pid_t parent;        /* the process itself when started without a link */
-    otpc_timer_t timeout;     /* pending handle_info(timeout); 0: none */
-    unsigned timeout_ms;      /* to re-arm it after a system message */
+    struct otpc__modver *ver;     /* mod's record in the module table (NULL: not in it) */
+    struct otpc__gs_debug *debug; /* sys debug options in force (gen_debug.c), or NULL */
+    otpc_pid_t parent;            /* the process itself when started without a link */
+    otpc_timer_t timeout;         /* pending handle_info(timeout); 0: none */
+    unsigned timeout_ms;          /* to re-arm it after a system message */
     int timeout_on;
     otpc_from_t *froms; /* callers not answered yet, owned */
     otpc_from_t *cur;   /* the caller of the running handle_call */
@@ -142,6 +144,20 @@ void otpc__view_end(otpc_term_t msg, int index, char saved);
 /* gen_sys.c: {system, From, Request} */
 /* msg is {system, From, Req}; i is at From. */
 void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i);
+/* The state as sys:get_state shows it (format_status, else {Module, self()}). */
+int otpc__gs_encode_state(otpc_proc_t *p, ei_x_buff *x);
+
+/* gen_debug.c: sys debugging (trace, log, log_to_file, statistics) */
+typedef struct otpc__gs_debug otpc__gs_debug_t;
+/* {in, Msg}: a message the server takes (msg versioned). */
+void otpc__gs_debug_in(otpc_proc_t *p, otpc_term_t msg);
+/* {out, Reply, From, State} (reply versioned), or {noreply, State} when reply.size is 0. */
+void otpc__gs_debug_out(otpc_proc_t *p, otpc_term_t reply, const otpc_from_t *from);
+/* {debug, Cmd} at req[i]: the reply appended to x; 0 or -1. */
+int otpc__gs_debug_cmd(otpc_proc_t *p, otpc_term_t req, int i, ei_x_buff *x);
+/* The options in force, as sys:get_status/1's Debug list; 0 or -1. */
+int otpc__gs_debug_options(otpc_proc_t *p, ei_x_buff *x);
+void otpc__gs_debug_free(otpc__gs_t *g);
 /* The module registered under name, or NULL. */
 const otpc_gen_server_t *otpc__module_find(otpc_node_t *n, const char *name);
 

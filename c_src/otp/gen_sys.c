@@ -20,7 +20,7 @@
 #include "util/log.h"
 
 /* The state as one term: the module's format_status, else {Module, self()}. */
-static int encode_state(otpc_proc_t *p, ei_x_buff *x)
+int otpc__gs_encode_state(otpc_proc_t *p, ei_x_buff *x)
 {
     const otpc_gen_server_t *m = otpc__gs(p)->mod;
     if (m->format_status) {
@@ -53,7 +53,7 @@ static int encode_status(otpc_proc_t *p, ei_x_buff *x)
            otpc_x_encode_pid(p, x, &g->parent) || ei_x_encode_empty_list(x) ||
            ei_x_encode_empty_list(x) || ei_x_encode_atom(x, sys_state) ||
            otpc_x_encode_pid(p, x, &g->parent) ||
-           ei_x_encode_empty_list(x) || /* sys debug options: none */
+           otpc__gs_debug_options(p, x) || /* sys debug options */
            /* what gen_server:format_status/2 returns */
            ei_x_encode_list_header(x, 3) || ei_x_encode_tuple_header(x, 2) ||
            ei_x_encode_atom(x, "header") || ei_x_encode_string(x, header) ||
@@ -65,8 +65,9 @@ static int encode_status(otpc_proc_t *p, ei_x_buff *x)
            ei_x_encode_string(x, "Logged events") || ei_x_encode_empty_list(x) ||
            ei_x_encode_empty_list(x) || ei_x_encode_tuple_header(x, 2) ||
            ei_x_encode_atom(x, "data") || ei_x_encode_list_header(x, 1) ||
-           ei_x_encode_tuple_header(x, 2) || ei_x_encode_string(x, "State") || encode_state(p, x) ||
-           ei_x_encode_empty_list(x) || ei_x_encode_empty_list(x) || ei_x_encode_empty_list(x);
+           ei_x_encode_tuple_header(x, 2) || ei_x_encode_string(x, "State") ||
+           otpc__gs_encode_state(p, x) || ei_x_encode_empty_list(x) || ei_x_encode_empty_list(x) ||
+           ei_x_encode_empty_list(x);
 }
 
 static void resume(otpc_proc_t *p)
@@ -148,7 +149,7 @@ void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
         /* {ok, State}; sys_release.c answers a caller on OTP 25 or older with State */
         rc = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok");
         state_off = x->index;
-        rc = rc || encode_state(p, x);
+        rc = rc || otpc__gs_encode_state(p, x);
     } else if (otpc_term_is_atom(req, "get_status")) {
         rc = encode_status(p, x);
     } else if (otpc_term_is_atom(req, "suspend")) {
@@ -169,6 +170,8 @@ void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i)
              ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, g->mod->name) ||
              ei_x_encode_atom(x, "system_replace_state") || ei_x_encode_tuple_header(x, 2) ||
              ei_x_encode_atom(x, "error") || ei_x_encode_atom(x, "c_state_has_no_erlang_form");
+    } else if (otpc_term_is_tagged(req, "debug", 2, &j)) {
+        rc = otpc__gs_debug_cmd(p, req, j, x);
     } else if (otpc_term_is_tagged(req, "change_code", 4, &j)) {
         rc = change_code(p, req, j, x);
     } else {

@@ -75,6 +75,71 @@ static int is_list(otpc__span_t s)
            (type == ERL_NIL_EXT || type == ERL_LIST_EXT);
 }
 
+/* ALTACT_SIG_SEND's Flags: any non-negative integer, of which only the low byte
+ * means anything (later releases may send more bits, even a bignum). */
+static int decode_altact_flags(const char *b, int *i, size_t end, unsigned *low)
+{
+    int type, size;
+    if (ei_get_type(b, i, &type, &size))
+        return -1;
+    if (type == ERL_SMALL_INTEGER_EXT || type == ERL_INTEGER_EXT) {
+        long v;
+        if (ei_decode_long(b, i, &v) || v < 0)
+            return -1;
+        *low = (unsigned)v & 0xffu;
+        return 0;
+    }
+    if (type != ERL_SMALL_BIG_EXT && type != ERL_LARGE_BIG_EXT)
+        return -1;
+    /* tag, digit count (1 or 4 bytes), sign, then the digits, least significant first;
+     * the walker has checked that they are all there */
+    int start = *i;
+    size_t hdr = type == ERL_SMALL_BIG_EXT ? 3 : 6;
+    if (skip(b, i, end))
+        return -1;
+    const unsigned char *big = (const unsigned char *)b + start;
+    if (big[hdr - 1] != 0)
+        return -1; /* negative */
+    *low = (size_t)(*i - start) > hdr ? big[hdr] : 0;
+    return 0;
+}
+
+/* {37, Flags, From, To} or {37, Flags, From, To, Token}, and any elements after them:
+ * sets the plain op the flags make of it (ctrl.h). */
+static int altact(const char *b, int *i, size_t end, otpc__ctrl_t *c, int arity)
+{
+    unsigned flags;
+    if (arity < 4 || decode_altact_flags(b, i, end, &flags) || ei_decode_pid(b, i, &c->from))
+        return -1;
+    int is_exit = (flags & OTPC__ALTACT_EXIT) != 0;
+    c->prio = (flags & OTPC__ALTACT_PRIO) != 0;
+    if (flags & OTPC__ALTACT_ALIAS) {
+        if ((flags & OTPC__ALTACT_NAME) || ei_decode_ref(b, i, &c->ref))
+            return -1;
+        c->to_is_alias = 1;
+        c->op = is_exit ? OTPC__DOP_EXIT2 : OTPC__DOP_ALIAS_SEND;
+    } else if (flags & OTPC__ALTACT_NAME) {
+        if (otpc__decode_atom(b, i, c->to_name, &c->to_name_len))
+            return -1;
+        c->to_is_name = 1;
+        c->op = is_exit ? OTPC__DOP_EXIT2 : OTPC__DOP_REG_SEND;
+    } else {
+        if (ei_decode_pid(b, i, &c->to))
+            return -1;
+        c->op = is_exit ? OTPC__DOP_EXIT2 : OTPC__DOP_SEND;
+    }
+    int used = 4;
+    if (flags & OTPC__ALTACT_TOKEN) {
+        if (arity < 5 || skip(b, i, end))
+            return -1;
+        used = 5;
+    }
+    for (; used < arity; used++)
+        if (skip(b, i, end))
+            return -1;
+    return 0;
+}
+
 /* Fields of the control tuple, by (normalized) operation. `tt` says a trace token sits
  * before the reason / at the end. Returns 0 or -1. */
 static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c, int arity)
@@ -148,6 +213,7 @@ static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c
     }
     case OTPC__DOP_ALIAS_SEND:
     case OTPC__DOP_ALIAS_SEND_TT:
+        c->to_is_alias = 1;
         return arity == (raw_op == OTPC__DOP_ALIAS_SEND ? 3 : 4) &&
                        !ei_decode_pid(b, i, &c->from) && !ei_decode_ref(b, i, &c->ref) &&
                        (raw_op == OTPC__DOP_ALIAS_SEND || !skip(b, i, end))
@@ -162,6 +228,8 @@ static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c
                        (raw_op == OTPC__DOP_SPAWN_REQUEST || !skip(b, i, end))
                    ? 0
                    : -1;
+    case OTPC__DOP_ALTACT_SIG_SEND:
+        return altact(b, i, end, c, arity);
     case OTPC__DOP_UNLINK_ID:
     case OTPC__DOP_UNLINK_ID_ACK: {
         unsigned long long id;
@@ -175,7 +243,8 @@ static int fields(const char *b, int *i, size_t end, int raw_op, otpc__ctrl_t *c
     }
 }
 
-/* Plain op, and what follows the control tuple: 0 nothing, 1 a message, 2 a reason. */
+/* Plain op, and what follows the control tuple: 0 nothing, 1 a message, 2 a reason.
+ * ALTACT_SIG_SEND's op and payload are the flags' to say (altact). */
 static int normalize(int raw, int *op)
 {
     switch (raw) {
@@ -238,12 +307,15 @@ int otpc__ctrl_decode(const char *pkt, size_t len, otpc__ctrl_t *c, const char *
         (type != ERL_SMALL_INTEGER_EXT && type != ERL_INTEGER_EXT) || ei_decode_long(ctl, &i, &raw))
         return bad(why, "control message is not a tuple with an operation");
     c->has_from = 1;
-    c->from_is_name = c->to_is_name = 0;
+    c->raw_op = (int)raw;
+    c->prio = c->from_is_name = c->to_is_name = c->to_is_alias = 0;
     c->reason.data = c->msg.data = NULL;
     c->reason.size = c->msg.size = 0;
     int follows = normalize((int)raw, &c->op);
     if (fields(ctl, &i, used, (int)raw, c, arity) || (size_t)i != used)
         return bad(why, "control message with unknown operation or wrong fields");
+    if (raw == OTPC__DOP_ALTACT_SIG_SEND)
+        follows = c->op == OTPC__DOP_EXIT2 ? 2 : 1;
     const char *rest = ctl + used;
     left -= used;
     if (follows == 0)

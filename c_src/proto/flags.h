@@ -5,7 +5,9 @@
  * (the OTP 25 set plus V4_NC and UNLINK_ID), so it talks to whatever ERTS 26 talks to.
  * DIST_MONITOR and DIST_MONITOR_NAME are not required: jinterface announces neither and
  * erl_interface only the first. A peer without both gets no monitor control messages
- * (distribution/dsig.c), as from ERTS. Unknown peer flags are ignored, never fatal.
+ * (distribution/dsig.c), as from ERTS. Unknown peer flags are ignored, never fatal: OTP 29
+ * also announces NATIVE_RECORDS (bit 38), which says how it encodes records among its
+ * own kind and nothing otpc needs.
  */
 #ifndef OTPC_DIST_FLAGS_H
 #define OTPC_DIST_FLAGS_H
@@ -41,6 +43,10 @@
 #define OTPC__DF_NAME_ME (2ULL << 32)
 #define OTPC__DF_V4_NC (4ULL << 32)
 #define OTPC__DF_ALIAS (8ULL << 32)
+/* OTP 28+: control op 37 ALTACT_SIG_SEND, the successor of ALIAS_SEND (deprecated in
+ * OTP 28, to be removed in OTP 30) that also carries priority messages and exit
+ * signals to aliases. */
+#define OTPC__DF_ALTACT_SIG (0x20ULL << 32)
 
 #define OTPC__DF_MANDATORY_25                                                                    \
     (OTPC__DF_EXTENDED_REFERENCES | OTPC__DF_FUN_TAGS | OTPC__DF_EXTENDED_PIDS_PORTS |           \
@@ -61,6 +67,6 @@
     (OTPC__DF_MANDATORY_25 | OTPC__DF_MANDATORY_26 | OTPC__DF_DIST_MONITOR |       \
      OTPC__DF_DIST_MONITOR_NAME | OTPC__DF_UNICODE_IO | OTPC__DF_SMALL_ATOM_TAGS | \
      OTPC__DF_SEND_SENDER | OTPC__DF_BIG_SEQTRACE_LABELS | OTPC__DF_EXIT_PAYLOAD | \
-     OTPC__DF_ALIAS | OTPC__DF_SPAWN)
+     OTPC__DF_ALIAS | OTPC__DF_SPAWN | OTPC__DF_ALTACT_SIG)
 
 #endif

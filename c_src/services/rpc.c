@@ -407,9 +407,8 @@ static otpc_action_t rex_handle_info(otpc_proc_t *self, otpc_term_t msg, otpc_re
     int k = i, err = 1;
     if (otpc_decode_atom_is(msg.data, &k, "features_request")) {
         err = ei_x_encode_tuple_header(&x, 3) || ei_x_encode_atom(&x, "features_reply") ||
-              ei_x_encode_atom(&x, otpc_proc_node(self)->name) ||
-              ei_x_encode_list_header(&x, 1) || ei_x_encode_atom(&x, "erpc") ||
-              ei_x_encode_empty_list(&x);
+              ei_x_encode_atom(&x, otpc_proc_node(self)->name) || ei_x_encode_list_header(&x, 1) ||
+              ei_x_encode_atom(&x, "erpc") || ei_x_encode_empty_list(&x);
     } else if (ei_decode_tuple_header(msg.data, &k, &inner) == 0 && inner == 5 &&
                otpc_decode_atom_is(msg.data, &k, "call")) {
         err = ei_x_encode_tuple_header(&x, 2) || ei_x_encode_atom(&x, "rex") ||

@@ -337,6 +337,224 @@ static void alias_send(void **state)
     assert_ref(&c.ref, &REF);
 }
 
+/* ---- ALTACT_SIG_SEND (op 37) ---------------------------------------------------------- */
+
+enum { TO_PID, TO_NAME, TO_ALIAS };
+
+/* {37, Flags, From, To[, Token][, extra...]}: `flags` are encoded by the caller's
+ * choice of bytes (NULL: as a small integer `f`); To follows the flags' kind
+ * `to`, a token is added when `with_token`, then `extra` atoms. */
+static void altact_ctl(ei_x_buff *x, long f, const char *flags, size_t flen, int to, int with_token,
+                       int extra)
+{
+    ctl(x, 4 + with_token + extra, OTPC__DOP_ALTACT_SIG_SEND);
+    if (flags)
+        ei_x_append_buf(x, flags, (int)flen);
+    else
+        ei_x_encode_long(x, f);
+    ei_x_encode_pid(x, &FROM);
+    if (to == TO_PID)
+        ei_x_encode_pid(x, &TO);
+    else if (to == TO_NAME)
+        ei_x_encode_atom(x, "registered");
+    else
+        ei_x_encode_ref(x, &REF);
+    if (with_token)
+        token(x);
+    for (int k = 0; k < extra; k++)
+        ei_x_encode_atom(x, "future_element");
+}
+
+/* The folded signal: a message to To (SEND, REG_SEND, ALIAS_SEND) or an exit signal
+ * (EXIT2), From as the sender, To as the flags said. */
+static void assert_altact(const otpc__ctrl_t *c, int to, int is_exit, int prio)
+{
+    static const int msg_op[] = {OTPC__DOP_SEND, OTPC__DOP_REG_SEND, OTPC__DOP_ALIAS_SEND};
+    assert_int_equal(c->raw_op, OTPC__DOP_ALTACT_SIG_SEND);
+    assert_int_equal(c->op, is_exit ? OTPC__DOP_EXIT2 : msg_op[to]);
+    assert_int_equal(c->prio, prio);
+    assert_true(c->has_from);
+    assert_pid(&c->from, &FROM);
+    assert_int_equal(c->to_is_name, to == TO_NAME);
+    assert_int_equal(c->to_is_alias, to == TO_ALIAS);
+    if (to == TO_PID)
+        assert_pid(&c->to, &TO);
+    else if (to == TO_NAME)
+        assert_memory_equal(c->to_name, "registered", c->to_name_len);
+    else
+        assert_ref(&c->ref, &REF);
+}
+
+/* Decode {37, ...} + payload (a message, or the reason when is_exit) and check the
+ * payload's span; the same control without a payload is refused. */
+static void decode_altact(ei_x_buff *x, int is_exit, otpc__ctrl_t *c)
+{
+    ei_x_buff pl, r;
+    if (is_exit)
+        reason_term(&pl, 1);
+    else
+        msg_payload(&pl);
+    ei_x_buff copy;
+    ei_x_new(&copy);
+    ei_x_append_buf(&copy, x->buff, x->index);
+    packet_t p = packet(x, &pl);
+    decode_ok(&p, c);
+    if (is_exit) {
+        reason_term(&r, 0);
+        assert_reason(c, &r);
+        assert_ptr_equal(c->reason.data, p.data + p.ctl_end + 1);
+        ei_x_free(&r);
+    } else {
+        assert_msg_is_payload(c, &p, &pl);
+    }
+    packet_t bare = packet(&copy, NULL);
+    decode_bad(&bare);
+    free_packet(&bare);
+    free_packet(&p);
+    ei_x_free(&pl);
+}
+
+/* Every form the flags allow: To a pid, a name or an alias; a message or an exit
+ * signal; with or without a token; priority or not. */
+static void altact_forms(void **state)
+{
+    (void)state;
+    static const long to_flag[] = {0, OTPC__ALTACT_NAME, OTPC__ALTACT_ALIAS};
+    for (int to = TO_PID; to <= TO_ALIAS; to++)
+        for (int is_exit = 0; is_exit <= 1; is_exit++)
+            for (int tok = 0; tok <= 1; tok++)
+                for (int prio = 0; prio <= 1; prio++) {
+                    long f = to_flag[to] | (is_exit ? OTPC__ALTACT_EXIT : 0) |
+                             (tok ? OTPC__ALTACT_TOKEN : 0) | (prio ? OTPC__ALTACT_PRIO : 0);
+                    ei_x_buff x;
+                    otpc__ctrl_t c;
+                    altact_ctl(&x, f, NULL, 0, to, tok, 0);
+                    decode_altact(&x, is_exit, &c);
+                    assert_altact(&c, to, is_exit, prio);
+                }
+}
+
+/* Flags as ERTS takes them: any non-negative integer, only its low byte read. Bits
+ * unknown today (5..7, and above the byte) are ignored; larger values come as
+ * INTEGER_EXT or bignums of any length. */
+static void altact_bigger_flags(void **state)
+{
+    (void)state;
+    ei_x_buff x;
+    otpc__ctrl_t c;
+    /* unknown low bits and bits above the byte, as a small and as INTEGER_EXT */
+    altact_ctl(&x, 0xe0 | OTPC__ALTACT_ALIAS, NULL, 0, TO_ALIAS, 0, 0);
+    decode_altact(&x, 0, &c);
+    assert_altact(&c, TO_ALIAS, 0, 0);
+    altact_ctl(&x, 0x7fff0000L | OTPC__ALTACT_NAME | OTPC__ALTACT_PRIO, NULL, 0, TO_NAME, 0, 0);
+    decode_altact(&x, 0, &c);
+    assert_altact(&c, TO_NAME, 0, 1);
+    /* 2^64 + EXIT|PRIO as SMALL_BIG_EXT: 9 digits, least significant first */
+    const char small_big[] = {
+        ERL_SMALL_BIG_EXT, 9, 0, OTPC__ALTACT_EXIT | OTPC__ALTACT_PRIO, 0, 0, 0, 0, 0, 0, 0, 1};
+    altact_ctl(&x, 0, small_big, sizeof small_big, TO_PID, 0, 0);
+    decode_altact(&x, 1, &c);
+    assert_altact(&c, TO_PID, 1, 1);
+    /* a 300-digit LARGE_BIG_EXT whose low byte is ALIAS|TOKEN */
+    char large_big[6 + 300] = {ERL_LARGE_BIG_EXT, 0, 0, 1, 44, 0};
+    large_big[6] = OTPC__ALTACT_ALIAS | OTPC__ALTACT_TOKEN;
+    large_big[6 + 299] = 0x55;
+    altact_ctl(&x, 0, large_big, sizeof large_big, TO_ALIAS, 1, 0);
+    decode_altact(&x, 0, &c);
+    assert_altact(&c, TO_ALIAS, 0, 0);
+    /* a bignum with no digits is 0: a message to a pid */
+    const char zero_big[] = {ERL_SMALL_BIG_EXT, 0, 0};
+    altact_ctl(&x, 0, zero_big, sizeof zero_big, TO_PID, 0, 0);
+    decode_altact(&x, 0, &c);
+    assert_altact(&c, TO_PID, 0, 0);
+}
+
+/* Elements beyond the ones the flags call for are ignored (ERTS only checks that the
+ * tuple is large enough): after the token, and after To without TOKEN, where a fifth
+ * element is not taken for a token. */
+static void altact_extra_elements(void **state)
+{
+    (void)state;
+    ei_x_buff x;
+    otpc__ctrl_t c;
+    altact_ctl(&x, OTPC__ALTACT_TOKEN, NULL, 0, TO_PID, 1, 2);
+    decode_altact(&x, 0, &c);
+    assert_altact(&c, TO_PID, 0, 0);
+    altact_ctl(&x, OTPC__ALTACT_NAME | OTPC__ALTACT_EXIT, NULL, 0, TO_NAME, 0, 1);
+    decode_altact(&x, 1, &c);
+    assert_altact(&c, TO_NAME, 1, 0);
+    altact_ctl(&x, OTPC__ALTACT_ALIAS, NULL, 0, TO_ALIAS, 0, 3);
+    decode_altact(&x, 0, &c);
+    assert_altact(&c, TO_ALIAS, 0, 0);
+}
+
+/* {37, ...} + msg_payload, refused. */
+static void altact_bad(ei_x_buff *x)
+{
+    ei_x_buff m;
+    msg_payload(&m);
+    packet_t p = packet(x, &m);
+    decode_bad(&p);
+    free_packet(&p);
+    ei_x_free(&m);
+}
+
+/* What ERTS refuses is refused: fewer than 4 elements, negative flags (small, INTEGER_EXT
+ * and bignum), flags that are not integers, ALIAS with NAME, TOKEN without a fifth
+ * element, To not of the kind the flags say, From not a pid; and a payload that is
+ * missing or followed by stray bytes. */
+static void altact_malformed(void **state)
+{
+    (void)state;
+    ei_x_buff x, m;
+    ctl(&x, 3, OTPC__DOP_ALTACT_SIG_SEND);
+    ei_x_encode_long(&x, 0);
+    ei_x_encode_pid(&x, &FROM);
+    altact_bad(&x);
+    altact_ctl(&x, -1, NULL, 0, TO_PID, 0, 0);
+    altact_bad(&x);
+    altact_ctl(&x, -100000, NULL, 0, TO_PID, 0, 0);
+    altact_bad(&x);
+    const char neg_big[] = {ERL_SMALL_BIG_EXT, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    altact_ctl(&x, 0, neg_big, sizeof neg_big, TO_PID, 0, 0);
+    altact_bad(&x);
+    const char atom_flags[] = {ERL_SMALL_ATOM_UTF8_EXT, 4, 'p', 'r', 'i', 'o'};
+    altact_ctl(&x, 0, atom_flags, sizeof atom_flags, TO_PID, 0, 0);
+    altact_bad(&x);
+    const char float_flags[] = {NEW_FLOAT_EXT, 0x40, 0x10, 0, 0, 0, 0, 0, 0}; /* 4.0 */
+    altact_ctl(&x, 0, float_flags, sizeof float_flags, TO_PID, 0, 0);
+    altact_bad(&x);
+    altact_ctl(&x, OTPC__ALTACT_ALIAS | OTPC__ALTACT_NAME, NULL, 0, TO_ALIAS, 0, 0);
+    altact_bad(&x);
+    altact_ctl(&x, OTPC__ALTACT_TOKEN, NULL, 0, TO_PID, 0, 0);
+    altact_bad(&x);
+    altact_ctl(&x, OTPC__ALTACT_ALIAS, NULL, 0, TO_PID, 0, 0);
+    altact_bad(&x);
+    altact_ctl(&x, OTPC__ALTACT_NAME, NULL, 0, TO_PID, 0, 0);
+    altact_bad(&x);
+    altact_ctl(&x, 0, NULL, 0, TO_ALIAS, 0, 0);
+    altact_bad(&x);
+    altact_ctl(&x, 0, NULL, 0, TO_NAME, 0, 0);
+    altact_bad(&x);
+    ctl(&x, 4, OTPC__DOP_ALTACT_SIG_SEND);
+    ei_x_encode_long(&x, 0);
+    ei_x_encode_atom(&x, "not_a_pid");
+    ei_x_encode_pid(&x, &TO);
+    altact_bad(&x);
+    /* no payload; a payload and a stray byte */
+    altact_ctl(&x, OTPC__ALTACT_EXIT, NULL, 0, TO_PID, 0, 0);
+    packet_t p = packet(&x, NULL);
+    decode_bad(&p);
+    free_packet(&p);
+    reason_term(&m, 1);
+    ei_x_append_buf(&m, "j", 1);
+    altact_ctl(&x, OTPC__ALTACT_EXIT, NULL, 0, TO_PID, 0, 0);
+    p = packet(&x, &m);
+    decode_bad(&p);
+    free_packet(&p);
+    ei_x_free(&m);
+}
+
 /* ---- links and exits ----------------------------------------------------------------- */
 
 /* {Op, From, To} with nothing after it: LINK, UNLINK and GROUP_LEADER. */
@@ -825,6 +1043,10 @@ int main(void)
         cmocka_unit_test(reg_send),
         cmocka_unit_test(reg_send_name_bytes),
         cmocka_unit_test(alias_send),
+        cmocka_unit_test(altact_forms),
+        cmocka_unit_test(altact_bigger_flags),
+        cmocka_unit_test(altact_extra_elements),
+        cmocka_unit_test(altact_malformed),
         cmocka_unit_test(link_unlink_group_leader),
         cmocka_unit_test(exit_in_control),
         cmocka_unit_test(exit_as_payload),

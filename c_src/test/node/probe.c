@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "distribution/dstats.h"
 #include "test/node/probe.h"
 
 typedef struct {
@@ -219,6 +220,45 @@ static int cmd_daemon(otpc_proc_t *self, const char *cmd, const char *b, int *i)
     return 1;
 }
 
+/* {dist_ops, From}: From ! {dist_ops, Self, [{Op, In, Out}]}, the control messages
+ * counted with From's node by op on the wire (distribution/dstats.h), ops never seen
+ * left out. How a suite sees which form of a signal crossed the connection. */
+static void cmd_dist_ops(otpc_proc_t *self, const char *b, int *i)
+{
+    otpc_pid_t from;
+    if (otpc_decode_pid(self, b, i, &from))
+        return;
+    const otpc__dstats_t *st = otpc__dstats_get(otpc_proc_node(self), from.node);
+    ei_x_buff x;
+    ei_x_new(&x);
+    for (int op = 0; st && op < OTPC__DSTATS_OPS; op++) {
+        if (!st->in[op] && !st->out[op])
+            continue;
+        if (ei_x_encode_list_header(&x, 1) || ei_x_encode_tuple_header(&x, 3) ||
+            ei_x_encode_long(&x, op) || ei_x_encode_ulonglong(&x, st->in[op]) ||
+            ei_x_encode_ulonglong(&x, st->out[op]))
+            break;
+    }
+    if (ei_x_encode_empty_list(&x) == 0)
+        tell(self, &from, "dist_ops", x.buff, (size_t)x.index);
+    ei_x_free(&x);
+}
+
+/* {make_ref, From}: From ! {ref, Self, Ref}, a reference of this node (the node makes
+ * no aliases: what is sent to it is dropped). */
+static void cmd_make_ref(otpc_proc_t *self, const char *b, int *i)
+{
+    otpc_pid_t from;
+    otpc_ref_t ref;
+    if (otpc_decode_pid(self, b, i, &from) || otpc_make_ref(self, &ref))
+        return;
+    ei_x_buff x;
+    ei_x_new(&x);
+    if (otpc_x_encode_ref(self, &x, &ref) == 0)
+        tell(self, &from, "ref", x.buff, (size_t)x.index);
+    ei_x_free(&x);
+}
+
 static int command(otpc_proc_t *self, const char *b, int *i, int arity)
 {
     char cmd[MAXATOMLEN_UTF8];
@@ -266,6 +306,10 @@ static int command(otpc_proc_t *self, const char *b, int *i, int arity)
         cmd_send(self, b, i);
     } else if (arity == 4 && strcmp(cmd, "flood") == 0) {
         cmd_flood(self, b, i);
+    } else if (arity == 2 && strcmp(cmd, "dist_ops") == 0) {
+        cmd_dist_ops(self, b, i);
+    } else if (arity == 2 && strcmp(cmd, "make_ref") == 0) {
+        cmd_make_ref(self, b, i);
     } else if (arity == 2 && (!strcmp(cmd, "daemon_port") || !strcmp(cmd, "daemon_stop"))) {
         return cmd_daemon(self, cmd, b, i);
     } else {
