@@ -12,7 +12,8 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 -export([beam_sees_c_members/1, c_sees_beam_members/1, leave_and_death/1,
-         named_scope/1, node_down/1, daemon_broadcast/1, visible_node/1, bad_calls/1]).
+         named_scope/1, node_down/1, daemon_broadcast/1, visible_node/1, bad_calls/1,
+         late_beam_scope/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -28,7 +29,7 @@ suite() ->
 -spec all() -> [atom()].
 all() ->
     [beam_sees_c_members, c_sees_beam_members, leave_and_death, named_scope, node_down,
-     daemon_broadcast, visible_node, bad_calls].
+     daemon_broadcast, visible_node, bad_calls, late_beam_scope].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -205,6 +206,24 @@ bad_calls(Config) ->
     not_joined = gen_server:call({pg, N}, {leave_local, direct, E}),
     [] = wait_members(pg, direct, 0),
     ok = gen_server:stop(E).
+
+-spec late_beam_scope(config()) -> ok.
+late_beam_scope(Config) ->
+    doc("A scope started here after the hidden C node connected (it announces itself "
+        "to visible nodes only) still meets the C node's: the C scope looks again "
+        "every 5 s."),
+    N = ?config(node, Config),
+    {ok, E} = otpc:start(N, echo, undefined, []),
+    ok = erpc:call(N, pg, join, [late_scope, g, E]),
+    {ok, S} = pg:start(late_scope),
+    try
+        [E] = wait(fun() -> pg:get_members(late_scope, g) end, 1, 200)
+    after
+        unlink(S),
+        exit(S, kill),
+        gen_server:stop(E)
+    end,
+    ok.
 
 %% ---- helpers ------------------------------------------------------------------
 

@@ -16,8 +16,9 @@
  *   {nodeup, Node}                                  {discover, Me} to {Scope, Node}
  *
  * BEAM scopes discover nodes through net_kernel:monitor_nodes/1, which is blind to
- * hidden nodes; this side sends {discover, Me} whenever any connection comes up (and
- * to every connected node at the scope's start), so a hidden C node takes part too.
+ * hidden nodes; this side sends {discover, Me} whenever any connection comes up, to
+ * every connected node at the scope's start, and every 5 s to connected nodes whose
+ * scope it has not met (one started there later), so a hidden C node takes part too.
  * Joined local pids are monitored; one that dies leaves all its groups, and the peers
  * get {leave, Me, Pid, Groups}. Erlang may also join this node's processes through the
  * scope's own calls, {join_local, Group, PidOrPids} and {leave_local, Group,
@@ -524,6 +525,30 @@ static void on_call(scope_t *s, otpc_proc_t *self, otpc_term_t msg, otpc__vec_t 
     ei_x_free(&x);
 }
 
+#define REDISCOVER_MS 5000
+static const char T_REDISCOVER[] = OTPC__VATOM(16, '$', 'o', 't', 'p', 'c', '_', 'r', 'e', 'd',
+                                               'i', 's', 'c', 'o', 'v', 'e', 'r');
+
+/* {discover, Me} to every connected node whose scope is not a peer yet, and again
+ * in REDISCOVER_MS: a BEAM scope started after the connection came up announces
+ * itself only to visible nodes. */
+static void rediscover(scope_t *s, otpc_proc_t *self)
+{
+    otpc__dist_t *D = otpc__dist(s->n);
+    for (uint32_t a = 0; D && a < D->peers_cap; a++) {
+        if (!D->peers[a] || !D->peers[a]->conn)
+            continue;
+        const peer_t *p = s->peers.items;
+        uint32_t k = 0;
+        while (k < s->peers.len && p[k].pid.node != D->peers[a]->node)
+            k++;
+        if (k == s->peers.len)
+            discover_node(s, self, D->peers[a]->node);
+    }
+    otpc_pid_t me = otpc_self(self);
+    otpc_send_after(self, REDISCOVER_MS, &me, OTPC__TERM(T_REDISCOVER), NULL);
+}
+
 static void scope_handle(otpc_proc_t *self, otpc_term_t msg)
 {
     scope_t *s = otpc_proc_data(self);
@@ -547,6 +572,8 @@ static void scope_handle(otpc_proc_t *self, otpc_term_t msg)
             discover_node(s, self, otpc__atom(&s->n->atoms, node, strlen(node)));
     } else if (otpc_term_is_tagged(msg, "$gen_call", 3, &i))
         on_call(s, self, msg, &tmp);
+    else if (OTPC__MSG_IS(msg, T_REDISCOVER))
+        rediscover(s, self);
     free(tmp.items);
 }
 
@@ -560,10 +587,7 @@ static int scope_init(otpc_proc_t *self, void *arg)
         rc = otpc_monitor_nodes(self, 1);
     if (rc)
         return rc;
-    otpc__dist_t *D = otpc__dist(s->n);
-    for (uint32_t a = 0; D && a < D->peers_cap; a++)
-        if (D->peers[a] && D->peers[a]->conn)
-            discover_node(s, self, D->peers[a]->node);
+    rediscover(s, self);
     return 0;
 }
 
