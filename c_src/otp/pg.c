@@ -526,8 +526,8 @@ static void on_call(scope_t *s, otpc_proc_t *self, otpc_term_t msg, otpc__vec_t 
 }
 
 #define REDISCOVER_MS 5000
-static const char T_REDISCOVER[] = OTPC__VATOM(16, '$', 'o', 't', 'p', 'c', '_', 'r', 'e', 'd',
-                                               'i', 's', 'c', 'o', 'v', 'e', 'r');
+static const char T_REDISCOVER[] =
+    OTPC__VATOM(16, '$', 'o', 't', 'p', 'c', '_', 'r', 'e', 'd', 'i', 's', 'c', 'o', 'v', 'e', 'r');
 
 /* {discover, Me} to every connected node whose scope is not a peer yet, and again
  * in REDISCOVER_MS: a BEAM scope started after the connection came up announces
