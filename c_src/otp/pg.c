@@ -467,7 +467,6 @@ static void on_remote(scope_t *s, otpc_proc_t *self, otpc_term_t msg, int i, int
 static void on_down(scope_t *s, otpc_proc_t *self, otpc_term_t msg, int i)
 {
     otpc_ref_t ref;
-    (void)self;
     if (otpc_decode_ref(self, msg.data, &i, &ref))
         return;
     local_t *l = s->locals.items;
