@@ -1,5 +1,6 @@
-%% pg across a BEAM node and a C node: C processes joined on the C node (through
-%% pg's functions over erpc, which run the node's otpc_pg_* calls) are seen by
+%% pg across a BEAM node and a C node: no scope runs on the C node until asked
+%% (as on BEAM); C processes joined on the C node (through pg's functions over
+%% erpc, which run the node's otpc_pg_* calls) are seen by
 %% BEAM's pg:get_members/1,2, in the default scope and in a named one; BEAM
 %% processes joined on this node are seen by the C node; leaving, a member's
 %% death and the C node's end take members away on both sides; a daemon's
@@ -93,6 +94,10 @@ c_sees_beam_members(Config) ->
     doc("BEAM processes joined here (before and after the C node came up) are in "
         "the C node's get_members; one that exits is gone from it."),
     N = ?config(node, Config),
+    [] = erpc:call(N, pg, get_members, [lobby]), % no scope runs yet: nothing known
+    {ok, Scope} = erpc:call(N, pg, start, [pg]),
+    Scope = erpc:call(N, erlang, whereis, [pg]),
+    {ok, Scope} = erpc:call(N, pg, start, [pg]),
     P1 = spawn_member(pg, lobby),
     wait_c_members(N, pg, lobby, 1),
     P2 = spawn_member(pg, lobby),
@@ -199,6 +204,7 @@ bad_calls(Config) ->
     Self = self(),
     {'EXIT', {{exception, {nolocal, Self}, _}, _}} =
         (catch erpc:call(N, pg, join, [g, Self])),
+    {ok, _} = erpc:call(N, pg, start, [pg]),
     {ok, E} = otpc:start(N, echo, undefined, []),
     ok = gen_server:call({pg, N}, {join_local, direct, [E]}),
     [E] = wait_members(pg, direct, 1),

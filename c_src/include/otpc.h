@@ -508,8 +508,10 @@ int otpc_node_load(otpc_node_t *node, const char *path, char *err, size_t errcap
 
 /* ---- pg: process groups shared with BEAM nodes ------------------------------------
  *
- * A scope (`pg`, the default, which every node starts; or one named like the Erlang
- * side's pg:start_link(Scope)) is a process registered under its name that speaks
+ * A scope (`pg`, the default, or one named like the Erlang side's pg:start_link(Scope))
+ * is a process registered under its name, started by the first otpc_pg_start or
+ * otpc_pg_join that names it (start it at on_start to follow groups this node does
+ * not join: a node runs no scope until asked, as BEAM without start_pg), that speaks
  * kernel's pg protocol with the same scope on every connected node: BEAM's
  * pg:get_members/1,2 sees the C processes joined here, and these calls see the BEAM
  * processes joined there. A group is any term (versioned, as ei_x_new_with_version

@@ -16,9 +16,13 @@
  *   {nodeup, Node}                                  {discover, Me} to {Scope, Node}
  *
  * BEAM scopes discover nodes through net_kernel:monitor_nodes/1, which is blind to
- * hidden nodes; this side sends {discover, Me} whenever any connection comes up, to
+ * hidden nodes; this side sends {discover, Me} whenever a connection comes up, to
  * every connected node at the scope's start, and every 5 s to connected nodes whose
- * scope it has not met (one started there later), so a hidden C node takes part too.
+ * scope it has not met (one started there later), so a hidden C node takes part too;
+ * only to nodes that announce DFLAG_SPAWN (BEAM and otpc nodes, not erl_interface or
+ * jinterface ones). Like BEAM, a node runs no scope until asked: the first
+ * otpc_pg_start or otpc_pg_join of a scope (pg:start/join over rpc, a daemon's
+ * pg_group) starts it, so a node that never uses pg sends nothing.
  * Joined local pids are monitored; one that dies leaves all its groups, and the peers
  * get {leave, Me, Pid, Groups}. Erlang may also join this node's processes through the
  * scope's own calls, {join_local, Group, PidOrPids} and {leave_local, Group,
@@ -35,6 +39,7 @@
 #include "distribution/dist_int.h"
 #include "otp/gen_server_int.h"
 #include "otp/pg.h"
+#include "proto/flags.h"
 #include "util/log.h"
 
 typedef struct {
@@ -247,10 +252,19 @@ static void send_sync(scope_t *s, otpc_proc_t *self, const otpc_pid_t *to)
     ei_x_free(&x);
 }
 
+/* Only BEAM nodes (and other otpc nodes) run pg scopes: a peer that cannot take spawn
+ * requests (erl_interface, jinterface) gets no discover it would not understand. */
+static int may_run_pg(otpc_node_t *n, uint32_t node)
+{
+    otpc__dist_t *D = otpc__dist(n);
+    const otpc__peer_t *p = D && node < D->peers_cap ? D->peers[node] : NULL;
+    return p && p->conn && (p->flags & OTPC__DF_SPAWN);
+}
+
 static void discover_node(scope_t *s, otpc_proc_t *self, uint32_t node)
 {
     ei_x_buff x;
-    if (ei_x_new(&x))
+    if (!may_run_pg(s->n, node) || ei_x_new(&x))
         return;
     if (!x_discover(s, &x))
         otpc_send_name(self, s->name, otpc__atom_name(&s->n->atoms, node), otpc_term_x(&x));
@@ -714,9 +728,4 @@ int otpc__pg_x_groups(otpc_node_t *n, const char *scope, ei_x_buff *x)
         if (ei_x_encode_list_header(x, 1) || ei_x_append_buf(x, g[i].key, (int)g[i].klen))
             return OTPC_ENOMEM;
     return ei_x_encode_empty_list(x) ? OTPC_ENOMEM : 0;
-}
-
-int otpc__pg_exists(otpc_node_t *n, const char *scope)
-{
-    return scope_find(n, scope) != NULL;
 }

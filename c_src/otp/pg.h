@@ -9,7 +9,5 @@
 /* Append the scope's groups (a list, no version byte) to x; [] for a scope that does
  * not run. 0 or OTPC_ENOMEM. */
 int otpc__pg_x_groups(otpc_node_t *n, const char *scope, ei_x_buff *x);
-/* 1 if the scope runs on this node. */
-int otpc__pg_exists(otpc_node_t *n, const char *scope);
 
 #endif

@@ -117,8 +117,13 @@ static void name_put(otpc_proc_t *self, gns_t *g, const char *name, size_t nlen,
 {
     name_del(self, g, name, nlen);
     gname_t e = {malloc(nlen), nlen, malloc(mlen ? mlen : 1), mlen, *pid, {0}};
-    if (!e.name || !e.method || otpc_monitor(self, pid, &e.ref) ||
-        otpc__vec_push(&g->names, &e, sizeof e)) {
+    if (!e.name || !e.method || otpc_monitor(self, pid, &e.ref)) {
+        free(e.name);
+        free(e.method);
+        return;
+    }
+    if (otpc__vec_push(&g->names, &e, sizeof e)) {
+        otpc_demonitor(self, &e.ref);
         free(e.name);
         free(e.method);
         return;

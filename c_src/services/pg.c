@@ -13,7 +13,7 @@
 #include "otp/pg.h"
 #include "services/services.h"
 
-typedef enum { F_JOIN, F_LEAVE, F_MEMBERS, F_LOCAL, F_GROUPS } pg_fn_t;
+typedef enum { F_JOIN, F_LEAVE, F_MEMBERS, F_LOCAL, F_GROUPS, F_START } pg_fn_t;
 
 typedef struct {
     const char *name;
@@ -33,6 +33,7 @@ static const pg_rpc_t fns[] = {
     {"get_local_members", 2, F_LOCAL, 1},
     {"which_groups", 0, F_GROUPS, 0},
     {"which_groups", 1, F_GROUPS, 1},
+    {"start", 1, F_START, 1},
 };
 
 #define RET(e, kind) ((e) ? OTPC_RPC_NOMEM : (kind))
@@ -105,6 +106,17 @@ static otpc_rpc_result_t pg_rpc(otpc_proc_t *self, otpc_term_t args, ei_x_buff *
         return badarg(out);
     if (f->fn == F_GROUPS)
         return RET(otpc__pg_x_groups(otpc_proc_node(self), scope, out), OTPC_RPC_RETURN);
+    if (f->fn == F_START) { /* pg:start(Scope): {ok, Pid}, the running one included */
+        otpc_pid_t pid;
+        int rc = otpc_pg_start(otpc_proc_node(self), scope, &pid);
+        if (rc == OTPC_ENOMEM)
+            return OTPC_RPC_NOMEM;
+        if (rc)
+            return badarg(out);
+        return RET(ei_x_encode_tuple_header(out, 2) || ei_x_encode_atom(out, "ok") ||
+                       otpc_x_encode_pid(self, out, &pid),
+                   OTPC_RPC_RETURN);
+    }
     ei_x_buff g;
     if (ei_x_new_with_version(&g))
         return OTPC_RPC_NOMEM;
@@ -122,7 +134,7 @@ static otpc_rpc_result_t pg_rpc(otpc_proc_t *self, otpc_term_t args, ei_x_buff *
 int otpc__pg_service_start(otpc_node_t *n, void *arg)
 {
     (void)arg;
-    int rc = otpc_pg_start(n, NULL, NULL);
+    int rc = 0;
     for (size_t k = 0; !rc && k < sizeof fns / sizeof *fns; k++) {
         rc = otpc_rpc_register(n, "pg", fns[k].name, fns[k].arity, pg_rpc, (void *)&fns[k]);
         if (rc == OTPC_ENAMETAKEN)
