@@ -38,13 +38,8 @@ static otpc_action_t echo_init(otpc_proc_t *self, otpc_term_t arg, otpc_ret_t *r
 
 static otpc_action_t stats(echo_t *e, otpc_ret_t *r)
 {
-    ei_x_buff *x = otpc_ret_reply(r);
-    if (ei_x_encode_map_header(x, 3) || ei_x_encode_atom(x, "calls") ||
-        ei_x_encode_long(x, e->calls) || ei_x_encode_atom(x, "casts") ||
-        ei_x_encode_long(x, e->casts) || ei_x_encode_atom(x, "infos") ||
-        ei_x_encode_long(x, e->infos))
-        return otpc_stop_atom(r, "enomem"); /* every encode checked: see otpc.h */
-    return OTPC_REPLY;
+    return otpc_reply_format(r, "#{calls => ~l, casts => ~l, infos => ~l}", e->calls, e->casts,
+                             e->infos);
 }
 
 /* Keep the caller; a timer sends us {'$wake', Id, Reply} when it is time to answer. */
@@ -90,11 +85,7 @@ static otpc_action_t push_many(otpc_proc_t *self, otpc_term_t req, int i, otpc_r
         k++;
     ei_x_free(&t);
     const char *why = rc == 0 ? "ok" : rc == OTPC_EBUSY ? "busy" : "noproc";
-    ei_x_buff *x = otpc_ret_reply(r);
-    if (ei_x_encode_tuple_header(x, 3) || ei_x_encode_atom(x, "pushed") ||
-        ei_x_encode_ulong(x, k) || ei_x_encode_atom(x, why))
-        return otpc_stop_atom(r, "enomem");
-    return OTPC_REPLY;
+    return otpc_reply_format(r, "{pushed, ~u, ~a}", k, why);
 }
 
 static otpc_action_t echo_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from, otpc_ret_t *r)

@@ -131,31 +131,21 @@ static otpc_action_t stack_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t 
 {
     (void)from;
     stk_t *s = otpc_proc_data(self);
-    if (!otpc_term_is_atom(req, "pop"))
+    if (!otpc_match(req, "pop"))
         return otpc_reply_atom(r, "unknown_call");
-    if (s->n == 0) {
-        ei_x_buff *x = otpc_ret_reason(r);
-        if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "badmatch") ||
-            ei_x_encode_empty_list(x))
-            return otpc_stop_atom(r, "enomem"); /* every encode checked: see otpc.h */
-        return OTPC_STOP;
-    }
-    elem_t *top = &s->items[s->n - 1];
-    if (ei_x_append_buf(otpc_ret_reply(r), top->bytes, (int)top->len))
-        return otpc_stop_atom(r, "enomem");
+    if (s->n == 0)
+        return otpc_stop_format(r, "{badmatch, []}");
+    /* out of memory stops the server (see otpc.h): what is left of the stack is moot */
+    elem_t *top = &s->items[--s->n];
+    otpc_action_t a = otpc_reply_format(r, "~t", (otpc_term_t){top->bytes, top->len});
     free(top->bytes);
-    s->n--;
-    return OTPC_REPLY;
+    return a;
 }
 
 static otpc_action_t stack_cast(otpc_proc_t *self, otpc_term_t req, otpc_ret_t *r)
 {
-    stk_t *s = otpc_proc_data(self);
-    int i;
-    if (!otpc_term_is_tagged(req, "push", 2, &i))
-        return OTPC_NOREPLY;
-    int start = i;
-    if (otpc_skip_term(req, &i) || push(s, req.data + start, (size_t)(i - start)))
+    otpc_term_t elem;
+    if (otpc_match(req, "{push, ~t}", &elem) && push(otpc_proc_data(self), elem.data, elem.size))
         return otpc_stop_atom(r, "enomem");
     return OTPC_NOREPLY;
 }

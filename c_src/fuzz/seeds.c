@@ -1,5 +1,5 @@
 /*
- * Writes the seed corpora of fuzz_reasm, fuzz_epmd, fuzz_framing and fuzz_tls under
+ * Writes the seed corpora of fuzz_reasm, fuzz_epmd, fuzz_framing, fuzz_tls and fuzz_format under
  * DIR/<target>/ (fuzz_dist's seeds are kept by hand). Not a fuzzer: a program run by
  * `make -C c_src fuzz-seeds` when a target's input format or OpenSSL changes; the
  * output is committed.
@@ -14,6 +14,7 @@
  */
 #include <ei.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -436,6 +437,62 @@ static void tls_seeds(void)
     otpc__tls_ctx_free(sctx[1]);
 }
 
+/* ---- terms with a format (fuzz_format: format number or free form, then bytes) ----- */
+
+/* Seed `name`: the byte k, then the term fmt builds (versioned if ver). */
+static void format_seed(const char *name, unsigned char k, int ver, const char *fmt, ...)
+{
+    otpc__buf_t b = {0};
+    ei_x_buff x;
+    va_list ap;
+    if ((ver ? ei_x_new_with_version(&x) : ei_x_new(&x)))
+        die("ei_x_new");
+    va_start(ap, fmt);
+    if (otpc_x_vformat(&x, fmt, ap))
+        die(fmt);
+    va_end(ap);
+    add(&b, &k, 1);
+    add(&b, x.buff, (size_t)x.index);
+    put("format", name, &b);
+    ei_x_free(&x);
+    otpc__buf_free(&b);
+}
+
+static void format_seeds(void)
+{
+    otpc_term_t sub = {"\x83h\x01w\x01z", 6}; /* {z} */
+    format_seed("atom_long", 0, 1, "{~a, ~l}", "caf\xc3\xa9", -1234567890123L);
+    format_seed("string_bin_term", 1, 1, "{~s, ~b, ~t}", "\u20ac1", "b", (size_t)1, sub);
+    format_seed("string_bin_term_raw", 1, 0, "{\"abc\", <<>>, [1 | 2]}");
+    format_seed("ints", 2, 1, "[-7, 300, x | y]");
+    format_seed("map", 3, 1, "#{a => 1, k => ~d, \"s\" => [{}]}", 0.5);
+    format_seed("map_bytes", 3, 1, "#{k => ~d, \"s\" => \"t\"}", -1e-300);
+    format_seed("gen_call", 4, 1, "{'$gen_call', {p, t}, {go, <<\"x\">>, [a, \"b\", 7, -1]}}");
+    /* free form: the format, a NUL, the term */
+    static const char *const forms[] = {
+        "{ok, [a, \"s\" | b], #{k => <<\"x\">>}, 'q x'}",
+        "#{cfg := #{port := 80}}",
+        "[1, 2 | _]",
+        "{'EXIT', _Pid, {shutdown, \"why\"}}",
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+        otpc__buf_t b = {0};
+        ei_x_buff x;
+        char name[32];
+        unsigned char k = 0xff;
+        if (ei_x_new_with_version(&x) ||
+            otpc_x_format(&x, "{ok, [a, \"s\" | b], #{k => <<\"x\">>}, 'q x'}"))
+            die("free form");
+        add(&b, &k, 1);
+        add(&b, forms[i], strlen(forms[i]) + 1);
+        add(&b, x.buff, (size_t)x.index);
+        snprintf(name, sizeof name, "free_%zu", i);
+        put("format", name, &b);
+        ei_x_free(&x);
+        otpc__buf_free(&b);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2)
@@ -445,5 +502,6 @@ int main(int argc, char **argv)
     epmd_seeds();
     framing_seeds();
     tls_seeds();
+    format_seeds();
     return 0;
 }

@@ -12,7 +12,8 @@
  *  - Functions returning int give 0 on success or a negative OTPC_E* code;
  *    otpc_strerror() names it.
  *  - Terms cross the API as ei external-format bytes *with* the leading version byte
- *    (what ei_x_new_with_version() starts with). An otpc_term_t is a borrowed view:
+ *    (what ei_x_new_with_version() starts with; otpc_match and otpc_x_format's ~t
+ *    also take a term without it). An otpc_term_t is a borrowed view:
  *    the callee never keeps the pointer past the call, the caller keeps ownership.
  *  - Functions taking an otpc_proc_t *self may only be called from a callback of that
  *    process, on the scheduler thread.
@@ -38,6 +39,7 @@
 #ifndef OTPC_H
 #define OTPC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <ei.h>
@@ -271,6 +273,83 @@ int otpc_x_append_subterm(ei_x_buff *x, otpc_term_t t, int *index);
 /* Append the whole of t (without its version byte) to x. */
 int otpc_x_append_term(ei_x_buff *x, otpc_term_t t);
 
+/* ---- terms with a format ------------------------------------------------------- *
+ *
+ * Match a term against a pattern and build one from a template, written as Erlang
+ * terms with ~ conversions for the C values going in or out:
+ *
+ *     long k;
+ *     if (otpc_match(req, "{add, ~l}", &k)) ...            // req is {add, K}
+ *     rc = otpc_x_format(x, "{ok, ~l, ~s}", n, "text");   // appends {ok, N, "text"}
+ *     return otpc_reply_format(r, "{ok, ~l}", n);         // in handle_call
+ *
+ * The language (spaces and newlines anywhere between the parts):
+ *   ok  'quoted atom'  true       atoms (UTF-8; escapes \\ \' \" \n \r \t)
+ *   42  -7                        integers (those of a long; no float literals)
+ *   "text"                        a string: a list of characters (UTF-8 in the format)
+ *   <<"bytes">>  <<>>             a binary
+ *   {A, B}  [A, B]  [A, B | T]    tuples, lists, a list with a tail (match: T is _)
+ *   #{K => V}  #{K := V}          maps (build: =>, keys that differ; match: either,
+ *                                 K a literal)
+ *   _  _Name                      match only: anything
+ *
+ *   conv  otpc_x_format takes          otpc_match takes (output; NULL: only check)
+ *   ~a    const char * (UTF-8)         char *, room for MAXATOMLEN_UTF8 bytes: an atom
+ *                                      as UTF-8 with a NUL (one holding NUL, or whose
+ *                                      text is not UTF-8: no match)
+ *   ~s    const char * (UTF-8)         char *buf, size_t cap: a list of characters
+ *                                      ([] too) as UTF-8 with a NUL; one that does not
+ *                                      fit in cap, or holds NUL: no match
+ *   ~b    const void *, size_t         const char **, size_t *: a binary, borrowed from t
+ *                                      (not NUL-terminated)
+ *   ~l    long                         long *   an integer that fits
+ *   ~u    unsigned long                unsigned long *
+ *   ~i    int                          int *
+ *   ~d    double (finite)              double * a float (an integer does not match)
+ *   ~p    otpc_proc_t *self,           otpc_proc_t *self, otpc_pid_t *: a pid
+ *         const otpc_pid_t *
+ *   ~r    otpc_proc_t *self,           otpc_proc_t *self, otpc_ref_t *: a reference
+ *         const otpc_ref_t *
+ *   ~t    otpc_term_t: a whole term,   otpc_term_t *: any term, a view of it inside t
+ *         with or without its version  *without* a version byte (see below)
+ *         byte
+ *
+ * Matching follows Erlang's: a literal matches an equal term whatever its encoding (a
+ * string sent as bytes or as a list, atoms in any of their forms, big integers that fit),
+ * a tuple or list only one of the same length, a map one that has at least the keys
+ * given. ~p and ~r need self (pids and refs name their node by an id of self's node,
+ * and a match adds the node's name there, as otpc_decode_pid does): only those two tie
+ * a call to the scheduler thread; the rest may run on any thread. A string is built as
+ * term_to_binary does: bytes when every character fits in one, else a list.
+ *
+ * Ownership: fmt and the arguments are only read during the call; x belongs to the
+ * caller, who frees it (or, for otpc_ret_reply(r), the runtime).
+ *
+ * A view from ~t, like one from ~b, borrows from t and lives as long as t does (for an
+ * element of a list that was sent as bytes, static storage). It has no version byte, so
+ * it is not a term to hand to otpc_send or otpc_reply_term: match it again
+ * (otpc_match takes a term with or without the version byte), or put it into a term
+ * with ~t, e.g. otpc_reply_format(r, "~t", v).
+ *
+ * Varargs are not type-checked: each conversion must get exactly the types above, in
+ * the order of the format (a match takes every conversion's arguments, matched or not). */
+
+/* 1 if t matches fmt, with the outputs filled; 0 if it does not (some outputs may have
+ * been written then), if t is not one well-formed term (checked whole and bounded:
+ * bytes from the network are fine), or if fmt is malformed. A malformed format never
+ * matches and is logged as an error, so `if (otpc_match(...))` is always safe. t may
+ * start with the version byte or not. */
+OTPC_WUR int otpc_match(otpc_term_t t, const char *fmt, ...);
+OTPC_WUR int otpc_vmatch(otpc_term_t t, const char *fmt, va_list ap);
+
+/* Append the term fmt describes to x, without a version byte: the way to fill
+ * otpc_ret_reply(r) or a buffer from ei_x_new_with_version(). 0, OTPC_EINVAL (fmt
+ * malformed, or an argument: invalid UTF-8, a NULL string, an atom over 255
+ * characters, a ~t that is not one term, a double that is not finite) or OTPC_ENOMEM.
+ * On an error x is as it was: nothing of the term stays in it. */
+OTPC_WUR int otpc_x_format(ei_x_buff *x, const char *fmt, ...);
+OTPC_WUR int otpc_x_vformat(ei_x_buff *x, const char *fmt, va_list ap);
+
 /* ---- timers -------------------------------------------------------------------- */
 
 /* A timer reference; 0 is never a valid one. */
@@ -326,7 +405,9 @@ typedef struct otpc_from otpc_from_t;
  *     if (ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
  *         ei_x_encode_long(x, n))
  *         return otpc_stop_atom(r, "enomem");
- *     return OTPC_REPLY;                                                           */
+ *     return OTPC_REPLY;
+ *
+ * (the same as return otpc_reply_format(r, "{ok, ~l}", n), below).                */
 ei_x_buff *otpc_ret_reply(otpc_ret_t *r);
 ei_x_buff *otpc_ret_reason(otpc_ret_t *r);
 ei_x_buff *otpc_ret_continue(otpc_ret_t *r);
@@ -344,6 +425,14 @@ otpc_action_t otpc_reply_atom(otpc_ret_t *r, const char *atom);
 otpc_action_t otpc_reply_term(otpc_ret_t *r, otpc_term_t reply);
 otpc_action_t otpc_stop_atom(otpc_ret_t *r, const char *reason);
 otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason);
+/* The same with a term built by otpc_x_format (see "terms with a format"):
+ *     return otpc_reply_format(r, "{ok, ~l}", n);
+ *     return otpc_stop_format(r, "{shutdown, ~a}", why);
+ * Out of memory marks r, as above. A malformed format (or argument) is logged and
+ * leaves the reply or reason empty: the server then stops with
+ * {bad_return_value, malformed_term}. */
+otpc_action_t otpc_reply_format(otpc_ret_t *r, const char *fmt, ...);
+otpc_action_t otpc_stop_format(otpc_ret_t *r, const char *fmt, ...);
 
 /* A gen_server "module": a static table of callbacks. Only `name` is required.
  * The server's own state is otpc_proc_data(self) / otpc_proc_set_data(); terms passed

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "proto/term.h"
+#include "core/format.h"
 #include "otp/gen_server_int.h"
 #include "util/log.h"
 
@@ -140,6 +141,38 @@ otpc_action_t otpc_stop_term(otpc_ret_t *r, otpc_term_t reason)
 {
     if (otpc_x_append_term(otpc_ret_reason(r), reason) == OTPC_ENOMEM)
         r->enomem = 1;
+    return OTPC_STOP;
+}
+
+/* A formatted reply or reason: out of memory marks r; a malformed format leaves x
+ * holding only its version byte, which the runtime refuses (malformed_term). */
+static void formatted(otpc_ret_t *r, ei_x_buff *x, const char *what, const char *fmt, va_list ap)
+{
+    const char *why;
+    size_t at;
+    int rc = otpc__x_vformat(x, fmt, ap, &why, &at);
+    if (rc == OTPC_ENOMEM)
+        r->enomem = 1;
+    else if (rc)
+        OTPC__LOG_ERROR("gen_server", "%s: malformed format or argument at %zu (%s): %s", what, at,
+                        why ? why : "", fmt ? fmt : "NULL");
+}
+
+otpc_action_t otpc_reply_format(otpc_ret_t *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    formatted(r, otpc_ret_reply(r), "otpc_reply_format", fmt, ap);
+    va_end(ap);
+    return OTPC_REPLY;
+}
+
+otpc_action_t otpc_stop_format(otpc_ret_t *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    formatted(r, otpc_ret_reason(r), "otpc_stop_format", fmt, ap);
+    va_end(ap);
     return OTPC_STOP;
 }
 
