@@ -30,8 +30,10 @@
  *
  * Groups compare by their external encoding (without the version byte): terms BEAM or
  * ei encode are canonical, so the same group from either side matches. Each group is a
- * vector of pids (a pid joined twice is there twice, as in pg); joins are O(1), a leave
- * or a member's death scans its groups.
+ * vector of pids (a pid joined twice is there twice, as in pg). Lookups are linear: a
+ * join scans the scope's local members, a leave or a member's death also scans the
+ * groups' members. That is cheap for groups of thousands to tens of thousands; a
+ * million-member group would want an index by pid (not done).
  */
 #include <stdlib.h>
 #include <string.h>
