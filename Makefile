@@ -8,6 +8,9 @@
 #                 node program), dialyzer, then test-otp
 #   make test-otp the real-node suites with the erl and elixir of each Debian release in
 #                 OTP_RELEASES (default "trixie sid": OTP 27 and the newest; empty: none)
+#   make install  install libotpc.a, libotpc.so, otpc.h, the node program (bin/otpc_node)
+#                 and otpc.pc (pkg-config) under DESTDIR PREFIX (default /usr/local);
+#                 make uninstall removes them
 #   make run      start node c1 (with the example servers, and a daemon serving one
 #                 stack per connection on DAEMON_PORT, default 7000) in the
 #                 foreground; ARGS=... adds flags, e.g. ARGS="-loglevel debug"
@@ -34,7 +37,8 @@ CT_SNAME  ?= otpc_ct
 HOST      := $(shell hostname | cut -d. -f1)
 COOKIE    := $(HOME)/.erlang.cookie
 
-.PHONY: all build deps test test-san-ct test-otp test-examples run bench fuzz fuzz-ci clean cookie
+.PHONY: all build deps test test-san-ct test-otp test-examples run bench fuzz fuzz-ci clean \
+        cookie install uninstall
 
 all: build
 
@@ -93,6 +97,14 @@ test-otp-%: build
 	OTPC_CT_SNAME=$(CT_SNAME) scripts/otp_ct.sh $*; rc=$$?; t2=$$(date +%s); \
 	echo "test-otp $*: root $$((t1 - t0)) s, suites $$((t2 - t1)) s (exit $$rc)"; exit $$rc
 
+# The C side only (c_src builds what is missing): `sudo make install' after `make'
+# compiles nothing as root. PREFIX and DESTDIR reach c_src/Makefile by themselves.
+install:
+	$(MAKE) -C c_src install
+
+uninstall:
+	$(MAKE) -C c_src uninstall
+
 # erl and the node both read ~/.erlang.cookie; create it the way erl would
 # (20 random capitals, no newline, mode 0400) so they agree from the start.
 cookie:
@@ -113,7 +125,7 @@ run: build cookie
 	@echo "A stack of its own per TCP connection on port $(DAEMON_PORT):"
 	@echo '  erl -pa _build/default/lib/otpc/ebin'
 	@echo '  1> {ok, C} = otpc_client:start_link("localhost", $(DAEMON_PORT), #{}), otpc_client:call(C, pop).'
-	@printf '%s\n' "  or raw frames: exec 3<>/dev/tcp/127.0.0.1/$(DAEMON_PORT); printf '\0\0\0\020\203h\003w\004calla\001w\003pop' >&3; timeout 1 cat <&3 | od -c"
+	@printf '%s\n' "  or raw frames: exec 3<>/dev/tcp/127.0.0.1/$(DAEMON_PORT); printf '\0\0\0\020\203h\003w\004calla\001w\003pop' >&3; timeout 1 cat <&3 | tail -c 26 | od -c"
 	@echo "Stop it with Ctrl-C."
 	exec priv/otpc_node -sname c1 -daemon $(DAEMON_PORT):stack $(ARGS)
 

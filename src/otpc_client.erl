@@ -15,10 +15,29 @@
 %% '''
 %%
 %% The process that calls `start_link/3' owns the client: it gets the pushes,
-%% and it is linked to the client. When the server ends, the client exits
-%% with `{server_exit, Reason}' (`closed' when the socket closes without an
-%% `exit' frame); a frame that does not decode ends it with
-%% `{bad_frame, Detail}'. Frames are decoded with `binary_to_term(B, [safe])'.
+%% and it is linked to the client. Frames are decoded with
+%% `binary_to_term(B, [safe])'.
+%%
+%% When the server ends, its owner gets `{otpc_exit, Client, Reason}' (the
+%% `exit' frame's reason; `closed' when the socket closes without one,
+%% `{socket_error, E}' when it breaks), and the client ends:
+%%
+%% <ul>
+%% <li>`normal', `shutdown' or `{shutdown, _}' (the server stopped as it meant
+%% to, its client closed, the daemon stopped): the client exits `normal',
+%% quietly. Like a `gen_tcp' or `ssl' socket whose peer closes (`{tcp_closed, S}'
+%% to the owner, which lives on), the end of the other side is news for the
+%% owner, not a failure of its own: a shell or process that `start_link'ed the
+%% client is not killed when, say, `otpc:stop_daemon/1' shuts the server down.
+%% (Exiting with `shutdown' itself, as a gen_server may, would kill every linked
+%% process that does not trap exits.)</li>
+%% <li>any other reason (a crash, `closed', a socket error): the client exits
+%% `{server_exit, Reason}', which gen_server logs as a crash and which kills a
+%% linked owner that does not trap exits, as a crashed `start_link'ed
+%% gen_server would.</li>
+%% </ul>
+%%
+%% A frame that does not decode ends the client with `{bad_frame, Detail}'.
 -module(otpc_client).
 -behaviour(gen_server).
 
@@ -103,7 +122,7 @@ handle_call({call, Request}, From, #state{next_tag = Tag, pending = P} = S) ->
         ok ->
             {noreply, S#state{next_tag = Tag + 1, pending = P#{Tag => From}}};
         {error, Reason} ->
-            {stop, {server_exit, Reason}, S}
+            server_ended(Reason, S)
     end;
 handle_call(server_pid, _From, #state{server = Server} = S) ->
     {reply, Server, S};
@@ -114,7 +133,7 @@ handle_call(_Other, _From, S) ->
 handle_cast({cast, Request}, S) ->
     case send(S, {cast, Request}) of
         ok -> {noreply, S};
-        {error, Reason} -> {stop, {server_exit, Reason}, S}
+        {error, Reason} -> server_ended(Reason, S)
     end;
 handle_cast(_Other, S) ->
     {noreply, S}.
@@ -126,10 +145,10 @@ handle_info({Tag, Sock, Data}, #state{sock = Sock} = S) when Tag =:= tcp; Tag =:
         {error, Detail} -> {stop, {bad_frame, Detail}, S}
     end;
 handle_info({Tag, Sock}, #state{sock = Sock} = S) when Tag =:= tcp_closed; Tag =:= ssl_closed ->
-    {stop, {server_exit, closed}, S};
+    server_ended(closed, S);
 handle_info({Tag, Sock, Reason}, #state{sock = Sock} = S)
   when Tag =:= tcp_error; Tag =:= ssl_error ->
-    {stop, {server_exit, {socket_error, Reason}}, S};
+    server_ended({socket_error, Reason}, S);
 handle_info(_Other, S) ->
     {noreply, S}.
 
@@ -224,9 +243,20 @@ frame({push, Term}, #state{owner = Owner} = S) ->
     Owner ! {otpc_push, self(), Term},
     next(S);
 frame({exit, Reason}, S) ->
-    {stop, {server_exit, Reason}, S};
+    server_ended(Reason, S);
 frame(Other, S) ->
     {stop, {bad_frame, {unexpected, Other}}, S}.
+
+%% The server ended (or the socket did): the owner is told, and the client ends
+%% quietly if the server did (see the module doc).
+server_ended(Reason, #state{owner = Owner} = S) ->
+    Owner ! {otpc_exit, self(), Reason},
+    case Reason of
+        normal -> {stop, normal, S};
+        shutdown -> {stop, normal, S};
+        {shutdown, _} -> {stop, normal, S};
+        _ -> {stop, {server_exit, Reason}, S}
+    end.
 
 next(#state{mod = Mod, sock = Sock} = S) ->
     %% On a socket closed meanwhile this fails, and tcp_closed / ssl_closed follows.

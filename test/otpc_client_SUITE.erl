@@ -2,7 +2,10 @@
 %% suite over real sockets (TCP, and TLS with certificates generated here).
 %% The C daemon's own tests exercise the same client against C servers; these
 %% pin down the client's behaviour frame by frame: replies out of order,
-%% pushes, the server's exit reason, a close without one, an undecodable frame.
+%% pushes, the server's exit reason, a close without one, an undecodable frame,
+%% and how the client ends: quietly (exit `normal', no crash report, a linked
+%% owner lives on) when the server ended for an expected reason (`normal',
+%% `shutdown', `{shutdown, _}'), as `{server_exit, Reason}' otherwise.
 %%
 %% The scripted server (serve/2) answers:
 %%   {call, Tag, {echo, X}}        {reply, Tag, X}
@@ -18,7 +21,10 @@
 -export([all/0, groups/0, init_per_group/2, end_per_group/2]).
 -export([init_per_suite/1, end_per_suite/1]).
 -export([call_reply/1, replies_out_of_order/1, push_to_owner/1, server_exit/1,
-         closed_without_exit/1, bad_frame/1, bad_hello/1, connect_refused/1]).
+         expected_exit_is_quiet/1, closed_without_exit/1, bad_frame/1, bad_hello/1,
+         connect_refused/1]).
+%% A logger handler (this module) that forwards reports to the case.
+-export([log/2]).
 
 -define(TIMEOUT, 5000).
 
@@ -31,7 +37,7 @@ all() ->
 -spec groups() -> [{atom(), list(), [atom()]}].
 groups() ->
     Cases = [call_reply, replies_out_of_order, push_to_owner, server_exit,
-             closed_without_exit, bad_frame, bad_hello],
+             expected_exit_is_quiet, closed_without_exit, bad_frame, bad_hello],
     [{tcp, [], Cases ++ [connect_refused]}, {tls, [], Cases}].
 
 %% No C node here, so no distribution needed.
@@ -89,10 +95,62 @@ push_to_owner(Config) ->
 server_exit(Config) ->
     process_flag(trap_exit, true),
     C = client(Config, hello),
-    ok = otpc_client:cast(C, {exit, {shutdown, bye}}),
-    receive {'EXIT', C, {server_exit, {shutdown, bye}}} -> ok
+    ok = otpc_client:cast(C, {exit, {custom, crash}}),
+    receive {otpc_exit, C, {custom, crash}} -> ok after ?TIMEOUT -> ct:fail(no_otpc_exit) end,
+    receive {'EXIT', C, {server_exit, {custom, crash}}} -> ok
     after ?TIMEOUT -> ct:fail(no_exit)
     end.
+
+%% OTP's conventions: a gen_server that stops with normal, shutdown or
+%% {shutdown, _} gets no crash report; and, like a gen_tcp socket whose peer
+%% closes, the server's end is a message to the owner, which is not killed.
+-spec expected_exit_is_quiet(config()) -> term().
+expected_exit_is_quiet(Config) ->
+    ok = logger:add_handler(?MODULE, ?MODULE, #{config => #{pid => self()}}),
+    try
+        lists:foreach(fun(Reason) -> quiet_end(Config, Reason) end,
+                      [normal, shutdown, {shutdown, closed}]),
+        %% while a crash still reports, through the same handler
+        Self = self(),
+        {Owner, Mon} = spawn_monitor(fun() -> process_flag(trap_exit, true),
+                                               C = client(Config, hello),
+                                               ok = otpc_client:cast(C, {exit, boom}),
+                                               receive {'EXIT', C, R} -> Self ! {exit, R} end
+                                      end),
+        receive {exit, {server_exit, boom}} -> ok after ?TIMEOUT -> ct:fail(no_crash) end,
+        receive {'DOWN', Mon, process, Owner, normal} -> ok after ?TIMEOUT -> ct:fail(Owner) end,
+        receive {logged, _} -> ok after ?TIMEOUT -> ct:fail(no_crash_report) end
+    after
+        ok = logger:remove_handler(?MODULE)
+    end.
+
+%% An owner that does not trap exits, linked to its client, outlives it, and
+%% learns why the server ended; the client's own exit reason is normal.
+quiet_end(Config, Reason) ->
+    Self = self(),
+    {Owner, Mon} =
+        spawn_monitor(fun() ->
+                              C = client(Config, hello),
+                              CMon = erlang:monitor(process, C),
+                              ok = otpc_client:cast(C, {exit, Reason}),
+                              Got = receive {otpc_exit, C, R} -> R end,
+                              Down = receive {'DOWN', CMon, process, C, D} -> D end,
+                              Self ! {ended, Got, Down},
+                              receive go_on -> ok end
+                      end),
+    receive {ended, Reason, normal} -> ok
+    after ?TIMEOUT -> ct:fail({no_quiet_end, Reason})
+    end,
+    true = is_process_alive(Owner),
+    Owner ! go_on,
+    receive {'DOWN', Mon, process, Owner, normal} -> ok after ?TIMEOUT -> ct:fail(Owner) end,
+    receive {logged, Report} -> ct:fail({report, Reason, Report}) after 100 -> ok end.
+
+-spec log(logger:log_event(), logger:handler_config()) -> term().
+log(#{level := Level} = Event, #{config := #{pid := Pid}}) when Level =:= error ->
+    Pid ! {logged, Event};
+log(_Event, _Config) ->
+    ok.
 
 -spec closed_without_exit(config()) -> term().
 closed_without_exit(Config) ->

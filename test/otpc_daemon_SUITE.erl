@@ -332,6 +332,7 @@ server_stop_sends_exit(Config) ->
     S = otpc_client:server_pid(C),
     {otpc_spawned, D, S, MRef, _} = ?recv({otpc_spawned, D, S, _, _}),
     ok = otpc_client:call(C, {'$stop', {custom, reason}}),
+    ?recv({otpc_exit, C, {custom, reason}}),
     ?recv({'EXIT', C, {server_exit, {custom, reason}}}),
     ?recv({'DOWN', MRef, process, S, {custom, reason}}),
     ok.
@@ -417,7 +418,8 @@ idle_timeout(Config) ->
     lists:foreach(fun(_) -> timer:sleep(100), x = otpc_client:call(C, x) end,
                   lists:seq(1, 5)),
     ?recv({'DOWN', MRef, process, S, {shutdown, timeout}}),
-    ?recv({'EXIT', C, {server_exit, {shutdown, timeout}}}),
+    ?recv({otpc_exit, C, {shutdown, timeout}}),
+    ?recv({'EXIT', C, normal}),
     ok.
 
 -spec graceful_stop(config()) -> ok.
@@ -439,7 +441,8 @@ graceful_stop(Config) ->
     still = otpc_client:call(C2, still),
     %% then the rest is shut down; stop returns after their DOWN
     ?recv({'DOWN', _, process, S2, shutdown}),
-    ?recv({'EXIT', C2, {server_exit, shutdown}}),
+    ?recv({otpc_exit, C2, shutdown}),
+    ?recv({'EXIT', C2, normal}),
     ?recv({stopped, ok}),
     ?recv({'EXIT', Stopper, normal}),
     Mon = erlang:monitor(process, D),
@@ -462,7 +465,8 @@ owner_exit_stops_daemon(Config) ->
     Owner ! stop,
     ?recv({'DOWN', Mon, process, S, shutdown}),
     ?recv({'DOWN', DMon, process, D, normal}),
-    ?recv({'EXIT', C, {server_exit, shutdown}}),
+    ?recv({otpc_exit, C, shutdown}),
+    ?recv({'EXIT', C, normal}),
     ok.
 
 -spec open_close_loop_no_leak(config()) -> ok.

@@ -528,6 +528,7 @@ int otpc_gen_server_register(otpc_node_t *node, const otpc_gen_server_t *mod);
  * and needs nothing but this header and ei's to build:
  *
  *     cc -shared -fPIC -Ic_src/include -I$EI/include counter.c -o counter.so
+ *     cc -shared -fPIC $(pkg-config --cflags otpc) counter.c -o counter.so   (installed)
  *
  * (the node program exports the otpc_* and ei_* functions). Loading a module that is
  * loaded already makes the new one current, as code:load_file/1 does; servers keep
