@@ -40,9 +40,11 @@
 %% `executable', else $OTPC_NODE_EXECUTABLE (e.g. a sanitizer build), else
 %% `priv/otpc_node'.
 
--type server_opts() :: [{name, atom()} | {timeout, timeout()}].
+-type server_opts() :: [{name, atom() | {global, term()}} | {timeout, timeout()}].
 %% `name': register the server under this local name on its node (reached from
-%% Erlang as `{Name, Node}'). `timeout': how long to wait for the node to answer
+%% Erlang as `{Name, Node}'), or `{global, Name}': register it with `global' (the
+%% node must be started `-visible'; reached as `{global, Name}', answered
+%% `{error, {already_started, Pid}}' when the name is taken). `timeout': how long to wait for the node to answer
 %% (default 5000 ms).
 
 -type start_ret() :: {ok, pid()} | ignore | {error, {already_started, pid()}}
@@ -145,6 +147,32 @@ start_link(Node, Module, Arg, Opts) ->
     do_start(Node, Module, Arg, Opts, true).
 
 do_start(Node, Module, Arg, Opts, Link) when is_atom(Node), is_atom(Module), is_list(Opts) ->
+    case proplists:get_value(name, Opts, undefined) of
+        {global, GName} ->
+            Local = lists:keydelete(name, 1, Opts),
+            case do_start(Node, Module, Arg, Local, Link) of
+                {ok, Pid} -> register_global(GName, Pid, Link);
+                Other -> Other
+            end;
+        _ ->
+            do_start_local(Node, Module, Arg, Opts, Link)
+    end.
+
+%% global:register_name/2 from here: this node's global locks and registers the
+%% name on every node it knows, the C node included (its global_name_server takes
+%% part). A name taken already ends the new server, as gen_server:start/4 would not
+%% have started it.
+register_global(GName, Pid, Link) ->
+    case global:register_name(GName, Pid) of
+        yes ->
+            {ok, Pid};
+        no ->
+            Link andalso unlink(Pid),
+            exit(Pid, kill),
+            {error, {already_started, global:whereis_name(GName)}}
+    end.
+
+do_start_local(Node, Module, Arg, Opts, Link) ->
     Name = proplists:get_value(name, Opts, undefined),
     Timeout = proplists:get_value(timeout, Opts, 5000),
     true = is_atom(Name),
@@ -218,6 +246,8 @@ nodes() ->
                          handshake_timeout => pos_integer(),
                          idle_timeout => pos_integer() | infinity,
                          grace => non_neg_integer(),
+                         pg_group => term(),
+                         pg_scope => atom(),
                          timeout => timeout()}.
 %% `port' (0: any free port, see `daemon_port/1'); `ip' (default loopback; `any'
 %% listens on every IPv4 interface, an IPv6 tuple such as `{0,0,0,0,0,0,0,0}' on
@@ -232,6 +262,10 @@ nodes() ->
 %% for TLS (default 5000); `idle_timeout' ms without a frame from the client
 %% (default `infinity'); `grace' ms live connections get on stop (default 5000);
 %% `timeout' ms to wait for the node to answer (default 5000).
+%% `pg_group': each connection's server joins this `pg' group (in scope
+%% `pg_scope', default `pg') for as long as it lives, so that
+%% `[gen_server:cast(P, Msg) || P <- pg:get_members(Scope, Group)]' reaches every
+%% connected client's server; the group's term_to_binary must fit in 1 KiB.
 
 %% @doc Starts a daemon on `Node': a process listening on a TCP (or TLS) port
 %% that starts one gen_server of the C module `Module' with `Arg' for every
@@ -323,6 +357,13 @@ daemon_opts([{grace, 0} | Rest], Acc) ->
     daemon_opts(Rest, [{grace, -1} | Acc]);
 daemon_opts([{grace, N} | Rest], Acc) when is_integer(N), N > 0, N =< 16#7fffffff ->
     daemon_opts(Rest, [{grace, N} | Acc]);
+daemon_opts([{pg_group, G} = Opt | Rest], Acc) ->
+    case term_to_binary(G, [{minor_version, 2}]) of
+        Bin when byte_size(Bin) =< 1024 -> daemon_opts(Rest, [{pg_group, Bin} | Acc]);
+        _ -> {error, {badopt, Opt}}
+    end;
+daemon_opts([{pg_scope, S} | Rest], Acc) when is_atom(S), S =/= '' ->
+    daemon_opts(Rest, [{pg_scope, S} | Acc]);
 daemon_opts([Opt | _], _Acc) ->
     {error, {badopt, Opt}}.
 

@@ -257,6 +257,7 @@ struct otpc_node {
     void (*stop)(otpc_node_t *n); /* ask the node to stop (node/node.c: otpc_node_stop) */
     ei_x_buff scratch2;           /* messages built by otpc itself (DOWN, EXIT) */
     ei_x_buff trap_buf;           /* {'EXIT', From, Reason} handed to a trapping process */
+    otpc__vec_t node_watchers;    /* of otpc_pid_t: otpc_monitor_nodes (signal.c) */
 
     void *ext[OTPC__EXT_MAX]; /* upper layers' state: otpc__ext_add */
     otpc__ext_free_fn ext_free[OTPC__EXT_MAX];
@@ -314,6 +315,10 @@ int otpc__x_proc_obj(otpc_node_t *n, ei_x_buff *x, const otpc_pid_t *pid, uint32
 /* signal.c: links, monitors, exits, local and remote */
 void otpc__signal_exit_all(otpc_proc_t *p);
 void otpc__node_lost(otpc_node_t *n, uint32_t node_atom);
+/* A connection to node_atom came up / went down: {nodeup, Node} / {nodedown, Node} to
+ * every otpc_monitor_nodes watcher (down only for a connection that was up). */
+void otpc__node_up(otpc_node_t *n, uint32_t node_atom);
+void otpc__node_down(otpc_node_t *n, uint32_t node_atom);
 /* A decoded control message from the node `peer_node`, applied to local processes. */
 void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c);
 int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *watcher, const otpc_ref_t *ref,

@@ -182,6 +182,55 @@ void otpc__signal_exit_all(otpc_proc_t *p)
     p->mons_out.len = 0;
 }
 
+/* ---- node watchers (net_kernel:monitor_nodes) ----------------------------------------- */
+
+/* {Tag, Node} to every live watcher; dead ones are dropped from the list here. */
+static void tell_watchers(otpc_node_t *n, const char *tag, uint32_t node)
+{
+    otpc_pid_t *w = n->node_watchers.items;
+    if (!n->node_watchers.len)
+        return;
+    ei_x_buff x;
+    if (ei_x_new_with_version(&x))
+        return;
+    if (ei_x_encode_tuple_header(&x, 2) || ei_x_encode_atom(&x, tag) ||
+        otpc__x_atom_id(n, &x, node)) {
+        ei_x_free(&x);
+        return;
+    }
+    for (uint32_t i = n->node_watchers.len; i-- > 0;) {
+        if (!otpc__proc_lookup(n, &w[i]))
+            otpc__vec_del(&n->node_watchers, i, sizeof *w);
+        else
+            otpc__send_local(n, &w[i], &w[i], x.buff, (size_t)x.index);
+    }
+    ei_x_free(&x);
+}
+
+void otpc__node_up(otpc_node_t *n, uint32_t node)
+{
+    tell_watchers(n, "nodeup", node);
+}
+
+void otpc__node_down(otpc_node_t *n, uint32_t node)
+{
+    tell_watchers(n, "nodedown", node);
+}
+
+int otpc_monitor_nodes(otpc_proc_t *self, int on)
+{
+    otpc_node_t *n = self->node;
+    OTPC__ASSERT_SCHED(n);
+    otpc_pid_t *w = n->node_watchers.items;
+    for (uint32_t i = 0; i < n->node_watchers.len; i++)
+        if (otpc_pid_eq(&w[i], &self->pid)) {
+            if (!on)
+                otpc__vec_del(&n->node_watchers, i, sizeof *w);
+            return 0;
+        }
+    return on ? otpc__vec_push(&n->node_watchers, &self->pid, sizeof self->pid) : 0;
+}
+
 /* Every link and monitor across a connection that is gone. */
 void otpc__node_lost(otpc_node_t *n, uint32_t node)
 {

@@ -67,6 +67,8 @@ typedef struct {
     otpc__vec_t stoppers; /* of stopper_t */
     otpc__dbudget_t *budget;
     ei_x_buff x;
+    otpc__buf_t pg_group;           /* versioned; empty: no group */
+    char pg_scope[MAXATOMLEN_UTF8]; /* "" : pg */
 } daemon_t;
 
 static const char T_RETRY[] =
@@ -225,6 +227,11 @@ static void start_one(daemon_t *d, int fd, const struct sockaddr_storage *ss)
         return;
     }
     d->accepted++;
+    if (d->pg_group.len &&
+        otpc_pg_join(d->n, d->pg_scope[0] ? d->pg_scope : NULL,
+                     (otpc_term_t){d->pg_group.data, d->pg_group.len}, &e.server))
+        OTPC__LOG_WARN("daemon", "port %u: a connection's server could not join its pg group",
+                       d->port);
     tell_owner_spawned(d, &e, ss);
 }
 
@@ -414,6 +421,7 @@ static void free_daemon(daemon_t *d)
     close_listener(d);
     otpc__tls_ctx_free(d->tls);
     otpc__buf_free(&d->arg);
+    otpc__buf_free(&d->pg_group);
     for (uint32_t i = 0; i < d->stoppers.len; i++)
         otpc__buf_free(&((stopper_t *)d->stoppers.items)[i].tag);
     free(d->stoppers.items);
@@ -454,6 +462,24 @@ static int make_tls(daemon_t *d, otpc__derr_t *e)
     return OTPC_EINVAL;
 }
 
+/* Copies of the pg options, checked. */
+static int pg_opts(daemon_t *d, const otpc_daemon_opts_t *o, otpc__derr_t *e)
+{
+    const char *bad = NULL;
+    if (otpc__check_term(o->pg_group))
+        bad = "pg_group";
+    else if (o->pg_scope && (!*o->pg_scope || strlen(o->pg_scope) >= sizeof d->pg_scope))
+        bad = "pg_scope";
+    if (bad) {
+        snprintf(e->kind, sizeof e->kind, "badopt");
+        snprintf(e->detail, sizeof e->detail, "%s", bad);
+        return OTPC_EINVAL;
+    }
+    if (o->pg_scope)
+        strcpy(d->pg_scope, o->pg_scope);
+    return otpc__buf_append(&d->pg_group, o->pg_group.data, o->pg_group.size);
+}
+
 int otpc__daemon_start(otpc_node_t *n, const otpc_gen_server_t *mod, otpc_term_t arg,
                        const otpc_daemon_opts_t *opts, const otpc_pid_t *owner, otpc_pid_t *out,
                        otpc__derr_t *e)
@@ -491,12 +517,15 @@ int otpc__daemon_start(otpc_node_t *n, const otpc_gen_server_t *mod, otpc_term_t
     int rc = otpc__check_term(arg);
     if (!rc)
         rc = otpc__buf_append(&d->arg, arg.data, arg.size);
+    if (!rc && opts->pg_group.size)
+        rc = pg_opts(d, opts, e);
     if (!rc)
         rc = make_tls(d, e);
     if (!rc)
         rc = open_listener(d, e);
     /* the caller's strings are not kept: they were needed only until here */
-    d->o.ip = d->o.certfile = d->o.keyfile = d->o.cacertfile = NULL;
+    d->o.ip = d->o.certfile = d->o.keyfile = d->o.cacertfile = d->o.pg_scope = NULL;
+    d->o.pg_group = (otpc_term_t){NULL, 0};
     if (rc)
         goto fail;
     rc = otpc_spawn(n, &daemon_ops, d, out);

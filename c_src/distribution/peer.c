@@ -434,6 +434,7 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const cha
     size_t name_len = strnlen(data, len);
     if (!n->stopping && name_len < len)
         start_reading(n, p, data + name_len + 1, len - name_len - 1);
+    otpc__node_up(n, atom);
 }
 
 otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn)
@@ -467,6 +468,7 @@ void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason)
     release(n, conn);
     uint32_t atom = p->node;
     peer_remove(n, p); /* drops the scheduler's reference */
+    otpc__node_down(n, atom);
     otpc__node_lost(n, atom);
 }
 

@@ -244,6 +244,10 @@ int otpc_exit_signal(otpc_proc_t *self, const otpc_pid_t *pid, otpc_term_t reaso
 void otpc_exit(otpc_proc_t *self, otpc_term_t reason);
 int otpc_register(otpc_proc_t *self, const char *name);
 int otpc_make_ref(otpc_proc_t *self, otpc_ref_t *out);
+/* net_kernel:monitor_nodes(On): while on, self gets {nodeup, Node} when a connection
+ * to another node comes up and {nodedown, Node} when it goes (hidden nodes included).
+ * 0 or OTPC_ENOMEM. */
+int otpc_monitor_nodes(otpc_proc_t *self, int on);
 
 /* ---- encoding helpers ---------------------------------------------------------- */
 
@@ -592,6 +596,58 @@ int otpc_rpc_register(otpc_node_t *node, const char *module, const char *functio
  * runs). 0, or OTPC_EINVAL with a one-line reason in err (errcap bytes), OTPC_ENOMEM. */
 int otpc_node_load(otpc_node_t *node, const char *path, char *err, size_t errcap);
 
+/* ---- pg: process groups shared with BEAM nodes ------------------------------------
+ *
+ * A scope (`pg`, the default, or one named like the Erlang side's pg:start_link(Scope))
+ * is a process registered under its name, started by the first otpc_pg_start or
+ * otpc_pg_join that names it (start it at on_start to follow groups this node does
+ * not join: a node runs no scope until asked, as BEAM without start_pg), that speaks
+ * kernel's pg protocol with the same scope on every connected node: BEAM's
+ * pg:get_members/1,2 sees the C processes joined here, and these calls see the BEAM
+ * processes joined there. A group is any term (versioned, as ei_x_new_with_version
+ * builds it). Only processes of this node join; a process that exits leaves all its
+ * groups. scope NULL means `pg`. All from the scheduler thread (on_start, callbacks).
+ *
+ *     ei_x_buff g; ei_x_new_with_version(&g); ei_x_encode_atom(&g, "room");
+ *     otpc_pid_t me = otpc_self(self), m[64];
+ *     otpc_pg_join(otpc_proc_node(self), NULL, otpc_term_x(&g), &me);
+ *     long k = otpc_pg_members(otpc_proc_node(self), NULL, otpc_term_x(&g), 0, m, 64);
+ */
+
+/* Start the scope (registered as `scope`) unless it runs; *out (may be NULL): its pid.
+ * 0, OTPC_ENAMETAKEN (another process has the name), OTPC_EINVAL, OTPC_ENOMEM. */
+int otpc_pg_start(otpc_node_t *node, const char *scope, otpc_pid_t *out);
+/* pg:join(Scope, Group, Pid): pid (of this node) joins group, once more if it is a
+ * member already; starts the scope if it does not run. 0, OTPC_EINVAL (a pid of
+ * another node, or group is no term), OTPC_ENOMEM. */
+int otpc_pg_join(otpc_node_t *node, const char *scope, otpc_term_t group, const otpc_pid_t *pid);
+/* pg:leave: one membership of pid in group goes. 0, OTPC_ENOPROC if pid was not a
+ * member (pg's not_joined), OTPC_EINVAL. */
+int otpc_pg_leave(otpc_node_t *node, const char *scope, otpc_term_t group, const otpc_pid_t *pid);
+/* pg:get_members (local_only: get_local_members): the members of group on every node
+ * (duplicates as joined), the first cap of them copied to out. Returns how many there
+ * are (may exceed cap; 0 for an unknown group or scope), or OTPC_EINVAL. */
+long otpc_pg_members(otpc_node_t *node, const char *scope, otpc_term_t group, int local_only,
+                     otpc_pid_t *out, size_t cap);
+
+/* ---- global: cluster-wide names -------------------------------------------------
+ *
+ * A node started published (-visible) takes part in kernel's global protocol: BEAM
+ * nodes' global:sync/0 returns with it in the cluster, and names registered anywhere
+ * (global:register_name/2, otpc:start/4 with {name, {global, Name}}) are known here.
+ * It holds no locks of its own: registering from C asks a connected BEAM node's
+ * global to do it. Names are terms (versioned). From the scheduler thread. */
+
+/* global:whereis_name: 0 with *out, or OTPC_ENOPROC (not registered), OTPC_EINVAL. */
+int otpc_global_whereis(otpc_node_t *node, otpc_term_t name, otpc_pid_t *out);
+/* global:register_name(Name, Pid) for a process of this node, asked of a BEAM node in
+ * sync with this one (it locks and registers on every node of the cluster). The
+ * answer comes as the message {otpc_global, Name, yes | no | {badrpc, Reason}} to
+ * reply_to (NULL: self). 0, OTPC_ENOPROC (no BEAM node in sync to ask: is the node
+ * -visible?), OTPC_EINVAL (a pid of another node), OTPC_ENOMEM. */
+int otpc_global_register(otpc_proc_t *self, otpc_term_t name, const otpc_pid_t *pid,
+                         const otpc_pid_t *reply_to);
+
 /* ---- supervisor ------------------------------------------------------------------ */
 
 typedef enum { OTPC_PERMANENT, OTPC_TRANSIENT, OTPC_TEMPORARY } otpc_restart_t;
@@ -661,6 +717,9 @@ typedef struct {
     unsigned idle_timeout;      /* ms without a frame from the client; 0: none */
     int grace;                  /* ms live connections get on stop; 0: 5000;
                                     negative: shut them down at once */
+    otpc_term_t pg_group;       /* size 0: none; else (a versioned term) each
+                                    connection's server joins this pg group */
+    const char *pg_scope;       /* the group's scope; NULL: pg */
 } otpc_daemon_opts_t;
 
 /* Start a daemon process that listens (before this returns) and, for each accepted

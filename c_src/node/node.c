@@ -500,6 +500,7 @@ void otpc_node_free(otpc_node_t *n)
         free(n->procs[s]);
     free(n->procs);
     free(n->names);
+    free(n->node_watchers.items);
     while (n->msg_pool) {
         otpc__msg_t *m = n->msg_pool;
         n->msg_pool = m->next;

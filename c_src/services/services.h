@@ -13,5 +13,9 @@ const otpc_service_t *otpc__builtin_services(size_t *count);
 
 int otpc__net_kernel_start(otpc_node_t *n, void *arg);
 int otpc__starter_start(otpc_node_t *n, void *arg);
+/* pg.c: the default pg scope and pg's functions for rpc */
+int otpc__pg_service_start(otpc_node_t *n, void *arg);
+/* global.c: global_name_server, a lockless member of global's protocol */
+int otpc__global_start(otpc_node_t *n, void *arg);
 
 #endif

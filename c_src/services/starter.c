@@ -99,6 +99,8 @@ static int start_server(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *
 typedef struct {
     otpc_daemon_opts_t o;
     char str[NSTR][1024]; /* ip, certfile, keyfile, cacertfile */
+    char pg_group[1024];  /* term_to_binary(Group) */
+    char pg_scope[MAXATOMLEN_UTF8];
 } dopts_t;
 
 static int opt_str(const char *b, int *i, char *out)
@@ -135,6 +137,16 @@ static int opt_one(dopts_t *d, const char *key, const char *b, int *i)
         }
     if (strcmp(key, "port") == 0)
         return opt_uint(b, i, 65535, &u) ? -1 : (o->port = (uint16_t)u, 0);
+    if (strcmp(key, "pg_scope") == 0)
+        return ei_decode_atom(b, i, d->pg_scope) ? -1 : (o->pg_scope = d->pg_scope, 0);
+    if (strcmp(key, "pg_group") == 0) { /* the group as term_to_binary/1 made it */
+        int type, size;
+        if (ei_get_type(b, i, &type, &size) || type != ERL_BINARY_EXT ||
+            (size_t)size > sizeof d->pg_group || ei_decode_binary(b, i, d->pg_group, &l))
+            return -1;
+        o->pg_group = (otpc_term_t){d->pg_group, (size_t)l};
+        return 0;
+    }
     if (strcmp(key, "max_connections") == 0)
         return opt_uint(b, i, UINT32_MAX, &u) ? -1 : (o->max_connections = (unsigned)u, 0);
     if (strcmp(key, "max_frame") == 0)
