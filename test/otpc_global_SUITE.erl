@@ -91,7 +91,7 @@ beam_names_everywhere(Config) ->
     wait(fun() -> erpc:call(N, global, whereis_name, [{peer, name}]) end, PeerPid),
     exit(PeerPid, kill),
     wait(fun() -> erpc:call(N, global, whereis_name, [{peer, name}]) end, undefined),
-    undefined = global:whereis_name({peer, name}),
+    wait(fun() -> global:whereis_name({peer, name}) end, undefined),
     exit(Pid, kill),
     ok.
 

@@ -176,6 +176,11 @@ void otpc__sys_release_free(struct otpc__rels *R);
 /* The release in a string from erlang:system_info(otp_release): "27" is 27; anything
  * but digits is -1. */
 int otpc__sys_release_parse(const char *s);
+/* The OTP release of the caller's node as far as known: > 0; 0 while unknown (the
+ * question goes out now, once per node incarnation, for the next time) or for a
+ * local caller; -1 when that node gave no usable answer. For answers whose form
+ * changed between releases (sys:get_state, supervisor:start_child). */
+int otpc__caller_release(otpc_proc_t *server, const otpc_pid_t *caller);
 /* Does a caller on that release (-1: unknown, 0: local) expect the bare state? */
 int otpc__sys_bare_state(int release);
 

@@ -573,8 +573,17 @@ static int start_error(ei_x_buff *x, const ei_x_buff *why, const otpc__child_t *
            otpc__child_encode_record(x, c);
 }
 
+/* The caller is on OTP 25 or older: start_child's errors all carry the child record
+ * there. Unknown releases get the newer form (do_call asks at a node's first call). */
+static int old_start_errors(otpc_proc_t *self, const otpc_from_t *from)
+{
+    int rel = from ? otpc__caller_release(self, &from->pid) : 0;
+    return rel > 0 && rel < 26;
+}
+
 /* {start_child, Spec}; i at Spec. Fills x; c is taken or freed. */
-static int call_start_child(otpc_proc_t *self, sup_t *s, otpc_term_t req, int i, ei_x_buff *x)
+static int call_start_child(otpc_proc_t *self, sup_t *s, otpc_term_t req, int i, ei_x_buff *x,
+                            const otpc_from_t *from)
 {
     otpc__child_t *c = calloc(1, sizeof *c), *old;
     ei_x_buff why;
@@ -596,7 +605,12 @@ static int call_start_child(otpc_proc_t *self, sup_t *s, otpc_term_t req, int i,
         err = otpc__x_tag_atom(x, "error", "already_present");
     else if ((rc = otpc__child_resolve(otpc_proc_node(self), c, &why)) != 0)
         err = rc < 0 || start_error(x, &why, c);
-    else if ((rc = start_child(self, c, &why)) < 0)
+    else if ((rc = start_child(self, c, &why)) < 0 && rc == OTPC_ENAMETAKEN &&
+             !old_start_errors(self, from))
+        /* since OTP 26 a name clash is {error, {already_started, Pid}}, no record */
+        err = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+              ei_x_append_buf(x, why.buff, why.index);
+    else if (rc < 0)
         err = rc == OTPC_ENOMEM || start_error(x, &why, c);
     else if (rc == OTPC_IGNORED && c->restart == OTPC_TEMPORARY)
         err = otpc__x_tag_atom(x, "ok", "undefined"); /* nothing to keep */
@@ -660,12 +674,15 @@ static otpc_action_t do_call(otpc_proc_t *self, sup_t *s, otpc_term_t req, otpc_
     otpc__child_t *c = NULL;
     if (ei_x_new_with_version(&x))
         return answer(self, from, &x, -1, r);
+    /* learn the caller's release now, for the one answer whose form depends on it */
+    if (from)
+        (void)otpc__caller_release(self, &from->pid);
     if (otpc_term_is_atom(req, "which_children"))
         err = encode_children(self, s, &x);
     else if (otpc_term_is_atom(req, "count_children"))
         err = encode_counts(s, &x);
     else if (otpc_term_is_tagged(req, "start_child", 2, &i))
-        err = call_start_child(self, s, req, i, &x);
+        err = call_start_child(self, s, req, i, &x, from);
     else if (!(otpc_term_is_tagged(req, "terminate_child", 2, &i) ||
                otpc_term_is_tagged(req, "restart_child", 2, &i) ||
                otpc_term_is_tagged(req, "delete_child", 2, &i) ||

@@ -396,6 +396,21 @@ int otpc__sys_state_reply(otpc_proc_t *server, const otpc__from_t *f, otpc_term_
     return 0;
 }
 
+int otpc__caller_release(otpc_proc_t *server, const otpc_pid_t *caller)
+{
+    otpc_node_t *n = server->node;
+    struct otpc__rels *R;
+    int fresh = 0;
+    if (otpc__pid_is_local(n, caller) || !(R = rels(n)))
+        return 0;
+    rel_t *e = entry(n, R, caller, &fresh);
+    if (fresh && otpc__send_local(n, &server->pid, &R->asker, ASK, sizeof ASK)) {
+        e->release = -1;
+        e->asked = 1;
+    }
+    return e ? e->release : -1;
+}
+
 void otpc__sys_server_gone(otpc_proc_t *server)
 {
     struct otpc__rels *R = otpc__otp(server->node)->rels;
