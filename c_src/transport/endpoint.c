@@ -57,6 +57,15 @@ otpc__ep_t *otpc__ep_new(otpc__eps_t *set, const otpc__ep_ops_t *ops, void *ctx,
 
 /* ---- polling ------------------------------------------------------------------------ */
 
+/* Input the transport has already taken from the socket (TLS records decrypted in
+ * part, when a read stopped for the budget or the owner): the socket may never be
+ * readable again for it. */
+static int input_waits(const otpc__ep_t *e)
+{
+    return e->x && e->reading && !e->ended && !e->paused && e->established &&
+           e->x->ops->buffered(e->x) > 0;
+}
+
 /* Watch for what is wanted now: input while reading and not held back by output,
  * writability while output waits. */
 static void update_poll(otpc__ep_t *e)
@@ -69,8 +78,10 @@ static void update_poll(otpc__ep_t *e)
         want |= UV_READABLE;
     if (!e->ops->sink && (e->held || (e->established && e->out.len)))
         want |= UV_WRITABLE; /* frames once established; handshake records and alerts always */
-    if (!e->established)
+    if (!e->established && !e->ended)
         want |= UV_READABLE; /* the handshake's records, whatever the owner wants */
+    if (input_waits(e))
+        want |= UV_WRITABLE; /* no readiness will announce it: have the loop call back */
     if (want == e->events)
         return;
     e->events = want;
@@ -347,7 +358,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     }
     if (events & UV_WRITABLE)
         otpc__ep_flush(e);
-    if ((events & UV_READABLE) && !e->freeing) {
+    if (((events & UV_READABLE) || input_waits(e)) && !e->freeing) {
         otpc__ep_read(e);
         if (status < 0) { /* the socket is dead, whatever the read found */
             otpc__ep_drop_output(e);
