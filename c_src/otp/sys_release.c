@@ -358,19 +358,29 @@ static struct otpc__rels *rels(otpc_node_t *n)
     return O->rels;
 }
 
-int otpc__sys_state_reply(otpc_proc_t *server, const otpc__from_t *f, otpc_term_t reply,
-                          size_t state_off)
+/* The entry of a remote caller's node incarnation, the question sent if it is new;
+ * NULL for a local caller (or on ENOMEM). */
+static rel_t *caller_entry(otpc_proc_t *server, const otpc_pid_t *caller, struct otpc__rels **out)
 {
     otpc_node_t *n = server->node;
-    struct otpc__rels *R = NULL;
-    rel_t *e = NULL;
+    struct otpc__rels *R;
     int fresh = 0;
-    if (!otpc__pid_is_local(n, &f->pid) && (R = rels(n)) != NULL)
-        e = entry(n, R, &f->pid, &fresh);
+    if (otpc__pid_is_local(n, caller) || !(R = rels(n)))
+        return NULL;
+    rel_t *e = entry(n, R, caller, &fresh);
     if (fresh && otpc__send_local(n, &server->pid, &R->asker, ASK, sizeof ASK)) {
         e->release = -1; /* the asker cannot be told: never asked */
         e->asked = 1;
     }
+    *out = R;
+    return e;
+}
+
+int otpc__sys_state_reply(otpc_proc_t *server, const otpc__from_t *f, otpc_term_t reply,
+                          size_t state_off)
+{
+    struct otpc__rels *R = NULL;
+    rel_t *e = caller_entry(server, &f->pid, &R);
     pend_t *pd = NULL;
     if (e && !e->release && R->npending < PENDING_MAX)
         pd = malloc(sizeof *pd + f->tag.size + reply.size);
@@ -398,16 +408,10 @@ int otpc__sys_state_reply(otpc_proc_t *server, const otpc__from_t *f, otpc_term_
 
 int otpc__caller_release(otpc_proc_t *server, const otpc_pid_t *caller)
 {
-    otpc_node_t *n = server->node;
-    struct otpc__rels *R;
-    int fresh = 0;
-    if (otpc__pid_is_local(n, caller) || !(R = rels(n)))
+    struct otpc__rels *R = NULL;
+    if (otpc__pid_is_local(server->node, caller))
         return 0;
-    rel_t *e = entry(n, R, caller, &fresh);
-    if (fresh && otpc__send_local(n, &server->pid, &R->asker, ASK, sizeof ASK)) {
-        e->release = -1;
-        e->asked = 1;
-    }
+    rel_t *e = caller_entry(server, caller, &R);
     return e ? e->release : -1;
 }
 
