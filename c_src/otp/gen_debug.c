@@ -74,24 +74,6 @@ void otpc__gs_debug_free(otpc__gs_t *g)
 
 /* ---- printing ------------------------------------------------------------------------ */
 
-/* An unversioned term as text (ei's printer), at most 2 KiB of it. */
-static void text(char *out, size_t cap, const char *term, size_t len)
-{
-    char *s = NULL, *v = malloc(len + 1);
-    int i = 0;
-    if (v && len <= 2048) {
-        v[0] = (char)ERL_VERSION_MAGIC;
-        memcpy(v + 1, term, len);
-        i = 1;
-    }
-    if (!v || len > 2048 || ei_s_print_term(&s, v, &i) < 0)
-        snprintf(out, cap, "<term of %zu bytes>", len);
-    else
-        snprintf(out, cap, "%s", s);
-    free(s);
-    free(v);
-}
-
 /* The event as gen_server's print_event/3 writes it. */
 static void describe(otpc_proc_t *p, const char *ev, size_t len, char *out, size_t cap)
 {
@@ -115,18 +97,18 @@ static void describe(otpc_proc_t *p, const char *ev, size_t len, char *out, size
             int f = k, from_arity;
             otpc__term_skip(t1 + k, used1 - (size_t)k, &used2); /* {From, Tag} */
             otpc__term_skip(t1 + k + used2, used1 - (size_t)k - used2, &used3);
-            text(b, sizeof b, t1 + k + used2, used3);
+            otpc__print_term(b, sizeof b, t1 + k + used2, used3);
             size_t up = 0;
             if (ei_decode_tuple_header(t1, &f, &from_arity) == 0)
                 otpc__term_skip(t1 + f, used1 - (size_t)f, &up);
-            text(c, sizeof c, t1 + f, up);
+            otpc__print_term(c, sizeof c, t1 + f, up);
             snprintf(out, cap, "*DBG* %s got call %s from %s", name, b, c);
         } else if (inner == 2 && !strcmp(label, "$gen_cast")) {
             otpc__term_skip(t1 + k, used1 - (size_t)k, &used2);
-            text(b, sizeof b, t1 + k, used2);
+            otpc__print_term(b, sizeof b, t1 + k, used2);
             snprintf(out, cap, "*DBG* %s got cast %s", name, b);
         } else {
-            text(a, sizeof a, t1, used1);
+            otpc__print_term(a, sizeof a, t1, used1);
             snprintf(out, cap, "*DBG* %s got %s", name, a);
         }
     } else if (!strcmp(tag, "out")) {
@@ -138,12 +120,12 @@ static void describe(otpc_proc_t *p, const char *ev, size_t len, char *out, size
         size_t up = 0;
         if (ei_decode_tuple_header(t2, &f, &from_arity) == 0)
             otpc__term_skip(t2 + f, used2 - (size_t)f, &up);
-        text(a, sizeof a, t1, used1);
-        text(b, sizeof b, t2 + f, up);
-        text(c, sizeof c, t3, used3);
+        otpc__print_term(a, sizeof a, t1, used1);
+        otpc__print_term(b, sizeof b, t2 + f, up);
+        otpc__print_term(c, sizeof c, t3, used3);
         snprintf(out, cap, "*DBG* %s sent %s to %s, new state %s", name, a, b, c);
     } else {
-        text(a, sizeof a, t1, used1);
+        otpc__print_term(a, sizeof a, t1, used1);
         snprintf(out, cap, "*DBG* %s new state %s", name, a);
     }
 }

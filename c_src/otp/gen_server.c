@@ -45,19 +45,24 @@ int otpc__quiet_reason(otpc_term_t r)
            otpc_term_is_tagged(r, "shutdown", 2, &i);
 }
 
-/* ei's printer recurses: only small terms are printed, which bounds the depth. */
-static void print_term(char *out, size_t cap, otpc_term_t t)
+void otpc__print_term(char *out, size_t cap, const char *term, size_t len)
 {
     char *s = NULL;
-    int i = 1;
-    if (t.size == 0) {
-        snprintf(out, cap, "-");
-    } else if (t.size > 2048 || ei_s_print_term(&s, t.data, &i) < 0) {
-        snprintf(out, cap, "<term of %zu bytes>", t.size);
-    } else {
+    int i = 0;
+    /* ei's printer recurses: only small terms are printed, which bounds the depth */
+    if (len > 2048 || ei_s_print_term(&s, term, &i) < 0)
+        snprintf(out, cap, "<term of %zu bytes>", len);
+    else
         snprintf(out, cap, "%s", s);
-    }
     free(s);
+}
+
+static void print_term(char *out, size_t cap, otpc_term_t t)
+{
+    if (t.size < 2)
+        snprintf(out, cap, "-");
+    else
+        otpc__print_term(out, cap, t.data + 1, t.size - 1);
 }
 
 static void log_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last)

@@ -144,6 +144,10 @@ void otpc__view_end(otpc_term_t msg, int index, char saved);
 /* gen_sys.c: {system, From, Request} */
 /* msg is {system, From, Req}; i is at From. */
 void otpc__gs_system(otpc_proc_t *p, otpc_term_t msg, int i);
+/* A term (unversioned, len bytes, walked already) as text for the log: ei's printer,
+ * for terms up to 2 KiB only (it recurses: a hostile term nested a million deep must
+ * not reach it), else "<term of N bytes>". */
+void otpc__print_term(char *out, size_t cap, const char *term, size_t len);
 /* The state as sys:get_state shows it (format_status, else {Module, self()}). */
 int otpc__gs_encode_state(otpc_proc_t *p, ei_x_buff *x);
 

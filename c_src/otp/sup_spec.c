@@ -87,13 +87,9 @@ int otpc__sup_canon_id(otpc_term_t t, int *i, ei_x_buff *x)
 /* The id as text for the log. */
 static char *label_of(const ei_x_buff *id)
 {
-    char *s = NULL;
-    int i = 0;
-    if (ei_s_print_term(&s, id->buff, &i) < 0) {
-        free(s);
-        return strdup("?");
-    }
-    return s;
+    char text[512];
+    otpc__print_term(text, sizeof text, id->buff, (size_t)id->index);
+    return strdup(text);
 }
 
 /* ---- specs from C ------------------------------------------------------------------ */

@@ -249,12 +249,10 @@ static otpc_action_t killed(otpc_proc_t *self, sup_t *s, otpc__child_t *c, otpc_
     c->timer = 0;
     c->state = OTPC__CH_STOPPED;
     if (!shutdown_ok(c, reason)) {
-        char *text = NULL;
-        int i = 1;
-        ei_s_print_term(&text, reason.data, &i);
-        OTPC__LOG_ERROR("supervisor", "shutdown_error shutting down %s: %s", c->label,
-                        text ? text : "?");
-        free(text);
+        char text[1024] = "?";
+        if (reason.size > 1)
+            otpc__print_term(text, sizeof text, reason.data + 1, reason.size - 1);
+        OTPC__LOG_ERROR("supervisor", "shutdown_error shutting down %s: %s", c->label, text);
     }
     s->op.at++;
     return op_step(self, s, r);
@@ -292,13 +290,12 @@ static int note_restart(sup_t *s, uint64_t now)
 /* A restart that failed: the child is `restarting` until the message to try again. */
 static void try_again(otpc_proc_t *self, otpc__child_t *c, int rc, ei_x_buff *why)
 {
-    char *text = NULL;
-    int i = 0;
+    char text[1024];
     if (why && why->index)
-        ei_s_print_term(&text, why->buff, &i);
-    OTPC__LOG_ERROR("supervisor", "start_error restarting %s: %s", c->label,
-                    text ? text : otpc_strerror(rc));
-    free(text);
+        otpc__print_term(text, sizeof text, why->buff, (size_t)why->index);
+    else
+        snprintf(text, sizeof text, "%s", otpc_strerror(rc));
+    OTPC__LOG_ERROR("supervisor", "start_error restarting %s: %s", c->label, text);
     c->state = OTPC__CH_RESTARTING;
     ei_x_buff x;
     otpc_pid_t me = otpc_self(self);
