@@ -23,7 +23,8 @@
          c_node_dials_out/1, wrong_certificate_refused/1,
          missing_certificate_refused/1, plain_tcp_peer_refused/1,
          stalled_and_garbage_tls/1, certificates_rotate_on_sighup/1,
-         options_file/1, bad_options_stop_the_node/1]).
+         options_file/1, bad_options_stop_the_node/1, started_by_tls_node/1,
+         tls13_key_updates/1]).
 %% run inside the TLS peers
 -export([call_checks/1, monitor_and_link/1, recv_one/1, ping/1,
          flood_then_ping/2]).
@@ -41,7 +42,8 @@ all() ->
     [ping_calls_and_big_messages, monitors_and_links, c_node_dials_out,
      wrong_certificate_refused, missing_certificate_refused,
      plain_tcp_peer_refused, stalled_and_garbage_tls,
-     certificates_rotate_on_sighup, options_file, bad_options_stop_the_node].
+     certificates_rotate_on_sighup, options_file, bad_options_stop_the_node,
+     started_by_tls_node, tls13_key_updates].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config0) ->
@@ -223,6 +225,35 @@ bad_options_stop_the_node(Config) ->
     {error, {exit_status, 2, Lines3}} = start_c_raw(Config, bad3, NoCa),
     true = mentions(Lines3, "needs server_cacertfile").
 
+-spec started_by_tls_node(config()) -> term().
+started_by_tls_node(Config) ->
+    ct:comment("otpc:start_node/1 on a node run with -proto_dist inet_tls "
+               "starts a C node that speaks TLS too (the caller's "
+               "-ssl_dist_optfile passed on), confirmed by a ping over TLS."),
+    Peer = start_peer(Config, "good"),
+    Name = list_to_atom("started_" ++ os:getpid()),
+    {ok, CNode} = in(Peer, otpc, start_node, [#{name => Name, args => ["-probe"]}]),
+    ok = in(Peer, call_checks, [CNode]),
+    ok = in(Peer, otpc, stop_node, [CNode]).
+
+-spec tls13_key_updates(config()) -> term().
+tls13_key_updates(Config) ->
+    ct:comment("A peer limited to TLS 1.3 that updates its keys every 64 KiB "
+               "(key_update_at): 4 MiB messages both ways, the C node "
+               "answering every update while the I/O thread sends ticks."),
+    File = filename:join(?config(priv_dir, Config), "tls13.conf"),
+    Pki = ?config(pki, Config),
+    F = fun(N) -> filename:join(Pki, N) end,
+    Common = [{certfile, F("node.pem")}, {keyfile, F("node.key")},
+              {cacertfile, F("ca.pem")}, {verify, verify_peer},
+              {versions, ['tlsv1.3']}, {key_update_at, 65536}],
+    ok = file:write_file(File, io_lib:format("~p.~n", [[{server, [{fail_if_no_peer_cert, true} | Common]},
+                                                         {client, Common}]])),
+    CNode = start_c(Config),
+    Peer = start_peer(Config, File),
+    ok = in(Peer, call_checks, [CNode]),
+    ok = in(Peer, call_checks, [CNode]).
+
 %%% ------------------------------------------------------------------
 %%% inside the TLS peers
 %%% ------------------------------------------------------------------
@@ -351,7 +382,8 @@ start_peer(Config, Kind) ->
         peer:start(#{name => Name, connection => standard_io,
                      args => ["-proto_dist", "inet_tls", "-ssl_dist_optfile", File,
                               "-setcookie", atom_to_list(erlang:get_cookie()),
-                              "-pa", filename:dirname(code:which(?MODULE))]}),
+                              "-pa", filename:dirname(code:which(?MODULE)),
+                              "-pa", filename:dirname(code:which(otpc))]}),
     put_peer(Peer),
     Peer.
 
