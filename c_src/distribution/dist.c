@@ -54,6 +54,11 @@ static void tls_conf(otpc__tls_conf_t *c, const otpc_tls_opts_t *o, int client)
                             .client = client};
 }
 
+int otpc__dist_uses_tls(const otpc_node_t *n)
+{
+    return n->opts.tls_dist;
+}
+
 int otpc__dist_reload_tls(otpc_node_t *n, char *err, size_t cap)
 {
     otpc__dist_t *d = otpc__dist(n);

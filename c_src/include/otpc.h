@@ -178,10 +178,12 @@ OTPC_WUR int otpc_node_run(otpc_node_t *node, int (*on_start)(otpc_node_t *node,
  * close, epmd forgets the name. Safe from any thread and from signal handlers' threads. */
 void otpc_node_stop(otpc_node_t *node);
 
-/* Read the TLS distribution files again (certificates and keys rotated; the node
- * program does it on SIGHUP): connections made from now on use them, those up keep
- * theirs. 0, or OTPC_EINVAL with a one-line reason in err (not TLS, a file missing or
- * bad: the current ones stay). Any thread, while the node runs. */
+/* Read the certificate, key and CA files of TLS distribution and of every TLS daemon
+ * again (certificates rotated; the node program does it on SIGHUP, Erlang with
+ * otpc:reload_tls/1): connections made from now on use them, those up keep theirs.
+ * 0, or OTPC_EINVAL with a one-line reason in err (a file missing or bad: that user
+ * keeps what it had, the others still reload). On the scheduler thread (a callback),
+ * while the node runs. */
 int otpc_node_reload_tls(otpc_node_t *node, char *err, size_t errcap);
 
 /* Free a node that is not running. Takes NULL. */
