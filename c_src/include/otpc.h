@@ -652,6 +652,38 @@ int otpc_pg_leave(otpc_node_t *node, const char *scope, otpc_term_t group, const
 long otpc_pg_members(otpc_node_t *node, const char *scope, otpc_term_t group, int local_only,
                      otpc_pid_t *out, size_t cap);
 
+/* ---- calling gen_servers from C ------------------------------------------------- */
+
+/* Where a call goes: a pid, or a registered name on a node (node NULL: this one). */
+typedef struct {
+    const otpc_pid_t *pid; /* else name/node */
+    const char *name;
+    const char *node;
+} otpc_dest_t;
+
+#define OTPC_INFINITY 0xFFFFFFFFu /* a timeout that never fires */
+
+/* gen_server:call without waiting: sends Req to the server (an Erlang or a C
+ * gen_server, anywhere) and returns at once with *ref set. The result comes to self
+ * later as one message {otpc_reply, Ref, Result}, Ref being *ref:
+ *
+ *   {ok, Reply}                  the server's reply
+ *   {error, noproc}              no such process or name
+ *   {error, noconnection}        its node is unreachable, or went down meanwhile
+ *   {error, timeout}             no reply within timeout_ms (OTPC_INFINITY: wait)
+ *   {error, {exit, Reason}}      the server ended before replying
+ *
+ * A late reply is dropped, never delivered. Each call runs in a small process of its
+ * own (monitor, tag, timer); req is copied. From a callback. 0, OTPC_EINVAL,
+ * OTPC_ENOMEM.
+ *
+ *     otpc_dest_t kv = {.name = "kv", .node = "store@host"};
+ *     rc = otpc_call_async(self, &kv, otpc_term_x(&req), 5000, &st->pending);
+ *     ...in handle_info:  otpc_match(msg, "{otpc_reply, ~r, {ok, ~t}}", self, &ref,
+ *                                 &reply) */
+int otpc_call_async(otpc_proc_t *self, const otpc_dest_t *to, otpc_term_t req, unsigned timeout_ms,
+                    otpc_ref_t *ref);
+
 /* ---- global: cluster-wide names -------------------------------------------------
  *
  * A node started published (-visible) takes part in kernel's global protocol: BEAM
