@@ -126,7 +126,11 @@ typedef struct {
     const char *cacertfile;   /* CAs the peer's certificate is verified against */
     int verify_peer;          /* verify the peer's certificate (client: also its host) */
     int fail_if_no_peer_cert; /* server: refuse a peer without one (mutual TLS) */
+    unsigned versions;        /* OTPC_TLS_V12 | OTPC_TLS_V13; 0: both */
 } otpc_tls_opts_t;
+
+#define OTPC_TLS_V12 1u
+#define OTPC_TLS_V13 2u
 
 typedef struct {
     const char *name;           /* "c1" (short name) or "c1@host" (with longnames) */
