@@ -102,6 +102,8 @@ static void elements(pr_t *r, uint32_t n, const char *sep, int depth)
     }
 }
 
+/* One case per encoding the parser writes (a dispatch switch, hence its length); the
+ * bytes walked already, so no bound is checked here. */
 static void term(pr_t *r, int depth)
 {
     CHECK(depth <= OTPC__TERM_TEXT_MAX_DEPTH + 1);
