@@ -11,6 +11,8 @@
 -module(bench_daemon).
 
 -export([main/0]).
+%% For bench_server, which drives the same daemons with the C load generator.
+-export([ready/2, start_daemon/3, stop_daemon/1, await_drained/1]).
 
 -import(bench_node, [env/2, env_number/2]).
 
