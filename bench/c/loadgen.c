@@ -350,7 +350,7 @@ static int run(lg_t *g)
     char what[64];
     snprintf(what, sizeof what, "conns=%d depth=%d", g->conns, g->depth);
     bench_result_t r = {.what = what,
-                        .secs = (double)(now - g->t_meas) / 1e9,
+                        .secs = (double)(g->t_end - g->t_meas) / 1e9,
                         .calls = g->calls,
                         .errors = g->errors,
                         .hist = &g->hist,
