@@ -223,6 +223,7 @@ value(Field, P) -> maps:get(Field, P, none).
 columns() ->
     [{rate, "calls/s", true}, {per_core, "calls/s/core", true},
      {us_per_call, "CPU us/call", true}, {server_util, "srv CPU %", false},
+     {client_util, "cli CPU %", false},
      {p50_us, "p50 us", true}, {p99_us, "p99 us", true}, {p999_us, "p99.9 us", false},
      {errors, "errors", false}].
 
