@@ -83,9 +83,12 @@ test-san-ct:
 # test/otp_known_failures.config run, and show as skipped with their reason if they
 # fail. Each release prints what it cost.
 # The example projects that depend on otpc (examples/): each builds its plug-in with
-# its own build tool and passes its own tests against a real node.
+# its own build tool and passes its own tests against a real node;
+# rebar3_app's release (docs/DEPLOY.md) is built, started by its own script, checked
+# from outside and stopped by test/release.sh.
 test-examples: build
 	cd examples/rebar3_app && $(REBAR) ct --sname $(CT_SNAME)_r3
+	cd examples/rebar3_app && test/release.sh $(CT_SNAME)_rel
 	cd examples/mix_app && MIX_REBAR3=$$(command -v rebar3) MIX_ENV=test \
 	    elixir --sname $(CT_SNAME)_mix -S mix test
 

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The release of counter_app, run as docs/DEPLOY.md deploys it: built with
+# `rebar3 as prod tar', unpacked in a scratch directory far from the build tree,
+# started by its own script as a daemon, checked from outside (the script's ping and
+# eval, and an Erlang node of its own that calls the C node and sees the release's
+# supervisor restart it), stopped by its script; then no process of it may be left
+# (run_erl, the BEAM, the C node program) and epmd must know neither node.
+#
+#   test/release.sh [TAG]     TAG prefixes the node names (default: rel<pid>)
+#
+# Names, ports, the cookie ($HOME/.erlang.cookie of a scratch HOME) and run_erl's
+# pipe are this run's own, so runs on one machine do not meet. Needs no terminal.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+tag=${1:-rel}$$
+host=$(hostname | cut -d. -f1)
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/counter_release.XXXXXX")
+rel="$scratch/counter_app"
+
+# Whatever is left of this run (a failed check leaves the release running) goes,
+# found by the scratch path every one of its processes has in its command line.
+cleanup() {
+    local rc=$? pids
+    pids=$(pgrep -f -- "$scratch" || true)
+    if [ -n "$pids" ]; then
+        echo "release.sh: killing what is left: $pids" >&2
+        kill -9 $pids 2>/dev/null || true
+    fi
+    if [ $rc -ne 0 ] && [ -d "$rel/log" ]; then
+        tail -n 50 "$rel"/log/erlang.log.* >&2 || true
+    fi
+    rm -rf "$scratch"
+    exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "release.sh: FAILED: $*" >&2; exit 1; }
+
+free_port() {
+    erl -noshell -eval '{ok, L} = gen_tcp:listen(0, []), {ok, P} = inet:port(L),
+                        io:format("~b", [P]), halt().'
+}
+
+echo "== rebar3 as prod tar"
+rebar3 as prod tar
+mkdir -p "$rel"
+tar -xzf _build/prod/rel/counter_app/counter_app-0.1.0.tar.gz -C "$rel"
+
+# The deployment's settings (config/vm.args.src, config/sys.config.src).
+export NODE_SNAME=${tag}_r C_NODE_SNAME=${tag}_c
+export DIST_PORT C_NODE_PORT
+DIST_PORT=$(free_port)
+C_NODE_PORT=$(free_port)
+export LOG_DIR="$rel/log" PIPE_DIR="$scratch/pipe/"
+export HOME="$scratch/home"
+mkdir -p "$HOME"
+(umask 277 && od -An -N10 -tx1 /dev/urandom | tr -d ' \n' >"$HOME/.erlang.cookie")
+r=$NODE_SNAME@$host
+c=$C_NODE_SNAME@$host
+
+echo "== bin/counter_app daemon ($r, C node $c)"
+"$rel/bin/counter_app" daemon
+[ "$("$rel/bin/counter_app" ping)" = pong ] || fail "ping"
+
+# The fixed ports are the ones epmd hands out.
+epmd -names | grep -qx "name $NODE_SNAME at port $DIST_PORT" || fail "release node not on $DIST_PORT"
+epmd -names | grep -qx "name $C_NODE_SNAME at port $C_NODE_PORT" || fail "C node not on $C_NODE_PORT"
+
+# eval runs in the release's node (erl_call), which calls the C node.
+got=$("$rel/bin/counter_app" eval 'gen_server:call({counter, counter_app:c_node()}, get).')
+[ "$got" = '{"1", 0}' ] || fail "eval: $got"
+got=$("$rel/bin/counter_app" rpc counter_app c_node)
+[ "$got" = "$c" ] || fail "rpc: $got"
+
+# The C node's lines reach the release's logger: the journal's stream (here
+# run_erl's log) and the file of the otpc domain alone.
+grep -q "notice $c: node: ready $c" "$rel"/log/erlang.log.1 || fail "no ready line in erlang.log.1"
+grep -q "notice $c: node: ready $c" "$rel/log/c_node.log" || fail "no ready line in c_node.log"
+
+echo "== from another node: calls, a crash and a stop of the C node, both restarted"
+escript test/release_remote.escript "${tag}_x" "$r" "$c"
+
+echo "== bin/counter_app stop"
+beam=$("$rel/bin/counter_app" pid)
+"$rel/bin/counter_app" stop
+# stop returns once the BEAM is gone; the C node goes before it (the supervisor's
+# shutdown), run_erl right after it.
+for _ in $(seq 50); do
+    [ -z "$(pgrep -f -- "$scratch" || true)" ] && break
+    sleep 0.1
+done
+left=$(pgrep -f -- "$scratch" || true)
+[ -z "$left" ] || fail "processes left after stop: $(ps -o pid=,args= -p "${left//$'\n'/,}")"
+! kill -0 "$beam" 2>/dev/null || fail "BEAM $beam still there"
+! epmd -names | grep -q "name ${tag}_" || fail "still in epmd: $(epmd -names)"
+echo "release.sh: OK"
