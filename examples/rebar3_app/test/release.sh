@@ -67,11 +67,18 @@ echo "== bin/counter_app daemon ($r, C node $c)"
 epmd -names | grep -qx "name $NODE_SNAME at port $DIST_PORT" || fail "release node not on $DIST_PORT"
 epmd -names | grep -qx "name $C_NODE_SNAME at port $C_NODE_PORT" || fail "C node not on $C_NODE_PORT"
 
-# eval runs in the release's node (erl_call), which calls the C node.
-got=$("$rel/bin/counter_app" eval 'gen_server:call({counter, counter_app:c_node()}, get).')
-[ "$got" = '{"1", 0}' ] || fail "eval: $got"
-got=$("$rel/bin/counter_app" rpc counter_app c_node)
-[ "$got" = "$c" ] || fail "rpc: $got"
+# The commands docs/DEPLOY.md shows, with its outputs. eval and rpc run in the
+# release's node (through erl_call), which calls the C node; the C node is hidden.
+expect() {
+    local want=$1 got
+    shift
+    got=$("$rel/bin/counter_app" "$@") || fail "$*: exit $?"
+    [ "$got" = "$want" ] || fail "$*: got $got, not $want"
+}
+expect '{"1", 1}' eval 'gen_server:call({counter, counter_app:c_node()}, inc).'
+expect "$c" rpc counter_app c_node
+expect true eval 'lists:member(counter_app:c_node(), nodes(hidden)).'
+expect '[]' rpc erlang nodes
 
 # The C node's lines reach the release's logger: the journal's stream (here
 # run_erl's log) and the file of the otpc domain alone.

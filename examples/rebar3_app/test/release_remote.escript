@@ -24,7 +24,9 @@ main([Self, Rel0, C0]) ->
 checks(Rel, C) ->
     %% The C node is there, with the plug-in's server the release put on it.
     pong = net_adm:ping(C),
-    {"1", 1} = gen_server:call({counter, C}, inc),
+    {"1", N} = gen_server:call({counter, C}, get),
+    {"1", N1} = gen_server:call({counter, C}, inc),
+    N1 = N + 1,
     [counter] = [Id || {Id, _, _, _} <- supervisor:which_children({otpc_sup, C}),
                        Id =:= counter],
     %% A crash of the C node (SIGKILL): the release's supervisor starts a fresh one
