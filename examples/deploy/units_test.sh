@@ -16,12 +16,11 @@ tag=${1:-units}$$
 host=$(hostname | cut -d. -f1)
 tarball="$top/examples/rebar3_app/_build/prod/rel/counter_app/counter_app-0.1.0.tar.gz"
 root=$(mktemp -d "${TMPDIR:-/tmp}/otpc_units.XXXXXX")
-pid=
 
 cleanup() {
-    local rc=$?
-    [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true
+    local rc=$? pids
     pids=$(pgrep -f -- "$root" || true)
+    # shellcheck disable=SC2086 # one pid a word
     [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
     rm -rf "$root"
     exit $rc
@@ -87,8 +86,9 @@ echo "== counter_app.service's ExecStart, by hand"
     C_NODE_PORT=$(free_port)
     mkdir -p "$HOME" "$RELX_OUT_FILE_PATH" "$LOG_DIR"
     (umask 277 && od -An -N10 -tx1 /dev/urandom | tr -d ' \n' >"$HOME/.erlang.cookie")
-    # shellcheck disable=SC2046
-    $(unit_exec "$here/counter_app.service") </dev/null >"$root/counter_app.out" 2>&1 &
+    cmd=$(unit_exec "$here/counter_app.service")
+    # shellcheck disable=SC2086 # the unit's command line, split into words as systemd does
+    $cmd </dev/null >"$root/counter_app.out" 2>&1 &
     pid=$!
     app="$root/opt/counter_app/bin/counter_app"
     for _ in $(seq 100); do
@@ -113,7 +113,7 @@ echo "== otpc-node.service's ExecStart, by hand"
     cmd=$(unit_exec "$here/otpc-node.service" |
           sed -e "s/-sname c1/-sname ${tag}_n/" -e "s/-port 9101/-port $port/" -e "s|=/|=$root/|" \
               -e "s| /usr/local/lib| $root/usr/local/lib|")
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086 # the unit's command line, split into words as systemd does
     $cmd </dev/null >"$root/otpc_node.out" 2>&1 &
     pid=$!
     epmd_ok=

@@ -25,6 +25,7 @@ cleanup() {
     pids=$(pgrep -f -- "$scratch" || true)
     if [ -n "$pids" ]; then
         echo "release.sh: killing what is left: $pids" >&2
+        # shellcheck disable=SC2086 # one pid a word
         kill -9 $pids 2>/dev/null || true
     fi
     if [ $rc -ne 0 ] && [ -d "$rel/log" ]; then
