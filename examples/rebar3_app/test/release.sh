@@ -4,7 +4,8 @@
 # started by its own script as a daemon, checked from outside (the script's ping and
 # eval, and an Erlang node of its own that calls the C node and sees the release's
 # supervisor restart it), stopped by its script; then no process of it may be left
-# (run_erl, the BEAM, the C node program) and epmd must know neither node.
+# (run_erl, the BEAM, the C node program) and epmd must know neither node. Last, a VM
+# killed with SIGKILL must take its C node (which watches its stdin) with it.
 #
 #   test/release.sh [TAG]     TAG prefixes the node names (default: rel<pid>)
 #
@@ -109,4 +110,15 @@ for p in $beam $kids; do
     ! alive "$p" || fail "$p still there: $(ps -o args= -p "$p")"
 done
 ! epmd -names | grep -q "name ${tag}_" || fail "still in epmd: $(epmd -names)"
+
+echo "== a VM killed (SIGKILL) takes its C node with it"
+"$rel/bin/counter_app" daemon
+beam=$("$rel/bin/counter_app" pid)
+kill -9 "$beam"
+for _ in $(seq 100); do
+    [ -z "$(pgrep -f -- "$scratch" || true)" ] && break
+    sleep 0.1
+done
+left=$(pgrep -f -- "$scratch" || true)
+[ -z "$left" ] || fail "left after SIGKILL: $(ps -o pid=,args= -p "${left//$'\n'/,}")"
 echo "release.sh: OK"
