@@ -12,9 +12,12 @@ packages=(
     elixir
     debootstrap
     default-jdk-headless erlang-jinterface
+    procps
 )
-# The last two are otpc_foreign_SUITE's Java peer: on a fresh Debian 12 they add
-# 52 packages, 143 MB to fetch, about 18 s to install.
+# default-jdk-headless and erlang-jinterface are otpc_foreign_SUITE's Java peer: on a
+# fresh Debian 12 they add 52 packages, 143 MB to fetch, about 18 s to install.
+# procps (pgrep, ps) is for the release and unit tests of make test-examples, which
+# look for the processes a release leaves; minimal Debian images lack it.
 
 missing=()
 for pkg in "${packages[@]}"; do
