@@ -66,6 +66,10 @@ tar -xzf "$tarball" -C "$root/opt/counter_app"
 make -s -C "$top" install DESTDIR="$root" PREFIX=/usr/local >/dev/null
 cp "$top/examples/rebar3_app/priv/counter.so" "$root/usr/local/lib/otpc/"
 cp "$here"/*.service "$root/etc/systemd/system/"
+# otpc-node.service's ExecReload (/bin/kill), laid out as Debian's merged /usr has it
+mkdir -p "$root/usr/bin"
+cp /bin/kill "$root/usr/bin/"
+ln -s usr/bin "$root/bin"
 
 if command -v systemd-analyze >/dev/null; then
     # verify needs the units the services pull in (sysinit.target, ...) in the root
@@ -128,6 +132,14 @@ echo "== otpc-node.service's ExecStart, by hand"
         {ok, P} = otpc:start(C, counter, 41, []),
         {\"1\", 42} = gen_server:call(P, inc),
         halt()." || fail "otpc-node: calls from erl"
+    # ExecReload's signal: logged, and the node carries on
+    kill -HUP "$pid"
+    for _ in $(seq 50); do
+        grep -q "SIGHUP: re-reading TLS certificates" "$root/otpc_node.out" && break
+        sleep 0.1
+    done
+    grep -q "SIGHUP: re-reading TLS certificates" "$root/otpc_node.out" || fail "otpc-node: SIGHUP"
+    [ "$(epmd -names | grep -c "name ${tag}_n ")" = 1 ] || fail "otpc-node: gone after SIGHUP"
     term_and_wait otpc_node
 )
 no_process_left otpc-node

@@ -186,6 +186,7 @@ got=$(erl -noshell -sname "${tag}_p" -eval "io:format(\"~p\", [net_adm:ping('$c'
 in_log "warning $c: dist: TLS connection from .* refused" || fail "no refusal logged"
 kill -HUP "$cnode"
 in_log "notice $c: dist: TLS certificates and keys re-read" || fail "SIGHUP: not re-read"
+expect ok eval 'otpc:reload_tls(counter_app:c_node()).'
 expect '{"1",3}' eval 'gen_server:call({counter, counter_app:c_node()}, inc).'
 stop_release
 echo "release.sh: OK"
