@@ -104,9 +104,14 @@ test-tsan-ct:
 # test/otp_known_failures.config run, and show as skipped with their reason if they
 # fail. Each release prints what it cost.
 # The example projects that depend on otpc (examples/): each builds its plug-in with
-# its own build tool and passes its own tests against a real node.
+# its own build tool and passes its own tests against a real node;
+# rebar3_app's release (docs/DEPLOY.md) is built, started by its own script, checked
+# from outside and stopped by test/release.sh; the systemd units of examples/deploy
+# are verified and their ExecStart run by hand (units_test.sh).
 test-examples: build
 	cd examples/rebar3_app && $(REBAR) ct --sname $(CT_SNAME)_r3
+	cd examples/rebar3_app && test/release.sh $(CT_SNAME)_rel
+	examples/deploy/units_test.sh $(CT_SNAME)_units
 	cd examples/mix_app && MIX_REBAR3=$$(command -v rebar3) MIX_ENV=test \
 	    elixir --sname $(CT_SNAME)_mix -S mix test
 
