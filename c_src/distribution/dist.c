@@ -51,15 +51,21 @@ int otpc__dist_start(otpc_node_t *n, otpc__dist_ready_fn ready, otpc__dist_fatal
     if (otpc__mq_init(&d->events, &n->wake))
         return OTPC_ENOMEM;
     /* packets (and their -max_message bound) are the scheduler's: peer.c */
-    otpc__io_cfg_t cfg = {n->name,
-                          n->alive,
-                          n->cookie,
-                          n->opts.published,
-                          n->opts.net_ticktime * 1000u,
-                          n->opts.listen_port,
-                          n->opts.max_handshakes,
-                          n->opts.busy_limit,
-                          &d->events};
+    otpc__io_cfg_t cfg = {.node_name = n->name,
+                          .alive = n->alive,
+                          .cookie = n->cookie,
+                          .published = n->opts.published,
+                          .ticktime_ms = n->opts.net_ticktime * 1000u,
+                          .port = n->opts.listen_port,
+                          .max_handshakes = n->opts.max_handshakes,
+                          .busy_limit = n->opts.busy_limit,
+                          .events = &d->events,
+                          .inet6 = n->opts.inet6,
+                          .erl_epmd_port = n->opts.erl_epmd_port,
+                          .start_epmd = !n->opts.no_start_epmd,
+                          .no_epmd = n->opts.no_epmd,
+                          .epmd_port = n->opts.epmd_port,
+                          .dist_ip = n->opts.dist_ip};
     int rc = otpc__io_start(&d->io, &cfg);
     if (rc)
         otpc__mq_destroy(&d->events);

@@ -129,6 +129,18 @@ typedef struct {
     unsigned max_handshakes; /* incoming handshakes in progress at once; 0 means 128 */
     uint16_t listen_port;    /* 0: any free port */
     int watch_stdin;         /* stop when stdin reaches EOF (run under an Erlang port) */
+    /* Distribution over IPv6 (erl's -proto_dist inet6_tcp): listen on ::, register
+     * with epmd at ::1, resolve peers' hosts to IPv6 addresses. */
+    int inet6;
+    /* Without epmd, as erl's -erl_epmd_port: listen on this port and dial every peer
+     * at it, never asking an epmd for a port; registering with epmd is still tried,
+     * and its failure tolerated (the creation is then random). 0: ask epmd. */
+    uint16_t erl_epmd_port;
+    int no_start_epmd;   /* erl's -start_epmd false: never spawn epmd if none runs */
+    int no_epmd;         /* erl's -no_epmd: never contact epmd; needs erl_epmd_port */
+    uint16_t epmd_port;  /* epmd's own port; 0: $ERL_EPMD_PORT, else 4369 */
+    const char *dist_ip; /* address the listener binds (erl's inet_dist_use_interface),
+                          * an IPv4 or IPv6 literal; NULL: every address */
 } otpc_node_opts_t;
 
 /* Create a node: resolves the host name and the cookie; nothing listens yet.
@@ -152,7 +164,8 @@ typedef struct {
 /* Add a service (copied) before otpc_node_run. 0, OTPC_EINVAL or OTPC_ENOMEM. */
 int otpc_node_add_service(otpc_node_t *node, const otpc_service_t *svc);
 
-/* Listen, register with epmd (starting it if it is not running), then run the
+/* Listen, register with epmd (starting it if it is not running, unless no_start_epmd;
+ * not at all with no_epmd), then run the
  * scheduler on the calling thread until otpc_node_stop(). on_start (may be NULL) runs
  * on the scheduler thread once the node is registered -- pids carry the creation epmd
  * hands out, so this is where boot processes are spawned; a negative return stops the
