@@ -14,6 +14,13 @@
 %%   its argv, where any local user could read it from `/proc'.</li>
 %% <li>The node always runs with `-watch_stdin': closing its port stops
 %%   it.</li>
+%% <li>The node speaks the calling node's `-proto_dist' (`inet6_tcp' or
+%%   the default `inet_tcp') unless told otherwise, so that the calling node
+%%   can reach it: an IPv6 node cannot dial an IPv4-only listener.</li>
+%% <li>The epmd options are erl's flags of the same names, passed through:
+%%   `erl_epmd_port', `start_epmd', `no_epmd' (which needs
+%%   `erl_epmd_port', as the node program does), and
+%%   `inet_dist_use_interface' (`-kernel inet_dist_use_interface').</li>
 %% </ul>
 -module(otpc_node_opts).
 
@@ -33,9 +40,14 @@
 -type context() :: #{node := node(),
                      longnames := boolean(),
                      cookie := atom(),
-                     executable := file:filename_all()}.
-%% The calling node: its name, whether it uses long names, its cookie, and
-%% the node program to run when the options name none.
+                     executable := file:filename_all(),
+                     proto_dist => proto_dist()}.
+%% The calling node: its name, whether it uses long names, its cookie, the
+%% node program to run when the options name none, and its distribution
+%% protocol (absent: `inet_tcp').
+
+-type proto_dist() :: inet_tcp | inet6_tcp.
+%% erl's `-proto_dist' values the node program takes.
 
 -define(DEFAULT_TIMEOUT, 10000).
 
@@ -45,7 +57,7 @@
 validate(Opts) when is_map(Opts) ->
     case maps:is_key(name, Opts) of
         false -> {error, {badopt, {name, missing}}};
-        true -> check(maps:to_list(Opts))
+        true -> check(maps:to_list(Opts), Opts)
     end;
 validate(Opts) ->
     {error, {badopt, Opts}}.
@@ -75,7 +87,11 @@ context() ->
     #{node => node(),
       longnames => net_kernel:longnames() =:= true,
       cookie => erlang:get_cookie(),
-      executable => Exe}.
+      executable => Exe,
+      proto_dist => case init:get_argument(proto_dist) of
+                        {ok, [["inet6_tcp" | _] | _]} -> inet6_tcp;
+                        _ -> inet_tcp
+                    end}.
 
 %% @doc The node program's argv (after its name).
 -spec port_args(config()) -> [string()].
@@ -89,11 +105,14 @@ port_env(#{cookie := Cookie} = Config) ->
 
 %% ---------------------------------------------------------------------
 
-check([]) ->
+check([], #{no_epmd := true} = Opts) when not is_map_key(erl_epmd_port, Opts) ->
+    %% Without epmd the fixed port is the only way to find a peer.
+    {error, {badopt, {no_epmd, true}}};
+check([], _Opts) ->
     ok;
-check([{Key, Value} | Rest]) ->
+check([{Key, Value} | Rest], Opts) ->
     case valid(Key, Value) of
-        true -> check(Rest);
+        true -> check(Rest, Opts);
         false -> {error, {badopt, {Key, Value}}};
         unknown -> {error, {badopt, Key}}
     end.
@@ -115,6 +134,16 @@ valid(load, Paths) ->
                                      Paths);
 valid(timeout, Timeout) ->
     is_integer(Timeout) andalso Timeout > 0;
+valid(proto_dist, Proto) ->
+    Proto =:= inet_tcp orelse Proto =:= inet6_tcp;
+valid(erl_epmd_port, Port) ->
+    is_integer(Port) andalso Port >= 1 andalso Port =< 65535;
+valid(start_epmd, Start) ->
+    is_boolean(Start);
+valid(no_epmd, No) ->
+    is_boolean(No);
+valid(inet_dist_use_interface, Ip) ->
+    is_tuple(Ip) andalso inet:is_ip_address(Ip);
 valid(executable, default) ->
     true;
 valid(executable, Exe) ->
@@ -136,8 +165,23 @@ build(#{name := Name} = Opts, #{node := Self, longnames := Longnames} = Context)
     #{node => list_to_atom(NodeName),
       name_args => NameArgs,
       cookie => maps:get(cookie, Opts, maps:get(cookie, Context)),
-      args => [A || P <- maps:get(load, Opts, []),
-                    A <- ["-load", unicode:characters_to_list(P)]] ++ maps:get(args, Opts, []),
+      args => net_args(Opts, Context) ++
+          [A || P <- maps:get(load, Opts, []),
+                A <- ["-load", unicode:characters_to_list(P)]] ++ maps:get(args, Opts, []),
       env => maps:get(env, Opts, []),
       timeout => maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
       executable => Exe}.
+
+%% The distribution and epmd flags, erl's own; nothing for the defaults.
+net_args(Opts, Context) ->
+    Proto = maps:get(proto_dist, Opts, maps:get(proto_dist, Context, inet_tcp)),
+    [A || Proto =:= inet6_tcp, A <- ["-proto_dist", "inet6_tcp"]] ++
+        [A || P <- [maps:get(erl_epmd_port, Opts, none)], P =/= none,
+              A <- ["-erl_epmd_port", integer_to_list(P)]] ++
+        [A || maps:get(start_epmd, Opts, true) =:= false, A <- ["-start_epmd", "false"]] ++
+        [A || maps:get(no_epmd, Opts, false), A <- ["-no_epmd"]] ++
+        [A || Ip <- [maps:get(inet_dist_use_interface, Opts, none)], Ip =/= none,
+              A <- ["-kernel", "inet_dist_use_interface", ip_tuple(Ip)]].
+
+ip_tuple(Ip) ->
+    lists:flatten(["{", lists:join($,, [integer_to_list(E) || E <- tuple_to_list(Ip)]), "}"]).
