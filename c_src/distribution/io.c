@@ -111,6 +111,12 @@ static void register_failed(otpc__io_t *io, const char *why)
 
 /* ---- epmd registration ----------------------------------------------------------- */
 
+/* A timer callback gets its timer, not the io (a cast of epmd_register crashed here). */
+static void epmd_retry(uv_timer_t *t)
+{
+    epmd_register(t->data);
+}
+
 static void epmd_closed(uv_handle_t *h)
 {
     otpc__io_t *io = h->data;
@@ -119,7 +125,7 @@ static void epmd_closed(uv_handle_t *h)
     if (io->stopping || io->epmd_off || io->ready < 0)
         return;
     /* Lost epmd (restarted?), or still waiting for it to come up: try again. */
-    uv_timer_start(&io->epmd_timer, (uv_timer_cb)epmd_register, EPMD_RETRY_MS, 0);
+    uv_timer_start(&io->epmd_timer, epmd_retry, EPMD_RETRY_MS, 0);
 }
 
 static void epmd_drop(otpc__io_t *io)
