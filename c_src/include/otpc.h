@@ -140,7 +140,8 @@ typedef struct {
     int no_epmd;         /* erl's -no_epmd: never contact epmd; needs erl_epmd_port */
     uint16_t epmd_port;  /* epmd's own port; 0: $ERL_EPMD_PORT, else 4369 */
     const char *dist_ip; /* address the listener binds (erl's inet_dist_use_interface),
-                          * an IPv4 or IPv6 literal; NULL: every address */
+                          * an IPv4 or IPv6 literal, borrowed until the node is
+                          * freed; NULL: every address of the family */
 } otpc_node_opts_t;
 
 /* Create a node: resolves the host name and the cookie; nothing listens yet.
@@ -165,11 +166,12 @@ typedef struct {
 int otpc_node_add_service(otpc_node_t *node, const otpc_service_t *svc);
 
 /* Listen, register with epmd (starting it if it is not running, unless no_start_epmd;
- * not at all with no_epmd), then run the
- * scheduler on the calling thread until otpc_node_stop(). on_start (may be NULL) runs
- * on the scheduler thread once the node is registered -- pids carry the creation epmd
- * hands out, so this is where boot processes are spawned; a negative return stops the
- * node with that error. Returns 0 after a clean stop, else an OTPC_E* code. */
+ * not at all with no_epmd), then run the scheduler on the calling thread until
+ * otpc_node_stop(). on_start (may be NULL) runs on the scheduler thread once the node
+ * is registered -- pids carry the creation epmd hands out (or the random one of
+ * erl_epmd_port and no_epmd), so this is where boot processes are spawned; a negative
+ * return stops the node with that error. Returns 0 after a clean stop, else an
+ * OTPC_E* code. */
 OTPC_WUR int otpc_node_run(otpc_node_t *node, int (*on_start)(otpc_node_t *node, void *arg),
                            void *arg);
 
