@@ -44,8 +44,9 @@
 %% `executable': the node program; default: the application environment key
 %% `executable', else $OTPC_NODE_EXECUTABLE (e.g. a sanitizer build), else
 %% `priv/otpc_node'.
-%% `proto_dist': `inet6_tcp' for distribution over IPv6; default: the calling
-%% node's (`inet_tcp' unless it runs `-proto_dist inet6_tcp').
+%% `proto_dist': `inet_tcp' or `inet6_tcp' (distribution over IPv6), instead of
+%% the carrier the node otherwise takes from the calling node (see
+%% `otpc_node_opts').
 %% `erl_epmd_port', `start_epmd', `no_epmd', `inet_dist_use_interface': erl's
 %% flags of these names (see the README's "Without epmd"); `no_epmd' needs
 %% `erl_epmd_port'. The node is confirmed with a ping from the calling node,

@@ -14,9 +14,12 @@
 %%   its argv, where any local user could read it from `/proc'.</li>
 %% <li>The node always runs with `-watch_stdin': closing its port stops
 %%   it.</li>
-%% <li>The node speaks the calling node's `-proto_dist' (`inet6_tcp' or
-%%   the default `inet_tcp') unless told otherwise, so that the calling node
-%%   can reach it: an IPv6 node cannot dial an IPv4-only listener.</li>
+%% <li>The node speaks the calling node's distribution: a caller run with
+%%   `-proto_dist inet_tls' passes it on, with its `-ssl_dist_optfile' or
+%%   `-ssl_dist_opt' arguments, unless the options' `args' name a
+%%   `-proto_dist' of their own (a node that could not reach its starter
+%%   would never answer the ping that confirms its start), or the option
+%%   `proto_dist' (`inet_tcp' or `inet6_tcp') replaces it.</li>
 %% <li>The epmd options are erl's flags of the same names, passed through:
 %%   `erl_epmd_port', `start_epmd', `no_epmd' (which needs
 %%   `erl_epmd_port', as the node program does), and
@@ -41,13 +44,10 @@
                      longnames := boolean(),
                      cookie := atom(),
                      executable := file:filename_all(),
-                     proto_dist => proto_dist()}.
+                     dist_args => [string()]}.
 %% The calling node: its name, whether it uses long names, its cookie, the
-%% node program to run when the options name none, and its distribution
-%% protocol (absent: `inet_tcp').
-
--type proto_dist() :: inet_tcp | inet6_tcp.
-%% erl's `-proto_dist' values the node program takes.
+%% node program to run when the options name none, and the arguments that
+%% select its distribution carrier (`[]' for the default, plain TCP).
 
 -define(DEFAULT_TIMEOUT, 10000).
 
@@ -88,10 +88,30 @@ context() ->
       longnames => net_kernel:longnames() =:= true,
       cookie => erlang:get_cookie(),
       executable => Exe,
-      proto_dist => case init:get_argument(proto_dist) of
-                        {ok, [["inet6_tcp" | _] | _]} -> inet6_tcp;
-                        _ -> inet_tcp
-                    end}.
+      dist_args => dist_args()}.
+
+%% The carriers the node program speaks, as erl names them; a caller on
+%% another (its own module, say) passes nothing on.
+dist_args() ->
+    case init:get_argument(proto_dist) of
+        {ok, [[Proto]]} when Proto =:= "inet_tls"; Proto =:= "inet6_tls" ->
+            ["-proto_dist", Proto] ++ ssl_dist_args();
+        {ok, [[Proto]]} when Proto =:= "inet6_tcp" ->
+            ["-proto_dist", Proto];
+        _ ->
+            []
+    end.
+
+ssl_dist_args() ->
+    File = case init:get_argument(ssl_dist_optfile) of
+               {ok, [[F]]} -> ["-ssl_dist_optfile", F];
+               _ -> []
+           end,
+    Opts = case init:get_argument(ssl_dist_opt) of
+               {ok, Lists} -> ["-ssl_dist_opt" | lists:append(Lists)];
+               error -> []
+           end,
+    File ++ Opts.
 
 %% @doc The node program's argv (after its name).
 -spec port_args(config()) -> [string()].
@@ -162,21 +182,26 @@ build(#{name := Name} = Opts, #{node := Self, longnames := Longnames} = Context)
               default -> maps:get(executable, Context);
               Given -> Given
           end,
+    Args = maps:get(args, Opts, []),
+    Dist = case {maps:get(proto_dist, Opts, caller), lists:member("-proto_dist", Args)} of
+               {inet_tcp, _} -> [];
+               {inet6_tcp, _} -> ["-proto_dist", "inet6_tcp"];
+               {caller, true} -> [];
+               {caller, false} -> maps:get(dist_args, Context, [])
+           end,
     #{node => list_to_atom(NodeName),
       name_args => NameArgs,
       cookie => maps:get(cookie, Opts, maps:get(cookie, Context)),
-      args => net_args(Opts, Context) ++
+      args => Dist ++ epmd_args(Opts) ++
           [A || P <- maps:get(load, Opts, []),
-                A <- ["-load", unicode:characters_to_list(P)]] ++ maps:get(args, Opts, []),
+                A <- ["-load", unicode:characters_to_list(P)]] ++ Args,
       env => maps:get(env, Opts, []),
       timeout => maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
       executable => Exe}.
 
-%% The distribution and epmd flags, erl's own; nothing for the defaults.
-net_args(Opts, Context) ->
-    Proto = maps:get(proto_dist, Opts, maps:get(proto_dist, Context, inet_tcp)),
-    [A || Proto =:= inet6_tcp, A <- ["-proto_dist", "inet6_tcp"]] ++
-        [A || P <- [maps:get(erl_epmd_port, Opts, none)], P =/= none,
+%% The epmd flags, erl's own; nothing for the defaults.
+epmd_args(Opts) ->
+    [A || P <- [maps:get(erl_epmd_port, Opts, none)], P =/= none,
               A <- ["-erl_epmd_port", integer_to_list(P)]] ++
         [A || maps:get(start_epmd, Opts, true) =:= false, A <- ["-start_epmd", "false"]] ++
         [A || maps:get(no_epmd, Opts, false), A <- ["-no_epmd"]] ++

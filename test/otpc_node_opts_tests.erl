@@ -50,6 +50,16 @@ defaults_short_names_test() ->
                         executable => ?EXE}},
                  otpc_node_opts:config(#{name => c1}, short())).
 
+tls_dist_inherited_test() ->
+    Tls = ["-proto_dist", "inet_tls", "-ssl_dist_optfile", "/etc/otpc/dist.conf"],
+    Ctx = (short())#{dist_args => Tls},
+    {ok, C} = otpc_node_opts:config(#{name => c1, args => ["-probe"]}, Ctx),
+    ?assertEqual(Tls ++ ["-probe"], maps:get(args, C)),
+    %% A -proto_dist of the caller's own replaces the inherited one whole.
+    Own = ["-proto_dist", "inet_tcp"],
+    {ok, C2} = otpc_node_opts:config(#{name => c1, args => Own}, Ctx),
+    ?assertEqual(Own, maps:get(args, C2)).
+
 load_and_env_test() ->
     {ok, C} = otpc_node_opts:config(#{name => c1, load => ["a.so", <<"b.so">>],
                                       args => ["-probe"],
@@ -99,10 +109,15 @@ net_options_test_() ->
            end,
     [?_assertEqual([], Args(#{proto_dist => inet_tcp}, short())),
      ?_assertEqual(["-proto_dist", "inet6_tcp"], Args(#{proto_dist => inet6_tcp}, short())),
-     %% the calling node's protocol, unless told otherwise
+     %% the calling node's carrier, unless the option names one
      ?_assertEqual(["-proto_dist", "inet6_tcp"],
-                   Args(#{}, (short())#{proto_dist => inet6_tcp})),
-     ?_assertEqual([], Args(#{proto_dist => inet_tcp}, (short())#{proto_dist => inet6_tcp})),
+                   Args(#{}, (short())#{dist_args => ["-proto_dist", "inet6_tcp"]})),
+     ?_assertEqual([], Args(#{proto_dist => inet_tcp},
+                            (short())#{dist_args => ["-proto_dist", "inet6_tcp"]})),
+     ?_assertEqual(["-proto_dist", "inet6_tcp"],
+                   Args(#{proto_dist => inet6_tcp},
+                        (short())#{dist_args => ["-proto_dist", "inet_tls",
+                                                 "-ssl_dist_optfile", "/etc/d.conf"]})),
      ?_assertEqual(["-erl_epmd_port", "4480", "-start_epmd", "false", "-no_epmd",
                     "-kernel", "inet_dist_use_interface", "{127,0,0,3}", "-probe"],
                    Args(#{erl_epmd_port => 4480, start_epmd => false, no_epmd => true,

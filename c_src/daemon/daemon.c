@@ -453,8 +453,12 @@ static int make_tls(daemon_t *d, otpc__derr_t *e)
 {
     if (!d->o.tls)
         return 0;
-    otpc__tls_conf_t tc = {d->o.certfile, d->o.keyfile, d->o.cacertfile, d->o.verify_peer,
-                           d->o.fail_if_no_peer_cert};
+    otpc__tls_conf_t tc = {d->o.certfile,
+                           d->o.keyfile,
+                           d->o.cacertfile,
+                           d->o.verify_peer,
+                           d->o.fail_if_no_peer_cert,
+                           0};
     d->tls = otpc__tls_ctx_new(&tc, e->detail, sizeof e->detail);
     if (d->tls)
         return 0;

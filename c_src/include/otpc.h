@@ -117,18 +117,32 @@ static inline otpc_term_t otpc_term_x(const ei_x_buff *x)
 
 typedef struct otpc_node otpc_node_t;
 
+/* One side of TLS distribution, as erl's `-ssl_dist_opt server_* / client_*` options
+ * (or the `server` / `client` lists of an `-ssl_dist_optfile`). Strings are borrowed
+ * for the node's life: the files are read at start and again at otpc_node_reload_tls. */
 typedef struct {
-    const char *name;        /* "c1" (short name) or "c1@host" (with longnames) */
-    int longnames;           /* -name instead of -sname */
-    const char *cookie;      /* NULL: $OTPC_COOKIE, then ~/.erlang.cookie */
-    int published;           /* 0: hidden node (the default for a C node) */
-    unsigned net_ticktime;   /* seconds; 0 means 60, as in erl */
-    size_t max_message;      /* largest accepted packet; 0 means 256 MiB */
-    size_t busy_limit;       /* output queued for one peer or daemon connection past
-                               * which it is busy (erl's +zdbbl); 0 means 1 MiB */
-    unsigned max_handshakes; /* incoming handshakes in progress at once; 0 means 128 */
-    uint16_t listen_port;    /* 0: any free port */
-    int watch_stdin;         /* stop when stdin reaches EOF (run under an Erlang port) */
+    const char *certfile;     /* PEM certificate (chain); required on the server side */
+    const char *keyfile;      /* PEM private key; NULL: in certfile */
+    const char *cacertfile;   /* CAs the peer's certificate is verified against */
+    int verify_peer;          /* verify the peer's certificate (client: also its host) */
+    int fail_if_no_peer_cert; /* server: refuse a peer without one (mutual TLS) */
+} otpc_tls_opts_t;
+
+typedef struct {
+    const char *name;           /* "c1" (short name) or "c1@host" (with longnames) */
+    int longnames;              /* -name instead of -sname */
+    const char *cookie;         /* NULL: $OTPC_COOKIE, then ~/.erlang.cookie */
+    int published;              /* 0: hidden node (the default for a C node) */
+    unsigned net_ticktime;      /* seconds; 0 means 60, as in erl */
+    size_t max_message;         /* largest accepted packet; 0 means 256 MiB */
+    size_t busy_limit;          /* output queued for one peer or daemon connection past
+                                  * which it is busy (erl's +zdbbl); 0 means 1 MiB */
+    unsigned max_handshakes;    /* incoming handshakes in progress at once; 0 means 128 */
+    uint16_t listen_port;       /* 0: any free port */
+    int watch_stdin;            /* stop when stdin reaches EOF (run under an Erlang port) */
+    int tls_dist;               /* distribution over TLS (erl's -proto_dist inet_tls) */
+    otpc_tls_opts_t tls_server; /* with tls_dist: connections peers make to us */
+    otpc_tls_opts_t tls_client; /* with tls_dist: connections we make */
     /* Distribution over IPv6 (erl's -proto_dist inet6_tcp): listen on ::, register
      * with epmd at ::1, resolve peers' hosts to IPv6 addresses. */
     int inet6;
@@ -178,6 +192,12 @@ OTPC_WUR int otpc_node_run(otpc_node_t *node, int (*on_start)(otpc_node_t *node,
 /* Ask a running node to stop: every process exits with reason `shutdown`, connections
  * close, epmd forgets the name. Safe from any thread and from signal handlers' threads. */
 void otpc_node_stop(otpc_node_t *node);
+
+/* Read the TLS distribution files again (certificates and keys rotated; the node
+ * program does it on SIGHUP): connections made from now on use them, those up keep
+ * theirs. 0, or OTPC_EINVAL with a one-line reason in err (not TLS, a file missing or
+ * bad: the current ones stay). Any thread, while the node runs. */
+int otpc_node_reload_tls(otpc_node_t *node, char *err, size_t errcap);
 
 /* Free a node that is not running. Takes NULL. */
 void otpc_node_free(otpc_node_t *node);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "examples/examples.h"
+#include "main/dist_opts.h"
 #include "main/node_main.h"
 #include "otp/gen_server_int.h"
 
@@ -34,7 +35,9 @@ static void usage(void)
             "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
             "                 [-watch_stdin] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
             "                 [-max_fds N] [-zdbbl KIB] [-max_handshakes N] [-load PLUGIN.so]...\n"
-            "                 [-proto_dist inet_tcp|inet6_tcp] [-erl_epmd_port PORT]\n"
+            "                 [-proto_dist inet_tcp|inet6_tcp|inet_tls|inet6_tls]\n"
+            "                 [-ssl_dist_opt server_certfile F client_verify verify_peer ...]\n"
+            "                 [-ssl_dist_optfile FILE] [-erl_epmd_port PORT]\n"
             "                 [-start_epmd true|false] [-no_epmd]\n"
             "                 [-kernel inet_dist_use_interface {A,B,C,D}]\n"
             "It runs the example servers echo, stack and ch3 under otpc_sup. -load loads a\n"
@@ -46,11 +49,13 @@ static void usage(void)
             "-zdbbl: output queued for one peer or daemon connection (KiB, default 1024)\n"
             "past which a sender waits, as erl's +zdbbl. -max_handshakes: incoming\n"
             "handshakes in progress at once (default 128); more are closed at once.\n"
-            "-proto_dist inet6_tcp: distribution over IPv6. -erl_epmd_port: listen on PORT\n"
-            "and reach every peer at PORT, without asking epmd (registering is still\n"
-            "tried; failing is no error). -start_epmd false: never start epmd. -no_epmd:\n"
-            "never contact epmd (with -erl_epmd_port). epmd's own port: $ERL_EPMD_PORT.\n"
-            "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n");
+            "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n"
+            "-proto_dist inet_tls: distribution over TLS, with erl's -ssl_dist_opt pairs\n"
+            "or -ssl_dist_optfile (certificates are re-read on SIGHUP); inet6_tcp and\n"
+            "inet6_tls: the same over IPv6. -erl_epmd_port: listen on PORT and reach\n"
+            "every peer at PORT, without asking epmd (registering is still tried;\n"
+            "failing is no error). -start_epmd false: never start epmd. -no_epmd: never\n"
+            "contact epmd (with -erl_epmd_port). epmd's own port: $ERL_EPMD_PORT.\n");
 }
 
 /* otpc_sup is the node program's permanent application. When it ends (it gave up after
@@ -191,14 +196,48 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     return 0;
 }
 
-/* -proto_dist: erl's TCP modules (inet_tcp, the default, and inet6_tcp). */
-static int parse_proto(const char *val, otpc_node_opts_t *o)
+/* -proto_dist: erl's carriers by module name, over IPv4 or IPv6. */
+static int proto_dist(const char *val, otpc_node_opts_t *o)
 {
-    if (!strcmp(val, "inet_tcp") || !strcmp(val, "inet6_tcp")) {
-        o->inet6 = val[4] == '6';
-        return 0;
-    }
+    static const struct {
+        const char *name;
+        int tls, inet6;
+    } protos[] = {{"inet_tcp", 0, 0}, {"inet6_tcp", 0, 1}, {"inet_tls", 1, 0}, {"inet6_tls", 1, 1}};
+    for (size_t i = 0; i < sizeof protos / sizeof *protos; i++)
+        if (!strcmp(val, protos[i].name)) {
+            o->tls_dist = protos[i].tls;
+            o->inet6 = protos[i].inet6;
+            return 0;
+        }
+    fprintf(stderr,
+            "error otpc_node: -proto_dist %s is not supported (inet_tcp, inet6_tcp, inet_tls, "
+            "inet6_tls)\n",
+            val);
     return -1;
+}
+
+/* -ssl_dist_opt Key Value [Key Value ...], up to the next flag, as erl reads it. */
+static int ssl_dist_opts(int argc, char **argv, int *i, otpc_node_opts_t *o)
+{
+    char err[300];
+    int n = 0;
+    while (*i + 1 < argc && argv[*i + 1][0] != '-') {
+        if (*i + 2 >= argc || argv[*i + 2][0] == '-') {
+            fprintf(stderr, "error otpc_node: -ssl_dist_opt %s has no value\n", argv[*i + 1]);
+            return -1;
+        }
+        if (otpc__ssl_dist_opt(o, argv[*i + 1], argv[*i + 2], err, sizeof err)) {
+            fprintf(stderr, "error otpc_node: %s\n", err);
+            return -1;
+        }
+        *i += 2;
+        n++;
+    }
+    if (!n) {
+        fprintf(stderr, "error otpc_node: -ssl_dist_opt needs Key Value pairs\n");
+        return -1;
+    }
+    return 0;
 }
 
 /* erl's `-kernel inet_dist_use_interface {127,0,0,1}` (8 elements for IPv6), as the
@@ -256,6 +295,20 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
         } else if (!val) {
             fprintf(stderr, "error otpc_node: unknown flag or missing value: %s\n", a);
             return 2;
+        } else if (!strcmp(a, "-ssl_dist_opt")) {
+            if (ssl_dist_opts(argc, argv, &i, o))
+                return 2;
+        } else if (!strcmp(a, "-proto_dist")) {
+            if (proto_dist(val, o))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "-ssl_dist_optfile")) {
+            char err[300];
+            if (otpc__ssl_dist_optfile(o, val, err, sizeof err)) {
+                fprintf(stderr, "error otpc_node: -ssl_dist_optfile %s: %s\n", val, err);
+                return 2;
+            }
+            i++;
         } else if (!strcmp(a, "-sname") || !strcmp(a, "-name")) {
             o->name = val;
             o->longnames = a[1] == 'n';
@@ -288,8 +341,6 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
             getrlimit(RLIMIT_NOFILE, &rl);
             rl.rlim_cur = (rlim_t)v < rl.rlim_max ? (rlim_t)v : rl.rlim_max;
             setrlimit(RLIMIT_NOFILE, &rl);
-            i++;
-        } else if (!strcmp(a, "-proto_dist") && parse_proto(val, o) == 0) {
             i++;
         } else if (!strcmp(a, "-erl_epmd_port") && !parse_uint(val, 65535, &v) && v >= 1) {
             o->erl_epmd_port = (uint16_t)v;
@@ -329,6 +380,11 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
         /* erlexec refuses -no_epmd without a -proto_dist that finds peers itself; ours
          * finds them only at a fixed port */
         fprintf(stderr, "error otpc_node: -no_epmd needs -erl_epmd_port\n");
+        return 2;
+    }
+    char err[300];
+    if (otpc__dist_opts_check(o, err, sizeof err)) {
+        fprintf(stderr, "error otpc_node: %s\n", err);
         return 2;
     }
     return 0;
