@@ -34,7 +34,7 @@
 -export([inet6_short_names/1, inet6_long_name_address/1, inet6_long_name_fqdn/1,
          fixed_port_without_epmd/1, fixed_port_still_registers/1,
          no_epmd_never_registers/1, start_epmd_false/1, erl_epmd_port_env/1,
-         no_epmd_needs_fixed_port/1]).
+         no_epmd_needs_fixed_port/1, epmd_restarted/1]).
 
 %% Run on the peers.
 -export([erl_side/1, start_sink/0, sink_result/1, command_send/2]).
@@ -59,7 +59,7 @@ groups() ->
     [{inet6, [], [inet6_short_names, inet6_long_name_address, inet6_long_name_fqdn]},
      {no_epmd, [], [fixed_port_without_epmd, fixed_port_still_registers,
                     no_epmd_never_registers, start_epmd_false, erl_epmd_port_env,
-                    no_epmd_needs_fixed_port]}].
+                    no_epmd_needs_fixed_port, epmd_restarted]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -234,6 +234,28 @@ no_epmd_needs_fixed_port(_Config) ->
     {error, {exit_status, 2, _}} =
         start_cnode_result(short_name(uniq("c")), #{args => ["-no_epmd"]}, #{}).
 
+-spec epmd_restarted(config()) -> term().
+epmd_restarted(_Config) ->
+    doc("epmd killed under a registered node and started again: the node keeps running "
+        "and registers again (the retry used to crash the node)."),
+    E = free_port(),
+    Epmd1 = run_epmd(E),
+    try
+        CNode = start_cnode(short_name(uniq("c")), #{start_epmd => false}, #{epmd => E}),
+        true = lists:member(alive(CNode), epmd_names(E)),
+        ok = stop_epmd(Epmd1),
+        Epmd2 = run_epmd(E),
+        try
+            ok = until_registered(E, alive(CNode), 200),
+            receive {otpc_node_down, _, _} = Down -> ct:fail(Down) after 0 -> ok end
+        after
+            stop_nodes(),
+            stop_epmd(Epmd2)
+        end
+    after
+        stop_epmd(Epmd1)
+    end.
+
 %%% ------------------------------------------------------------------
 %%% Both directions
 %%% ------------------------------------------------------------------
@@ -396,6 +418,33 @@ wait_epmd(Port, N) ->
         {error, _} -> receive after 50 -> wait_epmd(Port, N - 1) end
     end.
 
+%% An epmd of our own in the foreground (a port of the case's process), so
+%% that it can be killed by its OS pid; up once it accepts connections.
+run_epmd(Port) ->
+    P = open_port({spawn_executable, os:find_executable("epmd")},
+                  [{args, ["-port", integer_to_list(Port)]}, exit_status]),
+    {os_pid, OsPid} = erlang:port_info(P, os_pid),
+    ok = wait_epmd(Port, 100),
+    {P, OsPid}.
+
+stop_epmd({P, OsPid}) ->
+    case erlang:port_info(P) of
+        undefined ->
+            ok;
+        _ ->
+            _ = os:cmd("kill " ++ integer_to_list(OsPid)),
+            receive {P, {exit_status, _}} -> ok after ?TIMEOUT -> {error, epmd_alive} end
+    end.
+
+%% Polls epmd's names (the node retries every 300 ms) for at most N rounds.
+until_registered(_Port, Name, 0) ->
+    {error, {not_registered, Name}};
+until_registered(Port, Name, N) ->
+    case lists:member(Name, epmd_names(Port)) of
+        true -> ok;
+        false -> receive after 50 -> until_registered(Port, Name, N - 1) end
+    end.
+
 %% Only the epmd of this port: the host's, on 4369, is shared.
 kill_epmd(Port) ->
     Out = os:cmd("ERL_EPMD_PORT=" ++ integer_to_list(Port) ++ " epmd -kill"),
@@ -412,9 +461,11 @@ epmd_names(Port) ->
     Text = recv_all(S, <<>>),
     <<_EpmdPort:32, Lines/binary>> = Text,
     ct:log("epmd ~p: ~ts", [Port, Lines]),
-    {match, Names} = re:run(Lines, "^name (\\S+) at port", [multiline, global,
-                                                            {capture, all_but_first, list}]),
-    [N || [N] <- Names].
+    case re:run(Lines, "^name (\\S+) at port", [multiline, global,
+                                                {capture, all_but_first, list}]) of
+        {match, Names} -> [N || [N] <- Names];
+        nomatch -> []
+    end.
 
 recv_all(S, Acc) ->
     case gen_tcp:recv(S, 0, ?TIMEOUT) of
