@@ -51,7 +51,13 @@ static void tls_conf(otpc__tls_conf_t *c, const otpc_tls_opts_t *o, int client)
                             .cacertfile = o->cacertfile,
                             .verify_peer = o->verify_peer,
                             .fail_if_no_peer_cert = o->fail_if_no_peer_cert,
-                            .client = client};
+                            .client = client,
+                            .versions = o->versions};
+}
+
+int otpc__dist_uses_tls(const otpc_node_t *n)
+{
+    return n->opts.tls_dist;
 }
 
 int otpc__dist_reload_tls(otpc_node_t *n, char *err, size_t cap)

@@ -68,6 +68,8 @@ int otpc__dist_start(otpc_node_t *n, otpc__dist_ready_fn ready, otpc__dist_fatal
 void otpc__dist_events(otpc_node_t *n);
 /* Read the TLS distribution files again (otpc_node_reload_tls). */
 int otpc__dist_reload_tls(otpc_node_t *n, char *err, size_t cap);
+/* Distribution runs over TLS. */
+int otpc__dist_uses_tls(const otpc_node_t *n);
 /* Stop reading every socket and tell the I/O thread to flush and close all. */
 void otpc__dist_stop(otpc_node_t *n);
 /* After the loop ended: join the I/O thread and let go of every connection. */

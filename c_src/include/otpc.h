@@ -126,7 +126,11 @@ typedef struct {
     const char *cacertfile;   /* CAs the peer's certificate is verified against */
     int verify_peer;          /* verify the peer's certificate (client: also its host) */
     int fail_if_no_peer_cert; /* server: refuse a peer without one (mutual TLS) */
+    unsigned versions;        /* OTPC_TLS_V12 | OTPC_TLS_V13; 0: both */
 } otpc_tls_opts_t;
+
+#define OTPC_TLS_V12 1u
+#define OTPC_TLS_V13 2u
 
 typedef struct {
     const char *name;           /* "c1" (short name) or "c1@host" (with longnames) */
@@ -143,6 +147,7 @@ typedef struct {
     int tls_dist;               /* distribution over TLS (erl's -proto_dist inet_tls) */
     otpc_tls_opts_t tls_server; /* with tls_dist: connections peers make to us */
     otpc_tls_opts_t tls_client; /* with tls_dist: connections we make */
+    unsigned async_threads;     /* threads of the blocking-work pool (otpc_async); 0: 4 */
     /* Distribution over IPv6 (erl's -proto_dist inet6_tcp): listen on ::, register
      * with epmd at ::1, resolve peers' hosts to IPv6 addresses. */
     int inet6;
@@ -193,10 +198,12 @@ OTPC_WUR int otpc_node_run(otpc_node_t *node, int (*on_start)(otpc_node_t *node,
  * close, epmd forgets the name. Safe from any thread and from signal handlers' threads. */
 void otpc_node_stop(otpc_node_t *node);
 
-/* Read the TLS distribution files again (certificates and keys rotated; the node
- * program does it on SIGHUP): connections made from now on use them, those up keep
- * theirs. 0, or OTPC_EINVAL with a one-line reason in err (not TLS, a file missing or
- * bad: the current ones stay). Any thread, while the node runs. */
+/* Read the certificate, key and CA files of TLS distribution and of every TLS daemon
+ * again (certificates rotated; the node program does it on SIGHUP, Erlang with
+ * otpc:reload_tls/1): connections made from now on use them, those up keep theirs.
+ * 0, or OTPC_EINVAL with a one-line reason in err (a file missing or bad: that user
+ * keeps what it had, the others still reload). On the scheduler thread (a callback),
+ * while the node runs. */
 int otpc_node_reload_tls(otpc_node_t *node, char *err, size_t errcap);
 
 /* Free a node that is not running. Takes NULL. */
@@ -664,6 +671,65 @@ int otpc_pg_leave(otpc_node_t *node, const char *scope, otpc_term_t group, const
  * are (may exceed cap; 0 for an unknown group or scope), or OTPC_EINVAL. */
 long otpc_pg_members(otpc_node_t *node, const char *scope, otpc_term_t group, int local_only,
                      otpc_pid_t *out, size_t cap);
+
+/* ---- blocking work off the scheduler --------------------------------------------- */
+
+/* Work for the pool: runs on a pool thread, may block (files, a blocking library, a
+ * long computation). It owns arg and must not touch otpc state except through the
+ * functions marked "any thread". It encodes its result into out (made with
+ * ei_x_new_with_version: append one term) and returns 0, or a nonzero code for an
+ * error (a malformed or missing term is OTPC_EBADARG). */
+typedef int (*otpc_work_fn)(void *arg, ei_x_buff *out);
+
+/* Run fn(arg) on the node's pool (otpc_node_opts_t.async_threads, the node program's
+ * -async_threads, default 4), so the scheduler and every other process carry on.
+ * When it returns, self gets {otpc_async, Ref, {ok, Result}} or
+ * {otpc_async, Ref, {error, Code}}, Ref = *ref. 0: fn runs exactly once (it owns arg
+ * from then); an error (OTPC_EINVAL, OTPC_ENOMEM): it never runs. otpc_node_free waits
+ * for queued work. From a callback. */
+int otpc_async(otpc_proc_t *self, otpc_work_fn fn, void *arg, otpc_ref_t *ref);
+
+/* The same for a caller: in handle_call, hand the work to the pool and return
+ * OTPC_NOREPLY; the caller's reply is the Result fn encoded (or {error, Code}). 0: from
+ * is the job's; OTPC_EINVAL: from is untouched; OTPC_ENOMEM: from may be gone (dropped
+ * as otpc_from_detach drops it), so stop or carry on, but do not use it.
+ *
+ *     static int read_file(void *arg, ei_x_buff *out) { ... blocking read ...; }
+ *     ...in handle_call:
+ *     if (otpc_async_reply(self, from, read_file, path) == 0) return OTPC_NOREPLY; */
+int otpc_async_reply(otpc_proc_t *self, otpc_from_t *from, otpc_work_fn fn, void *arg);
+
+/* ---- calling gen_servers from C ------------------------------------------------- */
+
+/* Where a call goes: a pid, or a registered name on a node (node NULL: this one). */
+typedef struct {
+    const otpc_pid_t *pid; /* else name/node */
+    const char *name;
+    const char *node;
+} otpc_dest_t;
+
+#define OTPC_INFINITY 0xFFFFFFFFu /* a timeout that never fires */
+
+/* gen_server:call without waiting: sends Req to the server (an Erlang or a C
+ * gen_server, anywhere) and returns at once with *ref set. The result comes to self
+ * later as one message {otpc_reply, Ref, Result}, Ref being *ref:
+ *
+ *   {ok, Reply}                  the server's reply
+ *   {error, noproc}              no such process or name
+ *   {error, noconnection}        its node is unreachable, or went down meanwhile
+ *   {error, timeout}             no reply within timeout_ms (OTPC_INFINITY: wait)
+ *   {error, {exit, Reason}}      the server ended before replying
+ *
+ * A late reply is dropped, never delivered. Each call runs in a small process of its
+ * own (monitor, tag, timer); req is copied. From a callback. 0, OTPC_EINVAL,
+ * OTPC_ENOMEM.
+ *
+ *     otpc_dest_t kv = {.name = "kv", .node = "store@host"};
+ *     rc = otpc_call_async(self, &kv, otpc_term_x(&req), 5000, &st->pending);
+ *     ...in handle_info:  otpc_match(msg, "{otpc_reply, ~r, {ok, ~t}}", self, &ref,
+ *                                 &reply) */
+int otpc_call_async(otpc_proc_t *self, const otpc_dest_t *to, otpc_term_t req, unsigned timeout_ms,
+                    otpc_ref_t *ref);
 
 /* ---- global: cluster-wide names -------------------------------------------------
  *

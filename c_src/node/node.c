@@ -437,13 +437,13 @@ static void on_sighup(uv_signal_t *s, int signum)
 {
     (void)signum;
     char err[300];
-    OTPC__LOG_NOTICE("node", "SIGHUP: re-reading the TLS distribution certificates");
+    OTPC__LOG_NOTICE("node", "SIGHUP: re-reading TLS certificates");
     (void)otpc_node_reload_tls(s->data, err, sizeof err); /* failures are logged */
 }
 
 int otpc_node_reload_tls(otpc_node_t *node, char *err, size_t errcap)
 {
-    return otpc__dist_reload_tls(node, err, errcap);
+    return otpc__reload_tls(node, err, errcap);
 }
 
 static void on_stdin(uv_poll_t *h, int status, int events)
@@ -486,8 +486,7 @@ static int setup_loop(otpc_node_t *n)
     R->stop_async.data = R->sigterm.data = R->sigint.data = R->sighup.data = n;
     uv_signal_start(&R->sigterm, on_signal, SIGTERM);
     uv_signal_start(&R->sigint, on_signal, SIGINT);
-    if (n->opts.tls_dist)
-        uv_signal_start(&R->sighup, on_sighup, SIGHUP);
+    uv_signal_start(&R->sighup, on_sighup, SIGHUP);
     if (n->opts.watch_stdin) {
         if (uv_poll_init(&n->loop, &R->stdin_poll, 0) == 0) {
             R->stdin_poll.data = n;

@@ -80,7 +80,9 @@ otpc__tls_ctx_t *otpc__tls_ctx_new(const otpc__tls_conf_t *c, char *err, size_t 
         last_error(err, errcap, "SSL_CTX_new");
         return NULL;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* TLS 1.2 and 1.3, or the one the configuration names (OTP's `versions`) */
+    SSL_CTX_set_min_proto_version(ctx, c->versions == 2 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, c->versions == 1 ? TLS1_2_VERSION : TLS1_3_VERSION);
     /* Renegotiation (TLS 1.2) only ever served attacks on long-lived connections. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     /* An idle connection should not keep 2 x 16 KiB of record buffers. */

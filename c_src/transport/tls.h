@@ -23,6 +23,7 @@ typedef struct {
                                * sent; client: verify the server's (chain and host) */
     int fail_if_no_peer_cert; /* server: refuse clients without one (mutual TLS) */
     int client;               /* a context for connections we dial */
+    unsigned versions;        /* bit 0: TLS 1.2, bit 1: TLS 1.3; 0: both */
 } otpc__tls_conf_t;
 
 /* A server or client context (TLS 1.2 and 1.3). NULL with a one-line reason in err.
