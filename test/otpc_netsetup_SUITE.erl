@@ -422,7 +422,7 @@ wait_epmd(Port, N) ->
 %% that it can be killed by its OS pid; up once it accepts connections.
 run_epmd(Port) ->
     P = open_port({spawn_executable, os:find_executable("epmd")},
-                  [{args, ["-port", integer_to_list(Port)]}, exit_status]),
+                  [{args, ["-port", integer_to_list(Port)]}, exit_status, stderr_to_stdout]),
     {os_pid, OsPid} = erlang:port_info(P, os_pid),
     ok = wait_epmd(Port, 100),
     {P, OsPid}.
