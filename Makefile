@@ -15,7 +15,11 @@
 #                 stack per connection on DAEMON_PORT, default 7000) in the
 #                 foreground; ARGS=... adds flags, e.g. ARGS="-loglevel debug"
 #   make bench    the C echo against the same server on BEAM (bench/run), then the
-#                 daemon against a gen_tcp daemon on BEAM (bench/daemon_run); not tests
+#                 daemon against a gen_tcp daemon on BEAM (bench/daemon_run), both from a
+#                 BEAM client; then both again from C clients, with PNG charts in
+#                 bench/charts/ (bench/server_run; installs gnuplot-nox if missing); not tests
+#   make bench-build  the C benchmark clients (bench/c/: loadgen, distclient) into
+#                 c_src/build/bench/; make test builds them too, so they keep compiling
 #   make fuzz     build the libFuzzer targets and run each FUZZ_TIME seconds (default 60)
 #   make fuzz-ci  the same from the committed corpus only, FUZZ_CI_TIME seconds each
 #                 (default 30); fails if any target finds a crash
@@ -37,7 +41,7 @@ CT_SNAME  ?= otpc_ct
 HOST      := $(shell hostname | cut -d. -f1)
 COOKIE    := $(HOME)/.erlang.cookie
 
-.PHONY: all build deps test test-san-ct test-otp test-examples run bench fuzz fuzz-ci clean \
+.PHONY: all build deps test test-san-ct test-tsan-ct test-otp test-examples run bench bench-build fuzz fuzz-ci clean \
         cookie install uninstall
 
 all: build
@@ -48,15 +52,17 @@ deps:
 build: deps
 	$(REBAR) compile
 
-test: build
+test: build bench-build
 	scripts/check_layers.sh
 	cd c_src && clang-format --style=file --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	clang-format --style=file:c_src/.clang-format --dry-run --Werror $$(git ls-files 'bench/c/*.[ch]')
 	scripts/check_encodes.sh
 	$(MAKE) -C c_src test
 	$(MAKE) -C c_src SANITIZE=address,undefined test
 	$(REBAR) eunit
 	$(REBAR) ct --sname $(CT_SNAME)
 	$(MAKE) test-san-ct
+	$(MAKE) test-tsan-ct
 	$(REBAR) dialyzer
 	$(MAKE) test-examples
 	$(MAKE) test-otp
@@ -66,15 +72,30 @@ test: build
 # Reports go to files, not only to the node's stderr: a node that fails after a case's
 # last assertion (or while stopping) must still fail the run.
 SAN_LOG := $(CURDIR)/_build/san-logs
+# The suites that run a real C node, for the sanitizer runs.
+NODE_SUITES := test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_async_SUITE,test/otpc_netsetup_SUITE
 test-san-ct:
 	$(MAKE) -C c_src SANITIZE=address,undefined build-san/otpc_test_node
 	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
 	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_test_node \
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOG)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG)/ubsan \
-	    $(REBAR) ct --sname $(CT_SNAME)_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_netsetup_SUITE
+	    $(REBAR) ct --sname $(CT_SNAME)_san --suite $(NODE_SUITES)
 	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
 	    echo "sanitizer reports from the node program:"; cat $(SAN_LOG)/*; exit 1; fi
+
+# The same suites against a ThreadSanitizer build of the node program: data races
+# between the scheduler, the I/O thread, the blocking-work pool and threads that
+# answer callers (otpc_reply_async) fail the run.
+TSAN_LOG := $(CURDIR)/_build/tsan-logs
+test-tsan-ct:
+	$(MAKE) -C c_src SANITIZE=thread build-tsan/otpc_test_node
+	rm -rf $(TSAN_LOG) && mkdir -p $(TSAN_LOG)
+	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-tsan/otpc_test_node \
+	TSAN_OPTIONS=halt_on_error=0:log_path=$(TSAN_LOG)/tsan \
+	    $(REBAR) ct --sname $(CT_SNAME)_tsan --suite $(NODE_SUITES)
+	@if [ -n "$$(ls -A $(TSAN_LOG))" ]; then \
+	    echo "ThreadSanitizer reports from the node program:"; cat $(TSAN_LOG)/*; exit 1; fi
 
 # The release matrix (issue 12): for each release, a minimal Debian root with its
 # erlang, rebar3 and elixir (scripts/otp_root.sh, _build/roots/RELEASE, reused while
@@ -129,9 +150,15 @@ run: build cookie
 	@echo "Stop it with Ctrl-C."
 	exec priv/otpc_node -sname c1 -daemon $(DAEMON_PORT):stack $(ARGS)
 
-bench: build
+# Built, never run, by make test: a bench that no longer compiles shows at once.
+bench-build: build
+	$(MAKE) -C c_src bench
+
+bench: build bench-build
+	scripts/deps.sh gnuplot-nox
 	bench/run
 	bench/daemon_run
+	bench/server_run
 
 # scripts/fuzz.sh runs every target in turn; new inputs go to a scratch corpus that the
 # committed one (c_src/fuzz/corpus/NAME) seeds. fuzz-ci starts from the committed

@@ -70,9 +70,8 @@ static void post_message(job_t *j, int rc, const ei_x_buff *res)
     if (to) {
         *to = j->to;
         otpc__mq_lock(&O->replies);
-        int queued = O->replies_open &&
-                     otpc__mq_add_locked(&O->replies, OTPC__ASYNC_MESSAGE, to, 0, m.buff,
-                                         (uint32_t)m.index) == 0;
+        int queued = O->replies_open && otpc__mq_add_locked(&O->replies, OTPC__ASYNC_MESSAGE, to, 0,
+                                                            m.buff, (uint32_t)m.index) == 0;
         if (queued)
             otpc__mq_wake_locked(&O->replies);
         otpc__mq_unlock(&O->replies);

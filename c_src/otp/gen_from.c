@@ -144,7 +144,7 @@ int otpc_reply_async(otpc_reply_token_t *t, otpc_term_t reply)
     otpc__mq_lock(&O->replies);
     if (O->replies_open) {
         rc = otpc__mq_add_locked(&O->replies, OTPC__ASYNC_REPLY, t, 0, reply.data,
-                                  (uint32_t)reply.size);
+                                 (uint32_t)reply.size);
         if (rc == 0)
             otpc__mq_wake_locked(&O->replies);
     }
