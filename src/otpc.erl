@@ -28,7 +28,12 @@
                         load => [file:filename_all()],
                         env => [{string(), string()}],
                         timeout => pos_integer(),
-                        executable => file:filename()}.
+                        executable => file:filename(),
+                        proto_dist => inet_tcp | inet6_tcp,
+                        erl_epmd_port => 1..65535,
+                        start_epmd => boolean(),
+                        no_epmd => boolean(),
+                        inet_dist_use_interface => inet:ip_address()}.
 %% `name': the node's short name (no `@'); the host is the calling node's.
 %% `cookie': defaults to `erlang:get_cookie()'.
 %% `args': extra flags for the node program, e.g. `["-probe"]'.
@@ -40,6 +45,13 @@
 %% `executable': the node program; default: the application environment key
 %% `executable', else $OTPC_NODE_EXECUTABLE (e.g. a sanitizer build), else
 %% `priv/otpc_node'.
+%% `proto_dist': `inet_tcp' or `inet6_tcp' (distribution over IPv6), instead of
+%% the carrier the node otherwise takes from the calling node (see
+%% `otpc_node_opts').
+%% `erl_epmd_port', `start_epmd', `no_epmd', `inet_dist_use_interface': erl's
+%% flags of these names (see the README's "Without epmd"); `no_epmd' needs
+%% `erl_epmd_port'. The node is confirmed with a ping from the calling node,
+%% which must therefore reach it (set up the same way).
 
 -type server_opts() :: [{name, atom() | {global, term()}} | {timeout, timeout()}].
 %% `name': register the server under this local name on its node (reached from

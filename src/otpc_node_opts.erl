@@ -18,7 +18,12 @@
 %%   `-proto_dist inet_tls' passes it on, with its `-ssl_dist_optfile' or
 %%   `-ssl_dist_opt' arguments, unless the options' `args' name a
 %%   `-proto_dist' of their own (a node that could not reach its starter
-%%   would never answer the ping that confirms its start).</li>
+%%   would never answer the ping that confirms its start), or the option
+%%   `proto_dist' (`inet_tcp' or `inet6_tcp') replaces it.</li>
+%% <li>The epmd options are erl's flags of the same names, passed through:
+%%   `erl_epmd_port', `start_epmd', `no_epmd' (which needs
+%%   `erl_epmd_port', as the node program does), and
+%%   `inet_dist_use_interface' (`-kernel inet_dist_use_interface').</li>
 %% </ul>
 -module(otpc_node_opts).
 
@@ -52,7 +57,7 @@
 validate(Opts) when is_map(Opts) ->
     case maps:is_key(name, Opts) of
         false -> {error, {badopt, {name, missing}}};
-        true -> check(maps:to_list(Opts))
+        true -> check(maps:to_list(Opts), Opts)
     end;
 validate(Opts) ->
     {error, {badopt, Opts}}.
@@ -120,11 +125,14 @@ port_env(#{cookie := Cookie} = Config) ->
 
 %% ---------------------------------------------------------------------
 
-check([]) ->
+check([], #{no_epmd := true} = Opts) when not is_map_key(erl_epmd_port, Opts) ->
+    %% Without epmd the fixed port is the only way to find a peer.
+    {error, {badopt, {no_epmd, true}}};
+check([], _Opts) ->
     ok;
-check([{Key, Value} | Rest]) ->
+check([{Key, Value} | Rest], Opts) ->
     case valid(Key, Value) of
-        true -> check(Rest);
+        true -> check(Rest, Opts);
         false -> {error, {badopt, {Key, Value}}};
         unknown -> {error, {badopt, Key}}
     end.
@@ -146,6 +154,16 @@ valid(load, Paths) ->
                                      Paths);
 valid(timeout, Timeout) ->
     is_integer(Timeout) andalso Timeout > 0;
+valid(proto_dist, Proto) ->
+    Proto =:= inet_tcp orelse Proto =:= inet6_tcp;
+valid(erl_epmd_port, Port) ->
+    is_integer(Port) andalso Port >= 1 andalso Port =< 65535;
+valid(start_epmd, Start) ->
+    is_boolean(Start);
+valid(no_epmd, No) ->
+    is_boolean(No);
+valid(inet_dist_use_interface, Ip) ->
+    is_tuple(Ip) andalso inet:is_ip_address(Ip);
 valid(executable, default) ->
     true;
 valid(executable, Exe) ->
@@ -165,15 +183,30 @@ build(#{name := Name} = Opts, #{node := Self, longnames := Longnames} = Context)
               Given -> Given
           end,
     Args = maps:get(args, Opts, []),
-    Dist = case lists:member("-proto_dist", Args) of
-               true -> [];
-               false -> maps:get(dist_args, Context, [])
+    Dist = case {maps:get(proto_dist, Opts, caller), lists:member("-proto_dist", Args)} of
+               {inet_tcp, _} -> [];
+               {inet6_tcp, _} -> ["-proto_dist", "inet6_tcp"];
+               {caller, true} -> [];
+               {caller, false} -> maps:get(dist_args, Context, [])
            end,
     #{node => list_to_atom(NodeName),
       name_args => NameArgs,
       cookie => maps:get(cookie, Opts, maps:get(cookie, Context)),
-      args => Dist ++ [A || P <- maps:get(load, Opts, []),
-                            A <- ["-load", unicode:characters_to_list(P)]] ++ Args,
+      args => Dist ++ epmd_args(Opts) ++
+          [A || P <- maps:get(load, Opts, []),
+                A <- ["-load", unicode:characters_to_list(P)]] ++ Args,
       env => maps:get(env, Opts, []),
       timeout => maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
       executable => Exe}.
+
+%% The epmd flags, erl's own; nothing for the defaults.
+epmd_args(Opts) ->
+    [A || P <- [maps:get(erl_epmd_port, Opts, none)], P =/= none,
+              A <- ["-erl_epmd_port", integer_to_list(P)]] ++
+        [A || maps:get(start_epmd, Opts, true) =:= false, A <- ["-start_epmd", "false"]] ++
+        [A || maps:get(no_epmd, Opts, false), A <- ["-no_epmd"]] ++
+        [A || Ip <- [maps:get(inet_dist_use_interface, Opts, none)], Ip =/= none,
+              A <- ["-kernel", "inet_dist_use_interface", ip_tuple(Ip)]].
+
+ip_tuple(Ip) ->
+    lists:flatten(["{", lists:join($,, [integer_to_list(E) || E <- tuple_to_list(Ip)]), "}"]).

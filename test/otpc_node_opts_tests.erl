@@ -101,3 +101,40 @@ long_names_port_args_test() ->
     {ok, Config} = otpc_node_opts:config(#{name => c4}, long()),
     ?assertEqual(["-name", "c4@myhost.example.com", "-watch_stdin"],
                  otpc_node_opts:port_args(Config)).
+
+net_options_test_() ->
+    Args = fun(Opts, Context) ->
+                   {ok, C} = otpc_node_opts:config(Opts#{name => c1}, Context),
+                   maps:get(args, C)
+           end,
+    [?_assertEqual([], Args(#{proto_dist => inet_tcp}, short())),
+     ?_assertEqual(["-proto_dist", "inet6_tcp"], Args(#{proto_dist => inet6_tcp}, short())),
+     %% the calling node's carrier, unless the option names one
+     ?_assertEqual(["-proto_dist", "inet6_tcp"],
+                   Args(#{}, (short())#{dist_args => ["-proto_dist", "inet6_tcp"]})),
+     ?_assertEqual([], Args(#{proto_dist => inet_tcp},
+                            (short())#{dist_args => ["-proto_dist", "inet6_tcp"]})),
+     ?_assertEqual(["-proto_dist", "inet6_tcp"],
+                   Args(#{proto_dist => inet6_tcp},
+                        (short())#{dist_args => ["-proto_dist", "inet_tls",
+                                                 "-ssl_dist_optfile", "/etc/d.conf"]})),
+     ?_assertEqual(["-erl_epmd_port", "4480", "-start_epmd", "false", "-no_epmd",
+                    "-kernel", "inet_dist_use_interface", "{127,0,0,3}", "-probe"],
+                   Args(#{erl_epmd_port => 4480, start_epmd => false, no_epmd => true,
+                          inet_dist_use_interface => {127, 0, 0, 3}, args => ["-probe"]},
+                        short())),
+     ?_assertEqual(["-kernel", "inet_dist_use_interface", "{0,0,0,0,0,0,0,1}"],
+                   Args(#{inet_dist_use_interface => {0, 0, 0, 0, 0, 0, 0, 1}}, short())),
+     ?_assertEqual([], Args(#{start_epmd => true, no_epmd => false}, short()))].
+
+net_options_refused_test_() ->
+    [?_assertEqual({badopt, {proto_dist, sctp}}, bad(#{name => x, proto_dist => sctp})),
+     ?_assertEqual({badopt, {erl_epmd_port, 0}}, bad(#{name => x, erl_epmd_port => 0})),
+     ?_assertEqual({badopt, {erl_epmd_port, 65536}},
+                   bad(#{name => x, erl_epmd_port => 65536})),
+     ?_assertEqual({badopt, {start_epmd, "false"}}, bad(#{name => x, start_epmd => "false"})),
+     ?_assertEqual({badopt, {no_epmd, true}}, bad(#{name => x, no_epmd => true})),
+     ?_assertEqual({badopt, {inet_dist_use_interface, "::1"}},
+                   bad(#{name => x, inet_dist_use_interface => "::1"})),
+     ?_assertEqual({badopt, {inet_dist_use_interface, {1, 2, 3}}},
+                   bad(#{name => x, inet_dist_use_interface => {1, 2, 3}}))].

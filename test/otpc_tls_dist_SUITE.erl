@@ -24,7 +24,7 @@
          missing_certificate_refused/1, plain_tcp_peer_refused/1,
          stalled_and_garbage_tls/1, certificates_rotate_on_sighup/1,
          options_file/1, bad_options_stop_the_node/1, started_by_tls_node/1,
-         tls13_key_updates/1]).
+         tls13_key_updates/1, inet6_tls/1]).
 %% run inside the TLS peers
 -export([call_checks/1, monitor_and_link/1, recv_one/1, ping/1,
          flood_then_ping/2, start_and_check/1]).
@@ -43,7 +43,7 @@ all() ->
      wrong_certificate_refused, missing_certificate_refused,
      plain_tcp_peer_refused, stalled_and_garbage_tls,
      certificates_rotate_on_sighup, options_file, bad_options_stop_the_node,
-     started_by_tls_node, tls13_key_updates].
+     started_by_tls_node, tls13_key_updates, inet6_tls].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config0) ->
@@ -114,6 +114,32 @@ c_node_dials_out(Config) ->
         {got, {from_c, Nodes}} -> true = lists:member(CNode, Nodes)
     after ?TIMEOUT -> ct:fail({no_message, Waiter})
     end.
+
+-spec inet6_tls(config()) -> term().
+inet6_tls(Config) ->
+    ct:comment("TLS over IPv6 (-proto_dist inet6_tls, both sides): an inet6_tls_dist node "
+               "calls the C node over ::1, and the C node dials another over ::1."),
+    CNode = start_c_args(Config, ["-proto_dist", "inet6_tls" | ssl_flags(?config(pki, Config))]),
+    Driver = start_peer(Config, "good", "inet6_tls"),
+    Target = start_peer(Config, "good", "inet6_tls"),
+    TargetNode = peer_node(Target),
+    Self = self(),
+    Waiter = spawn_link(fun() -> Self ! {got, in(Target, recv_one, [tls_sink])} end),
+    ok = wait_registered(Target, tls_sink),
+    ok = in(Driver, call_checks, [CNode]),
+    %% (OTP 25's inet6_tls_dist names the family inet in its records: the
+    %% address is what tells)
+    {ok, {net_address, {{0, 0, 0, 0, 0, 0, 0, 1}, _}, _, _, _}} =
+        in(Driver, net_kernel, node_info, [CNode, address]),
+    _ = in(Driver, erlang, send,
+           [{otpc_probe, CNode}, {send, {tls_sink, TargetNode}, from_c}]),
+    receive
+        {got, {from_c, Nodes}} -> true = lists:member(CNode, Nodes)
+    after ?TIMEOUT -> ct:fail({no_message, Waiter})
+    end,
+    %% the C node's own connection, dialled over IPv6 (not ::ffff:127.0.0.1)
+    {ok, {net_address, {{0, 0, 0, 0, 0, 0, 0, 1}, _}, _, _, _}} =
+        in(Target, net_kernel, node_info, [CNode, address]).
 
 -spec wrong_certificate_refused(config()) -> term().
 wrong_certificate_refused(Config) ->
@@ -386,6 +412,9 @@ c_os_pid() ->
 
 %% Kind: "good", "rogue", "nocert", or an options file's path.
 start_peer(Config, Kind) ->
+    start_peer(Config, Kind, "inet_tls").
+
+start_peer(Config, Kind, Proto) ->
     File = case Kind of
                "good" -> opts(Config, "good", "node", "ca", true);
                "rogue" -> opts(Config, "rogue", "rogue", "ca", true);
@@ -395,7 +424,7 @@ start_peer(Config, Kind) ->
     Name = peer:random_name("tls_" ++ atom_to_list(?config(case_name, Config))),
     {ok, Peer, _Node} =
         peer:start(#{name => Name, connection => standard_io,
-                     args => ["-proto_dist", "inet_tls", "-ssl_dist_optfile", File,
+                     args => ["-proto_dist", Proto, "-ssl_dist_optfile", File,
                               "-setcookie", atom_to_list(erlang:get_cookie()),
                               "-pa", filename:dirname(code:which(?MODULE)),
                               "-pa", filename:dirname(code:which(otpc))]}),

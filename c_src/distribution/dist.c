@@ -86,7 +86,13 @@ int otpc__dist_start(otpc_node_t *n, otpc__dist_ready_fn ready, otpc__dist_fatal
                           .port = n->opts.listen_port,
                           .max_handshakes = n->opts.max_handshakes,
                           .busy_limit = n->opts.busy_limit,
-                          .events = &d->events};
+                          .events = &d->events,
+                          .inet6 = n->opts.inet6,
+                          .erl_epmd_port = n->opts.erl_epmd_port,
+                          .start_epmd = !n->opts.no_start_epmd,
+                          .no_epmd = n->opts.no_epmd,
+                          .epmd_port = n->opts.epmd_port,
+                          .dist_ip = n->opts.dist_ip};
     if (n->opts.tls_dist) {
         tls_conf(&d->tls_server, &n->opts.tls_server, 0);
         tls_conf(&d->tls_client, &n->opts.tls_client, 1);

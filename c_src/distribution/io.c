@@ -3,13 +3,23 @@
  * the epmd registration, and outgoing connections (resolve the host off the loop via
  * libuv's thread pool, ask the peer's epmd for its port, connect). See io.h.
  *
+ * Addressing follows erl's inet_tcp / inet6_tcp: one family for everything (the
+ * listener on 0.0.0.0 or ::, epmd at 127.0.0.1 or ::1, peers' hosts resolved to that
+ * family only, a host naming this machine falling back to the loopback as inet does).
+ * With erl_epmd_port, as erl_epmd's listen_port_please/port_please: listen on that
+ * port and dial every peer at it without asking its epmd; registering is still tried
+ * and a failure only logged (net_kernel's creation -1: a random one).
+ *
  * Invariants: only this thread runs `loop`; every asynchronous step that refers to a
  * connection holds a reference to it and checks C_CLOSING when it completes; startup
- * reports exactly one of OTPC__EV_READY or OTPC__EV_FATAL.
+ * reports exactly one of OTPC__EV_READY or OTPC__EV_FATAL; once registration has
+ * been given up (epmd_off) nothing contacts epmd again.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "proto/epmd.h"
 #include "proto/flags.h"
@@ -30,17 +40,92 @@ static void fatal(otpc__io_t *io, const char *why)
     otpc__mq_push(io->cfg.events, OTPC__EV_FATAL, NULL, 0, why, (uint32_t)strlen(why));
 }
 
+/* ---- addresses ----------------------------------------------------------------------- */
+
+static void addr_set_port(otpc__addr_t *a, uint16_t port)
+{
+    if (a->sa.sa_family == AF_INET6)
+        a->in6.sin6_port = htons(port);
+    else
+        a->in.sin_port = htons(port);
+}
+
+static uint16_t addr_port(const otpc__addr_t *a)
+{
+    return ntohs(a->sa.sa_family == AF_INET6 ? a->in6.sin6_port : a->in.sin_port);
+}
+
+/* An IPv4 or IPv6 literal (the latter has a colon). */
+static int addr_parse(const char *ip, uint16_t port, otpc__addr_t *a)
+{
+    memset(a, 0, sizeof *a);
+    if (strchr(ip, ':'))
+        return uv_ip6_addr(ip, port, &a->in6);
+    return uv_ip4_addr(ip, port, &a->in);
+}
+
+/* This machine, in the distribution's family: where epmd is asked to register us. */
+static void addr_loopback(const otpc__io_t *io, uint16_t port, otpc__addr_t *a)
+{
+    addr_parse(io->cfg.inet6 ? "::1" : "127.0.0.1", port, a);
+}
+
+/* ---- registration given up or skipped ------------------------------------------------ */
+
+/* Ready without epmd's creation: a random one of 32 bits, never 0 to 3, as net_kernel
+ * makes when erl_epmd answers {ok, -1}. Nothing contacts epmd afterwards. */
+static void ready_without_epmd(otpc__io_t *io, const char *why)
+{
+    uint32_t c;
+    io->epmd_off = 1;
+    if (io->ready)
+        return;
+    if (uv_random(NULL, NULL, &c, sizeof c, 0, NULL) != 0) {
+        fatal(io, "no random bytes for the node's creation");
+        return;
+    }
+    if (c < 4)
+        c += 4;
+    io->creation = c;
+    io->ready = 1;
+    OTPC__LOG_NOTICE("epmd", "%s; %s listening on port %u (creation %u)", why, io->cfg.node_name,
+                     io->port, c);
+    otpc__mq_push(io->cfg.events, OTPC__EV_READY, NULL, c, NULL, 0);
+}
+
+/* Registration failed before the node was ready: the end of the start, unless peers
+ * find us at erl_epmd_port anyway (erl_epmd's {ok, -1}). Later failures (a lost epmd)
+ * only mean registering again. */
+static void register_failed(otpc__io_t *io, const char *why)
+{
+    if (io->ready)
+        return;
+    if (!io->cfg.erl_epmd_port) {
+        fatal(io, why);
+        return;
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "not registered with epmd (%s)", why);
+    ready_without_epmd(io, msg);
+}
+
 /* ---- epmd registration ----------------------------------------------------------- */
+
+/* A timer callback gets its timer, not the io (a cast of epmd_register crashed here). */
+static void epmd_retry(uv_timer_t *t)
+{
+    epmd_register(t->data);
+}
 
 static void epmd_closed(uv_handle_t *h)
 {
     otpc__io_t *io = h->data;
     io->epmd_open = 0;
     otpc__buf_reset(&io->epmd_buf);
-    if (io->stopping)
+    if (io->stopping || io->epmd_off || io->ready < 0)
         return;
     /* Lost epmd (restarted?), or still waiting for it to come up: try again. */
-    uv_timer_start(&io->epmd_timer, (uv_timer_cb)epmd_register, EPMD_RETRY_MS, 0);
+    uv_timer_start(&io->epmd_timer, epmd_retry, EPMD_RETRY_MS, 0);
 }
 
 static void epmd_drop(otpc__io_t *io)
@@ -69,7 +154,7 @@ static void epmd_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             OTPC__LOG_WARN("epmd", "lost the epmd connection (%s); registering again",
                            uv_strerror((int)n));
         else
-            fatal(io, "epmd closed the connection during registration");
+            register_failed(io, "epmd closed the connection during registration");
         epmd_drop(io);
         return;
     }
@@ -90,7 +175,8 @@ static void epmd_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         char why[300];
         snprintf(why, sizeof why, "epmd refused to register the name %s (already in use?)",
                  io->cfg.alive);
-        fatal(io, why);
+        register_failed(io, why);
+        epmd_drop(io);
         return;
     }
     io->creation = creation;
@@ -110,10 +196,13 @@ static void epmd_written(uv_write_t *w, int status)
 
 static void spawn_epmd(otpc__io_t *io)
 {
-    /* Like erl, start epmd when nobody runs it; it daemonizes, so the child exits. */
+    /* Like erl, start epmd when nobody runs it; it daemonizes, so the child exits. It
+     * listens where we look for it ($ERL_EPMD_PORT, inherited, may not have said). */
     static uv_process_t proc;
-    static char prog[] = "epmd", daemon_flag[] = "-daemon";
-    char *args[] = {prog, daemon_flag, NULL};
+    static char prog[] = "epmd", daemon_flag[] = "-daemon", port_flag[] = "-port";
+    char port[8];
+    snprintf(port, sizeof port, "%u", io->cfg.epmd_port);
+    char *args[] = {prog, daemon_flag, port_flag, port, NULL};
     uv_process_options_t o = {0};
     o.file = "epmd";
     o.args = args;
@@ -133,10 +222,14 @@ static void epmd_connected(uv_connect_t *req, int status)
 {
     otpc__io_t *io = req->data;
     if (status < 0) {
-        if (io->epmd_tries == 1)
+        if (io->epmd_tries == 1 && io->cfg.start_epmd)
             spawn_epmd(io);
-        if (io->epmd_tries >= EPMD_TRIES && io->ready != 1)
-            fatal(io, "cannot reach epmd on 127.0.0.1:4369");
+        if (io->epmd_tries >= EPMD_TRIES || !io->cfg.start_epmd) {
+            char why[120];
+            snprintf(why, sizeof why, "cannot reach epmd on %s port %u (%s)",
+                     io->cfg.inet6 ? "::1" : "127.0.0.1", io->cfg.epmd_port, uv_strerror(status));
+            register_failed(io, why);
+        }
         epmd_drop(io);
         return;
     }
@@ -161,16 +254,16 @@ static void epmd_connected(uv_connect_t *req, int status)
 
 static void epmd_register(otpc__io_t *io)
 {
-    if (io->stopping || io->epmd_open)
+    if (io->stopping || io->epmd_open || io->epmd_off)
         return;
-    struct sockaddr_in a;
-    uv_ip4_addr("127.0.0.1", OTPC__EPMD_PORT, &a);
+    otpc__addr_t a;
+    addr_loopback(io, io->cfg.epmd_port, &a);
     uv_tcp_init(&io->loop, &io->epmd);
     io->epmd.data = io;
     io->epmd_open = 1;
     io->epmd_tries++;
     io->epmd_creq.data = io;
-    if (uv_tcp_connect(&io->epmd_creq, &io->epmd, (struct sockaddr *)&a, epmd_connected) < 0)
+    if (uv_tcp_connect(&io->epmd_creq, &io->epmd, &a.sa, epmd_connected) < 0)
         epmd_drop(io);
 }
 
@@ -183,7 +276,7 @@ typedef struct {
     uv_connect_t creq;
     uv_write_t wreq;
     otpc__buf_t buf;
-    struct sockaddr_in addr;
+    otpc__addr_t addr;
 } lookup_t;
 
 static void lookup_free(uv_handle_t *h)
@@ -217,6 +310,26 @@ static void peer_connected(uv_connect_t *req, int status)
     otpc__conn_unref(c);
 }
 
+/* Connect to the peer itself at `port` of its address; the lookup ends either way. */
+static void dial(lookup_t *l, uint16_t port)
+{
+    otpc__conn_t *c = l->conn;
+    uv_connect_t *creq = malloc(sizeof *creq);
+    if (!creq)
+        return lookup_end(l, "out of memory");
+    addr_set_port(&l->addr, port);
+    c->state = C_CONNECTING;
+    creq->data = c;
+    otpc__conn_ref(c);
+    int rc = uv_tcp_connect(creq, &c->tcp, &l->addr.sa, peer_connected);
+    if (rc < 0) {
+        free(creq);
+        otpc__conn_unref(c);
+        return lookup_end(l, uv_strerror(rc));
+    }
+    lookup_end(l, NULL);
+}
+
 static void lookup_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     (void)hint;
@@ -247,20 +360,7 @@ static void lookup_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return lookup_end(l, "node is not registered with epmd on its host");
     if (highest < 6)
         return lookup_end(l, "peer supports only handshake version 5 (pre OTP 23)");
-    uv_connect_t *creq = malloc(sizeof *creq);
-    if (!creq)
-        return lookup_end(l, "out of memory");
-    l->addr.sin_port = htons(port);
-    c->state = C_CONNECTING;
-    creq->data = c;
-    otpc__conn_ref(c);
-    int rc = uv_tcp_connect(creq, &c->tcp, (struct sockaddr *)&l->addr, peer_connected);
-    if (rc < 0) {
-        free(creq);
-        otpc__conn_unref(c);
-        return lookup_end(l, uv_strerror(rc));
-    }
-    lookup_end(l, NULL);
+    dial(l, port);
 }
 
 static void lookup_connected(uv_connect_t *req, int status)
@@ -288,20 +388,45 @@ static void lookup_connected(uv_connect_t *req, int status)
         lookup_end(l, "cannot talk to the peer's epmd");
 }
 
+/* inet's last resort (gethostbyname_self): this machine's own host name means the
+ * loopback, even when the resolver has no address of that family for it (Debian's
+ * /etc/hosts names the host on 127.0.0.1 only, so an IPv6 lookup fails). */
+static int is_own_host(const char *host)
+{
+    char self[256];
+    if (gethostname(self, sizeof self) != 0)
+        return 0;
+    self[sizeof self - 1] = 0;
+    return strcasecmp(host, self) == 0;
+}
+
 static void resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
 {
     lookup_t *l = gai->data;
     otpc__conn_t *c = l->conn;
-    if (c->state == C_CLOSING || status < 0 || !res) {
-        if (res)
-            uv_freeaddrinfo(res);
-        return lookup_end(l, c->state == C_CLOSING ? NULL : "cannot resolve the peer's host");
+    otpc__io_t *io = c->io;
+    const char *host = strchr(c->peer, '@') + 1;
+    if (c->state == C_CLOSING) {
+        uv_freeaddrinfo(res);
+        return lookup_end(l, NULL);
     }
-    memcpy(&l->addr, res->ai_addr, sizeof l->addr);
+    int found = status == 0 && res && res->ai_addrlen <= sizeof l->addr;
+    if (found)
+        memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
     uv_freeaddrinfo(res);
-    l->addr.sin_port = htons(OTPC__EPMD_PORT);
+    if (!found && !is_own_host(host)) {
+        char why[200];
+        snprintf(why, sizeof why, "cannot resolve the peer's host to an %s address: %s",
+                 io->cfg.inet6 ? "IPv6" : "IPv4", uv_strerror(status < 0 ? status : UV_EAI_NONAME));
+        return lookup_end(l, why);
+    }
+    if (!found)
+        addr_loopback(io, 0, &l->addr);
+    if (io->cfg.erl_epmd_port) /* every peer listens there: no question to its epmd */
+        return dial(l, io->cfg.erl_epmd_port);
+    addr_set_port(&l->addr, io->cfg.epmd_port);
     l->creq.data = l;
-    if (uv_tcp_connect(&l->creq, &l->tcp, (struct sockaddr *)&l->addr, lookup_connected) < 0)
+    if (uv_tcp_connect(&l->creq, &l->tcp, &l->addr.sa, lookup_connected) < 0)
         lookup_end(l, "cannot reach epmd on the peer's host");
 }
 
@@ -328,7 +453,7 @@ static void connect_to(otpc__io_t *io, const char *node)
     l->tcp.data = l;
     l->gai.data = l;
     struct addrinfo hints = {0};
-    hints.ai_family = AF_INET;
+    hints.ai_family = io->cfg.inet6 ? AF_INET6 : AF_INET;
     hints.ai_socktype = SOCK_STREAM;
     if (uv_getaddrinfo(&io->loop, &l->gai, resolved, at + 1, NULL, &hints) < 0)
         lookup_end(l, "cannot resolve the peer's host");
@@ -569,7 +694,10 @@ static void on_commands(otpc__wake_t *w)
 static void run(void *arg)
 {
     otpc__io_t *io = arg;
-    epmd_register(io);
+    if (io->cfg.no_epmd)
+        ready_without_epmd(io, "not registering with epmd (no_epmd)");
+    else
+        epmd_register(io);
     uv_run(&io->loop, UV_RUN_DEFAULT);
 }
 
@@ -590,6 +718,31 @@ void otpc__io_command(otpc__io_t *io, uint32_t cmd, otpc__conn_t *conn, const ch
                       uint32_t len)
 {
     otpc__mq_push(&io->cmds, cmd, conn, 0, data, len);
+}
+
+/* The listener: on every address of the family (a dual-stack :: for IPv6, as erl's
+ * inet6_tcp), or on dist_ip; at erl_epmd_port if set, else at `port` (0: any). */
+static int listen_on(otpc__io_t *io)
+{
+    const otpc__io_cfg_t *cfg = &io->cfg;
+    uint16_t port = cfg->erl_epmd_port ? cfg->erl_epmd_port : cfg->port;
+    const char *ip = cfg->dist_ip ? cfg->dist_ip : cfg->inet6 ? "::" : "0.0.0.0";
+    otpc__addr_t a;
+    int rc = addr_parse(ip, port, &a);
+    if (rc < 0) {
+        OTPC__LOG_ERROR("dist", "cannot listen on %s: not an IP address", ip);
+        return rc;
+    }
+    if ((rc = uv_tcp_bind(&io->listener, &a.sa, 0)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)&io->listener, 128, on_connection)) < 0) {
+        OTPC__LOG_ERROR("dist", "cannot listen on %s port %u: %s", ip, port, uv_strerror(rc));
+        return rc;
+    }
+    int alen = sizeof a;
+    uv_tcp_getsockname(&io->listener, &a.sa, &alen);
+    io->port = addr_port(&a);
+    OTPC__LOG_INFO("dist", "listening on %s port %u", ip, io->port);
+    return 0;
 }
 
 int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg)
@@ -624,18 +777,8 @@ int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg)
     io->epmd_timer.data = io;
     uv_tcp_init(&io->loop, &io->listener);
     io->listener.data = io;
-    struct sockaddr_in a;
-    uv_ip4_addr("0.0.0.0", cfg->port, &a);
-    if ((rc = uv_tcp_bind(&io->listener, (struct sockaddr *)&a, 0)) < 0 ||
-        (rc = uv_listen((uv_stream_t *)&io->listener, 128, on_connection)) < 0) {
-        OTPC__LOG_ERROR("dist", "cannot listen on port %u: %s", cfg->port, uv_strerror(rc));
+    if ((rc = listen_on(io)) < 0)
         goto fail_handles;
-    }
-    struct sockaddr_in bound;
-    int blen = sizeof bound;
-    uv_tcp_getsockname(&io->listener, (struct sockaddr *)&bound, &blen);
-    io->port = ntohs(bound.sin_port);
-    OTPC__LOG_INFO("dist", "listening on port %u", io->port);
     if (uv_thread_create(&io->thread, run, io))
         goto fail_handles;
     *out = io;

@@ -8,7 +8,9 @@
  * buffer of a connection (otpc__conn_append); it hears back through events on the
  * queue given at start:
  *
- *   OTPC__EV_READY   arg = creation          listening and registered with epmd
+ *   OTPC__EV_READY   arg = creation          listening and registered with epmd (or, with
+ *                                      erl_epmd_port or no_epmd, without it: a random
+ *                                      creation, as net_kernel picks for creation -1)
  *   OTPC__EV_FATAL   data = reason           could not start (name taken, no port...)
  *   OTPC__EV_UP      ptr = conn, arg = flags a handshake finished; the record carries one
  *              data = "peer\0bytes"    reference to conn, the scheduler's until OTPC__EV_DOWN;
@@ -61,6 +63,13 @@ typedef struct {
     unsigned max_handshakes; /* incoming handshakes in progress at once; more are closed */
     size_t busy_limit;       /* queued output past which OTPC__EV_DRAINED is owed (see below) */
     otpc__mq_t *events;      /* the scheduler's queue */
+    /* Addressing and epmd (otpc_node_opts_t has the semantics): */
+    int inet6;              /* AF_INET6 listener, epmd at ::1, peers resolved to IPv6 */
+    uint16_t erl_epmd_port; /* nonzero: listen here, dial every peer here, no PORT_PLEASE2 */
+    int start_epmd;         /* spawn epmd when none answers */
+    int no_epmd;            /* never contact epmd */
+    uint16_t epmd_port;     /* where epmd listens, here and on peers' hosts */
+    const char *dist_ip;    /* the listener's address (borrowed), or NULL */
     /* TLS distribution (inet_tls_dist): both NULL for plain TCP, else both set; the
      * files are read at start and again at OTPC__CMD_RELOAD_TLS. Borrowed. */
     const otpc__tls_conf_t *tls_server;

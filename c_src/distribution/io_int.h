@@ -14,6 +14,13 @@
 #include "transport/tls.h"
 #include "util/wake.h"
 
+/* A peer's, epmd's or the listener's address, IPv4 or IPv6. */
+typedef union {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+} otpc__addr_t;
+
 typedef enum { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_UP, C_CLOSING } conn_state_t;
 
 struct otpc__conn {
@@ -82,6 +89,7 @@ struct otpc__io {
     uv_tcp_t epmd;
     int epmd_open;
     int epmd_tries;
+    int epmd_off; /* registration given up (tolerated) or never tried (no_epmd) */
     uv_timer_t epmd_timer;
     uv_timer_t stop_timer;
     uv_connect_t epmd_creq;

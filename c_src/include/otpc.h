@@ -148,6 +148,19 @@ typedef struct {
     otpc_tls_opts_t tls_server; /* with tls_dist: connections peers make to us */
     otpc_tls_opts_t tls_client; /* with tls_dist: connections we make */
     unsigned async_threads;     /* threads of the blocking-work pool (otpc_async); 0: 4 */
+    /* Distribution over IPv6 (erl's -proto_dist inet6_tcp): listen on ::, register
+     * with epmd at ::1, resolve peers' hosts to IPv6 addresses. */
+    int inet6;
+    /* Without epmd, as erl's -erl_epmd_port: listen on this port and dial every peer
+     * at it, never asking an epmd for a port; registering with epmd is still tried,
+     * and its failure tolerated (the creation is then random). 0: ask epmd. */
+    uint16_t erl_epmd_port;
+    int no_start_epmd;   /* erl's -start_epmd false: never spawn epmd if none runs */
+    int no_epmd;         /* erl's -no_epmd: never contact epmd; needs erl_epmd_port */
+    uint16_t epmd_port;  /* epmd's own port; 0: $ERL_EPMD_PORT, else 4369 */
+    const char *dist_ip; /* address the listener binds (erl's inet_dist_use_interface),
+                          * an IPv4 or IPv6 literal, borrowed until the node is
+                          * freed; NULL: every address of the family */
 } otpc_node_opts_t;
 
 /* Create a node: resolves the host name and the cookie; nothing listens yet.
@@ -171,11 +184,13 @@ typedef struct {
 /* Add a service (copied) before otpc_node_run. 0, OTPC_EINVAL or OTPC_ENOMEM. */
 int otpc_node_add_service(otpc_node_t *node, const otpc_service_t *svc);
 
-/* Listen, register with epmd (starting it if it is not running), then run the
- * scheduler on the calling thread until otpc_node_stop(). on_start (may be NULL) runs
- * on the scheduler thread once the node is registered -- pids carry the creation epmd
- * hands out, so this is where boot processes are spawned; a negative return stops the
- * node with that error. Returns 0 after a clean stop, else an OTPC_E* code. */
+/* Listen, register with epmd (starting it if it is not running, unless no_start_epmd;
+ * not at all with no_epmd), then run the scheduler on the calling thread until
+ * otpc_node_stop(). on_start (may be NULL) runs on the scheduler thread once the node
+ * is registered -- pids carry the creation epmd hands out (or the random one of
+ * erl_epmd_port and no_epmd), so this is where boot processes are spawned; a negative
+ * return stops the node with that error. Returns 0 after a clean stop, else an
+ * OTPC_E* code. */
 OTPC_WUR int otpc_node_run(otpc_node_t *node, int (*on_start)(otpc_node_t *node, void *arg),
                            void *arg);
 

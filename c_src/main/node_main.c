@@ -22,6 +22,7 @@ typedef struct {
     const char *daemon_module; /* -daemon PORT:MODULE */
     uint16_t daemon_port;
     const char *daemon_ip; /* -daemon_ip IP */
+    char dist_ip[48];      /* -kernel inet_dist_use_interface, as text */
     const char *load[64];  /* -load PATH, in order */
     int nload;
 } boot_t;
@@ -37,7 +38,9 @@ static void usage(void)
             "                 [-async_threads N]\n"
             "                 [-proto_dist inet_tcp|inet_tls]\n"
             "                 [-ssl_dist_opt server_certfile F client_verify verify_peer ...]\n"
-            "                 [-ssl_dist_optfile FILE]\n"
+            "                 [-ssl_dist_optfile FILE] [-erl_epmd_port PORT]\n"
+            "                 [-start_epmd true|false] [-no_epmd]\n"
+            "                 [-kernel inet_dist_use_interface {A,B,C,D}]\n"
             "It runs the example servers echo, stack and ch3 under otpc_sup. -load loads a\n"
             "plug-in's modules (startable by name, as the examples). -daemon listens on\n"
             "PORT (TCP, loopback unless -daemon_ip) with one MODULE server (an example or a\n"
@@ -50,7 +53,11 @@ static void usage(void)
             "-async_threads: threads for blocking work (otpc_async; default 4).\n"
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n"
             "-proto_dist inet_tls: distribution over TLS, with erl's -ssl_dist_opt pairs\n"
-            "or -ssl_dist_optfile (certificates are re-read on SIGHUP).\n");
+            "or -ssl_dist_optfile (certificates are re-read on SIGHUP); inet6_tcp and\n"
+            "inet6_tls: the same over IPv6. -erl_epmd_port: listen on PORT and reach\n"
+            "every peer at PORT, without asking epmd (registering is still tried;\n"
+            "failing is no error). -start_epmd false: never start epmd. -no_epmd: never\n"
+            "contact epmd (with -erl_epmd_port). epmd's own port: $ERL_EPMD_PORT.\n");
 }
 
 /* otpc_sup is the node program's permanent application. When it ends (it gave up after
@@ -191,18 +198,23 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     return 0;
 }
 
-/* -proto_dist: erl's carriers by module name. */
+/* -proto_dist: erl's carriers by module name, over IPv4 or IPv6. */
 static int proto_dist(const char *val, otpc_node_opts_t *o)
 {
-    if (!strcmp(val, "inet_tcp")) {
-        o->tls_dist = 0;
-        return 0;
-    }
-    if (!strcmp(val, "inet_tls")) {
-        o->tls_dist = 1;
-        return 0;
-    }
-    fprintf(stderr, "error otpc_node: -proto_dist %s is not supported (inet_tcp, inet_tls)\n", val);
+    static const struct {
+        const char *name;
+        int tls, inet6;
+    } protos[] = {{"inet_tcp", 0, 0}, {"inet6_tcp", 0, 1}, {"inet_tls", 1, 0}, {"inet6_tls", 1, 1}};
+    for (size_t i = 0; i < sizeof protos / sizeof *protos; i++)
+        if (!strcmp(val, protos[i].name)) {
+            o->tls_dist = protos[i].tls;
+            o->inet6 = protos[i].inet6;
+            return 0;
+        }
+    fprintf(stderr,
+            "error otpc_node: -proto_dist %s is not supported (inet_tcp, inet6_tcp, inet_tls, "
+            "inet6_tls)\n",
+            val);
     return -1;
 }
 
@@ -230,6 +242,41 @@ static int ssl_dist_opts(int argc, char **argv, int *i, otpc_node_opts_t *o)
     return 0;
 }
 
+/* erl's `-kernel inet_dist_use_interface {127,0,0,1}` (8 elements for IPv6), as the
+ * textual address the listener binds. */
+static int parse_ip_tuple(const char *t, char *out, size_t cap)
+{
+    unsigned long e[8];
+    int n = 0;
+    const char *p = t;
+    if (*p++ != '{')
+        return -1;
+    for (;;) {
+        char *end;
+        if (n == 8 || *p < '0' || *p > '9')
+            return -1;
+        e[n++] = strtoul(p, &end, 10);
+        p = end;
+        if (*p == '}' && !p[1])
+            break;
+        if (*p++ != ',')
+            return -1;
+    }
+    if (n == 4 && e[0] < 256 && e[1] < 256 && e[2] < 256 && e[3] < 256) {
+        snprintf(out, cap, "%lu.%lu.%lu.%lu", e[0], e[1], e[2], e[3]);
+        return 0;
+    }
+    if (n != 8)
+        return -1;
+    size_t len = 0;
+    for (int i = 0; i < 8 && len < cap; i++) {
+        if (e[i] > 0xffff)
+            return -1;
+        len += (size_t)snprintf(out + len, cap - len, i ? ":%lx" : "%lx", e[i]);
+    }
+    return len < cap ? 0 : -1;
+}
+
 /* Returns 0, or 2 (bad usage) after printing why. */
 static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
 {
@@ -245,6 +292,8 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
             /* the program's own bare flag */
         } else if (!strcmp(a, "-watch_stdin")) {
             o->watch_stdin = 1;
+        } else if (!strcmp(a, "-no_epmd")) {
+            o->no_epmd = 1;
         } else if (!val) {
             fprintf(stderr, "error otpc_node: unknown flag or missing value: %s\n", a);
             return 2;
@@ -298,6 +347,17 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
             rl.rlim_cur = (rlim_t)v < rl.rlim_max ? (rlim_t)v : rl.rlim_max;
             setrlimit(RLIMIT_NOFILE, &rl);
             i++;
+        } else if (!strcmp(a, "-erl_epmd_port") && !parse_uint(val, 65535, &v) && v >= 1) {
+            o->erl_epmd_port = (uint16_t)v;
+            i++;
+        } else if (!strcmp(a, "-start_epmd") && (!strcmp(val, "true") || !strcmp(val, "false"))) {
+            o->no_start_epmd = val[0] == 'f';
+            i++;
+        } else if (!strcmp(a, "-kernel") && i + 2 < argc &&
+                   !strcmp(val, "inet_dist_use_interface") &&
+                   parse_ip_tuple(argv[i + 2], b->dist_ip, sizeof b->dist_ip) == 0) {
+            o->dist_ip = b->dist_ip;
+            i += 2;
         } else if (!strcmp(a, "-daemon_ip")) {
             b->daemon_ip = val;
             i++;
@@ -319,6 +379,12 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
     }
     if (!o->name) {
         fprintf(stderr, "error otpc_node: -sname or -name is required\n");
+        return 2;
+    }
+    if (o->no_epmd && !o->erl_epmd_port) {
+        /* erlexec refuses -no_epmd without a -proto_dist that finds peers itself; ours
+         * finds them only at a fixed port */
+        fprintf(stderr, "error otpc_node: -no_epmd needs -erl_epmd_port\n");
         return 2;
     }
     char err[300];

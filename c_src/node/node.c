@@ -24,6 +24,7 @@
 #include "daemon/daemon_int.h"
 #include "distribution/dist_int.h"
 #include "otp/gen_server_int.h"
+#include "proto/epmd.h"
 #include "services/rpc.h"
 #include "services/services.h"
 #include "util/log.h"
@@ -278,6 +279,31 @@ static int resolve_name(otpc_node_t *n, const char *name, int longnames)
     return 0;
 }
 
+/* epmd's port as erl finds it: the option, else $ERL_EPMD_PORT (erlexec passes it on
+ * as -epmd_port), else 4369. */
+static int resolve_epmd(otpc_node_opts_t *o)
+{
+    const char *env = getenv("ERL_EPMD_PORT");
+    if (o->no_epmd && !o->erl_epmd_port) {
+        OTPC__LOG_ERROR("node", "no_epmd needs erl_epmd_port: no other way to find peers");
+        return OTPC_EINVAL;
+    }
+    if (o->epmd_port)
+        return 0;
+    if (!env || !*env) {
+        o->epmd_port = OTPC__EPMD_PORT;
+        return 0;
+    }
+    char *end;
+    unsigned long v = strtoul(env, &end, 10);
+    if (*end || v == 0 || v > 65535) {
+        OTPC__LOG_ERROR("node", "bad ERL_EPMD_PORT: %.20s", env);
+        return OTPC_EINVAL;
+    }
+    o->epmd_port = (uint16_t)v;
+    return 0;
+}
+
 int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
 {
     int rc;
@@ -297,7 +323,7 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
         rc = OTPC_EINVAL;
         goto fail;
     }
-    if ((rc = resolve_cookie(n, opts->cookie)) != 0)
+    if ((rc = resolve_epmd(&n->opts)) != 0 || (rc = resolve_cookie(n, opts->cookie)) != 0)
         goto fail;
     n->opts.name = n->name;
     n->opts.cookie = n->cookie;
