@@ -105,6 +105,25 @@ struct otpc__io {
     char tls_in[2048]; /* ciphertext of a connection in setup, fed to its engine at once */
 };
 
+/* Until a peer has proved the cookie: bytes read at a time (conn.c) */
+#define OTPC__HS_READ 512
+
+/* conn.c, for conn_tls.c */
+/* The TLS engine's records to the connection's output, under out_lock (or before
+ * OTPC__EV_UP, on the I/O thread). 1 when the I/O thread must be told. */
+int otpc__conn_append_records(otpc__conn_t *c);
+/* Handshake messages in rbuf: bytes consumed, or -1 when closing or up. */
+ssize_t otpc__conn_read_handshake(otpc__conn_t *c);
+/* The distribution handshake begins (TLS: once TLS is up). 0, or -1 when closing. */
+int otpc__conn_start_dist(otpc__conn_t *c);
+
+/* conn_tls.c */
+/* The engine for a connection that starts; a client's first flight goes out. 0, or -1
+ * when the connection is closing. */
+int otpc__conn_tls_setup(otpc__conn_t *c);
+/* Ciphertext read during setup. */
+void otpc__conn_tls_input(otpc__conn_t *c, const char *data, size_t len);
+
 /* conn.c */
 otpc__conn_t *otpc__conn_new(otpc__io_t *io, int initiator, const char *peer);
 /* The socket is connected (either way): start reading and the handshake. */
