@@ -108,6 +108,14 @@ struct otpc__io {
 /* Until a peer has proved the cookie: bytes read at a time (conn.c) */
 #define OTPC__HS_READ 512
 
+/* io.c: addresses in the distribution's family */
+void otpc__addr_set_port(otpc__addr_t *a, uint16_t port);
+/* This machine (127.0.0.1 or ::1). */
+void otpc__addr_loopback(const otpc__io_t *io, uint16_t port, otpc__addr_t *a);
+
+/* dial.c: connect to `node` (OTPC__CMD_CONNECT). */
+void otpc__io_connect(otpc__io_t *io, const char *node);
+
 /* conn.c, for conn_tls.c */
 /* The TLS engine's records to the connection's output, under out_lock (or before
  * OTPC__EV_UP, on the I/O thread). 1 when the I/O thread must be told. */
