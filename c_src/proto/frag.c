@@ -99,8 +99,8 @@ size_t otpc__dhdr_from_pass(const char *pkt, size_t len, char *out)
     if (len < 2 || pkt[0] != PASS_THROUGH || otpc__term_skip_versioned(pkt + 1, len - 1, &ctl))
         return 0;
     size_t rest = 1 + ctl; /* the payload's version byte, if any */
-    if (rest < len && (unsigned char)pkt[rest] != ERL_VERSION_MAGIC)
-        return 0;
+    if (rest < len && ((unsigned char)pkt[rest] != ERL_VERSION_MAGIC || rest + 1 == len))
+        return 0; /* not a versioned payload after the control message */
     size_t w = otpc__dhdr_put_normal(out);
     memcpy(out + w, pkt + 2, ctl - 1);
     w += ctl - 1;
