@@ -62,7 +62,7 @@ typedef struct {
     otpc__mq_t events;    /* from the I/O thread (EV_*), woken through the node's wake */
     otpc__peer_t **peers; /* by atom id */
     uint32_t peers_cap;
-    ei_x_buff ctl; /* dsig.c: the control message under construction */
+    ei_x_buff ctl;       /* dsig.c: the control message under construction */
     uv_idle_t emit_idle; /* a turn soon while streams can move on (ostream.h) */
     int emit_idle_init;
 

@@ -24,9 +24,8 @@ static ei_x_buff *begin(otpc_node_t *n, int arity, long op)
 
 /* Queue the control message `x` (operation `op`) from the local process `from` (NULL:
  * none) and its payload, in up to two pieces, for `node`, and count it (dstats.h). */
-static int queue(otpc_node_t *n, uint32_t node, const otpc_pid_t *from, long op,
-                 const ei_x_buff *x, const char *payload, size_t plen, const char *tail,
-                 size_t tlen)
+static int queue(otpc_node_t *n, uint32_t node, const otpc_pid_t *from, long op, const ei_x_buff *x,
+                 const char *payload, size_t plen, const char *tail, size_t tlen)
 {
     int rc = otpc__peer_send(n, node, from, x, payload, plen, tail, tlen);
     if (rc == 0)

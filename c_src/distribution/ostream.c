@@ -120,8 +120,8 @@ static size_t stream_left(const otpc__ostream_t *s)
     return s->q.len - s->head;
 }
 
-int otpc__os_queue(otpc_node_t *n, otpc__peer_t *p, const otpc_pid_t *from,
-                   const otpc__osrc_t *src, size_t ctl, int frag)
+int otpc__os_queue(otpc_node_t *n, otpc__peer_t *p, const otpc_pid_t *from, const otpc__osrc_t *src,
+                   size_t ctl, int frag)
 {
     otpc__ostream_t *s = otpc__os_find(p, from);
     int fresh = !s;

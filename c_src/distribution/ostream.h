@@ -32,9 +32,11 @@
  * A small message waits behind a few of them per stream at most; the 22 bytes of
  * header cost 0.03%. Messages whose frame is larger go as fragments. */
 #define OTPC__FRAG_SIZE (64 * 1024)
-/* Bytes moved from streams to a peer's output per turn, so one peer's large messages
- * never hold the scheduler for long. */
-#define OTPC__EMIT_BUDGET (256 * 1024)
+/* Bytes moved from streams to a peer's output per turn at most (the backlog's half of
+ * busy_limit bounds it first unless -zdbbl is large), so one peer's large messages
+ * never hold the scheduler for long. Each refill costs a loop iteration: 256 KiB per
+ * turn measured at half the throughput of 1 MiB (bench/frag_run). */
+#define OTPC__EMIT_BUDGET (1024 * 1024)
 
 /* A message after its header, in up to three pieces (control, payload, tail). */
 typedef struct {
@@ -48,8 +50,8 @@ otpc__ostream_t *otpc__os_find(otpc__peer_t *p, const otpc_pid_t *from);
 /* Queue a message on from's stream (created if needed): as fragments when `frag` (its
  * control message, the first `ctl` bytes, fits in the first one), else whole with the
  * normal header. 0 or OTPC_ENOMEM (nothing queued). */
-int otpc__os_queue(otpc_node_t *n, otpc__peer_t *p, const otpc_pid_t *from,
-                   const otpc__osrc_t *src, size_t ctl, int frag);
+int otpc__os_queue(otpc_node_t *n, otpc__peer_t *p, const otpc_pid_t *from, const otpc__osrc_t *src,
+                   size_t ctl, int frag);
 
 /* Move frames from the streams to the output while the backlog allows (see above).
  * Returns 1 when streams remain and the backlog has room (call again next turn), 0

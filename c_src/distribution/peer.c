@@ -258,8 +258,8 @@ static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
 
 /* The message's pieces as they follow the header: with fragments agreed the terms lose
  * their version bytes (proto/frag.h), else they keep them after 'p'. */
-static size_t pieces(const otpc__peer_t *p, const ei_x_buff *ctl, const char *payload,
-                     size_t plen, const char *tail, size_t tlen, otpc__osrc_t *src)
+static size_t pieces(const otpc__peer_t *p, const ei_x_buff *ctl, const char *payload, size_t plen,
+                     const char *tail, size_t tlen, otpc__osrc_t *src)
 {
     int strip = p->fragments;
     src->seg[0] = ctl->buff + strip;

@@ -40,7 +40,7 @@
 
 #define HDR 4
 
-static guard_t g_piece, g_packet;
+static guard_t g_piece, g_packet, g_pass;
 
 static int inside(const char *p, size_t n, const char *lo, size_t len)
 {
@@ -174,7 +174,7 @@ static int with_header(const char *d, size_t n)
         return fragment(&h, pkt, n);
     if (otpc__dhdr_to_pass(pkt, n, &plen, &why) != 0)
         return -1;
-    check_packet(guard_put(&g_packet, pkt, plen), plen);
+    check_packet(guard_put(&g_pass, pkt, plen), plen);
     return 0;
 }
 
@@ -243,6 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!g_piece.base) {
         guard_init(&g_piece);
         guard_init(&g_packet);
+        guard_init(&g_pass);
     }
     if (size < 1 || size > g_piece.cap)
         return 0;

@@ -103,8 +103,8 @@ static void headers_malformed(void **state)
 {
     (void)state;
     char b[OTPC__DHDR_FIRST_LEN];
-    assert_int_equal(parse_copy("p\x83", 2), OTPC_EPROTO);      /* pass-through */
-    assert_int_equal(parse_copy("\x83", 1), OTPC_EPROTO);       /* too short */
+    assert_int_equal(parse_copy("p\x83", 2), OTPC_EPROTO);            /* pass-through */
+    assert_int_equal(parse_copy("\x83", 1), OTPC_EPROTO);             /* too short */
     assert_int_equal(parse_copy("\x83\x44\x01\x00", 4), OTPC_EPROTO); /* atom cache */
     assert_int_equal(parse_copy("\x83\x47\x00", 3), OTPC_EPROTO);     /* unknown */
     otpc__dhdr_put_first(b, 1, 2);
@@ -161,8 +161,8 @@ static void whole_message_forms(void **state)
 }
 
 /* Fragment `b[0..n)` (a body) of sequence seq with id frag into tab. */
-static int add(otpc__frag_tab_t *t, int first, uint64_t seq, uint64_t frag, const char *b,
-               size_t n, const char **m, size_t *mlen)
+static int add(otpc__frag_tab_t *t, int first, uint64_t seq, uint64_t frag, const char *b, size_t n,
+               const char **m, size_t *mlen)
 {
     char *pkt = malloc(OTPC__DHDR_FIRST_LEN + n + 1);
     assert_non_null(pkt);
@@ -260,10 +260,10 @@ static void inconsistent_refused(void **state)
     size_t mlen;
     assert_int_equal(add(&t, 0, 5, 1, b, 10, &m, &mlen), OTPC_EPROTO); /* unknown sequence */
     assert_int_equal(add(&t, 1, 5, 3, b, 40, &m, &mlen), 0);
-    assert_int_equal(add(&t, 1, 5, 3, b, 40, &m, &mlen), OTPC_EPROTO); /* id in progress */
+    assert_int_equal(add(&t, 1, 5, 3, b, 40, &m, &mlen), OTPC_EPROTO);      /* id in progress */
     assert_int_equal(add(&t, 0, 5, 1, b + 40, 10, &m, &mlen), OTPC_EPROTO); /* skips 2 */
     assert_int_equal(add(&t, 0, 5, 3, b + 40, 10, &m, &mlen), OTPC_EPROTO); /* repeats 3 */
-    assert_int_equal(add(&t, 1, 6, 2, b, 3, &m, &mlen), OTPC_EPROTO); /* control cut */
+    assert_int_equal(add(&t, 1, 6, 2, b, 3, &m, &mlen), OTPC_EPROTO);       /* control cut */
     assert_int_equal(add(&t, 1, 7, (1 << 20) + 1, b, n, &m, &mlen), OTPC_EPROTO); /* too many */
     otpc__frag_free(&t);
     /* at most OTPC__FRAG_SEQS in progress */
@@ -316,9 +316,9 @@ static void bounded_by_max(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(headers_round_trip),       cmocka_unit_test(headers_malformed),
-        cmocka_unit_test(whole_message_forms),      cmocka_unit_test(reassembled_at_every_cut),
-        cmocka_unit_test(sequences_interleave),     cmocka_unit_test(inconsistent_refused),
+        cmocka_unit_test(headers_round_trip),   cmocka_unit_test(headers_malformed),
+        cmocka_unit_test(whole_message_forms),  cmocka_unit_test(reassembled_at_every_cut),
+        cmocka_unit_test(sequences_interleave), cmocka_unit_test(inconsistent_refused),
         cmocka_unit_test(bounded_by_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
