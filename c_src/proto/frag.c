@@ -137,7 +137,8 @@ static int grow(otpc__frag_tab_t *t, otpc__fseq_t *s, size_t extra)
     otpc__buf_t *b = &s->buf;
     if (b->cap - b->len >= extra)
         return 0;
-    size_t need = b->len + extra, cap = b->cap ? b->cap : 256, top = t->max + FORM_EXTRA;
+    size_t need = b->len + extra, top = t->max + FORM_EXTRA;
+    size_t cap = b->cap ? b->cap : 256 < top ? 256 : top;
     while (cap < need)
         cap = cap > top / 2 ? top : cap * 2;
     if (cap < need)
