@@ -14,8 +14,9 @@
 #   make run      start node c1 (with the example servers, and a daemon serving one
 #                 stack per connection on DAEMON_PORT, default 7000) in the
 #                 foreground; ARGS=... adds flags, e.g. ARGS="-loglevel debug"
-#   make bench    the C echo against the same server on BEAM (bench/run), then the
-#                 daemon against a gen_tcp daemon on BEAM (bench/daemon_run); not tests
+#   make bench    the C echo against the same server on BEAM (bench/run), the daemon
+#                 against a gen_tcp daemon on BEAM (bench/daemon_run), and a small
+#                 call's latency while 64 MiB messages stream (bench/frag_run); not tests
 #   make fuzz     build the libFuzzer targets and run each FUZZ_TIME seconds (default 60)
 #   make fuzz-ci  the same from the committed corpus only, FUZZ_CI_TIME seconds each
 #                 (default 30); fails if any target finds a crash
@@ -72,7 +73,7 @@ test-san-ct:
 	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_test_node \
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOG)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG)/ubsan \
-	    $(REBAR) ct --sname $(CT_SNAME)_san --suite test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE
+	    $(REBAR) ct --sname $(CT_SNAME)_san --suite test/otpc_dist_SUITE,test/otpc_frag_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE
 	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
 	    echo "sanitizer reports from the node program:"; cat $(SAN_LOG)/*; exit 1; fi
 
@@ -132,6 +133,7 @@ run: build cookie
 bench: build
 	bench/run
 	bench/daemon_run
+	bench/frag_run
 
 # scripts/fuzz.sh runs every target in turn; new inputs go to a scratch corpus that the
 # committed one (c_src/fuzz/corpus/NAME) seeds. fuzz-ci starts from the committed
