@@ -28,10 +28,11 @@ mirror=${OTP_ROOT_MIRROR:-http://deb.debian.org/debian}
 # What the suites need: erl, common_test, ssl (the TLS daemon cases), eunit's
 # header (test/*_tests.erl are compiled with the suites), PropEr's header and
 # app, rebar3 to compile and run them as `make test` does, and elixir for the
-# Elixir cases. systemd-standalone-sysusers satisfies newer erlang-base's
+# Elixir cases, openssl to make the TLS distribution suite's certificates.
+# systemd-standalone-sysusers satisfies newer erlang-base's
 # "systemd | systemd-standalone-sysusers" without systemd itself.
 packages=(erlang-base erlang-common-test erlang-ssl erlang-eunit erlang-proper-dev
-          rebar3 elixir systemd-standalone-sysusers)
+          rebar3 elixir openssl systemd-standalone-sysusers)
 
 roots=_build/roots
 dir=$roots/$release

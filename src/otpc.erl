@@ -17,6 +17,7 @@
 -export([start/4, start_link/4]).
 -export([start_daemon/4, daemon_port/1, daemon_info/1, stop_daemon/1, stop_daemon/2]).
 -export([load_module/2, purge_module/2, soft_purge_module/2, which_modules/1]).
+-export([reload_tls/1]).
 -export_type([start_opts/0, server_opts/0, start_ret/0, daemon_opts/0]).
 
 -compile({no_auto_import, [nodes/0]}).
@@ -219,6 +220,15 @@ soft_purge_module(Node, Module) when is_atom(Node), is_atom(Module) ->
                                  | {error, term()}.
 which_modules(Node) when is_atom(Node) ->
     starter_call(Node, {which_modules}).
+
+%% @doc Makes the C node read its TLS certificate, key and CA files again:
+%% those of TLS distribution and of every TLS daemon (certificates rotated;
+%% SIGHUP to the node program does the same). Connections made from then on
+%% use them; those already up keep theirs. `{error, Reason}' names a file
+%% that could not be used: its user keeps what it had, the others reload.
+-spec reload_tls(node()) -> ok | {error, term()}.
+reload_tls(Node) when is_atom(Node) ->
+    starter_call(Node, {reload_tls}).
 
 starter_call(Node, Req) ->
     try

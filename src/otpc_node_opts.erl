@@ -14,6 +14,11 @@
 %%   its argv, where any local user could read it from `/proc'.</li>
 %% <li>The node always runs with `-watch_stdin': closing its port stops
 %%   it.</li>
+%% <li>The node speaks the calling node's distribution: a caller run with
+%%   `-proto_dist inet_tls' passes it on, with its `-ssl_dist_optfile' or
+%%   `-ssl_dist_opt' arguments, unless the options' `args' name a
+%%   `-proto_dist' of their own (a node that could not reach its starter
+%%   would never answer the ping that confirms its start).</li>
 %% </ul>
 -module(otpc_node_opts).
 
@@ -33,9 +38,11 @@
 -type context() :: #{node := node(),
                      longnames := boolean(),
                      cookie := atom(),
-                     executable := file:filename_all()}.
-%% The calling node: its name, whether it uses long names, its cookie, and
-%% the node program to run when the options name none.
+                     executable := file:filename_all(),
+                     dist_args => [string()]}.
+%% The calling node: its name, whether it uses long names, its cookie, the
+%% node program to run when the options name none, and the arguments that
+%% select its distribution carrier (`[]' for the default, plain TCP).
 
 -define(DEFAULT_TIMEOUT, 10000).
 
@@ -75,7 +82,31 @@ context() ->
     #{node => node(),
       longnames => net_kernel:longnames() =:= true,
       cookie => erlang:get_cookie(),
-      executable => Exe}.
+      executable => Exe,
+      dist_args => dist_args()}.
+
+%% The carriers the node program speaks, as erl names them; a caller on
+%% another (its own module, say) passes nothing on.
+dist_args() ->
+    case init:get_argument(proto_dist) of
+        {ok, [[Proto]]} when Proto =:= "inet_tls"; Proto =:= "inet6_tls" ->
+            ["-proto_dist", Proto] ++ ssl_dist_args();
+        {ok, [[Proto]]} when Proto =:= "inet6_tcp" ->
+            ["-proto_dist", Proto];
+        _ ->
+            []
+    end.
+
+ssl_dist_args() ->
+    File = case init:get_argument(ssl_dist_optfile) of
+               {ok, [[F]]} -> ["-ssl_dist_optfile", F];
+               _ -> []
+           end,
+    Opts = case init:get_argument(ssl_dist_opt) of
+               {ok, Lists} -> ["-ssl_dist_opt" | lists:append(Lists)];
+               error -> []
+           end,
+    File ++ Opts.
 
 %% @doc The node program's argv (after its name).
 -spec port_args(config()) -> [string()].
@@ -133,11 +164,16 @@ build(#{name := Name} = Opts, #{node := Self, longnames := Longnames} = Context)
               default -> maps:get(executable, Context);
               Given -> Given
           end,
+    Args = maps:get(args, Opts, []),
+    Dist = case lists:member("-proto_dist", Args) of
+               true -> [];
+               false -> maps:get(dist_args, Context, [])
+           end,
     #{node => list_to_atom(NodeName),
       name_args => NameArgs,
       cookie => maps:get(cookie, Opts, maps:get(cookie, Context)),
-      args => [A || P <- maps:get(load, Opts, []),
-                    A <- ["-load", unicode:characters_to_list(P)]] ++ maps:get(args, Opts, []),
+      args => Dist ++ [A || P <- maps:get(load, Opts, []),
+                            A <- ["-load", unicode:characters_to_list(P)]] ++ Args,
       env => maps:get(env, Opts, []),
       timeout => maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
       executable => Exe}.

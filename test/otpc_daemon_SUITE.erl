@@ -24,7 +24,8 @@
          oversized_length_ends_only_that_connection/1, max_connections/1,
          init_stop_is_refused/1, idle_timeout/1, graceful_stop/1,
          owner_exit_stops_daemon/1, open_close_loop_no_leak/1,
-         tls_bad_certificate/1, tls_stalled_handshake/1, emfile_backs_off/1,
+         tls_bad_certificate/1, tls_stalled_handshake/1, tls_certificates_rotate/1,
+         emfile_backs_off/1,
          half_close_still_answered/1, elixir_client/1, coalesced_and_split_frames/1,
          node_flag_daemon/1, flood_is_held_back/1, push_is_busy/1,
          input_budget/1, c_api_port_and_stop/1]).
@@ -59,7 +60,8 @@ groups() ->
               coalesced_and_split_frames, push_is_busy, input_budget],
     [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered, elixir_client,
                           node_flag_daemon, flood_is_held_back, c_api_port_and_stop]},
-     {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake]}].
+     {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake,
+                          tls_certificates_rotate]}].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -516,6 +518,47 @@ tls_bad_certificate(Config) ->
       end, [Bad, None]),
     #{active := 1} = otpc:daemon_info(D),
     ok.
+
+-spec tls_certificates_rotate(config()) -> ok.
+tls_certificates_rotate(Config) ->
+    ct:comment("otpc:reload_tls/1 makes a TLS daemon read its certificate files "
+               "again: new clients get the new certificate, a client already "
+               "connected carries on, and a file that cannot be used is an error "
+               "that leaves the daemon serving with what it had."),
+    Dir = filename:join(?config(priv_dir, Config), "rotate"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Old = ?config(certs, Config),
+    New = ?config(other_certs, Config),
+    Cert = filename:join(Dir, "server.pem"),
+    Key = filename:join(Dir, "server.key"),
+    Install = fun(#{certfile := C, keyfile := K}) ->
+                      {ok, _} = file:copy(C, Cert),
+                      {ok, _} = file:copy(K, Key)
+              end,
+    Install(Old),
+    {_D, Port} = daemon(Config, #{tls => [{certfile, Cert}, {keyfile, Key}]}),
+    Node = ?config(node, Config),
+    Before = client(Config, Port),
+    true = served_with(Port, Old),
+    Install(New),
+    true = served_with(Port, Old), %% nothing changes until asked
+    ok = otpc:reload_tls(Node),
+    true = served_with(Port, New),
+    served = otpc_client:call(Before, served),
+    ok = file:write_file(Key, <<"not a key">>),
+    {error, Why} = otpc:reload_tls(Node),
+    true = string:find(Why, "keyfile") =/= nomatch,
+    true = served_with(Port, New),
+    ok.
+
+%% A new TLS connection to Port is served with the certificate of Certs.
+served_with(Port, #{certfile := File}) ->
+    {ok, Pem} = file:read_file(File),
+    [{'Certificate', Der, _}] = public_key:pem_decode(Pem),
+    {ok, S} = ssl:connect("localhost", Port, [binary, {active, false}, {verify, verify_none}]),
+    {ok, Got} = ssl:peercert(S),
+    ok = ssl:close(S),
+    Got =:= Der.
 
 -spec tls_stalled_handshake(config()) -> ok.
 tls_stalled_handshake(Config) ->

@@ -50,6 +50,16 @@ defaults_short_names_test() ->
                         executable => ?EXE}},
                  otpc_node_opts:config(#{name => c1}, short())).
 
+tls_dist_inherited_test() ->
+    Tls = ["-proto_dist", "inet_tls", "-ssl_dist_optfile", "/etc/otpc/dist.conf"],
+    Ctx = (short())#{dist_args => Tls},
+    {ok, C} = otpc_node_opts:config(#{name => c1, args => ["-probe"]}, Ctx),
+    ?assertEqual(Tls ++ ["-probe"], maps:get(args, C)),
+    %% A -proto_dist of the caller's own replaces the inherited one whole.
+    Own = ["-proto_dist", "inet_tcp"],
+    {ok, C2} = otpc_node_opts:config(#{name => c1, args => Own}, Ctx),
+    ?assertEqual(Own, maps:get(args, C2)).
+
 load_and_env_test() ->
     {ok, C} = otpc_node_opts:config(#{name => c1, load => ["a.so", <<"b.so">>],
                                       args => ["-probe"],

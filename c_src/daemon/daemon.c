@@ -55,6 +55,7 @@ typedef struct {
     const otpc_gen_server_t *mod;
     otpc__buf_t arg; /* versioned */
     otpc__tls_ctx_t *tls;
+    char *tls_files[3]; /* certfile, keyfile, cacertfile: read again at a reload */
     otpc_daemon_opts_t o;
     int has_owner;
     otpc_pid_t owner;
@@ -420,6 +421,8 @@ static void free_daemon(daemon_t *d)
 {
     close_listener(d);
     otpc__tls_ctx_free(d->tls);
+    for (int i = 0; i < 3; i++)
+        free(d->tls_files[i]);
     otpc__buf_free(&d->arg);
     otpc__buf_free(&d->pg_group);
     for (uint32_t i = 0; i < d->stoppers.len; i++)
@@ -449,17 +452,57 @@ static const otpc_proc_ops_t daemon_ops = {
 
 /* ---- starting ---------------------------------------------------------------------- */
 
+static otpc__tls_ctx_t *tls_ctx(const daemon_t *d, char *err, size_t cap)
+{
+    otpc__tls_conf_t tc = {.certfile = d->tls_files[0],
+                           .keyfile = d->tls_files[1],
+                           .cacertfile = d->tls_files[2],
+                           .verify_peer = d->o.verify_peer,
+                           .fail_if_no_peer_cert = d->o.fail_if_no_peer_cert};
+    return otpc__tls_ctx_new(&tc, err, cap);
+}
+
+/* The files' names are kept: certificates rotate (otpc__daemons_reload_tls). */
 static int make_tls(daemon_t *d, otpc__derr_t *e)
 {
     if (!d->o.tls)
         return 0;
-    otpc__tls_conf_t tc = {d->o.certfile, d->o.keyfile, d->o.cacertfile, d->o.verify_peer,
-                           d->o.fail_if_no_peer_cert};
-    d->tls = otpc__tls_ctx_new(&tc, e->detail, sizeof e->detail);
+    const char *files[3] = {d->o.certfile, d->o.keyfile, d->o.cacertfile};
+    for (int i = 0; i < 3; i++)
+        if (files[i] && !(d->tls_files[i] = strdup(files[i])))
+            return OTPC_ENOMEM;
+    d->tls = tls_ctx(d, e->detail, sizeof e->detail);
     if (d->tls)
         return 0;
     snprintf(e->kind, sizeof e->kind, "tls");
     return OTPC_EINVAL;
+}
+
+int otpc__daemons_reload_tls(otpc_node_t *n, char *err, size_t cap)
+{
+    int rc = 0;
+    err[0] = 0;
+    for (uint32_t i = 0; i < n->nprocs_cap; i++) {
+        otpc_proc_t *p = n->procs[i];
+        daemon_t *d = p && p->ops == &daemon_ops ? otpc_proc_data(p) : NULL;
+        if (!d || !d->tls)
+            continue;
+        char why[200];
+        otpc__tls_ctx_t *fresh = tls_ctx(d, why, sizeof why);
+        if (!fresh) {
+            /* the others still get theirs; this one keeps the files it had */
+            OTPC__LOG_ERROR("daemon", "TLS daemon on port %u keeps its certificates: %s", d->port,
+                            why);
+            snprintf(err, cap, "daemon on port %u: %s", d->port, why);
+            rc = OTPC_EINVAL;
+            continue;
+        }
+        /* sessions in progress hold their own reference to the old context */
+        otpc__tls_ctx_free(d->tls);
+        d->tls = fresh;
+        OTPC__LOG_NOTICE("daemon", "TLS daemon on port %u: certificates re-read", d->port);
+    }
+    return rc;
 }
 
 /* Copies of the pg options, checked. */

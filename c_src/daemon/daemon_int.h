@@ -54,6 +54,11 @@ typedef struct {
     int detail_is_atom;
 } otpc__derr_t;
 
+/* Every TLS daemon of the node reads its certificate, key and CA files again;
+ * connections accepted from now on use them. 0, or OTPC_EINVAL with the last failure
+ * in err (a daemon that failed keeps what it had). */
+int otpc__daemons_reload_tls(otpc_node_t *n, char *err, size_t cap);
+
 int otpc__daemon_start(otpc_node_t *n, const otpc_gen_server_t *mod, otpc_term_t arg,
                        const otpc_daemon_opts_t *opts, const otpc_pid_t *owner, otpc_pid_t *out,
                        otpc__derr_t *e);

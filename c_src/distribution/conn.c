@@ -61,6 +61,8 @@ void otpc__conn_unref(otpc__conn_t *c)
     otpc__buf_free(&c->rbuf);
     otpc__buf_free(&c->out_shared);
     otpc__buf_free(&c->out_wr);
+    otpc__buf_free(&c->sealed);
+    otpc__tls_free(c->tls);
     free(c);
 }
 
@@ -126,11 +128,13 @@ static void maybe_drained(otpc__conn_t *c)
     otpc__mq_push(c->io->cfg.events, OTPC__EV_DRAINED, c, 0, NULL, 0);
 }
 
-int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data)
+/* Bytes for the socket, under out_lock: written at once while the I/O thread owns
+ * none, else queued behind what it owns. `data` is left empty. Returns 1 when the I/O
+ * thread must be told (OTPC__CMD_WRITE). */
+static int append_raw(otpc__conn_t *c, otpc__buf_t *data)
 {
     int poke = 0;
-    uv_mutex_lock(&c->out_lock);
-    if (c->out_dead) {
+    if (c->out_dead || !data->len) {
         data->len = 0;
     } else if (!c->io_owns) {
         /* The common case: straight to the socket, no hand-over, no wake-up. */
@@ -142,14 +146,54 @@ int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data)
             c->io_owns = 1;
             poke = 1;
         }
+        data->len = 0;
     } else if (otpc__buf_append(&c->out_shared, data->data, data->len) == 0) {
         atomic_store(&c->queued, atomic_load(&c->queued) + data->len);
         data->len = 0;
     } else {
         data->len = 0;
         c->out_dead = 1; /* out of memory: the stream would be corrupt; close it */
+        c->dead_why = "out of memory queueing output";
         poke = 1;
     }
+    return poke;
+}
+
+/* What the TLS engine has for the socket (handshake records, alerts, key updates,
+ * ciphertext), under out_lock (or before OTPC__EV_UP, on the I/O thread). */
+static int append_records(otpc__conn_t *c)
+{
+    if (otpc__tls_take_out(c->tls, &c->sealed)) {
+        c->out_dead = 1;
+        c->dead_why = "out of memory queueing output";
+        return 1;
+    }
+    int poke = append_raw(c, &c->sealed);
+    otpc__buf_reset(&c->sealed); /* a 4 MiB message's ciphertext is not kept */
+    return poke;
+}
+
+/* Plaintext through the TLS engine, under out_lock. */
+static int append_sealed(otpc__conn_t *c, otpc__buf_t *data)
+{
+    if (c->out_dead) {
+        data->len = 0;
+        return 0;
+    }
+    int rc = otpc__tls_send(c->tls, data->data, data->len);
+    data->len = 0;
+    if (rc) {
+        c->out_dead = 1;
+        c->dead_why = "TLS: cannot encrypt output";
+        return 1;
+    }
+    return append_records(c);
+}
+
+int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data)
+{
+    uv_mutex_lock(&c->out_lock);
+    int poke = c->tls ? append_sealed(c, data) : append_raw(c, data);
     uv_mutex_unlock(&c->out_lock);
     otpc__buf_reset(data);
     return poke;
@@ -187,8 +231,8 @@ void otpc__conn_flush(otpc__conn_t *c)
     if (c->out_wr.len == 0)
         c->io_owns = 0; /* all written: appenders may write directly again */
     uv_mutex_unlock(&c->out_lock);
-    if (dead && c->state == C_UP) {
-        otpc__conn_close(c, "out of memory queueing output");
+    if (dead && c->state != C_CLOSING) {
+        otpc__conn_close(c, c->dead_why ? c->dead_why : "output failed");
         return;
     }
     if (c->out_wr.len == 0) {
@@ -397,6 +441,11 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
 {
     (void)hint;
     otpc__conn_t *c = h->data;
+    if (c->tls) {
+        out->base = c->io->tls_in;
+        out->len = sizeof c->io->tls_in;
+        return;
+    }
     if (otpc__buf_reserve(&c->rbuf, HS_READ)) {
         out->base = NULL;
         out->len = 0;
@@ -453,7 +502,8 @@ static ssize_t read_handshake(otpc__conn_t *c)
     otpc__frame_t f;
     otpc__buf_t out = {0};
     while (c->state == C_HANDSHAKE) {
-        int r = otpc__frame_next(c->rbuf.data + pos, c->rbuf.len - pos, 2, HS_MSG_MAX, &f);
+        int r = otpc__frame_next(c->rbuf.data + pos, c->rbuf.len - pos, c->hs.len_bytes, HS_MSG_MAX,
+                                 &f);
         if (r < 0) {
             otpc__buf_free(&out);
             otpc__conn_close(c, "handshake message too long");
@@ -488,9 +538,103 @@ static ssize_t read_handshake(otpc__conn_t *c)
     return (ssize_t)pos;
 }
 
+/* ---- TLS, on the I/O thread until the connection is up ------------------------- */
+
+/* The TLS engine's records to the socket (I/O thread, before OTPC__EV_UP). */
+static void emit_records(otpc__conn_t *c)
+{
+    uv_mutex_lock(&c->out_lock);
+    append_records(c);
+    uv_mutex_unlock(&c->out_lock);
+    otpc__conn_flush(c);
+}
+
+static void peer_address(otpc__conn_t *c, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    snprintf(out, cap, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&ss, out, cap);
+    else
+        uv_ip4_name((struct sockaddr_in *)&ss, out, cap);
+}
+
+/* TLS refused the peer (a certificate, a protocol error, a plain-TCP peer): say so at
+ * warning level whoever the peer is, since no node name may be known yet. */
+static void tls_failed(otpc__conn_t *c, const char *why)
+{
+    char addr[64], reason[256];
+    snprintf(reason, sizeof reason, "TLS: %s", why);
+    if (!c->peer[0]) { /* else the close reports it, with the name */
+        peer_address(c, addr, sizeof addr);
+        OTPC__LOG_WARN("dist", "TLS connection from %s refused: %s", addr, why);
+    }
+    otpc__conn_close_soon(c, reason); /* the alert, if any, goes first */
+}
+
+/* The distribution handshake begins once the transport is ready (TLS: established). */
+static int start_dist_handshake(otpc__conn_t *c)
+{
+    c->dist_started = 1;
+    otpc__buf_t out = {0};
+    if (otpc__hs_start(&c->hs, &out) < 0) {
+        otpc__buf_free(&out);
+        otpc__conn_close(c, c->hs.error);
+        return -1;
+    }
+    if (out.len)
+        emit_local(c, &out);
+    otpc__buf_free(&out);
+    return 0;
+}
+
+/* Ciphertext read during setup: advance TLS, then decrypt the distribution handshake
+ * into rbuf (at most HS_READ at a time, so a flooding peer holds no more than an
+ * honest one). Whatever follows the handshake stays in the engine for the scheduler. */
+static void tls_input(otpc__conn_t *c, const char *data, size_t len)
+{
+    if (otpc__tls_feed(c->tls, data, len)) {
+        otpc__conn_close(c, "out of memory");
+        return;
+    }
+    int rc = otpc__tls_handshake(c->tls);
+    emit_records(c);
+    if (rc < 0) {
+        tls_failed(c, otpc__tls_error(c->tls));
+        return;
+    }
+    if (rc == 0 || c->state != C_HANDSHAKE)
+        return;
+    if (!c->dist_started && start_dist_handshake(c))
+        return;
+    while (c->state == C_HANDSHAKE) {
+        if (otpc__buf_reserve(&c->rbuf, HS_READ)) {
+            otpc__conn_close(c, "out of memory");
+            return;
+        }
+        size_t got = 0;
+        rc = otpc__tls_read(c->tls, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len, &got);
+        emit_records(c);
+        if (rc < 0) {
+            otpc__conn_close(c, otpc__tls_peer_closed(c->tls) ? "closed by peer"
+                                                              : otpc__tls_error(c->tls));
+            return;
+        }
+        if (rc == 0 || c->state != C_HANDSHAKE)
+            return;
+        c->rbuf.len += got;
+        ssize_t used = read_handshake(c);
+        if (used < 0)
+            return; /* closing, or up: the rest went with OTPC__EV_UP */
+        otpc__buf_consume(&c->rbuf, (size_t)used);
+    }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
-    (void)b;
     otpc__conn_t *c = s->data;
     if (nread == 0 || c->state == C_CLOSING)
         return;
@@ -498,26 +642,51 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         otpc__conn_close(c, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
         return;
     }
-    c->rbuf.len += (size_t)nread;
     otpc__conn_touch(c);
+    if (c->tls) {
+        tls_input(c, b->base, (size_t)nread);
+        return;
+    }
+    c->rbuf.len += (size_t)nread;
     ssize_t used = c->state == C_HANDSHAKE ? read_handshake(c) : 0;
     if (used > 0)
         otpc__buf_consume(&c->rbuf, (size_t)used);
 }
 
+/* The host a TLS client names and verifies: the host part of the peer's node name. */
+static const char *peer_host(const otpc__conn_t *c)
+{
+    const char *at = strchr(c->peer, '@');
+    return at ? at + 1 : NULL;
+}
+
+static int tls_setup(otpc__conn_t *c)
+{
+    otpc__io_t *io = c->io;
+    c->tls = c->initiator ? otpc__tls_new_client(io->tls_client, peer_host(c))
+                          : otpc__tls_new(io->tls_server);
+    if (!c->tls) {
+        otpc__conn_close(c, "out of memory");
+        return -1;
+    }
+    c->hs.len_bytes = 4;
+    if (!c->initiator)
+        return 0;
+    int rc = otpc__tls_handshake(c->tls); /* the client speaks first */
+    emit_records(c);
+    if (rc < 0) {
+        tls_failed(c, otpc__tls_error(c->tls));
+        return -1;
+    }
+    return 0;
+}
+
 void otpc__conn_start(otpc__conn_t *c)
 {
     c->state = C_HANDSHAKE;
-    otpc__buf_t out = {0};
-    if (otpc__hs_start(&c->hs, &out) < 0) {
-        otpc__buf_free(&out);
-        otpc__conn_close(c, c->hs.error);
-        return;
-    }
     uv_tcp_nodelay(&c->tcp, 1);
-    if (out.len)
-        emit_local(c, &out);
-    otpc__buf_free(&out);
+    if (c->io->tls_server ? tls_setup(c) : start_dist_handshake(c))
+        return;
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc < 0)
         otpc__conn_close(c, uv_strerror(rc));
@@ -550,4 +719,155 @@ static void on_tick(uv_timer_t *t)
             emit_local(c, &b);
         otpc__buf_free(&b);
     }
+}
+
+/* ---- the scheduler's transport once up --------------------------------------------- */
+
+/* TLS through the connection's engine, under out_lock (the I/O thread encrypts ticks
+ * with it). What reading produces for the peer (key update answers, alerts) joins the
+ * connection's output like any other record. */
+typedef struct {
+    otpc__xport_t base;
+    otpc__conn_t *c;
+    char why[160]; /* a socket failure; the engine keeps its own */
+} conn_x;
+
+#define TLS_CHUNK (16 * 1024)
+
+/* Ciphertext from the socket into the engine: > 0, 0 at EOF, AGAIN or ERROR. */
+static ssize_t fill_locked(conn_x *t)
+{
+    char buf[TLS_CHUNK];
+    for (;;) {
+        ssize_t r = recv(t->base.fd, buf, sizeof buf, 0);
+        if (r > 0) {
+            if (otpc__tls_feed(t->c->tls, buf, (size_t)r) == 0)
+                return r;
+            snprintf(t->why, sizeof t->why, "out of memory");
+            return OTPC__XP_ERROR;
+        }
+        if (r == 0)
+            return 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return OTPC__XP_AGAIN;
+        if (errno != EINTR) {
+            snprintf(t->why, sizeof t->why, "recv: %s", strerror(errno));
+            t->base.broken = 1;
+            return OTPC__XP_ERROR;
+        }
+    }
+}
+
+static void tell_io(otpc__conn_t *c)
+{
+    otpc__conn_ref(c);
+    otpc__io_command(c->io, OTPC__CMD_WRITE, c, NULL, 0);
+}
+
+static ssize_t cx_read(otpc__xport_t *x, char *buf, size_t cap)
+{
+    conn_x *t = (conn_x *)x;
+    otpc__conn_t *c = t->c;
+    ssize_t res;
+    int poke = 0;
+    uv_mutex_lock(&c->out_lock);
+    for (;;) {
+        size_t got = 0;
+        int rc = otpc__tls_read(c->tls, buf, cap, &got);
+        poke |= append_records(c);
+        if (rc == 1) {
+            res = (ssize_t)got;
+            break;
+        }
+        if (rc < 0) {
+            res = otpc__tls_peer_closed(c->tls) ? 0 : OTPC__XP_ERROR;
+            break;
+        }
+        if ((res = fill_locked(t)) <= 0)
+            break;
+    }
+    uv_mutex_unlock(&c->out_lock);
+    if (poke)
+        tell_io(c);
+    return res;
+}
+
+static int cx_handshake(otpc__xport_t *x)
+{
+    (void)x;
+    return 1; /* done on the I/O thread before OTPC__EV_UP */
+}
+
+/* Peers hand their output to the connection's writer (otpc__conn_append); this is for
+ * completeness of the table. */
+static ssize_t cx_writev(otpc__xport_t *x, const struct iovec *iov, int iovcnt)
+{
+    conn_x *t = (conn_x *)x;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        otpc__buf_t b = {0};
+        if (otpc__buf_append(&b, iov[i].iov_base, iov[i].iov_len))
+            return OTPC__XP_ERROR;
+        if (otpc__conn_append(t->c, &b))
+            tell_io(t->c);
+        otpc__buf_free(&b);
+        total += iov[i].iov_len;
+    }
+    return (ssize_t)total;
+}
+
+static ssize_t cx_flush(otpc__xport_t *x)
+{
+    (void)x;
+    return 0; /* the connection's writer holds the ciphertext */
+}
+
+static size_t cx_buffered(const otpc__xport_t *x)
+{
+    otpc__conn_t *c = ((const conn_x *)x)->c;
+    uv_mutex_lock(&c->out_lock);
+    size_t n = otpc__tls_buffered(c->tls);
+    uv_mutex_unlock(&c->out_lock);
+    return n;
+}
+
+static const char *cx_error(const otpc__xport_t *x)
+{
+    const conn_x *t = (const conn_x *)x;
+    return t->why[0] ? t->why : otpc__tls_error(t->c->tls);
+}
+
+static void cx_free(otpc__xport_t *x)
+{
+    conn_x *t = (conn_x *)x;
+    otpc__conn_unref(t->c);
+    free(t);
+}
+
+static const otpc__xport_ops_t conn_tls_ops = {
+    .name = "tls-dist",
+    .handshake = cx_handshake,
+    .read = cx_read,
+    .writev = cx_writev,
+    .flush = cx_flush,
+    .buffered = cx_buffered,
+    .error = cx_error,
+    .free = cx_free,
+};
+
+otpc__xport_t *otpc__conn_xport(otpc__conn_t *c)
+{
+    int fd = otpc__conn_fd(c);
+    if (fd < 0)
+        return NULL;
+    if (!c->tls)
+        return otpc__xport_tcp(fd);
+    conn_x *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->base.ops = &conn_tls_ops;
+    t->base.fd = fd;
+    t->c = c;
+    otpc__conn_ref(c);
+    return &t->base;
 }

@@ -5,6 +5,7 @@
  * What the node does once registered, or when registration fails, is its own affair:
  * it passes those two callbacks in.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,32 @@ int otpc__dist_init(otpc_node_t *n)
     return 0;
 }
 
+static void tls_conf(otpc__tls_conf_t *c, const otpc_tls_opts_t *o, int client)
+{
+    *c = (otpc__tls_conf_t){.certfile = o->certfile,
+                            .keyfile = o->keyfile,
+                            .cacertfile = o->cacertfile,
+                            .verify_peer = o->verify_peer,
+                            .fail_if_no_peer_cert = o->fail_if_no_peer_cert,
+                            .client = client,
+                            .versions = o->versions};
+}
+
+int otpc__dist_uses_tls(const otpc_node_t *n)
+{
+    return n->opts.tls_dist;
+}
+
+int otpc__dist_reload_tls(otpc_node_t *n, char *err, size_t cap)
+{
+    otpc__dist_t *d = otpc__dist(n);
+    if (!d->io) {
+        snprintf(err, cap, "the node is not running");
+        return OTPC_EINVAL;
+    }
+    return otpc__io_reload_tls(d->io, err, cap);
+}
+
 int otpc__dist_start(otpc_node_t *n, otpc__dist_ready_fn ready, otpc__dist_fatal_fn fatal)
 {
     otpc__dist_t *d = otpc__dist(n);
@@ -51,15 +78,21 @@ int otpc__dist_start(otpc_node_t *n, otpc__dist_ready_fn ready, otpc__dist_fatal
     if (otpc__mq_init(&d->events, &n->wake))
         return OTPC_ENOMEM;
     /* packets (and their -max_message bound) are the scheduler's: peer.c */
-    otpc__io_cfg_t cfg = {n->name,
-                          n->alive,
-                          n->cookie,
-                          n->opts.published,
-                          n->opts.net_ticktime * 1000u,
-                          n->opts.listen_port,
-                          n->opts.max_handshakes,
-                          n->opts.busy_limit,
-                          &d->events};
+    otpc__io_cfg_t cfg = {.node_name = n->name,
+                          .alive = n->alive,
+                          .cookie = n->cookie,
+                          .published = n->opts.published,
+                          .ticktime_ms = n->opts.net_ticktime * 1000u,
+                          .port = n->opts.listen_port,
+                          .max_handshakes = n->opts.max_handshakes,
+                          .busy_limit = n->opts.busy_limit,
+                          .events = &d->events};
+    if (n->opts.tls_dist) {
+        tls_conf(&d->tls_server, &n->opts.tls_server, 0);
+        tls_conf(&d->tls_client, &n->opts.tls_client, 1);
+        cfg.tls_server = &d->tls_server;
+        cfg.tls_client = &d->tls_client;
+    }
     int rc = otpc__io_start(&d->io, &cfg);
     if (rc)
         otpc__mq_destroy(&d->events);

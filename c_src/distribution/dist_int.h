@@ -62,8 +62,9 @@ typedef struct {
     otpc__mq_t events;    /* from the I/O thread (EV_*), woken through the node's wake */
     otpc__peer_t **peers; /* by atom id */
     uint32_t peers_cap;
-    ei_x_buff ctl;       /* dsig.c: the control message under construction */
-    uv_idle_t emit_idle; /* a turn soon while streams can move on (ostream.h) */
+    ei_x_buff ctl;                           /* dsig.c: the control message under construction */
+    otpc__tls_conf_t tls_server, tls_client; /* TLS distribution: the I/O thread's */
+    uv_idle_t emit_idle;                     /* a turn soon while streams can move on (ostream.h) */
     int emit_idle_init;
 
     /* dstats.c: counts by node atom id, NULL until something was counted */
@@ -85,6 +86,10 @@ int otpc__dist_init(otpc_node_t *n);
  * set up; events arrive through the wake, for otpc__dist_events. */
 int otpc__dist_start(otpc_node_t *n, otpc__dist_ready_fn ready, otpc__dist_fatal_fn fatal);
 void otpc__dist_events(otpc_node_t *n);
+/* Read the TLS distribution files again (otpc_node_reload_tls). */
+int otpc__dist_reload_tls(otpc_node_t *n, char *err, size_t cap);
+/* Distribution runs over TLS. */
+int otpc__dist_uses_tls(const otpc_node_t *n);
 /* Stop reading every socket and tell the I/O thread to flush and close all. */
 void otpc__dist_stop(otpc_node_t *n);
 /* After the loop ended: join the I/O thread and let go of every connection. */

@@ -464,6 +464,67 @@ static void stop(otpc__io_t *io)
     uv_walk(&io->loop, close_all, NULL);
 }
 
+/* ---- TLS contexts ----------------------------------------------------------------- */
+
+typedef struct {
+    otpc__tls_ctx_t *server, *client;
+} tls_pair_t;
+
+static void tls_pair_free(tls_pair_t *p)
+{
+    otpc__tls_ctx_free(p->server);
+    otpc__tls_ctx_free(p->client);
+    p->server = p->client = NULL;
+}
+
+/* Both contexts from the files, or neither (reason in err). */
+static int tls_load(const otpc__io_cfg_t *cfg, tls_pair_t *p, char *err, size_t cap)
+{
+    char why[200];
+    p->server = p->client = NULL;
+    if (!(p->server = otpc__tls_ctx_new(cfg->tls_server, why, sizeof why))) {
+        snprintf(err, cap, "TLS distribution, server side: %s", why);
+        return OTPC_EINVAL;
+    }
+    if (!(p->client = otpc__tls_ctx_new(cfg->tls_client, why, sizeof why))) {
+        snprintf(err, cap, "TLS distribution, client side: %s", why);
+        tls_pair_free(p);
+        return OTPC_EINVAL;
+    }
+    return 0;
+}
+
+/* I/O thread: connections made from now on use the new contexts; each one in
+ * progress or up holds a reference to the context it was made from. */
+static void swap_tls(otpc__io_t *io, tls_pair_t *p)
+{
+    tls_pair_t old = {io->tls_server, io->tls_client};
+    io->tls_server = p->server;
+    io->tls_client = p->client;
+    tls_pair_free(&old);
+    free(p);
+    OTPC__LOG_NOTICE("dist", "TLS certificates and keys re-read");
+}
+
+int otpc__io_reload_tls(otpc__io_t *io, char *err, size_t cap)
+{
+    if (!io->cfg.tls_server) {
+        snprintf(err, cap, "distribution does not use TLS");
+        return OTPC_EINVAL;
+    }
+    tls_pair_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return OTPC_ENOMEM;
+    int rc = tls_load(&io->cfg, p, err, cap);
+    if (rc) {
+        OTPC__LOG_ERROR("dist", "%s (the current certificates stay)", err);
+        free(p);
+        return rc;
+    }
+    otpc__mq_push(&io->cmds, OTPC__CMD_RELOAD_TLS, p, 0, NULL, 0);
+    return 0;
+}
+
 static void on_commands(otpc__wake_t *w)
 {
     otpc__io_t *io = w->data;
@@ -497,6 +558,9 @@ static void on_commands(otpc__wake_t *w)
         }
         case OTPC__CMD_STOP:
             stop(io);
+            break;
+        case OTPC__CMD_RELOAD_TLS:
+            swap_tls(io, r->ptr);
             break;
         }
     }
@@ -535,6 +599,15 @@ int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg)
         return OTPC_ENOMEM;
     io->cfg = *cfg;
     io->flags = OTPC__DF_OURS | (cfg->published ? OTPC__DF_PUBLISHED : 0);
+    tls_pair_t tls = {0};
+    char why[300];
+    if (cfg->tls_server && tls_load(cfg, &tls, why, sizeof why)) {
+        OTPC__LOG_ERROR("dist", "%s", why);
+        free(io);
+        return OTPC_EINVAL;
+    }
+    io->tls_server = tls.server;
+    io->tls_client = tls.client;
     int rc = uv_loop_init(&io->loop);
     if (rc < 0)
         goto fail_free;
@@ -578,6 +651,7 @@ fail_handles:
 fail_loop:
     uv_loop_close(&io->loop);
 fail_free:
+    tls_pair_free(&tls);
     free(io);
     return OTPC_EIO;
 }
@@ -598,5 +672,7 @@ void otpc__io_join(otpc__io_t *io)
     uv_loop_close(&io->loop);
     otpc__mq_destroy(&io->cmds);
     otpc__buf_free(&io->epmd_buf);
+    otpc__tls_ctx_free(io->tls_server);
+    otpc__tls_ctx_free(io->tls_client);
     free(io);
 }

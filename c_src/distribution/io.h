@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "transport/tls.h"
+#include "transport/xport.h"
 #include "util/buf.h"
 #include "util/mq.h"
 
@@ -40,7 +42,14 @@ enum {
     OTPC__EV_FAILED,
     OTPC__EV_DRAINED
 };
-enum { OTPC__CMD_CONNECT = 1, OTPC__CMD_WRITE, OTPC__CMD_CLOSE, OTPC__CMD_RELEASE, OTPC__CMD_STOP };
+enum {
+    OTPC__CMD_CONNECT = 1,
+    OTPC__CMD_WRITE,
+    OTPC__CMD_CLOSE,
+    OTPC__CMD_RELEASE,
+    OTPC__CMD_STOP,
+    OTPC__CMD_RELOAD_TLS
+};
 
 typedef struct {
     const char *node_name; /* "c1@host", borrowed for the thread's life */
@@ -52,6 +61,10 @@ typedef struct {
     unsigned max_handshakes; /* incoming handshakes in progress at once; more are closed */
     size_t busy_limit;       /* queued output past which OTPC__EV_DRAINED is owed (see below) */
     otpc__mq_t *events;      /* the scheduler's queue */
+    /* TLS distribution (inet_tls_dist): both NULL for plain TCP, else both set; the
+     * files are read at start and again at OTPC__CMD_RELOAD_TLS. Borrowed. */
+    const otpc__tls_conf_t *tls_server;
+    const otpc__tls_conf_t *tls_client;
 } otpc__io_cfg_t;
 
 int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg);
@@ -60,6 +73,10 @@ int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg);
  * reason. OTPC__CMD_RELEASE: the scheduler no longer polls the socket (after OTPC__EV_DOWN). */
 void otpc__io_command(otpc__io_t *io, uint32_t cmd, otpc__conn_t *conn, const char *data,
                       uint32_t len);
+/* Read the TLS distribution files again (certificates rotated): connections made from
+ * now on use them, those in progress or up keep theirs. 0, or OTPC_EINVAL with a
+ * one-line reason in err (the current ones stay). Any thread, while the I/O thread runs. */
+int otpc__io_reload_tls(otpc__io_t *io, char *err, size_t cap);
 /* Wait for the thread after OTPC__CMD_STOP, then free everything. */
 void otpc__io_join(otpc__io_t *io);
 
@@ -80,6 +97,11 @@ size_t otpc__conn_queued(otpc__conn_t *c);
 int otpc__conn_want_drain(otpc__conn_t *c, size_t below);
 /* The socket, for the scheduler's reads after OTPC__EV_UP (-1 if unknown). */
 int otpc__conn_fd(otpc__conn_t *c);
+/* The transport the scheduler reads the connection through after OTPC__EV_UP: TCP on
+ * the socket, or the connection's TLS engine under its lock (its output, alerts and
+ * key updates included, leaves through the connection's writer). Owned by the caller
+ * (x->ops->free); it holds a reference to c. NULL on ENOMEM or without a socket. */
+otpc__xport_t *otpc__conn_xport(otpc__conn_t *c);
 /* Something arrived: the peer is alive (the I/O thread's net_ticktime check). */
 void otpc__conn_touch(otpc__conn_t *c);
 /* I/O thread, for OTPC__CMD_RELEASE. */

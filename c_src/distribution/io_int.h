@@ -11,6 +11,7 @@
 
 #include "proto/handshake.h"
 #include "distribution/io.h"
+#include "transport/tls.h"
 #include "util/wake.h"
 
 typedef enum { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_UP, C_CLOSING } conn_state_t;
@@ -55,6 +56,14 @@ struct otpc__conn {
     int close_after_write;
     char close_reason[400];
     uv_write_t wreq;
+    /* TLS distribution: the engine. Until OTPC__EV_UP only the I/O thread uses it;
+     * from then on only whoever holds out_lock: the scheduler reads through it (see
+     * otpc__conn_xport) and both threads encrypt under the lock, so records reach the
+     * socket in the order they were made. `sealed` is the ciphertext on its way. */
+    otpc__tls_t *tls;
+    otpc__buf_t sealed;
+    int dist_started;     /* the distribution handshake began (TLS: once TLS was up) */
+    const char *dead_why; /* why out_dead was set while the connection was open */
     struct otpc__conn *next;
 };
 
@@ -83,6 +92,10 @@ struct otpc__io {
     uint32_t next_id;
     unsigned unproven;      /* incoming connections still in their handshake */
     uint64_t cap_warned_at; /* when the handshake cap was last reported */
+    /* TLS distribution (NULL: plain TCP); replaced when certificates are re-read,
+     * which connections in progress do not notice (each SSL holds its context). */
+    otpc__tls_ctx_t *tls_server, *tls_client;
+    char tls_in[2048]; /* ciphertext of a connection in setup, fed to its engine at once */
 };
 
 /* conn.c */

@@ -516,8 +516,8 @@ static const otpc__ep_ops_t peer_ops = {
 
 static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, size_t rlen)
 {
-    int fd = otpc__conn_fd(p->conn);
-    if (fd < 0 || otpc__ep_attach(p->ep, otpc__xport_tcp(fd), 0)) {
+    otpc__xport_t *x = otpc__conn_xport(p->conn);
+    if (!x || otpc__ep_attach(p->ep, x, 0)) {
         otpc__peer_close(n, p, "cannot read the socket");
         return;
     }

@@ -117,18 +117,36 @@ static inline otpc_term_t otpc_term_x(const ei_x_buff *x)
 
 typedef struct otpc_node otpc_node_t;
 
+/* One side of TLS distribution, as erl's `-ssl_dist_opt server_* / client_*` options
+ * (or the `server` / `client` lists of an `-ssl_dist_optfile`). Strings are borrowed
+ * for the node's life: the files are read at start and again at otpc_node_reload_tls. */
 typedef struct {
-    const char *name;        /* "c1" (short name) or "c1@host" (with longnames) */
-    int longnames;           /* -name instead of -sname */
-    const char *cookie;      /* NULL: $OTPC_COOKIE, then ~/.erlang.cookie */
-    int published;           /* 0: hidden node (the default for a C node) */
-    unsigned net_ticktime;   /* seconds; 0 means 60, as in erl */
-    size_t max_message;      /* largest accepted packet; 0 means 256 MiB */
-    size_t busy_limit;       /* output queued for one peer or daemon connection past
-                               * which it is busy (erl's +zdbbl); 0 means 1 MiB */
-    unsigned max_handshakes; /* incoming handshakes in progress at once; 0 means 128 */
-    uint16_t listen_port;    /* 0: any free port */
-    int watch_stdin;         /* stop when stdin reaches EOF (run under an Erlang port) */
+    const char *certfile;     /* PEM certificate (chain); required on the server side */
+    const char *keyfile;      /* PEM private key; NULL: in certfile */
+    const char *cacertfile;   /* CAs the peer's certificate is verified against */
+    int verify_peer;          /* verify the peer's certificate (client: also its host) */
+    int fail_if_no_peer_cert; /* server: refuse a peer without one (mutual TLS) */
+    unsigned versions;        /* OTPC_TLS_V12 | OTPC_TLS_V13; 0: both */
+} otpc_tls_opts_t;
+
+#define OTPC_TLS_V12 1u
+#define OTPC_TLS_V13 2u
+
+typedef struct {
+    const char *name;           /* "c1" (short name) or "c1@host" (with longnames) */
+    int longnames;              /* -name instead of -sname */
+    const char *cookie;         /* NULL: $OTPC_COOKIE, then ~/.erlang.cookie */
+    int published;              /* 0: hidden node (the default for a C node) */
+    unsigned net_ticktime;      /* seconds; 0 means 60, as in erl */
+    size_t max_message;         /* largest accepted packet; 0 means 256 MiB */
+    size_t busy_limit;          /* output queued for one peer or daemon connection past
+                                  * which it is busy (erl's +zdbbl); 0 means 1 MiB */
+    unsigned max_handshakes;    /* incoming handshakes in progress at once; 0 means 128 */
+    uint16_t listen_port;       /* 0: any free port */
+    int watch_stdin;            /* stop when stdin reaches EOF (run under an Erlang port) */
+    int tls_dist;               /* distribution over TLS (erl's -proto_dist inet_tls) */
+    otpc_tls_opts_t tls_server; /* with tls_dist: connections peers make to us */
+    otpc_tls_opts_t tls_client; /* with tls_dist: connections we make */
 } otpc_node_opts_t;
 
 /* Create a node: resolves the host name and the cookie; nothing listens yet.
@@ -163,6 +181,14 @@ OTPC_WUR int otpc_node_run(otpc_node_t *node, int (*on_start)(otpc_node_t *node,
 /* Ask a running node to stop: every process exits with reason `shutdown`, connections
  * close, epmd forgets the name. Safe from any thread and from signal handlers' threads. */
 void otpc_node_stop(otpc_node_t *node);
+
+/* Read the certificate, key and CA files of TLS distribution and of every TLS daemon
+ * again (certificates rotated; the node program does it on SIGHUP, Erlang with
+ * otpc:reload_tls/1): connections made from now on use them, those up keep theirs.
+ * 0, or OTPC_EINVAL with a one-line reason in err (a file missing or bad: that user
+ * keeps what it had, the others still reload). On the scheduler thread (a callback),
+ * while the node runs. */
+int otpc_node_reload_tls(otpc_node_t *node, char *err, size_t errcap);
 
 /* Free a node that is not running. Takes NULL. */
 void otpc_node_free(otpc_node_t *node);
@@ -629,6 +655,38 @@ int otpc_pg_leave(otpc_node_t *node, const char *scope, otpc_term_t group, const
  * are (may exceed cap; 0 for an unknown group or scope), or OTPC_EINVAL. */
 long otpc_pg_members(otpc_node_t *node, const char *scope, otpc_term_t group, int local_only,
                      otpc_pid_t *out, size_t cap);
+
+/* ---- calling gen_servers from C ------------------------------------------------- */
+
+/* Where a call goes: a pid, or a registered name on a node (node NULL: this one). */
+typedef struct {
+    const otpc_pid_t *pid; /* else name/node */
+    const char *name;
+    const char *node;
+} otpc_dest_t;
+
+#define OTPC_INFINITY 0xFFFFFFFFu /* a timeout that never fires */
+
+/* gen_server:call without waiting: sends Req to the server (an Erlang or a C
+ * gen_server, anywhere) and returns at once with *ref set. The result comes to self
+ * later as one message {otpc_reply, Ref, Result}, Ref being *ref:
+ *
+ *   {ok, Reply}                  the server's reply
+ *   {error, noproc}              no such process or name
+ *   {error, noconnection}        its node is unreachable, or went down meanwhile
+ *   {error, timeout}             no reply within timeout_ms (OTPC_INFINITY: wait)
+ *   {error, {exit, Reason}}      the server ended before replying
+ *
+ * A late reply is dropped, never delivered. Each call runs in a small process of its
+ * own (monitor, tag, timer); req is copied. From a callback. 0, OTPC_EINVAL,
+ * OTPC_ENOMEM.
+ *
+ *     otpc_dest_t kv = {.name = "kv", .node = "store@host"};
+ *     rc = otpc_call_async(self, &kv, otpc_term_x(&req), 5000, &st->pending);
+ *     ...in handle_info:  otpc_match(msg, "{otpc_reply, ~r, {ok, ~t}}", self, &ref,
+ *                                 &reply) */
+int otpc_call_async(otpc_proc_t *self, const otpc_dest_t *to, otpc_term_t req, unsigned timeout_ms,
+                    otpc_ref_t *ref);
 
 /* ---- global: cluster-wide names -------------------------------------------------
  *

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "examples/examples.h"
+#include "main/dist_opts.h"
 #include "main/node_main.h"
 #include "otp/gen_server_int.h"
 
@@ -33,6 +34,9 @@ static void usage(void)
             "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
             "                 [-watch_stdin] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
             "                 [-max_fds N] [-zdbbl KIB] [-max_handshakes N] [-load PLUGIN.so]...\n"
+            "                 [-proto_dist inet_tcp|inet_tls]\n"
+            "                 [-ssl_dist_opt server_certfile F client_verify verify_peer ...]\n"
+            "                 [-ssl_dist_optfile FILE]\n"
             "It runs the example servers echo, stack and ch3 under otpc_sup. -load loads a\n"
             "plug-in's modules (startable by name, as the examples). -daemon listens on\n"
             "PORT (TCP, loopback unless -daemon_ip) with one MODULE server (an example or a\n"
@@ -42,7 +46,9 @@ static void usage(void)
             "-zdbbl: output queued for one peer or daemon connection (KiB, default 1024)\n"
             "past which a sender waits, as erl's +zdbbl. -max_handshakes: incoming\n"
             "handshakes in progress at once (default 128); more are closed at once.\n"
-            "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n");
+            "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n"
+            "-proto_dist inet_tls: distribution over TLS, with erl's -ssl_dist_opt pairs\n"
+            "or -ssl_dist_optfile (certificates are re-read on SIGHUP).\n");
 }
 
 /* otpc_sup is the node program's permanent application. When it ends (it gave up after
@@ -183,6 +189,45 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     return 0;
 }
 
+/* -proto_dist: erl's carriers by module name. */
+static int proto_dist(const char *val, otpc_node_opts_t *o)
+{
+    if (!strcmp(val, "inet_tcp")) {
+        o->tls_dist = 0;
+        return 0;
+    }
+    if (!strcmp(val, "inet_tls")) {
+        o->tls_dist = 1;
+        return 0;
+    }
+    fprintf(stderr, "error otpc_node: -proto_dist %s is not supported (inet_tcp, inet_tls)\n", val);
+    return -1;
+}
+
+/* -ssl_dist_opt Key Value [Key Value ...], up to the next flag, as erl reads it. */
+static int ssl_dist_opts(int argc, char **argv, int *i, otpc_node_opts_t *o)
+{
+    char err[300];
+    int n = 0;
+    while (*i + 1 < argc && argv[*i + 1][0] != '-') {
+        if (*i + 2 >= argc || argv[*i + 2][0] == '-') {
+            fprintf(stderr, "error otpc_node: -ssl_dist_opt %s has no value\n", argv[*i + 1]);
+            return -1;
+        }
+        if (otpc__ssl_dist_opt(o, argv[*i + 1], argv[*i + 2], err, sizeof err)) {
+            fprintf(stderr, "error otpc_node: %s\n", err);
+            return -1;
+        }
+        *i += 2;
+        n++;
+    }
+    if (!n) {
+        fprintf(stderr, "error otpc_node: -ssl_dist_opt needs Key Value pairs\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* Returns 0, or 2 (bad usage) after printing why. */
 static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
 {
@@ -201,6 +246,20 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
         } else if (!val) {
             fprintf(stderr, "error otpc_node: unknown flag or missing value: %s\n", a);
             return 2;
+        } else if (!strcmp(a, "-ssl_dist_opt")) {
+            if (ssl_dist_opts(argc, argv, &i, o))
+                return 2;
+        } else if (!strcmp(a, "-proto_dist")) {
+            if (proto_dist(val, o))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "-ssl_dist_optfile")) {
+            char err[300];
+            if (otpc__ssl_dist_optfile(o, val, err, sizeof err)) {
+                fprintf(stderr, "error otpc_node: -ssl_dist_optfile %s: %s\n", val, err);
+                return 2;
+            }
+            i++;
         } else if (!strcmp(a, "-sname") || !strcmp(a, "-name")) {
             o->name = val;
             o->longnames = a[1] == 'n';
@@ -255,6 +314,11 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
     }
     if (!o->name) {
         fprintf(stderr, "error otpc_node: -sname or -name is required\n");
+        return 2;
+    }
+    char err[300];
+    if (otpc__dist_opts_check(o, err, sizeof err)) {
+        fprintf(stderr, "error otpc_node: %s\n", err);
         return 2;
     }
     return 0;

@@ -38,7 +38,7 @@
  * it boots. Kept in an ext slot like every layer's state. */
 typedef struct {
     uv_async_t stop_async; /* otpc_node_stop from any thread */
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_poll_t stdin_poll;
     int ready_rc; /* 0 until OTPC__EV_READY (1) or OTPC__EV_FATAL (<0) */
     int (*on_start)(otpc_node_t *, void *);
@@ -388,6 +388,7 @@ static void begin_stop(otpc_node_t *n)
     uv_close((uv_handle_t *)&R->stop_async, NULL);
     uv_close((uv_handle_t *)&R->sigterm, NULL);
     uv_close((uv_handle_t *)&R->sigint, NULL);
+    uv_close((uv_handle_t *)&R->sighup, NULL);
     if (n->opts.watch_stdin && !uv_is_closing((uv_handle_t *)&R->stdin_poll))
         uv_close((uv_handle_t *)&R->stdin_poll, NULL);
     /* `wake` stays open until the I/O thread is joined: it may still post events. */
@@ -403,6 +404,20 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     OTPC__LOG_NOTICE("node", "got signal %d", signum);
     begin_stop(s->data);
+}
+
+/* Certificates rotate without a restart, as daemons reload their configuration. */
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    char err[300];
+    OTPC__LOG_NOTICE("node", "SIGHUP: re-reading TLS certificates");
+    (void)otpc_node_reload_tls(s->data, err, sizeof err); /* failures are logged */
+}
+
+int otpc_node_reload_tls(otpc_node_t *node, char *err, size_t errcap)
+{
+    return otpc__reload_tls(node, err, errcap);
 }
 
 static void on_stdin(uv_poll_t *h, int status, int events)
@@ -441,9 +456,11 @@ static int setup_loop(otpc_node_t *n)
         return OTPC_ENOMEM;
     uv_signal_init(&n->loop, &R->sigterm);
     uv_signal_init(&n->loop, &R->sigint);
-    R->stop_async.data = R->sigterm.data = R->sigint.data = n;
+    uv_signal_init(&n->loop, &R->sighup);
+    R->stop_async.data = R->sigterm.data = R->sigint.data = R->sighup.data = n;
     uv_signal_start(&R->sigterm, on_signal, SIGTERM);
     uv_signal_start(&R->sigint, on_signal, SIGINT);
+    uv_signal_start(&R->sighup, on_sighup, SIGHUP);
     if (n->opts.watch_stdin) {
         if (uv_poll_init(&n->loop, &R->stdin_poll, 0) == 0) {
             R->stdin_poll.data = n;

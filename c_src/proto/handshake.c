@@ -43,6 +43,7 @@ void otpc__hs_init(otpc__hs_t *hs, int initiator, const char *name, const char *
     hs->flags = flags;
     hs->creation = creation;
     hs->challenge = challenge;
+    hs->len_bytes = 2;
 }
 
 static int fail(otpc__hs_t *hs, int code, const char *why)
@@ -52,16 +53,21 @@ static int fail(otpc__hs_t *hs, int code, const char *why)
     return code;
 }
 
-/* Append one framed handshake message made of `parts`. */
-static int emit(otpc__buf_t *out, const char *msg, size_t len)
+/* Append one handshake message with its length (2 bytes; 4 over TLS, as
+ * inet_tls_dist frames every packet alike). */
+static int emit(const otpc__hs_t *hs, otpc__buf_t *out, const char *msg, size_t len)
 {
-    char hdr[2];
-    otpc__put_u16(hdr, (uint16_t)len);
-    int rc = otpc__buf_append(out, hdr, 2);
+    char hdr[4];
+    size_t hlen = hs->len_bytes == 4 ? 4 : 2;
+    if (hlen == 4)
+        otpc__put_u32(hdr, (uint32_t)len);
+    else
+        otpc__put_u16(hdr, (uint16_t)len);
+    int rc = otpc__buf_append(out, hdr, hlen);
     return rc ? rc : otpc__buf_append(out, msg, len);
 }
 
-static int send_status(otpc__buf_t *out, const char *status)
+static int send_status(const otpc__hs_t *hs, otpc__buf_t *out, const char *status)
 {
     char msg[32];
     size_t n = strlen(status);
@@ -69,7 +75,7 @@ static int send_status(otpc__buf_t *out, const char *status)
         n = sizeof msg - 1; /* statuses are short words; never overflow on a bad one */
     msg[0] = 's';
     memcpy(msg + 1, status, n);
-    return emit(out, msg, n + 1);
+    return emit(hs, out, msg, n + 1);
 }
 
 static int set_peer_name(otpc__hs_t *hs, const char *p, size_t n)
@@ -109,7 +115,7 @@ int otpc__hs_start(otpc__hs_t *hs, otpc__buf_t *out)
     otpc__put_u16(msg + 13, (uint16_t)n);
     memcpy(msg + 15, hs->name, n);
     hs->state = OTPC__HS_RECV_STATUS;
-    return emit(out, msg, 15 + n);
+    return emit(hs, out, msg, 15 + n);
 }
 
 static int send_challenge(otpc__hs_t *hs, otpc__buf_t *out)
@@ -122,7 +128,7 @@ static int send_challenge(otpc__hs_t *hs, otpc__buf_t *out)
     otpc__put_u32(msg + 13, hs->creation);
     otpc__put_u16(msg + 17, (uint16_t)n);
     memcpy(msg + 19, hs->name, n);
-    return emit(out, msg, 19 + n);
+    return emit(hs, out, msg, 19 + n);
 }
 
 /* Acceptor: the peer's name ('N', or 'n' from a peer that found us as version 5). */
@@ -146,11 +152,11 @@ static int on_name(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
     int old = m[0] == 'n';
     /* An old-style name carries only the low 32 flag bits; the rest come in 'c'. */
     if (!old && check_flags(hs)) {
-        send_status(out, "not_allowed");
+        send_status(hs, out, "not_allowed");
         return OTPC_EPROTO;
     }
     const char *status = hs->check ? hs->check(hs->check_ctx, hs->peer_name) : "ok";
-    int rc = send_status(out, status);
+    int rc = send_status(hs, out, status);
     if (rc)
         return rc;
     if (strcmp(status, "alive") == 0) {
@@ -211,7 +217,7 @@ static int on_reply(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out)
     ack[0] = 'a';
     otpc__hs_digest(hs->cookie, otpc__get_u32(m + 1), (unsigned char *)ack + 1);
     hs->state = OTPC__HS_DONE;
-    int rc = emit(out, ack, 17);
+    int rc = emit(hs, out, ack, 17);
     return rc ? rc : 1;
 }
 
@@ -231,7 +237,7 @@ static int on_status(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *out
         /* The peer thinks it is connected to us. If we are not, its connection is
          * stale (we restarted, or it is half-open): ask it to take this one. */
         int replace = hs->alive && hs->alive(hs->check_ctx, hs->peer_name, 1);
-        int rc = send_status(out, replace ? "true" : "false");
+        int rc = send_status(hs, out, replace ? "true" : "false");
         if (rc == 0 && replace) {
             hs->state = OTPC__HS_RECV_CHALLENGE;
             return 0;
@@ -263,7 +269,7 @@ static int on_challenge(otpc__hs_t *hs, const char *m, size_t len, otpc__buf_t *
     otpc__put_u32(reply + 1, hs->challenge);
     otpc__hs_digest(hs->cookie, otpc__get_u32(m + 9), (unsigned char *)reply + 5);
     hs->state = OTPC__HS_RECV_ACK;
-    return emit(out, reply, 21);
+    return emit(hs, out, reply, 21);
 }
 
 static int on_ack(otpc__hs_t *hs, const char *m, size_t len)

@@ -59,9 +59,10 @@ typedef struct {
     char peer_name[OTPC__NODE_NAME_MAX + 1];
     uint64_t peer_flags;
     uint32_t peer_creation;
-    int told_nok; /* initiator: the peer's own attempt to us wins; wait for it */
-    int old_name; /* acceptor: the peer used the old 'n' name (a complement follows) */
-    int replaces; /* acceptor: answered "true" to "alive"; replace once authenticated */
+    int told_nok;  /* initiator: the peer's own attempt to us wins; wait for it */
+    int old_name;  /* acceptor: the peer used the old 'n' name (a complement follows) */
+    int replaces;  /* acceptor: answered "true" to "alive"; replace once authenticated */
+    int len_bytes; /* length prefix of each message: 2, or 4 over TLS (set after init) */
     char error[400];
 } otpc__hs_t;
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "daemon/daemon_int.h"
+#include "distribution/dist_int.h"
 #include "proto/term.h"
 #include "otp/gen_server_int.h"
 #include "services/services.h"
@@ -301,6 +302,33 @@ static int which_modules(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t 
     return otpc__modules_encode(otpc_proc_node(self), otpc_ret_reply(r));
 }
 
+int otpc__reload_tls(otpc_node_t *n, char *err, size_t cap)
+{
+    int rc = otpc__dist_uses_tls(n) ? otpc__dist_reload_tls(n, err, cap) : 0;
+    char derr[300];
+    if (otpc__daemons_reload_tls(n, derr, sizeof derr) && !rc) {
+        snprintf(err, cap, "%s", derr);
+        rc = OTPC_EINVAL;
+    }
+    return rc;
+}
+
+/* {reload_tls}: ok, or {error, Reason} (a string: what failed; the rest reloaded). */
+static int reload_tls(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from, otpc_ret_t *r)
+{
+    (void)req;
+    (void)i;
+    (void)from;
+    char err[400];
+    ei_x_buff *x = otpc_ret_reply(r);
+    if (otpc__reload_tls(otpc_proc_node(self), err, sizeof err) == 0)
+        return ei_x_encode_atom(x, "ok") ? OTPC_ENOMEM : 0;
+    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+                   ei_x_encode_string(x, err)
+               ? OTPC_ENOMEM
+               : 0;
+}
+
 /* ---- the commands ------------------------------------------------------------------ */
 
 typedef struct {
@@ -318,6 +346,7 @@ static const command_t commands[] = {
     {"purge_module", 2, purge_module},
     {"soft_purge_module", 2, soft_purge_module},
     {"which_modules", 1, which_modules},
+    {"reload_tls", 1, reload_tls},
 };
 
 static otpc_action_t starter_dispatch(otpc_proc_t *self, otpc_term_t req, otpc_from_t *from,

@@ -1,11 +1,13 @@
 /*
- * Unit tests of transport/tls.h, the memory-BIO TLS engine (server side) that the TLS transport uses, without
+ * Unit tests of transport/tls.h, the memory-BIO TLS engine that the TLS transports use, without
  * sockets: an OpenSSL client with its own memory BIOs talks to an otpc__tls_t, the test
  * shuttling bytes both ways (take_out -> client, client -> feed + recv). This exercises
  * the whole state machine: handshakes in TLS 1.3 and 1.2, data both ways (1 MiB too),
  * server certificate verification by the client, mutual TLS (good certificate, none,
  * one from another CA), garbage, a stalled handshake, close_notify, and bad context
- * configurations.
+ * configurations. Then the engine's client role (TLS distribution dials out with it)
+ * against its server role: mutual verification, the host check, untrusted servers and
+ * refused clients.
  *
  * The group setup makes the PKI (EC P-256 keys): a CA with a server certificate for
  * "localhost" and a client certificate, an unrelated CA with its own client certificate,
@@ -569,6 +571,160 @@ static void peer_close_notify(void **state)
 
 /* Bad configurations: NULL with a reason naming what is wrong. A cert+key file with
  * no keyfile works. */
+/* ---- the engine's client role against its server role ------------------------------- */
+
+typedef struct {
+    otpc__tls_ctx_t *cctx, *sctx;
+    otpc__tls_t *c, *s;
+} engines_t;
+
+static otpc__tls_ctx_t *client_ctx(const char *cert, const char *key, const char *trust)
+{
+    otpc__tls_conf_t conf = {.certfile = cert,
+                             .keyfile = key,
+                             .cacertfile = trust,
+                             .verify_peer = trust != NULL,
+                             .client = 1};
+    char err[256] = "";
+    otpc__tls_ctx_t *ctx = otpc__tls_ctx_new(&conf, err, sizeof err);
+    if (!ctx)
+        fail_msg("otpc__tls_ctx_new (client): %s", err);
+    return ctx;
+}
+
+static void engines_open(engines_t *e, otpc__tls_ctx_t *cctx, otpc__tls_ctx_t *sctx,
+                         const char *host)
+{
+    e->cctx = cctx;
+    e->sctx = sctx;
+    e->c = otpc__tls_new_client(cctx, host);
+    e->s = otpc__tls_new(sctx);
+    assert_true(e->c && e->s);
+}
+
+static void engines_close(engines_t *e)
+{
+    otpc__tls_free(e->c);
+    otpc__tls_free(e->s);
+    otpc__tls_ctx_free(e->cctx);
+    otpc__tls_ctx_free(e->sctx);
+    ERR_clear_error();
+}
+
+/* Everything one engine has for the other; returns the bytes moved. */
+static size_t move(otpc__tls_t *from, otpc__tls_t *to)
+{
+    otpc__buf_t out = {0};
+    assert_int_equal(otpc__tls_take_out(from, &out), 0);
+    size_t n = out.len;
+    if (n)
+        assert_int_equal(otpc__tls_feed(to, out.data, n), 0);
+    otpc__buf_free(&out);
+    return n;
+}
+
+/* Both handshakes to the end: 0, or -1 (client failed) / -2 (server failed). */
+static int engines_handshake(engines_t *e)
+{
+    for (int i = 0; i < 20; i++) {
+        int rc = otpc__tls_handshake(e->c);
+        move(e->c, e->s);
+        if (rc < 0)
+            return -1;
+        int rs = otpc__tls_handshake(e->s);
+        move(e->s, e->c);
+        if (rs < 0)
+            return -2;
+        if (rc == 1 && rs == 1)
+            return 0;
+    }
+    fail_msg("handshake makes no progress");
+    return 0;
+}
+
+static void engines_exchange(engines_t *e, size_t n)
+{
+    char *up = pattern(n, 3), *down = pattern(n, 4);
+    otpc__buf_t got = {0};
+    assert_int_equal(otpc__tls_send(e->c, up, n), 0);
+    move(e->c, e->s);
+    assert_int_equal(otpc__tls_recv(e->s, &got), 0);
+    assert_int_equal(got.len, n);
+    assert_memory_equal(got.data, up, n);
+    got.len = 0;
+    assert_int_equal(otpc__tls_send(e->s, down, n), 0);
+    move(e->s, e->c);
+    assert_int_equal(otpc__tls_recv(e->c, &got), 0);
+    assert_int_equal(got.len, n);
+    assert_memory_equal(got.data, down, n);
+    otpc__buf_free(&got);
+    free(up);
+    free(down);
+}
+
+/* TLS distribution's shape: mutual verification, the client checking the host. */
+static void client_engine_mutual(void **state)
+{
+    (void)state;
+    engines_t e;
+    engines_open(&e, client_ctx(path[F_CLI_CERT], path[F_CLI_KEY], path[F_CA]), server_ctx(1, 1),
+                 "localhost");
+    assert_int_equal(engines_handshake(&e), 0);
+    assert_true(otpc__tls_established(e.c) && otpc__tls_established(e.s));
+    engines_exchange(&e, 100);
+    engines_exchange(&e, 1 << 20);
+    engines_close(&e);
+}
+
+/* The server's certificate is for localhost: any other name, or an address it does
+ * not carry, fails the client with the reason. */
+static void client_engine_checks_host(void **state)
+{
+    (void)state;
+    const char *hosts[] = {"example.org", "127.0.0.2"};
+    for (int i = 0; i < 2; i++) {
+        engines_t e;
+        engines_open(&e, client_ctx(NULL, NULL, path[F_CA]), server_ctx(0, 0), hosts[i]);
+        assert_int_equal(engines_handshake(&e), -1);
+        assert_non_null(strstr(otpc__tls_error(e.c), "mismatch"));
+        engines_close(&e);
+    }
+}
+
+/* A server certificate from a CA the client does not trust fails the client; with
+ * verification off (verify_none) the same handshake completes. */
+static void client_engine_untrusted_server(void **state)
+{
+    (void)state;
+    engines_t e;
+    engines_open(&e, client_ctx(NULL, NULL, path[F_CA2]), server_ctx(0, 0), "localhost");
+    assert_int_equal(engines_handshake(&e), -1);
+    assert_non_null(strstr(otpc__tls_error(e.c), "certificate"));
+    engines_close(&e);
+    engines_open(&e, client_ctx(NULL, NULL, NULL), server_ctx(0, 0), "localhost");
+    assert_int_equal(engines_handshake(&e), 0);
+    engines_close(&e);
+}
+
+/* A client without a certificate, or with one from another CA, is refused by a server
+ * that requires one (fail_if_no_peer_cert). */
+static void client_engine_refused_by_server(void **state)
+{
+    (void)state;
+    const char *certs[][2] = {{NULL, NULL}, {path[F_CLI2_CERT], path[F_CLI2_KEY]}};
+    for (int i = 0; i < 2; i++) {
+        engines_t e;
+        engines_open(&e, client_ctx(certs[i][0], certs[i][1], path[F_CA]), server_ctx(1, 1),
+                     "localhost");
+        int rc = engines_handshake(&e);
+        if (rc == 0) { /* TLS 1.3: the client is done before the server checked it */
+            rc = otpc__tls_recv(e.s, &(otpc__buf_t){0}) < 0 ? -2 : 0;
+        }
+        assert_int_equal(rc, -2);
+        engines_close(&e);
+    }
+}
+
 static void ctx_new_errors(void **state)
 {
     (void)state;
@@ -622,6 +778,10 @@ int main(void)
         cmocka_unit_test(stalled_handshake),
         cmocka_unit_test(peer_close_notify),
         cmocka_unit_test(ctx_new_errors),
+        cmocka_unit_test(client_engine_mutual),
+        cmocka_unit_test(client_engine_checks_host),
+        cmocka_unit_test(client_engine_untrusted_server),
+        cmocka_unit_test(client_engine_refused_by_server),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

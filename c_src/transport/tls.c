@@ -5,7 +5,9 @@
  */
 #include "transport/tls.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <openssl/ssl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,41 +35,66 @@ static void last_error(char *out, size_t cap, const char *what)
     ERR_clear_error();
 }
 
-otpc__tls_ctx_t *otpc__tls_ctx_new(const otpc__tls_conf_t *c, char *err, size_t errcap)
+/* The certificate and key: required of a server, optional for a client. */
+static int load_identity(SSL_CTX *ctx, const otpc__tls_conf_t *c, char *err, size_t errcap)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) {
-        last_error(err, errcap, "SSL_CTX_new");
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    /* An idle connection should not keep 2 x 16 KiB of record buffers. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    /* No server-side session cache: it grows with every client up to 20,480 sessions;
-     * resumption still works through stateless tickets. */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (!c->certfile && c->client)
+        return 0;
     const char *key = c->keyfile ? c->keyfile : c->certfile;
     if (!c->certfile || SSL_CTX_use_certificate_chain_file(ctx, c->certfile) != 1) {
         last_error(err, errcap, "certfile");
-        goto fail;
+        return -1;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
         last_error(err, errcap, "keyfile");
+        return -1;
+    }
+    return 0;
+}
+
+static int load_cas(SSL_CTX *ctx, const otpc__tls_conf_t *c, char *err, size_t errcap)
+{
+    if (!c->cacertfile)
+        return 0;
+    if (SSL_CTX_load_verify_locations(ctx, c->cacertfile, NULL) != 1) {
+        last_error(err, errcap, "cacertfile");
+        return -1;
+    }
+    if (c->client)
+        return 0;
+    /* A server names the CAs it accepts in its certificate request. */
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(c->cacertfile);
+    if (!names) {
+        last_error(err, errcap, "cacertfile");
+        return -1;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    return 0;
+}
+
+otpc__tls_ctx_t *otpc__tls_ctx_new(const otpc__tls_conf_t *c, char *err, size_t errcap)
+{
+    SSL_CTX *ctx = SSL_CTX_new(c->client ? TLS_client_method() : TLS_server_method());
+    if (!ctx) {
+        last_error(err, errcap, "SSL_CTX_new");
+        return NULL;
+    }
+    /* TLS 1.2 and 1.3, or the one the configuration names (OTP's `versions`) */
+    SSL_CTX_set_min_proto_version(ctx, c->versions == 2 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, c->versions == 1 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    /* Renegotiation (TLS 1.2) only ever served attacks on long-lived connections. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    /* An idle connection should not keep 2 x 16 KiB of record buffers. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* No server-side session cache: it grows with every client up to 20,480 sessions;
+     * resumption still works through stateless tickets. */
+    SSL_CTX_set_session_cache_mode(ctx, c->client ? SSL_SESS_CACHE_CLIENT : SSL_SESS_CACHE_OFF);
+    if (load_identity(ctx, c, err, errcap) || load_cas(ctx, c, err, errcap))
         goto fail;
-    }
-    if (c->cacertfile) {
-        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(c->cacertfile);
-        if (SSL_CTX_load_verify_locations(ctx, c->cacertfile, NULL) != 1 || !names) {
-            sk_X509_NAME_pop_free(names, X509_NAME_free);
-            last_error(err, errcap, "cacertfile");
-            goto fail;
-        }
-        SSL_CTX_set_client_CA_list(ctx, names);
-    }
-    if (c->verify_peer || c->fail_if_no_peer_cert) {
+    if (c->verify_peer || (c->fail_if_no_peer_cert && !c->client)) {
         int mode = SSL_VERIFY_PEER;
-        if (c->fail_if_no_peer_cert)
+        if (c->fail_if_no_peer_cert && !c->client)
             mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         SSL_CTX_set_verify(ctx, mode, NULL);
     }
@@ -82,7 +109,7 @@ void otpc__tls_ctx_free(otpc__tls_ctx_t *ctx)
     SSL_CTX_free(ctx);
 }
 
-otpc__tls_t *otpc__tls_new(otpc__tls_ctx_t *ctx)
+static otpc__tls_t *tls_new(otpc__tls_ctx_t *ctx)
 {
     otpc__tls_t *t = calloc(1, sizeof *t);
     if (!t)
@@ -101,7 +128,46 @@ otpc__tls_t *otpc__tls_new(otpc__tls_ctx_t *ctx)
     BIO_set_mem_eof_return(t->rbio, -1);
     BIO_set_mem_eof_return(t->wbio, -1);
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
-    SSL_set_accept_state(t->ssl);
+    return t;
+}
+
+otpc__tls_t *otpc__tls_new(otpc__tls_ctx_t *ctx)
+{
+    otpc__tls_t *t = tls_new(ctx);
+    if (t)
+        SSL_set_accept_state(t->ssl);
+    return t;
+}
+
+static int is_address(const char *host)
+{
+    unsigned char a[16];
+    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* SNI for a name (never for an address: RFC 6066), and, when the context verifies,
+ * the name or address the server's certificate must carry, as OTP's ssl checks it. */
+static int set_host(otpc__tls_t *t, const char *host)
+{
+    if (!host || !*host)
+        return 0;
+    if (is_address(host))
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host) == 1 ? 0 : -1;
+    if (SSL_set_tlsext_host_name(t->ssl, host) != 1)
+        return -1;
+    return SSL_set1_host(t->ssl, host) == 1 ? 0 : -1;
+}
+
+otpc__tls_t *otpc__tls_new_client(otpc__tls_ctx_t *ctx, const char *host)
+{
+    otpc__tls_t *t = tls_new(ctx);
+    if (!t)
+        return NULL;
+    if (set_host(t, host)) {
+        otpc__tls_free(t);
+        return NULL;
+    }
+    SSL_set_connect_state(t->ssl);
     return t;
 }
 

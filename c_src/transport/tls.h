@@ -16,20 +16,28 @@ typedef struct ssl_ctx_st otpc__tls_ctx_t; /* OpenSSL's SSL_CTX */
 typedef struct otpc__tls otpc__tls_t;
 
 typedef struct {
-    const char *certfile;     /* PEM certificate (chain) of the server; required */
+    const char *certfile;     /* PEM certificate (chain); required for a server */
     const char *keyfile;      /* PEM private key; NULL: in certfile */
-    const char *cacertfile;   /* CAs that client certificates are verified against */
-    int verify_peer;          /* ask for a client certificate and verify it if sent */
-    int fail_if_no_peer_cert; /* ... and refuse clients without one (mutual TLS) */
+    const char *cacertfile;   /* CAs that the peer's certificate is verified against */
+    int verify_peer;          /* server: ask for a client certificate and verify it if
+                               * sent; client: verify the server's (chain and host) */
+    int fail_if_no_peer_cert; /* server: refuse clients without one (mutual TLS) */
+    int client;               /* a context for connections we dial */
+    unsigned versions;        /* bit 0: TLS 1.2, bit 1: TLS 1.3; 0: both */
 } otpc__tls_conf_t;
 
-/* A server context (TLS 1.2 and 1.3). NULL with a one-line reason in err. The caller
- * owns it: otpc__tls_ctx_free(). */
+/* A server or client context (TLS 1.2 and 1.3). NULL with a one-line reason in err.
+ * The caller owns it: otpc__tls_ctx_free(). Connections made from it hold their own
+ * reference, so it may be freed (replaced: certificates rotated) while they live. */
 otpc__tls_ctx_t *otpc__tls_ctx_new(const otpc__tls_conf_t *conf, char *err, size_t errcap);
 void otpc__tls_ctx_free(otpc__tls_ctx_t *ctx);
 
 /* One server-side connection; NULL on ENOMEM. Owned by the caller: otpc__tls_free(). */
 otpc__tls_t *otpc__tls_new(otpc__tls_ctx_t *ctx);
+/* One client-side connection to `host` (borrowed: sent as SNI unless it is an
+ * address, and checked against the server's certificate when the context verifies);
+ * its first flight waits in the output after otpc__tls_handshake. NULL on ENOMEM. */
+otpc__tls_t *otpc__tls_new_client(otpc__tls_ctx_t *ctx, const char *host);
 void otpc__tls_free(otpc__tls_t *t);
 
 /* Bytes read from the socket (copied). Then otpc__tls_recv. */

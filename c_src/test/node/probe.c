@@ -315,6 +315,56 @@ static void cmd_big(otpc_proc_t *self, const char *b, int *i)
     free(bin);
 }
 
+/* {call, Dest, Req, Timeout}: otpc_call_async; Owner ! {called, P, Ref}, and the
+ * result comes back as {otpc_reply, Ref, Result}, which the owner gets as probe_got.
+ * Dest: a pid, {Name, Node} or a local name. */
+static int cmd_call(otpc_proc_t *self, const char *b, int *i)
+{
+    char name[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8];
+    otpc_pid_t pid;
+    otpc_dest_t to = {0};
+    int type, size, arity;
+    ei_get_type(b, i, &type, &size);
+    if (type == ERL_SMALL_TUPLE_EXT) {
+        if (ei_decode_tuple_header(b, i, &arity) || arity != 2 || ei_decode_atom(b, i, name) ||
+            ei_decode_atom(b, i, node))
+            return 0;
+        to.name = name;
+        to.node = node;
+    } else if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_UTF8_EXT ||
+               type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_EXT) {
+        if (ei_decode_atom(b, i, name))
+            return 0;
+        to.name = name;
+    } else {
+        if (otpc_decode_pid(self, b, i, &pid))
+            return 0;
+        to.pid = &pid;
+    }
+    ei_x_buff req;
+    int start = *i;
+    if (otpc_skip_term(current, i) || ei_x_new_with_version(&req))
+        return 0;
+    ei_x_append_buf(&req, b + start, *i - start);
+    unsigned long timeout = OTPC_INFINITY;
+    if (!otpc_decode_atom_is(b, &(int){*i}, "infinity") && ei_decode_ulong(b, i, &timeout)) {
+        ei_x_free(&req);
+        return 0;
+    }
+    otpc_ref_t ref;
+    int rc = otpc_call_async(self, &to, otpc_term_x(&req), (unsigned)timeout, &ref);
+    ei_x_free(&req);
+    ei_x_buff x;
+    ei_x_new(&x);
+    if (rc)
+        ei_x_encode_atom(&x, otpc_strerror(rc));
+    else
+        otpc_x_encode_ref(self, &x, &ref);
+    tell_owner(self, "called", x.buff, (size_t)x.index);
+    ei_x_free(&x);
+    return 1;
+}
+
 static int command(otpc_proc_t *self, const char *b, int *i, int arity)
 {
     char cmd[MAXATOMLEN_UTF8];
@@ -368,6 +418,8 @@ static int command(otpc_proc_t *self, const char *b, int *i, int arity)
         cmd_big(self, b, i);
     } else if (arity == 2 && strcmp(cmd, "dist_ops") == 0) {
         cmd_dist_ops(self, b, i);
+    } else if (arity == 4 && strcmp(cmd, "call") == 0) {
+        return cmd_call(self, b, i);
     } else if (arity == 2 && strcmp(cmd, "make_ref") == 0) {
         cmd_make_ref(self, b, i);
     } else if (arity == 2 && (!strcmp(cmd, "daemon_port") || !strcmp(cmd, "daemon_stop"))) {
