@@ -90,17 +90,16 @@ large_out_while_small_calls(Config) ->
 
 -spec large_echo_while_small_calls(config()) -> term().
 large_echo_while_small_calls(Config) ->
-    doc("64 MiB to a C process and back, byte for byte, twice, while small "
-        "calls of other processes complete."),
+    doc("64 MiB to a C process and back, byte for byte, while small calls of "
+        "other processes complete."),
     Node = ?config(node, Config),
     P = probe(Node),
     Bin = rand:bytes(64 * ?MIB),
-    Echo = fun() ->
-                   P ! {echo, self(), Bin},
-                   {echo, P, Got} = ?recv({echo, P, _}, ?LARGE_TIMEOUT),
-                   same(Bin, Got)
-           end,
-    during(Node, fun() -> Echo(), Echo() end).
+    during(Node, fun() ->
+                         P ! {echo, self(), Bin},
+                         {echo, P, Got} = ?recv({echo, P, _}, ?LARGE_TIMEOUT),
+                         same(Bin, Got)
+                 end).
 
 -spec exit_after_large_message(config()) -> term().
 exit_after_large_message(Config) ->
@@ -144,10 +143,14 @@ several_senders_interleave(Config) ->
      end || P <- Ps],
     Want = big(16 * ?MIB),
     [begin
-         {big, P, Bin} = ?recv({big, P, _}, ?LARGE_TIMEOUT),
+         %% the first of P's messages in the mailbox is the large one
+         First = receive
+                     {big, P, _} = M -> M;
+                     {echo, P, _} = M -> M
+                 after ?LARGE_TIMEOUT -> ct:fail({nothing_from, P})
+                 end,
+         {big, P, Bin} = First,
          same(Want, Bin),
-         %% its small message came after it: it cannot be in the mailbox yet
-         %% unless it arrived later than the large one
          {echo, P, {after_big, P}} = ?recv({echo, P, {after_big, P}})
      end || P <- Ps],
     ok.
