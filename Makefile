@@ -73,7 +73,7 @@ test-san-ct:
 	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_test_node \
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOG)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG)/ubsan \
-	    $(REBAR) ct --sname $(CT_SNAME)_san --suite test/otpc_dist_SUITE,test/otpc_frag_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE
+	    $(REBAR) ct --sname $(CT_SNAME)_san --suite test/otpc_dist_SUITE,test/otpc_frag_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_async_SUITE
 	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
 	    echo "sanitizer reports from the node program:"; cat $(SAN_LOG)/*; exit 1; fi
 

@@ -27,7 +27,7 @@
          tls13_key_updates/1]).
 %% run inside the TLS peers
 -export([call_checks/1, monitor_and_link/1, recv_one/1, ping/1,
-         flood_then_ping/2]).
+         flood_then_ping/2, start_and_check/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -223,7 +223,17 @@ bad_options_stop_the_node(Config) ->
     NoCa = ["-ssl_dist_opt", "server_certfile", filename:join(Pki, "node.pem"),
             "server_verify", "verify_peer"],
     {error, {exit_status, 2, Lines3}} = start_c_raw(Config, bad3, NoCa),
-    true = mentions(Lines3, "needs server_cacertfile").
+    true = mentions(Lines3, "needs server_cacertfile"),
+    %% options files: OTP's syntax errors and what this node does not speak
+    Broken = filename:join(?config(priv_dir, Config), "broken.conf"),
+    ok = file:write_file(Broken, "[{server, [{certfile, \"x\"}]}\n,{client, [}].\n"),
+    {error, {exit_status, 2, Lines4}} =
+        start_c_raw(Config, bad4, ["-ssl_dist_optfile", Broken]),
+    true = mentions(Lines4, "line 2:"),
+    Old = filename:join(?config(priv_dir, Config), "old.conf"),
+    ok = file:write_file(Old, "[{client, [{versions, ['tlsv1.1']}]}].\n"),
+    {error, {exit_status, 2, Lines5}} = start_c_raw(Config, bad5, ["-ssl_dist_optfile", Old]),
+    true = mentions(Lines5, "tlsv1.1 is not supported").
 
 -spec started_by_tls_node(config()) -> term().
 started_by_tls_node(Config) ->
@@ -232,9 +242,8 @@ started_by_tls_node(Config) ->
                "-ssl_dist_optfile passed on), confirmed by a ping over TLS."),
     Peer = start_peer(Config, "good"),
     Name = list_to_atom("started_" ++ os:getpid()),
-    {ok, CNode} = in(Peer, otpc, start_node, [#{name => Name, args => ["-probe"]}]),
-    ok = in(Peer, call_checks, [CNode]),
-    ok = in(Peer, otpc, stop_node, [CNode]).
+    %% in one process of the peer: a node started so is its caller's
+    ok = in(Peer, start_and_check, [Name]).
 
 -spec tls13_key_updates(config()) -> term().
 tls13_key_updates(Config) ->
@@ -267,6 +276,12 @@ call_checks(CNode) ->
     [Big, x] = gen_server:call({echo, CNode}, [Big, x], ?TIMEOUT),
     true = lists:member(CNode, nodes(hidden)),
     ok.
+
+-spec start_and_check(atom()) -> ok.
+start_and_check(Name) ->
+    {ok, CNode} = otpc:start_node(#{name => Name, args => ["-probe"]}),
+    ok = call_checks(CNode),
+    otpc:stop_node(CNode).
 
 -spec monitor_and_link(node()) -> ok.
 monitor_and_link(CNode) ->

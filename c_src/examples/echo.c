@@ -2,6 +2,11 @@
  * echo: a call is answered with the request unchanged. Besides that:
  *   {'$sleep', Ms, Reply}  answers Reply after Ms ms without blocking other callers
  *                          (the caller is kept and answered from a timer message)
+ *   {'$spin', Ms, Reply}   burns Ms ms of CPU inside the callback, then answers Reply
+ *                          (a server that computes: it holds its scheduler meanwhile)
+ *   {'$blocking', Ms, Reply}  sleeps Ms ms on the node's blocking-work pool
+ *                          (otpc_async_reply), then answers Reply; the server and its
+ *                          scheduler carry on meanwhile
  *   {'$stop', Reason}      answers ok, then stops with Reason
  *   '$stats'               answers #{calls => C, casts => N, infos => I}
  *   {'$push', Term, N}     behind a daemon connection: pushes Term N times, stopping
@@ -11,6 +16,8 @@
  * also sends {push, Term} down its socket (otpc_push). Other messages are counted.
  */
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "examples/examples.h"
 
@@ -71,6 +78,66 @@ static otpc_action_t sleep_then_reply(otpc_proc_t *self, echo_t *e, otpc_term_t 
     return OTPC_NOREPLY;
 }
 
+static uint64_t cpu_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* CPU time, not wall time: on a busy machine the callback still does Ms of work. */
+static otpc_action_t spin(otpc_term_t req, int i, otpc_ret_t *r)
+{
+    unsigned long ms;
+    if (ei_decode_ulong(req.data, &i, &ms) || ms > 600000)
+        return otpc_reply_term(r, req);
+    uint64_t until = cpu_ns() + (uint64_t)ms * 1000000u;
+    volatile uint64_t sink = 0;
+    while (cpu_ns() < until)
+        for (int k = 0; k < 1000; k++)
+            sink += (uint64_t)k;
+    (void)sink;
+    if (otpc_x_append_subterm(otpc_ret_reply(r), req, &i))
+        return otpc_stop_atom(r, "enomem");
+    return OTPC_REPLY;
+}
+
+typedef struct {
+    unsigned long ms;
+    ei_x_buff reply; /* versioned */
+} blocking_t;
+
+/* On a pool thread: the work a blocking library call would do. */
+static int blocking_work(void *arg, ei_x_buff *out)
+{
+    blocking_t *b = arg;
+    usleep((useconds_t)(b->ms * 1000u));
+    int rc = ei_x_append_buf(out, b->reply.buff + 1, b->reply.index - 1) ? OTPC_ENOMEM : 0;
+    ei_x_free(&b->reply);
+    free(b);
+    return rc;
+}
+
+static otpc_action_t blocking(otpc_proc_t *self, otpc_term_t req, int i, otpc_from_t *from,
+                              otpc_ret_t *r)
+{
+    blocking_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return otpc_stop_atom(r, "enomem");
+    if (ei_decode_ulong(req.data, &i, &b->ms) || b->ms > 600000 ||
+        ei_x_new_with_version(&b->reply) || otpc_x_append_subterm(&b->reply, req, &i)) {
+        ei_x_free(&b->reply);
+        free(b);
+        return otpc_reply_term(r, req);
+    }
+    int rc = otpc_async_reply(self, from, blocking_work, b);
+    if (rc == 0)
+        return OTPC_NOREPLY;
+    ei_x_free(&b->reply);
+    free(b);
+    return otpc_stop_atom(r, "enomem");
+}
+
 static otpc_action_t push_many(otpc_proc_t *self, otpc_term_t req, int i, otpc_ret_t *r)
 {
     ei_x_buff t;
@@ -99,6 +166,10 @@ static otpc_action_t echo_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *
         return sleep_then_reply(self, e, req, i, from, r);
     if (otpc_term_is_tagged(req, "$push", 3, &i))
         return push_many(self, req, i, r);
+    if (otpc_term_is_tagged(req, "$spin", 3, &i))
+        return spin(req, i, r);
+    if (otpc_term_is_tagged(req, "$blocking", 3, &i))
+        return blocking(self, req, i, from, r);
     if (otpc_term_is_tagged(req, "$stop", 2, &i)) {
         if (otpc_x_append_subterm(otpc_ret_reason(r), req, &i))
             return otpc_stop_atom(r, "enomem");

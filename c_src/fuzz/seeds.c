@@ -1,7 +1,7 @@
 /*
  * Writes the seed corpora of fuzz_reasm, fuzz_epmd, fuzz_framing, fuzz_tls and fuzz_format under
- * DIR/<target>/ (fuzz_dist's seeds are kept by hand). Not a fuzzer: a program run by
- * `make -C c_src fuzz-seeds` when a target's input format or OpenSSL changes; the
+ * DIR/<target>/ (fuzz_dist's and fuzz_term_text's seeds are kept by hand). Not a fuzzer:
+ * a program run by `make -C c_src fuzz-seeds` when a target's input format or OpenSSL changes; the
  * output is committed.
  *
  * Each seed is the target's header (limits and a cut plan, see each fuzz_*.c) and a

@@ -147,6 +147,7 @@ typedef struct {
     int tls_dist;               /* distribution over TLS (erl's -proto_dist inet_tls) */
     otpc_tls_opts_t tls_server; /* with tls_dist: connections peers make to us */
     otpc_tls_opts_t tls_client; /* with tls_dist: connections we make */
+    unsigned async_threads;     /* threads of the blocking-work pool (otpc_async); 0: 4 */
 } otpc_node_opts_t;
 
 /* Create a node: resolves the host name and the cookie; nothing listens yet.
@@ -655,6 +656,33 @@ int otpc_pg_leave(otpc_node_t *node, const char *scope, otpc_term_t group, const
  * are (may exceed cap; 0 for an unknown group or scope), or OTPC_EINVAL. */
 long otpc_pg_members(otpc_node_t *node, const char *scope, otpc_term_t group, int local_only,
                      otpc_pid_t *out, size_t cap);
+
+/* ---- blocking work off the scheduler --------------------------------------------- */
+
+/* Work for the pool: runs on a pool thread, may block (files, a blocking library, a
+ * long computation). It owns arg and must not touch otpc state except through the
+ * functions marked "any thread". It encodes its result into out (made with
+ * ei_x_new_with_version: append one term) and returns 0, or a nonzero code for an
+ * error (a malformed or missing term is OTPC_EBADARG). */
+typedef int (*otpc_work_fn)(void *arg, ei_x_buff *out);
+
+/* Run fn(arg) on the node's pool (otpc_node_opts_t.async_threads, the node program's
+ * -async_threads, default 4), so the scheduler and every other process carry on.
+ * When it returns, self gets {otpc_async, Ref, {ok, Result}} or
+ * {otpc_async, Ref, {error, Code}}, Ref = *ref. 0: fn runs exactly once (it owns arg
+ * from then); an error (OTPC_EINVAL, OTPC_ENOMEM): it never runs. otpc_node_free waits
+ * for queued work. From a callback. */
+int otpc_async(otpc_proc_t *self, otpc_work_fn fn, void *arg, otpc_ref_t *ref);
+
+/* The same for a caller: in handle_call, hand the work to the pool and return
+ * OTPC_NOREPLY; the caller's reply is the Result fn encoded (or {error, Code}). 0: from
+ * is the job's; OTPC_EINVAL: from is untouched; OTPC_ENOMEM: from may be gone (dropped
+ * as otpc_from_detach drops it), so stop or carry on, but do not use it.
+ *
+ *     static int read_file(void *arg, ei_x_buff *out) { ... blocking read ...; }
+ *     ...in handle_call:
+ *     if (otpc_async_reply(self, from, read_file, path) == 0) return OTPC_NOREPLY; */
+int otpc_async_reply(otpc_proc_t *self, otpc_from_t *from, otpc_work_fn fn, void *arg);
 
 /* ---- calling gen_servers from C ------------------------------------------------- */
 

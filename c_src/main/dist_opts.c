@@ -14,11 +14,13 @@
  * that quietly checked less than its configuration says would be worse than none.
  * Options that only tune OTP's own implementation are accepted and ignored.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "main/dist_opts.h"
+#include "proto/term_text.h"
 
 /* Tuning knobs of OTP's ssl application with no meaning here. */
 static const char *const ignored[] = {
@@ -101,10 +103,211 @@ int otpc__dist_opts_check(const otpc_node_opts_t *o, char *err, size_t cap)
     return 0;
 }
 
+/* ---- -ssl_dist_optfile --------------------------------------------------------------- */
+
+#define OPTFILE_MAX (1 << 20)
+
+/* The strings of an options file live as long as the program (the node reads the
+ * files they name again at every reload). */
+static char *keep(const char *s, size_t len)
+{
+    char *c = malloc(len + 1);
+    if (c) {
+        memcpy(c, s, len);
+        c[len] = 0;
+    }
+    return c;
+}
+
+static int put_utf8(char *out, size_t cap, size_t *n, unsigned long cp)
+{
+    char tmp[4];
+    size_t k = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (cp > 0x10FFFF || *n + k >= cap)
+        return -1;
+    if (k == 1) {
+        tmp[0] = (char)cp;
+    } else {
+        for (size_t i = k - 1; i > 0; i--, cp >>= 6)
+            tmp[i] = (char)(0x80 | (cp & 0x3F));
+        tmp[0] = (char)((k == 2 ? 0xC0 : k == 3 ? 0xE0 : 0xF0) | cp);
+    }
+    memcpy(out + *n, tmp, k);
+    *n += k;
+    return 0;
+}
+
+/* An option's value as text: an atom, a string (code points, written as UTF-8 as
+ * Erlang names files), a binary, or an integer. 0, or -1 for anything else. */
+static int value_text(const char *b, int *i, char *out, size_t cap)
+{
+    int type, size;
+    size_t n = 0;
+    if (ei_get_type(b, i, &type, &size) || (size_t)size >= cap)
+        return -1;
+    switch (type) {
+    case ERL_ATOM_EXT:
+    case ERL_SMALL_ATOM_EXT:
+    case ERL_ATOM_UTF8_EXT:
+    case ERL_SMALL_ATOM_UTF8_EXT:
+        return ei_decode_atom(b, i, out) ? -1 : 0;
+    case ERL_NIL_EXT:
+        out[0] = 0;
+        return ei_decode_list_header(b, i, &size) ? -1 : 0;
+    case ERL_STRING_EXT: {
+        unsigned char *tmp = malloc((size_t)size + 1);
+        int rc = !tmp || ei_decode_string(b, i, (char *)tmp) ? -1 : 0;
+        for (int k = 0; !rc && k < size; k++)
+            rc = put_utf8(out, cap, &n, tmp[k]);
+        free(tmp);
+        out[rc ? 0 : n] = 0;
+        return rc;
+    }
+    case ERL_LIST_EXT: {
+        int arity;
+        if (ei_decode_list_header(b, i, &arity))
+            return -1;
+        for (int k = 0; k < arity; k++) {
+            unsigned long cp;
+            if (ei_decode_ulong(b, i, &cp) || put_utf8(out, cap, &n, cp))
+                return -1;
+        }
+        out[n] = 0;
+        return ei_decode_list_header(b, i, &arity) || arity != 0 ? -1 : 0;
+    }
+    case ERL_BINARY_EXT: {
+        long len;
+        if (ei_decode_binary(b, i, out, &len) || memchr(out, 0, (size_t)len))
+            return -1;
+        out[len] = 0;
+        return 0;
+    }
+    case ERL_SMALL_INTEGER_EXT:
+    case ERL_INTEGER_EXT: {
+        long v;
+        if (ei_decode_long(b, i, &v))
+            return -1;
+        snprintf(out, cap, "%ld", v);
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+/* {versions, ['tlsv1.2', 'tlsv1.3']}: the ones this node speaks, and only those. */
+static int versions(otpc_tls_opts_t *side, const char *b, int *i, char *err, size_t cap)
+{
+    int arity;
+    char v[MAXATOMLEN_UTF8];
+    side->versions = 0;
+    if (ei_decode_list_header(b, i, &arity) || arity == 0)
+        goto bad;
+    for (int k = 0; k < arity; k++) {
+        if (ei_decode_atom(b, i, v))
+            goto bad;
+        if (!strcmp(v, "tlsv1.2"))
+            side->versions |= OTPC_TLS_V12;
+        else if (!strcmp(v, "tlsv1.3"))
+            side->versions |= OTPC_TLS_V13;
+        else {
+            snprintf(err, cap, "versions: %s is not supported (tlsv1.2, tlsv1.3)", v);
+            return -1;
+        }
+    }
+    if (!ei_decode_list_header(b, i, &arity) && arity == 0)
+        return 0;
+bad:
+    snprintf(err, cap, "versions must be a list of atoms");
+    return -1;
+}
+
+/* One side's list of {Key, Value}. */
+static int side_opts(otpc_tls_opts_t *side, int server, const char *b, int *i, char *err,
+                     size_t cap)
+{
+    int n, arity;
+    if (ei_decode_list_header(b, i, &n))
+        goto bad;
+    for (int k = 0; k < n; k++) {
+        char key[MAXATOMLEN_UTF8], val[4096];
+        if (ei_decode_tuple_header(b, i, &arity) || arity != 2 || ei_decode_atom(b, i, key))
+            goto bad;
+        if (!strcmp(key, "versions")) {
+            if (versions(side, b, i, err, cap))
+                return -1;
+            continue;
+        }
+        int at = *i;
+        if (value_text(b, i, val, sizeof val)) {
+            /* a value we cannot read as text: fine for an option we ignore anyway */
+            *i = at;
+            if (otpc__dist_opt(side, server, key, "", err, cap) || ei_skip_term(b, i))
+                return -1;
+            continue;
+        }
+        char *kept = keep(val, strlen(val));
+        if (!kept || otpc__dist_opt(side, server, key, kept, err, cap))
+            return -1; /* on failure `kept` may be referenced: the program exits */
+    }
+    if (n && (ei_decode_list_header(b, i, &n) || n != 0))
+        goto bad;
+    return 0;
+bad:
+    snprintf(err, cap, "%s options must be a list of {Key, Value}", server ? "server" : "client");
+    return -1;
+}
+
+static int read_file(const char *path, char **text, size_t *len, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, cap, "%s", strerror(errno));
+        return -1;
+    }
+    char *buf = malloc(OPTFILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, OPTFILE_MAX + 1, f) : 0;
+    int rc = !buf ? -1 : ferror(f) ? -1 : n > OPTFILE_MAX ? -2 : 0;
+    fclose(f);
+    if (rc) {
+        snprintf(err, cap, "%s", rc == -2 ? "larger than 1 MiB" : "cannot read it");
+        free(buf);
+        return -1;
+    }
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
 int otpc__ssl_dist_optfile(otpc_node_opts_t *o, const char *path, char *err, size_t cap)
 {
-    (void)o;
-    (void)path;
-    snprintf(err, cap, "TODO");
-    return -1;
+    char *text = NULL;
+    size_t len;
+    ei_x_buff x = {0};
+    int rc = -1, n, arity, i = 0;
+    if (read_file(path, &text, &len, err, cap))
+        return -1;
+    if (ei_x_new_with_version(&x) || otpc__term_text_parse(text, len, &x, err, cap))
+        goto out;
+    if (ei_decode_version(x.buff, &i, NULL) || ei_decode_list_header(x.buff, &i, &n)) {
+        snprintf(err, cap, "expected [{server, Opts}, {client, Opts}]");
+        goto out;
+    }
+    for (int k = 0; k < n; k++) {
+        char side[MAXATOMLEN_UTF8];
+        if (ei_decode_tuple_header(x.buff, &i, &arity) || arity != 2 ||
+            ei_decode_atom(x.buff, &i, side) ||
+            (strcmp(side, "server") && strcmp(side, "client"))) {
+            snprintf(err, cap, "expected {server, Opts} or {client, Opts}");
+            goto out;
+        }
+        int server = side[0] == 's';
+        if (side_opts(server ? &o->tls_server : &o->tls_client, server, x.buff, &i, err, cap))
+            goto out;
+    }
+    rc = 0;
+out:
+    ei_x_free(&x);
+    free(text);
+    return rc;
 }

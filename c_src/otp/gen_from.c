@@ -143,7 +143,8 @@ int otpc_reply_async(otpc_reply_token_t *t, otpc_term_t reply)
      * it has marked the queue closed under the same lock. */
     otpc__mq_lock(&O->replies);
     if (O->replies_open) {
-        rc = otpc__mq_add_locked(&O->replies, 1, t, 0, reply.data, (uint32_t)reply.size);
+        rc = otpc__mq_add_locked(&O->replies, OTPC__ASYNC_REPLY, t, 0, reply.data,
+                                 (uint32_t)reply.size);
         if (rc == 0)
             otpc__mq_wake_locked(&O->replies);
     }
@@ -180,6 +181,12 @@ void otpc__async_replies(otpc_node_t *n)
     const char *d;
     otpc__mq_take(&O->replies);
     while ((r = otpc__mq_next(&O->replies, &d)) != NULL) {
+        if (r->type == OTPC__ASYNC_MESSAGE) {
+            otpc_pid_t *to = r->ptr;
+            otpc__send_local(n, to, to, d, r->len);
+            free(to);
+            continue;
+        }
         otpc_reply_token_t *t = r->ptr;
         otpc__from_t f = {t->caller, {t->tag, t->tag_len}};
         otpc__gen_reply_as(n, &t->server, &f, (otpc_term_t){d, r->len});

@@ -556,6 +556,7 @@ static void otp_free(otpc_node_t *n, void *state)
         free(f);
     }
     otpc__modules_free(n);
+    otpc__async_free(O->async); /* its last results find the queue closed */
     otpc__async_drop(&O->replies);
     otpc__sys_release_free(O->rels);
     free(O);

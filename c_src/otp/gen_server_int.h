@@ -41,7 +41,14 @@ typedef struct {
     otpc__mq_t replies;          /* otpc_reply_async from any thread; lives until node_free */
     int replies_open;            /* under replies' lock: the scheduler runs, the wake is open */
     struct otpc__rels *rels;     /* callers' OTP releases (sys_release.c), once needed */
+    struct otpc__async *async;   /* the blocking-work pool (async.c), from its first job */
 } otpc__otp_t;
+
+/* Records of `replies`: a reply (ptr: the token) or a message a pool thread built
+ * (ptr: a malloc'd otpc_pid_t, the process it goes to). */
+enum { OTPC__ASYNC_REPLY = 1, OTPC__ASYNC_MESSAGE = 2 };
+/* Stop the pool after the jobs queued ran, and join its threads (otpc_node_free). */
+void otpc__async_free(struct otpc__async *A);
 
 extern otpc__ext_key_t otpc__otp_key;
 

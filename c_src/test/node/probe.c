@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "distribution/dstats.h"
 #include "test/node/probe.h"
@@ -365,6 +366,58 @@ static int cmd_call(otpc_proc_t *self, const char *b, int *i)
     return 1;
 }
 
+typedef struct {
+    unsigned long ms;
+    ei_x_buff term; /* versioned */
+    int fail;       /* return this instead of the term */
+} async_job_t;
+
+static int async_work(void *arg, ei_x_buff *out)
+{
+    async_job_t *j = arg;
+    usleep((useconds_t)(j->ms * 1000u));
+    int rc = j->fail                                                     ? j->fail
+             : ei_x_append_buf(out, j->term.buff + 1, j->term.index - 1) ? OTPC_ENOMEM
+                                                                         : 0;
+    ei_x_free(&j->term);
+    free(j);
+    return rc;
+}
+
+/* {async, Ms, Term}: otpc_async of a job that sleeps Ms on the pool and returns Term
+ * (the atom fail: returns the code 42); Owner ! {async_ref, P, Ref}, and the result
+ * comes back as {otpc_async, Ref, _}, which the owner gets as probe_got. */
+static int cmd_async(otpc_proc_t *self, const char *b, int *i)
+{
+    async_job_t *j = calloc(1, sizeof *j);
+    int start;
+    if (!j || ei_decode_ulong(b, i, &j->ms) || ei_x_new_with_version(&j->term))
+        goto bad;
+    start = *i;
+    if (otpc_skip_term(current, i) || ei_x_append_buf(&j->term, b + start, *i - start))
+        goto bad;
+    j->fail = otpc_decode_atom_is(b, &start, "fail") ? 42 : 0;
+    otpc_ref_t ref;
+    ei_x_buff x;
+    ei_x_new(&x);
+    int rc = otpc_async(self, async_work, j, &ref);
+    if (rc) {
+        ei_x_free(&j->term);
+        free(j);
+        ei_x_encode_atom(&x, otpc_strerror(rc));
+    } else {
+        otpc_x_encode_ref(self, &x, &ref);
+    }
+    tell_owner(self, "async_ref", x.buff, (size_t)x.index);
+    ei_x_free(&x);
+    return 1;
+bad:
+    if (j)
+        ei_x_free(&j->term);
+    free(j);
+    return 0;
+}
+
 static int command(otpc_proc_t *self, const char *b, int *i, int arity)
 {
     char cmd[MAXATOMLEN_UTF8];
@@ -418,6 +471,8 @@ static int command(otpc_proc_t *self, const char *b, int *i, int arity)
         cmd_big(self, b, i);
     } else if (arity == 2 && strcmp(cmd, "dist_ops") == 0) {
         cmd_dist_ops(self, b, i);
+    } else if (arity == 3 && strcmp(cmd, "async") == 0) {
+        return cmd_async(self, b, i);
     } else if (arity == 4 && strcmp(cmd, "call") == 0) {
         return cmd_call(self, b, i);
     } else if (arity == 2 && strcmp(cmd, "make_ref") == 0) {
