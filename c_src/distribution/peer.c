@@ -282,9 +282,8 @@ int otpc__peer_send(otpc_node_t *n, uint32_t node, const otpc_pid_t *from, const
         return n->stopping ? 0 : OTPC_ENOMEM;
     otpc__osrc_t src;
     size_t body = pieces(p, ctl, payload, plen, tail, tlen, &src);
-    char hdr[OTPC__DHDR_NORMAL_LEN];
+    char hdr[OTPC__DHDR_NORMAL_LEN] = {PASS_THROUGH};
     size_t hlen = p->fragments ? otpc__dhdr_put_normal(hdr) : 1;
-    hdr[0] = p->fragments ? hdr[0] : PASS_THROUGH;
     size_t len = hlen + body;
     if (len > UINT32_MAX)
         return OTPC_ETOOBIG;
