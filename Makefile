@@ -14,9 +14,13 @@
 #   make run      start node c1 (with the example servers, and a daemon serving one
 #                 stack per connection on DAEMON_PORT, default 7000) in the
 #                 foreground; ARGS=... adds flags, e.g. ARGS="-loglevel debug"
-#   make bench    the C echo against the same server on BEAM (bench/run), the daemon
-#                 against a gen_tcp daemon on BEAM (bench/daemon_run), and a small
-#                 call's latency while 64 MiB messages stream (bench/frag_run); not tests
+#   make bench    the C echo against the same server on BEAM (bench/run), then the
+#                 daemon against a gen_tcp daemon on BEAM (bench/daemon_run), both from a
+#                 BEAM client; then both again from C clients, with PNG charts in
+#                 bench/charts/ (bench/server_run; installs gnuplot-nox if missing); then a
+#                 small call's latency while 64 MiB messages stream (bench/frag_run); not tests
+#   make bench-build  the C benchmark clients (bench/c/: loadgen, distclient) into
+#                 c_src/build/bench/; make test builds them too, so they keep compiling
 #   make fuzz     build the libFuzzer targets and run each FUZZ_TIME seconds (default 60)
 #   make fuzz-ci  the same from the committed corpus only, FUZZ_CI_TIME seconds each
 #                 (default 30); fails if any target finds a crash
@@ -38,7 +42,7 @@ CT_SNAME  ?= otpc_ct
 HOST      := $(shell hostname | cut -d. -f1)
 COOKIE    := $(HOME)/.erlang.cookie
 
-.PHONY: all build deps test test-san-ct test-otp test-examples run bench fuzz fuzz-ci clean \
+.PHONY: all build deps test test-san-ct test-otp test-examples run bench bench-build fuzz fuzz-ci clean \
         cookie install uninstall
 
 all: build
@@ -49,9 +53,10 @@ deps:
 build: deps
 	$(REBAR) compile
 
-test: build
+test: build bench-build
 	scripts/check_layers.sh
 	cd c_src && clang-format --style=file --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	clang-format --style=file:c_src/.clang-format --dry-run --Werror $$(git ls-files 'bench/c/*.[ch]')
 	scripts/check_encodes.sh
 	$(MAKE) -C c_src test
 	$(MAKE) -C c_src SANITIZE=address,undefined test
@@ -130,9 +135,15 @@ run: build cookie
 	@echo "Stop it with Ctrl-C."
 	exec priv/otpc_node -sname c1 -daemon $(DAEMON_PORT):stack $(ARGS)
 
-bench: build
+# Built, never run, by make test: a bench that no longer compiles shows at once.
+bench-build: build
+	$(MAKE) -C c_src bench
+
+bench: build bench-build
+	scripts/deps.sh gnuplot-nox
 	bench/run
 	bench/daemon_run
+	bench/server_run
 	bench/frag_run
 
 # scripts/fuzz.sh runs every target in turn; new inputs go to a scratch corpus that the

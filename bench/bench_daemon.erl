@@ -11,6 +11,8 @@
 -module(bench_daemon).
 
 -export([main/0]).
+%% For bench_server, which drives the same daemons with the C load generator.
+-export([ready/2, start_daemon/3, stop_daemon/1, await_drained/1]).
 
 -import(bench_node, [env/2, env_number/2]).
 
@@ -498,6 +500,7 @@ call_run(D, N, Cfg = #{seconds := Secs, pipeline := Depth}) ->
     maps:merge(cpu_figures(Name, Cpu, Elapsed),
                #{Name => Calls / Elapsed,
                  {Name, cpu} => per(maps:get(server, Cpu), Calls, 100000),
+                 {Name, per_core} => per_core(Calls, maps:get(server, Cpu)),
                  {Name, errors} => {Errors + Failed, first(FirstFail, FirstError)}}).
 
 await_callers([], Ready, Failed, First) ->
@@ -676,6 +679,10 @@ cpu_figures(Name, #{server := S, server_sys := Sys, client := C}, Elapsed) ->
       {Name, server_sys} => case S > 0 of true -> 100 * Sys / S; false -> none end,
       {Name, client_util} => 100 * C / Elapsed}.
 
+%% Calls/s one server core would do at 100 % if every call cost what these did.
+per_core(Calls, ServerCpu) when ServerCpu > 0 -> Calls / ServerCpu;
+per_core(_Calls, _ServerCpu) -> none.
+
 %% X per Unit of N (none when nothing was done).
 per(_X, 0, _Unit) -> none;
 per(X, N, Unit) -> X / N * Unit.
@@ -716,6 +723,7 @@ rows(Cfg = #{connectors := K, idle := Idle, idle_tls := IdleTls}) ->
     Calls = fun(N) ->
                     [{{calls, N}, io_lib:format("calls/s, ~b connections", [N]), true},
                      {{{calls, N}, cpu}, "  server CPU s per 100k calls", true},
+                     {{{calls, N}, per_core}, "  calls/s per server core", true},
                      {{{calls, N}, server_util}, "  server CPU %", false},
                      {{{calls, N}, server_sys}, "  server CPU: % of it in kernel", false},
                      {{{calls, N}, client_util}, "  client CPU %", false}]

@@ -86,7 +86,8 @@ measure(#{node := Node, os_pid := OsPid}, Cfg = #{seconds := Secs}) ->
     {Casts, CastsOk} = casts(Dest, maps:get(casts, Cfg)),
     BigRate = rate(call_run(Dest, Big, 8, Secs)),
     maps:merge(#{p50 => P50, p99 => P99, c1 => C1, c8 => C8, c64 => rate(Run64),
-                 cpu100k => cpu_per_100k(Cpu, Run64), casts => Casts,
+                 cpu100k => cpu_per_100k(Cpu, Run64), per_core => per_core(Cpu, Run64),
+                 casts => Casts,
                  casts_ok => CastsOk, big => BigRate},
                utilisation(Cpu, Run64)).
 
@@ -202,6 +203,12 @@ cpu_ticks(OsPid) ->
 cpu_per_100k([ServerCpu, _ClientCpu], {Calls, _}) ->
     ServerCpu / Calls * 100000.
 
+%% Calls/s one server core would do at 100 % if every call cost what these did.
+per_core([ServerCpu, _ClientCpu], {Calls, _}) when ServerCpu > 0 ->
+    Calls / ServerCpu;
+per_core(_Cpu, _Run) ->
+    none.
+
 utilisation([ServerCpu, ClientCpu], {_, Secs}) ->
     #{server_util => 100 * ServerCpu / Secs, client_util => 100 * ClientCpu / Secs}.
 
@@ -222,6 +229,7 @@ rows() ->
      {c8, "calls/s, 8 callers", none},
      {c64, "calls/s, 64 callers", {'>=', 1.5}},
      {cpu100k, "server CPU s per 100k calls", {'=<', 0.1}},
+     {per_core, "calls/s per server core, 64", none},
      {server_util, "server CPU %, 64 callers", none},
      {client_util, "client CPU %, 64 callers", none},
      {casts, "casts/s", {'>=', 1.0}},

@@ -6,9 +6,10 @@
  *
  * Each seed is the target's header (limits and a cut plan, see each fuzz_*.c) and a
  * stream a peer could send: daemon frames and distribution packets encoded with ei,
- * epmd's answers as the protocol documents them, and TLS sessions recorded from an
- * OpenSSL client talking to the fuzzers' deterministic server (tls_fixture.h), each
- * replayed once here to make sure it still completes.
+ * epmd's answers as the protocol documents them, TLS sessions recorded from an OpenSSL
+ * client talking to the fuzzers' deterministic server (tls_fixture.h), and what an
+ * OpenSSL server sent to the fuzzers' deterministic client (fuzz_tls's client mode),
+ * each replayed once here to make sure it still ends as it should.
  *
  *   build/fuzz_seeds DIR
  */
@@ -501,6 +502,205 @@ static void tls_seeds(void)
     otpc__tls_ctx_free(sctx[1]);
 }
 
+/* ---- server flights (fuzz_tls's client mode: mode, cut plan, what the server sent) -- */
+
+/* The recording servers' tickets carry the session's start time: pinned, so that the
+ * seeds come out byte for byte the same on every run. */
+static int fixed_ticket_time(SSL *s, void *arg)
+{
+    (void)arg;
+    SSL_SESSION_set_time(SSL_get_session(s), 1735689600); /* 2025-01-01 */
+    return 1;
+}
+
+typedef struct {
+    const char *name;
+    int version;
+    int server;    /* 0 the fixture's, 1 its mutual TLS one, 2 untrusted, 3 wrong host */
+    unsigned mode; /* fuzz_tls's mode byte: 2 | verify | cert << 2 */
+    int cut;       /* also write NAME_cut, fed in pieces of 5 and 200 */
+} flight_t;
+
+/* The rogue servers' flights are recorded by a client that does not verify (so that
+ * they hold a whole session) and replayed to one that does: refused. */
+static const flight_t flights[] = {
+    {"client13_session", TLS1_3_VERSION, 0, 3, 1},
+    {"client12_session", TLS1_2_VERSION, 0, 3, 0},
+    {"client13_mtls", TLS1_3_VERSION, 1, 7, 0},
+    {"client12_mtls", TLS1_2_VERSION, 1, 7, 0},
+    {"client13_untrusted", TLS1_3_VERSION, 2, 3, 0},
+    {"client12_wrong_host", TLS1_2_VERSION, 3, 3, 0},
+};
+
+static SSL *server(const flight_t *f, otpc__tls_ctx_t *sctx, BIO **s_in, BIO **s_out)
+{
+    fx_rand_restart(FX_SERVER);
+    fx_rand_select(FX_SERVER);
+    SSL *s = SSL_new(sctx);
+    *s_in = BIO_new(BIO_s_mem());
+    *s_out = BIO_new(BIO_s_mem());
+    if (!s || !*s_in || !*s_out)
+        die("TLS server");
+    SSL_set_min_proto_version(s, f->version);
+    SSL_set_max_proto_version(s, f->version);
+    SSL_set_bio(s, *s_in, *s_out);
+    SSL_set_accept_state(s);
+    return s;
+}
+
+/* What the client engine wrote goes to the server; what the server wrote in answer
+ * (after `act`) to the record and to the client, which reads it all. */
+static int to_server_and_back(otpc__tls_t *c, SSL *s, BIO *s_in, BIO *s_out,
+                              void (*act)(SSL *, const otpc__buf_t *), const otpc__buf_t *app,
+                              otpc__buf_t *rec, otpc__buf_t *plain)
+{
+    otpc__buf_t bytes = {0};
+    size_t from = rec->len;
+    if (otpc__tls_take_out(c, &bytes))
+        die("out of memory");
+    fx_rand_select(FX_SERVER);
+    if (bytes.len)
+        BIO_write(s_in, bytes.data, (int)bytes.len);
+    act(s, app);
+    drain(s_out, rec);
+    fx_rand_select(FX_CLIENT);
+    if (otpc__tls_feed(c, rec->data + from, rec->len - from))
+        die("feed");
+    otpc__buf_free(&bytes);
+    return otpc__tls_recv(c, plain);
+}
+
+static void server_handshake(SSL *s, const otpc__buf_t *app)
+{
+    (void)app;
+    SSL_do_handshake(s);
+}
+
+/* The data in two halves around a message the client must answer, then close_notify:
+ * a key update asking for the client's (TLS 1.3), or a HelloRequest (TLS 1.2) that it
+ * refuses with a warning, renegotiation being off (the server's own refusal is lifted
+ * to send it). */
+static void server_data(SSL *s, const otpc__buf_t *app)
+{
+    size_t half = app->len / 2;
+    if (SSL_write(s, app->data, (int)half) != (int)half)
+        die("server's data");
+    int tls13 = SSL_version(s) == TLS1_3_VERSION;
+    if (!tls13)
+        SSL_clear_options(s, SSL_OP_NO_RENEGOTIATION);
+    if ((tls13 ? SSL_key_update(s, SSL_KEY_UPDATE_REQUESTED) : SSL_renegotiate(s)) != 1 ||
+        SSL_do_handshake(s) != 1)
+        die(tls13 ? "server's key update" : "server's HelloRequest");
+    if (SSL_write(s, app->data + half, (int)(app->len - half)) != (int)(app->len - half))
+        die("server's data");
+    SSL_shutdown(s);
+}
+
+/* A session of the fixture's client engine against an OpenSSL server: the handshake,
+ * then `app` from the server and its close_notify. Everything the server sent goes to
+ * rec. */
+static void record_flight(const flight_t *f, otpc__tls_ctx_t *sctx, otpc__tls_ctx_t *cctx,
+                          const otpc__buf_t *app, otpc__buf_t *rec)
+{
+    otpc__buf_t plain = {0}, answer = {0};
+    BIO *s_in, *s_out;
+    SSL *s = server(f, sctx, &s_in, &s_out);
+    otpc__tls_t *c = fx_client_conn(cctx);
+    int rc = c ? otpc__tls_handshake(c) : -1;
+    for (int round = 0; round < 8 && rc == 0 && !SSL_is_init_finished(s); round++)
+        rc = to_server_and_back(c, s, s_in, s_out, server_handshake, app, rec, &plain);
+    if (rc || !otpc__tls_established(c) || !SSL_is_init_finished(s))
+        die(rc ? otpc__tls_error(c) : "TLS handshake");
+    rc = to_server_and_back(c, s, s_in, s_out, server_data, app, rec, &plain);
+    if (rc != OTPC_EPROTO || !otpc__tls_peer_closed(c) || plain.len != app->len ||
+        memcmp(plain.data, app->data, app->len) != 0)
+        die("TLS application data or close_notify");
+    /* The HelloRequest is refused at once (a key update is answered with the next write,
+     * as OpenSSL does). */
+    if (otpc__tls_take_out(c, &answer) ||
+        (f->version == TLS1_2_VERSION && (answer.len == 0 || answer.data[0] != 21)))
+        die("no alert refusing the HelloRequest");
+    SSL_free(s);
+    otpc__tls_free(c);
+    otpc__buf_free(&answer);
+    otpc__buf_free(&plain);
+    ERR_clear_error();
+}
+
+/* The recorded flight, replayed whole to a new client of cctx after its ClientHello:
+ * 1 if it reached established, read `app` and the close_notify; 0 if it failed
+ * unestablished (its reason in why); dies otherwise. */
+static int replay_flight(otpc__tls_ctx_t *cctx, const otpc__buf_t *rec, const otpc__buf_t *app,
+                         char *why, size_t cap)
+{
+    otpc__buf_t plain = {0}, out = {0};
+    otpc__tls_t *c = fx_client_conn(cctx);
+    if (!c || otpc__tls_handshake(c) != 0 || otpc__tls_take_out(c, &out) ||
+        otpc__tls_feed(c, rec->data, rec->len))
+        die("replay");
+    int rc = otpc__tls_recv(c, &plain);
+    int up = otpc__tls_established(c) && otpc__tls_peer_closed(c) && plain.len == app->len &&
+             memcmp(plain.data, app->data, app->len) == 0;
+    if (!up && (rc != OTPC_EPROTO || otpc__tls_established(c)))
+        die("a recorded flight does not replay: is the client deterministic?");
+    snprintf(why, cap, "%s", up ? "established" : otpc__tls_error(c));
+    otpc__tls_free(c);
+    otpc__buf_free(&plain);
+    otpc__buf_free(&out);
+    ERR_clear_error();
+    return up;
+}
+
+/* Record each flight, check that its mode's client ends as it should (and that the
+ * rogue servers' flights do reach established when the server goes unverified), and
+ * write it. */
+static void flight_seeds(void)
+{
+    otpc__tls_ctx_t *sctx[4] = {fx_server_ctx(0), fx_server_ctx(1), fx_rogue_server_ctx(0),
+                                fx_rogue_server_ctx(1)};
+    otpc__tls_ctx_t *cctx[8] = {0}; /* by mode & 7, modes 2, 3, 6, 7 */
+    otpc__buf_t app = {0}, rec = {0}, b = {0};
+    char name[64], why[200], plain_why[200];
+    dist_stream(&app); /* what a distribution peer sends once up */
+    for (unsigned m = 2; m < 8; m++)
+        if ((m & 2) && !(cctx[m] = fx_client_ctx(m & 1, m >> 2 & 1)))
+            die("client context");
+    for (size_t i = 0; i < 4; i++) {
+        if (!sctx[i])
+            die("server context");
+        SSL_CTX_set_session_ticket_cb(sctx[i], fixed_ticket_time, NULL, NULL);
+    }
+    for (size_t i = 0; i < sizeof flights / sizeof flights[0]; i++) {
+        const flight_t *f = &flights[i];
+        int rogue = f->server >= 2;
+        rec.len = 0;
+        record_flight(f, sctx[f->server], cctx[f->mode & ~(rogue ? 1u : 0u)], &app, &rec);
+        if (replay_flight(cctx[f->mode], &rec, &app, why, sizeof why) == rogue)
+            die(rogue ? "a rogue server's flight reached established" : why);
+        if (rogue && !replay_flight(cctx[f->mode & ~1u], &rec, &app, plain_why, sizeof plain_why))
+            die(plain_why);
+        printf("tls/%s: %zu bytes, %s\n", f->name, rec.len, why);
+        b.len = 0;
+        ADD(&b, (unsigned char)f->mode, 0); /* whole: the server's flights, data and close */
+        add(&b, rec.data, rec.len);
+        put("tls", f->name, &b);
+        if (!f->cut)
+            continue;
+        b.len = 0;
+        ADD(&b, (unsigned char)f->mode, 2, 5, 200); /* pieces of 5 and 200 */
+        add(&b, rec.data, rec.len);
+        snprintf(name, sizeof name, "%s_cut", f->name);
+        put("tls", name, &b);
+    }
+    for (size_t i = 0; i < 4; i++)
+        otpc__tls_ctx_free(sctx[i]);
+    for (unsigned m = 0; m < 8; m++)
+        otpc__tls_ctx_free(cctx[m]);
+    otpc__buf_free(&app);
+    otpc__buf_free(&rec);
+    otpc__buf_free(&b);
+}
+
 /* ---- terms with a format (fuzz_format: format number or free form, then bytes) ----- */
 
 /* Seed `name`: the byte k, then the term fmt builds (versioned if ver). */
@@ -566,6 +766,7 @@ int main(int argc, char **argv)
     epmd_seeds();
     framing_seeds();
     tls_seeds();
+    flight_seeds();
     format_seeds();
     return 0;
 }

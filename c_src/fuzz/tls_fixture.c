@@ -1,4 +1,4 @@
-/* The deterministic TLS server of the fuzzers; see tls_fixture.h. */
+/* The deterministic TLS server and client of the fuzzers; see tls_fixture.h. */
 #define OPENSSL_SUPPRESS_DEPRECATED /* RAND_set_rand_method: the one way to replace it */
 
 #include "fuzz/tls_fixture.h"
@@ -15,10 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- two pseudo-random streams (splitmix64) --------------------------------------- */
+/* ---- three pseudo-random streams (splitmix64) ------------------------------------- */
 
-static const uint64_t seeds[2] = {0x6f747063u, 0x636c6e74u};
-static uint64_t state[2];
+static const uint64_t seeds[3] = {0x6f747063u, 0x636c6e74u, 0x726f6775u};
+static uint64_t state[3];
 static fx_stream_t current;
 
 static uint64_t next64(uint64_t *s)
@@ -76,6 +76,7 @@ void fx_rand_install(void)
     RAND_set_rand_method(&fx_method);
     fx_rand_restart(FX_SERVER);
     fx_rand_restart(FX_CLIENT);
+    fx_rand_restart(FX_ROGUE);
     fx_rand_select(FX_SERVER);
 }
 
@@ -83,6 +84,8 @@ void fx_rand_install(void)
 
 static EVP_PKEY *srv_key;
 static X509 *srv_cert; /* self-signed, CA:TRUE, so that it can vouch for clients */
+static EVP_PKEY *cli_key;
+static X509 *cli_cert; /* signed by srv_key: the client certificate of fx_client_ctx */
 
 /* A certificate for key, named cn, signed by issuer's key (NULL: self-signed). */
 static X509 *certificate(EVP_PKEY *key, const char *cn, int ca, X509 *issuer, EVP_PKEY *issuer_key)
@@ -138,30 +141,22 @@ static int write_pem(char *path, size_t cap, const char *dir, const char *name, 
     return fclose(fp) == 0 && ok;
 }
 
-otpc__tls_ctx_t *fx_server_ctx(int mtls)
+/* A context from conf with cert and key (if cert) and ca (if ca) in files, since
+ * otpc__tls_conf_t takes file names; the files are gone when it returns. */
+static otpc__tls_ctx_t *ctx_with(otpc__tls_conf_t conf, X509 *cert, EVP_PKEY *key, X509 *ca,
+                                 const char *who)
 {
     char dir[] = "/tmp/otpc_fuzz_tls_XXXXXX", certfile[64] = "", cafile[64] = "", err[200] = "";
     otpc__tls_ctx_t *ctx = NULL;
-    if (!srv_cert) {
-        fx_rand_install();
-        srv_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-        srv_cert = srv_key ? certificate(srv_key, "localhost", 1, NULL, NULL) : NULL;
-    }
-    fx_rand_restart(FX_SERVER);
-    fx_rand_select(FX_SERVER);
-    /* otpc__tls_conf_t takes file names */
-    if (srv_cert && mkdtemp(dir) &&
-        write_pem(certfile, sizeof certfile, dir, "server.pem", srv_cert, srv_key) &&
-        write_pem(cafile, sizeof cafile, dir, "ca.pem", srv_cert, NULL)) {
-        otpc__tls_conf_t conf = {.certfile = certfile};
-        if (mtls) {
-            conf.cacertfile = cafile;
-            conf.verify_peer = conf.fail_if_no_peer_cert = 1;
-        }
+    if (mkdtemp(dir) &&
+        (!cert || write_pem(certfile, sizeof certfile, dir, "cert.pem", cert, key)) &&
+        (!ca || write_pem(cafile, sizeof cafile, dir, "ca.pem", ca, NULL))) {
+        conf.certfile = cert ? certfile : NULL;
+        conf.cacertfile = ca ? cafile : NULL;
         ctx = otpc__tls_ctx_new(&conf, err, sizeof err);
     }
     if (!ctx)
-        fprintf(stderr, "fx_server_ctx: %s\n", err[0] ? err : "no key, certificate or file");
+        fprintf(stderr, "%s: %s\n", who, err[0] ? err : "no file");
     if (certfile[0])
         unlink(certfile);
     if (cafile[0])
@@ -171,9 +166,80 @@ otpc__tls_ctx_t *fx_server_ctx(int mtls)
     return ctx;
 }
 
+X509 *fx_ca(void)
+{
+    if (!srv_cert) {
+        fx_rand_install();
+        srv_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        srv_cert = srv_key ? certificate(srv_key, "localhost", 1, NULL, NULL) : NULL;
+    }
+    return srv_cert;
+}
+
+otpc__tls_ctx_t *fx_server_ctx(int mtls)
+{
+    if (!fx_ca()) {
+        fprintf(stderr, "fx_server_ctx: no key or certificate\n");
+        return NULL;
+    }
+    fx_rand_restart(FX_SERVER);
+    fx_rand_select(FX_SERVER);
+    otpc__tls_conf_t conf = {.verify_peer = mtls, .fail_if_no_peer_cert = mtls};
+    return ctx_with(conf, srv_cert, srv_key, mtls ? srv_cert : NULL, "fx_server_ctx");
+}
+
+otpc__tls_ctx_t *fx_client_ctx(int verify, int cert)
+{
+    if (!fx_ca()) {
+        fprintf(stderr, "fx_client_ctx: no CA\n");
+        return NULL;
+    }
+    if (cert && !cli_cert) {
+        fx_rand_restart(FX_CLIENT);
+        fx_rand_select(FX_CLIENT);
+        if (fx_client_cert(1, &cli_cert, &cli_key)) {
+            fprintf(stderr, "fx_client_ctx: no client certificate\n");
+            return NULL;
+        }
+    }
+    otpc__tls_conf_t conf = {.verify_peer = verify, .client = 1};
+    return ctx_with(conf, cert ? cli_cert : NULL, cli_key, verify ? srv_cert : NULL,
+                    "fx_client_ctx");
+}
+
+otpc__tls_ctx_t *fx_rogue_server_ctx(int wrong_host)
+{
+    if (!fx_ca()) {
+        fprintf(stderr, "fx_rogue_server_ctx: no CA\n");
+        return NULL;
+    }
+    fx_rand_restart(FX_ROGUE);
+    fx_rand_select(FX_ROGUE);
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *x = !key         ? NULL
+              : wrong_host ? certificate(key, "otherhost", 0, srv_cert, srv_key)
+                           : certificate(key, "localhost", 0, NULL, NULL);
+    otpc__tls_ctx_t *ctx = NULL;
+    if (x)
+        ctx = ctx_with((otpc__tls_conf_t){0}, x, key, NULL, "fx_rogue_server_ctx");
+    else
+        fprintf(stderr, "fx_rogue_server_ctx: no key or certificate\n");
+    X509_free(x);
+    EVP_PKEY_free(key);
+    fx_rand_select(FX_SERVER);
+    return ctx;
+}
+
 otpc__tls_t *fx_server_conn(otpc__tls_ctx_t *ctx)
 {
     fx_rand_restart(FX_SERVER);
     fx_rand_select(FX_SERVER);
     return otpc__tls_new(ctx);
+}
+
+otpc__tls_t *fx_client_conn(otpc__tls_ctx_t *ctx)
+{
+    fx_rand_restart(FX_CLIENT);
+    fx_rand_select(FX_CLIENT);
+    return otpc__tls_new_client(ctx, "localhost");
 }

@@ -87,9 +87,10 @@ otpc__tls_ctx_t *otpc__tls_ctx_new(const otpc__tls_conf_t *c, char *err, size_t 
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     /* An idle connection should not keep 2 x 16 KiB of record buffers. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    /* No server-side session cache: it grows with every client up to 20,480 sessions;
-     * resumption still works through stateless tickets. */
-    SSL_CTX_set_session_cache_mode(ctx, c->client ? SSL_SESS_CACHE_CLIENT : SSL_SESS_CACHE_OFF);
+    /* No session cache: a server's grows with every client up to 20,480 sessions
+     * (resumption still works through stateless tickets), and a client's would keep
+     * every peer's tickets though nothing here resumes a session. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (load_identity(ctx, c, err, errcap) || load_cas(ctx, c, err, errcap))
         goto fail;
     if (c->verify_peer || (c->fail_if_no_peer_cert && !c->client)) {
