@@ -42,7 +42,7 @@ CT_SNAME  ?= otpc_ct
 HOST      := $(shell hostname | cut -d. -f1)
 COOKIE    := $(HOME)/.erlang.cookie
 
-.PHONY: all build deps test test-san-ct test-otp test-examples run bench bench-build fuzz fuzz-ci clean \
+.PHONY: all build deps test test-san-ct test-tsan-ct test-otp test-examples run bench bench-build fuzz fuzz-ci clean \
         cookie install uninstall
 
 all: build
@@ -63,6 +63,7 @@ test: build bench-build
 	$(REBAR) eunit
 	$(REBAR) ct --sname $(CT_SNAME)
 	$(MAKE) test-san-ct
+	$(MAKE) test-tsan-ct
 	$(REBAR) dialyzer
 	$(MAKE) test-examples
 	$(MAKE) test-otp
@@ -72,15 +73,30 @@ test: build bench-build
 # Reports go to files, not only to the node's stderr: a node that fails after a case's
 # last assertion (or while stopping) must still fail the run.
 SAN_LOG := $(CURDIR)/_build/san-logs
+# The suites that run a real C node, for the sanitizer runs.
+NODE_SUITES := test/otpc_dist_SUITE,test/otpc_frag_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_async_SUITE
 test-san-ct:
 	$(MAKE) -C c_src SANITIZE=address,undefined build-san/otpc_test_node
 	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
 	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_test_node \
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOG)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG)/ubsan \
-	    $(REBAR) ct --sname $(CT_SNAME)_san --suite test/otpc_dist_SUITE,test/otpc_frag_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_async_SUITE
+	    $(REBAR) ct --sname $(CT_SNAME)_san --suite $(NODE_SUITES)
 	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
 	    echo "sanitizer reports from the node program:"; cat $(SAN_LOG)/*; exit 1; fi
+
+# The same suites against a ThreadSanitizer build of the node program: data races
+# between the scheduler, the I/O thread, the blocking-work pool and threads that
+# answer callers (otpc_reply_async) fail the run.
+TSAN_LOG := $(CURDIR)/_build/tsan-logs
+test-tsan-ct:
+	$(MAKE) -C c_src SANITIZE=thread build-tsan/otpc_test_node
+	rm -rf $(TSAN_LOG) && mkdir -p $(TSAN_LOG)
+	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-tsan/otpc_test_node \
+	TSAN_OPTIONS=halt_on_error=0:log_path=$(TSAN_LOG)/tsan \
+	    $(REBAR) ct --sname $(CT_SNAME)_tsan --suite $(NODE_SUITES)
+	@if [ -n "$$(ls -A $(TSAN_LOG))" ]; then \
+	    echo "ThreadSanitizer reports from the node program:"; cat $(TSAN_LOG)/*; exit 1; fi
 
 # The release matrix (issue 12): for each release, a minimal Debian root with its
 # erlang, rebar3 and elixir (scripts/otp_root.sh, _build/roots/RELEASE, reused while
@@ -89,9 +105,14 @@ test-san-ct:
 # test/otp_known_failures.config run, and show as skipped with their reason if they
 # fail. Each release prints what it cost.
 # The example projects that depend on otpc (examples/): each builds its plug-in with
-# its own build tool and passes its own tests against a real node.
+# its own build tool and passes its own tests against a real node;
+# rebar3_app's release (docs/DEPLOY.md) is built, started by its own script, checked
+# from outside and stopped by test/release.sh; the systemd units of examples/deploy
+# are verified and their ExecStart run by hand (units_test.sh).
 test-examples: build
 	cd examples/rebar3_app && $(REBAR) ct --sname $(CT_SNAME)_r3
+	cd examples/rebar3_app && test/release.sh $(CT_SNAME)_rel
+	examples/deploy/units_test.sh $(CT_SNAME)_units
 	cd examples/mix_app && MIX_REBAR3=$$(command -v rebar3) MIX_ENV=test \
 	    elixir --sname $(CT_SNAME)_mix -S mix test
 

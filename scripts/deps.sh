@@ -14,9 +14,13 @@ packages=(
     elixir
     debootstrap
     default-jdk-headless erlang-jinterface
+    procps openssl
 )
-# The last two are otpc_foreign_SUITE's Java peer: on a fresh Debian 12 they add
-# 52 packages, 143 MB to fetch, about 18 s to install.
+# default-jdk-headless and erlang-jinterface are otpc_foreign_SUITE's Java peer: on a
+# fresh Debian 12 they add 52 packages, 143 MB to fetch, about 18 s to install.
+# procps (pgrep, ps) is for the release and unit tests of make test-examples, which
+# look for the processes a release leaves; openssl makes the certificates of the TLS
+# suites and of the release test. Minimal Debian images lack both.
 if [ $# -gt 0 ]; then packages=("$@"); fi
 
 missing=()

@@ -973,8 +973,9 @@ frozen_peer_times_out(Config) ->
 %% more under AddressSanitizer (make test-san-ct), whose quarantine keeps
 %% freed buffers resident; either way far below what an unbounded queue takes.
 rss_slack_kib() ->
-    case os:getenv("ASAN_OPTIONS") of
-        false -> 8 * 1024;
+    %% a sanitizer's own memory (ASan's quarantine, TSan's shadow of what is touched)
+    case {os:getenv("ASAN_OPTIONS"), os:getenv("TSAN_OPTIONS")} of
+        {false, false} -> 8 * 1024;
         _ -> 64 * 1024
     end.
 

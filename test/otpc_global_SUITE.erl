@@ -43,7 +43,7 @@ init_per_testcase(Case, Config) ->
     {ok, Peer, PeerNode} = peer:start(#{name => peer:random_name("pg_" ++ atom_to_list(Case)),
                                         args => Args}),
     ok = sync_within(node(), 5000),
-    Name = list_to_atom("cglobal_" ++ atom_to_list(Case)),
+    Name = list_to_atom(lists:concat(["cglobal_", Case, "_", os:getpid()])),
     Flags = case Case of hidden_node -> []; _ -> ["-visible"] end,
     case otpc:start_node(#{name => Name, args => Flags}) of
         {ok, Node} -> [{node, Node}, {peer, Peer}, {peer_node, PeerNode} | Config];
