@@ -15,7 +15,8 @@
          simultaneous_connect/1, deep_nesting/1,
          alive_without_cookie_keeps_connection/1, alive_with_cookie_replaces/1,
          handshake_cap/1, oversized_handshake_message/1,
-         altact_reply_forms/1, altact_forms_accepted/1, altact_malformed/1]).
+         altact_reply_forms/1, altact_forms_accepted/1, altact_malformed/1,
+         fragments_accepted/1, fragments_malformed/1, fragments_over_max_message/1]).
 
 %% Flags a raw client announces: OTP 25 + 26 mandatory, DIST_MONITOR, MONITOR_NAME.
 -define(FLAGS, (16#4 bor 16#8 bor 16#10 bor 16#20 bor 16#80 bor 16#100 bor 16#200
@@ -24,6 +25,7 @@
 -define(UNLINK_ID, 16#2000000).
 -define(ALIAS, (16#8 bsl 32)).
 -define(ALTACT_SIG, (16#20 bsl 32)).
+-define(FRAGMENTS, 16#800000).
 %% ALTACT_SIG_SEND's flag bits (ERTS dist.h, ERTS_DOP_ALTACT_SIG_FLG_*)
 -define(A_PRIO, 1).
 -define(A_TOKEN, 2).
@@ -38,7 +40,8 @@ all() ->
      ticks_and_silent_peer, simultaneous_connect, deep_nesting,
      alive_without_cookie_keeps_connection, alive_with_cookie_replaces,
      handshake_cap, oversized_handshake_message,
-     altact_reply_forms, altact_forms_accepted, altact_malformed].
+     altact_reply_forms, altact_forms_accepted, altact_malformed,
+     fragments_accepted, fragments_malformed, fragments_over_max_message].
 
 init_per_suite(Config) ->
     otpc_ct_node:init_per_suite(Config).
@@ -52,6 +55,7 @@ init_per_testcase(Case, Config) ->
     Args = case Case of
                ticks_and_silent_peer -> ["-probe", "-net_ticktime", "2"];
                handshake_cap -> ["-probe", "-max_handshakes", "4"];
+               fragments_over_max_message -> ["-probe", "-max_message", "100000"];
                _ -> ["-probe"]
            end,
     {ok, Node} = otpc:start_node(#{name => Name, args => Args}),
@@ -333,6 +337,135 @@ alive_true(Config) ->
     {ok, <<"salive">>} = gen_tcp:recv(Sock, 0, 5000),
     ok = gen_tcp:send(Sock, <<"strue">>),
     Sock.
+
+%% With FRAGMENTS agreed every packet has a distribution header, both ways: a
+%% message cut into four fragments (interleaved with a tick, a whole message and
+%% another sequence) reaches the probe, and its 200 KB echo comes back to the raw
+%% client as fragments (131 69, then 131 70 with ids counting down to 1, one
+%% sequence id, no atom cache references) whose bytes are the message.
+fragments_accepted(Config) ->
+    Node = ?config(cnode, Config),
+    Name = <<"raw_frag@nohost">>,
+    {Sock, NodeFlags} = connect_raw_flags(Config, ?FLAGS bor ?FRAGMENTS, Name),
+    ?assertEqual(?FRAGMENTS, NodeFlags band ?FRAGMENTS),
+    Me = raw_pid(Name, 1),
+    Big = rand:bytes(200000),
+    Body = frag_body({6, Me, '', otpc_probe}, {echo, Me, Big}),
+    Small = frag_body({6, Me, '', otpc_probe}, {echo, Me, small}),
+    {B1, R1} = split_binary(Body, 1000),
+    {B2, R2} = split_binary(R1, 70000),
+    {B3, B4} = split_binary(R2, 60000),
+    ok = gen_tcp:send(Sock, frag_first(7, 4, B1)),
+    ok = gen_tcp:send(Sock, <<>>),
+    ok = gen_tcp:send(Sock, frag_cont(7, 3, B2)),
+    %% the first fragment holds the whole control message, and a bit more
+    {S1, S2} = split_binary(Small, byte_size(term_to_binary({6, Me, '', otpc_probe})) + 2),
+    ok = gen_tcp:send(Sock, frag_first(8, 2, S1)),
+    ok = gen_tcp:send(Sock, <<131, 68, 0, Small/binary>>),
+    ok = gen_tcp:send(Sock, frag_cont(7, 2, B3)),
+    ok = gen_tcp:send(Sock, frag_cont(8, 1, S2)),
+    ok = gen_tcp:send(Sock, frag_cont(7, 1, B4)),
+    %% the small ones first (they were whole before the big one was), then the echo
+    {{2, '', Me}, {echo, _, small}} = recv_hdr_message(Sock),
+    {{2, '', Me}, {echo, _, small}} = recv_hdr_message(Sock),
+    {{2, '', Me}, {echo, P, Big}} = recv_hdr_message(Sock),
+    Node = node(P),
+    node_still_fine(Config).
+
+%% Every malformed header or fragment closes that connection with the node
+%% carrying on: a fragment of an unknown sequence, out of order or repeated, a
+%% sequence id already in progress, fragment id 0, a first fragment without its
+%% whole control message, atom cache references (not agreed), a 'p' packet (no
+%% header), a reassembled payload that is not a term, more sequences in progress
+%% than the node takes (64).
+fragments_malformed(Config) ->
+    Name = <<"raw_frag@nohost">>,
+    Me = raw_pid(Name, 1),
+    Body = frag_body({6, Me, '', otpc_probe}, {echo, Me, rand:bytes(1000)}),
+    {B1, R1} = split_binary(Body, 100),
+    {B2, B3} = split_binary(R1, 400),
+    Cases =
+        [{unknown_sequence, [frag_cont(5, 1, B1)]},
+         {out_of_order, [frag_first(5, 3, B1), frag_cont(5, 1, B2)]},
+         {repeated, [frag_first(5, 3, B1), frag_cont(5, 2, B2), frag_cont(5, 2, B2)]},
+         {sequence_in_progress, [frag_first(5, 3, B1), frag_first(5, 3, B1)]},
+         {fragment_id_0, [frag_first(5, 0, B1)]},
+         {control_cut, [frag_first(5, 2, binary:part(B1, 0, 10))]},
+         {atom_cache_refs, [<<131, 68, 1, 16#08, 0, 1, $a, Body/binary>>]},
+         {pass_through, [<<$p, (term_to_binary({6, Me, '', otpc_probe}))/binary,
+                           (term_to_binary(hello))/binary>>]},
+         {bad_payload, [frag_first(5, 2, B1), frag_cont(5, 1, <<255, 255>>)]},
+         {too_many_sequences,
+          [frag_first(S, 2, B1) || S <- lists:seq(1, 65)] ++ [frag_cont(1, 1, B3)]}],
+    lists:foreach(
+      fun({Why, Packets}) ->
+              ct:log("~p", [Why]),
+              Own = <<"raw_", (atom_to_binary(Why))/binary, "@nohost">>,
+              {Sock, _} = connect_raw_flags(Config, ?FLAGS bor ?FRAGMENTS, Own),
+              %% the node may close before the last ones are sent
+              [_ = gen_tcp:send(Sock, P) || P <- Packets],
+              closed = wait_closed(Sock),
+              node_still_fine(Config)
+      end, Cases).
+
+%% A fragmented message longer than -max_message (100000 here) closes the
+%% connection at the fragment that takes it past the limit, before its bytes are
+%% kept; one just within the limit arrives.
+fragments_over_max_message(Config) ->
+    Name = <<"raw_frag@nohost">>,
+    Me = raw_pid(Name, 1),
+    Fits = frag_body({6, Me, '', otpc_probe}, {echo, Me, binary:copy(<<7>>, 90000)}),
+    {F1, F2} = split_binary(Fits, 50000),
+    {Sock, _} = connect_raw_flags(Config, ?FLAGS bor ?FRAGMENTS, Name),
+    ok = gen_tcp:send(Sock, frag_first(1, 2, F1)),
+    ok = gen_tcp:send(Sock, frag_cont(1, 1, F2)),
+    {{2, '', Me}, {echo, _, <<7, _/binary>>}} = recv_hdr_message(Sock),
+    Over = frag_body({6, Me, '', otpc_probe}, {echo, Me, binary:copy(<<7>>, 120000)}),
+    {O1, R} = split_binary(Over, 60000),
+    {O2, O3} = split_binary(R, 30000),
+    ok = gen_tcp:send(Sock, frag_first(2, 3, O1)),
+    ok = gen_tcp:send(Sock, frag_cont(2, 2, O2)),
+    _ = gen_tcp:send(Sock, frag_cont(2, 1, O3)),
+    closed = wait_closed(Sock),
+    node_still_fine(Config).
+
+%% What follows a distribution header: the terms without their version bytes.
+frag_body(Ctl, Payload) ->
+    <<_:8, C/binary>> = term_to_binary(Ctl),
+    <<_:8, M/binary>> = term_to_binary(Payload),
+    <<C/binary, M/binary>>.
+
+frag_first(Seq, Frag, Data) -> <<131, 69, Seq:64, Frag:64, 0, Data/binary>>.
+
+frag_cont(Seq, Frag, Data) -> <<131, 70, Seq:64, Frag:64, Data/binary>>.
+
+%% The next message of a connection with fragments agreed, reassembled if it
+%% came in fragments (which must then be one sequence, in order): {Ctl, Payload}.
+recv_hdr_message(Sock) ->
+    case gen_tcp:recv(Sock, 0, 10000) of
+        {ok, <<>>} ->
+            recv_hdr_message(Sock);
+        {ok, <<131, 68, 0, Rest/binary>>} ->
+            hdr_terms(Rest);
+        {ok, <<131, 69, Seq:64, N:64, 0, Rest/binary>>} when N > 1 ->
+            recv_fragments(Sock, Seq, N - 1, [Rest]);
+        Other ->
+            ct:fail({no_hdr_packet, Other})
+    end.
+
+recv_fragments(_Sock, _Seq, 0, Acc) ->
+    hdr_terms(iolist_to_binary(lists:reverse(Acc)));
+recv_fragments(Sock, Seq, N, Acc) ->
+    case gen_tcp:recv(Sock, 0, 10000) of
+        {ok, <<>>} -> recv_fragments(Sock, Seq, N, Acc);
+        {ok, <<131, 70, Seq:64, N:64, Rest/binary>>} ->
+            recv_fragments(Sock, Seq, N - 1, [Rest | Acc]);
+        Other -> ct:fail({no_fragment, Seq, N, Other})
+    end.
+
+hdr_terms(Bin) ->
+    {Ctl, Used} = binary_to_term(<<131, Bin/binary>>, [used]),
+    {Ctl, binary_to_term(<<131, (binary:part(Bin, Used - 1, byte_size(Bin) - Used + 1))/binary>>)}.
 
 bad_packet(Config, Packet) ->
     Sock = connect_raw(Config, ?FLAGS, erlang:get_cookie()),

@@ -243,10 +243,11 @@ wait_linked(Node, P, JPid, N) ->
 
 ei_ping_and_call(Config) ->
     doc("An erl_interface node (ei_connect; DIST_MONITOR without "
-        "DIST_MONITOR_NAME) pings the C node and gets echo's gen_server reply."),
+        "DIST_MONITOR_NAME) pings the C node and gets echo's gen_server reply; "
+        "a 1 MiB reply comes whole (ei announces no DFLAG_FRAGMENTS)."),
     Node = ?config(node, Config),
     Lines = ei_run(Config, [atom_to_list(Node)]),
-    ["connected", "ping pong", "call ok", "bye"] = Lines.
+    ["connected", "ping pong", "call ok", "big ok", "bye"] = Lines.
 
 ei_monitor_watches_connection(Config) ->
     doc("A C process's monitor of an ei process sends it no MONITOR_P (ERTS "

@@ -106,7 +106,10 @@ typedef struct {
  * (distribution/dsig.c); core itself encodes no control message. `msg` of a send is
  * versioned, reasons are unversioned; each returns 0 or an OTPC_E* code. */
 typedef struct {
-    int (*send)(otpc_node_t *n, const otpc_pid_t *to, const char *msg, size_t len);
+    /* from: the local process sending (NULL: none); SEND does not carry it, but a
+     * process's signals to one node keep their order by it */
+    int (*send)(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to, const char *msg,
+                size_t len);
     int (*reg_send)(otpc_node_t *n, const otpc_pid_t *from, uint32_t node, const char *name,
                     const char *msg, size_t len);
     int (*link)(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to);

@@ -323,7 +323,7 @@ int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
         return rc;
     if (otpc__pid_is_local(n, to))
         return otpc__send_local(n, &self->pid, to, msg.data, msg.size);
-    return n->remote ? n->remote->send(n, to, msg.data, msg.size) : 0;
+    return n->remote ? n->remote->send(n, &self->pid, to, msg.data, msg.size) : 0;
 }
 
 int otpc_send_name(otpc_proc_t *self, const char *name, const char *node, otpc_term_t msg)

@@ -157,7 +157,7 @@ static void fire_send(otpc_node_t *n, const otpc_pid_t *to, otpc__msg_t *m)
             return;
         }
     } else if (n->remote) {
-        n->remote->send(n, to, m->data, m->len);
+        n->remote->send(n, &m->from, to, m->data, m->len);
     }
     otpc__msg_free(n, m);
 }

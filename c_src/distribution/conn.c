@@ -104,10 +104,13 @@ size_t otpc__conn_queued(otpc__conn_t *c)
 
 /* Both sides follow the same order (store one flag, then read the other's), so either
  * the scheduler sees the drained count or the I/O thread sees the request. */
-int otpc__conn_want_drain(otpc__conn_t *c)
+int otpc__conn_want_drain(otpc__conn_t *c, size_t below)
 {
+    if (below > c->io->cfg.busy_limit)
+        below = c->io->cfg.busy_limit;
+    atomic_store(&c->drain_below, below);
     atomic_store(&c->want_drain, 1);
-    if (atomic_load(&c->queued) >= c->io->cfg.busy_limit)
+    if (atomic_load(&c->queued) >= below)
         return 0;
     atomic_store(&c->want_drain, 0);
     return 1;
@@ -118,7 +121,8 @@ static void maybe_drained(otpc__conn_t *c)
 {
     if (c->state == C_CLOSING)
         return; /* OTPC__EV_DOWN went first: the scheduler may have let go of c */
-    if (atomic_load(&c->queued) >= c->io->cfg.busy_limit || !atomic_exchange(&c->want_drain, 0))
+    if (!atomic_load(&c->want_drain) || atomic_load(&c->queued) >= atomic_load(&c->drain_below) ||
+        !atomic_exchange(&c->want_drain, 0))
         return;
     otpc__mq_push(c->io->cfg.events, OTPC__EV_DRAINED, c, 0, NULL, 0);
 }

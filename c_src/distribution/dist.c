@@ -138,6 +138,9 @@ void otpc__dist_events(otpc_node_t *n)
 void otpc__dist_stop(otpc_node_t *n)
 {
     otpc__peers_stop_reading(n); /* before OTPC__CMD_STOP: the I/O thread then closes the fds */
+    otpc__dist_t *d = otpc__dist(n);
+    if (d->emit_idle_init) /* no more turns for streams: n->stopping is set */
+        uv_close((uv_handle_t *)&d->emit_idle, NULL);
     otpc__io_command(otpc__dist(n)->io, OTPC__CMD_STOP, NULL, NULL, 0);
 }
 

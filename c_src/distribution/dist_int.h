@@ -17,6 +17,16 @@ typedef struct {
     int tfd;        /* timerfd */
 } otpc__nap_t;
 
+/* A sender's large messages and what it sent after them (distribution/ostream.h). */
+typedef struct otpc__ostream {
+    otpc_pid_t sender;
+    otpc__buf_t q; /* whole wire frames (fragments and frames behind them), in order */
+    size_t head;   /* bytes of q already moved to the output */
+    int parked;    /* its sender waits for the stream to fall below busy_limit */
+} otpc__ostream_t;
+
+struct otpc__frag_tab;
+
 typedef struct otpc__peer {
     otpc_node_t *n;
     uint32_t node;       /* atom */
@@ -31,6 +41,14 @@ typedef struct otpc__peer {
     int naps_in_window;
     uint64_t flags;
     otpc__vec_t waiters; /* of otpc_pid_t: processes parked until this peer drains */
+    /* fragments agreed (DFLAG_FRAGMENTS both ways, known at OTPC__EV_UP): every packet
+     * has a distribution header (proto/frag.h) */
+    int fragments;
+    struct otpc__frag_tab *frags_in; /* messages being reassembled; NULL until one is */
+    otpc__ostream_t **streams;       /* ostream.h: senders with large messages out */
+    uint32_t nstreams, streams_cap;
+    uint32_t rr;       /* the stream whose turn it is */
+    uint64_t next_seq; /* the sequence id of the next fragmented message */
 } otpc__peer_t;
 
 /* What the node does when epmd gave it a creation, or when it cannot start. */
@@ -46,6 +64,8 @@ typedef struct {
     uint32_t peers_cap;
     ei_x_buff ctl;                           /* dsig.c: the control message under construction */
     otpc__tls_conf_t tls_server, tls_client; /* TLS distribution: the I/O thread's */
+    uv_idle_t emit_idle;                     /* a turn soon while streams can move on (ostream.h) */
+    int emit_idle_init;
 
     /* dstats.c: counts by node atom id, NULL until something was counted */
     struct otpc__dstats **stats;
@@ -89,13 +109,18 @@ void otpc__peer_drained(otpc_node_t *n, otpc__conn_t *conn);
 void otpc__peer_close(otpc_node_t *n, otpc__peer_t *p, const char *reason);
 void otpc__peers_free(otpc_node_t *n);
 otpc__peer_t *otpc__peer_of_conn(otpc_node_t *n, otpc__conn_t *conn);
-/* Queue a control message (versioned, built by distribution/dsig.c) plus an optional payload term
- * (versioned) to the node of `to`. */
-int otpc__peer_send(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl, const char *payload,
-                    size_t plen);
-/* The same with the payload in two pieces (a prefix built here, a body that lives
- * elsewhere), so a large reply is copied once, into the frame. */
-int otpc__peer_send2(otpc_node_t *n, uint32_t node_atom, const ei_x_buff *ctl, const char *payload,
-                     size_t plen, const char *tail, size_t tlen);
+/* Queue a control message (versioned, built by distribution/dsig.c) plus an optional
+ * payload term (versioned), in two pieces (a prefix built here, a body that lives
+ * elsewhere, so a large reply is copied once), to the node `node_atom`. `from` is the
+ * local process the signal is from (NULL: none): its signals to one peer keep their
+ * order (ostream.h). */
+int otpc__peer_send(otpc_node_t *n, uint32_t node_atom, const otpc_pid_t *from,
+                    const ei_x_buff *ctl, const char *payload, size_t plen, const char *tail,
+                    size_t tlen);
+/* The peer's backlog: its output not taken by the socket yet, and what the I/O thread
+ * holds for it. */
+size_t otpc__peer_backlog(const otpc__peer_t *p);
+/* A turn soon (the idle handle): streams of p can move on. */
+void otpc__peer_emit_soon(otpc_node_t *n);
 
 #endif

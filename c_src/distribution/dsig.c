@@ -22,23 +22,24 @@ static ei_x_buff *begin(otpc_node_t *n, int arity, long op)
     return x;
 }
 
-/* Queue the control message `x` (operation `op`) and its payload, in up to two pieces,
- * for `node`, and count it (dstats.h). */
-static int queue(otpc_node_t *n, uint32_t node, long op, const ei_x_buff *x, const char *payload,
-                 size_t plen, const char *tail, size_t tlen)
+/* Queue the control message `x` (operation `op`) from the local process `from` (NULL:
+ * none) and its payload, in up to two pieces, for `node`, and count it (dstats.h). */
+static int queue(otpc_node_t *n, uint32_t node, const otpc_pid_t *from, long op, const ei_x_buff *x,
+                 const char *payload, size_t plen, const char *tail, size_t tlen)
 {
-    int rc = otpc__peer_send2(n, node, x, payload, plen, tail, tlen);
+    int rc = otpc__peer_send(n, node, from, x, payload, plen, tail, tlen);
     if (rc == 0)
         otpc__dstats_count(n, node, (int)op, 1);
     return rc;
 }
 
-int otpc__dsig_send(otpc_node_t *n, const otpc_pid_t *to, const char *msg, size_t len)
+int otpc__dsig_send(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to, const char *msg,
+                    size_t len)
 {
     ei_x_buff *x = begin(n, 3, OTPC__DOP_SEND);
     if (!x || ei_x_encode_atom(x, "") || otpc__x_pid(n, x, to))
         return OTPC_ENOMEM;
-    return queue(n, to->node, OTPC__DOP_SEND, x, msg, len, NULL, 0);
+    return queue(n, to->node, from, OTPC__DOP_SEND, x, msg, len, NULL, 0);
 }
 
 int otpc__dsig_reg_send(otpc_node_t *n, const otpc_pid_t *from, uint32_t node, const char *name,
@@ -47,7 +48,7 @@ int otpc__dsig_reg_send(otpc_node_t *n, const otpc_pid_t *from, uint32_t node, c
     ei_x_buff *x = begin(n, 4, OTPC__DOP_REG_SEND);
     if (!x || otpc__x_pid(n, x, from) || ei_x_encode_atom(x, "") || ei_x_encode_atom(x, name))
         return OTPC_ENOMEM;
-    return queue(n, node, OTPC__DOP_REG_SEND, x, msg, len, NULL, 0);
+    return queue(n, node, from, OTPC__DOP_REG_SEND, x, msg, len, NULL, 0);
 }
 
 int otpc__dsig_link(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to)
@@ -55,7 +56,7 @@ int otpc__dsig_link(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to
     ei_x_buff *x = begin(n, 3, OTPC__DOP_LINK);
     if (!x || otpc__x_pid(n, x, from) || otpc__x_pid(n, x, to))
         return OTPC_ENOMEM;
-    return queue(n, to->node, OTPC__DOP_LINK, x, NULL, 0, NULL, 0);
+    return queue(n, to->node, from, OTPC__DOP_LINK, x, NULL, 0, NULL, 0);
 }
 
 int otpc__dsig_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from, const otpc_pid_t *to,
@@ -65,7 +66,7 @@ int otpc__dsig_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from, co
     ei_x_buff *x = begin(n, 4, op);
     if (!x || ei_x_encode_ulonglong(x, id) || otpc__x_pid(n, x, from) || otpc__x_pid(n, x, to))
         return OTPC_ENOMEM;
-    return queue(n, to->node, op, x, NULL, 0, NULL, 0);
+    return queue(n, to->node, from, op, x, NULL, 0, NULL, 0);
 }
 
 int otpc__dsig_exit(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to,
@@ -75,7 +76,7 @@ int otpc__dsig_exit(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to
     ei_x_buff *x = begin(n, 4, op);
     if (!x || otpc__x_pid(n, x, from) || otpc__x_pid(n, x, to) || otpc__x_raw(x, reason, len))
         return OTPC_ENOMEM;
-    return queue(n, to->node, op, x, NULL, 0, NULL, 0);
+    return queue(n, to->node, from, op, x, NULL, 0, NULL, 0);
 }
 
 /* ---- monitors, and peers without them ----------------------------------------------
@@ -110,7 +111,7 @@ int otpc__dsig_monitor(otpc_node_t *n, const otpc_pid_t *watcher, const otpc__mo
         (m->name ? otpc__x_atom_id(n, x, m->name) : otpc__x_pid(n, x, &m->pid)) ||
         otpc__x_ref(n, x, &m->ref))
         return OTPC_ENOMEM;
-    return queue(n, node, op, x, NULL, 0, NULL, 0);
+    return queue(n, node, watcher, op, x, NULL, 0, NULL, 0);
 }
 
 int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_pid_t *watcher,
@@ -126,7 +127,7 @@ int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_
         err = obj->name ? otpc__x_atom_id(n, x, obj->name) : otpc__x_pid(n, x, obj->pid);
     if (err || otpc__x_pid(n, x, watcher) || otpc__x_ref(n, x, ref) || otpc__x_raw(x, reason, len))
         return OTPC_ENOMEM;
-    return queue(n, watcher->node, OTPC__DOP_MONITOR_P_EXIT, x, NULL, 0, NULL, 0);
+    return queue(n, watcher->node, obj->pid, OTPC__DOP_MONITOR_P_EXIT, x, NULL, 0, NULL, 0);
 }
 
 /* SPAWN_REPLY {31, ReqId, To, Flags, Result}: Result the new pid or an error atom. */
@@ -137,7 +138,7 @@ int otpc__dsig_spawn_reply(otpc_node_t *n, const otpc_ref_t *req, const otpc_pid
     if (!x || otpc__x_ref(n, x, req) || otpc__x_pid(n, x, to) || ei_x_encode_long(x, flags) ||
         (pid ? otpc__x_pid(n, x, pid) : ei_x_encode_atom(x, error)))
         return OTPC_ENOMEM;
-    return otpc__peer_send(n, to->node, x, NULL, 0);
+    return otpc__peer_send(n, to->node, NULL, x, NULL, 0, NULL, 0);
 }
 
 /* A queued frame (distribution/peer.c's: 4-byte length, 'p', then the control message
@@ -197,7 +198,7 @@ int otpc__dsig_reply(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t 
         if (!x || ei_x_encode_atom(x, "") || otpc__x_pid(n, x, caller))
             return OTPC_ENOMEM;
     }
-    return queue(n, caller->node, op, x, prefix, plen, body, blen);
+    return queue(n, caller->node, server, op, x, prefix, plen, body, blen);
 }
 
 /* ---- the table core uses ----------------------------------------------------------- */

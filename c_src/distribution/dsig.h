@@ -25,7 +25,8 @@
 /* The table core sends remote signals through (otpc_node_t.remote). */
 extern const otpc__remote_t otpc__dsig_remote;
 
-int otpc__dsig_send(otpc_node_t *n, const otpc_pid_t *to, const char *msg, size_t len);
+int otpc__dsig_send(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to, const char *msg,
+                    size_t len);
 int otpc__dsig_reg_send(otpc_node_t *n, const otpc_pid_t *from, uint32_t node, const char *name,
                         const char *msg, size_t len);
 int otpc__dsig_link(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *to);

@@ -19,7 +19,7 @@
  *   OTPC__EV_DOWN    ptr = conn, data=reason the connection is gone; no packet follows
  *   OTPC__EV_FAILED  data = "node\0reason"   an outgoing attempt failed before OTPC__EV_UP
  *   OTPC__EV_DRAINED ptr = conn               what the I/O thread held for conn fell below
- *                                      busy_limit after otpc__conn_want_drain; always
+ *                                      the level of otpc__conn_want_drain; always
  *                                      before that conn's OTPC__EV_DOWN
  */
 #ifndef OTPC_DIST_IO_H
@@ -100,9 +100,10 @@ void otpc__conn_unref(otpc__conn_t *c);
 int otpc__conn_append(otpc__conn_t *c, otpc__buf_t *data);
 /* Bytes of output the I/O thread holds for the connection (the socket pushed back). */
 size_t otpc__conn_queued(otpc__conn_t *c);
-/* Ask for one OTPC__EV_DRAINED once queued output falls below busy_limit. Returns 1 when it
- * already has (no event will come), 0 when the event is owed. */
-int otpc__conn_want_drain(otpc__conn_t *c);
+/* Ask for one OTPC__EV_DRAINED once queued output falls below `below` (at most
+ * busy_limit). Returns 1 when it already has (no event will come), 0 when the event is
+ * owed. A later request replaces the level of an earlier one. */
+int otpc__conn_want_drain(otpc__conn_t *c, size_t below);
 /* The socket, for the scheduler's reads after OTPC__EV_UP (-1 if unknown). */
 int otpc__conn_fd(otpc__conn_t *c);
 /* The transport the scheduler reads the connection through after OTPC__EV_UP: TCP on

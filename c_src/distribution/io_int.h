@@ -58,6 +58,7 @@ struct otpc__conn {
      * scheduler has processes waiting for this to fall below cfg.busy_limit. */
     _Atomic size_t queued;
     atomic_int want_drain;
+    _Atomic size_t drain_below; /* the level want_drain waits for (below busy_limit) */
     int writing;
     int close_after_write;
     char close_reason[400];

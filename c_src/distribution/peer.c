@@ -27,6 +27,9 @@
 #include "distribution/dist_int.h"
 #include "distribution/dsig.h"
 #include "distribution/dstats.h"
+#include "distribution/ostream.h"
+#include "proto/flags.h"
+#include "proto/frag.h"
 #include "util/log.h"
 
 #define PASS_THROUGH 'p'
@@ -141,9 +144,14 @@ void otpc__peers_stop_reading(otpc_node_t *n)
  * frames are then dropped, as Erlang drops messages to a node that went down). So a
  * peer that stops reading costs at most about busy_limit plus one callback's burst. */
 
-static size_t backlog(const otpc__peer_t *p)
+size_t otpc__peer_backlog(const otpc__peer_t *p)
 {
     return otpc__ep_backlog(p->ep) + (p->conn ? otpc__conn_queued(p->conn) : 0);
+}
+
+static size_t backlog(const otpc__peer_t *p)
+{
+    return otpc__peer_backlog(p);
 }
 
 static void park(otpc_node_t *n, otpc__peer_t *p)
@@ -166,14 +174,40 @@ static void wake_waiters(otpc_node_t *n, otpc__peer_t *p)
         otpc__proc_unpark(n, &w[i], p->node);
 }
 
-/* After output moved on: wake the waiters if p is no longer busy, else make sure the
- * I/O thread tells us when it is (or, with no connection yet, OTPC__EV_UP will). */
+/* After output moved on: move the streams on (ostream.h), wake the waiters if p is no
+ * longer busy, and make sure that what still waits for the connection is looked at
+ * again: when the I/O thread reports the level reached (OTPC__EV_DRAINED: busy_limit for
+ * waiters, half of it for streams), after the next turn if it already is or when
+ * streams put frames in the output, or at OTPC__EV_UP when there is no connection yet.
+ * Returns 1 when p must be flushed and looked at again after the next turn (a turn is
+ * then on its way: the idle handle). */
+static int pump(otpc_node_t *n, otpc__peer_t *p)
+{
+    size_t busy = n->opts.busy_limit;
+    int again = 0;
+    if (p->nstreams && p->conn) {
+        otpc__os_emit(n, p);
+        again = otpc__ep_out(p->ep)->len > 0;
+    }
+    if (p->waiters.len && backlog(p) < busy)
+        wake_waiters(n, p);
+    int streams_wait = p->nstreams && !again;
+    if (p->conn && (p->waiters.len || streams_wait) &&
+        otpc__conn_want_drain(p->conn, streams_wait ? busy / 2 : busy)) {
+        /* already below: waiters run, streams move on after the next turn */
+        if (p->waiters.len)
+            wake_waiters(n, p);
+        again |= streams_wait;
+    }
+    if (again)
+        otpc__peer_emit_soon(n);
+    return again;
+}
+
 static void check_waiters(otpc_node_t *n, otpc__peer_t *p)
 {
-    if (!p->waiters.len)
-        return;
-    if (backlog(p) < n->opts.busy_limit || (p->conn && otpc__conn_want_drain(p->conn)))
-        wake_waiters(n, p);
+    if (pump(n, p))
+        mark_dirty(p);
 }
 
 void otpc__peer_drained(otpc_node_t *n, otpc__conn_t *conn)
@@ -183,11 +217,37 @@ void otpc__peer_drained(otpc_node_t *n, otpc__conn_t *conn)
         check_waiters(n, p);
 }
 
+static void on_emit_idle(uv_idle_t *h)
+{
+    otpc_node_t *n = h->data;
+    uv_idle_stop(h);
+    otpc__turn(n); /* the flush moves the streams on (flushed) */
+}
+
+void otpc__peer_emit_soon(otpc_node_t *n)
+{
+    otpc__dist_t *D = otpc__dist(n);
+    if (n->stopping)
+        return;
+    if (!D->emit_idle_init) {
+        if (uv_idle_init(&n->loop, &D->emit_idle))
+            return;
+        D->emit_idle.data = n;
+        D->emit_idle_init = 1;
+    }
+    uv_idle_start(&D->emit_idle, on_emit_idle);
+}
+
 static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
 {
     otpc__dist_t *D = otpc__dist(n);
     wake_waiters(n, p);
     free(p->waiters.items);
+    otpc__os_free(n, p);
+    if (p->frags_in) {
+        otpc__frag_free(p->frags_in); /* partial messages go with the connection */
+        free(p->frags_in);
+    }
     stop_reading(p);
     otpc__ep_free(p->ep); /* the fd is the I/O thread's: it stays open */
     D->peers[p->node] = NULL;
@@ -196,14 +256,23 @@ static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
     free(p);
 }
 
-int otpc__peer_send(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const char *payload,
-                    size_t plen)
+/* The message's pieces as they follow the header: with fragments agreed the terms lose
+ * their version bytes (proto/frag.h), else they keep them after 'p'. */
+static size_t pieces(const otpc__peer_t *p, const ei_x_buff *ctl, const char *payload, size_t plen,
+                     const char *tail, size_t tlen, otpc__osrc_t *src)
 {
-    return otpc__peer_send2(n, node, ctl, payload, plen, NULL, 0);
+    int strip = p->fragments;
+    src->seg[0] = ctl->buff + strip;
+    src->len[0] = (size_t)ctl->index - (size_t)strip;
+    src->seg[1] = payload + (plen ? strip : 0);
+    src->len[1] = plen ? plen - (size_t)strip : 0;
+    src->seg[2] = tail;
+    src->len[2] = tlen;
+    return src->len[0] + src->len[1] + src->len[2];
 }
 
-int otpc__peer_send2(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const char *payload,
-                     size_t plen, const char *tail, size_t tlen)
+int otpc__peer_send(otpc_node_t *n, uint32_t node, const otpc_pid_t *from, const ei_x_buff *ctl,
+                    const char *payload, size_t plen, const char *tail, size_t tlen)
 {
     OTPC__ASSERT_SCHED(n);
     if (node == n->self_atom)
@@ -211,19 +280,29 @@ int otpc__peer_send2(otpc_node_t *n, uint32_t node, const ei_x_buff *ctl, const 
     otpc__peer_t *p = otpc__peer_get(n, node, 1);
     if (!p)
         return n->stopping ? 0 : OTPC_ENOMEM;
-    size_t len = 1 + (size_t)ctl->index + plen + tlen;
+    otpc__osrc_t src;
+    size_t body = pieces(p, ctl, payload, plen, tail, tlen, &src);
+    char hdr[OTPC__DHDR_NORMAL_LEN] = {PASS_THROUGH};
+    size_t hlen = p->fragments ? otpc__dhdr_put_normal(hdr) : 1;
+    size_t len = hlen + body;
     if (len > UINT32_MAX)
         return OTPC_ETOOBIG;
-    char hdr[5];
-    otpc__put_u32(hdr, (uint32_t)len);
-    hdr[4] = PASS_THROUGH;
+    /* behind the sender's large message, or a large message itself (ostream.h) */
+    if (p->fragments && (len > OTPC__FRAG_SIZE || otpc__os_find(p, from))) {
+        int rc = otpc__os_queue(n, p, from, &src, src.len[0], len > OTPC__FRAG_SIZE);
+        if (rc == 0)
+            check_waiters(n, p);
+        return rc;
+    }
     otpc__buf_t *out = otpc__ep_out(p->ep);
-    if (otpc__buf_reserve(out, 5 + len))
+    if (otpc__buf_reserve(out, 4 + len))
         return OTPC_ENOMEM;
-    otpc__buf_append(out, hdr, 5);
-    otpc__buf_append(out, ctl->buff, (size_t)ctl->index);
-    otpc__buf_append(out, payload, plen);
-    otpc__buf_append(out, tail, tlen);
+    char len4[4];
+    otpc__put_u32(len4, (uint32_t)len);
+    otpc__buf_append(out, len4, 4);
+    otpc__buf_append(out, hdr, hlen);
+    for (int i = 0; i < 3; i++)
+        otpc__buf_append(out, src.seg[i], src.len[i]);
     mark_dirty(p);
     if (backlog(p) >= n->opts.busy_limit)
         park(n, p);
@@ -245,8 +324,35 @@ static void sink(void *ctx, otpc__buf_t *out)
 static int flushed(void *ctx)
 {
     otpc__peer_t *p = ctx;
-    check_waiters(p->n, p);
-    return 0;
+    return pump(p->n, p); /* nonzero: flushed again after the next turn */
+}
+
+/* With fragments agreed: the packet's distribution header (proto/frag.h). A whole
+ * message is rewritten in place into the pass-through form (the packet lies in the
+ * endpoint's framer buffer, ours to write during the call: peers read into it); a
+ * fragment joins its sequence. 1 with *msg, *mlen set when a whole message is there, 0
+ * when the fragment was kept, -1 with *why when the packet is malformed. */
+static int unwrap(otpc__peer_t *p, char *data, size_t len, const char **msg, size_t *mlen,
+                  const char **why)
+{
+    otpc__dhdr_t h;
+    if (otpc__dhdr_parse(data, len, &h, why))
+        return -1;
+    if (h.kind == OTPC__DHDR_NORMAL) {
+        *msg = data;
+        return otpc__dhdr_to_pass(data, len, mlen, why) ? -1 : 1;
+    }
+    if (!p->frags_in) {
+        if (!(p->frags_in = malloc(sizeof *p->frags_in))) {
+            *why = "out of memory reassembling a message";
+            return -1;
+        }
+        otpc__frag_init(p->frags_in, p->n->opts.max_message);
+    }
+    int rc = otpc__frag_add(p->frags_in, &h, data, len, msg, mlen, why);
+    if (rc == OTPC_ENOMEM)
+        *why = "out of memory reassembling a message";
+    return rc < 0 ? -1 : rc;
 }
 
 /* One packet (the endpoint's frame callback): decoded and applied, or 1 to stop, the
@@ -259,6 +365,17 @@ static int on_packet(void *ctx, const char *data, size_t len)
     const char *why = NULL;
     if (!len)
         return 0;
+    if (p->fragments) {
+        int rc = unwrap(p, (char *)data, len, &data, &len, &why);
+        if (rc == 0)
+            return 0;
+        if (rc < 0) {
+            snprintf(p->why, sizeof p->why, "malformed packet from %s: %s",
+                     otpc__atom_name(&n->atoms, p->node), why);
+            OTPC__LOG_WARN("dist", "%s", p->why);
+            return 1;
+        }
+    }
     if (otpc__ctrl_decode(data, len, &c, &why) != 0) {
         snprintf(p->why, sizeof p->why, "malformed packet from %s: %s",
                  otpc__atom_name(&n->atoms, p->node), why);
@@ -411,6 +528,35 @@ static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, siz
 
 static void release(otpc_node_t *n, otpc__conn_t *conn);
 
+/* Frames queued before the handshake are in the pass-through form (valid whatever the
+ * peer announces); with fragments agreed each gets the normal distribution header
+ * instead. They stay whole: the senders they came from are not known any more, and
+ * cutting them now could let a later frame of one of them overtake. */
+static int to_header_form(otpc__buf_t *out)
+{
+    otpc__buf_t conv = {0};
+    size_t r = 0;
+    while (out->len - r >= 4) {
+        size_t flen = otpc__get_u32(out->data + r);
+        if (otpc__buf_reserve(&conv, 4 + flen + 1)) {
+            otpc__buf_free(&conv);
+            return OTPC_ENOMEM;
+        }
+        char *w = conv.data + conv.len;
+        size_t wlen = otpc__dhdr_from_pass(out->data + r + 4, flen, w + 4);
+        if (!wlen) { /* not ours to convert (cannot happen): kept as it is */
+            memcpy(w + 4, out->data + r + 4, flen);
+            wlen = flen;
+        }
+        otpc__put_u32(w, (uint32_t)wlen);
+        conv.len += 4 + wlen;
+        r += 4 + flen;
+    }
+    otpc__buf_swap(out, &conv);
+    otpc__buf_free(&conv);
+    return 0;
+}
+
 void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data, size_t len)
 {
     const char *name = otpc__conn_peer(conn);
@@ -429,7 +575,10 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const cha
     }
     p->conn = conn;
     p->flags = flags;
+    p->fragments = (flags & OTPC__DF_OURS & OTPC__DF_FRAGMENTS) != 0;
     otpc__dsig_peer_up(flags, otpc__ep_out(p->ep));
+    if (p->fragments && to_header_form(otpc__ep_out(p->ep)))
+        otpc__peer_close(n, p, "out of memory");
     mark_dirty(p);
     size_t name_len = strnlen(data, len);
     if (!n->stopping && name_len < len)

@@ -1,13 +1,15 @@
 /*
  * libFuzzer target over everything otpc parses from a peer before trusting it: the
- * control-message decoder (the input as one packet), the term walker (the input as one
- * versioned term) and both roles of the handshake (the input cut into 2-byte-length
- * frames, fed until the handshake fails or finishes).
+ * control-message decoder (the input as one packet), the distribution header of a
+ * connection with fragments agreed (the input as one packet: proto/frag.h), the term
+ * walker (the input as one versioned term) and both roles of the handshake (the input
+ * cut into 2-byte-length frames, fed until the handshake fails or finishes).
  *
  * Every input and every handshake message is a guarded copy (fuzz.h). Beyond "no
  * crash", the target traps when a documented invariant breaks: a refusal without a
  * reason, a decoded span outside the packet or not exactly one term, a handshake that
- * failed without its error text, a walked term that ei reads beyond.
+ * failed without its error text, a walked term that ei reads beyond, a whole message
+ * whose header form and pass-through form do not convert into each other exactly.
  *
  *   make -C c_src fuzz
  *   c_src/build-fuzz/fuzz_dist -max_total_time=60 SCRATCH_DIR c_src/fuzz/corpus/dist
@@ -18,11 +20,12 @@
 
 #include "proto/ctrl.h"
 #include "proto/flags.h"
+#include "proto/frag.h"
 #include "proto/framing.h"
 #include "proto/handshake.h"
 #include "proto/term.h"
 
-static guard_t g_input, g_msg;
+static guard_t g_input, g_msg, g_hdr;
 
 /* ---- control messages ---------------------------------------------------------------- */
 
@@ -69,6 +72,44 @@ static void fuzz_ctrl(const char *d, size_t n)
                   (c.op == OTPC__DOP_SEND || c.to_is_alias || c.to_is_name));
     } else {
         CHECK(c.to_is_alias == (c.op == OTPC__DOP_ALIAS_SEND));
+    }
+}
+
+/* ---- distribution headers (fragments agreed) ------------------------------------------ */
+
+/* The input as a packet with a distribution header: parsed (a refusal has a reason, a
+ * fragment's ids are never 0), and a whole message rewritten into the pass-through form
+ * in place (a guarded copy: peer.c rewrites the framer's buffer), which must convert back
+ * to the very bytes it came from and then decode as fuzz_ctrl checks. The other way, a
+ * pass-through packet converted to the header form comes back the same. */
+static void fuzz_header(const char *d, size_t n)
+{
+    static char conv[GUARD_CAP + 1];
+    otpc__dhdr_t h;
+    const char *why = NULL;
+    size_t plen;
+    if (n == 0)
+        return;
+    if (otpc__dhdr_parse(d, n, &h, &why) != 0) {
+        CHECK(why != NULL && why[0] != 0);
+    } else if (h.kind != OTPC__DHDR_NORMAL) {
+        CHECK(h.frag > 0 && h.body <= n);
+    } else {
+        char *pkt = (char *)guard_put(&g_hdr, d, n);
+        if (otpc__dhdr_to_pass(pkt, n, &plen, &why) != 0) {
+            CHECK(why != NULL && memcmp(pkt, d, n) == 0);
+        } else {
+            CHECK((plen == n || plen == n - 1) && pkt[0] == 'p');
+            CHECK(otpc__dhdr_from_pass(pkt, plen, conv) == n && memcmp(conv, d, n) == 0);
+            fuzz_ctrl(guard_put(&g_msg, pkt, plen), plen);
+        }
+    }
+    size_t hl = otpc__dhdr_from_pass(d, n, conv);
+    if (hl) {
+        CHECK(hl == n || hl == n + 1);
+        char *pkt = (char *)guard_put(&g_hdr, conv, hl);
+        CHECK(otpc__dhdr_to_pass(pkt, hl, &plen, &why) == 0);
+        CHECK(plen == n && memcmp(pkt, d, n) == 0);
     }
 }
 
@@ -122,11 +163,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!g_input.base) {
         guard_init(&g_input);
         guard_init(&g_msg);
+        guard_init(&g_hdr);
     }
     if (size > g_input.cap)
         return 0;
     const char *d = guard_put(&g_input, data, size);
     fuzz_ctrl(d, size);
+    fuzz_header(d, size);
     fuzz_term(d, size);
     fuzz_handshake(d, size, 0);
     fuzz_handshake(d, size, 1);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "proto/frag.h"
 #include "transport/tls.h"
 #include "fuzz/tls_fixture.h"
 #include "otpc.h"
@@ -254,6 +255,54 @@ static void dist_stream(otpc__buf_t *s)
     ei_x_free(&m);
 }
 
+/* A frame of one fragment: its header, then n bytes of a message's body. */
+static void fragment(otpc__buf_t *s, int first, uint64_t seq, uint64_t frag, const char *d,
+                     size_t n)
+{
+    char hdr[OTPC__DHDR_FIRST_LEN], len[4];
+    size_t h = first ? otpc__dhdr_put_first(hdr, seq, frag) : otpc__dhdr_put_cont(hdr, seq, frag);
+    otpc__put_u32(len, (uint32_t)(h + n));
+    add(s, len, 4);
+    add(s, hdr, h);
+    add(s, d, n);
+}
+
+/* The stream of a connection with fragments agreed: dist_stream's packets with the
+ * normal distribution header, then a message of three fragments (sequence 5)
+ * interleaved with one of two (sequence 6) and with a whole message. */
+static void frag_stream(const otpc__buf_t *pass, otpc__buf_t *s)
+{
+    char conv[4096], len[4];
+    for (size_t r = 0; r + 4 <= pass->len;) {
+        size_t flen = otpc__get_u32(pass->data + r);
+        size_t n = flen ? otpc__dhdr_from_pass(pass->data + r + 4, flen, conv) : 0;
+        otpc__put_u32(len, (uint32_t)n);
+        add(s, len, 4);
+        add(s, conv, n);
+        r += 4 + flen;
+    }
+    ei_x_buff c;
+    x_new(&c);
+    ei_x_encode_tuple_header(&c, 3); /* SEND_SENDER, then a 300-byte binary */
+    ei_x_encode_long(&c, 22);
+    pid(&c, 40);
+    pid(&c, 41);
+    char bin[300];
+    memset(bin, 'x', sizeof bin);
+    ei_x_encode_binary(&c, bin, sizeof bin);
+    const char *b = c.buff + 1; /* the body: no version byte */
+    size_t n = (size_t)c.index - 1;
+    fragment(s, 1, 5, 3, b, 120);
+    fragment(s, 1, 6, 2, b, 200);
+    add(s, "\0\0\0\0", 4); /* a tick between fragments */
+    fragment(s, 0, 5, 2, b + 120, 100);
+    add(s, len, 4); /* the last whole message again */
+    add(s, conv, otpc__get_u32(len));
+    fragment(s, 0, 6, 1, b + 200, n - 200);
+    fragment(s, 0, 5, 1, b + 220, n - 220);
+    ei_x_free(&c);
+}
+
 static void framing_seeds(void)
 {
     otpc__buf_t b = {0}, s = {0};
@@ -268,6 +317,21 @@ static void framing_seeds(void)
     b.len = 0;
     ADD(&b, 10, 0, 0, 0, 0, 0, 0, 0x10, 0, 0); /* a tick, then 1 MiB over a 40-byte max */
     put("framing", "too_big", &b);
+    otpc__buf_t f = {0};
+    frag_stream(&s, &f);
+    b.len = 0;
+    ADD(&b, 241, 0); /* odd: fragments agreed; max_message 32 KiB, whole */
+    add(&b, f.data, f.len);
+    put("framing", "fragments_whole", &b);
+    b.len = 0;
+    ADD(&b, 241, 3, 7, 0, 33);
+    add(&b, f.data, f.len);
+    put("framing", "fragments_cut", &b);
+    b.len = 0;
+    ADD(&b, 101, 0); /* max_message 404: the 300-byte message's sequences fit, barely */
+    add(&b, f.data, f.len);
+    put("framing", "fragments_small_max", &b);
+    otpc__buf_free(&f);
     otpc__buf_free(&b);
     otpc__buf_free(&s);
 }

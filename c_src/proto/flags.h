@@ -61,12 +61,15 @@
  * asks both of it, whether the monitor is by pid or by name). */
 #define OTPC__DF_MONITORS (OTPC__DF_DIST_MONITOR | OTPC__DF_DIST_MONITOR_NAME)
 
-/* What otpc announces: everything it decodes and implements. No atom cache and no
- * fragments, so every packet is one 'p' pass-through control message (+ payload). */
+/* What otpc announces: everything it decodes and implements. FRAGMENTS: with a peer that
+ * announces it too, every packet both ways has a distribution header (131 68, or 131
+ * 69 / 70 for the fragments of a large message: proto/frag.h); with any other peer
+ * every packet is one 'p' pass-through control message (+ payload). No atom cache
+ * (DIST_HDR_ATOM_CACHE), so those headers never carry atom cache references. */
 #define OTPC__DF_OURS                                                              \
     (OTPC__DF_MANDATORY_25 | OTPC__DF_MANDATORY_26 | OTPC__DF_DIST_MONITOR |       \
      OTPC__DF_DIST_MONITOR_NAME | OTPC__DF_UNICODE_IO | OTPC__DF_SMALL_ATOM_TAGS | \
      OTPC__DF_SEND_SENDER | OTPC__DF_BIG_SEQTRACE_LABELS | OTPC__DF_EXIT_PAYLOAD | \
-     OTPC__DF_ALIAS | OTPC__DF_SPAWN | OTPC__DF_ALTACT_SIG)
+     OTPC__DF_FRAGMENTS | OTPC__DF_ALIAS | OTPC__DF_SPAWN | OTPC__DF_ALTACT_SIG)
 
 #endif

@@ -8,7 +8,9 @@
  * connects to CNODE and prints, one line each: "connected", "ping pong" (net_kernel
  * answered {is_auth, NAME@HOST} with yes, as net_adm:ping asks), "call ok" (echo
  * answered gen_server:call({echo, CNODE}, {ei, <<"hello">>, 42}) with the request).
- * With CTNODE and REGNAME it then has the C node's otpc_probe send {ei, Self} to
+ * Without CTNODE it then calls echo with a 1 MiB binary and prints "big ok" when the
+ * reply is the request, byte for byte: ei announces no DFLAG_FRAGMENTS, so the C node
+ * must send it whole, in the pass-through form. With CTNODE and REGNAME it then has the C node's otpc_probe send {ei, Self} to
  * {REGNAME, CTNODE}, prints "told", and reports what reaches it until the message
  * `quit`: "msg TYPE" for every control message but ticks (TYPE the operation: 2 send,
  * 6 reg_send, 19 monitor_p...), then "got TERM" for a message. It exits 0 after "bye",
@@ -106,6 +108,31 @@ static void call_echo(ei_cnode *ec, int fd)
     ei_x_free(&reply);
 }
 
+/* echo called with a 1 MiB binary (above the C node's fragment size) comes back whole. */
+static void call_big(ei_cnode *ec, int fd)
+{
+    enum { BIG = 1 << 20 };
+    ei_x_buff req, reply;
+    char *bin = malloc(BIG), *back = malloc(BIG);
+    long len = 0;
+    int i;
+    if (!bin || !back)
+        die("out of memory");
+    for (long k = 0; k < BIG; k++)
+        bin[k] = (char)(k * 131 + k / 7);
+    if (ei_x_new(&req) || ei_x_new(&reply) || ei_x_encode_binary(&req, bin, BIG))
+        die("encoding the request");
+    gen_call(ec, fd, "echo", &req, &reply, &i);
+    int at = i;
+    int same = ei_decode_binary(reply.buff, &at, NULL, &len) == 0 && len == BIG &&
+               ei_decode_binary(reply.buff, &i, back, &len) == 0 && memcmp(bin, back, BIG) == 0;
+    say(same ? "big ok" : "big bad");
+    ei_x_free(&req);
+    ei_x_free(&reply);
+    free(bin);
+    free(back);
+}
+
 /* otpc_probe on the C node: {send, {RegName, CtNode}, {ei, Self}}. */
 static void tell(ei_cnode *ec, int fd, const char *ctnode, const char *regname)
 {
@@ -178,6 +205,8 @@ int main(int argc, char **argv)
     if (argc == 6) {
         tell(&ec, fd, argv[4], argv[5]);
         listen_until_quit(fd);
+    } else {
+        call_big(&ec, fd);
     }
     say("bye");
     ei_close_connection(fd);

@@ -260,6 +260,62 @@ static void cmd_make_ref(otpc_proc_t *self, const char *b, int *i)
     ei_x_free(&x);
 }
 
+/* {adler32, From, Bin}: From ! {adler32, P, {Size, Adler32}}, which proves a large
+ * message arrived byte for byte without sending it back (erlang:adler32/1 is the
+ * reference). */
+static void cmd_adler32(otpc_proc_t *self, const char *b, int *i)
+{
+    otpc_pid_t from;
+    int type, size;
+    if (otpc_decode_pid(self, b, i, &from) || ei_get_type(b, i, &type, &size) ||
+        type != ERL_BINARY_EXT)
+        return;
+    const unsigned char *d = (const unsigned char *)b + *i + 5; /* tag, 4-byte length */
+    uint32_t a = 1, s = 0;
+    for (long k = 0; k < size;) {
+        long end = k + 5552 < size ? k + 5552 : size; /* no overflow before the modulo */
+        for (; k < end; k++) {
+            a += d[k];
+            s += a;
+        }
+        a %= 65521;
+        s %= 65521;
+    }
+    ei_x_buff x;
+    ei_x_new(&x);
+    if (ei_x_encode_tuple_header(&x, 2) == 0 && ei_x_encode_long(&x, size) == 0 &&
+        ei_x_encode_ulong(&x, (unsigned long)s << 16 | a) == 0)
+        tell(self, &from, "adler32", x.buff, (size_t)x.index);
+    ei_x_free(&x);
+}
+
+/* {big, From, Size}: From ! {big, P, Bin}, Size bytes made here (a multiple of 64 KiB:
+ * chunk K, from 1, is <<K:32>> then 65532 bytes of K band 255), so a large message
+ * leaves the node without one coming in. */
+static void cmd_big(otpc_proc_t *self, const char *b, int *i)
+{
+    otpc_pid_t from;
+    unsigned long size;
+    if (otpc_decode_pid(self, b, i, &from) || ei_decode_ulong(b, i, &size) || size % 65536)
+        return;
+    char *bin = malloc(size ? size : 1);
+    ei_x_buff x = {0};
+    if (!bin)
+        return;
+    for (unsigned long k = 0; k < size / 65536; k++) {
+        char *c = bin + k * 65536;
+        c[0] = (char)((k + 1) >> 24);
+        c[1] = (char)((k + 1) >> 16);
+        c[2] = (char)((k + 1) >> 8);
+        c[3] = (char)(k + 1);
+        memset(c + 4, (int)((k + 1) & 255), 65532);
+    }
+    if (ei_x_new(&x) == 0 && ei_x_encode_binary(&x, bin, (long)size) == 0)
+        tell(self, &from, "big", x.buff, (size_t)x.index);
+    ei_x_free(&x);
+    free(bin);
+}
+
 /* {call, Dest, Req, Timeout}: otpc_call_async; Owner ! {called, P, Ref}, and the
  * result comes back as {otpc_reply, Ref, Result}, which the owner gets as probe_got.
  * Dest: a pid, {Name, Node} or a local name. */
@@ -409,6 +465,10 @@ static int command(otpc_proc_t *self, const char *b, int *i, int arity)
         cmd_send(self, b, i);
     } else if (arity == 4 && strcmp(cmd, "flood") == 0) {
         cmd_flood(self, b, i);
+    } else if (arity == 3 && strcmp(cmd, "adler32") == 0) {
+        cmd_adler32(self, b, i);
+    } else if (arity == 3 && strcmp(cmd, "big") == 0) {
+        cmd_big(self, b, i);
     } else if (arity == 2 && strcmp(cmd, "dist_ops") == 0) {
         cmd_dist_ops(self, b, i);
     } else if (arity == 3 && strcmp(cmd, "async") == 0) {
