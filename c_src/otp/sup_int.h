@@ -67,4 +67,19 @@ int otpc__child_encode_spec(ei_x_buff *x, const otpc__child_t *c);
  * Shutdown, Type, Modules} */
 int otpc__child_encode_record(ei_x_buff *x, const otpc__child_t *c);
 
+/* which_children's list (newest first), count_children's proplist, and start_child's
+ * {error, {Why, ChildRecord}}, appended to x. 0 or -1. */
+int otpc__children_encode(otpc_proc_t *self, otpc__child_t *const *children, size_t n,
+                          ei_x_buff *x);
+int otpc__children_counts(otpc__child_t *const *children, size_t n, ei_x_buff *x);
+int otpc__child_start_error(ei_x_buff *x, const ei_x_buff *why, const otpc__child_t *c);
+
+/* sup_reaper.c: kill each of these children still there when its ms run out (v is
+ * copied; nothing happens without memory). */
+typedef struct {
+    otpc_pid_t pid;
+    unsigned ms;
+} otpc__reap_t;
+void otpc__sup_reaper(otpc_node_t *n, const otpc__reap_t *v, size_t len);
+
 #endif

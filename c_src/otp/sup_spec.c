@@ -458,3 +458,46 @@ int otpc__child_encode_record(ei_x_buff *x, const otpc__child_t *c)
            encode_shutdown(x, c->shutdown) ||
            ei_x_encode_atom(x, c->supervisor ? "supervisor" : "worker") || append(x, &c->mods);
 }
+
+/* ---- children, for which_children, count_children and start errors ---------------- */
+
+int otpc__children_encode(otpc_proc_t *self, otpc__child_t *const *children, size_t n, ei_x_buff *x)
+{
+    for (size_t i = n; i-- > 0;) {
+        const otpc__child_t *c = children[i];
+        int running = c->state == OTPC__CH_RUNNING || c->state == OTPC__CH_TERMINATING;
+        if (ei_x_encode_list_header(x, 1) || ei_x_encode_tuple_header(x, 4) ||
+            ei_x_append_buf(x, c->id.buff, c->id.index) ||
+            (running ? otpc_x_encode_pid(self, x, &c->pid)
+                     : ei_x_encode_atom(x, c->state == OTPC__CH_RESTARTING ? "restarting"
+                                                                           : "undefined")) ||
+            ei_x_encode_atom(x, c->supervisor ? "supervisor" : "worker") ||
+            ei_x_append_buf(x, c->mods.buff, c->mods.index))
+            return -1;
+    }
+    return ei_x_encode_empty_list(x);
+}
+
+int otpc__children_counts(otpc__child_t *const *children, size_t n, ei_x_buff *x)
+{
+    long active = 0, sups = 0;
+    for (size_t i = 0; i < n; i++) {
+        active += children[i]->state == OTPC__CH_RUNNING;
+        sups += children[i]->supervisor;
+    }
+    const char *keys[] = {"specs", "active", "supervisors", "workers"};
+    long vals[] = {(long)n, active, sups, (long)n - sups};
+    for (int k = 0; k < 4; k++)
+        if (ei_x_encode_list_header(x, 1) || ei_x_encode_tuple_header(x, 2) ||
+            ei_x_encode_atom(x, keys[k]) || ei_x_encode_long(x, vals[k]))
+            return -1;
+    return ei_x_encode_empty_list(x);
+}
+
+/* {error, {Why, ChildRecord}}: how start_child reports a child that did not start */
+int otpc__child_start_error(ei_x_buff *x, const ei_x_buff *why, const otpc__child_t *c)
+{
+    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+           ei_x_encode_tuple_header(x, 2) || ei_x_append_buf(x, why->buff, why->index) ||
+           otpc__child_encode_record(x, c);
+}

@@ -529,47 +529,6 @@ static otpc_action_t answer(otpc_proc_t *self, otpc_from_t *from, ei_x_buff *x, 
     return err ? otpc_stop_atom(r, "enomem") : OTPC_NOREPLY;
 }
 
-static int encode_children(otpc_proc_t *self, const sup_t *s, ei_x_buff *x)
-{
-    for (size_t i = s->n; i-- > 0;) {
-        const otpc__child_t *c = s->children[i];
-        int running = c->state == OTPC__CH_RUNNING || c->state == OTPC__CH_TERMINATING;
-        if (ei_x_encode_list_header(x, 1) || ei_x_encode_tuple_header(x, 4) ||
-            ei_x_append_buf(x, c->id.buff, c->id.index) ||
-            (running ? otpc_x_encode_pid(self, x, &c->pid)
-                     : ei_x_encode_atom(x, c->state == OTPC__CH_RESTARTING ? "restarting"
-                                                                           : "undefined")) ||
-            ei_x_encode_atom(x, c->supervisor ? "supervisor" : "worker") ||
-            ei_x_append_buf(x, c->mods.buff, c->mods.index))
-            return -1;
-    }
-    return ei_x_encode_empty_list(x);
-}
-
-static int encode_counts(const sup_t *s, ei_x_buff *x)
-{
-    long active = 0, sups = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        active += s->children[i]->state == OTPC__CH_RUNNING;
-        sups += s->children[i]->supervisor;
-    }
-    const char *keys[] = {"specs", "active", "supervisors", "workers"};
-    long vals[] = {(long)s->n, active, sups, (long)s->n - sups};
-    for (int k = 0; k < 4; k++)
-        if (ei_x_encode_list_header(x, 1) || ei_x_encode_tuple_header(x, 2) ||
-            ei_x_encode_atom(x, keys[k]) || ei_x_encode_long(x, vals[k]))
-            return -1;
-    return ei_x_encode_empty_list(x);
-}
-
-/* {error, {Why, ChildRecord}}: how start_child reports a child that did not start */
-static int start_error(ei_x_buff *x, const ei_x_buff *why, const otpc__child_t *c)
-{
-    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
-           ei_x_encode_tuple_header(x, 2) || ei_x_append_buf(x, why->buff, why->index) ||
-           otpc__child_encode_record(x, c);
-}
-
 /* The caller is on OTP 25 or older: start_child's errors all carry the child record
  * there. Unknown releases get the newer form (do_call asks at a node's first call). */
 static int old_start_errors(otpc_proc_t *self, const otpc_from_t *from)
@@ -601,14 +560,14 @@ static int call_start_child(otpc_proc_t *self, sup_t *s, otpc_term_t req, int i,
     else if (old)
         err = otpc__x_tag_atom(x, "error", "already_present");
     else if ((rc = otpc__child_resolve(otpc_proc_node(self), c, &why)) != 0)
-        err = rc < 0 || start_error(x, &why, c);
+        err = rc < 0 || otpc__child_start_error(x, &why, c);
     else if ((rc = start_child(self, c, &why)) < 0 && rc == OTPC_ENAMETAKEN &&
              !old_start_errors(self, from))
         /* since OTP 26 a name clash is {error, {already_started, Pid}}, no record */
         err = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
               ei_x_append_buf(x, why.buff, why.index);
     else if (rc < 0)
-        err = rc == OTPC_ENOMEM || start_error(x, &why, c);
+        err = rc == OTPC_ENOMEM || otpc__child_start_error(x, &why, c);
     else if (rc == OTPC_IGNORED && c->restart == OTPC_TEMPORARY)
         err = otpc__x_tag_atom(x, "ok", "undefined"); /* nothing to keep */
     else if ((err = add_child(s, c)) == 0) {
@@ -675,9 +634,9 @@ static otpc_action_t do_call(otpc_proc_t *self, sup_t *s, otpc_term_t req, otpc_
     if (from)
         (void)otpc__caller_release(self, &from->pid);
     if (otpc_term_is_atom(req, "which_children"))
-        err = encode_children(self, s, &x);
+        err = otpc__children_encode(self, s->children, s->n, &x);
     else if (otpc_term_is_atom(req, "count_children"))
-        err = encode_counts(s, &x);
+        err = otpc__children_counts(s->children, s->n, &x);
     else if (otpc_term_is_tagged(req, "start_child", 2, &i))
         err = call_start_child(self, s, req, i, &x, from);
     else if (!(otpc_term_is_tagged(req, "terminate_child", 2, &i) ||
@@ -803,96 +762,21 @@ static otpc_action_t sup_info(otpc_proc_t *self, otpc_term_t msg, otpc_ret_t *r)
     return a == OTPC_NOREPLY ? drain(self, s, r) : a;
 }
 
-/* ---- the reaper ---------------------------------------------------------------------- */
-
-/* A supervisor stopped from outside cannot wait for its children, so a small process
- * does: it watches the ones with a shutdown time and kills any still there when it
- * runs out, then exits. */
-typedef struct {
-    size_t n, left;
-    struct reap {
-        otpc_pid_t pid;
-        otpc_ref_t mref;
-        unsigned ms;
-        int gone;
-    } * v;
-} reaper_t;
-
-static int reaper_init(otpc_proc_t *self, void *arg)
-{
-    reaper_t *rp = arg;
-    otpc_pid_t me = otpc_self(self);
-    for (size_t k = 0; k < rp->n; k++) {
-        ei_x_buff x;
-        if (otpc_monitor(self, &rp->v[k].pid, &rp->v[k].mref) || ei_x_new_with_version(&x))
-            return OTPC_ENOMEM;
-        int rc = ei_x_encode_tuple_header(&x, 2) || ei_x_encode_atom(&x, "reap") ||
-                 ei_x_encode_ulong(&x, (unsigned long)k) ||
-                 otpc_send_after(self, rp->v[k].ms, &me, otpc_term_x(&x), NULL);
-        ei_x_free(&x);
-        if (rc)
-            return OTPC_ENOMEM;
-    }
-    otpc_proc_set_data(self, rp);
-    return 0;
-}
-
-static void reaper_handle(otpc_proc_t *self, otpc_term_t msg)
-{
-    static const char KILL[] = {
-        (char)ERL_VERSION_MAGIC, ERL_SMALL_ATOM_UTF8_EXT, 4, 'k', 'i', 'l', 'l'};
-    reaper_t *rp = otpc_proc_data(self);
-    otpc_ref_t ref;
-    unsigned long k;
-    int i;
-    if (otpc_term_is_tagged(msg, "reap", 2, &i) && ei_decode_ulong(msg.data, &i, &k) == 0 &&
-        k < rp->n && !rp->v[k].gone)
-        otpc_exit_signal(self, &rp->v[k].pid, OTPC__TERM(KILL));
-    else if (otpc_term_is_tagged(msg, "DOWN", 5, &i) &&
-             otpc_decode_ref(self, msg.data, &i, &ref) == 0)
-        for (k = 0; k < rp->n; k++)
-            if (!rp->v[k].gone && otpc_ref_eq(&rp->v[k].mref, &ref)) {
-                rp->v[k].gone = 1;
-                rp->left--;
-            }
-    if (rp->left == 0)
-        otpc_exit(self, OTPC__TERM(otpc__t_normal));
-}
-
-static void reaper_terminate(otpc_proc_t *self, otpc_term_t reason)
-{
-    (void)reason;
-    reaper_t *rp = otpc_proc_data(self);
-    if (rp)
-        free(rp->v);
-    free(rp);
-}
-
-static const otpc_proc_ops_t reaper_ops = {.name = "supervisor_reaper",
-                                           .init = reaper_init,
-                                           .handle = reaper_handle,
-                                           .terminate = reaper_terminate};
-
 /* Children signalled with a shutdown time: a reaper for them (if memory allows; else
  * they are on their own, as before). */
 static void spawn_reaper(otpc_proc_t *self, sup_t *s)
 {
-    reaper_t *rp = calloc(1, sizeof *rp);
-    if (!rp || !(rp->v = calloc(s->n ? s->n : 1, sizeof *rp->v))) {
-        free(rp);
+    otpc__reap_t *v = calloc(s->n ? s->n : 1, sizeof *v);
+    size_t n = 0;
+    if (!v)
         return;
-    }
     for (size_t i = 0; i < s->n; i++) {
         otpc__child_t *c = s->children[i];
         if (c->shutdown >= 0 && (c->state == OTPC__CH_RUNNING || c->state == OTPC__CH_TERMINATING))
-            rp->v[rp->n++] = (struct reap){c->pid, {0}, (unsigned)c->shutdown, 0};
+            v[n++] = (otpc__reap_t){c->pid, (unsigned)c->shutdown};
     }
-    rp->left = rp->n;
-    otpc_pid_t pid;
-    if (rp->n == 0 || otpc_spawn(otpc_proc_node(self), &reaper_ops, rp, &pid)) {
-        free(rp->v);
-        free(rp);
-    }
+    otpc__sup_reaper(otpc_proc_node(self), v, n);
+    free(v);
 }
 
 /* Stopped from outside (gen_server:stop, the node's shutdown): a callback cannot wait,
