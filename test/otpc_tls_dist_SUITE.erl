@@ -284,7 +284,8 @@ tls13_key_updates(Config) ->
               {versions, ['tlsv1.3']}, {key_update_at, 65536}],
     ok = file:write_file(File, io_lib:format("~p.~n", [[{server, [{fail_if_no_peer_cert, true} | Common]},
                                                          {client, Common}]])),
-    CNode = start_c(Config),
+    %% the same file for the C node: versions limits it, key_update_at is OTP's own
+    CNode = start_c_args(Config, ["-ssl_dist_optfile", File]),
     Peer = start_peer(Config, File),
     ok = in(Peer, call_checks, [CNode]),
     ok = in(Peer, call_checks, [CNode]).

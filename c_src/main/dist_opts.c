@@ -22,10 +22,11 @@
 #include "main/dist_opts.h"
 #include "proto/term_text.h"
 
-/* Tuning knobs of OTP's ssl application with no meaning here. */
+/* Tuning knobs of OTP's ssl application with no meaning here. (`versions` is read by
+ * the options file's reader; -ssl_dist_opt has no form of it, as in OTP.) */
 static const char *const ignored[] = {
-    "secure_renegotiate",     "reuse_sessions", "hibernate_after", "depth", "versions",
-    "server_name_indication", "log_level",      "log_alert",       NULL};
+    "secure_renegotiate", "reuse_sessions", "hibernate_after",        "depth", "key_update_at",
+    "log_level",          "log_alert",      "server_name_indication", NULL};
 
 static int in(const char *const *set, const char *s)
 {

@@ -36,7 +36,7 @@ static void usage(void)
             "                 [-watch_stdin] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
             "                 [-max_fds N] [-zdbbl KIB] [-max_handshakes N] [-load PLUGIN.so]...\n"
             "                 [-async_threads N]\n"
-            "                 [-proto_dist inet_tcp|inet_tls]\n"
+            "                 [-proto_dist inet_tcp|inet6_tcp|inet_tls|inet6_tls]\n"
             "                 [-ssl_dist_opt server_certfile F client_verify verify_peer ...]\n"
             "                 [-ssl_dist_optfile FILE] [-erl_epmd_port PORT]\n"
             "                 [-start_epmd true|false] [-no_epmd]\n"
