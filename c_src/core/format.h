@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "otpc.h"
+#include "proto/term.h"
 
 /* Nesting of containers in one format; deeper is malformed (the parsers recurse). */
 #define OTPC__FMT_MAX_DEPTH 64
@@ -83,8 +84,5 @@ size_t otpc__text_copy(otpc__text_t t, char *out);
  * OTPC_EINVAL, *why (static text) and *at (an offset in fmt); why may be NULL. */
 int otpc__x_vformat(ei_x_buff *x, const char *fmt, va_list ap, const char **why, size_t *at);
 int otpc__vmatch(otpc_term_t t, const char *fmt, va_list ap, const char **why, size_t *at);
-
-/* UTF-8 encoding of cp (a valid code point) into out (4 bytes of room): its length. */
-size_t otpc__utf8_put(uint32_t cp, char *out);
 
 #endif

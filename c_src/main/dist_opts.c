@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "main/dist_opts.h"
+#include "proto/term.h"
 #include "proto/term_text.h"
 
 /* Tuning knobs of OTP's ssl application with no meaning here. (`versions` is read by
@@ -120,19 +121,15 @@ static char *keep(const char *s, size_t len)
     return c;
 }
 
+/* cp as UTF-8 at out + *n, within cap (a NUL still fits after it). */
 static int put_utf8(char *out, size_t cap, size_t *n, unsigned long cp)
 {
     char tmp[4];
-    size_t k = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-    if (cp > 0x10FFFF || *n + k >= cap)
+    if (cp > 0x10FFFF)
         return -1;
-    if (k == 1) {
-        tmp[0] = (char)cp;
-    } else {
-        for (size_t i = k - 1; i > 0; i--, cp >>= 6)
-            tmp[i] = (char)(0x80 | (cp & 0x3F));
-        tmp[0] = (char)((k == 2 ? 0xC0 : k == 3 ? 0xE0 : 0xF0) | cp);
-    }
+    size_t k = otpc__utf8_put((uint32_t)cp, tmp);
+    if (*n + k >= cap)
+        return -1;
     memcpy(out + *n, tmp, k);
     *n += k;
     return 0;

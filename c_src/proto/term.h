@@ -10,6 +10,7 @@
 #define OTPC_DIST_TERM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* First byte of every encoded term (ei does not export the constant). */
 #define ERL_VERSION_MAGIC 131
@@ -29,5 +30,8 @@ int otpc__term_skip_versioned(const char *buf, size_t len, size_t *used);
  * names by (out, *len), never as C strings, or 'stack\0x' would reach stack.
  * 0, or -1 if the term there is not an atom. */
 int otpc__decode_atom(const char *buf, int *index, char *out, size_t *len);
+
+/* UTF-8 encoding of cp (a valid code point) into out (4 bytes of room): its length. */
+size_t otpc__utf8_put(uint32_t cp, char *out);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "otpc.h"
+#include "proto/term.h"
 
 #define MAX_ATOM_CHARS OTPC__TT_MAX_ATOM_CHARS
 #define MAX_BIG_BYTES OTPC__TT_MAX_BIG_BYTES
@@ -122,30 +123,6 @@ int otpc__tt_check_utf8(otpc__tt_lex_t *c)
         i += n;
     }
     return 0;
-}
-
-static size_t utf8_put(uint32_t cp, char *o)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* ---- source characters --------------------------------------------------------------- */
@@ -395,7 +372,7 @@ static int put_atom_char(otpc__tt_lex_t *c, otpc__tt_tok_t *t, size_t *chars, ui
 {
     if (++*chars > MAX_ATOM_CHARS)
         return otpc__tt_fail(c, t->line, "atom longer than %d characters", MAX_ATOM_CHARS);
-    t->alen += utf8_put(cp, t->atom + t->alen);
+    t->alen += otpc__utf8_put(cp, t->atom + t->alen);
     return 0;
 }
 
