@@ -10,7 +10,6 @@
  * reach the socket in the order they were made. What follows the handshake stays in
  * the engine for the scheduler: nothing is read past it here.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,32 +136,6 @@ typedef struct {
     char why[160]; /* a socket failure; the engine keeps its own */
 } conn_x;
 
-#define TLS_CHUNK (16 * 1024)
-
-/* Ciphertext from the socket into the engine: > 0, 0 at EOF, AGAIN or ERROR. */
-static ssize_t fill_locked(conn_x *t)
-{
-    char buf[TLS_CHUNK];
-    for (;;) {
-        ssize_t r = recv(t->base.fd, buf, sizeof buf, 0);
-        if (r > 0) {
-            if (otpc__tls_feed(t->c->tls, buf, (size_t)r) == 0)
-                return r;
-            snprintf(t->why, sizeof t->why, "out of memory");
-            return OTPC__XP_ERROR;
-        }
-        if (r == 0)
-            return 0;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return OTPC__XP_AGAIN;
-        if (errno != EINTR) {
-            snprintf(t->why, sizeof t->why, "recv: %s", strerror(errno));
-            t->base.broken = 1;
-            return OTPC__XP_ERROR;
-        }
-    }
-}
-
 static void tell_io(otpc__conn_t *c)
 {
     otpc__conn_ref(c);
@@ -188,7 +161,7 @@ static ssize_t cx_read(otpc__xport_t *x, char *buf, size_t cap)
             res = otpc__tls_peer_closed(c->tls) ? 0 : OTPC__XP_ERROR;
             break;
         }
-        if ((res = fill_locked(t)) <= 0)
+        if ((res = otpc__xport_tls_fill(&t->base, c->tls, t->why, sizeof t->why)) <= 0)
             break;
     }
     uv_mutex_unlock(&c->out_lock);

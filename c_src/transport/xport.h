@@ -56,6 +56,11 @@ struct otpc__xport {
 /* Plain TCP on fd (borrowed). NULL on ENOMEM. Freed with x->ops->free. */
 otpc__xport_t *otpc__xport_tcp(int fd);
 
+/* Ciphertext from x's socket into tls, one read (a TLS record's worth): bytes > 0, 0 at
+ * the peer's EOF, OTPC__XP_AGAIN, or OTPC__XP_ERROR with the reason in why (x->broken
+ * set when the socket failed). For TLS transports over an engine shared elsewhere. */
+ssize_t otpc__xport_tls_fill(otpc__xport_t *x, otpc__tls_t *tls, char *why, size_t cap);
+
 /* TLS on fd (borrowed), server side, with ctx (borrowed: it must outlive the
  * transport). NULL on ENOMEM. */
 otpc__xport_t *otpc__xport_tls(int fd, otpc__tls_ctx_t *ctx);

@@ -53,26 +53,32 @@ static ssize_t pump_out(tls_x *t)
     return (ssize_t)t->cout.len;
 }
 
-/* Ciphertext from the socket into the engine: > 0 bytes, 0 at EOF, AGAIN or ERROR. */
-static ssize_t fill(tls_x *t)
+ssize_t otpc__xport_tls_fill(otpc__xport_t *x, otpc__tls_t *tls, char *why, size_t cap)
 {
     char buf[CHUNK];
     for (;;) {
-        ssize_t r = recv(t->base.fd, buf, sizeof buf, 0);
+        ssize_t r = recv(x->fd, buf, sizeof buf, 0);
         if (r > 0) {
-            if (otpc__tls_feed(t->tls, buf, (size_t)r)) {
-                snprintf(t->why, sizeof t->why, "out of memory");
-                return OTPC__XP_ERROR;
-            }
-            return r;
+            if (otpc__tls_feed(tls, buf, (size_t)r) == 0)
+                return r;
+            snprintf(why, cap, "out of memory");
+            return OTPC__XP_ERROR;
         }
         if (r == 0)
             return 0;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return OTPC__XP_AGAIN;
-        if (errno != EINTR)
-            return sock_failed(t, "recv", errno);
+        if (errno != EINTR) {
+            snprintf(why, cap, "recv: %s", strerror(errno));
+            x->broken = 1;
+            return OTPC__XP_ERROR;
+        }
     }
+}
+
+static ssize_t fill(tls_x *t)
+{
+    return otpc__xport_tls_fill(&t->base, t->tls, t->why, sizeof t->why);
 }
 
 static int tls_handshake(otpc__xport_t *x)
