@@ -55,7 +55,6 @@ static int encode_error(ei_x_buff *x, int code)
  * asked, from the worker; the scheduler delivers it. */
 static void post_message(job_t *j, int rc, const ei_x_buff *res)
 {
-    otpc__otp_t *O = otpc__otp(j->n);
     ei_x_buff m;
     if (ei_x_new_with_version(&m))
         return;
@@ -69,13 +68,7 @@ static void post_message(job_t *j, int rc, const ei_x_buff *res)
     otpc_pid_t *to = bad ? NULL : malloc(sizeof *to);
     if (to) {
         *to = j->to;
-        otpc__mq_lock(&O->replies);
-        int queued = O->replies_open && otpc__mq_add_locked(&O->replies, OTPC__ASYNC_MESSAGE, to, 0,
-                                                            m.buff, (uint32_t)m.index) == 0;
-        if (queued)
-            otpc__mq_wake_locked(&O->replies);
-        otpc__mq_unlock(&O->replies);
-        if (!queued)
+        if (otpc__replies_post(j->n, OTPC__ASYNC_MESSAGE, to, m.buff, (uint32_t)m.index))
             free(to);
     }
     ei_x_free(&m);

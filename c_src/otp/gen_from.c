@@ -128,31 +128,32 @@ otpc_reply_token_t *otpc_from_detach(otpc_proc_t *self, otpc_from_t *from)
     return t;
 }
 
+int otpc__replies_post(otpc_node_t *n, uint32_t type, void *ptr, const char *data, uint32_t len)
+{
+    otpc__otp_t *O = otpc__otp(n);
+    int rc = 1;
+    /* The wake-up is sent with the lock held: the scheduler closes the waker only after
+     * it has marked the queue closed under the same lock. */
+    otpc__mq_lock(&O->replies);
+    if (O->replies_open && (rc = otpc__mq_add_locked(&O->replies, type, ptr, 0, data, len)) == 0)
+        otpc__mq_wake_locked(&O->replies);
+    otpc__mq_unlock(&O->replies);
+    return rc;
+}
+
 int otpc_reply_async(otpc_reply_token_t *t, otpc_term_t reply)
 {
     if (!t)
         return OTPC_EINVAL;
-    otpc_node_t *n = t->n;
-    otpc__otp_t *O = otpc__otp(n);
     int rc = reply.size > UINT32_MAX ? OTPC_ETOOBIG : otpc__check_term(reply);
     if (rc) {
         free(t);
         return rc;
     }
-    /* The wake-up is sent with the lock held: the scheduler closes the waker only after
-     * it has marked the queue closed under the same lock. */
-    otpc__mq_lock(&O->replies);
-    if (O->replies_open) {
-        rc = otpc__mq_add_locked(&O->replies, OTPC__ASYNC_REPLY, t, 0, reply.data,
-                                 (uint32_t)reply.size);
-        if (rc == 0)
-            otpc__mq_wake_locked(&O->replies);
-    }
-    int queued = O->replies_open && rc == 0;
-    otpc__mq_unlock(&O->replies);
-    if (!queued)
+    rc = otpc__replies_post(t->n, OTPC__ASYNC_REPLY, t, reply.data, (uint32_t)reply.size);
+    if (rc)
         free(t); /* a stopped node drops the reply, as a dead server's caller sees */
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 void otpc__otp_replies_open(otpc_node_t *n, int open)

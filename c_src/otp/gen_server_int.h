@@ -47,6 +47,10 @@ typedef struct {
 /* Records of `replies`: a reply (ptr: the token) or a message a pool thread built
  * (ptr: a malloc'd otpc_pid_t, the process it goes to). */
 enum { OTPC__ASYNC_REPLY = 1, OTPC__ASYNC_MESSAGE = 2 };
+/* Queue a record on `replies` from any thread and wake the scheduler: 0 when queued
+ * (the scheduler takes ptr), 1 when the node has stopped (dropped: ptr stays the
+ * caller's), or the queue's error (OTPC_ENOMEM). */
+int otpc__replies_post(otpc_node_t *n, uint32_t type, void *ptr, const char *data, uint32_t len);
 /* Stop the pool after the jobs queued ran, and join its threads (otpc_node_free). */
 void otpc__async_free(struct otpc__async *A);
 
