@@ -121,23 +121,49 @@ static void cmd_monitor(otpc_proc_t *self, const char *b, int *i)
     ei_x_free(&x);
 }
 
-static void cmd_send(otpc_proc_t *self, const char *b, int *i)
-{
-    int type, size, arity;
+/* Where a command sends or calls: {Name, Node}, a local name, or a pid. 0 with *to
+ * set (its strings in d), or -1. */
+typedef struct {
     char name[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8];
     otpc_pid_t pid;
-    ei_x_buff x;
-    ei_get_type(b, i, &type, &size);
+} dest_buf_t;
+
+static int decode_dest(otpc_proc_t *self, const char *b, int *i, otpc_dest_t *to, dest_buf_t *d)
+{
+    int type, size, arity;
+    *to = (otpc_dest_t){0};
+    if (ei_get_type(b, i, &type, &size))
+        return -1;
     if (type == ERL_SMALL_TUPLE_EXT) {
-        if (ei_decode_tuple_header(b, i, &arity) || arity != 2 || ei_decode_atom(b, i, name) ||
-            ei_decode_atom(b, i, node))
-            return;
-        otpc_send_name(self, name, node, term_at(b, i, &x));
+        if (ei_decode_tuple_header(b, i, &arity) || arity != 2 || ei_decode_atom(b, i, d->name) ||
+            ei_decode_atom(b, i, d->node))
+            return -1;
+        to->name = d->name;
+        to->node = d->node;
+    } else if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_UTF8_EXT ||
+               type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_EXT) {
+        if (ei_decode_atom(b, i, d->name))
+            return -1;
+        to->name = d->name;
     } else {
-        if (otpc_decode_pid(self, b, i, &pid))
-            return;
-        otpc_send(self, &pid, term_at(b, i, &x));
+        if (otpc_decode_pid(self, b, i, &d->pid))
+            return -1;
+        to->pid = &d->pid;
     }
+    return 0;
+}
+
+static void cmd_send(otpc_proc_t *self, const char *b, int *i)
+{
+    otpc_dest_t to;
+    dest_buf_t d;
+    ei_x_buff x;
+    if (decode_dest(self, b, i, &to, &d) || (!to.pid && !to.node))
+        return; /* a pid or {Name, Node}, as before */
+    if (to.pid)
+        otpc_send(self, to.pid, term_at(b, i, &x));
+    else
+        otpc_send_name(self, to.name, to.node, term_at(b, i, &x));
     ei_x_free(&x);
     done(self, "send");
 }
@@ -321,27 +347,10 @@ static void cmd_big(otpc_proc_t *self, const char *b, int *i)
  * Dest: a pid, {Name, Node} or a local name. */
 static int cmd_call(otpc_proc_t *self, const char *b, int *i)
 {
-    char name[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8];
-    otpc_pid_t pid;
-    otpc_dest_t to = {0};
-    int type, size, arity;
-    ei_get_type(b, i, &type, &size);
-    if (type == ERL_SMALL_TUPLE_EXT) {
-        if (ei_decode_tuple_header(b, i, &arity) || arity != 2 || ei_decode_atom(b, i, name) ||
-            ei_decode_atom(b, i, node))
-            return 0;
-        to.name = name;
-        to.node = node;
-    } else if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_UTF8_EXT ||
-               type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_EXT) {
-        if (ei_decode_atom(b, i, name))
-            return 0;
-        to.name = name;
-    } else {
-        if (otpc_decode_pid(self, b, i, &pid))
-            return 0;
-        to.pid = &pid;
-    }
+    otpc_dest_t to;
+    dest_buf_t d;
+    if (decode_dest(self, b, i, &to, &d))
+        return 0;
     ei_x_buff req;
     int start = *i;
     if (otpc_skip_term(current, i) || ei_x_new_with_version(&req))
