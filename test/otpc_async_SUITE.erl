@@ -40,16 +40,14 @@ end_per_suite(Config) ->
 
 -spec init_per_testcase(atom(), config()) -> config() | {fail, term()}.
 init_per_testcase(Case, Config) ->
-    Name = list_to_atom(lists:concat(["c_", Case, "_", os:getpid()])),
-    case otpc:start_node(#{name => Name, args => ["-probe", "-async_threads", "2"]}) of
+    case otpc_ct_node:start_case_node("c_", Case, ["-probe", "-async_threads", "2"]) of
         {ok, Node} -> [{node, Node} | Config];
-        Error -> {fail, {start_node, Name, Error}}
+        {fail, _} = Fail -> Fail
     end.
 
 -spec end_per_testcase(atom(), config()) -> ok.
 end_per_testcase(_Case, Config) ->
-    _ = (catch otpc:stop_node(?config(node, Config))),
-    ok.
+    otpc_ct_node:stop_case_node(Config).
 
 %%% ------------------------------------------------------------------
 

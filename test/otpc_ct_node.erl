@@ -11,6 +11,7 @@
 -module(otpc_ct_node).
 
 -export([init_per_suite/1, init_per_suite/2, end_per_suite/1]).
+-export([start_case_node/3, stop_case_node/1]).
 
 -type config() :: [{atom(), term()}].
 -type opts() :: #{distributed => boolean()}.
@@ -60,3 +61,20 @@ use_test_node() ->
         _ ->
             ok
     end.
+
+%% @doc A C node for one case, named `<Prefix><Case>_<os pid>' (the OS pid lets test
+%% runs share the host's epmd) and started with `Args': `{ok, Node}', or the
+%% `{fail, ...}' for init_per_testcase to return.
+-spec start_case_node(string(), atom(), [string()]) -> {ok, node()} | {fail, term()}.
+start_case_node(Prefix, Case, Args) ->
+    Name = list_to_atom(lists:concat([Prefix, Case, "_", os:getpid()])),
+    case otpc:start_node(#{name => Name, args => Args}) of
+        {ok, Node} -> {ok, Node};
+        Error -> {fail, {start_node, Name, Error}}
+    end.
+
+%% @doc Stops the case's node, which a case may already have stopped or killed.
+-spec stop_case_node(config()) -> ok.
+stop_case_node(Config) ->
+    _ = (catch otpc:stop_node(proplists:get_value(node, Config))),
+    ok.
