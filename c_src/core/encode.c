@@ -103,11 +103,13 @@ int otpc_ref_eq(const otpc_ref_t *a, const otpc_ref_t *b)
 
 int otpc_x_encode_pid(otpc_proc_t *self, ei_x_buff *x, const otpc_pid_t *pid)
 {
+    OTPC__ENTER(self->node);
     return otpc__x_pid(self->node, x, pid);
 }
 
 int otpc_x_encode_ref(otpc_proc_t *self, ei_x_buff *x, const otpc_ref_t *ref)
 {
+    OTPC__ENTER(self->node);
     return otpc__x_ref(self->node, x, ref);
 }
 
@@ -116,6 +118,7 @@ int otpc_decode_pid(otpc_proc_t *self, const char *buf, int *index, otpc_pid_t *
     erlang_pid e;
     if (ei_decode_pid(buf, index, &e))
         return OTPC_EBADARG;
+    OTPC__ENTER(self->node); /* the node's name may be interned */
     *out = otpc__pid_from_ei(self->node, &e);
     return out->node ? 0 : OTPC_ENOMEM;
 }
@@ -125,6 +128,7 @@ int otpc_decode_ref(otpc_proc_t *self, const char *buf, int *index, otpc_ref_t *
     erlang_ref e;
     if (ei_decode_ref(buf, index, &e))
         return OTPC_EBADARG;
+    OTPC__ENTER(self->node);
     return otpc__ref_from_ei(self->node, &e, out);
 }
 

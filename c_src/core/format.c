@@ -444,6 +444,7 @@ static int conv(build_t *b, char c, size_t at)
         const otpc_ref_t *ref = c == 'r' ? va_arg(b->ap, const otpc_ref_t *) : NULL;
         if (!self || (!pid && !ref))
             return bad(b, at, "~p or ~r: NULL self or value");
+        OTPC__ENTER(self->node); /* node names come from its atom table */
         if (pid)
             return otpc__x_pid(self->node, b->x, pid);
         if (ref->len < 1 || ref->len > 5)

@@ -3,8 +3,8 @@
  * scheduler turn. It names nothing of the layers above it: they reach it through
  * function pointer tables (remote signals, behaviours, turn hooks) and keep their own
  * state in ext slots.
- * Everything here is touched only by the scheduler thread (the one in otpc_node_run),
- * except the event queue, which the I/O thread fills.
+ * Everything here is touched only by a scheduler thread holding the node lock (see
+ * "schedulers" below), except the event queue, which the I/O thread fills.
  */
 #ifndef OTPC_PROC_NODE_INT_H
 #define OTPC_PROC_NODE_INT_H
@@ -166,7 +166,9 @@ struct otpc_proc {
     otpc__msg_t *mhead, *mtail;
     int trap_exit;
     int in_runq;
-    int running;        /* inside run_one: an exit must not free it */
+    int running;        /* inside run_one (on one scheduler): an exit must not free it,
+                         * nor another scheduler run it */
+    int system;         /* otpc's own process: its callbacks keep the node lock */
     int exiting;        /* otpc_exit() was called: exit after the current callback */
     otpc__buf_t reason; /* the exit reason, without version byte, once exiting */
     struct otpc_proc *rq_next;
@@ -218,6 +220,24 @@ typedef void (*otpc__ext_free_fn)(otpc_node_t *n, void *state);
 int otpc__ext_add(otpc_node_t *n, otpc__ext_key_t *key, void *state, otpc__ext_free_fn free_fn);
 void otpc__ext_free_all(otpc_node_t *n);
 
+/* ---- schedulers ------------------------------------------------------------------- */
+
+/* What each scheduler thread keeps for itself: the process it runs and the buffers a
+ * process's turn builds in, which must not be shared because another scheduler may run
+ * while this one's callback holds a view into them. Upper layers keep theirs in
+ * `ext` (otpc__sched_local). Scheduler 0 is the thread in otpc_node_run (and, before
+ * it runs, the thread setting the node up). */
+typedef struct otpc__sched {
+    otpc_node_t *node;
+    unsigned id;
+    uv_thread_t thread;
+    otpc_proc_t *current; /* the process whose callback runs on this thread, else NULL */
+    int in_slice;         /* running processes (counted in node's in_slice) */
+    ei_x_buff scratch;    /* messages built by otpc itself (DOWN, EXIT, reply heads) */
+    ei_x_buff trap_buf;   /* {'EXIT', From, Reason} handed to a trapping process */
+    void *ext[OTPC__EXT_MAX];
+} otpc__sched_t;
+
 /* ---- the node --------------------------------------------------------------------- */
 
 struct otpc_node {
@@ -228,12 +248,33 @@ struct otpc_node {
     uint32_t self_atom;
     uint32_t creation;
     int stopping;
-    uv_thread_t sched_thread; /* the thread in otpc_node_run, while sched_set */
-    int sched_set;
+    int sched_set; /* otpc_node_run has started: core state needs the node lock */
+
+    /* Schedulers (core/sched.c). One lock guards every process, mailbox, name, link,
+     * monitor, timer and the loop's handles; a scheduler holds it while otpc code runs
+     * and lets go of it around user callbacks and while it sleeps. With one scheduler
+     * (`multi` 0) it is never taken. */
+    otpc__sched_t *scheds;
+    unsigned nscheds;
+    int multi;
+    uv_mutex_t lock;
+    uv_cond_t cv;        /* idle schedulers wait here */
+    uv_cond_t quiet_cv;  /* stop waits here for the slices in progress */
+    int polling;         /* a scheduler has the poller's role */
+    int poll_sleeping;   /* ... and waits in poll() without the lock */
+    uint64_t poll_due;   /* when that poll() times out (loop ms; UINT64_MAX: never) */
+    int in_uvrun;        /* inside uv_run: turns only mark, the scheduler loop runs them */
+    unsigned idle;       /* schedulers waiting on cv */
+    unsigned in_slice;   /* schedulers running processes */
+    unsigned in_user;    /* schedulers inside user callbacks (lock let go) */
+    int quiesce;         /* stop wants every slice ended */
+    otpc__sched_t *watcher; /* the idle scheduler that looks in on busy ones, or NULL */
+    uint64_t last_slice; /* uv_hrtime() of the last slice's end */
+    uv_thread_t *threads; /* schedulers 1..nscheds-1 */
+    otpc__ext_free_fn sched_ext_free[OTPC__EXT_MAX];
 
     uv_loop_t loop;
     otpc__wake_t wake;  /* wakes the loop from other threads (I/O events, async replies) */
-    uv_idle_t idle;     /* runs the run queue while it is not empty */
     uv_timer_t timer;   /* the earliest of `timers` */
     uint64_t timer_due; /* what `timer` is armed for; 0: not armed */
     otpc__timers_t timers;
@@ -247,7 +288,6 @@ struct otpc_node {
     otpc_proc_t **names; /* by atom id */
     uint32_t names_cap;
     otpc_proc_t *rq_head, *rq_tail;
-    otpc_proc_t *current; /* the process whose callback runs now, else NULL */
     otpc__turn_hook_fn hooks[OTPC__TURN_HOOKS_MAX]; /* core/sched.c */
     unsigned nhooks;
     uint64_t ref_counter;
@@ -258,30 +298,109 @@ struct otpc_node {
     const otpc__remote_t *remote; /* signals to other nodes (distribution/dsig.c) */
     otpc__spawn_fn spawn;         /* spawn requests from other nodes (services/rpc.c) */
     void (*stop)(otpc_node_t *n); /* ask the node to stop (node/node.c: otpc_node_stop) */
-    ei_x_buff scratch2;           /* messages built by otpc itself (DOWN, EXIT) */
-    ei_x_buff trap_buf;           /* {'EXIT', From, Reason} handed to a trapping process */
     otpc__vec_t node_watchers;    /* of otpc_pid_t: otpc_monitor_nodes (signal.c) */
 
     void *ext[OTPC__EXT_MAX]; /* upper layers' state: otpc__ext_add */
     otpc__ext_free_fn ext_free[OTPC__EXT_MAX];
 };
 
-/* Scheduler state may only be touched from the thread running the node (once it runs:
- * before otpc_node_run, the creating thread sets the node up). */
-#define OTPC__ASSERT_SCHED(n) OTPC__ASSERT(!(n)->sched_set || otpc__on_sched(n))
-int otpc__on_sched(const otpc_node_t *n);
+/* ---- the node lock ---------------------------------------------------------------- */
+
+/* The lock this thread holds (nested: depth), so otpc code calling the public API
+ * does not take it twice. */
+extern _Thread_local otpc_node_t *otpc__held;
+extern _Thread_local unsigned otpc__held_depth;
+extern _Thread_local otpc__sched_t *otpc__my_sched;
+
+static inline otpc_node_t *otpc__enter(otpc_node_t *n)
+{
+    if (otpc__held == n) {
+        otpc__held_depth++;
+        return n;
+    }
+    if (n->multi)
+        uv_mutex_lock(&n->lock);
+    otpc__held = n;
+    otpc__held_depth = 1;
+    return n;
+}
+
+static inline void otpc__leave(otpc_node_t *n)
+{
+    if (--otpc__held_depth)
+        return;
+    otpc__held = NULL;
+    if (n->multi)
+        uv_mutex_unlock(&n->lock);
+}
+
+static inline void otpc__leave_at(otpc_node_t **n)
+{
+    otpc__leave(*n);
+}
+
+/* First statement of a public function that touches node state: holds the node lock
+ * until the function returns, whichever way (a cleanup, so early returns stay). */
+#define OTPC__ENTER(n)                                                                     \
+    otpc_node_t *otpc__entered __attribute__((cleanup(otpc__leave_at), unused)) =          \
+        otpc__enter(n)
+
+/* Around a user callback: the lock is let go (other schedulers run meanwhile) and taken
+ * back. The callback's process is `running`, so nothing else runs it meanwhile. */
+unsigned otpc__user_begin(otpc_node_t *n);
+void otpc__user_end(otpc_node_t *n, unsigned saved);
+#define OTPC__USER(n, call)                                                                \
+    do {                                                                                   \
+        unsigned otpc__saved = otpc__user_begin(n);                                        \
+        call;                                                                              \
+        otpc__user_end(n, otpc__saved);                                                    \
+    } while (0)
+
+/* This thread's scheduler (scheduler 0 for a thread that is none). */
+static inline otpc__sched_t *otpc__sched_self(otpc_node_t *n)
+{
+    otpc__sched_t *s = otpc__my_sched;
+    return s && s->node == n ? s : &n->scheds[0];
+}
+static inline otpc_proc_t *otpc__current(otpc_node_t *n)
+{
+    return otpc__sched_self(n)->current;
+}
+static inline ei_x_buff *otpc__scratch(otpc_node_t *n)
+{
+    return &otpc__sched_self(n)->scratch;
+}
+/* This scheduler's slot for key (an upper layer's per-scheduler state); free_fn runs
+ * on it at otpc_node_free. NULL only on ENOMEM of the first slot. */
+void **otpc__sched_local(otpc_node_t *n, otpc__ext_key_t *key, otpc__ext_free_fn free_fn);
+
+/* Node state may only be touched holding the node lock once the node runs (before
+ * otpc_node_run, the creating thread sets the node up). */
+#define OTPC__ASSERT_SCHED(n) OTPC__ASSERT(!(n)->sched_set || otpc__held == (n))
 
 /* sched.c: the turn (run queue, flush hooks, timer) */
 /* Run after the run queue in every turn, in the order added. From start-up only. */
 int otpc__turn_hook_add(otpc_node_t *n, otpc__turn_hook_fn fn);
+/* Schedulers' state for opts.schedulers (0: the CPUs this process may use). */
+int otpc__scheds_new(otpc_node_t *n, unsigned want);
+void otpc__scheds_free(otpc_node_t *n);
 void otpc__sched_init(otpc_node_t *n);
+/* otpc_node_run: start the other schedulers, run this one until the node stops, end
+ * and join the others. Called holding the lock. */
+int otpc__sched_run(otpc_node_t *n);
+/* Stop from inside the loop (the poller): every slice in progress ends first; from
+ * here on callbacks keep the lock, so the rest of the stop runs alone. */
+void otpc__sched_quiesce(otpc_node_t *n);
 /* uv_close callback for a handle that is its own malloc'd block. */
 void otpc__free_handle(uv_handle_t *h);
 void otpc__turn(otpc_node_t *n);
-/* Shutdown: everything runnable, then the hooks once more (no timers, no idle). */
+/* Shutdown: everything runnable, then the hooks once more (no timers). */
 void otpc__turn_final(otpc_node_t *n);
 
 /* proc.c */
+/* otpc_spawn for otpc's own processes (services, gen_server's runtime, sessions): their
+ * callbacks run holding the node lock, as they use otpc's internals. */
+int otpc__spawn_sys(otpc_node_t *n, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out);
 otpc_proc_t *otpc__proc_lookup(otpc_node_t *n, const otpc_pid_t *pid);
 otpc_proc_t *otpc__proc_by_name(otpc_node_t *n, uint32_t name);
 int otpc__pid_is_local(const otpc_node_t *n, const otpc_pid_t *pid);

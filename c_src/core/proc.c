@@ -2,9 +2,12 @@
  * Processes: the table of live processes, registered names, mailboxes and the run queue.
  *
  * Invariants:
- *  - A process is on the run queue at most once (in_runq), and its callbacks run only
- *    from otpc__run_queue, one at a time: nothing a callback does (send, link, exit of
- *    another process) runs another callback; it only enqueues.
+ *  - A process is on the run queue at most once (in_runq), never while it runs (so no
+ *    two schedulers run it at once), and its callbacks run only from otpc__run_queue,
+ *    one at a time: nothing a callback does (send, link, exit of another process) runs
+ *    another callback; it only enqueues.
+ *  - A user process's callback runs without the node lock (OTPC__USER); otpc's own
+ *    (`system`) keep it.
  *  - A pid is {self node, slot number, serial}; a slot's serial changes when it is
  *    reused, so a stale pid never finds a new process.
  *  - Small mailbox items come from a free list: delivering a message allocates only
@@ -105,8 +108,9 @@ void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m)
 
 static void runq_add(otpc_node_t *n, otpc_proc_t *p)
 {
-    if (p->in_runq || p->parked)
-        return; /* a parked process is queued again by otpc__proc_unpark */
+    if (p->in_runq || p->parked || p->running)
+        return; /* a parked process is queued again by otpc__proc_unpark, a running one
+                 * when its slice ends */
     p->in_runq = 1;
     p->rq_next = NULL;
     if (n->rq_tail)
@@ -175,7 +179,8 @@ static int free_slot(otpc_node_t *n, uint32_t *out)
     }
 }
 
-int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out)
+static int spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out,
+                 int system)
 {
     OTPC__ASSERT_SCHED(node);
     uint32_t slot;
@@ -191,6 +196,7 @@ int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pi
         return OTPC_ENOMEM;
     p->node = node;
     p->ops = ops;
+    p->system = system;
     p->pid.node = node->self_atom;
     p->pid.num = slot;
     p->pid.serial = ++node->serial;
@@ -214,6 +220,17 @@ int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pi
     if (out)
         *out = p->pid;
     return 0;
+}
+
+int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out)
+{
+    OTPC__ENTER(node);
+    return spawn(node, ops, arg, out, 0);
+}
+
+int otpc__spawn_sys(otpc_node_t *n, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out)
+{
+    return spawn(n, ops, arg, out, 1);
 }
 
 static int set_name(otpc_node_t *n, otpc_proc_t *p, const char *name)
@@ -241,12 +258,14 @@ static int set_name(otpc_node_t *n, otpc_proc_t *p, const char *name)
 
 int otpc_register_pid(otpc_node_t *node, const char *name, const otpc_pid_t *pid)
 {
+    OTPC__ENTER(node);
     otpc_proc_t *p = otpc__proc_lookup(node, pid);
     return p ? set_name(node, p, name) : OTPC_ENOPROC;
 }
 
 int otpc_register(otpc_proc_t *self, const char *name)
 {
+    OTPC__ENTER(self->node);
     return set_name(self->node, self, name);
 }
 
@@ -274,12 +293,14 @@ void otpc_proc_set_data(otpc_proc_t *self, void *data)
 
 void otpc_trap_exit(otpc_proc_t *self, int on)
 {
+    OTPC__ENTER(self->node);
     self->trap_exit = on != 0;
 }
 
 int otpc_make_ref(otpc_proc_t *self, otpc_ref_t *out)
 {
     otpc_node_t *n = self->node;
+    OTPC__ENTER(n);
     uint64_t c = ++n->ref_counter;
     memset(out, 0, sizeof *out);
     out->node = n->self_atom;
@@ -317,7 +338,7 @@ int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *t
 int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
 {
     otpc_node_t *n = self->node;
-    OTPC__ASSERT_SCHED(n);
+    OTPC__ENTER(n);
     int rc = otpc__check_term(msg);
     if (rc)
         return rc;
@@ -329,6 +350,7 @@ int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
 int otpc_send_name(otpc_proc_t *self, const char *name, const char *node, otpc_term_t msg)
 {
     otpc_node_t *n = self->node;
+    OTPC__ENTER(n);
     int rc = otpc__check_term(msg);
     if (rc)
         return rc;
@@ -351,6 +373,7 @@ int otpc_send_name(otpc_proc_t *self, const char *name, const char *node, otpc_t
 
 void otpc_exit(otpc_proc_t *self, otpc_term_t reason)
 {
+    OTPC__ENTER(self->node);
     if (self->exiting)
         return;
     self->exiting = 1;
@@ -378,11 +401,16 @@ static void free_proc(otpc_node_t *n, otpc_proc_t *p)
 void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len)
 {
     otpc_node_t *n = p->node;
+    int elsewhere = p->running && otpc__current(n) != p;
+    if (elsewhere && p->exiting)
+        return; /* it is already on its way out */
     p->exiting = 1;
     if (reason != p->reason.data) {
         otpc__buf_reset(&p->reason);
         otpc__buf_append(&p->reason, reason, len);
     }
+    if (elsewhere)
+        return; /* in a callback on another scheduler: its slice ends it after that */
     if (p->ops->terminate) {
         /* terminate gets the reason as a versioned term, like every term in the API */
         otpc__buf_t v = {0};
@@ -405,15 +433,18 @@ void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len)
 
 static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
 {
-    OTPC__ASSERT(p->running && n->current == p); /* callbacks never nest */
-    while (p->mhead && budget-- > 0 && !p->exiting && !p->parked) {
+    OTPC__ASSERT(p->running && otpc__current(n) == p); /* callbacks never nest */
+    while (p->mhead && budget-- > 0 && !p->exiting && !p->parked && !n->quiesce) {
         otpc__msg_t *m = p->mhead;
         p->mhead = m->next;
         if (!p->mhead)
             p->mtail = NULL;
         otpc_term_t t = {m->data, m->len};
         if (m->kind == OTPC__M_MSG) {
-            p->ops->handle(p, t);
+            if (p->system)
+                p->ops->handle(p, t);
+            else
+                OTPC__USER(n, p->ops->handle(p, t));
         } else if (m->kind == OTPC__M_BEH) {
             if (p->beh && p->beh->item)
                 p->beh->item(p, t);
@@ -441,11 +472,12 @@ void otpc__proc_unpark(otpc_node_t *n, const otpc_pid_t *pid, uint32_t key)
 void otpc__run_queue(otpc_node_t *n, int budget)
 {
     OTPC__ASSERT_SCHED(n);
-    OTPC__ASSERT(!n->current); /* not from inside a callback */
+    otpc__sched_t *s = otpc__sched_self(n);
+    OTPC__ASSERT(!s->current); /* not from inside a callback */
     /* Only the processes queued when we start: a process that keeps sending to itself
      * cannot starve the event queue. */
     otpc_proc_t *end = n->rq_tail;
-    while (n->rq_head && budget > 0) {
+    while (n->rq_head && budget > 0 && !n->quiesce) {
         otpc_proc_t *p = n->rq_head;
         n->rq_head = p->rq_next;
         if (!n->rq_head)
@@ -457,12 +489,12 @@ void otpc__run_queue(otpc_node_t *n, int budget)
             free_proc(n, p);
         } else {
             p->running = 1;
-            n->current = p;
+            s->current = p;
             /* timers a callback sets count from now, not from the turn's start (the
              * loop's cached time): Erlang's never fire before their time */
             uv_update_time(&n->loop);
             run_one(n, p, 64);
-            n->current = NULL;
+            s->current = NULL;
             p->running = 0;
             budget -= 64;
             if (n->procs[p->pid.num] == p && p->mhead)

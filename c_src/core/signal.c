@@ -75,7 +75,7 @@ static int mon_take(otpc__vec_t *v, const otpc_ref_t *ref, otpc__mon_t *out)
 int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *w, const otpc_ref_t *ref, const otpc_pid_t *obj,
                        uint32_t name, uint32_t name_node, const char *reason, size_t len)
 {
-    ei_x_buff *x = &n->scratch2;
+    ei_x_buff *x = otpc__scratch(n);
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 5) || ei_x_encode_atom(x, "DOWN") ||
         otpc__x_ref(n, x, ref) || ei_x_encode_atom(x, "process") ||
@@ -107,15 +107,18 @@ void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m)
         return;
     }
     if (p->trap_exit) {
-        /* Its own buffer: the handler may send, reply or monitor, which use scratch2. */
-        ei_x_buff *x = &n->trap_buf;
+        /* Its own buffer: the handler may send, reply or monitor, which use the scratch buffer. */
+        ei_x_buff *x = &otpc__sched_self(n)->trap_buf;
         x->index = 0;
         if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 3) ||
             ei_x_encode_atom(x, "EXIT") || otpc__x_pid(n, x, &m->from) ||
             otpc__x_raw(x, m->data, m->len))
             return;
         otpc_term_t t = {x->buff, (size_t)x->index};
-        p->ops->handle(p, t);
+        if (p->system)
+            p->ops->handle(p, t);
+        else
+            OTPC__USER(n, p->ops->handle(p, t));
         return;
     }
     if (is_atom(m->data, m->len, "normal") && !otpc_pid_eq(&m->from, &p->pid))
@@ -220,7 +223,7 @@ void otpc__node_down(otpc_node_t *n, uint32_t node)
 int otpc_monitor_nodes(otpc_proc_t *self, int on)
 {
     otpc_node_t *n = self->node;
-    OTPC__ASSERT_SCHED(n);
+    OTPC__ENTER(n);
     otpc_pid_t *w = n->node_watchers.items;
     for (uint32_t i = 0; i < n->node_watchers.len; i++)
         if (otpc_pid_eq(&w[i], &self->pid)) {
@@ -269,6 +272,7 @@ void otpc__node_lost(otpc_node_t *n, uint32_t node)
 int otpc_link(otpc_proc_t *self, const otpc_pid_t *pid)
 {
     otpc_node_t *n = self->node;
+    OTPC__ENTER(n);
     otpc__link_t *l = link_find(self, pid, NULL);
     if (l && !l->unlinking)
         return 0;
@@ -303,6 +307,7 @@ int otpc_link(otpc_proc_t *self, const otpc_pid_t *pid)
 int otpc_unlink(otpc_proc_t *self, const otpc_pid_t *pid)
 {
     otpc_node_t *n = self->node;
+    OTPC__ENTER(n);
     otpc__link_t *l = link_find(self, pid, NULL);
     if (!l || l->unlinking)
         return 0;
@@ -344,6 +349,7 @@ static int monitor(otpc_proc_t *self, otpc__mon_t *m, otpc_ref_t *out)
 
 int otpc_monitor(otpc_proc_t *self, const otpc_pid_t *pid, otpc_ref_t *out)
 {
+    OTPC__ENTER(self->node);
     otpc__mon_t m = {0};
     m.pid = *pid;
     return monitor(self, &m, out);
@@ -352,6 +358,7 @@ int otpc_monitor(otpc_proc_t *self, const otpc_pid_t *pid, otpc_ref_t *out)
 int otpc_monitor_name(otpc_proc_t *self, const char *name, const char *node, otpc_ref_t *out)
 {
     otpc_node_t *n = self->node;
+    OTPC__ENTER(n);
     otpc__mon_t m = {0};
     m.name = otpc__atom(&n->atoms, name, strlen(name));
     m.name_node = node ? otpc__atom(&n->atoms, node, strlen(node)) : n->self_atom;
@@ -363,6 +370,7 @@ int otpc_monitor_name(otpc_proc_t *self, const char *name, const char *node, otp
 int otpc_demonitor(otpc_proc_t *self, const otpc_ref_t *ref)
 {
     otpc_node_t *n = self->node;
+    OTPC__ENTER(n);
     otpc__mon_t m;
     if (!mon_take(&self->mons_out, ref, &m))
         return 0;
@@ -380,6 +388,7 @@ int otpc_demonitor(otpc_proc_t *self, const otpc_ref_t *ref)
 int otpc_exit_signal(otpc_proc_t *self, const otpc_pid_t *pid, otpc_term_t reason)
 {
     otpc_node_t *n = self->node;
+    OTPC__ENTER(n);
     size_t used;
     if (otpc__term_skip_versioned(reason.data, reason.size, &used) || used != reason.size)
         return OTPC_EBADARG;

@@ -207,6 +207,7 @@ int otpc_send_after(otpc_proc_t *self, unsigned ms, const otpc_pid_t *to, otpc_t
                     otpc_timer_t *out)
 {
     otpc_node_t *n = self->node;
+    OTPC__ENTER(n);
     int rc = otpc__check_term(msg);
     if (rc)
         return rc;
@@ -220,5 +221,6 @@ int otpc_send_after(otpc_proc_t *self, unsigned ms, const otpc_pid_t *to, otpc_t
 
 int otpc_cancel_timer(otpc_proc_t *self, otpc_timer_t t)
 {
+    OTPC__ENTER(self->node);
     return otpc__timer_cancel(self->node, t);
 }

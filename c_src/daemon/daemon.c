@@ -571,7 +571,7 @@ int otpc__daemon_start(otpc_node_t *n, const otpc_gen_server_t *mod, otpc_term_t
     d->o.pg_group = (otpc_term_t){NULL, 0};
     if (rc)
         goto fail;
-    rc = otpc_spawn(n, &daemon_ops, d, out);
+    rc = otpc__spawn_sys(n, &daemon_ops, d, out);
     if (rc)
         goto fail;
     OTPC__LOG_INFO("daemon", "%s daemon of %s listening on port %u", d->tls ? "TLS" : "TCP",
@@ -586,6 +586,7 @@ int otpc_daemon_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term
                       const otpc_daemon_opts_t *opts, const otpc_pid_t *owner, otpc_pid_t *out,
                       char *err, size_t errcap)
 {
+    OTPC__ENTER(node);
     otpc__derr_t e;
     otpc_daemon_opts_t none = {0};
     int rc = otpc__daemon_start(node, mod, arg, opts ? opts : &none, owner, out, &e);
@@ -603,6 +604,7 @@ static daemon_t *find(otpc_node_t *n, const otpc_pid_t *pid)
 
 int otpc_daemon_port(otpc_node_t *node, const otpc_pid_t *daemon, uint16_t *port)
 {
+    OTPC__ENTER(node);
     daemon_t *d = find(node, daemon);
     if (!d)
         return OTPC_ENOPROC;
@@ -612,6 +614,7 @@ int otpc_daemon_port(otpc_node_t *node, const otpc_pid_t *daemon, uint16_t *port
 
 int otpc_daemon_stop(otpc_node_t *node, const otpc_pid_t *daemon)
 {
+    OTPC__ENTER(node);
     daemon_t *d = find(node, daemon);
     if (!d)
         return OTPC_ENOPROC;

@@ -138,7 +138,7 @@ static int put_exit(sess_t *s, const char *reason, size_t len)
 
 static int put_hello(sess_t *s)
 {
-    ei_x_buff *x = &s->n->scratch2;
+    ei_x_buff *x = otpc__scratch(s->n);
     x->index = 0;
     if (ei_x_encode_tuple_header(x, 3) || ei_x_encode_atom(x, "otpc_hello") ||
         ei_x_encode_long(x, 1) || otpc__x_pid(s->n, x, &s->server))
@@ -201,11 +201,11 @@ static void end(sess_t *s, otpc_term_t reason)
         otpc_exit_signal(s->proc, &s->server, reason);
 }
 
-/* {shutdown, Detail} begun in scratch2: with a tag, Detail is {Tag, _} and the caller
+/* {shutdown, Detail} begun in the scratch buffer: with a tag, Detail is {Tag, _} and the caller
  * encodes its second element; without, the caller encodes Detail. 0 or OTPC_ENOMEM. */
 static int shutdown_reason(sess_t *s, const char *tag)
 {
-    ei_x_buff *x = &s->n->scratch2;
+    ei_x_buff *x = otpc__scratch(s->n);
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
         ei_x_encode_atom(x, "shutdown") ||
@@ -214,17 +214,17 @@ static int shutdown_reason(sess_t *s, const char *tag)
     return 0;
 }
 
-/* end() with the reason built in scratch2, or {shutdown, enomem} if building it
+/* end() with the reason built in the scratch buffer, or {shutdown, enomem} if building it
  * failed (err): the server goes either way. */
 static void end_built(sess_t *s, int err)
 {
-    end(s, err ? TERM(T_SHUTDOWN_NOMEM) : otpc_term_x(&s->n->scratch2));
+    end(s, err ? TERM(T_SHUTDOWN_NOMEM) : otpc_term_x(otpc__scratch(s->n)));
 }
 
 /* end() with {shutdown, Atom}, {shutdown, {Tag, Atom}} or {shutdown, {Tag, Num}}. */
 static void end_with(sess_t *s, const char *tag, const char *atom, uint64_t num)
 {
-    ei_x_buff *x = &s->n->scratch2;
+    ei_x_buff *x = otpc__scratch(s->n);
     end_built(s, shutdown_reason(s, tag) ||
                      (atom ? ei_x_encode_atom(x, atom) : ei_x_encode_ulonglong(x, num)));
 }
@@ -324,7 +324,7 @@ static int on_frame(void *ctx, const char *data, size_t len)
         return 0;
     if (kind == OTPC__DFRAME_BAD)
         return bad_frame(s, f.why);
-    ei_x_buff *x = &s->n->scratch2;
+    ei_x_buff *x = otpc__scratch(s->n);
     x->index = 0;
     int err = ei_x_encode_version(x);
     if (kind == OTPC__DFRAME_CALL)
@@ -372,7 +372,7 @@ static void tls_failed(sess_t *s, const char *why)
     OTPC__LOG_INFO("daemon", "TLS connection failed: %s", why);
     s->reading = 0; /* the alert (if any) still goes out */
     end_built(s, shutdown_reason(s, "tls_error") ||
-                     ei_x_encode_binary(&s->n->scratch2, why, (long)strlen(why)));
+                     ei_x_encode_binary(otpc__scratch(s->n), why, (long)strlen(why)));
 }
 
 /* Reading ended by itself. */
@@ -565,7 +565,7 @@ static void refuse(sess_t *s, int rc, const ei_x_buff *reason)
 int otpc__session_start(otpc_node_t *n, const otpc__sess_conf_t *c, otpc_pid_t *conn,
                         otpc_pid_t *server)
 {
-    int rc = otpc_spawn(n, &conn_ops, (void *)c, conn);
+    int rc = otpc__spawn_sys(n, &conn_ops, (void *)c, conn);
     if (rc) {
         close(c->fd);
         return rc;
@@ -610,6 +610,7 @@ int otpc__session_start(otpc_node_t *n, const otpc__sess_conf_t *c, otpc_pid_t *
 
 int otpc_push(otpc_proc_t *self, otpc_term_t term)
 {
+    OTPC__ENTER(self->node);
     if (!otpc__gs(self))
         return OTPC_ENOPROC;
     otpc_proc_t *conn = otpc__proc_lookup(self->node, &otpc__gs(self)->parent);

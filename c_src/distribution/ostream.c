@@ -133,7 +133,7 @@ int otpc__os_queue(otpc_node_t *n, otpc__peer_t *p, const otpc_pid_t *from, cons
             stream_remove(p, p->nstreams - 1);
         return rc;
     }
-    otpc_proc_t *cur = n->current;
+    otpc_proc_t *cur = otpc__current(n);
     if (stream_left(s) >= n->opts.busy_limit && from && cur && !cur->parked && !cur->exiting &&
         otpc_pid_eq(&cur->pid, from)) {
         cur->parked = p->node; /* after its callback; otpc__os_emit wakes it */

@@ -156,7 +156,7 @@ static size_t backlog(const otpc__peer_t *p)
 
 static void park(otpc_node_t *n, otpc__peer_t *p)
 {
-    otpc_proc_t *cur = n->current;
+    otpc_proc_t *cur = otpc__current(n);
     if (!cur || cur->parked || cur->exiting)
         return;
     if (otpc__vec_push(&p->waiters, &cur->pid, sizeof cur->pid))

@@ -4,9 +4,23 @@
  * A node (otpc_node_t) speaks the Erlang distribution protocol, so any BEAM node can
  * ping it, send to its processes, link and monitor them. Inside, C code runs as
  * processes (otpc_proc_t): each has a pid, an optional registered name and a mailbox,
- * and its callbacks are never run re-entrantly. All callbacks run on the node's
- * scheduler thread (the thread that called otpc_node_run()); socket I/O, handshakes
- * and ticks run on a separate I/O thread, so a slow callback never costs a connection.
+ * and its callbacks are never run re-entrantly. Callbacks run on the node's scheduler
+ * threads (otpc_node_opts_t.schedulers, -schedulers; the thread that called
+ * otpc_node_run() is one of them); socket I/O, handshakes and ticks run on a separate
+ * I/O thread, so a slow callback never costs a connection.
+ *
+ * Threads, and what they ask of callback code:
+ *  - One process's callbacks never overlap and see each other's writes: its own data
+ *    (otpc_proc_data) needs no lock, whichever scheduler runs the next callback.
+ *  - Callbacks of *different* processes may run at the same time on different
+ *    schedulers. Data that several processes share (a global table, a C library's
+ *    global state) needs a lock of yours, or one process owning it and the others
+ *    asking it by message, as in Erlang; or -schedulers 1.
+ *  - A callback that computes or blocks holds up only its own process (and those
+ *    waiting on it), while another scheduler is free; work that blocks belongs on the
+ *    pool (otpc_async), which keeps the schedulers for processes.
+ *  - otpc functions are for callbacks (and on_start); from other threads only those
+ *    marked "any thread" (otpc_reply_async, otpc_node_stop, the log functions).
  *
  * Conventions:
  *  - Functions returning int give 0 on success or a negative OTPC_E* code;
@@ -16,7 +30,7 @@
  *    also take a term without it). An otpc_term_t is a borrowed view:
  *    the callee never keeps the pointer past the call, the caller keeps ownership.
  *  - Functions taking an otpc_proc_t *self may only be called from a callback of that
- *    process, on the scheduler thread.
+ *    process (on whichever scheduler runs it).
  *
  * Example: a process that answers {ping, From} with pong.
  *
@@ -148,6 +162,9 @@ typedef struct {
     otpc_tls_opts_t tls_server; /* with tls_dist: connections peers make to us */
     otpc_tls_opts_t tls_client; /* with tls_dist: connections we make */
     unsigned async_threads;     /* threads of the blocking-work pool (otpc_async); 0: 4 */
+    /* Scheduler threads running processes (erl's +S); 0: the CPUs this process may use.
+     * See "Threads" in docs/ARCHITECTURE.md for what callbacks may then assume. */
+    unsigned schedulers;
     /* Distribution over IPv6 (erl's -proto_dist inet6_tcp): listen on ::, register
      * with epmd at ::1, resolve peers' hosts to IPv6 addresses. */
     int inet6;
@@ -169,7 +186,7 @@ OTPC_WUR int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts);
 
 /* A service: something the node starts once it is registered with epmd (pids carry
  * the creation epmd hands out), after the built-in ones (`net_kernel`,
- * `otpc_starter`) and before on_start, in the order added. start runs on the
+ * `otpc_starter`) and before on_start, in the order added. start runs on a
  * scheduler thread and returns 0 or an OTPC_E* code, which stops the node.
  *
  *     static int start_sup(otpc_node_t *node, void *arg) { ... otpc_supervisor_start ... }
@@ -185,8 +202,8 @@ typedef struct {
 int otpc_node_add_service(otpc_node_t *node, const otpc_service_t *svc);
 
 /* Listen, register with epmd (starting it if it is not running, unless no_start_epmd;
- * not at all with no_epmd), then run the scheduler on the calling thread until
- * otpc_node_stop(). on_start (may be NULL) runs on the scheduler thread once the node
+ * not at all with no_epmd), then run the schedulers (the calling thread is one) until
+ * otpc_node_stop(). on_start (may be NULL) runs on a scheduler thread once the node
  * is registered -- pids carry the creation epmd hands out (or the random one of
  * erl_epmd_port and no_epmd), so this is where boot processes are spawned; a negative
  * return stops the node with that error. Returns 0 after a clean stop, else an
@@ -202,7 +219,7 @@ void otpc_node_stop(otpc_node_t *node);
  * again (certificates rotated; the node program does it on SIGHUP, Erlang with
  * otpc:reload_tls/1): connections made from now on use them, those up keep theirs.
  * 0, or OTPC_EINVAL with a one-line reason in err (a file missing or bad: that user
- * keeps what it had, the others still reload). On the scheduler thread (a callback),
+ * keeps what it had, the others still reload). On a scheduler thread (a callback),
  * while the node runs. */
 int otpc_node_reload_tls(otpc_node_t *node, char *err, size_t errcap);
 
@@ -254,7 +271,7 @@ typedef struct {
     void (*terminate)(otpc_proc_t *self, otpc_term_t reason);
 } otpc_proc_ops_t;
 
-/* Start a process. From on_start or a callback only (the scheduler thread); from a
+/* Start a process. From on_start or a callback only (a scheduler thread); from a
  * callback pass the caller's node (otpc_proc_node(self)). */
 OTPC_WUR int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out);
 
@@ -361,7 +378,7 @@ int otpc_x_append_term(ei_x_buff *x, otpc_term_t t);
  * a tuple or list only one of the same length, a map one that has at least the keys
  * given. ~p and ~r need self (pids and refs name their node by an id of self's node,
  * and a match adds the node's name there, as otpc_decode_pid does): only those two tie
- * a call to the scheduler thread; the rest may run on any thread. A string is built as
+ * a call to a scheduler thread; the rest may run on any thread. A string is built as
  * term_to_binary does: bytes when every character fits in one, else a list.
  *
  * Ownership: fmt and the arguments are only read during the call; x belongs to the
@@ -529,7 +546,7 @@ typedef struct otpc_reply_token otpc_reply_token_t;
 otpc_reply_token_t *otpc_from_detach(otpc_proc_t *self, otpc_from_t *from);
 /* From any thread, while the node exists (until otpc_node_free): answer the caller and
  * free the token, whatever the outcome. reply is copied. The reply leaves on the
- * scheduler thread's next turn, through the caller's alias as otpc_reply() does; a
+ * schedulers' next turn, through the caller's alias as otpc_reply() does; a
  * node that has stopped drops it. 0, OTPC_EBADARG (malformed reply) or OTPC_ENOMEM.
  *
  *     otpc_reply_token_t *t = otpc_from_detach(self, from);  // in handle_call
@@ -629,12 +646,12 @@ typedef otpc_rpc_result_t (*otpc_rpc_fn)(otpc_proc_t *self, otpc_term_t args, ei
                                          void *arg);
 
 /* Make fn callable as Module:Function/Arity (names copied; arg borrowed, passed to every
- * call). Before or while the node runs (on the scheduler thread once it runs). 0,
+ * call). Before or while the node runs (on a scheduler thread once it runs). 0,
  * OTPC_ENAMETAKEN (that function exists), OTPC_EINVAL or OTPC_ENOMEM. */
 int otpc_rpc_register(otpc_node_t *node, const char *module, const char *function, unsigned arity,
                       otpc_rpc_fn fn, void *arg);
 
-/* Load a plug-in into a node (before or while it runs; on the scheduler thread once it
+/* Load a plug-in into a node (before or while it runs; on a scheduler thread once it
  * runs). 0, or OTPC_EINVAL with a one-line reason in err (errcap bytes), OTPC_ENOMEM. */
 int otpc_node_load(otpc_node_t *node, const char *path, char *err, size_t errcap);
 
@@ -648,7 +665,7 @@ int otpc_node_load(otpc_node_t *node, const char *path, char *err, size_t errcap
  * pg:get_members/1,2 sees the C processes joined here, and these calls see the BEAM
  * processes joined there. A group is any term (versioned, as ei_x_new_with_version
  * builds it). Only processes of this node join; a process that exits leaves all its
- * groups. scope NULL means `pg`. All from the scheduler thread (on_start, callbacks).
+ * groups. scope NULL means `pg`. All from a scheduler thread (on_start, callbacks).
  *
  *     ei_x_buff g; ei_x_new_with_version(&g); ei_x_encode_atom(&g, "room");
  *     otpc_pid_t me = otpc_self(self), m[64];
@@ -737,7 +754,7 @@ int otpc_call_async(otpc_proc_t *self, const otpc_dest_t *to, otpc_term_t req, u
  * nodes' global:sync/0 returns with it in the cluster, and names registered anywhere
  * (global:register_name/2, otpc:start/4 with {name, {global, Name}}) are known here.
  * It holds no locks of its own: registering from C asks a connected BEAM node's
- * global to do it. Names are terms (versioned). From the scheduler thread. */
+ * global to do it. Names are terms (versioned). From a scheduler thread (a callback). */
 
 /* global:whereis_name: 0 with *out, or OTPC_ENOPROC (not registered), OTPC_EINVAL. */
 int otpc_global_whereis(otpc_node_t *node, otpc_term_t name, otpc_pid_t *out);
@@ -831,7 +848,7 @@ typedef struct {
  * the owner exits. opts and its strings are only read during the call; mod is
  * borrowed for the daemon's life. 0 with *out the daemon's pid, or an OTPC_E* code
  * with a one-line reason written to err (errcap bytes; err may be NULL). From
- * on_start or a callback (the scheduler thread).
+ * on_start or a callback (a scheduler thread).
  *
  *     otpc_daemon_opts_t o = {.port = 7000, .max_connections = 1000};
  *     otpc_pid_t d;

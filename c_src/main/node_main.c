@@ -35,7 +35,7 @@ static void usage(void)
             "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
             "                 [-watch_stdin] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
             "                 [-max_fds N] [-zdbbl KIB] [-max_handshakes N] [-load PLUGIN.so]...\n"
-            "                 [-async_threads N]\n"
+            "                 [-async_threads N] [-schedulers N]\n"
             "                 [-proto_dist inet_tcp|inet6_tcp|inet_tls|inet6_tls]\n"
             "                 [-ssl_dist_opt server_certfile F client_verify verify_peer ...]\n"
             "                 [-ssl_dist_optfile FILE] [-erl_epmd_port PORT]\n"
@@ -51,6 +51,8 @@ static void usage(void)
             "past which a sender waits, as erl's +zdbbl. -max_handshakes: incoming\n"
             "handshakes in progress at once (default 128); more are closed at once.\n"
             "-async_threads: threads for blocking work (otpc_async; default 4).\n"
+            "-schedulers: threads running processes (default: the CPUs this process may\n"
+            "use), as erl's +S; a callback computing on one holds up no other process.\n"
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n"
             "-proto_dist inet_tls: distribution over TLS, with erl's -ssl_dist_opt pairs\n"
             "or -ssl_dist_optfile (certificates are re-read on SIGHUP); inet6_tcp and\n"
@@ -329,6 +331,9 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
             i++;
         } else if (!strcmp(a, "-async_threads") && !parse_uint(val, 1024, &v) && v >= 1) {
             o->async_threads = (unsigned)v;
+            i++;
+        } else if (!strcmp(a, "-schedulers") && !parse_uint(val, 1024, &v) && v >= 1) {
+            o->schedulers = (unsigned)v;
             i++;
         } else if (!strcmp(a, "-max_handshakes") && !parse_uint(val, 1 << 20, &v) && v >= 1) {
             o->max_handshakes = (unsigned)v;

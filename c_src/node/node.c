@@ -75,6 +75,7 @@ static int run_init(otpc_node_t *n)
 
 int otpc_node_add_service(otpc_node_t *node, const otpc_service_t *svc)
 {
+    OTPC__ENTER(node);
     if (!svc || !svc->start || !svc->name)
         return OTPC_EINVAL;
     return otpc__vec_push(&run_of(node)->services, svc, sizeof *svc);
@@ -328,10 +329,13 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
     n->opts.name = n->name;
     n->opts.cookie = n->cookie;
     n->self_atom = otpc__atom(&n->atoms, n->name, strlen(n->name));
-    if (!n->self_atom || ei_x_new(&n->scratch2) || ei_x_new(&n->trap_buf)) {
+    if (!n->self_atom) {
         rc = OTPC_ENOMEM;
         goto fail;
     }
+    if ((rc = otpc__scheds_new(n, n->opts.schedulers)) != 0)
+        goto fail;
+    n->opts.schedulers = n->nscheds;
     /* References must not be guessable: without random bytes there is no node. */
     if ((rc = uv_random(NULL, NULL, &n->ref_salt, sizeof n->ref_salt, 0, NULL)) != 0) {
         OTPC__LOG_ERROR("node", "no random bytes for references: %s", uv_strerror(rc));
@@ -388,7 +392,7 @@ static void on_wake(otpc__wake_t *w)
     otpc_node_t *n = w->data;
     otpc__dist_events(n);
     otpc__async_replies(n);
-    otpc__turn(n);
+    otpc__turn(n); /* outside the scheduler loop (a stop's end): at once */
 }
 
 /* ---- stopping ---------------------------------------------------------------------- */
@@ -400,6 +404,7 @@ static void begin_stop(otpc_node_t *n)
         return;
     n->stopping = 1;
     OTPC__LOG_NOTICE("node", "stopping %s", n->name);
+    otpc__sched_quiesce(n); /* callbacks on other schedulers end first */
     /* Every process exits with `shutdown`; their links and monitors hear of it before
      * the connections close (the I/O thread flushes before closing on OTPC__CMD_STOP). */
     for (uint32_t s = 1; s < n->nprocs_cap; s++) {
@@ -409,7 +414,6 @@ static void begin_stop(otpc_node_t *n)
     }
     otpc__turn_final(n);
     otpc__dist_stop(n);
-    uv_close((uv_handle_t *)&n->idle, NULL);
     uv_close((uv_handle_t *)&n->timer, NULL);
     uv_close((uv_handle_t *)&R->stop_async, NULL);
     uv_close((uv_handle_t *)&R->sigterm, NULL);
@@ -443,6 +447,7 @@ static void on_sighup(uv_signal_t *s, int signum)
 
 int otpc_node_reload_tls(otpc_node_t *node, char *err, size_t errcap)
 {
+    OTPC__ENTER(node);
     return otpc__reload_tls(node, err, errcap);
 }
 
@@ -522,15 +527,22 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
         uv_loop_close(&n->loop);
         return rc;
     }
-    n->sched_thread = uv_thread_self();
+    n->multi = n->nscheds > 1;
+    otpc__enter(n);
     n->sched_set = 1;
-    uv_run(&n->loop, UV_RUN_DEFAULT);
+    rc = otpc__sched_run(n);
+    if (rc) {
+        OTPC__LOG_ERROR("node", "cannot start the schedulers: %s", otpc_strerror(rc));
+        R->ready_rc = rc;
+        begin_stop(n);
+    }
     otpc__dist_join(n);
     otpc__otp_replies_open(n, 0);
     otpc__wake_close(&n->wake);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
     n->sched_set = 0;
+    otpc__leave(n);
     return R->ready_rc < 0 ? R->ready_rc : 0;
 }
 
@@ -549,8 +561,7 @@ void otpc_node_free(otpc_node_t *n)
         n->msg_pool = m->next;
         free(m);
     }
-    ei_x_free(&n->scratch2);
-    ei_x_free(&n->trap_buf);
+    otpc__scheds_free(n);
     otpc__timers_free(n);
     otpc__atoms_free(&n->atoms);
     memset(n->cookie, 0, sizeof n->cookie);

@@ -196,6 +196,7 @@ static job_t *job_new(otpc_proc_t *self, otpc_work_fn fn, void *arg)
 
 int otpc_async(otpc_proc_t *self, otpc_work_fn fn, void *arg, otpc_ref_t *ref)
 {
+    OTPC__ENTER(self->node);
     if (!self || !fn || !ref)
         return OTPC_EINVAL;
     struct otpc__async *A = pool(self);
@@ -222,6 +223,7 @@ int otpc_async(otpc_proc_t *self, otpc_work_fn fn, void *arg, otpc_ref_t *ref)
 
 int otpc_async_reply(otpc_proc_t *self, otpc_from_t *from, otpc_work_fn fn, void *arg)
 {
+    OTPC__ENTER(self->node);
     if (!self || !from || !fn)
         return OTPC_EINVAL;
     struct otpc__async *A = pool(self);

@@ -196,6 +196,7 @@ static int dest_copy(call_t *c, const otpc_dest_t *to)
 int otpc_call_async(otpc_proc_t *self, const otpc_dest_t *to, otpc_term_t req, unsigned timeout_ms,
                     otpc_ref_t *ref)
 {
+    OTPC__ENTER(self->node);
     if (!self || !to || !ref || otpc__check_term(req))
         return OTPC_EINVAL;
     call_t *c = calloc(1, sizeof *c);
@@ -215,7 +216,7 @@ int otpc_call_async(otpc_proc_t *self, const otpc_dest_t *to, otpc_term_t req, u
     *ref = c->ref;
     otpc_pid_t caller;
     /* a failed init frees the process without terminate: c is still ours then */
-    rc = otpc_spawn(otpc_proc_node(self), &call_ops, c, &caller);
+    rc = otpc__spawn_sys(otpc_proc_node(self), &call_ops, c, &caller);
     if (rc)
         call_free(c);
     return rc;

@@ -61,7 +61,7 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
     otpc_proc_t *conn = local ? otpc__proc_lookup(n, &from->pid) : NULL;
     if (conn && conn->beh && conn->beh->wire) /* a caller across a daemon socket */
         return conn->beh->wire(conn, &from->tag, body, blen);
-    ei_x_buff *x = &n->scratch2; /* "{Tag, " -- the reply itself follows it */
+    ei_x_buff *x = otpc__scratch(n); /* "{Tag, " -- the reply itself follows it */
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
         otpc__x_raw(x, from->tag.data, from->tag.size))

@@ -82,6 +82,7 @@ otpc_pid_t otpc_from_pid(const otpc_from_t *from)
 
 int otpc_reply(otpc_proc_t *self, otpc_from_t *from, otpc_term_t reply)
 {
+    OTPC__ENTER(self->node);
     if (!otpc__gs(self) || !from || from->owner != self)
         return OTPC_EINVAL;
     int rc = otpc__check_term(reply);
@@ -93,6 +94,7 @@ int otpc_reply(otpc_proc_t *self, otpc_from_t *from, otpc_term_t reply)
 
 void otpc_from_drop(otpc_proc_t *self, otpc_from_t *from)
 {
+    OTPC__ENTER(self->node);
     otpc__gs_t *g = otpc__gs(self);
     if (!g || !from || from->owner != self)
         return;
@@ -113,6 +115,7 @@ struct otpc_reply_token {
 
 otpc_reply_token_t *otpc_from_detach(otpc_proc_t *self, otpc_from_t *from)
 {
+    OTPC__ENTER(self->node);
     otpc__gs_t *g = otpc__gs(self);
     if (!g || !from || from->owner != self)
         return NULL;

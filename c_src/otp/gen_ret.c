@@ -1,6 +1,7 @@
 /*
  * What a gen_server callback returns, beyond its action: otpc_ret_t, one per nesting
- * level of callbacks, kept by the node and reused, so building a reply allocates
+ * level of callbacks, kept by each scheduler (callbacks on two schedulers run at once)
+ * and reused, so building a reply allocates
  * nothing once the buffers have grown; and the versioned views into mailbox items
  * through which requests reach callbacks without a copy.
  *
@@ -36,22 +37,58 @@ void otpc__view_end(otpc_term_t msg, int index, char saved)
 
 /* ---- otpc_ret_t ---------------------------------------------------------------------- */
 
+/* A scheduler's stack of otpc_ret_t, one per nesting level. */
+typedef struct {
+    otpc_ret_t **v;
+    uint32_t n, depth;
+} rets_t;
+
+static otpc__ext_key_t rets_key;
+
+static void rets_free(otpc_node_t *n, void *state)
+{
+    (void)n;
+    rets_t *R = state;
+    for (uint32_t i = 0; i < R->n; i++) {
+        ei_x_free(&R->v[i]->reply);
+        ei_x_free(&R->v[i]->reason);
+        ei_x_free(&R->v[i]->cont);
+        free(R->v[i]);
+    }
+    free(R->v);
+    free(R);
+}
+
+static rets_t *rets_of(otpc_node_t *n)
+{
+    void **slot = otpc__sched_local(n, &rets_key, rets_free);
+    if (slot && !*slot)
+        *slot = calloc(1, sizeof(rets_t));
+    return slot ? *slot : NULL;
+}
+
 otpc_ret_t *otpc__ret_begin(otpc_node_t *n)
 {
-    otpc__otp_t *O = otpc__otp(n);
-    if (O->ret_depth == O->nrets) {
-        otpc_ret_t **v = realloc(O->rets, (O->nrets + 1) * sizeof *v);
+    rets_t *R = rets_of(n);
+    if (!R)
+        return NULL;
+    if (R->depth == R->n) {
+        otpc_ret_t **v = realloc(R->v, (R->n + 1) * sizeof *v);
         if (!v)
             return NULL;
-        O->rets = v;
+        R->v = v;
         otpc_ret_t *r = calloc(1, sizeof *r);
         if (!r || ei_x_new(&r->reply) || ei_x_new(&r->reason) || ei_x_new(&r->cont)) {
+            if (r) {
+                ei_x_free(&r->reply);
+                ei_x_free(&r->reason);
+            }
             free(r);
             return NULL;
         }
-        O->rets[O->nrets++] = r;
+        R->v[R->n++] = r;
     }
-    otpc_ret_t *r = O->rets[O->ret_depth++];
+    otpc_ret_t *r = R->v[R->depth++];
     r->has_reply = r->has_reason = r->enomem = 0;
     r->post = POST_NONE;
     r->reply_ref.data = NULL;
@@ -61,7 +98,7 @@ otpc_ret_t *otpc__ret_begin(otpc_node_t *n)
 
 void otpc__ret_end(otpc_node_t *n)
 {
-    otpc__otp(n)->ret_depth--;
+    rets_of(n)->depth--;
 }
 
 /* x emptied down to the version byte. ei_x_new gave it room for far more, so this

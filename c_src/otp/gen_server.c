@@ -98,9 +98,9 @@ void otpc__gs_stop(otpc_proc_t *p, otpc_term_t reason, otpc_term_t last)
  * (enomem when that cannot be built). */
 static void stop_pair(otpc_proc_t *p, const char *tag, const char *what, otpc_term_t last)
 {
-    ei_x_buff *x = &p->node->scratch2;
+    ei_x_buff *x = otpc__scratch(p->node);
     x->index = 0;
-    /* copied: terminate may use scratch2 */
+    /* copied: terminate may use the scratch buffer */
     otpc__buf_t b = {0};
     int err = ei_x_encode_version(x) || otpc__x_tag_atom(x, tag, what) ||
               otpc__buf_append(&b, x->buff, (size_t)x->index);
@@ -261,8 +261,13 @@ static void do_call(otpc_proc_t *p, otpc_term_t msg, int i)
     r->msg_hi = msg.data + msg.size;
     g->cur = from;
     g->cur_answered = 0;
-    otpc_action_t a =
-        g->mod->handle_call ? g->mod->handle_call(p, req, from, r) : stop_bad(r, "bad_call", req);
+    otpc_action_t a;
+    if (!g->mod->handle_call)
+        a = stop_bad(r, "bad_call", req);
+    else if (g->user)
+        OTPC__USER(p->node, a = g->mod->handle_call(p, req, from, r));
+    else
+        a = g->mod->handle_call(p, req, from, r);
     otpc__view_end(msg, i, saved);
     apply(p, a, r, from, msg);
     g->cur = NULL;
@@ -279,8 +284,13 @@ static void do_cast(otpc_proc_t *p, otpc_term_t msg, int i)
         return;
     char saved;
     otpc_term_t req = otpc__view_begin(msg, i, &saved);
-    otpc_action_t a =
-        g->mod->handle_cast ? g->mod->handle_cast(p, req, r) : stop_bad(r, "bad_cast", req);
+    otpc_action_t a;
+    if (!g->mod->handle_cast)
+        a = stop_bad(r, "bad_cast", req);
+    else if (g->user)
+        OTPC__USER(p->node, a = g->mod->handle_cast(p, req, r));
+    else
+        a = g->mod->handle_cast(p, req, r);
     otpc__view_end(msg, i, saved);
     apply(p, a, r, NULL, msg);
     otpc__ret_end(p->node);
@@ -299,7 +309,12 @@ static void do_info(otpc_proc_t *p, otpc_term_t msg)
     otpc_ret_t *r = otpc__ret_begin(p->node);
     if (!r)
         return;
-    apply(p, g->mod->handle_info(p, msg, r), r, NULL, msg);
+    otpc_action_t a;
+    if (g->user)
+        OTPC__USER(p->node, a = g->mod->handle_info(p, msg, r));
+    else
+        a = g->mod->handle_info(p, msg, r);
+    apply(p, a, r, NULL, msg);
     otpc__ret_end(p->node);
 }
 
@@ -315,7 +330,12 @@ static void gs_continue(otpc_proc_t *p, otpc_term_t cont)
     otpc_ret_t *r = otpc__ret_begin(p->node);
     if (!r)
         return;
-    apply(p, g->mod->handle_continue(p, cont, r), r, NULL, cont);
+    otpc_action_t a;
+    if (g->user)
+        OTPC__USER(p->node, a = g->mod->handle_continue(p, cont, r));
+    else
+        a = g->mod->handle_continue(p, cont, r);
+    apply(p, a, r, NULL, cont);
     otpc__ret_end(p->node);
 }
 
@@ -408,6 +428,7 @@ typedef struct {
     otpc_term_t arg;
     const otpc_start_opts_t *opts;
     otpc_pid_t holder;
+    int user; /* a user's module: its handle_* run without the node lock */
 } start_ctx_t;
 
 static void gs_free(otpc_proc_t *p)
@@ -471,6 +492,7 @@ static int gs_init(otpc_proc_t *p, void *arg)
         return OTPC_ENOMEM;
     p->beh = &otpc__gs_beh;
     p->beh_data = g;
+    g->user = c->user;
     /* a server starts on the current version, whichever one it was asked for */
     g->mod = otpc__module_current(p->node, c->mod, &g->ver);
     otpc__modver_hold(g->ver);
@@ -515,17 +537,17 @@ static void gs_terminate(otpc_proc_t *p, otpc_term_t reason)
 static const otpc_proc_ops_t gs_ops = {
     .name = "gen_server", .init = gs_init, .handle = gs_handle, .terminate = gs_terminate};
 
-int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t arg,
-                          const otpc_start_opts_t *opts, otpc_pid_t *out)
+static int start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t arg,
+                 const otpc_start_opts_t *opts, otpc_pid_t *out, int user)
 {
     if (!mod || !mod->name || (arg.size && otpc__check_term(arg)))
         return OTPC_EINVAL;
-    start_ctx_t c = {mod, arg.size ? arg : NORMAL_T, opts, {0, 0, 0, 0}};
+    start_ctx_t c = {mod, arg.size ? arg : NORMAL_T, opts, {0, 0, 0, 0}, user};
     if (!arg.size) {
         static const char UNDEFINED[] = OTPC__VATOM(9, 'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd');
         c.arg = OTPC__TERM(UNDEFINED);
     }
-    int rc = otpc_spawn(node, &gs_ops, &c, out);
+    int rc = otpc__spawn_sys(node, &gs_ops, &c, out);
     if (rc == GS_IGNORED)
         return OTPC_IGNORED;
     if (rc == GS_STOPPED)
@@ -535,6 +557,19 @@ int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_
     return rc;
 }
 
+int otpc_gen_server_start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t arg,
+                          const otpc_start_opts_t *opts, otpc_pid_t *out)
+{
+    OTPC__ENTER(node);
+    return start(node, mod, arg, opts, out, 1);
+}
+
+int otpc__gen_server_start_sys(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t arg,
+                               const otpc_start_opts_t *opts, otpc_pid_t *out)
+{
+    return start(node, mod, arg, opts, out, 0);
+}
+
 /* ---- the layer's state ------------------------------------------------------------- */
 
 otpc__ext_key_t otpc__otp_key;
@@ -542,13 +577,6 @@ otpc__ext_key_t otpc__otp_key;
 static void otp_free(otpc_node_t *n, void *state)
 {
     otpc__otp_t *O = state;
-    for (uint32_t i = 0; i < O->nrets; i++) {
-        ei_x_free(&O->rets[i]->reply);
-        ei_x_free(&O->rets[i]->reason);
-        ei_x_free(&O->rets[i]->cont);
-        free(O->rets[i]);
-    }
-    free(O->rets);
     while (O->from_pool) {
         otpc_from_t *f = O->from_pool;
         O->from_pool = f->next;

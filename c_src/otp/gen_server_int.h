@@ -16,6 +16,10 @@ typedef struct {
 } otpc__from_t;
 /* Decode {'$gen_call', {From, Tag}, Request}; *req_index points at Request. 1 if it is
  * a call, 0 if not. Spans point into msg. */
+/* otpc_gen_server_start for otpc's own servers (rex, otpc_starter, supervisors): their
+ * callbacks keep the node lock. */
+int otpc__gen_server_start_sys(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t arg,
+                               const otpc_start_opts_t *opts, otpc_pid_t *out);
 int otpc__decode_call(otpc_proc_t *self, otpc_term_t msg, otpc__from_t *from, int *req_index);
 /* Send {Tag, Reply} to the caller: to the alias when the tag is [alias | Ref] and the
  * caller's node takes alias messages (ALTACT_SIG_SEND or ALIAS_SEND, as its flags
@@ -33,8 +37,6 @@ int otpc__decode_from(otpc_proc_t *self, otpc_term_t msg, int i, otpc__from_t *f
 /* The otp layer's state per node: the reused callback-return buffers, the pool of
  * callers, the module table and the queue of replies from other threads. */
 typedef struct {
-    struct otpc_ret **rets; /* one per nesting level of callbacks */
-    uint32_t nrets, ret_depth;
     struct otpc_from *from_pool;
     uint32_t from_pool_len;
     struct otpc__modtab *modtab; /* modules startable by name, their versions (modules.c) */
@@ -108,6 +110,7 @@ typedef struct otpc__gs {
     otpc_from_t *cur;   /* the caller of the running handle_call */
     int cur_answered;   /* otpc_reply(cur) already ran in this callback */
     int suspended, hibernated, terminated;
+    int user; /* handle_* run without the node lock (otpc's own servers keep it) */
     otpc__msg_t *saved, *saved_tail; /* messages held back while suspended */
 } otpc__gs_t;
 

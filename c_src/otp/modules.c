@@ -117,6 +117,7 @@ static module_t *add(otpc_node_t *n, otpc__modver_t *v)
 
 int otpc_gen_server_register(otpc_node_t *node, const otpc_gen_server_t *mod)
 {
+    OTPC__ENTER(node);
     if (!mod || !mod->name)
         return OTPC_EINVAL;
     if (find(node, mod->name))
@@ -404,6 +405,7 @@ void otpc__modules_free(otpc_node_t *n)
 
 int otpc_node_load(otpc_node_t *node, const char *path, char *err, size_t errcap)
 {
+    OTPC__ENTER(node);
     otpc__load_err_t e = {0};
     int rc = otpc__modules_load(node, path, &e, NULL);
     if (rc == OTPC_EINVAL && err && errcap)

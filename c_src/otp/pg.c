@@ -640,6 +640,7 @@ static const otpc_proc_ops_t scope_ops = {
 
 int otpc_pg_start(otpc_node_t *n, const char *scope, otpc_pid_t *out)
 {
+    OTPC__ENTER(n);
     OTPC__ASSERT_SCHED(n);
     if (!scope)
         scope = "pg";
@@ -660,7 +661,7 @@ int otpc_pg_start(otpc_node_t *n, const char *scope, otpc_pid_t *out)
     s->n = n;
     strcpy(s->name, scope);
     otpc_pid_t pid;
-    int rc = otpc_spawn(n, &scope_ops, s, &pid);
+    int rc = otpc__spawn_sys(n, &scope_ops, s, &pid);
     if (rc) {
         P->scopes.len--; /* it was the last one pushed */
         scope_free(s);
@@ -683,6 +684,7 @@ static int group_key(otpc_term_t group, const char **key, size_t *klen)
 
 int otpc_pg_join(otpc_node_t *n, const char *scope, otpc_term_t group, const otpc_pid_t *pid)
 {
+    OTPC__ENTER(n);
     const char *key;
     size_t klen;
     if (!pid || group_key(group, &key, &klen) || !otpc__pid_is_local(n, pid))
@@ -693,6 +695,7 @@ int otpc_pg_join(otpc_node_t *n, const char *scope, otpc_term_t group, const otp
 
 int otpc_pg_leave(otpc_node_t *n, const char *scope, otpc_term_t group, const otpc_pid_t *pid)
 {
+    OTPC__ENTER(n);
     const char *key;
     size_t klen;
     if (!pid || group_key(group, &key, &klen) || !otpc__pid_is_local(n, pid))
@@ -704,6 +707,7 @@ int otpc_pg_leave(otpc_node_t *n, const char *scope, otpc_term_t group, const ot
 long otpc_pg_members(otpc_node_t *n, const char *scope, otpc_term_t group, int local_only,
                      otpc_pid_t *out, size_t cap)
 {
+    OTPC__ENTER(n);
     const char *key;
     size_t klen;
     if (group_key(group, &key, &klen))

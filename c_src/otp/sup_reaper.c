@@ -87,7 +87,7 @@ void otpc__sup_reaper(otpc_node_t *n, const otpc__reap_t *v, size_t len)
         rp->v[k] = (struct reap){v[k].pid, {0}, v[k].ms, 0};
     rp->n = rp->left = len;
     otpc_pid_t pid;
-    if (otpc_spawn(n, &reaper_ops, rp, &pid)) {
+    if (otpc__spawn_sys(n, &reaper_ops, rp, &pid)) {
         free(rp->v);
         free(rp);
     }

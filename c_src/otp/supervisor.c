@@ -841,6 +841,7 @@ static int check_specs(const otpc_sup_flags_t *flags, const otpc_child_spec_t *c
 int otpc_supervisor_start(otpc_node_t *node, const char *name, const otpc_sup_flags_t *flags,
                           const otpc_child_spec_t *children, size_t nchildren, otpc_pid_t *out)
 {
+    OTPC__ENTER(node);
     int rc = check_specs(flags, children, nchildren);
     if (rc)
         return rc;
@@ -850,7 +851,7 @@ int otpc_supervisor_start(otpc_node_t *node, const char *name, const otpc_sup_fl
     if (ei_x_new_with_version(&arg) || ei_x_encode_ulonglong(&arg, (uintptr_t)&a))
         return OTPC_ENOMEM;
     otpc_start_opts_t o = {name, NULL, NULL};
-    rc = otpc_gen_server_start(node, &sup_mod, otpc_term_x(&arg), &o, out);
+    rc = otpc__gen_server_start_sys(node, &sup_mod, otpc_term_x(&arg), &o, out);
     ei_x_free(&arg);
     return rc;
 }

@@ -333,7 +333,7 @@ static rel_t *entry(otpc_node_t *n, struct otpc__rels *R, const otpc_pid_t *call
     if (n->stopping)
         return NULL;
     if (!R->asker_up) {
-        if (otpc_spawn(n, &asker_ops, NULL, &R->asker))
+        if (otpc__spawn_sys(n, &asker_ops, NULL, &R->asker))
             return NULL;
         R->asker_up = 1;
     }

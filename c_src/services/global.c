@@ -507,6 +507,7 @@ static gns_t *gns_of(otpc_node_t *n)
 
 int otpc_global_whereis(otpc_node_t *n, otpc_term_t name, otpc_pid_t *out)
 {
+    OTPC__ENTER(n);
     gns_t *g = gns_of(n);
     if (otpc__check_term(name))
         return OTPC_EINVAL;
@@ -611,6 +612,7 @@ static const otpc_proc_ops_t greg_ops = {.name = "global_register",
 int otpc_global_register(otpc_proc_t *self, otpc_term_t name, const otpc_pid_t *pid,
                          const otpc_pid_t *reply_to)
 {
+    OTPC__ENTER(self->node);
     otpc_node_t *n = otpc_proc_node(self);
     gns_t *g = gns_of(n);
     if (!pid || otpc__check_term(name) || !otpc__pid_is_local(n, pid))
@@ -632,7 +634,7 @@ int otpc_global_register(otpc_proc_t *self, otpc_term_t name, const otpc_pid_t *
     r->node = p[k].node;
     r->pid = *pid;
     otpc_pid_t helper;
-    int rc = otpc_spawn(n, &greg_ops, r, &helper);
+    int rc = otpc__spawn_sys(n, &greg_ops, r, &helper);
     if (rc) {
         free(r->name);
         free(r);
@@ -684,7 +686,7 @@ int otpc__global_start(otpc_node_t *n, void *arg)
 {
     (void)arg;
     otpc_pid_t pid;
-    int rc = otpc_spawn(n, &gns_ops, NULL, &pid);
+    int rc = otpc__spawn_sys(n, &gns_ops, NULL, &pid);
     if (!rc)
         rc = otpc_rpc_register(n, "global", "whereis_name", 1, rpc_whereis, NULL);
     if (!rc)

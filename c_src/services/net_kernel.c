@@ -94,6 +94,6 @@ int otpc__net_kernel_start(otpc_node_t *n, void *arg)
 {
     (void)arg;
     otpc_pid_t pid;
-    int rc = otpc_spawn(n, &net_kernel_ops, NULL, &pid);
+    int rc = otpc__spawn_sys(n, &net_kernel_ops, NULL, &pid);
     return rc ? rc : otpc_register_pid(n, "net_kernel", &pid);
 }

@@ -17,6 +17,7 @@ typedef struct {
     unsigned arity;
     otpc_rpc_fn fn;
     void *arg;
+    int user; /* a program's or plug-in's: runs without the node lock */
 } fn_t;
 
 typedef struct {
@@ -40,8 +41,8 @@ static const fn_t *lookup(otpc_node_t *n, const char *mod, const char *fun, unsi
     return NULL;
 }
 
-int otpc_rpc_register(otpc_node_t *node, const char *module, const char *function, unsigned arity,
-                      otpc_rpc_fn fn, void *arg)
+static int reg(otpc_node_t *node, const char *module, const char *function, unsigned arity,
+               otpc_rpc_fn fn, void *arg, int user)
 {
     if (!module || !function || !fn || !*module || !*function)
         return OTPC_EINVAL;
@@ -63,8 +64,22 @@ int otpc_rpc_register(otpc_node_t *node, const char *module, const char *functio
     f->arity = arity;
     f->fn = fn;
     f->arg = arg;
+    f->user = user;
     R->n++;
     return 0;
+}
+
+int otpc_rpc_register(otpc_node_t *node, const char *module, const char *function, unsigned arity,
+                      otpc_rpc_fn fn, void *arg)
+{
+    OTPC__ENTER(node);
+    return reg(node, module, function, arity, fn, arg, 1);
+}
+
+int otpc__rpc_register_sys(otpc_node_t *n, const char *module, const char *function,
+                           unsigned arity, otpc_rpc_fn fn)
+{
+    return reg(n, module, function, arity, fn, NULL, 0);
 }
 
 /* ---- running a call ------------------------------------------------------------------ */
@@ -105,7 +120,12 @@ static otpc_rpc_result_t run(otpc_proc_t *self, const call_t *c, ei_x_buff *out)
                    : RPC_ERPC_ERROR;
     if (!f)
         return ei_x_encode_atom(out, "undef") ? OTPC_RPC_NOMEM : OTPC_RPC_ERROR;
-    otpc_rpc_result_t k = f->fn(self, (otpc_term_t){c->args.data, c->args.len}, out, f->arg);
+    otpc_term_t args = {c->args.data, c->args.len};
+    otpc_rpc_result_t k;
+    if (f->user)
+        OTPC__USER(otpc_proc_node(self), k = f->fn(self, args, out, f->arg));
+    else
+        k = f->fn(self, args, out, f->arg); /* the built-ins read the node's tables */
     size_t used = 0;
     if (k != OTPC_RPC_NOMEM &&
         (out->index == 0 || otpc__term_skip(out->buff, (size_t)out->index, &used) ||
@@ -333,7 +353,7 @@ static void on_spawn(otpc_node_t *n, const otpc__ctrl_t *c)
     }
     int link, monitor;
     spawn_opts(&c->opts, &link, &monitor);
-    if (otpc_spawn(n, &job_ops, j, &pid)) {
+    if (otpc__spawn_sys(n, &job_ops, j, &pid)) {
         otpc__buf_free(&j->call.args);
         free(j);
         REMOTE(n, spawn_reply, &req, &from, 0, NULL, "system_limit");
@@ -431,7 +451,7 @@ int otpc__rex_start(otpc_node_t *n, void *arg)
     (void)arg;
     otpc_pid_t pid;
     otpc_start_opts_t o = {"rex", NULL, NULL};
-    return otpc_gen_server_start(n, &rex, (otpc_term_t){NULL, 0}, &o, &pid);
+    return otpc__gen_server_start_sys(n, &rex, (otpc_term_t){NULL, 0}, &o, &pid);
 }
 
 /* ---- the layer's state ------------------------------------------------------------- */

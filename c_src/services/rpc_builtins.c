@@ -365,7 +365,7 @@ int otpc__rpc_builtins(otpc_node_t *n)
     };
     for (size_t k = 0; k < sizeof table / sizeof *table; k++) {
         int rc =
-            otpc_rpc_register(n, table[k].mod, table[k].fun, table[k].arity, table[k].fn, NULL);
+            otpc__rpc_register_sys(n, table[k].mod, table[k].fun, table[k].arity, table[k].fn);
         if (rc)
             return rc;
     }

@@ -370,5 +370,5 @@ int otpc__starter_start(otpc_node_t *n, void *arg)
     (void)arg;
     otpc_pid_t pid;
     otpc_start_opts_t o = {"otpc_starter", NULL, NULL};
-    return otpc_gen_server_start(n, &starter, (otpc_term_t){NULL, 0}, &o, &pid);
+    return otpc__gen_server_start_sys(n, &starter, (otpc_term_t){NULL, 0}, &o, &pid);
 }

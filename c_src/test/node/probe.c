@@ -68,8 +68,9 @@ static void done(otpc_proc_t *self, const char *what)
     ei_x_free(&x);
 }
 
-/* The message being handled: skips are bounded by it (a peer may nest deeply). */
-static otpc_term_t current;
+/* The message being handled: skips are bounded by it (a peer may nest deeply). One
+ * per thread: probes' callbacks run at once on several schedulers. */
+static _Thread_local otpc_term_t current;
 
 /* The term at *i as a versioned otpc_term_t, copied into x. */
 static otpc_term_t term_at(const char *b, int *i, ei_x_buff *x)
