@@ -258,19 +258,19 @@ struct otpc_node {
     unsigned nscheds;
     int multi;
     uv_mutex_t lock;
-    uv_cond_t cv;        /* idle schedulers wait here */
-    uv_cond_t quiet_cv;  /* stop waits here for the slices in progress */
-    int polling;         /* a scheduler has the poller's role */
-    int poll_sleeping;   /* ... and waits in poll() without the lock */
-    uint64_t poll_due;   /* when that poll() times out (loop ms; UINT64_MAX: never) */
-    int in_uvrun;        /* inside uv_run: turns only mark, the scheduler loop runs them */
-    unsigned idle;       /* schedulers waiting on cv */
-    unsigned in_slice;   /* schedulers running processes */
-    unsigned in_user;    /* schedulers inside user callbacks (lock let go) */
-    int quiesce;         /* stop wants every slice ended */
+    uv_cond_t cv;           /* idle schedulers wait here */
+    uv_cond_t quiet_cv;     /* stop waits here for the slices in progress */
+    int polling;            /* a scheduler has the poller's role */
+    int poll_sleeping;      /* ... and waits in poll() without the lock */
+    uint64_t poll_due;      /* when that poll() times out (loop ms; UINT64_MAX: never) */
+    int in_uvrun;           /* inside uv_run: turns only mark, the scheduler loop runs them */
+    unsigned idle;          /* schedulers waiting on cv */
+    unsigned in_slice;      /* schedulers running processes */
+    unsigned in_user;       /* schedulers inside user callbacks (lock let go) */
+    int quiesce;            /* stop wants every slice ended */
     otpc__sched_t *watcher; /* the idle scheduler that looks in on busy ones, or NULL */
-    uint64_t last_slice; /* uv_hrtime() of the last slice's end */
-    uv_thread_t *threads; /* schedulers 1..nscheds-1 */
+    uint64_t last_slice;    /* uv_hrtime() of the last slice's end */
+    uv_thread_t *threads;   /* schedulers 1..nscheds-1 */
     otpc__ext_free_fn sched_ext_free[OTPC__EXT_MAX];
 
     uv_loop_t loop;
@@ -341,19 +341,18 @@ static inline void otpc__leave_at(otpc_node_t **n)
 
 /* First statement of a public function that touches node state: holds the node lock
  * until the function returns, whichever way (a cleanup, so early returns stay). */
-#define OTPC__ENTER(n)                                                                     \
-    otpc_node_t *otpc__entered __attribute__((cleanup(otpc__leave_at), unused)) =          \
-        otpc__enter(n)
+#define OTPC__ENTER(n) \
+    otpc_node_t *otpc__entered __attribute__((cleanup(otpc__leave_at), unused)) = otpc__enter(n)
 
 /* Around a user callback: the lock is let go (other schedulers run meanwhile) and taken
  * back. The callback's process is `running`, so nothing else runs it meanwhile. */
 unsigned otpc__user_begin(otpc_node_t *n);
 void otpc__user_end(otpc_node_t *n, unsigned saved);
-#define OTPC__USER(n, call)                                                                \
-    do {                                                                                   \
-        unsigned otpc__saved = otpc__user_begin(n);                                        \
-        call;                                                                              \
-        otpc__user_end(n, otpc__saved);                                                    \
+#define OTPC__USER(n, call)                         \
+    do {                                            \
+        unsigned otpc__saved = otpc__user_begin(n); \
+        call;                                       \
+        otpc__user_end(n, otpc__saved);             \
     } while (0)
 
 /* This thread's scheduler (scheduler 0 for a thread that is none). */

@@ -345,11 +345,11 @@ int otpc__modules_purge(otpc_node_t *n, const char *name, int soft)
     otpc__modver_t *old = m->old;
     if (old->running && soft)
         return 0;
-    /* code:purge kills what runs old code; none of them is running now (the caller is
-     * a service of the node, and only one callback runs at a time) */
+    /* code:purge kills what runs old code. One in a callback on another scheduler ends
+     * when that callback returns; its hold keeps the code loaded until then. */
     for (uint32_t i = 0; old->running && i < n->nprocs_cap; i++) {
         otpc_proc_t *p = n->procs[i];
-        if (p && !p->exiting && !p->running && otpc__gs(p) && otpc__gs(p)->ver == old)
+        if (p && !p->exiting && otpc__gs(p) && otpc__gs(p)->ver == old)
             otpc__proc_exit_now(p, KILLED, sizeof KILLED);
     }
     m->old = NULL;

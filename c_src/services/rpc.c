@@ -76,8 +76,8 @@ int otpc_rpc_register(otpc_node_t *node, const char *module, const char *functio
     return reg(node, module, function, arity, fn, arg, 1);
 }
 
-int otpc__rpc_register_sys(otpc_node_t *n, const char *module, const char *function,
-                           unsigned arity, otpc_rpc_fn fn)
+int otpc__rpc_register_sys(otpc_node_t *n, const char *module, const char *function, unsigned arity,
+                           otpc_rpc_fn fn)
 {
     return reg(n, module, function, arity, fn, NULL, 0);
 }

@@ -26,8 +26,8 @@ int otpc__rpc_init(otpc_node_t *n);
 /* rpc_builtins.c: register the built-in functions. */
 int otpc__rpc_builtins(otpc_node_t *n);
 /* otpc_rpc_register for the built-ins: they run holding the node lock. */
-int otpc__rpc_register_sys(otpc_node_t *n, const char *module, const char *function,
-                           unsigned arity, otpc_rpc_fn fn);
+int otpc__rpc_register_sys(otpc_node_t *n, const char *module, const char *function, unsigned arity,
+                           otpc_rpc_fn fn);
 /* The `rex` service. */
 int otpc__rex_start(otpc_node_t *n, void *arg);
 

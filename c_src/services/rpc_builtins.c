@@ -364,8 +364,7 @@ int otpc__rpc_builtins(otpc_node_t *n)
         {"init", "stop", 0, f_init_stop},
     };
     for (size_t k = 0; k < sizeof table / sizeof *table; k++) {
-        int rc =
-            otpc__rpc_register_sys(n, table[k].mod, table[k].fun, table[k].arity, table[k].fn);
+        int rc = otpc__rpc_register_sys(n, table[k].mod, table[k].fun, table[k].arity, table[k].fn);
         if (rc)
             return rc;
     }
