@@ -276,7 +276,7 @@ read_until(Port, Re, Buf, Timeout) ->
 
 start_bg(N, Node0, Cmd0, #{ctx := Ctx} = St) ->
     Cmd = case Cmd0 of
-              ["make", "run"] -> make_run_command(St);
+              ["make", "run" | Vars] -> make_run_command(lists:join(" ", Vars), St);
               _ -> subst(lists:join(" ", Cmd0), St)
           end,
     Node = subst(Node0, St),
@@ -293,8 +293,10 @@ start_bg(N, Node0, Cmd0, #{ctx := Ctx} = St) ->
 
 %% What `make run' runs in the end (its last command, `exec priv/otpc_node ...'),
 %% with the free port for 7000.
-make_run_command(#{root := Root, ctx := #{port := Port}} = St) ->
-    {0, Out} = sh("make -n -s run DAEMON_PORT=" ++ integer_to_list(Port), Root),
+%% What `make run [VAR=...]' would exec, with the test's daemon port.
+make_run_command(Vars, #{root := Root, ctx := #{port := Port}} = St) ->
+    {0, Out} = sh(lists:flatten(["make -n -s run DAEMON_PORT=", integer_to_list(Port), " ", Vars]),
+                  Root),
     "exec " ++ Cmd = lists:last(string:lexemes(Out, "\n")),
     subst(string:trim(Cmd), St).
 

@@ -490,9 +490,6 @@ void otpc__run_queue(otpc_node_t *n, int budget)
         } else {
             p->running = 1;
             s->current = p;
-            /* timers a callback sets count from now, not from the turn's start (the
-             * loop's cached time): Erlang's never fire before their time */
-            uv_update_time(&n->loop);
             run_one(n, p, 64);
             s->current = NULL;
             p->running = 0;

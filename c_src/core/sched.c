@@ -266,14 +266,16 @@ static void slice(otpc_node_t *n, otpc__sched_t *s)
         otpc__wake_send(&n->wake);
 }
 
-static void poll_once(otpc_node_t *n)
+/* The poller's role: uv_run without waiting; then, if `wait` and nothing became
+ * runnable, sleep until the loop has something (with one scheduler, inside uv_run:
+ * nobody else needs the lock). */
+static void poll_once(otpc_node_t *n, int wait)
 {
     n->polling = 1;
     n->in_uvrun = 1;
-    /* one scheduler: block in uv_run itself (nobody else needs the lock) */
-    uv_run(&n->loop, !n->multi && !n->rq_head ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+    uv_run(&n->loop, wait && !n->multi && !n->rq_head ? UV_RUN_ONCE : UV_RUN_NOWAIT);
     n->in_uvrun = 0;
-    if (n->stopping || n->rq_head)
+    if (n->stopping || n->rq_head || !wait)
         goto out;
     flush_hooks(n); /* what event callbacks produced without a process */
     arm_timer(n);
@@ -309,12 +311,17 @@ static void idle_wait(otpc_node_t *n, otpc__sched_t *s)
 static void sched_loop(otpc_node_t *n, otpc__sched_t *s)
 {
     while (!n->stopping) {
-        if (n->rq_head && !n->quiesce)
+        if (n->rq_head && !n->quiesce) {
             slice(n, s);
-        else if (!n->polling)
-            poll_once(n);
-        else
+            /* sockets and timers between slices, even while processes keep the run
+             * queue full (one sending to itself forever) */
+            if (!n->polling && !n->stopping)
+                poll_once(n, 0);
+        } else if (!n->polling) {
+            poll_once(n, 1);
+        } else {
             idle_wait(n, s);
+        }
     }
 }
 

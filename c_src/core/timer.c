@@ -12,6 +12,9 @@
  *    send_after calls with the same delay deliver in program order, as in ERTS.
  *  - A send timer owns its message from set to fire or cancel; firing to a local
  *    process hands the mailbox item over without copying it.
+ *  - A timer never fires early, as ERTS's never do: deadlines are the precise clock
+ *    rounded up to the millisecond and compared with it rounded down (libuv's loop
+ *    time is truncated, and may be the coarse clock, up to a tick behind).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +115,12 @@ static void slot_free(otpc__timers_t *t, uint32_t slot)
     t->free_head = slot + 1;
 }
 
+/* Milliseconds of uv_hrtime's clock (the one uv_now truncates). */
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000u;
+}
+
 int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to, otpc__msg_t *msg,
                     otpc_timer_t *out)
 {
@@ -121,7 +130,7 @@ int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to,
     uint32_t slot = t->free_head - 1;
     otpc__timer_slot_t *s = &t->slots[slot];
     t->free_head = s->next_free;
-    s->due = uv_now(&n->loop) + ms;
+    s->due = (uv_hrtime() + 999999u) / 1000000u + ms;
     s->seq = ++t->seq;
     s->kind = kind;
     s->to = *to;
@@ -165,7 +174,7 @@ static void fire_send(otpc_node_t *n, const otpc_pid_t *to, otpc__msg_t *m)
 void otpc__timers_run(otpc_node_t *n)
 {
     otpc__timers_t *t = &n->timers;
-    uint64_t now = uv_now(&n->loop);
+    uint64_t now = now_ms();
     while (t->len && t->slots[t->heap[0]].due <= now) {
         uint32_t slot = t->heap[0];
         otpc__timer_slot_t s = t->slots[slot];
@@ -186,7 +195,7 @@ int64_t otpc__timers_next(otpc_node_t *n)
     otpc__timers_t *t = &n->timers;
     if (!t->len)
         return -1;
-    uint64_t due = t->slots[t->heap[0]].due, now = uv_now(&n->loop);
+    uint64_t due = t->slots[t->heap[0]].due, now = now_ms();
     return due <= now ? 0 : (int64_t)(due - now);
 }
 
