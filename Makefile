@@ -74,7 +74,7 @@ test: build bench-build
 # last assertion (or while stopping) must still fail the run.
 SAN_LOG := $(CURDIR)/_build/san-logs
 # The suites that run a real C node, for the sanitizer runs.
-NODE_SUITES := test/otpc_dist_SUITE,test/otpc_frag_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_async_SUITE,test/otpc_netsetup_SUITE
+NODE_SUITES := test/otpc_dist_SUITE,test/otpc_frag_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_async_SUITE,test/otpc_sched_SUITE,test/otpc_netsetup_SUITE
 test-san-ct:
 	$(MAKE) -C c_src SANITIZE=address,undefined build-san/otpc_test_node
 	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
