@@ -18,7 +18,9 @@
 #                 daemon against a gen_tcp daemon on BEAM (bench/daemon_run), both from a
 #                 BEAM client; then both again from C clients, with PNG charts in
 #                 bench/charts/ (bench/server_run; installs gnuplot-nox if missing); then a
-#                 small call's latency while 64 MiB messages stream (bench/frag_run); not tests
+#                 small call's latency while 64 MiB messages stream (bench/frag_run); then
+#                 CPU-bound calls/s and a call's latency beside a long callback with
+#                 -schedulers 1 and 2 (bench/sched_run); not tests
 #   make bench-build  the C benchmark clients (bench/c/: loadgen, distclient) into
 #                 c_src/build/bench/; make test builds them too, so they keep compiling
 #   make fuzz     build the libFuzzer targets and run each FUZZ_TIME seconds (default 60)
@@ -166,6 +168,7 @@ bench: build bench-build
 	bench/daemon_run
 	bench/server_run
 	bench/frag_run
+	bench/sched_run
 
 # scripts/fuzz.sh runs every target in turn; new inputs go to a scratch corpus that the
 # committed one (c_src/fuzz/corpus/NAME) seeds. fuzz-ci starts from the committed
