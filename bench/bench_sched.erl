@@ -157,7 +157,11 @@ side(N, Results) ->
 print_row({Key, Label, Goal}, One, Two) ->
     V1 = value(Key, One),
     V2 = value(Key, Two),
-    Ratio = bench_node:ratio(V2, V1),
+    %% 2/1 of a latency says nothing: one scheduler's max is the spin itself
+    Ratio = case Goal of
+                {ms, _} -> none;
+                _ -> bench_node:ratio(V2, V1)
+            end,
     Line = io_lib:format("~-34s ~14s ~14s ~8s  ~s",
                          [Label, bench_node:fmt(V1), bench_node:fmt(V2),
                           bench_node:fmt_ratio(Ratio), goal(Goal, Ratio, V2)]),

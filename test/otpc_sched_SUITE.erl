@@ -150,8 +150,10 @@ cross_scheduler_signals(Config) ->
     ?refute({spun, Spinner, _, _}),
     %% killed while it spins: the kill takes effect when the callback returns
     %% (it may answer first, as a BEAM process may reply before the kill lands)
+    Kill = now_ms(),
     true = exit(Echo, kill),
     killed = down(EchoMon),
+    ct:log("echo's DOWN came ~b ms after the kill", [now_ms() - Kill]),
     {spun, Spinner, Result, _} = ?recv({spun, Spinner, _, _}),
     ct:log("the spinner got ~p", [Result]),
     case Result of
