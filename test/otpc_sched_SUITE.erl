@@ -113,6 +113,12 @@ two_spinners_in_parallel(Config) ->
     Node = ?config(node, Config),
     {ok, Echo2} = otpc:start(Node, echo, [], [{name, echo2}]),
     true = is_pid(Echo2),
+    spin_two(Node, 3).
+
+%% The wall time needs both CPUs free of other work (a test run beside this
+%% one takes half of a 2-CPU machine), so a slow run whose spins overlapped is
+%% tried again, Tries times in all; spins one after the other fail at once.
+spin_two(Node, Tries) ->
     T0 = now_ms(),
     {S1, _} = start_spinner(Node, echo, 1000, one),
     {S2, _} = start_spinner(Node, echo2, 1000, two),
@@ -123,10 +129,14 @@ two_spinners_in_parallel(Config) ->
     true = Ms1 >= 1000 andalso Ms2 >= 1000,
     %% One after the other, the second answers at least 1 s after the first
     %% whatever else runs (its spin is 1 s of CPU, begun once the first ended):
-    %% answers close together show the spins overlapped, even on a loaded
-    %% machine. The wall time also needs both CPUs free of other work.
+    %% answers close together show the spins overlapped, even on a busy machine.
     abs(Ms1 - Ms2) < 500 orelse ct:fail({one_after_the_other, Ms1, Ms2}),
-    Wall < 1700 orelse ct:fail({not_in_parallel, Wall}).
+    if
+        Wall < 1700 -> ok;
+        Tries > 1 -> ct:log("overlapped but slow: the machine is busy; again"),
+                     spin_two(Node, Tries - 1);
+        true -> ct:fail({not_in_parallel, Wall})
+    end.
 
 -spec cross_scheduler_signals(config()) -> term().
 cross_scheduler_signals(Config) ->
@@ -248,7 +258,9 @@ name_send_and_timer(Node) ->
     T0 = now_ms(),
     woke = gen_server:call({echo_sig, Node}, {'$sleep', 200, woke}),
     Slept = now_ms() - T0,
-    Slept >= 200 orelse ct:fail({timer_early, Slept}).
+    %% 199: the node's timers run on libuv's millisecond clock, which can fire
+    %% them up to 1 ms early (seen with one scheduler too)
+    Slept >= 199 orelse ct:fail({timer_early, Slept}).
 
 %% A process of ours that traps exits and links to a server sees the server's
 %% stop reason as an EXIT, as a monitor sees it as a DOWN; exit/2 with a reason
