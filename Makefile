@@ -18,7 +18,9 @@
 #                 daemon against a gen_tcp daemon on BEAM (bench/daemon_run), both from a
 #                 BEAM client; then both again from C clients, with PNG charts in
 #                 bench/charts/ (bench/server_run; installs gnuplot-nox if missing); then a
-#                 small call's latency while 64 MiB messages stream (bench/frag_run); not tests
+#                 small call's latency while 64 MiB messages stream (bench/frag_run); then
+#                 CPU-bound calls/s and a call's latency beside a long callback with
+#                 -schedulers 1 and 2 (bench/sched_run); not tests
 #   make bench-build  the C benchmark clients (bench/c/: loadgen, distclient) into
 #                 c_src/build/bench/; make test builds them too, so they keep compiling
 #   make fuzz     build the libFuzzer targets and run each FUZZ_TIME seconds (default 60)
@@ -74,7 +76,7 @@ test: build bench-build
 # last assertion (or while stopping) must still fail the run.
 SAN_LOG := $(CURDIR)/_build/san-logs
 # The suites that run a real C node, for the sanitizer runs.
-NODE_SUITES := test/otpc_dist_SUITE,test/otpc_frag_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_async_SUITE,test/otpc_netsetup_SUITE
+NODE_SUITES := test/otpc_dist_SUITE,test/otpc_frag_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_async_SUITE,test/otpc_sched_SUITE,test/otpc_netsetup_SUITE
 test-san-ct:
 	$(MAKE) -C c_src SANITIZE=address,undefined build-san/otpc_test_node
 	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
@@ -166,6 +168,7 @@ bench: build bench-build
 	bench/daemon_run
 	bench/server_run
 	bench/frag_run
+	bench/sched_run
 
 # scripts/fuzz.sh runs every target in turn; new inputs go to a scratch corpus that the
 # committed one (c_src/fuzz/corpus/NAME) seeds. fuzz-ci starts from the committed

@@ -9,7 +9,8 @@
 %% are settings too: beam_module (the module `erl -s Module start_node Client`
 %% starts on a BEAM server), ready (when a server counts as ready; by default
 %% when its `echo' answers) and server_nofile (a lower open files limit for the
-%% servers, set with prlimit; none by default).
+%% servers, set with prlimit; none by default). A spec's c_args are flags added to
+%% the C node's command line (bench_sched's -schedulers N).
 -module(bench_node).
 
 -export([halt_after/1, config/0, env/2, env_number/2, server_specs/3,
@@ -29,7 +30,7 @@
                     server_nofile => string(),
                     atom() => term()}.
 -type spec() :: #{side := side(), kind := side(), name := string(),
-                  label := string(), atom() => term()}.
+                  label := string(), c_args => [string()], atom() => term()}.
 -type server() :: #{side := side(), kind := side(), name := string(),
                     label := string(), node := node(), owner := pid(),
                     os_pid := integer(), atom() => term()}.
@@ -141,9 +142,9 @@ pinned(Spec, Cfg = #{server_cpu := Cpu}) ->
     {Exe, Args} = unpinned(Spec, Cfg),
     {os:find_executable("taskset"), ["-c", Cpu, Exe | Args]}.
 
-unpinned(#{kind := c, name := Name}, #{c_exe := Exe}) ->
+unpinned(Spec = #{kind := c, name := Name}, #{c_exe := Exe}) ->
     {Exe, ["-sname", Name, "-setcookie", cookie(), "-watch_stdin",
-           "-loglevel", "warning"]};
+           "-loglevel", "warning" | maps:get(c_args, Spec, [])]};
 unpinned(#{kind := beam, name := Name},
          #{ebin := Ebin, beam_flags := Flags, beam_module := Module}) ->
     {os:find_executable("erl"),

@@ -272,7 +272,7 @@ print_goals(Dist, Daemon) ->
     io:format("~nGoals (issue 16; ratios from this run, on a shared machine: noisy):~n"),
     io:format("- While echo spins for 1.5 s, 20 calls to ch3 each return in under 50 ms; with "
               "2 schedulers a CPU-bound server handles >= 1.8x one scheduler's calls/s: "
-              "not measured here~n"),
+              "not measured here (bench/sched_run)~n"),
     Pipe = fun(Depth, Bound) ->
                    K = #{conns => 1000, depth => Depth},
                    goal(ratio(value(rate, point(K, points(c, Daemon))),
@@ -293,7 +293,7 @@ print_goals(Dist, Daemon) ->
     io:format("  ... p50 <= 0.7x BEAM (1 caller): ~s~n",
               [goal(ratio(value(p50_us, C1), value(p50_us, B1)), '=<', 0.7, none)]),
     io:format("- A small call's p99 while 64 MiB messages stream on the same connection "
-              "<= 10 ms: not measured here~n").
+              "<= 10 ms: not measured here (bench/frag_run)~n").
 
 goal(none, _Op, _Bound, _PerCore) ->
     "not measured (a side or the point is missing)";

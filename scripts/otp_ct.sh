@@ -51,7 +51,7 @@ suites=test/otpc_dist_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE
 suites=$suites,test/otpc_daemon_SUITE,test/otpc_client_SUITE,test/otpc_rpc_SUITE
 suites=$suites,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_supervisor_SUITE
 suites=$suites,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_async_SUITE
-suites=$suites,test/otpc_netsetup_SUITE,test/otpc_frag_SUITE
+suites=$suites,test/otpc_netsetup_SUITE,test/otpc_frag_SUITE,test/otpc_sched_SUITE
 
 [ -f "$root/.otpc-root" ] || { echo "otp_ct: no root: run scripts/otp_root.sh $release" >&2; exit 1; }
 [ -x "$exe" ] || { echo "otp_ct: no $exe: run make build first" >&2; exit 1; }
