@@ -202,6 +202,7 @@ typedef struct {
     uint32_t len, cap;
     uint32_t free_head; /* slot + 1; 0: none */
     uint64_t seq;
+    uint64_t (*clock_ns)(void); /* NULL: uv_hrtime (a test sets its own) */
 } otpc__timers_t;
 
 /* ---- per-layer state --------------------------------------------------------------- */

@@ -115,10 +115,15 @@ static void slot_free(otpc__timers_t *t, uint32_t slot)
     t->free_head = slot + 1;
 }
 
-/* Milliseconds of uv_hrtime's clock (the one uv_now truncates). */
-static uint64_t now_ms(void)
+static uint64_t now_ns(const otpc__timers_t *t)
 {
-    return uv_hrtime() / 1000000u;
+    return t->clock_ns ? t->clock_ns() : uv_hrtime();
+}
+
+/* Milliseconds of uv_hrtime's clock (the one uv_now truncates), rounded down. */
+static uint64_t now_ms(const otpc__timers_t *t)
+{
+    return now_ns(t) / 1000000u;
 }
 
 int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to, otpc__msg_t *msg,
@@ -130,7 +135,7 @@ int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to,
     uint32_t slot = t->free_head - 1;
     otpc__timer_slot_t *s = &t->slots[slot];
     t->free_head = s->next_free;
-    s->due = (uv_hrtime() + 999999u) / 1000000u + ms;
+    s->due = (now_ns(t) + 999999u) / 1000000u + ms;
     s->seq = ++t->seq;
     s->kind = kind;
     s->to = *to;
@@ -174,7 +179,7 @@ static void fire_send(otpc_node_t *n, const otpc_pid_t *to, otpc__msg_t *m)
 void otpc__timers_run(otpc_node_t *n)
 {
     otpc__timers_t *t = &n->timers;
-    uint64_t now = now_ms();
+    uint64_t now = now_ms(t);
     while (t->len && t->slots[t->heap[0]].due <= now) {
         uint32_t slot = t->heap[0];
         otpc__timer_slot_t s = t->slots[slot];
@@ -195,7 +200,7 @@ int64_t otpc__timers_next(otpc_node_t *n)
     otpc__timers_t *t = &n->timers;
     if (!t->len)
         return -1;
-    uint64_t due = t->slots[t->heap[0]].due, now = now_ms();
+    uint64_t due = t->slots[t->heap[0]].due, now = now_ms(t);
     return due <= now ? 0 : (int64_t)(due - now);
 }
 

@@ -35,9 +35,17 @@ static int teardown(void **state)
     return 0;
 }
 
+static uint64_t fake_ns;
+
+static uint64_t fake_clock(void)
+{
+    return fake_ns;
+}
+
 static void set_now(otpc_node_t *n, uint64_t ms)
 {
-    n->loop.time = ms;
+    n->timers.clock_ns = fake_clock;
+    fake_ns = ms * 1000000u;
 }
 
 /* A local pid that names no process: a send timer to it drops its message. */
@@ -80,6 +88,26 @@ static void next_is_the_earliest(void **state)
     assert_int_equal(otpc__timer_cancel(n, c), 0); /* fired */
     assert_int_equal(otpc__timer_cancel(n, a), 1); /* still pending */
     assert_int_equal(otpc__timers_next(n), -1);
+}
+
+/* Set 0.4 ms into a millisecond, a 10 ms timer is not due 9.9 ms later (a truncated
+ * clock would fire it there); it is at the next whole millisecond after 10 ms: never
+ * early, as in ERTS, and at most a millisecond late. */
+static void never_early(void **state)
+{
+    otpc_node_t *n = *state;
+    otpc_pid_t p = nobody();
+    otpc_timer_t t;
+    set_now(n, 1000);
+    fake_ns += 400000;
+    assert_int_equal(otpc__timer_add(n, 10, OTPC__TIMER_BEH, &p, NULL, &t), 0);
+    fake_ns += 9900000; /* 1010.3 ms */
+    assert_true(otpc__timers_next(n) > 0);
+    otpc__timers_run(n);
+    fake_ns += 700000; /* 1011.0 ms */
+    assert_int_equal(otpc__timers_next(n), 0);
+    otpc__timers_run(n);
+    assert_int_equal(otpc__timer_cancel(n, t), 0); /* fired */
 }
 
 static void cancel_is_once(void **state)
@@ -162,6 +190,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(empty_has_no_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(next_is_the_earliest, setup, teardown),
+        cmocka_unit_test_setup_teardown(never_early, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_is_once, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_ref_does_not_cancel_reused_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(many_against_a_model, setup, teardown),
