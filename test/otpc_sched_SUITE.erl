@@ -107,36 +107,21 @@ one_scheduler_waits(Config) ->
 -spec two_spinners_in_parallel(config()) -> term().
 two_spinners_in_parallel(Config) ->
     ct:comment("-schedulers 2: echo and a second echo started with otpc:start/4 each "
-               "spin 1 s for their own caller at the same time; they answer within "
-               "0.5 s of each other and both within 1.7 s of wall time (one after the "
-               "other would take 2 s, the second answering 1 s after the first)."),
+               "spin 1 s of CPU for their own caller at the same time; they answer "
+               "within 0.5 s of each other (one after the other, the second would "
+               "answer at least 1 s after the first, however busy the machine)."),
     Node = ?config(node, Config),
     {ok, Echo2} = otpc:start(Node, echo, [], [{name, echo2}]),
     true = is_pid(Echo2),
-    spin_two(Node, 3).
-
-%% The wall time needs both CPUs free of other work (a test run beside this
-%% one takes half of a 2-CPU machine), so a slow run whose spins overlapped is
-%% tried again, Tries times in all; spins one after the other fail at once.
-spin_two(Node, Tries) ->
     T0 = now_ms(),
     {S1, _} = start_spinner(Node, echo, 1000, one),
     {S2, _} = start_spinner(Node, echo2, 1000, two),
     {spun, S1, one, Ms1} = ?recv({spun, S1, _, _}),
     {spun, S2, two, Ms2} = ?recv({spun, S2, _, _}),
-    Wall = now_ms() - T0,
-    ct:log("echo ~b ms, echo2 ~b ms, both ~b ms", [Ms1, Ms2, Wall]),
+    %% the wall time is logged, not checked: it needs both CPUs free of other work
+    ct:log("echo ~b ms, echo2 ~b ms, both ~b ms", [Ms1, Ms2, now_ms() - T0]),
     true = Ms1 >= 1000 andalso Ms2 >= 1000,
-    %% One after the other, the second answers at least 1 s after the first
-    %% whatever else runs (its spin is 1 s of CPU, begun once the first ended):
-    %% answers close together show the spins overlapped, even on a busy machine.
-    abs(Ms1 - Ms2) < 500 orelse ct:fail({one_after_the_other, Ms1, Ms2}),
-    if
-        Wall < 1700 -> ok;
-        Tries > 1 -> ct:log("overlapped but slow: the machine is busy; again"),
-                     spin_two(Node, Tries - 1);
-        true -> ct:fail({not_in_parallel, Wall})
-    end.
+    abs(Ms1 - Ms2) < 500 orelse ct:fail({one_after_the_other, Ms1, Ms2}).
 
 -spec cross_scheduler_signals(config()) -> term().
 cross_scheduler_signals(Config) ->
@@ -258,9 +243,9 @@ name_send_and_timer(Node) ->
     T0 = now_ms(),
     woke = gen_server:call({echo_sig, Node}, {'$sleep', 200, woke}),
     Slept = now_ms() - T0,
-    %% 199: the node's timers run on libuv's millisecond clock, which can fire
-    %% them up to 1 ms early (seen with one scheduler too)
-    Slept >= 199 orelse ct:fail({timer_early, Slept}).
+    %% never early, as ERTS's timers (they once were, by up to a millisecond:
+    %% libuv's truncated loop clock)
+    Slept >= 200 orelse ct:fail({timer_early, Slept}).
 
 %% A process of ours that traps exits and links to a server sees the server's
 %% stop reason as an EXIT, as a monitor sees it as a DOWN; exit/2 with a reason
