@@ -73,14 +73,16 @@ test: build bench-build
 # The real-erl suites again, against the node program built with ASan+UBSan: memory
 # errors in connection, signal and large-message paths fail the run.
 # Reports go to files, not only to the node's stderr: a node that fails after a case's
-# last assertion (or while stopping) must still fail the run.
+# last assertion (or while stopping) must still fail the run. Its nodes run one
+# scheduler (OTPC_SCHEDULERS, unless a case says otherwise), the ThreadSanitizer run's
+# four, whatever this machine's CPUs: both paths are covered everywhere.
 SAN_LOG := $(CURDIR)/_build/san-logs
 # The suites that run a real C node, for the sanitizer runs.
 NODE_SUITES := test/otpc_dist_SUITE,test/otpc_frag_SUITE,test/otpc_badinput_SUITE,test/otpc_gen_server_SUITE,test/otpc_daemon_SUITE,test/otpc_foreign_SUITE,test/otpc_plugin_SUITE,test/otpc_rpc_SUITE,test/otpc_supervisor_SUITE,test/otpc_pg_SUITE,test/otpc_global_SUITE,test/otpc_tls_dist_SUITE,test/otpc_call_SUITE,test/otpc_async_SUITE,test/otpc_sched_SUITE,test/otpc_netsetup_SUITE
 test-san-ct:
 	$(MAKE) -C c_src SANITIZE=address,undefined build-san/otpc_test_node
 	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
-	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_test_node \
+	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_test_node OTPC_SCHEDULERS=1 \
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOG)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG)/ubsan \
 	    $(REBAR) ct --sname $(CT_SNAME)_san --suite $(NODE_SUITES)
@@ -94,7 +96,7 @@ TSAN_LOG := $(CURDIR)/_build/tsan-logs
 test-tsan-ct:
 	$(MAKE) -C c_src SANITIZE=thread build-tsan/otpc_test_node
 	rm -rf $(TSAN_LOG) && mkdir -p $(TSAN_LOG)
-	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-tsan/otpc_test_node \
+	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-tsan/otpc_test_node OTPC_SCHEDULERS=4 \
 	TSAN_OPTIONS=halt_on_error=0:log_path=$(TSAN_LOG)/tsan \
 	    $(REBAR) ct --sname $(CT_SNAME)_tsan --suite $(NODE_SUITES)
 	@if [ -n "$$(ls -A $(TSAN_LOG))" ]; then \

@@ -20,7 +20,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([spin_does_not_block_others/1, one_scheduler_waits/1,
          two_spinners_in_parallel/1, cross_scheduler_signals/1,
-         schedulers_flag_errors/1]).
+         schedulers_flag_errors/1, one_scheduler_timers_and_streams/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -39,7 +39,7 @@ suite() ->
 -spec all() -> [atom()].
 all() ->
     [spin_does_not_block_others, one_scheduler_waits, two_spinners_in_parallel,
-     cross_scheduler_signals, schedulers_flag_errors].
+     cross_scheduler_signals, schedulers_flag_errors, one_scheduler_timers_and_streams].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -64,10 +64,31 @@ end_per_testcase(_Case, Config) ->
     otpc_ct_node:stop_case_node(Config).
 
 schedulers(one_scheduler_waits) -> 1;
+schedulers(one_scheduler_timers_and_streams) -> 1;
 schedulers(cross_scheduler_signals) -> 4;
 schedulers(_) -> 2.
 
 %%% ------------------------------------------------------------------
+
+-spec one_scheduler_timers_and_streams(config()) -> term().
+one_scheduler_timers_and_streams(Config) ->
+    ct:comment("-schedulers 1, nothing else on the connection: a send_after timer's "
+               "message is handled and answered at once (not at the next tick), and a "
+               "64 MiB reply streams out in fragments turn after turn (it once waited "
+               "15 s for a tick at every step: work a timer or an idle callback made "
+               "was left until the loop next woke)."),
+    Node = ?config(node, Config),
+    T0 = now_ms(),
+    woke = gen_server:call({echo, Node}, {'$sleep', 200, woke}),
+    Slept = now_ms() - T0,
+    ct:log("a 200 ms timer answered after ~b ms", [Slept]),
+    true = Slept >= 200 andalso Slept < 2000,
+    Big = binary:copy(<<"x">>, 64 bsl 20),
+    T1 = now_ms(),
+    Big = gen_server:call({echo, Node}, Big, 60000),
+    Echoed = now_ms() - T1,
+    ct:log("64 MiB echoed in ~b ms", [Echoed]),
+    Echoed < 10000 orelse ct:fail({slow_stream, Echoed}).
 
 -spec spin_does_not_block_others(config()) -> term().
 spin_does_not_block_others(Config) ->

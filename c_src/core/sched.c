@@ -24,8 +24,9 @@
  *
  * Invariants: uv_run and every libuv call on the loop happen under the lock (so the
  * loop sees the same sequence a single thread would make); a poller asleep is woken
- * when a slice changed what its poll() waits for (new watchers, an earlier timer).
- * With one scheduler the lock is never taken and the loop blocks in uv_run itself.
+ * when a slice changed what its poll() waits for (new watchers, an earlier timer);
+ * uv_run never blocks (a sleep comes only after the slice or the hooks that event
+ * callbacks' work needs). With one scheduler the lock is never taken.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -267,19 +268,20 @@ static void slice(otpc_node_t *n, otpc__sched_t *s)
 }
 
 /* The poller's role: uv_run without waiting; then, if `wait` and nothing became
- * runnable, sleep until the loop has something (with one scheduler, inside uv_run:
- * nobody else needs the lock). */
+ * runnable, sleep until the loop has something. Never a blocking uv_run, even with
+ * one scheduler: the callbacks of its timer and idle phases only mark work (a turn
+ * is the loop's business), which the poll phase after them would then sleep on. */
 static void poll_once(otpc_node_t *n, int wait)
 {
     n->polling = 1;
     n->in_uvrun = 1;
-    uv_run(&n->loop, wait && !n->multi && !n->rq_head ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+    uv_run(&n->loop, UV_RUN_NOWAIT);
     n->in_uvrun = 0;
     if (n->stopping || n->rq_head || !wait)
         goto out;
     flush_hooks(n); /* what event callbacks produced without a process */
     arm_timer(n);
-    if (!n->multi || n->rq_head)
+    if (n->rq_head)
         goto out;
     int t = uv_backend_timeout(&n->loop);
     n->poll_due = t < 0 ? UINT64_MAX : uv_now(&n->loop) + (uint64_t)t;

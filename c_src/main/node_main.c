@@ -51,8 +51,9 @@ static void usage(void)
             "past which a sender waits, as erl's +zdbbl. -max_handshakes: incoming\n"
             "handshakes in progress at once (default 128); more are closed at once.\n"
             "-async_threads: threads for blocking work (otpc_async; default 4).\n"
-            "-schedulers: threads running processes (default: the CPUs this process may\n"
-            "use), as erl's +S; a callback computing on one holds up no other process.\n"
+            "-schedulers: threads running processes (default: $OTPC_SCHEDULERS, else the\n"
+            "CPUs this process may use), as erl's +S; a callback computing on one holds\n"
+            "up no other process.\n"
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n"
             "-proto_dist inet_tls: distribution over TLS, with erl's -ssl_dist_opt pairs\n"
             "or -ssl_dist_optfile (certificates are re-read on SIGHUP); inet6_tcp and\n"
@@ -283,6 +284,16 @@ static int parse_ip_tuple(const char *t, char *out, size_t cap)
 static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
 {
     unsigned long long v;
+    /* the default for -schedulers, as ERL_FLAGS can carry erl's +S: set where the
+     * command line is out of reach (a release's, the test runs' nodes) */
+    const char *env = getenv("OTPC_SCHEDULERS");
+    if (env && *env) {
+        if (parse_uint(env, 1024, &v) || v < 1) {
+            fprintf(stderr, "error otpc_node: bad OTPC_SCHEDULERS: %.20s\n", env);
+            return -1;
+        }
+        o->schedulers = (unsigned)v;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
