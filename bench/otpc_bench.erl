@@ -78,7 +78,9 @@ measure(#{node := Node, os_pid := OsPid}, Cfg = #{seconds := Secs}) ->
     Dest = {echo, Node},
     Big = crypto:strong_rand_bytes(?BIG_SIZE),
     warm_up(Dest, Big),
-    {P50, P99} = latency(Dest, maps:get(seq_calls, Cfg)),
+    {{P50, P99}, {Out, In}} =
+        with_octets(Node, fun() -> latency(Dest, maps:get(seq_calls, Cfg)) end),
+    Seq = maps:get(seq_calls, Cfg),
     C1 = rate(call_run(Dest, ?SMALL, 1, Secs)),
     C8 = rate(call_run(Dest, ?SMALL, 8, Secs)),
     {Run64, Cpu} = with_cpu([OsPid, list_to_integer(os:getpid())], Cfg,
@@ -88,7 +90,8 @@ measure(#{node := Node, os_pid := OsPid}, Cfg = #{seconds := Secs}) ->
     maps:merge(#{p50 => P50, p99 => P99, c1 => C1, c8 => C8, c64 => rate(Run64),
                  cpu100k => cpu_per_100k(Cpu, Run64), per_core => per_core(Cpu, Run64),
                  casts => Casts,
-                 casts_ok => CastsOk, big => BigRate},
+                 casts_ok => CastsOk, big => BigRate,
+                 bytes_out => per_call(Out, Seq), bytes_in => per_call(In, Seq)},
                utilisation(Cpu, Run64)).
 
 warm_up(Dest, Big) ->
@@ -186,6 +189,37 @@ cast_count(Dest) ->
     #{casts := N} = gen_server:call(Dest, '$stats', ?CALL_TIMEOUT),
     N.
 
+%%% Bytes on the distribution connection
+
+%% Runs Fun; returns its result and the bytes this node sent to and received from
+%% Node over their connection meanwhile ({none, none} where the connection is not
+%% a port, as with a -proto_dist of another kind). Ticks count too: a few bytes
+%% every 15 s.
+with_octets(Node, Fun) ->
+    Before = octets(Node),
+    Result = Fun(),
+    After = octets(Node),
+    {Result, octets_diff(After, Before)}.
+
+octets(Node) ->
+    case lists:keyfind(Node, 1, erlang:system_info(dist_ctrl)) of
+        {Node, Port} when is_port(Port) ->
+            case inet:getstat(Port, [send_oct, recv_oct]) of
+                {ok, Stats} ->
+                    {proplists:get_value(send_oct, Stats), proplists:get_value(recv_oct, Stats)};
+                {error, _} ->
+                    none
+            end;
+        _ ->
+            none
+    end.
+
+octets_diff({S1, R1}, {S0, R0}) -> {S1 - S0, R1 - R0};
+octets_diff(_, _) -> {none, none}.
+
+per_call(none, _Calls) -> none;
+per_call(Bytes, Calls) -> Bytes / Calls.
+
 %%% CPU time from /proc
 
 %% Runs Fun; returns its result and the CPU seconds each of OsPids used.
@@ -225,6 +259,8 @@ print_header(Cfg = #{seconds := Secs}) ->
 rows() ->
     [{p50, "sequential call p50 (us)", {'=<', 0.7}},
      {p99, "sequential call p99 (us)", none},
+     {bytes_out, "bytes per call, request", none},
+     {bytes_in, "bytes per call, reply", none},
      {c1, "calls/s, 1 caller", none},
      {c8, "calls/s, 8 callers", none},
      {c64, "calls/s, 64 callers", {'>=', 1.5}},
