@@ -5,27 +5,46 @@
  * to read. A tuple of arity N adds N, a list N+1 (its tail), a map 2N. Every term takes
  * at least one byte, so a counter larger than the bytes left is rejected at once, which
  * also bounds the work on hostile arities.
+ *
+ * A copying walk (otpc__term_copy) is the same walk with an output: the bytes between
+ * atoms are copied in runs (from `mark` up to the next atom), each atom is replaced by
+ * what the caller's hook says, and a fun's Size, which counts its encoded bytes, is
+ * patched once its inside has been copied.
  */
 #include "proto/term.h"
 
 #include <ei.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "otpc.h"
 #include "util/buf.h"
+
+/* A copying walk's state, shared by the walks of funs' insides. */
+typedef struct {
+    otpc__buf_t *out; /* NULL: a walk that only checks (with `refs` allowed) */
+    size_t max;       /* out->len never goes past it */
+    const char *mark; /* the first input byte not copied yet */
+    otpc__term_atom_fn fn;
+    void *ctx;
+    unsigned refs; /* ATOM_CACHE_REF indices allowed: [0, refs) */
+    int rc;        /* why the walk failed, when it is not malformed input */
+    void (*seen)(void *ctx, const char *at); /* otpc__term_find_refs: each reference */
+} copy_t;
 
 typedef struct {
     const char *p;
     size_t left;
     uint64_t todo;
     unsigned depth; /* nesting of funs, the one construct walked recursively */
+    copy_t *x;      /* NULL: a plain walk (no cache references) */
 } walk_t;
 
 /* Closures inside closures' environments: legal but rare; bounded so that a hostile
  * packet cannot exhaust the C stack. */
 #define MAX_FUN_DEPTH 64
 
-static int walk(const char *buf, size_t len, unsigned depth, size_t *used);
+static int walk(const char *buf, size_t len, unsigned depth, copy_t *x, size_t *used);
 
 static int need(walk_t *w, size_t n)
 {
@@ -46,12 +65,65 @@ static int add_todo(walk_t *w, uint64_t n)
     return w->todo > w->left ? -1 : 0;
 }
 
-/* An atom in any of its four encodings; node names of pids, ports and refs use it. */
+/* Append n bytes to the copy's output, within its bound; the output grows
+ * geometrically but never past max. 0, or -1 with x->rc. */
+static int put(copy_t *x, const char *p, size_t n)
+{
+    otpc__buf_t *b = x->out;
+    if (n > x->max - b->len) {
+        x->rc = OTPC_ETOOBIG;
+        return -1;
+    }
+    if (b->cap - b->len < n) {
+        size_t need = b->len + n, cap = b->cap ? b->cap : 256 < x->max ? 256 : x->max;
+        while (cap < need)
+            cap = cap > x->max / 2 ? x->max : cap * 2;
+        char *d = realloc(b->data, cap);
+        if (!d) {
+            x->rc = OTPC_ENOMEM;
+            return -1;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+/* Copy the input up to `to`. */
+static int flush(copy_t *x, const char *to)
+{
+    const char *from = x->mark;
+    x->mark = to;
+    return put(x, from, (size_t)(to - from));
+}
+
+/* The atom at[0..n) replaced by what the hook says. */
+static int map_atom(copy_t *x, const char *at, size_t n)
+{
+    const char *rep;
+    size_t rlen;
+    if (flush(x, at))
+        return -1;
+    int rc = x->fn(x->ctx, at, n, &rep, &rlen);
+    if (rc) {
+        x->rc = rc;
+        return -1;
+    }
+    x->mark = at + n;
+    return put(x, rep, rlen);
+}
+
+/* An atom in any of its four encodings, or a reference to the distribution header's
+ * atom cache where the walk allows them; node names of pids, ports and refs use it. */
 static int skip_atom(walk_t *w)
 {
     if (need(w, 1))
         return -1;
-    unsigned char tag = (unsigned char)w->p[0];
+    const char *at = w->p;
+    unsigned char tag = (unsigned char)at[0];
     size_t len;
     if (tag == ERL_ATOM_EXT || tag == ERL_ATOM_UTF8_EXT) {
         if (need(w, 3))
@@ -63,12 +135,21 @@ static int skip_atom(walk_t *w)
             return -1;
         len = (unsigned char)w->p[1];
         adv(w, 2);
+    } else if (tag == OTPC__ATOM_CACHE_REF && w->x) {
+        if (need(w, 2) || (unsigned char)w->p[1] >= w->x->refs)
+            return -1;
+        len = 0;
+        adv(w, 2);
     } else {
         return -1;
     }
     if (need(w, len))
         return -1;
     adv(w, len);
+    if (w->x && w->x->out)
+        return map_atom(w->x, at, (size_t)(w->p - at));
+    if (w->x && w->x->seen && tag == OTPC__ATOM_CACHE_REF)
+        w->x->seen(w->x->ctx, at);
     return 0;
 }
 
@@ -90,16 +171,27 @@ static int skip_new_fun(walk_t *w)
     if (size < 4 + 1 + 16 + 4 + 4 || need(w, size))
         return -1;
     uint32_t numfree = otpc__get_u32(w->p + 4 + 1 + 16 + 4);
-    walk_t inner = {w->p + 29, size - 29, 0, w->depth + 1};
+    walk_t inner = {w->p + 29, size - 29, 0, w->depth + 1, w->x};
     if (inner.depth > MAX_FUN_DEPTH)
         return -1;
+    if (w->x && w->x->seen) {
+        w->x->rc = OTPC_ESTATE;
+        return -1;
+    }
+    copy_t *x = w->x && w->x->out ? w->x : NULL;
+    size_t at = 0; /* where the output's Size is */
+    if (x) {
+        if (flush(x, w->p))
+            return -1;
+        at = x->out->len;
+    }
     /* module, old index, old uniq, pid, then the free variables. */
     if (add_todo(&inner, 4ULL + numfree))
         return -1;
     while (inner.todo) {
         size_t used;
         inner.todo--;
-        if (walk(inner.p, inner.left, inner.depth, &used))
+        if (walk(inner.p, inner.left, inner.depth, inner.x, &used))
             return -1;
         adv(&inner, used);
         if (inner.todo > inner.left)
@@ -108,6 +200,11 @@ static int skip_new_fun(walk_t *w)
     if (inner.left != 0)
         return -1;
     adv(w, size);
+    if (x) { /* its atoms may have changed size */
+        if (flush(x, w->p) || x->out->len - at > UINT32_MAX)
+            return -1;
+        otpc__put_u32(x->out->data + at, (uint32_t)(x->out->len - at));
+    }
     return 0;
 }
 
@@ -122,6 +219,7 @@ static int step(walk_t *w)
     case ERL_ATOM_UTF8_EXT:
     case ERL_SMALL_ATOM_EXT:
     case ERL_SMALL_ATOM_UTF8_EXT:
+    case OTPC__ATOM_CACHE_REF:
         return skip_atom(w);
     default:
         break;
@@ -217,14 +315,14 @@ static int step(walk_t *w)
     case ERL_NEW_FUN_EXT:
         return skip_new_fun(w);
     default:
-        /* ATOM_CACHE_REF, compressed, LOCAL_EXT, old FUN_EXT: never on our links. */
+        /* compressed, LOCAL_EXT, old FUN_EXT: never on our links. */
         return -1;
     }
 }
 
-static int walk(const char *buf, size_t len, unsigned depth, size_t *used)
+static int walk(const char *buf, size_t len, unsigned depth, copy_t *x, size_t *used)
 {
-    walk_t w = {buf, len, 1, depth};
+    walk_t w = {buf, len, 1, depth, x};
     while (w.todo) {
         w.todo--;
         if (step(&w))
@@ -236,7 +334,34 @@ static int walk(const char *buf, size_t len, unsigned depth, size_t *used)
 
 int otpc__term_skip(const char *buf, size_t len, size_t *used)
 {
-    return walk(buf, len, 0, used);
+    return walk(buf, len, 0, NULL, used);
+}
+
+int otpc__term_skip_refs(const char *buf, size_t len, unsigned refs, size_t *used)
+{
+    copy_t x = {.refs = refs};
+    return walk(buf, len, 0, &x, used);
+}
+
+int otpc__term_find_refs(const char *buf, size_t len, unsigned refs,
+                         void (*seen)(void *ctx, const char *at), void *ctx, size_t *used)
+{
+    copy_t x = {.ctx = ctx, .refs = refs, .seen = seen};
+    if (walk(buf, len, 0, &x, used))
+        return x.rc ? x.rc : OTPC_EBADARG;
+    return 0;
+}
+
+int otpc__term_copy(const char *buf, size_t len, unsigned refs, otpc__term_atom_fn fn, void *ctx,
+                    otpc__buf_t *out, size_t max, size_t *used)
+{
+    copy_t x = {out, max, buf, fn, ctx, refs, 0, NULL};
+    size_t start = out->len;
+    if (start > max || walk(buf, len, 0, &x, used) || flush(&x, buf + *used)) {
+        out->len = start;
+        return x.rc ? x.rc : OTPC_EBADARG;
+    }
+    return 0;
 }
 
 int otpc__term_skip_versioned(const char *buf, size_t len, size_t *used)
@@ -292,4 +417,25 @@ size_t otpc__utf8_put(uint32_t cp, char *out)
     out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
     out[3] = (char)(0x80 | (cp & 0x3f));
     return 4;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..left), or 0 (overlong, a surrogate, past
+ * U+10FFFF, cut short). */
+size_t otpc__utf8_seq(const unsigned char *s, size_t left)
+{
+    unsigned char b = s[0];
+    size_t n = b < 0x80                 ? 1
+               : b >= 0xC2 && b <= 0xDF ? 2
+               : b >= 0xE0 && b <= 0xEF ? 3
+               : b >= 0xF0 && b <= 0xF4 ? 4
+                                        : 0;
+    if (n == 0 || n > left)
+        return 0;
+    for (size_t k = 1; k < n; k++)
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+    if ((b == 0xE0 && s[1] < 0xA0) || (b == 0xED && s[1] >= 0xA0) || (b == 0xF0 && s[1] < 0x90) ||
+        (b == 0xF4 && s[1] >= 0x90))
+        return 0;
+    return n;
 }

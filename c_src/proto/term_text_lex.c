@@ -88,34 +88,13 @@ int otpc__tt_says_utf8(const unsigned char *s, size_t len)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..left), or 0 (overlong, a surrogate, past
- * U+10FFFF, cut short). */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-    unsigned char b = s[0];
-    size_t n = b < 0x80                 ? 1
-               : b >= 0xC2 && b <= 0xDF ? 2
-               : b >= 0xE0 && b <= 0xEF ? 3
-               : b >= 0xF0 && b <= 0xF4 ? 4
-                                        : 0;
-    if (n == 0 || n > left)
-        return 0;
-    for (size_t k = 1; k < n; k++)
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;
-    if ((b == 0xE0 && s[1] < 0xA0) || (b == 0xED && s[1] >= 0xA0) || (b == 0xF0 && s[1] < 0x90) ||
-        (b == 0xF4 && s[1] >= 0x90))
-        return 0;
-    return n;
-}
-
 /* The whole text is valid UTF-8 (OTP converts it whole before scanning), or the line of
  * the first bad byte is reported. */
 int otpc__tt_check_utf8(otpc__tt_lex_t *c)
 {
     unsigned line = 1;
     for (size_t i = 0; i < c->r.len;) {
-        size_t n = utf8_seq(c->r.s + i, c->r.len - i);
+        size_t n = otpc__utf8_seq(c->r.s + i, c->r.len - i);
         if (n == 0)
             return otpc__tt_fail(c, line, "invalid UTF-8 (the file says coding: utf-8)");
         if (c->r.s[i] == '\n')
