@@ -16,7 +16,9 @@
          alive_without_cookie_keeps_connection/1, alive_with_cookie_replaces/1,
          handshake_cap/1, oversized_handshake_message/1,
          altact_reply_forms/1, altact_forms_accepted/1, altact_malformed/1,
-         fragments_accepted/1, fragments_malformed/1, fragments_over_max_message/1]).
+         fragments_accepted/1, fragments_malformed/1, fragments_over_max_message/1,
+         atom_cache_accepted/1, atom_cache_malformed/1]).
+-export([log/2]).
 
 %% Flags a raw client announces: OTP 25 + 26 mandatory, DIST_MONITOR, MONITOR_NAME.
 -define(FLAGS, (16#4 bor 16#8 bor 16#10 bor 16#20 bor 16#80 bor 16#100 bor 16#200
@@ -26,6 +28,8 @@
 -define(ALIAS, (16#8 bsl 32)).
 -define(ALTACT_SIG, (16#20 bsl 32)).
 -define(FRAGMENTS, 16#800000).
+-define(ATOM_CACHE, 16#2000). % DIST_HDR_ATOM_CACHE
+-define(LOG_HANDLER, otpc_badinput_log).
 %% ALTACT_SIG_SEND's flag bits (ERTS dist.h, ERTS_DOP_ALTACT_SIG_FLG_*)
 -define(A_PRIO, 1).
 -define(A_TOKEN, 2).
@@ -41,7 +45,8 @@ all() ->
      alive_without_cookie_keeps_connection, alive_with_cookie_replaces,
      handshake_cap, oversized_handshake_message,
      altact_reply_forms, altact_forms_accepted, altact_malformed,
-     fragments_accepted, fragments_malformed, fragments_over_max_message].
+     fragments_accepted, fragments_malformed, fragments_over_max_message,
+     atom_cache_accepted, atom_cache_malformed].
 
 init_per_suite(Config) ->
     otpc_ct_node:init_per_suite(Config).
@@ -62,6 +67,7 @@ init_per_testcase(Case, Config) ->
     [{cnode, Node} | Config].
 
 end_per_testcase(_Case, Config) ->
+    _ = logger:remove_handler(?LOG_HANDLER),
     otpc:stop_node(?config(cnode, Config)),
     ok.
 
@@ -428,6 +434,221 @@ fragments_over_max_message(Config) ->
     _ = gen_tcp:send(Sock, frag_cont(2, 1, O3)),
     closed = wait_closed(Sock),
     node_still_fine(Config).
+
+%% With DIST_HDR_ATOM_CACHE agreed, headers carry atom cache references both ways. The
+%% node takes new entries in every segment, references to them in any order, a
+%% fragmented message whose first fragment's references name an entry that a whole
+%% message between its fragments sets to another atom (each message keeps its own),
+%% and answers with references of its own: new entries the first time, references
+%% only when the same atoms come again.
+atom_cache_accepted(Config) ->
+    Name = <<"raw_cache@nohost">>,
+    {Sock, NodeFlags} = connect_raw_flags(Config, ?FLAGS bor ?FRAGMENTS bor ?ATOM_CACHE, Name),
+    ?assertEqual(?ATOM_CACHE, NodeFlags band ?ATOM_CACHE),
+    Me = raw_pid(Name, 1),
+    Ctl = {6, Me, '', otpc_probe},
+    Atoms = ['', otpc_probe, echo, hello, binary_to_atom(Name)],
+    Ixs = [16#000, 16#101, 16#342, 16#7ff, 16#123],
+    New = hdr_refs([{new, Ix, A} || {Ix, A} <- lists:zip(Ixs, Atoms)]),
+    Body = refs_body([Ctl, {echo, Me, hello}], Atoms),
+    ok = gen_tcp:send(Sock, <<131, 68, New/binary, Body/binary>>),
+    {{2, '', Me}, {echo, P, hello}, New1, C1} = recv_cached(Sock, #{}),
+    ?assertEqual(4, New1), % my node's name, echo, its node's name, hello
+    Order = lists:reverse(lists:zip(Ixs, Atoms)),
+    Old = hdr_refs([{old, Ix} || {Ix, _} <- Order]),
+    Body2 = refs_body([Ctl, {echo, Me, hello}], [A || {_, A} <- Order]),
+    ok = gen_tcp:send(Sock, <<131, 68, Old/binary, Body2/binary>>),
+    {{2, '', Me}, {echo, P, hello}, 0, C2} = recv_cached(Sock, C1),
+    %% 16#7ff (hello's) names frag_atom for the sequence, other_atom for the message
+    %% between its fragments
+    Olds = [{old, 16#101}, {old, 16#342}, {old, 16#000}, {old, 16#123}],
+    Rest = [otpc_probe, echo, '', binary_to_atom(Name)],
+    SeqBody = refs_body([Ctl, {echo, Me, frag_atom}], [frag_atom | Rest]),
+    CtlSize = byte_size(refs_body([Ctl], [frag_atom | Rest])),
+    {F1, F2} = split_binary(SeqBody, CtlSize + 3),
+    SeqRefs = hdr_refs([{new, 16#7ff, frag_atom} | Olds]),
+    ok = gen_tcp:send(Sock, <<131, 69, 9:64, 2:64, SeqRefs/binary, F1/binary>>),
+    Between = hdr_refs([{new, 16#7ff, other_atom} | Olds]),
+    BetweenBody = refs_body([Ctl, {echo, Me, other_atom}], [other_atom | Rest]),
+    ok = gen_tcp:send(Sock, <<131, 68, Between/binary, BetweenBody/binary>>),
+    ok = gen_tcp:send(Sock, frag_cont(9, 1, F2)),
+    {{2, '', Me}, {echo, P, other_atom}, _, C3} = recv_cached(Sock, C2),
+    {{2, '', Me}, {echo, P, frag_atom}, _, _} = recv_cached(Sock, C3),
+    node_still_fine(Config).
+
+%% A malformed atom cache header or reference closes only that connection, and the
+%% node logs why: a reference to an entry never set, an ATOM_CACHE_REF beyond the
+%% header's references (in the control message, in the payload), a header cut short
+%% (whole and in a first fragment), an entry's text that is not UTF-8.
+atom_cache_malformed(Config) ->
+    Node = ?config(cnode, Config),
+    add_log_handler(),
+    Name = <<"raw_cache@nohost">>,
+    Me = raw_pid(Name, 1),
+    Ctl = {6, Me, '', otpc_probe},
+    One = hdr_refs([{new, 16#10, ''}]),
+    Cases =
+        [{never_set, <<131, 68, (hdr_refs([{old, 16#055}]))/binary,
+                       (refs_body([Ctl, {echo, Me, x}], ['']))/binary>>,
+          <<"reference to an atom cache entry never set">>},
+         {ref_beyond_header, <<131, 68, One/binary,
+                               (refs_body([Ctl, {echo, Me, x}], ['', otpc_probe]))/binary>>,
+          <<"malformed control message term">>},
+         {ref_beyond_header_payload,
+          <<131, 68, One/binary, (refs_body([Ctl], ['']))/binary,
+            (refs_body([{echo, Me, x}], [a, b, echo]))/binary>>,
+          <<"malformed payload term">>},
+         {truncated, <<131, 68, 2, 16#88, 0>>, <<"truncated atom cache references">>},
+         {truncated_first_fragment, <<131, 69, 5:64, 2:64, 1, 16#08>>,
+          <<"truncated atom cache references">>},
+         {not_utf8, <<131, 68, 1, 16#08, 0, 1, 255, (refs_body([Ctl], ['']))/binary>>,
+          <<"atom cache entry not UTF-8">>}],
+    lists:foreach(
+      fun({Why, Packet, Reason}) ->
+              ct:log("~p", [Why]),
+              Own = <<"raw_", (atom_to_binary(Why))/binary, "@nohost">>,
+              {Sock, _} = connect_raw_flags(Config, ?FLAGS bor ?FRAGMENTS bor ?ATOM_CACHE, Own),
+              ok = gen_tcp:send(Sock, Packet),
+              closed = wait_closed(Sock),
+              wait_log(Node, <<"malformed packet from ", Own/binary, ": ", Reason/binary>>),
+              node_still_fine(Config)
+      end, Cases).
+
+%% The references section of a header: N, the flags, then each reference
+%% ({new, Index, Atom} or {old, Index}); no LongAtoms.
+hdr_refs(Refs) ->
+    Halves = [case R of
+                  {new, Ix, _} -> 8 bor (Ix bsr 8);
+                  {old, Ix} -> Ix bsr 8
+              end || R <- Refs] ++ [0],
+    Entries = << <<(case R of
+                        {new, Ix, A} ->
+                            T = atom_to_binary(A),
+                            <<(Ix band 255), (byte_size(T)), T/binary>>;
+                        {old, Ix} ->
+                            <<(Ix band 255)>>
+                    end)/binary>> || R <- Refs >>,
+    <<(length(Refs)), (flag_bytes(Halves))/binary, Entries/binary>>.
+
+flag_bytes([Lo, Hi | Rest]) -> <<Hi:4, Lo:4, (flag_bytes(Rest))/binary>>;
+flag_bytes([Lo]) -> <<0:4, Lo:4>>;
+flag_bytes([]) -> <<>>.
+
+%% Terms as they follow a header with references: unversioned, each atom of Atoms
+%% written as ATOM_CACHE_REF with its position in the list.
+refs_body(Terms, Atoms) ->
+    iolist_to_binary([refs_term(T, Atoms) || T <- Terms]).
+
+refs_term(Term, Atoms) ->
+    <<131, Bin/binary>> = term_to_binary(Term, [{minor_version, 2}]),
+    {_, Out} = lists:foldl(
+                 fun(A, {I, Acc}) ->
+                         T = atom_to_binary(A),
+                         {I + 1, binary:replace(Acc, <<119, (byte_size(T)), T/binary>>,
+                                                <<82, I>>, [global])}
+                 end, {0, Bin}, Atoms),
+    Out.
+
+%% The next message from the node to a raw peer with the atom cache agreed, its
+%% references resolved with Cache (the node's entries as this side saw them):
+%% {Ctl, Payload, how many new entries its header set, Cache after it}.
+recv_cached(Sock, Cache) ->
+    case gen_tcp:recv(Sock, 0, 10000) of
+        {ok, <<>>} ->
+            recv_cached(Sock, Cache);
+        {ok, <<131, 68, N, Rest/binary>>} ->
+            {Atoms, New, Cache1, Terms} = read_refs(N, Rest, Cache),
+            Used = term_size(Terms),
+            <<C:Used/binary, P/binary>> = Terms,
+            Tab = list_to_tuple(Atoms),
+            {erts_debug:dist_ext_to_term(Tab, <<131, C/binary>>),
+             erts_debug:dist_ext_to_term(Tab, <<131, P/binary>>), New, Cache1};
+        Other ->
+            ct:fail({no_hdr_packet, Other})
+    end.
+
+read_refs(0, Rest, Cache) ->
+    {[], 0, Cache, Rest};
+read_refs(N, Rest, Cache) ->
+    FB = N div 2 + 1,
+    <<Flags:FB/binary, Entries/binary>> = Rest,
+    Halves = halves(Flags),
+    Long = lists:nth(N + 1, Halves) band 1 =:= 1,
+    read_entries(lists:sublist(Halves, N), Long, Entries, Cache, [], 0).
+
+halves(<<Hi:4, Lo:4, Rest/binary>>) -> [Lo, Hi | halves(Rest)];
+halves(<<>>) -> [].
+
+read_entries([], _Long, Rest, Cache, Acc, New) ->
+    {lists:reverse(Acc), New, Cache, Rest};
+read_entries([F | Fs], Long, <<Lo, Rest/binary>>, Cache, Acc, New) ->
+    Ix = (F band 7) bsl 8 bor Lo,
+    case F band 8 of
+        8 ->
+            {Len, Rest1} = case Long of
+                               true -> <<L:16, R/binary>> = Rest, {L, R};
+                               false -> <<L, R/binary>> = Rest, {L, R}
+                           end,
+            <<Text:Len/binary, Rest2/binary>> = Rest1,
+            A = binary_to_atom(Text),
+            read_entries(Fs, Long, Rest2, Cache#{Ix => A}, [A | Acc], New + 1);
+        0 ->
+            read_entries(Fs, Long, Rest, Cache, [maps:get(Ix, Cache) | Acc], New)
+    end.
+
+%% The size of the (unversioned) term at the head of Bin, references allowed: the
+%% tags the node sends here.
+term_size(Bin) ->
+    term_size(1, Bin, 0).
+
+term_size(0, _Bin, Used) ->
+    Used;
+term_size(N, <<Tag, Rest/binary>>, Used) ->
+    {Own, More} = tag_size(Tag, Rest),
+    <<_:Own/binary, Next/binary>> = Rest,
+    term_size(N - 1 + More, Next, Used + 1 + Own).
+
+tag_size(97, _) -> {1, 0};
+tag_size(98, _) -> {4, 0};
+tag_size(82, _) -> {1, 0};
+tag_size(119, <<L, _/binary>>) -> {1 + L, 0};
+tag_size(118, <<L:16, _/binary>>) -> {2 + L, 0};
+tag_size(106, _) -> {0, 0};
+tag_size(104, <<A, _/binary>>) -> {1, A};
+tag_size(108, <<L:32, _/binary>>) -> {4, L + 1};
+tag_size(107, <<L:16, _/binary>>) -> {2 + L, 0};
+tag_size(109, <<L:32, _/binary>>) -> {4 + L, 0};
+tag_size(88, Rest) -> {atom_size(Rest) + 12, 0};
+tag_size(90, <<N:16, Rest/binary>>) -> {2 + atom_size(Rest) + 4 + 4 * N, 0}.
+
+atom_size(<<82, _, _/binary>>) -> 2;
+atom_size(<<119, L, _/binary>>) -> 2 + L;
+atom_size(<<118, L:16, _/binary>>) -> 3 + L.
+
+%% The node's log lines, as logger events sent to this process.
+-spec log(logger:log_event(), logger:handler_config()) -> ok.
+log(Event, #{config := #{pid := Pid}}) ->
+    Pid ! {otpc_log, Event},
+    ok.
+
+add_log_handler() ->
+    ok = logger:add_handler(?LOG_HANDLER, ?MODULE,
+                            #{level => all, config => #{pid => self()},
+                              filter_default => stop,
+                              filters => [{otpc, {fun logger_filters:domain/2,
+                                                  {log, sub, [otpc]}}}]}).
+
+%% Waits for the node's log line that holds Text.
+wait_log(Node, Text) ->
+    receive
+        {otpc_log, #{msg := {"~ts: ~ts", [Node, Line]}}} when is_binary(Line) ->
+            case binary:match(Line, Text) of
+                nomatch -> wait_log(Node, Text);
+                _ -> ok
+            end
+    after 5000 ->
+        ct:fail({no_log_line, Node, Text})
+    end.
 
 %% What follows a distribution header: the terms without their version bytes.
 frag_body(Ctl, Payload) ->

@@ -22,6 +22,8 @@ static void dist_free(otpc_node_t *n, void *state)
     otpc__peers_free(n);
     otpc__dstats_free(n);
     ei_x_free(&d->ctl);
+    otpc__buf_free(&d->acterms);
+    otpc__buf_free(&d->acpay);
     free(d);
 }
 

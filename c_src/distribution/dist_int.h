@@ -26,6 +26,7 @@ typedef struct otpc__ostream {
 } otpc__ostream_t;
 
 struct otpc__frag_tab;
+struct otpc__acout;
 
 typedef struct otpc__peer {
     otpc_node_t *n;
@@ -41,10 +42,13 @@ typedef struct otpc__peer {
     int naps_in_window;
     uint64_t flags;
     otpc__vec_t waiters; /* of otpc_pid_t: processes parked until this peer drains */
-    /* fragments agreed (DFLAG_FRAGMENTS both ways, known at OTPC__EV_UP): every packet
-     * has a distribution header (proto/frag.h) */
-    int fragments;
-    struct otpc__frag_tab *frags_in; /* messages being reassembled; NULL until one is */
+    /* What the handshake agreed (known at OTPC__EV_UP): with FRAGMENTS or
+     * DIST_HDR_ATOM_CACHE (`dh`: OTPC__DH_* bits) every packet both ways has a
+     * distribution header (proto/frag.h); `fragments`: large messages go as fragments */
+    int headers, fragments;
+    unsigned dh;
+    struct otpc__frag_tab *frags_in; /* headers in: reassembly, atom cache; NULL until used */
+    struct otpc__acout *acout;       /* the atom cache out, with DIST_HDR_ATOM_CACHE */
     otpc__ostream_t **streams;       /* ostream.h: senders with large messages out */
     uint32_t nstreams, streams_cap;
     uint32_t rr;       /* the stream whose turn it is */
@@ -63,6 +67,7 @@ typedef struct {
     otpc__peer_t **peers; /* by atom id */
     uint32_t peers_cap;
     ei_x_buff ctl;                           /* dsig.c: the control message under construction */
+    otpc__buf_t acterms, acpay;              /* peer.c: a frame's terms with cache references */
     otpc__tls_conf_t tls_server, tls_client; /* TLS distribution: the I/O thread's */
     uv_idle_t emit_idle;                     /* a turn soon while streams can move on (ostream.h) */
     int emit_idle_init;

@@ -28,8 +28,10 @@
 #include "distribution/dsig.h"
 #include "distribution/dstats.h"
 #include "distribution/ostream.h"
+#include "proto/atomcache.h"
 #include "proto/flags.h"
 #include "proto/frag.h"
+#include "proto/term.h"
 #include "util/log.h"
 
 #define PASS_THROUGH 'p'
@@ -248,6 +250,7 @@ static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
         otpc__frag_free(p->frags_in); /* partial messages go with the connection */
         free(p->frags_in);
     }
+    free(p->acout);
     stop_reading(p);
     otpc__ep_free(p->ep); /* the fd is the I/O thread's: it stays open */
     D->peers[p->node] = NULL;
@@ -256,12 +259,12 @@ static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
     free(p);
 }
 
-/* The message's pieces as they follow the header: with fragments agreed the terms lose
+/* The message's pieces as they follow the header: with headers agreed the terms lose
  * their version bytes (proto/frag.h), else they keep them after 'p'. */
 static size_t pieces(const otpc__peer_t *p, const ei_x_buff *ctl, const char *payload, size_t plen,
                      const char *tail, size_t tlen, otpc__osrc_t *src)
 {
-    int strip = p->fragments;
+    int strip = p->headers;
     src->seg[0] = ctl->buff + strip;
     src->len[0] = (size_t)ctl->index - (size_t)strip;
     src->seg[1] = payload + (plen ? strip : 0);
@@ -269,6 +272,53 @@ static size_t pieces(const otpc__peer_t *p, const ei_x_buff *ctl, const char *pa
     src->seg[2] = tail;
     src->len[2] = tlen;
     return src->len[0] + src->len[1] + src->len[2];
+}
+
+/* One term of a frame copied into t with the atoms the cache takes as references. */
+static int cache_term(otpc__acout_t *c, const char *term, size_t len, otpc__buf_t *t)
+{
+    size_t used;
+    if (otpc__term_copy(term, len, 0, otpc__acout_compress, c, t, SIZE_MAX, &used) || used != len)
+        return -1;
+    return 0;
+}
+
+/* With the atom cache agreed, a frame going straight to the output (so the peer reads
+ * its header in the order the cache was updated in): its terms with references to the
+ * cache, behind a header that carries them (proto/atomcache.h). 0 when it is in `out`;
+ * -1 when not (out of memory, or a term the walker refuses), the cache as it was. */
+static int put_cached(otpc__peer_t *p, const otpc__osrc_t *src, otpc__buf_t *out)
+{
+    otpc__dist_t *D = otpc__dist(p->n);
+    otpc__acout_t *c = p->acout;
+    otpc__buf_t *t = &D->acterms;
+    const char *pay = src->seg[1];
+    size_t plen = src->len[1] + src->len[2];
+    if (src->len[2]) { /* the payload in two pieces: joined first */
+        D->acpay.len = 0;
+        if (otpc__buf_append(&D->acpay, src->seg[1], src->len[1]) ||
+            otpc__buf_append(&D->acpay, src->seg[2], src->len[2]))
+            return -1;
+        pay = D->acpay.data;
+    }
+    t->len = 0;
+    otpc__acout_begin(c);
+    if (cache_term(c, src->seg[0], src->len[0], t) || (plen && cache_term(c, pay, plen, t)))
+        goto fail;
+    size_t hl = 2 + otpc__acout_hdr_len(c), len = hl + t->len;
+    if (otpc__buf_reserve(out, 4 + len))
+        goto fail;
+    char *w = out->data + out->len;
+    otpc__put_u32(w, (uint32_t)len);
+    w[4] = (char)ERL_VERSION_MAGIC;
+    w[5] = OTPC__DHDR_NORMAL;
+    otpc__acout_hdr_put(c, w + 6);
+    memcpy(w + 4 + hl, t->data, t->len);
+    out->len += 4 + len;
+    return 0;
+fail:
+    otpc__acout_abort(c);
+    return -1;
 }
 
 int otpc__peer_send(otpc_node_t *n, uint32_t node, const otpc_pid_t *from, const ei_x_buff *ctl,
@@ -283,7 +333,7 @@ int otpc__peer_send(otpc_node_t *n, uint32_t node, const otpc_pid_t *from, const
     otpc__osrc_t src;
     size_t body = pieces(p, ctl, payload, plen, tail, tlen, &src);
     char hdr[OTPC__DHDR_NORMAL_LEN] = {PASS_THROUGH};
-    size_t hlen = p->fragments ? otpc__dhdr_put_normal(hdr) : 1;
+    size_t hlen = p->headers ? otpc__dhdr_put_normal(hdr) : 1;
     size_t len = hlen + body;
     if (len > UINT32_MAX)
         return OTPC_ETOOBIG;
@@ -295,14 +345,16 @@ int otpc__peer_send(otpc_node_t *n, uint32_t node, const otpc_pid_t *from, const
         return rc;
     }
     otpc__buf_t *out = otpc__ep_out(p->ep);
-    if (otpc__buf_reserve(out, 4 + len))
-        return OTPC_ENOMEM;
-    char len4[4];
-    otpc__put_u32(len4, (uint32_t)len);
-    otpc__buf_append(out, len4, 4);
-    otpc__buf_append(out, hdr, hlen);
-    for (int i = 0; i < 3; i++)
-        otpc__buf_append(out, src.seg[i], src.len[i]);
+    if (!p->acout || len > OTPC__FRAG_SIZE || put_cached(p, &src, out)) {
+        if (otpc__buf_reserve(out, 4 + len))
+            return OTPC_ENOMEM;
+        char len4[4];
+        otpc__put_u32(len4, (uint32_t)len);
+        otpc__buf_append(out, len4, 4);
+        otpc__buf_append(out, hdr, hlen);
+        for (int i = 0; i < 3; i++)
+            otpc__buf_append(out, src.seg[i], src.len[i]);
+    }
     mark_dirty(p);
     if (backlog(p) >= n->opts.busy_limit)
         park(n, p);
@@ -327,18 +379,19 @@ static int flushed(void *ctx)
     return pump(p->n, p); /* nonzero: flushed again after the next turn */
 }
 
-/* With fragments agreed: the packet's distribution header (proto/frag.h). A whole
- * message is rewritten in place into the pass-through form (the packet lies in the
- * endpoint's framer buffer, ours to write during the call: peers read into it); a
- * fragment joins its sequence. 1 with *msg, *mlen set when a whole message is there, 0
- * when the fragment was kept, -1 with *why when the packet is malformed. */
+/* With headers agreed: the packet's distribution header (proto/frag.h). A whole message
+ * without atom cache references is rewritten in place into the pass-through form (the
+ * packet lies in the endpoint's framer buffer, ours to write during the call: peers
+ * read into it); one with references is written out by the table; a fragment joins its
+ * sequence. 1 with *msg, *mlen set when a whole message is there, 0 when the fragment
+ * was kept, -1 with *why when the packet is malformed. */
 static int unwrap(otpc__peer_t *p, char *data, size_t len, const char **msg, size_t *mlen,
                   const char **why)
 {
     otpc__dhdr_t h;
-    if (otpc__dhdr_parse(data, len, &h, why))
+    if (otpc__dhdr_parse(data, len, p->dh, &h, why))
         return -1;
-    if (h.kind == OTPC__DHDR_NORMAL) {
+    if (h.kind == OTPC__DHDR_NORMAL && !h.nrefs) {
         *msg = data;
         return otpc__dhdr_to_pass(data, len, mlen, why) ? -1 : 1;
     }
@@ -349,7 +402,9 @@ static int unwrap(otpc__peer_t *p, char *data, size_t len, const char **msg, siz
         }
         otpc__frag_init(p->frags_in, p->n->opts.max_message);
     }
-    int rc = otpc__frag_add(p->frags_in, &h, data, len, msg, mlen, why);
+    int rc = h.kind == OTPC__DHDR_NORMAL
+                 ? otpc__frag_whole(p->frags_in, &h, data, len, msg, mlen, why)
+                 : otpc__frag_add(p->frags_in, &h, data, len, msg, mlen, why);
     if (rc == OTPC_ENOMEM)
         *why = "out of memory reassembling a message";
     return rc < 0 ? -1 : rc;
@@ -365,7 +420,7 @@ static int on_packet(void *ctx, const char *data, size_t len)
     const char *why = NULL;
     if (!len)
         return 0;
-    if (p->fragments) {
+    if (p->headers) {
         int rc = unwrap(p, (char *)data, len, &data, &len, &why);
         if (rc == 0)
             return 0;
@@ -529,8 +584,8 @@ static void start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, siz
 static void release(otpc_node_t *n, otpc__conn_t *conn);
 
 /* Frames queued before the handshake are in the pass-through form (valid whatever the
- * peer announces); with fragments agreed each gets the normal distribution header
- * instead. They stay whole: the senders they came from are not known any more, and
+ * peer announces); with headers agreed each gets the normal distribution header
+ * (without atom cache references) instead. They stay whole: the senders they came from are not known any more, and
  * cutting them now could let a later frame of one of them overtake. */
 static int to_header_form(otpc__buf_t *out)
 {
@@ -557,6 +612,20 @@ static int to_header_form(otpc__buf_t *out)
     return 0;
 }
 
+/* What the connection's flags agreed: distribution headers, fragments, the atom cache
+ * (a fresh one each way: the peer's starts empty too). Without memory for the cache out
+ * the node sends headers without references, which is always valid. */
+static void agree(otpc__peer_t *p, uint64_t flags)
+{
+    uint64_t both = flags & OTPC__DF_OURS;
+    p->fragments = (both & OTPC__DF_FRAGMENTS) != 0;
+    p->dh = (p->fragments ? OTPC__DH_FRAGMENTS : 0) |
+            (both & OTPC__DF_DIST_HDR_ATOM_CACHE ? OTPC__DH_CACHE : 0);
+    p->headers = p->dh != 0;
+    free(p->acout);
+    p->acout = p->dh & OTPC__DH_CACHE ? calloc(1, sizeof *p->acout) : NULL;
+}
+
 void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data, size_t len)
 {
     const char *name = otpc__conn_peer(conn);
@@ -572,12 +641,17 @@ void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const cha
         stop_reading(p);
         release(n, p->conn);
         otpc__conn_unref(p->conn);
+        if (p->frags_in) { /* its atom cache was the old connection's */
+            otpc__frag_free(p->frags_in);
+            free(p->frags_in);
+            p->frags_in = NULL;
+        }
     }
     p->conn = conn;
     p->flags = flags;
-    p->fragments = (flags & OTPC__DF_OURS & OTPC__DF_FRAGMENTS) != 0;
+    agree(p, flags);
     otpc__dsig_peer_up(flags, otpc__ep_out(p->ep));
-    if (p->fragments && to_header_form(otpc__ep_out(p->ep)))
+    if (p->headers && to_header_form(otpc__ep_out(p->ep)))
         otpc__peer_close(n, p, "out of memory");
     mark_dirty(p);
     size_t name_len = strnlen(data, len);

@@ -1,15 +1,19 @@
 /*
  * libFuzzer target over everything otpc parses from a peer before trusting it: the
  * control-message decoder (the input as one packet), the distribution header of a
- * connection with fragments agreed (the input as one packet: proto/frag.h), the term
- * walker (the input as one versioned term) and both roles of the handshake (the input
- * cut into 2-byte-length frames, fed until the handshake fails or finishes).
+ * connection with headers agreed (the input as one packet: proto/frag.h), with its atom
+ * cache references (proto/atomcache.h), the term walker (the input as one versioned
+ * term) and both roles of the handshake (the input cut into 2-byte-length frames, fed
+ * until the handshake fails or finishes).
  *
  * Every input and every handshake message is a guarded copy (fuzz.h). Beyond "no
  * crash", the target traps when a documented invariant breaks: a refusal without a
  * reason, a decoded span outside the packet or not exactly one term, a handshake that
  * failed without its error text, a walked term that ei reads beyond, a whole message
- * whose header form and pass-through form do not convert into each other exactly.
+ * whose header form and pass-through form do not convert into each other exactly, a
+ * message with references written out with a tag 82 left or past its bound, a message
+ * that does not come back byte for byte through the cache out, the header it writes
+ * and a fresh table (twice: new entries, then references to them).
  *
  *   make -C c_src fuzz
  *   c_src/build-fuzz/fuzz_dist -max_total_time=60 SCRATCH_DIR c_src/fuzz/corpus/dist
@@ -18,6 +22,7 @@
 
 #include <ei.h>
 
+#include "proto/atomcache.h"
 #include "proto/ctrl.h"
 #include "proto/flags.h"
 #include "proto/frag.h"
@@ -75,13 +80,98 @@ static void fuzz_ctrl(const char *d, size_t n)
     }
 }
 
-/* ---- distribution headers (fragments agreed) ------------------------------------------ */
+/* ---- distribution headers (headers agreed) -------------------------------------------- */
+
+#define ALL (OTPC__DH_FRAGMENTS | OTPC__DH_CACHE)
+
+static otpc__frag_tab_t g_tab, g_back;
+static otpc__acout_t g_out;
+static otpc__buf_t g_terms, g_pkt;
+
+/* A message in pass-through form with no references ('p' 131 Ctl [131 Payload]), each
+ * term one the walker takes: through a fresh cache out, the header it writes and a
+ * fresh table, it comes back as the same bytes; the second time its atoms are
+ * references to the entries the first time set. */
+static void round_trip(const char *pass, size_t plen)
+{
+    size_t ctl, pay = 0;
+    if (plen < 2 || pass[0] != 'p' || otpc__term_skip_versioned(pass + 1, plen - 1, &ctl))
+        return;
+    size_t rest = 1 + ctl;
+    if (rest < plen &&
+        ((unsigned char)pass[rest] != ERL_VERSION_MAGIC ||
+         otpc__term_skip(pass + rest + 1, plen - rest - 1, &pay) || pay != plen - rest - 1))
+        return;
+    memset(&g_out, 0, sizeof g_out);
+    otpc__frag_init(&g_back, plen);
+    for (int round = 0; round < 2; round++) {
+        size_t used;
+        g_terms.len = 0;
+        otpc__acout_begin(&g_out);
+        CHECK(otpc__term_copy(pass + 2, ctl - 1, 0, otpc__acout_compress, &g_out, &g_terms,
+                              SIZE_MAX, &used) == 0 &&
+              used == ctl - 1);
+        if (rest < plen)
+            CHECK(otpc__term_copy(pass + rest + 1, pay, 0, otpc__acout_compress, &g_out, &g_terms,
+                                  SIZE_MAX, &used) == 0 &&
+                  used == pay);
+        CHECK(g_terms.len <= plen);
+        size_t hl = otpc__acout_hdr_len(&g_out);
+        g_pkt.len = 0;
+        CHECK(otpc__buf_reserve(&g_pkt, 2 + hl + g_terms.len) == 0);
+        g_pkt.data[0] = (char)ERL_VERSION_MAGIC;
+        g_pkt.data[1] = OTPC__DHDR_NORMAL;
+        CHECK(otpc__acout_hdr_put(&g_out, g_pkt.data + 2) == hl);
+        memcpy(g_pkt.data + 2 + hl, g_terms.data, g_terms.len);
+        g_pkt.len = 2 + hl + g_terms.len;
+        char *pkt = (char *)guard_put(&g_hdr, g_pkt.data, g_pkt.len);
+        otpc__dhdr_t h;
+        const char *why = NULL, *m;
+        size_t mlen;
+        CHECK(otpc__dhdr_parse(pkt, g_pkt.len, ALL, &h, &why) == 0);
+        CHECK(h.kind == OTPC__DHDR_NORMAL && h.nrefs == g_out.n);
+        if (h.nrefs) {
+            CHECK(otpc__frag_whole(&g_back, &h, pkt, g_pkt.len, &m, &mlen, &why) == 1);
+        } else {
+            CHECK(otpc__dhdr_to_pass(pkt, g_pkt.len, &mlen, &why) == 0);
+            m = pkt;
+        }
+        CHECK(mlen == plen && memcmp(m, pass, plen) == 0);
+    }
+    otpc__frag_free(&g_back);
+}
+
+/* A whole message with references written out by a fresh table: what comes out is
+ * within the bound, has no reference left (the plain walker takes it) and goes round
+ * the cache out and back unchanged. */
+static void fuzz_refs(const otpc__dhdr_t *h, const char *d, size_t n)
+{
+    const char *why = NULL, *m;
+    size_t mlen, ctl, used;
+    otpc__frag_init(&g_tab, n);
+    int rc = otpc__frag_whole(&g_tab, h, d, n, &m, &mlen, &why);
+    if (rc != 1) {
+        CHECK(rc < 0 && why != NULL && why[0] != 0);
+    } else {
+        CHECK(mlen <= n + 3 && g_tab.done.cap <= n + 3);
+        CHECK(mlen >= 2 && m[0] == 'p');
+        CHECK(otpc__term_skip_versioned(m + 1, mlen - 1, &ctl) == 0);
+        if (1 + ctl < mlen)
+            CHECK(otpc__term_skip_versioned(m + 1 + ctl, mlen - 1 - ctl, &used) == 0 &&
+                  used == mlen - 1 - ctl);
+        char *copy = (char *)guard_put(&g_msg, m, mlen);
+        round_trip(copy, mlen);
+        fuzz_ctrl(copy, mlen);
+    }
+    otpc__frag_free(&g_tab);
+}
 
 /* The input as a packet with a distribution header: parsed (a refusal has a reason, a
  * fragment's ids are never 0), and a whole message rewritten into the pass-through form
  * in place (a guarded copy: peer.c rewrites the framer's buffer), which must convert back
- * to the very bytes it came from and then decode as fuzz_ctrl checks. The other way, a
- * pass-through packet converted to the header form comes back the same. */
+ * to the very bytes it came from and then decode as fuzz_ctrl checks, and go round the
+ * cache; one with references written out (fuzz_refs). The other way, a pass-through
+ * packet converted to the header form comes back the same. */
 static void fuzz_header(const char *d, size_t n)
 {
     static char conv[GUARD_CAP + 1];
@@ -90,10 +180,14 @@ static void fuzz_header(const char *d, size_t n)
     size_t plen;
     if (n == 0)
         return;
-    if (otpc__dhdr_parse(d, n, &h, &why) != 0) {
+    if (otpc__dhdr_parse(d, n, ALL, &h, &why) != 0) {
         CHECK(why != NULL && why[0] != 0);
     } else if (h.kind != OTPC__DHDR_NORMAL) {
         CHECK(h.frag > 0 && h.body <= n);
+    } else if (h.nrefs) {
+        CHECK(h.body <= n && otpc__dhdr_parse(d, n, OTPC__DH_FRAGMENTS, &h, &why) != 0);
+        CHECK(otpc__dhdr_parse(d, n, ALL, &h, &why) == 0);
+        fuzz_refs(&h, d, n);
     } else {
         char *pkt = (char *)guard_put(&g_hdr, d, n);
         if (otpc__dhdr_to_pass(pkt, n, &plen, &why) != 0) {
@@ -101,7 +195,9 @@ static void fuzz_header(const char *d, size_t n)
         } else {
             CHECK((plen == n || plen == n - 1) && pkt[0] == 'p');
             CHECK(otpc__dhdr_from_pass(pkt, plen, conv) == n && memcmp(conv, d, n) == 0);
-            fuzz_ctrl(guard_put(&g_msg, pkt, plen), plen);
+            const char *copy = guard_put(&g_msg, pkt, plen);
+            fuzz_ctrl(copy, plen);
+            round_trip(copy, plen);
         }
     }
     size_t hl = otpc__dhdr_from_pass(d, n, conv);

@@ -5,11 +5,13 @@
  * output is committed.
  *
  * Each seed is the target's header (limits and a cut plan, see each fuzz_*.c) and a
- * stream a peer could send: daemon frames and distribution packets encoded with ei,
+ * stream a peer could send: daemon frames and distribution packets encoded with ei
+ * (with the atom cache agreed, their atoms as references the cache out chose),
  * epmd's answers as the protocol documents them, TLS sessions recorded from an OpenSSL
  * client talking to the fuzzers' deterministic server (tls_fixture.h), and what an
  * OpenSSL server sent to the fuzzers' deterministic client (fuzz_tls's client mode),
- * each replayed once here to make sure it still ends as it should.
+ * each replayed once here to make sure it still ends as it should. The distribution
+ * packets (fuzz_framing's seeds, and what a TLS peer sends once up) are seeds_dist.c's.
  *
  *   build/fuzz_seeds DIR
  */
@@ -23,7 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "proto/frag.h"
+#include "fuzz/seeds.h"
 #include "transport/tls.h"
 #include "fuzz/tls_fixture.h"
 #include "otpc.h"
@@ -31,53 +33,51 @@
 
 static const char *root;
 
-static void die(const char *what)
+void seed_die(const char *what)
 {
     fprintf(stderr, "fuzz_seeds: %s\n", what);
     exit(1);
 }
 
-static void put(const char *target, const char *name, const otpc__buf_t *b)
+void seed_put(const char *target, const char *name, const otpc__buf_t *b)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", root, target);
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        die(path);
+        seed_die(path);
     snprintf(path, sizeof path, "%s/%s/%s", root, target, name);
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0)
-        die(path);
+        seed_die(path);
 }
 
-static void add(otpc__buf_t *b, const void *p, size_t n)
+void seed_add(otpc__buf_t *b, const void *p, size_t n)
 {
     if (otpc__buf_append(b, p, n))
-        die("out of memory");
+        seed_die("out of memory");
 }
 
-static void add_bytes(otpc__buf_t *b, size_t n, const unsigned char *p)
+void seed_add_bytes(otpc__buf_t *b, size_t n, const unsigned char *p)
 {
-    add(b, p, n);
+    seed_add(b, p, n);
 }
-#define ADD(b, ...) \
-    add_bytes(b, sizeof((const unsigned char[]){__VA_ARGS__}), (const unsigned char[]){__VA_ARGS__})
 
 /* A {packet, 4} frame holding x's bytes (with `prefix` before them, e.g. 'p'). */
-static void frame(otpc__buf_t *b, const char *prefix, const ei_x_buff *x)
+void seed_frame(otpc__buf_t *b, const char *prefix, const ei_x_buff *x)
 {
     char hdr[4];
     size_t plen = prefix ? strlen(prefix) : 0;
     otpc__put_u32(hdr, (uint32_t)(plen + (size_t)x->index));
-    add(b, hdr, 4);
+    seed_add(b, hdr, 4);
     if (plen)
-        add(b, prefix, plen);
-    add(b, x->buff, (size_t)x->index);
+        seed_add(b, prefix, plen);
+    seed_add(b, x->buff, (size_t)x->index);
 }
 
-static void x_new(ei_x_buff *x)
+void seed_x_new(ei_x_buff *x)
 {
     if (ei_x_new_with_version(x))
-        die("ei_x_new");
+        seed_die("ei_x_new");
 }
 
 /* ---- daemon frames (fuzz_reasm: max, stop_at, cut plan, stream) ------------------ */
@@ -85,14 +85,14 @@ static void x_new(ei_x_buff *x)
 static void daemon_stream(otpc__buf_t *s)
 {
     ei_x_buff x;
-    x_new(&x); /* {call, 1, pop} */
+    seed_x_new(&x); /* {call, 1, pop} */
     ei_x_encode_tuple_header(&x, 3);
     ei_x_encode_atom(&x, "call");
     ei_x_encode_long(&x, 1);
     ei_x_encode_atom(&x, "pop");
-    frame(s, NULL, &x);
-    add(s, "\0\0\0\0", 4); /* keepalive */
-    x.index = 0;           /* {cast, {push, [1, 2]}} */
+    seed_frame(s, NULL, &x);
+    seed_add(s, "\0\0\0\0", 4); /* keepalive */
+    x.index = 0;                /* {cast, {push, [1, 2]}} */
     ei_x_encode_version(&x);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "cast");
@@ -102,7 +102,7 @@ static void daemon_stream(otpc__buf_t *s)
     ei_x_encode_long(&x, 1);
     ei_x_encode_long(&x, 2);
     ei_x_encode_empty_list(&x);
-    frame(s, NULL, &x);
+    seed_frame(s, NULL, &x);
     x.index = 0; /* {call, <<"tag">>, {put, "abc"}} */
     ei_x_encode_version(&x);
     ei_x_encode_tuple_header(&x, 3);
@@ -111,7 +111,7 @@ static void daemon_stream(otpc__buf_t *s)
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "put");
     ei_x_encode_string(&x, "abc");
-    frame(s, NULL, &x);
+    seed_frame(s, NULL, &x);
     ei_x_free(&x);
 }
 
@@ -119,24 +119,24 @@ static void reasm_seeds(void)
 {
     otpc__buf_t b = {0}, s = {0};
     daemon_stream(&s);
-    ADD(&b, 200, 0, 0); /* limit 200, never stop, whole */
-    add(&b, s.data, s.len);
-    put("reasm", "calls_whole", &b);
+    SEED_ADD(&b, 200, 0, 0); /* limit 200, never stop, whole */
+    seed_add(&b, s.data, s.len);
+    seed_put("reasm", "calls_whole", &b);
     b.len = 0;
-    ADD(&b, 200, 0, 1, 1); /* byte by byte */
-    add(&b, s.data, s.len);
-    put("reasm", "calls_bytewise", &b);
+    SEED_ADD(&b, 200, 0, 1, 1); /* byte by byte */
+    seed_add(&b, s.data, s.len);
+    seed_put("reasm", "calls_bytewise", &b);
     b.len = 0;
-    ADD(&b, 200, 3, 3, 6, 0, 17); /* pieces of 6, 0, 17; stop at the third frame */
-    add(&b, s.data, s.len);
-    put("reasm", "calls_cut_stop", &b);
+    SEED_ADD(&b, 200, 3, 3, 6, 0, 17); /* pieces of 6, 0, 17; stop at the third frame */
+    seed_add(&b, s.data, s.len);
+    seed_put("reasm", "calls_cut_stop", &b);
     b.len = 0;
-    ADD(&b, 16, 0, 2, 2, 3, 0, 1, 0, 0); /* a 64 KiB header over a limit of 16 */
-    put("reasm", "too_big", &b);
+    SEED_ADD(&b, 16, 0, 2, 2, 3, 0, 1, 0, 0); /* a 64 KiB header over a limit of 16 */
+    seed_put("reasm", "too_big", &b);
     b.len = 0;
-    ADD(&b, 64, 0, 0, 0, 0, 0, 3, 131, 104, 0, 0, 0, 0, 2, 131, 106, 0, 0, 0, 3, 97, 98, 99, 0, 0,
-        0, 10, 131, 104, 2, 119, 3, 'f', 'o', 'o', 97, 1); /* {}, [], junk, {foo, 1} */
-    put("reasm", "bad_frames", &b);
+    SEED_ADD(&b, 64, 0, 0, 0, 0, 0, 3, 131, 104, 0, 0, 0, 0, 2, 131, 106, 0, 0, 0, 3, 97, 98, 99, 0,
+             0, 0, 10, 131, 104, 2, 119, 3, 'f', 'o', 'o', 97, 1); /* {}, [], junk, {foo, 1} */
+    seed_put("reasm", "bad_frames", &b);
     otpc__buf_free(&b);
     otpc__buf_free(&s);
 }
@@ -146,194 +146,21 @@ static void reasm_seeds(void)
 static void epmd_seeds(void)
 {
     otpc__buf_t b = {0};
-    ADD(&b, 118, 0, 0x64, 0x2f, 0x1a, 0x05); /* ALIVE2_X_RESP, ok, creation */
-    put("epmd", "alive2_x_ok", &b);
+    SEED_ADD(&b, 118, 0, 0x64, 0x2f, 0x1a, 0x05); /* ALIVE2_X_RESP, ok, creation */
+    seed_put("epmd", "alive2_x_ok", &b);
     b.len = 0;
-    ADD(&b, 118, 1, 0, 0, 0, 0);
-    put("epmd", "alive2_x_refused", &b);
+    SEED_ADD(&b, 118, 1, 0, 0, 0, 0);
+    seed_put("epmd", "alive2_x_refused", &b);
     b.len = 0;
-    ADD(&b, 121, 0, 0, 3); /* ALIVE2_RESP, ok, 16-bit creation */
-    put("epmd", "alive2_ok", &b);
+    SEED_ADD(&b, 121, 0, 0, 3); /* ALIVE2_RESP, ok, 16-bit creation */
+    seed_put("epmd", "alive2_ok", &b);
     b.len = 0;
-    ADD(&b, 119, 0, 0x9c, 0x40, 77, 0, 0, 6, 0, 5, 0, 4, 'p', 'e', 'e', 'r', 0, 0);
-    put("epmd", "port2_found", &b);
+    SEED_ADD(&b, 119, 0, 0x9c, 0x40, 77, 0, 0, 6, 0, 5, 0, 4, 'p', 'e', 'e', 'r', 0, 0);
+    seed_put("epmd", "port2_found", &b);
     b.len = 0;
-    ADD(&b, 119, 1);
-    put("epmd", "port2_unknown", &b);
+    SEED_ADD(&b, 119, 1);
+    seed_put("epmd", "port2_unknown", &b);
     otpc__buf_free(&b);
-}
-
-/* ---- distribution packets (fuzz_framing: max, cut plan, stream) ------------------ */
-
-static void pid(ei_x_buff *x, unsigned num)
-{
-    erlang_pid p = {.num = num, .serial = 0, .creation = 0x64f1a2b3u};
-    strcpy(p.node, "a@host");
-    ei_x_encode_pid(x, &p);
-}
-
-static void ref(ei_x_buff *x)
-{
-    erlang_ref r = {.len = 3, .n = {7, 8, 9}, .creation = 0x64f1a2b3u};
-    strcpy(r.node, "a@host");
-    ei_x_encode_ref(x, &r);
-}
-
-/* 'p', the control tuple (begun by the caller), then the message `then` if any. */
-static void packet(otpc__buf_t *s, ei_x_buff *ctl, const ei_x_buff *then)
-{
-    if (then)
-        ei_x_append_buf(ctl, then->buff, then->index);
-    frame(s, "p", ctl);
-    ctl->index = 0;
-    ei_x_encode_version(ctl);
-}
-
-static void dist_stream(otpc__buf_t *s)
-{
-    ei_x_buff c, m;
-    x_new(&c);
-    x_new(&m);
-    ei_x_encode_tuple_header(&m, 2); /* the message: {hello, "world"} */
-    ei_x_encode_atom(&m, "hello");
-    ei_x_encode_string(&m, "world");
-
-    ei_x_encode_tuple_header(&c, 3); /* SEND_SENDER */
-    ei_x_encode_long(&c, 22);
-    pid(&c, 40);
-    pid(&c, 41);
-    packet(s, &c, &m);
-    add(s, "\0\0\0\0", 4);           /* tick */
-    ei_x_encode_tuple_header(&c, 4); /* REG_SEND to net_kernel */
-    ei_x_encode_long(&c, 6);
-    pid(&c, 40);
-    ei_x_encode_atom(&c, "");
-    ei_x_encode_atom(&c, "net_kernel");
-    packet(s, &c, &m);
-    ei_x_encode_tuple_header(&c, 4); /* MONITOR_P by name */
-    ei_x_encode_long(&c, 19);
-    pid(&c, 40);
-    ei_x_encode_atom(&c, "net_kernel");
-    ref(&c);
-    packet(s, &c, NULL);
-    ei_x_encode_tuple_header(&c, 3); /* ALIAS_SEND */
-    ei_x_encode_long(&c, 33);
-    pid(&c, 40);
-    ref(&c);
-    packet(s, &c, &m);
-    ei_x_encode_tuple_header(&c, 4); /* ALTACT_SIG_SEND, priority, to an alias */
-    ei_x_encode_long(&c, 37);
-    ei_x_encode_long(&c, 4 | 1);
-    pid(&c, 40);
-    ref(&c);
-    packet(s, &c, &m);
-    ei_x_encode_tuple_header(&c, 4); /* ALTACT_SIG_SEND, an exit signal to a pid */
-    ei_x_encode_long(&c, 37);
-    ei_x_encode_long(&c, 16);
-    pid(&c, 40);
-    pid(&c, 41);
-    packet(s, &c, &m);
-    ei_x_encode_tuple_header(&c, 4); /* EXIT with its reason */
-    ei_x_encode_long(&c, 3);
-    pid(&c, 40);
-    pid(&c, 41);
-    ei_x_encode_atom(&c, "killed");
-    packet(s, &c, NULL);
-    ei_x_encode_tuple_header(&c, 3); /* PAYLOAD_EXIT, the reason after it */
-    ei_x_encode_long(&c, 24);
-    pid(&c, 40);
-    pid(&c, 41);
-    packet(s, &c, &m);
-    ei_x_encode_tuple_header(&c, 4); /* UNLINK_ID */
-    ei_x_encode_long(&c, 35);
-    ei_x_encode_ulong(&c, 12345);
-    pid(&c, 40);
-    pid(&c, 41);
-    packet(s, &c, NULL);
-    add(s, "\0\0\0\0", 4);
-    ei_x_free(&c);
-    ei_x_free(&m);
-}
-
-/* A frame of one fragment: its header, then n bytes of a message's body. */
-static void fragment(otpc__buf_t *s, int first, uint64_t seq, uint64_t frag, const char *d,
-                     size_t n)
-{
-    char hdr[OTPC__DHDR_FIRST_LEN], len[4];
-    size_t h = first ? otpc__dhdr_put_first(hdr, seq, frag) : otpc__dhdr_put_cont(hdr, seq, frag);
-    otpc__put_u32(len, (uint32_t)(h + n));
-    add(s, len, 4);
-    add(s, hdr, h);
-    add(s, d, n);
-}
-
-/* The stream of a connection with fragments agreed: dist_stream's packets with the
- * normal distribution header, then a message of three fragments (sequence 5)
- * interleaved with one of two (sequence 6) and with a whole message. */
-static void frag_stream(const otpc__buf_t *pass, otpc__buf_t *s)
-{
-    char conv[4096], len[4];
-    for (size_t r = 0; r + 4 <= pass->len;) {
-        size_t flen = otpc__get_u32(pass->data + r);
-        size_t n = flen ? otpc__dhdr_from_pass(pass->data + r + 4, flen, conv) : 0;
-        otpc__put_u32(len, (uint32_t)n);
-        add(s, len, 4);
-        add(s, conv, n);
-        r += 4 + flen;
-    }
-    ei_x_buff c;
-    x_new(&c);
-    ei_x_encode_tuple_header(&c, 3); /* SEND_SENDER, then a 300-byte binary */
-    ei_x_encode_long(&c, 22);
-    pid(&c, 40);
-    pid(&c, 41);
-    char bin[300];
-    memset(bin, 'x', sizeof bin);
-    ei_x_encode_binary(&c, bin, sizeof bin);
-    const char *b = c.buff + 1; /* the body: no version byte */
-    size_t n = (size_t)c.index - 1;
-    fragment(s, 1, 5, 3, b, 120);
-    fragment(s, 1, 6, 2, b, 200);
-    add(s, "\0\0\0\0", 4); /* a tick between fragments */
-    fragment(s, 0, 5, 2, b + 120, 100);
-    add(s, len, 4); /* the last whole message again */
-    add(s, conv, otpc__get_u32(len));
-    fragment(s, 0, 6, 1, b + 200, n - 200);
-    fragment(s, 0, 5, 1, b + 220, n - 220);
-    ei_x_free(&c);
-}
-
-static void framing_seeds(void)
-{
-    otpc__buf_t b = {0}, s = {0};
-    dist_stream(&s);
-    ADD(&b, 100, 0); /* max_message 400, whole */
-    add(&b, s.data, s.len);
-    put("framing", "packets_whole", &b);
-    b.len = 0;
-    ADD(&b, 100, 3, 1, 0, 50); /* pieces of 1, 0, 50 */
-    add(&b, s.data, s.len);
-    put("framing", "packets_cut", &b);
-    b.len = 0;
-    ADD(&b, 10, 0, 0, 0, 0, 0, 0, 0x10, 0, 0); /* a tick, then 1 MiB over a 40-byte max */
-    put("framing", "too_big", &b);
-    otpc__buf_t f = {0};
-    frag_stream(&s, &f);
-    b.len = 0;
-    ADD(&b, 241, 0); /* odd: fragments agreed; max_message 32 KiB, whole */
-    add(&b, f.data, f.len);
-    put("framing", "fragments_whole", &b);
-    b.len = 0;
-    ADD(&b, 241, 3, 7, 0, 33);
-    add(&b, f.data, f.len);
-    put("framing", "fragments_cut", &b);
-    b.len = 0;
-    ADD(&b, 101, 0); /* max_message 404: the 300-byte message's sequences fit, barely */
-    add(&b, f.data, f.len);
-    put("framing", "fragments_small_max", &b);
-    otpc__buf_free(&f);
-    otpc__buf_free(&b);
-    otpc__buf_free(&s);
 }
 
 /* ---- TLS sessions (fuzz_tls: cut plan, what the client sent) --------------------- */
@@ -344,7 +171,7 @@ static void drain(BIO *from, otpc__buf_t *to)
     char chunk[4096];
     int n;
     while ((n = BIO_read(from, chunk, sizeof chunk)) > 0)
-        add(to, chunk, (size_t)n);
+        seed_add(to, chunk, (size_t)n);
 }
 
 /* Give the client's new bytes to the server (and to the record), its answer back. */
@@ -353,10 +180,10 @@ static int shuttle(otpc__tls_t *t, BIO *c_out, BIO *c_in, otpc__buf_t *rec, otpc
     otpc__buf_t bytes = {0}, answer = {0};
     fx_rand_select(FX_CLIENT);
     drain(c_out, &bytes);
-    add(rec, bytes.data, bytes.len);
+    seed_add(rec, bytes.data, bytes.len);
     fx_rand_select(FX_SERVER);
     if (otpc__tls_feed(t, bytes.data, bytes.len))
-        die("feed");
+        seed_die("feed");
     int rc = otpc__tls_recv(t, plain);
     otpc__tls_take_out(t, &answer);
     fx_rand_select(FX_CLIENT);
@@ -390,7 +217,7 @@ static SSL *client(const session_t *ss, SSL_CTX **cctx, BIO **c_in, BIO **c_out)
     *c_in = BIO_new(BIO_s_mem());
     *c_out = BIO_new(BIO_s_mem());
     if (!c || !*c_in || !*c_out)
-        die("TLS client");
+        seed_die("TLS client");
     SSL_set_min_proto_version(c, ss->version);
     SSL_set_max_proto_version(c, ss->version);
     if (ss->cert) {
@@ -398,7 +225,7 @@ static SSL *client(const session_t *ss, SSL_CTX **cctx, BIO **c_in, BIO **c_out)
         EVP_PKEY *k;
         if (fx_client_cert(ss->cert == 1, &x, &k) || SSL_use_certificate(c, x) != 1 ||
             SSL_use_PrivateKey(c, k) != 1)
-            die("client certificate");
+            seed_die("client certificate");
         X509_free(x);
         EVP_PKEY_free(k);
     }
@@ -424,18 +251,18 @@ static void record_session(const session_t *ss, otpc__tls_ctx_t *sctx, const otp
         rc = shuttle(t, c_out, c_in, rec, &plain);
     }
     if (!ss->completes && (rc != OTPC_EPROTO || otpc__tls_established(t)))
-        die("the server did not refuse the client");
+        seed_die("the server did not refuse the client");
     if (ss->completes) {
         fx_rand_select(FX_CLIENT);
         if (rc || SSL_do_handshake(c) != 1 ||
             SSL_write(c, app->data, (int)app->len) != (int)app->len)
-            die(rc ? otpc__tls_error(t) : "TLS handshake");
+            seed_die(rc ? otpc__tls_error(t) : "TLS handshake");
         shuttle(t, c_out, c_in, rec, &plain);
         fx_rand_select(FX_CLIENT);
         SSL_shutdown(c);
         if (shuttle(t, c_out, c_in, rec, &plain) != OTPC_EPROTO || !otpc__tls_peer_closed(t) ||
             plain.len != app->len || memcmp(plain.data, app->data, app->len) != 0)
-            die("TLS application data or close_notify");
+            seed_die("TLS application data or close_notify");
     }
     SSL_free(c);
     SSL_CTX_free(cctx);
@@ -451,13 +278,13 @@ static void replay(const session_t *ss, otpc__tls_ctx_t *sctx, const otpc__buf_t
     otpc__buf_t plain = {0};
     otpc__tls_t *t = fx_server_conn(sctx);
     if (!t || otpc__tls_feed(t, rec->data, rec->len))
-        die("replay");
+        seed_die("replay");
     int rc = otpc__tls_recv(t, &plain);
     int same = ss->completes
                    ? otpc__tls_established(t) && otpc__tls_peer_closed(t) && plain.len == app->len
                    : rc == OTPC_EPROTO && !otpc__tls_established(t);
     if (!same)
-        die("a recorded session does not replay: is the server deterministic?");
+        seed_die("a recorded session does not replay: is the server deterministic?");
     printf("tls/%s: %zu bytes, %s\n", ss->name, rec->len,
            ss->completes ? "established" : otpc__tls_error(t));
     otpc__tls_free(t);
@@ -471,7 +298,7 @@ static void tls_seeds(void)
     otpc__buf_t app = {0}, rec = {0}, b = {0};
     char name[64];
     if (!sctx[0] || !sctx[1])
-        die("server context");
+        seed_die("server context");
     daemon_stream(&app);
     for (size_t i = 0; i < sizeof sessions / sizeof sessions[0]; i++) {
         const session_t *ss = &sessions[i];
@@ -479,22 +306,22 @@ static void tls_seeds(void)
         record_session(ss, sctx[ss->mtls], &app, &rec);
         replay(ss, sctx[ss->mtls], &rec, &app);
         b.len = 0;
-        ADD(&b, (unsigned char)ss->mtls, 0); /* whole: handshake, data and close at once */
-        add(&b, rec.data, rec.len);
-        put("tls", ss->name, &b);
+        SEED_ADD(&b, (unsigned char)ss->mtls, 0); /* whole: handshake, data and close at once */
+        seed_add(&b, rec.data, rec.len);
+        seed_put("tls", ss->name, &b);
         if (!ss->completes)
             continue;
         b.len = 0;
-        ADD(&b, (unsigned char)ss->mtls, 2, 5, 200); /* pieces of 5 and 200: established
+        SEED_ADD(&b, (unsigned char)ss->mtls, 2, 5, 200); /* pieces of 5 and 200: established
                                                          before the data comes */
-        add(&b, rec.data, rec.len);
+        seed_add(&b, rec.data, rec.len);
         snprintf(name, sizeof name, "%s_cut", ss->name);
-        put("tls", name, &b);
+        seed_put("tls", name, &b);
     }
     b.len = 0;
-    ADD(&b, 0, 0);
-    add(&b, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", 35);
-    put("tls", "plain_http", &b);
+    SEED_ADD(&b, 0, 0);
+    seed_add(&b, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", 35);
+    seed_put("tls", "plain_http", &b);
     otpc__buf_free(&app);
     otpc__buf_free(&rec);
     otpc__buf_free(&b);
@@ -540,7 +367,7 @@ static SSL *server(const flight_t *f, otpc__tls_ctx_t *sctx, BIO **s_in, BIO **s
     *s_in = BIO_new(BIO_s_mem());
     *s_out = BIO_new(BIO_s_mem());
     if (!s || !*s_in || !*s_out)
-        die("TLS server");
+        seed_die("TLS server");
     SSL_set_min_proto_version(s, f->version);
     SSL_set_max_proto_version(s, f->version);
     SSL_set_bio(s, *s_in, *s_out);
@@ -557,7 +384,7 @@ static int to_server_and_back(otpc__tls_t *c, SSL *s, BIO *s_in, BIO *s_out,
     otpc__buf_t bytes = {0};
     size_t from = rec->len;
     if (otpc__tls_take_out(c, &bytes))
-        die("out of memory");
+        seed_die("out of memory");
     fx_rand_select(FX_SERVER);
     if (bytes.len)
         BIO_write(s_in, bytes.data, (int)bytes.len);
@@ -565,7 +392,7 @@ static int to_server_and_back(otpc__tls_t *c, SSL *s, BIO *s_in, BIO *s_out,
     drain(s_out, rec);
     fx_rand_select(FX_CLIENT);
     if (otpc__tls_feed(c, rec->data + from, rec->len - from))
-        die("feed");
+        seed_die("feed");
     otpc__buf_free(&bytes);
     return otpc__tls_recv(c, plain);
 }
@@ -584,15 +411,15 @@ static void server_data(SSL *s, const otpc__buf_t *app)
 {
     size_t half = app->len / 2;
     if (SSL_write(s, app->data, (int)half) != (int)half)
-        die("server's data");
+        seed_die("server's data");
     int tls13 = SSL_version(s) == TLS1_3_VERSION;
     if (!tls13)
         SSL_clear_options(s, SSL_OP_NO_RENEGOTIATION);
     if ((tls13 ? SSL_key_update(s, SSL_KEY_UPDATE_REQUESTED) : SSL_renegotiate(s)) != 1 ||
         SSL_do_handshake(s) != 1)
-        die(tls13 ? "server's key update" : "server's HelloRequest");
+        seed_die(tls13 ? "server's key update" : "server's HelloRequest");
     if (SSL_write(s, app->data + half, (int)(app->len - half)) != (int)(app->len - half))
-        die("server's data");
+        seed_die("server's data");
     SSL_shutdown(s);
 }
 
@@ -610,16 +437,16 @@ static void record_flight(const flight_t *f, otpc__tls_ctx_t *sctx, otpc__tls_ct
     for (int round = 0; round < 8 && rc == 0 && !SSL_is_init_finished(s); round++)
         rc = to_server_and_back(c, s, s_in, s_out, server_handshake, app, rec, &plain);
     if (rc || !otpc__tls_established(c) || !SSL_is_init_finished(s))
-        die(rc ? otpc__tls_error(c) : "TLS handshake");
+        seed_die(rc ? otpc__tls_error(c) : "TLS handshake");
     rc = to_server_and_back(c, s, s_in, s_out, server_data, app, rec, &plain);
     if (rc != OTPC_EPROTO || !otpc__tls_peer_closed(c) || plain.len != app->len ||
         memcmp(plain.data, app->data, app->len) != 0)
-        die("TLS application data or close_notify");
+        seed_die("TLS application data or close_notify");
     /* The HelloRequest is refused at once (a key update is answered with the next write,
      * as OpenSSL does). */
     if (otpc__tls_take_out(c, &answer) ||
         (f->version == TLS1_2_VERSION && (answer.len == 0 || answer.data[0] != 21)))
-        die("no alert refusing the HelloRequest");
+        seed_die("no alert refusing the HelloRequest");
     SSL_free(s);
     otpc__tls_free(c);
     otpc__buf_free(&answer);
@@ -637,12 +464,12 @@ static int replay_flight(otpc__tls_ctx_t *cctx, const otpc__buf_t *rec, const ot
     otpc__tls_t *c = fx_client_conn(cctx);
     if (!c || otpc__tls_handshake(c) != 0 || otpc__tls_take_out(c, &out) ||
         otpc__tls_feed(c, rec->data, rec->len))
-        die("replay");
+        seed_die("replay");
     int rc = otpc__tls_recv(c, &plain);
     int up = otpc__tls_established(c) && otpc__tls_peer_closed(c) && plain.len == app->len &&
              memcmp(plain.data, app->data, app->len) == 0;
     if (!up && (rc != OTPC_EPROTO || otpc__tls_established(c)))
-        die("a recorded flight does not replay: is the client deterministic?");
+        seed_die("a recorded flight does not replay: is the client deterministic?");
     snprintf(why, cap, "%s", up ? "established" : otpc__tls_error(c));
     otpc__tls_free(c);
     otpc__buf_free(&plain);
@@ -661,13 +488,13 @@ static void flight_seeds(void)
     otpc__tls_ctx_t *cctx[8] = {0}; /* by mode & 7, modes 2, 3, 6, 7 */
     otpc__buf_t app = {0}, rec = {0}, b = {0};
     char name[64], why[200], plain_why[200];
-    dist_stream(&app); /* what a distribution peer sends once up */
+    seed_dist_stream(&app); /* what a distribution peer sends once up */
     for (unsigned m = 2; m < 8; m++)
         if ((m & 2) && !(cctx[m] = fx_client_ctx(m & 1, m >> 2 & 1)))
-            die("client context");
+            seed_die("client context");
     for (size_t i = 0; i < 4; i++) {
         if (!sctx[i])
-            die("server context");
+            seed_die("server context");
         SSL_CTX_set_session_ticket_cb(sctx[i], fixed_ticket_time, NULL, NULL);
     }
     for (size_t i = 0; i < sizeof flights / sizeof flights[0]; i++) {
@@ -676,21 +503,21 @@ static void flight_seeds(void)
         rec.len = 0;
         record_flight(f, sctx[f->server], cctx[f->mode & ~(rogue ? 1u : 0u)], &app, &rec);
         if (replay_flight(cctx[f->mode], &rec, &app, why, sizeof why) == rogue)
-            die(rogue ? "a rogue server's flight reached established" : why);
+            seed_die(rogue ? "a rogue server's flight reached established" : why);
         if (rogue && !replay_flight(cctx[f->mode & ~1u], &rec, &app, plain_why, sizeof plain_why))
-            die(plain_why);
+            seed_die(plain_why);
         printf("tls/%s: %zu bytes, %s\n", f->name, rec.len, why);
         b.len = 0;
-        ADD(&b, (unsigned char)f->mode, 0); /* whole: the server's flights, data and close */
-        add(&b, rec.data, rec.len);
-        put("tls", f->name, &b);
+        SEED_ADD(&b, (unsigned char)f->mode, 0); /* whole: the server's flights, data and close */
+        seed_add(&b, rec.data, rec.len);
+        seed_put("tls", f->name, &b);
         if (!f->cut)
             continue;
         b.len = 0;
-        ADD(&b, (unsigned char)f->mode, 2, 5, 200); /* pieces of 5 and 200 */
-        add(&b, rec.data, rec.len);
+        SEED_ADD(&b, (unsigned char)f->mode, 2, 5, 200); /* pieces of 5 and 200 */
+        seed_add(&b, rec.data, rec.len);
         snprintf(name, sizeof name, "%s_cut", f->name);
-        put("tls", name, &b);
+        seed_put("tls", name, &b);
     }
     for (size_t i = 0; i < 4; i++)
         otpc__tls_ctx_free(sctx[i]);
@@ -710,14 +537,14 @@ static void format_seed(const char *name, unsigned char k, int ver, const char *
     ei_x_buff x;
     va_list ap;
     if ((ver ? ei_x_new_with_version(&x) : ei_x_new(&x)))
-        die("ei_x_new");
+        seed_die("ei_x_new");
     va_start(ap, fmt);
     if (otpc_x_vformat(&x, fmt, ap))
-        die(fmt);
+        seed_die(fmt);
     va_end(ap);
-    add(&b, &k, 1);
-    add(&b, x.buff, (size_t)x.index);
-    put("format", name, &b);
+    seed_add(&b, &k, 1);
+    seed_add(&b, x.buff, (size_t)x.index);
+    seed_put("format", name, &b);
     ei_x_free(&x);
     otpc__buf_free(&b);
 }
@@ -746,12 +573,12 @@ static void format_seeds(void)
         unsigned char k = 0xff;
         if (ei_x_new_with_version(&x) ||
             otpc_x_format(&x, "{ok, [a, \"s\" | b], #{k => <<\"x\">>}, 'q x'}"))
-            die("free form");
-        add(&b, &k, 1);
-        add(&b, forms[i], strlen(forms[i]) + 1);
-        add(&b, x.buff, (size_t)x.index);
+            seed_die("free form");
+        seed_add(&b, &k, 1);
+        seed_add(&b, forms[i], strlen(forms[i]) + 1);
+        seed_add(&b, x.buff, (size_t)x.index);
         snprintf(name, sizeof name, "free_%zu", i);
-        put("format", name, &b);
+        seed_put("format", name, &b);
         ei_x_free(&x);
         otpc__buf_free(&b);
     }
@@ -760,11 +587,11 @@ static void format_seeds(void)
 int main(int argc, char **argv)
 {
     if (argc != 2)
-        die("usage: fuzz_seeds DIR");
+        seed_die("usage: fuzz_seeds DIR");
     root = argv[1];
     reasm_seeds();
     epmd_seeds();
-    framing_seeds();
+    seed_framing();
     tls_seeds();
     flight_seeds();
     format_seeds();

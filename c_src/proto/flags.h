@@ -61,15 +61,18 @@
  * asks both of it, whether the monitor is by pid or by name). */
 #define OTPC__DF_MONITORS (OTPC__DF_DIST_MONITOR | OTPC__DF_DIST_MONITOR_NAME)
 
-/* What otpc announces: everything it decodes and implements. FRAGMENTS: with a peer that
- * announces it too, every packet both ways has a distribution header (131 68, or 131
- * 69 / 70 for the fragments of a large message: proto/frag.h); with any other peer
- * every packet is one 'p' pass-through control message (+ payload). No atom cache
- * (DIST_HDR_ATOM_CACHE), so those headers never carry atom cache references. */
-#define OTPC__DF_OURS                                                              \
-    (OTPC__DF_MANDATORY_25 | OTPC__DF_MANDATORY_26 | OTPC__DF_DIST_MONITOR |       \
-     OTPC__DF_DIST_MONITOR_NAME | OTPC__DF_UNICODE_IO | OTPC__DF_SMALL_ATOM_TAGS | \
-     OTPC__DF_SEND_SENDER | OTPC__DF_BIG_SEQTRACE_LABELS | OTPC__DF_EXIT_PAYLOAD | \
-     OTPC__DF_FRAGMENTS | OTPC__DF_ALIAS | OTPC__DF_SPAWN | OTPC__DF_ALTACT_SIG)
+/* What otpc announces: everything it decodes and implements. FRAGMENTS or
+ * DIST_HDR_ATOM_CACHE: with a peer that announces it too, every packet both ways has a
+ * distribution header (131 68, or 131 69 / 70 for the fragments of a large message,
+ * which FRAGMENTS allows: proto/frag.h); with DIST_HDR_ATOM_CACHE the headers carry
+ * atom cache references (proto/atomcache.h), which proto/frag writes out as atoms on the
+ * way in; with any other peer every packet is one 'p' pass-through control message (+
+ * payload). */
+#define OTPC__DF_OURS                                                                      \
+    (OTPC__DF_MANDATORY_25 | OTPC__DF_MANDATORY_26 | OTPC__DF_DIST_MONITOR |               \
+     OTPC__DF_DIST_MONITOR_NAME | OTPC__DF_UNICODE_IO | OTPC__DF_SMALL_ATOM_TAGS |         \
+     OTPC__DF_SEND_SENDER | OTPC__DF_BIG_SEQTRACE_LABELS | OTPC__DF_EXIT_PAYLOAD |         \
+     OTPC__DF_FRAGMENTS | OTPC__DF_DIST_HDR_ATOM_CACHE | OTPC__DF_ALIAS | OTPC__DF_SPAWN | \
+     OTPC__DF_ALTACT_SIG)
 
 #endif

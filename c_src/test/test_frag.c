@@ -20,6 +20,9 @@
 #include "proto/ctrl.h"
 #include "proto/frag.h"
 
+/* Headers with fragments agreed, not the atom cache (test_atomcache.c has it). */
+#define AGREED OTPC__DH_FRAGMENTS
+
 static char *exact(const char *src, size_t n)
 {
     char *p = malloc(n ? n : 1);
@@ -71,7 +74,7 @@ static void headers_round_trip(void **state)
     otpc__dhdr_t h;
     const char *why;
     assert_int_equal(otpc__dhdr_put_normal(b), OTPC__DHDR_NORMAL_LEN);
-    assert_int_equal(otpc__dhdr_parse(b, 3, &h, &why), 0);
+    assert_int_equal(otpc__dhdr_parse(b, 3, AGREED, &h, &why), 0);
     assert_int_equal(h.kind, OTPC__DHDR_NORMAL);
     assert_int_equal(h.body, 3);
     assert_int_equal(otpc__dhdr_put_first(b, 0x0102030405060708ull, 3), OTPC__DHDR_FIRST_LEN);
@@ -79,11 +82,11 @@ static void headers_round_trip(void **state)
     assert_int_equal(b[1], 69);
     assert_int_equal(b[2], 1);
     assert_int_equal(b[17], 3);
-    assert_int_equal(otpc__dhdr_parse(b, sizeof b, &h, &why), 0);
+    assert_int_equal(otpc__dhdr_parse(b, sizeof b, AGREED, &h, &why), 0);
     assert_int_equal(h.kind, OTPC__DHDR_FIRST);
     assert_true(h.seq == 0x0102030405060708ull && h.frag == 3 && h.body == 19);
     assert_int_equal(otpc__dhdr_put_cont(b, UINT64_MAX, 1), OTPC__DHDR_CONT_LEN);
-    assert_int_equal(otpc__dhdr_parse(b, 18, &h, &why), 0);
+    assert_int_equal(otpc__dhdr_parse(b, 18, AGREED, &h, &why), 0);
     assert_true(h.kind == OTPC__DHDR_CONT && h.seq == UINT64_MAX && h.frag == 1 && h.body == 18);
 }
 
@@ -92,7 +95,7 @@ static int parse_copy(const char *d, size_t n)
     char *c = exact(d, n);
     otpc__dhdr_t h;
     const char *why = NULL;
-    int rc = otpc__dhdr_parse(c, n, &h, &why);
+    int rc = otpc__dhdr_parse(c, n, AGREED, &h, &why);
     free(c);
     if (rc)
         assert_non_null(why);
@@ -103,10 +106,10 @@ static void headers_malformed(void **state)
 {
     (void)state;
     char b[OTPC__DHDR_FIRST_LEN];
-    assert_int_equal(parse_copy("p\x83", 2), OTPC_EPROTO);            /* pass-through */
-    assert_int_equal(parse_copy("\x83", 1), OTPC_EPROTO);             /* too short */
-    assert_int_equal(parse_copy("\x83\x44\x01\x00", 4), OTPC_EPROTO); /* atom cache */
-    assert_int_equal(parse_copy("\x83\x47\x00", 3), OTPC_EPROTO);     /* unknown */
+    assert_int_equal(parse_copy("p\x83", 2), OTPC_EPROTO);                /* pass-through */
+    assert_int_equal(parse_copy("\x83", 1), OTPC_EPROTO);                 /* too short */
+    assert_int_equal(parse_copy("\x83\x44\x01\x00\x00", 5), OTPC_EPROTO); /* atom cache */
+    assert_int_equal(parse_copy("\x83\x47\x00", 3), OTPC_EPROTO);         /* unknown */
     otpc__dhdr_put_first(b, 1, 2);
     for (size_t n = 2; n < sizeof b; n++) /* cut anywhere */
         assert_int_equal(parse_copy(b, n), OTPC_EPROTO);
@@ -172,7 +175,7 @@ static int add(otpc__frag_tab_t *t, int first, uint64_t seq, uint64_t frag, cons
     free(pkt);
     otpc__dhdr_t hd;
     const char *why = NULL;
-    assert_int_equal(otpc__dhdr_parse(c, h + n, &hd, &why), 0);
+    assert_int_equal(otpc__dhdr_parse(c, h + n, AGREED, &hd, &why), 0);
     int rc = otpc__frag_add(t, &hd, c, h + n, m, mlen, &why);
     free(c);
     if (rc < 0)
