@@ -78,9 +78,10 @@ measure(#{node := Node, os_pid := OsPid}, Cfg = #{seconds := Secs}) ->
     Dest = {echo, Node},
     Big = crypto:strong_rand_bytes(?BIG_SIZE),
     warm_up(Dest, Big),
-    {{P50, P99}, {Out, In}} =
-        with_octets(Node, fun() -> latency(Dest, maps:get(seq_calls, Cfg)) end),
     Seq = maps:get(seq_calls, Cfg),
+    {{{P50, P99}, {Out, In}}, [SeqCpu]} =
+        with_cpu([OsPid], Cfg,
+                 fun() -> with_octets(Node, fun() -> latency(Dest, Seq) end) end),
     C1 = rate(call_run(Dest, ?SMALL, 1, Secs)),
     C8 = rate(call_run(Dest, ?SMALL, 8, Secs)),
     {Run64, Cpu} = with_cpu([OsPid, list_to_integer(os:getpid())], Cfg,
@@ -91,7 +92,8 @@ measure(#{node := Node, os_pid := OsPid}, Cfg = #{seconds := Secs}) ->
                  cpu100k => cpu_per_100k(Cpu, Run64), per_core => per_core(Cpu, Run64),
                  casts => Casts,
                  casts_ok => CastsOk, big => BigRate,
-                 bytes_out => per_call(Out, Seq), bytes_in => per_call(In, Seq)},
+                 bytes_out => per_call(Out, Seq), bytes_in => per_call(In, Seq),
+                 seq_cpu => SeqCpu / Seq * 1.0e6},
                utilisation(Cpu, Run64)).
 
 warm_up(Dest, Big) ->
@@ -261,6 +263,7 @@ rows() ->
      {p99, "sequential call p99 (us)", none},
      {bytes_out, "bytes per call, request", none},
      {bytes_in, "bytes per call, reply", none},
+     {seq_cpu, "server CPU us/call, sequential", none},
      {c1, "calls/s, 1 caller", none},
      {c8, "calls/s, 8 callers", none},
      {c64, "calls/s, 64 callers", {'>=', 1.5}},
