@@ -20,7 +20,8 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([spin_does_not_block_others/1, one_scheduler_waits/1,
          two_spinners_in_parallel/1, cross_scheduler_signals/1,
-         schedulers_flag_errors/1, one_scheduler_timers_and_streams/1]).
+         schedulers_flag_errors/1, one_scheduler_timers_and_streams/1,
+         timer_set_by_a_long_callback/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -39,7 +40,8 @@ suite() ->
 -spec all() -> [atom()].
 all() ->
     [spin_does_not_block_others, one_scheduler_waits, two_spinners_in_parallel,
-     cross_scheduler_signals, schedulers_flag_errors, one_scheduler_timers_and_streams].
+     cross_scheduler_signals, schedulers_flag_errors, one_scheduler_timers_and_streams,
+     timer_set_by_a_long_callback].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -53,7 +55,7 @@ end_per_suite(Config) ->
 init_per_testcase(schedulers_flag_errors, Config) ->
     Config;
 init_per_testcase(Case, Config) ->
-    Args = ["-schedulers", integer_to_list(schedulers(Case))],
+    Args = ["-probe", "-schedulers", integer_to_list(schedulers(Case))],
     case otpc_ct_node:start_case_node("c_", Case, Args) of
         {ok, Node} -> [{node, Node} | Config];
         {fail, _} = Fail -> Fail
@@ -69,6 +71,24 @@ schedulers(cross_scheduler_signals) -> 4;
 schedulers(_) -> 2.
 
 %%% ------------------------------------------------------------------
+
+-spec timer_set_by_a_long_callback(config()) -> term().
+timer_set_by_a_long_callback(Config) ->
+    ct:comment("-schedulers 2: a probe sets a 50 ms timer for us, then computes for "
+               "1.5 s in the same callback; the timer's message comes long before the "
+               "callback ends (it once waited for the callback's slice to end)."),
+    Node = ?config(node, Config),
+    {otpc_probe, Node} ! {spawn, self()},
+    {spawned, P} = ?recv({spawned, _}),
+    T0 = now_ms(),
+    P ! {send_after_spin, self(), 50, 1500},
+    timer = ?recv(timer),
+    Fired = now_ms() - T0,
+    {done, P, send_after_spin} = ?recv({done, P, _}),
+    Done = now_ms() - T0,
+    ct:log("timer after ~b ms, callback done after ~b ms", [Fired, Done]),
+    true = Fired >= 50 andalso Done >= 1500,
+    Fired < 1000 orelse ct:fail({timer_held_up, Fired}).
 
 -spec one_scheduler_timers_and_streams(config()) -> term().
 one_scheduler_timers_and_streams(Config) ->
