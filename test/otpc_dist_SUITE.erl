@@ -25,6 +25,9 @@
 %%   {register, Name}       Owner ! {done, P, register}
 %%   {send, Dest, Msg}      Dest ! Msg, Owner ! {done, P, send}
 %%                          (connects to Dest's node if need be)
+%%   {send_after_spin, To, TimerMs, SpinMs}
+%%                          To ! timer after TimerMs, set by a callback that
+%%                          computes SpinMs; then Owner ! {done, P, send_after_spin}
 %%   {make_ref, From}       From ! {ref, P, Ref}, a reference of the C node
 %%   {dist_ops, From}       From ! {dist_ops, P, [{Op, In, Out}]}: the control
 %%                          messages the C node decoded from (In) and queued

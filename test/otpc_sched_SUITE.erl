@@ -20,7 +20,8 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([spin_does_not_block_others/1, one_scheduler_waits/1,
          two_spinners_in_parallel/1, cross_scheduler_signals/1,
-         schedulers_flag_errors/1, one_scheduler_timers_and_streams/1]).
+         schedulers_flag_errors/1, one_scheduler_timers_and_streams/1,
+         timer_set_by_a_long_callback/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -39,7 +40,8 @@ suite() ->
 -spec all() -> [atom()].
 all() ->
     [spin_does_not_block_others, one_scheduler_waits, two_spinners_in_parallel,
-     cross_scheduler_signals, schedulers_flag_errors, one_scheduler_timers_and_streams].
+     cross_scheduler_signals, schedulers_flag_errors, one_scheduler_timers_and_streams,
+     timer_set_by_a_long_callback].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -53,7 +55,7 @@ end_per_suite(Config) ->
 init_per_testcase(schedulers_flag_errors, Config) ->
     Config;
 init_per_testcase(Case, Config) ->
-    Args = ["-schedulers", integer_to_list(schedulers(Case))],
+    Args = ["-probe", "-schedulers", integer_to_list(schedulers(Case))],
     case otpc_ct_node:start_case_node("c_", Case, Args) of
         {ok, Node} -> [{node, Node} | Config];
         {fail, _} = Fail -> Fail
@@ -70,6 +72,26 @@ schedulers(_) -> 2.
 
 %%% ------------------------------------------------------------------
 
+-spec timer_set_by_a_long_callback(config()) -> term().
+timer_set_by_a_long_callback(Config) ->
+    ct:comment("-schedulers 2: a probe sets a 50 ms timer for us, then computes for "
+               "1.5 s in the same callback; the timer's message comes long before the "
+               "callback ends (it once waited for the callback's slice to end)."),
+    Node = ?config(node, Config),
+    {otpc_probe, Node} ! {spawn, self()},
+    {spawned, P} = ?recv({spawned, _}),
+    T0 = now_ms(),
+    P ! {send_after_spin, self(), 50, 1500},
+    timer = ?recv(timer),
+    Fired = now_ms() - T0,
+    {done, P, send_after_spin} = ?recv({done, P, _}),
+    Done = now_ms() - T0,
+    ct:log("timer after ~b ms, callback done after ~b ms", [Fired, Done]),
+    %% lower bounds a little below: this node's clock and the C node's may run
+    %% apart by Erlang's time correction (up to 1 %; 1499 ms was seen for 1500)
+    true = Fired >= 45 andalso Done >= 1450,
+    Fired < 1000 orelse ct:fail({timer_held_up, Fired}).
+
 -spec one_scheduler_timers_and_streams(config()) -> term().
 one_scheduler_timers_and_streams(Config) ->
     ct:comment("-schedulers 1, nothing else on the connection: a send_after timer's "
@@ -82,7 +104,7 @@ one_scheduler_timers_and_streams(Config) ->
     woke = gen_server:call({echo, Node}, {'$sleep', 200, woke}),
     Slept = now_ms() - T0,
     ct:log("a 200 ms timer answered after ~b ms", [Slept]),
-    true = Slept >= 200 andalso Slept < 2000,
+    true = Slept >= 195 andalso Slept < 2000, % 195: see timer_set_by_a_long_callback
     Big = binary:copy(<<"x">>, 64 bsl 20),
     T1 = now_ms(),
     Big = gen_server:call({echo, Node}, Big, 60000),
@@ -109,7 +131,7 @@ spin_does_not_block_others(Config) ->
     ?refute({spun, Spinner, _, _}),
     {spun, Spinner, done, SpinMs} = ?recv({spun, Spinner, _, _}),
     ct:log("the spin answered after ~b ms", [SpinMs]),
-    true = SpinMs >= ?SPIN_MS.
+    true = SpinMs >= ?SPIN_MS - 50. % the two nodes' clocks: see timer_set_by_a_long_callback
 
 -spec one_scheduler_waits(config()) -> term().
 one_scheduler_waits(Config) ->
@@ -141,7 +163,7 @@ two_spinners_in_parallel(Config) ->
     {spun, S2, two, Ms2} = ?recv({spun, S2, _, _}),
     %% the wall time is logged, not checked: it needs both CPUs free of other work
     ct:log("echo ~b ms, echo2 ~b ms, both ~b ms", [Ms1, Ms2, now_ms() - T0]),
-    true = Ms1 >= 1000 andalso Ms2 >= 1000,
+    true = Ms1 >= 950 andalso Ms2 >= 950, % clocks: see timer_set_by_a_long_callback
     abs(Ms1 - Ms2) < 500 orelse ct:fail({one_after_the_other, Ms1, Ms2}).
 
 -spec cross_scheduler_signals(config()) -> term().
@@ -265,8 +287,9 @@ name_send_and_timer(Node) ->
     woke = gen_server:call({echo_sig, Node}, {'$sleep', 200, woke}),
     Slept = now_ms() - T0,
     %% never early, as ERTS's timers (they once were, by up to a millisecond:
-    %% libuv's truncated loop clock)
-    Slept >= 200 orelse ct:fail({timer_early, Slept}).
+    %% libuv's truncated loop clock; core's never_early test pins that down):
+    %% 195, as this node's clock may run up to 1 % apart from the C node's
+    Slept >= 195 orelse ct:fail({timer_early, Slept}).
 
 %% A process of ours that traps exits and links to a server sees the server's
 %% stop reason as an EXIT, as a monitor sees it as a DOWN; exit/2 with a reason

@@ -1,11 +1,11 @@
 /*
- * The node: configuration (name, host, cookie), start-up, the scheduler loop and stop.
+ * The node: configuration (name, host, cookie), start-up, the schedulers' run and stop.
  *
- * otpc_node_run() starts the I/O thread and then runs the scheduler on the calling
- * thread. One scheduler turn: take every event the I/O thread queued (one lock), apply
- * them (packets become mailbox items and signals), run the processes that have work,
- * then hand all output to the I/O thread at once. While processes still have work,
- * an idle handle keeps turns coming without sleeping.
+ * otpc_node_run() starts the I/O thread and then the schedulers (core/sched.c), the
+ * calling thread being scheduler 0. Events the I/O thread queued are applied by the
+ * poller (packets become mailbox items and signals); slices run the processes that
+ * have work and write their output at once. A stop begins on the poller: callbacks on
+ * other schedulers end first, then everything exits, alone.
  *
  * Start-up order matters: pids carry the creation epmd hands out, so on_start (which
  * spawns the boot processes) runs only after OTPC__EV_READY, and "ready" is logged after it.

@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "distribution/dstats.h"
@@ -167,6 +168,29 @@ static void cmd_send(otpc_proc_t *self, const char *b, int *i)
         otpc_send_name(self, to.name, to.node, term_at(b, i, &x));
     ei_x_free(&x);
     done(self, "send");
+}
+
+/* {send_after_spin, To, TimerMs, SpinMs}: To gets `timer` TimerMs from now, while this
+ * callback computes for SpinMs; then done. With more than one scheduler the timer is
+ * not held up by the callback that set it. */
+static void cmd_send_after_spin(otpc_proc_t *self, const char *b, int *i)
+{
+    static const char TIMER[] = {(char)131, 119, 5, 't', 'i', 'm', 'e', 'r'};
+    otpc_pid_t to;
+    unsigned long timer_ms, spin_ms;
+    if (otpc_decode_pid(self, b, i, &to) || ei_decode_ulong(b, i, &timer_ms) ||
+        ei_decode_ulong(b, i, &spin_ms))
+        return;
+    otpc_timer_t t;
+    if (otpc_send_after(self, (unsigned)timer_ms, &to, (otpc_term_t){TIMER, sizeof TIMER}, &t))
+        return;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((unsigned long)((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000) <
+           spin_ms);
+    done(self, "send_after_spin");
 }
 
 /* The commands with a pid argument: link, unlink, exit_signal. */
@@ -485,6 +509,8 @@ static int command(otpc_proc_t *self, const char *b, int *i, int arity)
         return cmd_async(self, b, i);
     } else if (arity == 4 && strcmp(cmd, "call") == 0) {
         return cmd_call(self, b, i);
+    } else if (arity == 4 && strcmp(cmd, "send_after_spin") == 0) {
+        cmd_send_after_spin(self, b, i);
     } else if (arity == 2 && strcmp(cmd, "make_ref") == 0) {
         cmd_make_ref(self, b, i);
     } else if (arity == 2 && (!strcmp(cmd, "daemon_port") || !strcmp(cmd, "daemon_stop"))) {
