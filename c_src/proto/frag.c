@@ -454,7 +454,7 @@ static int complete(otpc__frag_tab_t *t, otpc__fseq_t *s, size_t *off, const cha
 int otpc__frag_add(otpc__frag_tab_t *t, const otpc__dhdr_t *h, const char *pkt, size_t len,
                    const char **msg, size_t *mlen, const char **why)
 {
-    otpc__fseq_t *s;
+    otpc__fseq_t *s = NULL; /* set by first() or find() before any use */
     int rc;
     release_done(t);
     if (h->kind == OTPC__DHDR_FIRST) {
