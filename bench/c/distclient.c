@@ -4,7 +4,8 @@
  * the single BEAM client was at 100 % of its CPU). It is a node on libotpc:
  *
  *   distclient -sname NAME -setcookie COOKIE -server NODE [-to echo] [-k 1,8,64]
- *              [-t SECS] [-w WARMUP_SECS] [-s SERVER_PID] [-watch_stdin] [-l LABEL]
+ *              [-t SECS] [-w WARMUP_SECS] [-s SERVER_PID] [-stream MIB] [-watch_stdin]
+ *              [-l LABEL]
  *
  * makes one call to {To, Node} to connect and check it answers, then for each count K
  * of -k in turn starts K C processes that call {To, Node} with {ping, 123} in a loop
@@ -15,6 +16,13 @@
  * (SERVER_PID, from /proc) and of this one. Every point prints a sentence and a RESULT
  * line (bench_stats.h). Exit 0, or 1 when the server does not answer or the node does
  * not start; 2 on bad arguments. LABEL is only for whoever reads the command line.
+ *
+ * With -stream MIB, each point also runs a streamer: one process that casts a binary of
+ * MIB MiB to {To, Node} ({'$gen_cast', Bin}) in a loop, as bench_frag's "64 MiB in"
+ * phase, held back only by the connection's busy limit; the point's RESULT line then
+ * counts the casts sent in the window (streamed=N). The calls measure what a small call
+ * waits beside large messages on the same connection, with a client that is not the
+ * limit (bench_frag's BEAM client is).
  *
  * The points are driven by one process, the driver; callers keep their counts and
  * histogram in memory of their own, which the driver reads only after their `done`
@@ -38,7 +46,16 @@ typedef struct {
     pid_t server_pid;
     int watch_stdin;
     ei_x_buff req; /* {ping, 123}, versioned; read-only once the node runs */
+    unsigned stream_mib;
+    ei_x_buff big; /* with stream_mib: {'$gen_cast', <<...>>}, versioned, read-only */
 } cfg_t;
+
+typedef struct {
+    const cfg_t *cfg;
+    otpc_pid_t driver;
+    uint64_t t_meas, t_end;
+    uint64_t sent; /* casts sent in the window */
+} streamer_t;
 
 typedef struct {
     const cfg_t *cfg;
@@ -55,6 +72,7 @@ typedef struct {
     otpc_ref_t probe;
     int point;
     caller_t **callers;
+    streamer_t *streamer; /* with -stream, else NULL */
     int ncallers, done, window_over;
     double server0, server1, client0, client1;
 } driver_t;
@@ -137,6 +155,39 @@ static void caller_handle(otpc_proc_t *self, otpc_term_t msg)
 static const otpc_proc_ops_t caller_ops = {
     .name = "bench_caller", .init = caller_init, .handle = caller_handle};
 
+/* ---- the streamer (-stream) ---- */
+
+/* One large cast per message to itself: a sender at the busy limit is parked by the
+ * node until its fragments drain, so the loop goes as fast as the connection takes
+ * them, and the "go" it sends itself comes after that. */
+static void streamer_handle(otpc_proc_t *self, otpc_term_t msg)
+{
+    streamer_t *st = otpc_proc_data(self);
+    (void)msg;
+    uint64_t now = bench_now_ns();
+    if (now >= st->t_end ||
+        otpc_send_name(self, st->cfg->to, st->cfg->server, otpc_term_x(&st->cfg->big))) {
+        send_atom(self, &st->driver, "done");
+        exit_normal(self);
+        return;
+    }
+    if (now >= st->t_meas)
+        st->sent++;
+    otpc_pid_t me = otpc_self(self);
+    send_atom(self, &me, "go");
+}
+
+static int streamer_init(otpc_proc_t *self, void *arg)
+{
+    otpc_proc_set_data(self, arg);
+    otpc_pid_t me = otpc_self(self);
+    send_atom(self, &me, "go");
+    return 0;
+}
+
+static const otpc_proc_ops_t streamer_ops = {
+    .name = "bench_streamer", .init = streamer_init, .handle = streamer_handle};
+
 /* ---- the driver ---- */
 
 static void stop_node(otpc_proc_t *self, int rc)
@@ -172,6 +223,18 @@ static void point_start(otpc_proc_t *self, driver_t *d)
         if (otpc_spawn(otpc_proc_node(self), &caller_ops, c, &pid))
             goto nomem;
     }
+    if (cfg->stream_mib) {
+        streamer_t *st = d->streamer = calloc(1, sizeof *st);
+        otpc_pid_t pid;
+        if (!st)
+            goto nomem;
+        *st = (streamer_t){.cfg = cfg,
+                           .driver = me,
+                           .t_meas = now + (uint64_t)warm_ms * 1000000,
+                           .t_end = now + (uint64_t)(warm_ms + secs_ms) * 1000000};
+        if (otpc_spawn(otpc_proc_node(self), &streamer_ops, st, &pid))
+            goto nomem;
+    }
     int rc = ei_x_new_with_version(&s) || ei_x_encode_atom(&s, "window_start") ||
              ei_x_new_with_version(&e) || ei_x_encode_atom(&e, "window_end") ||
              otpc_send_after(self, warm_ms, &me, otpc_term_x(&s), NULL) ||
@@ -202,8 +265,15 @@ static void point_finish(otpc_proc_t *self, driver_t *d)
     }
     free(d->callers);
     d->callers = NULL;
-    char what[32];
-    snprintf(what, sizeof what, "callers=%d", d->cfg->counts[d->point]);
+    char what[64];
+    if (d->streamer)
+        snprintf(what, sizeof what, "callers=%d stream_mib=%u streamed=%llu",
+                 d->cfg->counts[d->point], d->cfg->stream_mib,
+                 (unsigned long long)d->streamer->sent);
+    else
+        snprintf(what, sizeof what, "callers=%d", d->cfg->counts[d->point]);
+    free(d->streamer);
+    d->streamer = NULL;
     bench_result_t r = {.what = what,
                         .secs = d->cfg->secs,
                         .calls = calls,
@@ -272,7 +342,7 @@ static void driver_handle(otpc_proc_t *self, otpc_term_t msg)
         on_probe(self, d, msg);
         return;
     }
-    if (d->callers && d->window_over && d->done == d->ncallers)
+    if (d->callers && d->window_over && d->done == d->ncallers + (d->streamer != NULL))
         point_finish(self, d);
 }
 
@@ -285,6 +355,8 @@ static void driver_terminate(otpc_proc_t *self, otpc_term_t reason)
             free(d->callers[i]); /* the node stops: its callers are gone with it */
         free(d->callers);
     }
+    if (d)
+        free(d->streamer);
     free(d);
 }
 
@@ -350,10 +422,31 @@ static int parse_args(cfg_t *cfg, int argc, char **argv)
             cfg->warmup = atof(v);
         else if (!strcmp(a, "-s"))
             cfg->server_pid = (pid_t)atoi(v);
-        else if (strcmp(a, "-l"))
+        else if (!strcmp(a, "-stream")) {
+            int mib = atoi(v);
+            if (mib < 1 || mib > 1024)
+                return -1;
+            cfg->stream_mib = (unsigned)mib;
+        } else if (strcmp(a, "-l"))
             return -1;
     }
     return cfg->sname && cfg->server && cfg->secs > 0 && cfg->warmup >= 0 ? 0 : -1;
+}
+
+/* {'$gen_cast', <<Bytes>>} of stream_mib MiB, the bytes varied so nothing compresses. */
+static int make_big(cfg_t *cfg)
+{
+    size_t len = (size_t)cfg->stream_mib << 20;
+    char *bytes = malloc(len);
+    if (!bytes)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        bytes[i] = (char)(i * 2654435761u >> 13);
+    int rc = ei_x_new_with_version(&cfg->big) || ei_x_encode_tuple_header(&cfg->big, 2) ||
+             ei_x_encode_atom(&cfg->big, "$gen_cast") ||
+             ei_x_encode_binary(&cfg->big, bytes, (long)len);
+    free(bytes);
+    return rc ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -362,12 +455,17 @@ int main(int argc, char **argv)
     if (parse_args(&cfg, argc, argv)) {
         fprintf(stderr, "usage: distclient -sname NAME [-setcookie COOKIE] -server NODE "
                         "[-to echo] [-k 1,8,64] [-t SECS] [-w WARMUP_SECS] [-s SERVER_PID] "
-                        "[-watch_stdin] [-l LABEL]\n");
+                        "[-stream MIB] [-watch_stdin] [-l LABEL]\n");
         return 2;
     }
     if (ei_x_new_with_version(&cfg.req) || ei_x_encode_tuple_header(&cfg.req, 2) ||
         ei_x_encode_atom(&cfg.req, "ping") || ei_x_encode_long(&cfg.req, 123)) {
         fprintf(stderr, "distclient: out of memory\n");
+        return 1;
+    }
+    if (cfg.stream_mib && make_big(&cfg)) {
+        fprintf(stderr, "distclient: out of memory for the streamed binary\n");
+        ei_x_free(&cfg.req);
         return 1;
     }
     otpc_log_set_level(OTPC_LOG_WARNING);
@@ -382,5 +480,7 @@ int main(int argc, char **argv)
     }
     otpc_node_free(node);
     ei_x_free(&cfg.req);
+    if (cfg.stream_mib)
+        ei_x_free(&cfg.big);
     return status;
 }

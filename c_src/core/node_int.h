@@ -259,19 +259,23 @@ struct otpc_node {
     unsigned nscheds;
     int multi;
     uv_mutex_t lock;
-    uv_cond_t cv;           /* idle schedulers wait here */
-    uv_cond_t quiet_cv;     /* stop waits here for the slices in progress */
-    int polling;            /* a scheduler has the poller's role */
-    int poll_sleeping;      /* ... and waits in poll() without the lock */
-    uint64_t poll_due;      /* when that poll() times out (loop ms; UINT64_MAX: never) */
-    int in_uvrun;           /* inside uv_run: turns only mark, the scheduler loop runs them */
-    unsigned idle;          /* schedulers waiting on cv */
-    unsigned in_slice;      /* schedulers running processes */
-    unsigned in_user;       /* schedulers inside user callbacks (lock let go) */
-    int quiesce;            /* stop wants every slice ended */
-    otpc__sched_t *watcher; /* the idle scheduler that looks in on busy ones, or NULL */
-    uint64_t last_slice;    /* uv_hrtime() of the last slice's end */
-    uv_thread_t *threads;   /* schedulers 1..nscheds-1 */
+    uv_cond_t cv;              /* idle schedulers wait here */
+    uv_cond_t quiet_cv;        /* stop waits here for the slices in progress */
+    int polling;               /* a scheduler has the poller's role */
+    int poll_sleeping;         /* ... and waits in poll() without the lock */
+    uint64_t poll_due;         /* when that poll() times out (loop ms; UINT64_MAX: never) */
+    uint64_t busy_wait_ns;     /* the poller looks this long before it sleeps (opts) */
+    uint64_t handled;          /* messages and signals processes have handled so far */
+    uint64_t handled_at_sleep; /* `handled` when the poller last went to sleep */
+    int spin_ok;               /* sched.c's busy_wait_ns: conversations lately, not batches */
+    int in_uvrun;              /* inside uv_run: turns only mark, the scheduler loop runs them */
+    unsigned idle;             /* schedulers waiting on cv */
+    unsigned in_slice;         /* schedulers running processes */
+    unsigned in_user;          /* schedulers inside user callbacks (lock let go) */
+    int quiesce;               /* stop wants every slice ended */
+    otpc__sched_t *watcher;    /* the idle scheduler that looks in on busy ones, or NULL */
+    uint64_t last_slice;       /* uv_hrtime() of the last slice's end */
+    uv_thread_t *threads;      /* schedulers 1..nscheds-1 */
     otpc__ext_free_fn sched_ext_free[OTPC__EXT_MAX];
 
     uv_loop_t loop;

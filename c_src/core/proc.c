@@ -440,6 +440,7 @@ static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
         if (!p->mhead)
             p->mtail = NULL;
         otpc_term_t t = {m->data, m->len};
+        n->handled++;
         if (m->kind == OTPC__M_MSG) {
             if (p->system)
                 p->ops->handle(p, t);

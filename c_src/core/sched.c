@@ -38,6 +38,7 @@
 #define WATCH_MS 1
 #define LINGER_NS (20 * 1000 * 1000ull) /* the watcher times its waits this long after a slice */
 #define MAX_SCHEDULERS 1024
+#define BUSY_MAX_HANDLED 4 /* messages handled since the last sleep past which no spin pays */
 
 _Thread_local otpc_node_t *otpc__held;
 _Thread_local unsigned otpc__held_depth;
@@ -267,6 +268,38 @@ static void slice(otpc_node_t *n, otpc__sched_t *s)
         otpc__wake_send(&n->wake);
 }
 
+/* Before sleeping, the poller may look at the loop for a little while (erl's +sbwt):
+ * in a conversation the next message often comes within microseconds, and a sleeping
+ * thread takes tens of them to wake. Only while processes ran one or a few at a time
+ * since the last sleep: under load each wake-up brings many messages (and the peers'
+ * nap gathers them), and spinning would only burn CPU between batches. Returns the ns
+ * to look for, under the lock (-busy_wait_us 0: never). */
+static uint64_t busy_wait_ns(otpc_node_t *n, int t)
+{
+    uint64_t ns = n->busy_wait_ns, handled = n->handled - n->handled_at_sleep;
+    n->handled_at_sleep = n->handled;
+    if (handled) /* else an event without a message (a write done, a tick): as before */
+        n->spin_ok = handled <= BUSY_MAX_HANDLED;
+    if (!ns || !t || !n->spin_ok)
+        return 0;
+    if (t > 0 && (uint64_t)t * 1000000u < ns)
+        ns = (uint64_t)t * 1000000u;
+    return ns;
+}
+
+/* Without the lock: whether the loop had events within ns. */
+static int busy_wait(struct pollfd *pfd, uint64_t ns)
+{
+    if (!ns)
+        return 0;
+    uint64_t until = uv_hrtime() + ns;
+    do {
+        if (poll(pfd, 1, 0) > 0)
+            return 1;
+    } while (uv_hrtime() < until);
+    return 0;
+}
+
 /* The poller's role: uv_run without waiting; then, if `wait` and nothing became
  * runnable, sleep until the loop has something. Never a blocking uv_run, even with
  * one scheduler: the callbacks of its timer and idle phases only mark work (a turn
@@ -287,11 +320,16 @@ static void poll_once(otpc_node_t *n, int wait)
     n->poll_due = t < 0 ? UINT64_MAX : uv_now(&n->loop) + (uint64_t)t;
     if (n->in_slice && (t < 0 || t > WATCH_MS))
         t = WATCH_MS;
+    uint64_t spin = busy_wait_ns(n, t);
     n->poll_sleeping = 1;
     unsigned d = release_all(n);
     struct pollfd pfd = {.fd = uv_backend_fd(&n->loop), .events = POLLIN};
-    (void)poll(&pfd, 1, t);
+    int hit = busy_wait(&pfd, spin);
+    if (!hit)
+        (void)poll(&pfd, 1, t);
     retake(n, d);
+    if (spin && !hit)
+        n->spin_ok = 0; /* the conversation paused: sleep at once until it resumes */
     n->poll_sleeping = 0;
 out:
     n->polling = 0;

@@ -30,16 +30,15 @@ struct otpc__acout;
 
 typedef struct otpc__peer {
     otpc_node_t *n;
-    uint32_t node;       /* atom */
-    otpc__conn_t *conn;  /* NULL while the connection is being set up */
-    otpc__ep_t *ep;      /* frames out (to conn's writer), and the socket's input once up */
-    int reading;         /* the endpoint polls the socket: from OTPC__EV_UP until down */
-    otpc__nap_t *nap;    /* the coalescing timer, once used */
-    int napping;         /* the endpoint does not watch the socket while the timer runs */
-    int msgs;            /* messages in the packets read since the last look */
-    char why[200];       /* set when the connection must close */
-    uint64_t senders[4]; /* distinct message senders lately (pid numbers mod 256) */
-    int naps_in_window;
+    uint32_t node;      /* atom */
+    otpc__conn_t *conn; /* NULL while the connection is being set up */
+    otpc__ep_t *ep;     /* frames out (to conn's writer), and the socket's input once up */
+    int reading;        /* the endpoint polls the socket: from OTPC__EV_UP until down */
+    otpc__nap_t *nap;   /* the coalescing timer, once used */
+    int napping;        /* the endpoint does not watch the socket while the timer runs */
+    int msgs;           /* messages in the packets read since the last look */
+    char why[200];      /* set when the connection must close */
+    int got_avg16;      /* messages per read lately, x16 (peer.c's nap) */
     uint64_t flags;
     otpc__vec_t waiters; /* of otpc_pid_t: processes parked until this peer drains */
     /* What the handshake agreed (known at OTPC__EV_UP): with FRAGMENTS or

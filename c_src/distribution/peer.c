@@ -40,8 +40,9 @@
  * traffic of large messages would otherwise allocate it afresh for every read. */
 #define PEER_KEEP (1024 * 1024)
 #define COALESCE_US 100     /* the nap between reads while messages come in bunches */
-#define COALESCE_MAX_US 400 /* ... at most, with many distinct senders */
-#define NAP_US_PER_SENDER 6
+#define COALESCE_MAX_US 400 /* ... at most, with many callers */
+#define NAP_US_PER_MSG 6    /* per message a read brings lately */
+#define NAP_MIN_MSGS 8
 
 static int grow_peers(otpc_node_t *n, uint32_t atom)
 {
@@ -443,10 +444,6 @@ static int on_packet(void *ctx, const char *data, size_t len)
     if (c.op != OTPC__DOP_SEND && c.op != OTPC__DOP_REG_SEND && c.op != OTPC__DOP_ALIAS_SEND)
         return 0;
     p->msgs++; /* a message: what a call or a cast is */
-    if (c.has_from) {
-        unsigned k = c.from.num & 255u; /* senders seen this window, roughly */
-        p->senders[k >> 6] |= 1ull << (k & 63);
-    }
     return 0;
 }
 
@@ -464,19 +461,17 @@ static void on_ended(void *ctx, otpc__ep_end_t kind, const char *why, uint64_t s
     }
 }
 
-/* The nap grows with the number of distinct senders lately: many callers in a closed
- * loop each take long to come back, so a longer nap gathers more without making any
- * of them wait for nothing; a handful of callers keeps the short nap. */
-static long nap_ns(otpc__peer_t *p)
+/* How long to nap, from the messages a read brought lately (a moving average): with
+ * callers in a closed loop that is about how many are waiting, and each takes long to
+ * come back, so a longer nap gathers more without making any of them wait for nothing.
+ * Below NAP_MIN_MSGS no nap (0): a handful of callers loses more to the nap's wait
+ * than it saves in wake-ups (and the scheduler's busy wait catches them instead). */
+static long nap_ns(const otpc__peer_t *p)
 {
-    int senders = 0;
-    for (int i = 0; i < 4; i++)
-        senders += __builtin_popcountll(p->senders[i]);
-    if (++p->naps_in_window >= 64) {
-        p->naps_in_window = 0;
-        memset(p->senders, 0, sizeof p->senders);
-    }
-    long us = senders * NAP_US_PER_SENDER;
+    long avg = p->got_avg16 / 16;
+    if (avg < NAP_MIN_MSGS)
+        return 0;
+    long us = avg * NAP_US_PER_MSG;
     us = us < COALESCE_US ? COALESCE_US : us > COALESCE_MAX_US ? COALESCE_MAX_US : us;
     return us * 1000;
 }
@@ -486,6 +481,9 @@ static void on_nap_end(uv_poll_t *h, int status, int events);
 /* Watch the timer instead of the socket for a while (nap_ns). */
 static int nap(otpc_node_t *n, otpc__peer_t *p)
 {
+    long ns = nap_ns(p);
+    if (!ns)
+        return -1;
     if (!p->nap) {
         otpc__nap_t *z = malloc(sizeof *z);
         if (!z)
@@ -502,7 +500,7 @@ static int nap(otpc_node_t *n, otpc__peer_t *p)
         /* Watched for good: an unarmed timerfd is never readable. */
         uv_poll_start(&z->poll, UV_READABLE, on_nap_end);
     }
-    struct itimerspec its = {{0, 0}, {0, nap_ns(p)}};
+    struct itimerspec its = {{0, 0}, {0, ns}};
     if (timerfd_settime(p->nap->tfd, 0, &its, NULL))
         return -1;
     if (!p->napping)
@@ -513,16 +511,19 @@ static int nap(otpc_node_t *n, otpc__peer_t *p)
 
 /* After a read: replies out, then either close, nap, or wait for the socket again.
  *
- * Several messages in one read mean many callers at once. Then, instead of sleeping
- * in epoll and waking for every packet (on a VM a wake-up costs more than a call), the
- * peer naps 100-400 us and takes what gathered in one read, for as long as the naps
- * keep finding more than one message; the loop serves everything else meanwhile. A
- * lone caller never naps: it sends nothing until it has its reply. */
+ * Many messages per read lately (NAP_MIN_MSGS) mean many callers at once. Then,
+ * instead of sleeping in epoll and waking for every packet (on a VM a wake-up costs
+ * more than a call), the peer naps 100-400 us and takes what gathered in one read, for
+ * as long as the naps keep finding more than one message; the loop serves everything
+ * else meanwhile. A handful of callers never naps: their next requests come sooner
+ * than any nap ends, and the scheduler's busy wait catches them. */
 static void after_read(otpc__peer_t *p)
 {
     otpc_node_t *n = p->n;
     int got = p->msgs;
     p->msgs = 0;
+    if (got)
+        p->got_avg16 += (got * 16 - p->got_avg16) / 8;
     otpc__turn(n);
     if (p->conn)
         otpc__conn_touch(p->conn);

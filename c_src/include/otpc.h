@@ -165,6 +165,12 @@ typedef struct {
     /* Scheduler threads running processes (erl's +S); 0: the CPUs this process may use.
      * See "Threads" in docs/ARCHITECTURE.md for what callbacks may then assume. */
     unsigned schedulers;
+    /* Microseconds a scheduler with nothing to do keeps looking for work before it
+     * sleeps, as erl's +sbwt, while messages come one or a few at a time (a
+     * conversation: the next one often comes sooner than a sleeping thread wakes);
+     * never between batches under load. 0: OTPC_BUSY_WAIT_DEFAULT_US;
+     * OTPC_BUSY_WAIT_NONE: never (a shared machine where idle CPU matters more). */
+    unsigned busy_wait_us;
     /* Distribution over IPv6 (erl's -proto_dist inet6_tcp): listen on ::, register
      * with epmd at ::1, resolve peers' hosts to IPv6 addresses. */
     int inet6;
@@ -179,6 +185,9 @@ typedef struct {
                           * an IPv4 or IPv6 literal, borrowed until the node is
                           * freed; NULL: every address of the family */
 } otpc_node_opts_t;
+
+#define OTPC_BUSY_WAIT_DEFAULT_US 100u
+#define OTPC_BUSY_WAIT_NONE 0xffffffffu
 
 /* Create a node: resolves the host name and the cookie; nothing listens yet.
  * *out is owned by the caller and freed with otpc_node_free(). */

@@ -35,7 +35,7 @@ static void usage(void)
             "                 [-port PORT] [-loglevel debug|info|notice|warning|error]\n"
             "                 [-watch_stdin] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
             "                 [-max_fds N] [-zdbbl KIB] [-max_handshakes N] [-load PLUGIN.so]...\n"
-            "                 [-async_threads N] [-schedulers N]\n"
+            "                 [-async_threads N] [-schedulers N] [-busy_wait_us US]\n"
             "                 [-proto_dist inet_tcp|inet6_tcp|inet_tls|inet6_tls]\n"
             "                 [-ssl_dist_opt server_certfile F client_verify verify_peer ...]\n"
             "                 [-ssl_dist_optfile FILE] [-erl_epmd_port PORT]\n"
@@ -54,6 +54,9 @@ static void usage(void)
             "-schedulers: threads running processes (default: $OTPC_SCHEDULERS, else the\n"
             "CPUs this process may use), as erl's +S; a callback computing on one holds\n"
             "up no other process.\n"
+            "-busy_wait_us: how long an idle scheduler keeps looking for work before it\n"
+            "sleeps while messages come one at a time (default 100; 0: never), as erl's\n"
+            "+sbwt: a lone caller's round trip without a wake-up, for CPU otherwise idle.\n"
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n"
             "-proto_dist inet_tls: distribution over TLS, with erl's -ssl_dist_opt pairs\n"
             "or -ssl_dist_optfile (certificates are re-read on SIGHUP); inet6_tcp and\n"
@@ -345,6 +348,9 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
             i++;
         } else if (!strcmp(a, "-schedulers") && !parse_uint(val, 1024, &v) && v >= 1) {
             o->schedulers = (unsigned)v;
+            i++;
+        } else if (!strcmp(a, "-busy_wait_us") && !parse_uint(val, 1000000, &v)) {
+            o->busy_wait_us = v ? (unsigned)v : OTPC_BUSY_WAIT_NONE;
             i++;
         } else if (!strcmp(a, "-max_handshakes") && !parse_uint(val, 1 << 20, &v) && v >= 1) {
             o->max_handshakes = (unsigned)v;

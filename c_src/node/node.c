@@ -336,6 +336,10 @@ int otpc_node_new(otpc_node_t **out, const otpc_node_opts_t *opts)
     if ((rc = otpc__scheds_new(n, n->opts.schedulers)) != 0)
         goto fail;
     n->opts.schedulers = n->nscheds;
+    if (!n->opts.busy_wait_us)
+        n->opts.busy_wait_us = OTPC_BUSY_WAIT_DEFAULT_US;
+    n->busy_wait_ns =
+        n->opts.busy_wait_us == OTPC_BUSY_WAIT_NONE ? 0 : n->opts.busy_wait_us * 1000ull;
     /* References must not be guessable: without random bytes there is no node. */
     if ((rc = uv_random(NULL, NULL, &n->ref_salt, sizeof n->ref_salt, 0, NULL)) != 0) {
         OTPC__LOG_ERROR("node", "no random bytes for references: %s", uv_strerror(rc));
