@@ -200,10 +200,12 @@ static int consume(conn_t *c, const unsigned char *data, size_t n)
     echo_buf_t *out = &c->out[c->cur];
     if (c->in.len == 0) {
         long used = echo_parse(data, n, out, &n_frames);
-        if (used < 0 || echo_buf_reserve(&c->in, n - (size_t)used))
+        size_t rest = used < 0 ? 0 : n - (size_t)used;
+        if (used < 0 || echo_buf_reserve(&c->in, rest))
             return -1;
-        memcpy(c->in.p, data + used, n - (size_t)used);
-        c->in.len = n - (size_t)used;
+        if (rest) /* a partial frame: kept, as the ring's buffer goes back now */
+            memcpy(c->in.p, data + used, rest);
+        c->in.len = rest;
         return 0;
     }
     if (echo_buf_reserve(&c->in, n))
