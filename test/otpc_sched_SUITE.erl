@@ -21,7 +21,7 @@
 -export([spin_does_not_block_others/1, one_scheduler_waits/1,
          two_spinners_in_parallel/1, cross_scheduler_signals/1,
          schedulers_flag_errors/1, one_scheduler_timers_and_streams/1,
-         timer_set_by_a_long_callback/1]).
+         timer_set_by_a_long_callback/1, busy_wait_flag/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -41,7 +41,7 @@ suite() ->
 all() ->
     [spin_does_not_block_others, one_scheduler_waits, two_spinners_in_parallel,
      cross_scheduler_signals, schedulers_flag_errors, one_scheduler_timers_and_streams,
-     timer_set_by_a_long_callback].
+     timer_set_by_a_long_callback, busy_wait_flag].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -53,6 +53,8 @@ end_per_suite(Config) ->
 
 -spec init_per_testcase(atom(), config()) -> config() | {fail, term()}.
 init_per_testcase(schedulers_flag_errors, Config) ->
+    Config;
+init_per_testcase(busy_wait_flag, Config) ->
     Config;
 init_per_testcase(Case, Config) ->
     Args = ["-probe", "-schedulers", integer_to_list(schedulers(Case))],
@@ -214,6 +216,38 @@ schedulers_flag_errors(_Config) ->
     {ok, Node} = otpc_ct_node:start_case_node("c_", schedulers_ok, ["-schedulers", "2"]),
     try
         hi = gen_server:call({echo, Node}, hi)
+    after
+        otpc:stop_node(Node)
+    end.
+
+-spec busy_wait_flag(config()) -> term().
+busy_wait_flag(_Config) ->
+    ct:comment("-busy_wait_us x, -1, above 1 s and a missing value are usage errors; "
+               "with 0 (never) and 1000 (a long look) a lone caller's conversation, "
+               "calls in a row and several callers at once, is answered in full"),
+    Bad = [["-busy_wait_us", "x"], ["-busy_wait_us", "-1"], ["-busy_wait_us", "1000001"],
+           ["-busy_wait_us"]],
+    [refused(Args) || Args <- Bad],
+    [conversation(Us, Scheds) || Us <- ["0", "1000"], Scheds <- ["1", "2"]].
+
+conversation(Us, Scheds) ->
+    Args = ["-busy_wait_us", Us, "-schedulers", Scheds],
+    {ok, Node} = otpc_ct_node:start_case_node("c_", busy_wait_flag, Args),
+    try
+        Echo = {echo, Node},
+        [{N} = gen_server:call(Echo, {N}) || N <- lists:seq(1, 500)],
+        Self = self(),
+        Callers = [spawn_link(fun() ->
+                                      [{I, N} = gen_server:call(Echo, {I, N})
+                                       || N <- lists:seq(1, 200)],
+                                      Self ! {done, I}
+                              end)
+                   || I <- lists:seq(1, 8)],
+        [receive {done, I} -> ok after 30000 -> ct:fail({caller_stuck, Args, I}) end
+         || I <- lists:seq(1, length(Callers))],
+        %% quiet for a while (the look ended, the scheduler sleeps), then woken
+        timer:sleep(200),
+        after_quiet = gen_server:call(Echo, after_quiet)
     after
         otpc:stop_node(Node)
     end.
