@@ -69,7 +69,10 @@ typedef struct otpc__msg {
     otpc__msg_kind_t kind;
     uint32_t len;
     otpc_pid_t from;
-    char data[];
+    char *data;  /* the term: `inline_data`, or inside `block` */
+    void *block; /* a buffer this item took over instead of a copy (otpc__msg_offer), or
+                  * NULL; freed with the item */
+    char inline_data[];
 } otpc__msg_t;
 
 /* ---- links and monitors ----------------------------------------------------------- */
@@ -300,6 +303,12 @@ struct otpc_node {
     uint64_t unlink_counter;
     otpc__msg_t *msg_pool;
     uint32_t msg_pool_len;
+    struct {
+        void *block; /* otpc__msg_offer's, until otpc__msg_offer_end; NULL: none */
+        const char *lo;
+        size_t len;
+        int taken;
+    } offer;
     const otpc__remote_t *remote; /* signals to other nodes (distribution/dsig.c) */
     otpc__spawn_fn spawn;         /* spawn requests from other nodes (services/rpc.c) */
     void (*stop)(otpc_node_t *n); /* ask the node to stop (node/node.c: otpc_node_stop) */
@@ -418,6 +427,15 @@ int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *t
 /* Put the chain head..tail in front of the mailbox (continue, resumed messages). */
 void otpc__deliver_front(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *head, otpc__msg_t *tail);
 void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m);
+/* Messages at least this large may take an offered buffer instead of a copy. */
+#define OTPC__MSG_ADOPT_MIN (256 * 1024)
+/* Offer `block` (malloc'd, holding [lo, lo + len)) to the next otpc__msg_new whose data
+ * lies inside that range and is at least OTPC__MSG_ADOPT_MIN bytes: that item takes the
+ * block instead of copying (peer.c hands a message reassembled from fragments to the
+ * mailbox so: no 64 MiB copy, no fresh pages to fault in, on the scheduler's path). */
+void otpc__msg_offer(otpc_node_t *n, void *block, const char *lo, size_t len);
+/* End the offer: 1 when an item took the block (the caller no longer owns it), else 0. */
+int otpc__msg_offer_end(otpc_node_t *n);
 /* 0 if msg is exactly one well-formed versioned term, else OTPC_EBADARG. */
 int otpc__check_term(otpc_term_t msg);
 void otpc__run_queue(otpc_node_t *n, int budget);

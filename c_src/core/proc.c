@@ -71,18 +71,53 @@ otpc_proc_t *otpc__proc_by_name(otpc_node_t *n, uint32_t name)
 
 /* ---- mailbox ----------------------------------------------------------------------- */
 
+void otpc__msg_offer(otpc_node_t *n, void *block, const char *lo, size_t len)
+{
+    n->offer.block = block;
+    n->offer.lo = lo;
+    n->offer.len = len;
+    n->offer.taken = 0;
+}
+
+int otpc__msg_offer_end(otpc_node_t *n)
+{
+    int taken = n->offer.taken;
+    n->offer.block = NULL;
+    n->offer.taken = 0;
+    return taken;
+}
+
+/* An item that takes the offered block, if data lies inside it; else NULL. */
+static otpc__msg_t *adopt(otpc_node_t *n, const char *data, size_t len)
+{
+    const char *lo = n->offer.lo;
+    if (!n->offer.block || n->offer.taken || len < OTPC__MSG_ADOPT_MIN || data < lo ||
+        len > n->offer.len || (size_t)(data - lo) > n->offer.len - len)
+        return NULL;
+    otpc__msg_t *m = malloc(sizeof *m);
+    if (!m)
+        return NULL; /* then a copy, which will likely fail too */
+    m->block = n->offer.block;
+    m->data = (char *)data;
+    n->offer.taken = 1;
+    return m;
+}
+
 otpc__msg_t *otpc__msg_new(otpc_node_t *n, otpc__msg_kind_t kind, const otpc_pid_t *from,
                            const char *data, size_t len)
 {
-    otpc__msg_t *m;
-    if (len <= SMALL_MSG && n->msg_pool) {
-        m = n->msg_pool;
-        n->msg_pool = m->next;
-        n->msg_pool_len--;
-    } else {
-        m = malloc(sizeof *m + (len <= SMALL_MSG ? SMALL_MSG : len));
-        if (!m)
+    otpc__msg_t *m = adopt(n, data, len);
+    if (!m) {
+        if (len <= SMALL_MSG && n->msg_pool) {
+            m = n->msg_pool;
+            n->msg_pool = m->next;
+            n->msg_pool_len--;
+        } else if (!(m = malloc(sizeof *m + (len <= SMALL_MSG ? SMALL_MSG : len)))) {
             return NULL;
+        }
+        m->block = NULL;
+        m->data = m->inline_data;
+        memcpy(m->data, data, len);
     }
     m->next = NULL;
     m->kind = kind;
@@ -91,12 +126,16 @@ otpc__msg_t *otpc__msg_new(otpc_node_t *n, otpc__msg_kind_t kind, const otpc_pid
         m->from = *from;
     else
         memset(&m->from, 0, sizeof m->from);
-    memcpy(m->data, data, len);
     return m;
 }
 
 void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m)
 {
+    if (m->block) {
+        free(m->block);
+        free(m);
+        return;
+    }
     if (m->len <= SMALL_MSG && n->msg_pool_len < MSG_POOL_MAX) {
         m->next = n->msg_pool;
         n->msg_pool = m;

@@ -439,7 +439,14 @@ static int on_packet(void *ctx, const char *data, size_t len)
         return 1;
     }
     otpc__dstats_count(n, p->node, c.raw_op, 0);
+    /* a message reassembled from fragments: its buffer may become the mailbox item */
+    otpc__buf_t *done = p->frags_in ? &p->frags_in->done : NULL;
+    int offered = done && done->data && data >= done->data && data < done->data + done->len;
+    if (offered)
+        otpc__msg_offer(n, done->data, done->data, done->len);
     otpc__handle_ctrl(n, p->node, &c);
+    if (offered && otpc__msg_offer_end(n))
+        otpc__frag_done_taken(p->frags_in);
     /* ctrl.c folds SEND_SENDER and the _TT forms into these */
     if (c.op != OTPC__DOP_SEND && c.op != OTPC__DOP_REG_SEND && c.op != OTPC__DOP_ALIAS_SEND)
         return 0;

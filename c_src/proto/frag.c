@@ -233,6 +233,11 @@ static int expand(otpc__frag_tab_t *t, const otpc__acrefs_t *r, const char *ctl,
 }
 
 /* The last message's buffer: kept for the next sequence unless it is large. */
+void otpc__frag_done_taken(otpc__frag_tab_t *t)
+{
+    t->done = (otpc__buf_t){0};
+}
+
 static void release_done(otpc__frag_tab_t *t)
 {
     if (t->done.cap > OTPC__BUF_KEEP)

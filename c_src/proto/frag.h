@@ -121,6 +121,10 @@ typedef struct otpc__frag_tab {
 /* A table for messages of at most `max` bytes. */
 void otpc__frag_init(otpc__frag_tab_t *t, size_t max);
 
+/* The caller took the completed message's buffer (t->done.data, malloc'd; a mailbox
+ * item keeps it now): the table forgets it. */
+void otpc__frag_done_taken(otpc__frag_tab_t *t);
+
 /* A whole message with references (h: _NORMAL, nrefs > 0): the header applied to the
  * cache, the message written out in pass-through form with its references as atoms.
  * 1 with *msg, *mlen (valid until the next call on t), OTPC_EPROTO with a static reason
