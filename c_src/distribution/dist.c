@@ -84,6 +84,7 @@ int otpc__dist_start(otpc_node_t *n, otpc__dist_ready_fn ready, otpc__dist_fatal
                           .alive = n->alive,
                           .cookie = n->cookie,
                           .published = n->opts.published,
+                          .no_atom_cache = n->opts.no_atom_cache,
                           .ticktime_ms = n->opts.net_ticktime * 1000u,
                           .port = n->opts.listen_port,
                           .max_handshakes = n->opts.max_handshakes,

@@ -522,6 +522,8 @@ int otpc__io_start(otpc__io_t **out, const otpc__io_cfg_t *cfg)
         return OTPC_ENOMEM;
     io->cfg = *cfg;
     io->flags = OTPC__DF_OURS | (cfg->published ? OTPC__DF_PUBLISHED : 0);
+    if (cfg->no_atom_cache)
+        io->flags &= ~OTPC__DF_DIST_HDR_ATOM_CACHE;
     tls_pair_t tls = {0};
     char why[300];
     if (cfg->tls_server && tls_load(cfg, &tls, why, sizeof why)) {

@@ -58,6 +58,7 @@ typedef struct {
     const char *alive;     /* "c1" */
     const char *cookie;
     int published;
+    int no_atom_cache;    /* DIST_HDR_ATOM_CACHE not announced (otpc_node_opts_t) */
     unsigned ticktime_ms; /* net_ticktime */
     uint16_t port;
     unsigned max_handshakes; /* incoming handshakes in progress at once; more are closed */

@@ -626,6 +626,8 @@ static int to_header_form(otpc__buf_t *out)
 static void agree(otpc__peer_t *p, uint64_t flags)
 {
     uint64_t both = flags & OTPC__DF_OURS;
+    if (p->n->opts.no_atom_cache)
+        both &= ~OTPC__DF_DIST_HDR_ATOM_CACHE;
     p->fragments = (both & OTPC__DF_FRAGMENTS) != 0;
     p->dh = (p->fragments ? OTPC__DH_FRAGMENTS : 0) |
             (both & OTPC__DF_DIST_HDR_ATOM_CACHE ? OTPC__DH_CACHE : 0);

@@ -171,6 +171,11 @@ typedef struct {
      * never between batches under load. 0: OTPC_BUSY_WAIT_DEFAULT_US;
      * OTPC_BUSY_WAIT_NONE: never (a shared machine where idle CPU matters more). */
     unsigned busy_wait_us;
+    /* Do not announce the distribution header atom cache (DFLAG_DIST_HDR_ATOM_CACHE),
+     * which ERTS always uses: a small call then takes ~390 bytes on the wire instead
+     * of ~290, and ~0.6 us less CPU here (the references written out on the way in,
+     * put in on the way out). For fast local networks where CPU is scarcer. */
+    int no_atom_cache;
     /* Distribution over IPv6 (erl's -proto_dist inet6_tcp): listen on ::, register
      * with epmd at ::1, resolve peers' hosts to IPv6 addresses. */
     int inet6;

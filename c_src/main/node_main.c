@@ -36,6 +36,7 @@ static void usage(void)
             "                 [-watch_stdin] [-daemon PORT:MODULE [-daemon_ip IP]]\n"
             "                 [-max_fds N] [-zdbbl KIB] [-max_handshakes N] [-load PLUGIN.so]...\n"
             "                 [-async_threads N] [-schedulers N] [-busy_wait_us US]\n"
+            "                 [-no_atom_cache]\n"
             "                 [-proto_dist inet_tcp|inet6_tcp|inet_tls|inet6_tls]\n"
             "                 [-ssl_dist_opt server_certfile F client_verify verify_peer ...]\n"
             "                 [-ssl_dist_optfile FILE] [-erl_epmd_port PORT]\n"
@@ -57,6 +58,8 @@ static void usage(void)
             "-busy_wait_us: how long an idle scheduler keeps looking for work before it\n"
             "sleeps while messages come one at a time (default 100; 0: never), as erl's\n"
             "+sbwt: a lone caller's round trip without a wake-up, for CPU otherwise idle.\n"
+            "-no_atom_cache: do not use the distribution header atom cache (more bytes per\n"
+            "message on the wire, less CPU per message here).\n"
             "The cookie may also come from $OTPC_COOKIE, else ~/.erlang.cookie.\n"
             "-proto_dist inet_tls: distribution over TLS, with erl's -ssl_dist_opt pairs\n"
             "or -ssl_dist_optfile (certificates are re-read on SIGHUP); inet6_tcp and\n"
@@ -310,6 +313,8 @@ static int parse(int argc, char **argv, otpc_node_opts_t *o, boot_t *b)
             o->watch_stdin = 1;
         } else if (!strcmp(a, "-no_epmd")) {
             o->no_epmd = 1;
+        } else if (!strcmp(a, "-no_atom_cache")) {
+            o->no_atom_cache = 1;
         } else if (!val) {
             fprintf(stderr, "error otpc_node: unknown flag or missing value: %s\n", a);
             return 2;
