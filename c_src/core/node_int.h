@@ -71,8 +71,8 @@ typedef struct otpc__msg {
     otpc_pid_t from;
     char *data;  /* the term: `inline_data`, or inside `block` */
     void *block; /* a buffer this item took over instead of a copy (otpc__msg_offer), or
-                  * NULL; released with the item (otpc__mem_release, block_cap) */
-    size_t block_cap;
+                  * NULL; released with the item (otpc__mem_release) */
+    int block_mapped;
     char inline_data[];
 } otpc__msg_t;
 
@@ -306,7 +306,7 @@ struct otpc_node {
     uint32_t msg_pool_len;
     struct {
         void *block; /* otpc__msg_offer's, until otpc__msg_offer_end; NULL: none */
-        size_t cap;
+        int mapped;
         const char *lo;
         size_t len;
         int taken;
@@ -431,12 +431,12 @@ void otpc__deliver_front(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *head, otpc
 void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m);
 /* Messages at least this large may take an offered buffer instead of a copy. */
 #define OTPC__MSG_ADOPT_MIN (256 * 1024)
-/* Offer `block` (cap bytes from otpc__mem_resize, holding [lo, lo + len)) to the next
+/* Offer `block` (a buffer's data, `mapped` its kind, holding [lo, lo + len)) to the next
  * otpc__msg_new whose data lies inside that range and is at least OTPC__MSG_ADOPT_MIN
  * bytes: that item takes the block instead of copying (peer.c hands a message
  * reassembled from fragments to the mailbox so: no 64 MiB copy on the scheduler's path;
  * released, the block becomes the spare the next large message is rebuilt in). */
-void otpc__msg_offer(otpc_node_t *n, void *block, size_t cap, const char *lo, size_t len);
+void otpc__msg_offer(otpc_node_t *n, void *block, int mapped, const char *lo, size_t len);
 /* End the offer: 1 when an item took the block (the caller no longer owns it), else 0. */
 int otpc__msg_offer_end(otpc_node_t *n);
 /* 0 if msg is exactly one well-formed versioned term, else OTPC_EBADARG. */

@@ -71,10 +71,10 @@ otpc_proc_t *otpc__proc_by_name(otpc_node_t *n, uint32_t name)
 
 /* ---- mailbox ----------------------------------------------------------------------- */
 
-void otpc__msg_offer(otpc_node_t *n, void *block, size_t cap, const char *lo, size_t len)
+void otpc__msg_offer(otpc_node_t *n, void *block, int mapped, const char *lo, size_t len)
 {
     n->offer.block = block;
-    n->offer.cap = cap;
+    n->offer.mapped = mapped;
     n->offer.lo = lo;
     n->offer.len = len;
     n->offer.taken = 0;
@@ -99,7 +99,7 @@ static otpc__msg_t *adopt(otpc_node_t *n, const char *data, size_t len)
     if (!m)
         return NULL; /* then a copy, which will likely fail too */
     m->block = n->offer.block;
-    m->block_cap = n->offer.cap;
+    m->block_mapped = n->offer.mapped;
     m->data = (char *)data;
     n->offer.taken = 1;
     return m;
@@ -134,7 +134,7 @@ otpc__msg_t *otpc__msg_new(otpc_node_t *n, otpc__msg_kind_t kind, const otpc_pid
 void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m)
 {
     if (m->block) {
-        otpc__mem_release(m->block, m->block_cap);
+        otpc__mem_release(m->block, m->block_mapped);
         free(m);
         return;
     }

@@ -443,7 +443,7 @@ static int on_packet(void *ctx, const char *data, size_t len)
     otpc__buf_t *done = p->frags_in ? &p->frags_in->done : NULL;
     int offered = done && done->data && data >= done->data && data < done->data + done->len;
     if (offered)
-        otpc__msg_offer(n, done->data, done->cap, done->data, done->len);
+        otpc__msg_offer(n, done->data, done->mapped, done->data, done->len);
     otpc__handle_ctrl(n, p->node, &c);
     if (offered && otpc__msg_offer_end(n))
         otpc__frag_done_taken(p->frags_in);

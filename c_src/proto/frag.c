@@ -160,19 +160,8 @@ static int grow(otpc__frag_tab_t *t, otpc__buf_t *b, size_t extra, size_t base)
         cap = cap > top / 2 ? top : cap * 2;
     if (cap < need)
         cap = need;
-    char *p = otpc__mem_resize(b->data, b->cap, b->len, cap);
-    if (!p)
-        return OTPC_ENOMEM;
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-/* Messages' buffers come from grow(), so they go back the same way (util/buf.h). */
-static void buf_release(otpc__buf_t *b)
-{
-    otpc__mem_release(b->data, b->cap);
-    *b = (otpc__buf_t){0};
+    /* from 1 MiB on a mapping of its own: grown without copies, reused (util/buf.h) */
+    return otpc__buf_set_cap_large(b, cap);
 }
 
 /* Apply h's references section (nrefs > 0) to the table's cache, their atoms into r. */
@@ -248,7 +237,7 @@ void otpc__frag_done_taken(otpc__frag_tab_t *t)
 static void release_done(otpc__frag_tab_t *t)
 {
     if (t->done.cap > OTPC__BUF_KEEP)
-        buf_release(&t->done);
+        otpc__buf_free(&t->done);
     t->done.len = 0;
 }
 
@@ -352,7 +341,7 @@ static int first(otpc__frag_tab_t *t, const otpc__dhdr_t *h, const char *pkt, si
     s->atoms = atoms;
     s->base = atoms ? OTPC__FRAG_HEADROOM : 0;
     if (grow(t, &s->buf, s->base + 2 + ctl + 1, s->base)) {
-        buf_release(&s->buf);
+        otpc__buf_free(&s->buf);
         drop_atoms(s);
         *why = "out of memory";
         return OTPC_ENOMEM;
@@ -486,7 +475,7 @@ int otpc__frag_add(otpc__frag_tab_t *t, const otpc__dhdr_t *h, const char *pkt, 
         return 0;
     size_t off;
     rc = complete(t, s, &off, why);
-    buf_release(&s->buf);
+    otpc__buf_free(&s->buf);
     drop_atoms(s);
     *s = t->seqs[--t->n]; /* the last one takes its place */
     if (rc)
@@ -507,11 +496,11 @@ size_t otpc__frag_pending(const otpc__frag_tab_t *t)
 void otpc__frag_free(otpc__frag_tab_t *t)
 {
     for (unsigned i = 0; i < t->n; i++) {
-        buf_release(&t->seqs[i].buf);
+        otpc__buf_free(&t->seqs[i].buf);
         drop_atoms(&t->seqs[i]);
     }
     t->n = 0;
-    buf_release(&t->done);
+    otpc__buf_free(&t->done);
     if (t->cache) {
         otpc__acin_free(t->cache);
         free(t->cache);

@@ -78,13 +78,10 @@ static int put(copy_t *x, const char *p, size_t n)
         size_t need = b->len + n, cap = b->cap ? b->cap : 256 < x->max ? 256 : x->max;
         while (cap < need)
             cap = cap > x->max / 2 ? x->max : cap * 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
+        if (otpc__buf_set_cap(b, cap)) { /* b may be a mapped buffer: its kind kept */
             x->rc = OTPC_ENOMEM;
             return -1;
         }
-        b->data = d;
-        b->cap = cap;
     }
     if (n)
         memcpy(b->data + b->len, p, n);

@@ -8,6 +8,8 @@
 
 #include "otpc.h"
 
+static int set_cap(otpc__buf_t *b, size_t cap, int may_map);
+
 int otpc__buf_reserve(otpc__buf_t *b, size_t extra)
 {
     if (b->cap - b->len >= extra)
@@ -18,12 +20,7 @@ int otpc__buf_reserve(otpc__buf_t *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    char *p = realloc(b->data, cap);
-    if (!p)
-        return OTPC_ENOMEM;
-    b->data = p;
-    b->cap = cap;
-    return 0;
+    return set_cap(b, cap, 0);
 }
 
 int otpc__buf_append(otpc__buf_t *b, const void *p, size_t n)
@@ -56,116 +53,135 @@ void otpc__buf_reset(otpc__buf_t *b)
 
 void otpc__buf_free(otpc__buf_t *b)
 {
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
+    otpc__mem_release(b->data, b->mapped);
+    *b = (otpc__buf_t){0};
 }
 
-/* ---- mapped blocks ------------------------------------------------------------------ */
+/* ---- mapped buffers ---------------------------------------------------------------- */
 
-/* A mapping starts with its length; the block follows (aligned for any use). */
+/* A mapping starts with its length; the bytes follow (aligned for any use). */
 #define MAP_HEAD 64
+#define SPARES 2
 
 static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *spare; /* a released mapping, or NULL */
-static size_t spare_len;
+static char *spare[SPARES]; /* released mappings, the largest kept */
 
-static size_t map_len(size_t cap)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t want = cap + MAP_HEAD;
-    return want < cap ? 0 : (want + page - 1) / page * page;
-}
-
-static char *map_of(void *p)
-{
-    return (char *)p - MAP_HEAD;
-}
-
-/* A mapping of at least len bytes: the spare if large enough, else a new one. */
-static char *map_get(size_t len)
-{
-    char *m = NULL;
-    size_t have = 0;
-    pthread_mutex_lock(&spare_lock);
-    if (spare && spare_len >= len) {
-        m = spare;
-        have = spare_len;
-        spare = NULL;
-    }
-    pthread_mutex_unlock(&spare_lock);
-    if (!m) {
-        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return NULL;
-        have = len;
-    }
-    memcpy(m, &have, sizeof have);
-    return m;
-}
-
-static void map_put(char *m)
+static size_t map_len_of(const char *m)
 {
     size_t len;
     memcpy(&len, m, sizeof len);
+    return len;
+}
+
+/* The mapping length for cap bytes, or 0 when that overflows. */
+static size_t map_len(size_t cap)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), want = cap + MAP_HEAD;
+    if (want < cap || want > SIZE_MAX - page)
+        return 0;
+    return (want + page - 1) / page * page;
+}
+
+/* A mapping of at least len bytes: a spare that large, else a new one. */
+static char *map_get(size_t len)
+{
+    char *m = NULL;
+    pthread_mutex_lock(&spare_lock);
+    for (int i = 0; i < SPARES && !m; i++)
+        if (spare[i] && map_len_of(spare[i]) >= len) {
+            m = spare[i];
+            spare[i] = NULL;
+        }
+    pthread_mutex_unlock(&spare_lock);
+    if (m)
+        return m;
+    m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    memcpy(m, &len, sizeof len);
+    return m;
+}
+
+/* Keep m as a spare (its pages lent back to the kernel until reused), in place of a
+ * smaller one; unmap whatever is not kept. */
+static void map_put(char *m)
+{
+    size_t len = map_len_of(m);
 #ifdef MADV_FREE
-    (void)madvise(m, len, MADV_FREE); /* kept, but the kernel may take the pages */
+    /* past the head, which must keep the length */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (len > page)
+        (void)madvise(m + page, len - page, MADV_FREE);
 #endif
     pthread_mutex_lock(&spare_lock);
-    if (!spare || spare_len < len) { /* keep the larger */
-        char *old = spare;
-        size_t old_len = spare_len;
-        spare = m;
-        spare_len = len;
-        m = old;
-        len = old_len;
-    }
+    for (int i = 0; i < SPARES && m; i++)
+        if (!spare[i] || map_len_of(spare[i]) < len) {
+            char *out = spare[i];
+            spare[i] = m;
+            m = out;
+            if (m)
+                len = map_len_of(m);
+        }
     pthread_mutex_unlock(&spare_lock);
     if (m)
         munmap(m, len);
 }
 
-void *otpc__mem_resize(void *p, size_t cap, size_t len, size_t new_cap)
-{
-    if (new_cap < OTPC__MAP_MIN && (!p || cap < OTPC__MAP_MIN))
-        return realloc(p, new_cap ? new_cap : 1);
-    if (new_cap >= OTPC__MAP_MIN && p && cap >= OTPC__MAP_MIN) {
-        char *m = map_of(p);
-        size_t have, want = map_len(new_cap);
-        memcpy(&have, m, sizeof have);
-        if (!want)
-            return NULL;
-        if (want <= have)
-            return p;
-        m = mremap(m, have, want, MREMAP_MAYMOVE);
-        if (m == MAP_FAILED)
-            return NULL;
-        memcpy(m, &want, sizeof want);
-        return m + MAP_HEAD;
-    }
-    /* between the heap and a mapping: one copy of what is there, once */
-    char *q;
-    if (new_cap >= OTPC__MAP_MIN) {
-        size_t want = map_len(new_cap);
-        char *m = want ? map_get(want) : NULL;
-        if (!m)
-            return NULL;
-        q = m + MAP_HEAD;
-    } else if (!(q = malloc(new_cap ? new_cap : 1))) {
-        return NULL;
-    }
-    if (len)
-        memcpy(q, p, len < new_cap ? len : new_cap);
-    otpc__mem_release(p, cap);
-    return q;
-}
-
-void otpc__mem_release(void *p, size_t cap)
+void otpc__mem_release(void *p, int mapped)
 {
     if (!p)
         return;
-    if (cap < OTPC__MAP_MIN)
-        free(p);
+    if (mapped)
+        map_put((char *)p - MAP_HEAD);
     else
-        map_put(map_of(p));
+        free(p);
+}
+
+/* Capacity cap (>= len). A mapped buffer stays one, grown or shrunk in place with
+ * mremap (its bytes never copied); a heap one stays on the heap unless may_map and cap
+ * reaches OTPC__MAP_MIN, when its bytes move once into a mapping. */
+static int set_cap(otpc__buf_t *b, size_t cap, int may_map)
+{
+    if (!b->mapped && !(may_map && cap >= OTPC__MAP_MIN)) {
+        char *p = realloc(b->data, cap ? cap : 1);
+        if (!p)
+            return OTPC_ENOMEM;
+        b->data = p;
+        b->cap = cap;
+        return 0;
+    }
+    size_t want = map_len(cap);
+    if (!want)
+        return OTPC_ENOMEM;
+    char *m;
+    if (b->mapped) {
+        m = b->data - MAP_HEAD;
+        size_t have = map_len_of(m);
+        if (want > have) { /* a spare may be larger than asked: then nothing to do */
+            m = mremap(m, have, want, MREMAP_MAYMOVE);
+            if (m == MAP_FAILED)
+                return OTPC_ENOMEM;
+            memcpy(m, &want, sizeof want);
+        }
+    } else {
+        if (!(m = map_get(want)))
+            return OTPC_ENOMEM;
+        if (b->len)
+            memcpy(m + MAP_HEAD, b->data, b->len);
+        free(b->data);
+        b->mapped = 1;
+    }
+    b->data = m + MAP_HEAD;
+    b->cap = cap;
+    return 0;
+}
+
+int otpc__buf_set_cap(otpc__buf_t *b, size_t cap)
+{
+    return set_cap(b, cap, 0);
+}
+
+int otpc__buf_set_cap_large(otpc__buf_t *b, size_t cap)
+{
+    return set_cap(b, cap, 1);
 }

@@ -15,6 +15,7 @@ typedef struct {
     char *data;
     size_t len;
     size_t cap;
+    int mapped; /* data is in a mapping of its own (otpc__buf_set_cap_large) */
 } otpc__buf_t;
 
 /* Capacity above which reset frees the storage instead of keeping it. */
@@ -23,20 +24,21 @@ typedef struct {
 /* Make room for `extra` more bytes; 0 or OTPC_ENOMEM. */
 int otpc__buf_reserve(otpc__buf_t *b, size_t extra);
 
-/* Blocks for messages of many MiB (a message reassembled from fragments). A block of
- * OTPC__MAP_MIN bytes or more lives in a mapping of its own: it grows with mremap,
- * never copied (glibc's realloc copies a heap block that cannot grow in place, and its
- * moving mmap threshold puts blocks up to 32 MiB on the heap), and when released it
- * becomes the process's one spare mapping, which the next large block reuses with its
- * pages still in (no fault per 4 KiB; MADV_FREE lets the kernel take them back under
- * memory pressure). The capacity tells which kind a block is, so callers pass the one
- * they were given. */
+/* Set the capacity to exactly cap (>= len), keeping the buffer's kind; 0 or
+ * OTPC_ENOMEM (the buffer then unchanged). */
+int otpc__buf_set_cap(otpc__buf_t *b, size_t cap);
+/* The same for a buffer of a message of many MiB (one reassembled from fragments):
+ * from OTPC__MAP_MIN bytes on it lives in a mapping of its own (`mapped`). It grows
+ * with mremap, never copied (glibc's realloc copies a heap block that cannot grow in
+ * place, and its moving mmap threshold keeps blocks up to 32 MiB on the heap); freed,
+ * it becomes one of the process's spare mappings (the largest kept), which the next
+ * large buffer reuses with its pages still in (no fault per 4 KiB; MADV_FREE lets the
+ * kernel take them back under memory pressure). Every buf function keeps a mapped
+ * buffer mapped, and otpc__buf_free releases either kind. */
 #define OTPC__MAP_MIN (1u << 20)
-/* A block of new_cap bytes holding the first len bytes of p (cap bytes, from here or
- * NULL); p is released. NULL when out of memory, p then untouched. */
-void *otpc__mem_resize(void *p, size_t cap, size_t len, size_t new_cap);
-/* Release p (cap bytes, from otpc__mem_resize; NULL is fine). */
-void otpc__mem_release(void *p, size_t cap);
+int otpc__buf_set_cap_large(otpc__buf_t *b, size_t cap);
+/* Release bytes taken out of a buffer (its data and `mapped`; NULL is fine). */
+void otpc__mem_release(void *p, int mapped);
 int otpc__buf_append(otpc__buf_t *b, const void *p, size_t n);
 /* Drop the first n bytes (n <= len). */
 void otpc__buf_consume(otpc__buf_t *b, size_t n);
