@@ -81,13 +81,26 @@ static void put_frame(otpc__buf_t *q, const char *hdr, size_t hlen, const otpc__
     q->len += 4 + hlen + n;
 }
 
+/* Room for n more bytes in a stream's queue. Large messages' queues are mapped buffers
+ * (util/buf.h): a 64 MiB message is then copied into pages the last one used, not into
+ * 16,384 fresh pages each faulting in. */
+static int reserve(otpc__buf_t *q, size_t n)
+{
+    if (q->cap - q->len >= n)
+        return 0;
+    if (n > SIZE_MAX - q->len)
+        return OTPC_ENOMEM;
+    size_t cap = q->len + n;
+    return otpc__buf_set_cap_large(q, cap < 2 * q->cap ? 2 * q->cap : cap);
+}
+
 /* The message cut into fragments: the first holds the whole control message. */
 static int put_fragments(otpc__peer_t *p, otpc__buf_t *q, const otpc__osrc_t *src)
 {
     size_t body = src_len(src);
     uint64_t count = (body + OTPC__FRAG_SIZE - 1) / OTPC__FRAG_SIZE;
     size_t need = body + count * (4 + OTPC__DHDR_FIRST_LEN);
-    if (otpc__buf_reserve(q, need))
+    if (reserve(q, need))
         return OTPC_ENOMEM;
     uint64_t seq = ++p->next_seq;
     char hdr[OTPC__DHDR_FIRST_LEN];
@@ -107,7 +120,7 @@ static int put_whole(otpc__buf_t *q, const otpc__osrc_t *src)
 {
     size_t body = src_len(src);
     char hdr[OTPC__DHDR_NORMAL_LEN];
-    if (otpc__buf_reserve(q, 4 + sizeof hdr + body))
+    if (reserve(q, 4 + sizeof hdr + body))
         return OTPC_ENOMEM;
     int seg = 0;
     size_t off = 0;
