@@ -20,6 +20,7 @@
 #include "util/assert.h"
 #include "util/buf.h"
 #include "util/mq.h"
+#include "util/wake.h"
 
 /* ---- constant terms ------------------------------------------------------------ */
 
@@ -227,20 +228,35 @@ void otpc__ext_free_all(otpc_node_t *n);
 
 /* ---- schedulers ------------------------------------------------------------------- */
 
-/* What each scheduler thread keeps for itself: the process it runs and the buffers a
- * process's turn builds in, which must not be shared because another scheduler may run
- * while this one's callback holds a view into them. Upper layers keep theirs in
- * `ext` (otpc__sched_local). Scheduler 0 is the thread in otpc_node_run (and, before
- * it runs, the thread setting the node up). */
+/* What each scheduler thread keeps for itself: the process it runs, the buffers a
+ * process's turn builds in (another scheduler may run while this one's callback holds a
+ * view into them), and its loop: the sockets it owns and polls. Upper layers keep theirs
+ * in `ext` (otpc__sched_local). Scheduler 0 is the thread in otpc_node_run (and, before
+ * it runs, the thread setting the node up); its loop is the node's (`n->loop`: signals,
+ * the timer, the wake-up the I/O thread and the blocking-work pool use). */
 typedef struct otpc__sched {
     otpc_node_t *node;
     unsigned id;
     uv_thread_t thread;
     otpc_proc_t *current; /* the process whose callback runs on this thread, else NULL */
     int in_slice;         /* running processes (counted in node's in_slice) */
+    uint64_t slice_since; /* uv_hrtime() its slice began (multi only), 0 outside one */
     ei_x_buff scratch;    /* messages built by otpc itself (DOWN, EXIT, reply heads) */
     ei_x_buff trap_buf;   /* {'EXIT', From, Reason} handed to a trapping process */
     void *ext[OTPC__EXT_MAX];
+
+    /* Its loop (core/sched.c): the endpoints homed here are polled by this thread,
+     * and by the watcher while this one is in a long slice. */
+    uv_loop_t *loop;    /* scheds[0]: &n->loop, else &own_loop */
+    otpc__wake_t *wake; /* wakes its poller: scheds[0]: &n->wake, else &own_wake */
+    uv_loop_t own_loop;
+    otpc__wake_t own_wake;
+    int loop_ready;            /* own_loop and own_wake are initialized */
+    int in_uvrun;              /* this thread is inside uv_run: turns only mark */
+    int sleeping;              /* asleep in poll() without the lock */
+    uint64_t poll_due;         /* when that poll() times out (its loop's ms; UINT64_MAX: never) */
+    uint64_t handled_at_sleep; /* the node's `handled` when it last went to sleep */
+    int spin_ok;               /* busy_wait_ns: conversations lately, not batches */
 } otpc__sched_t;
 
 /* ---- the node --------------------------------------------------------------------- */
@@ -256,34 +272,29 @@ struct otpc_node {
     int sched_set; /* otpc_node_run has started: core state needs the node lock */
 
     /* Schedulers (core/sched.c). One lock guards every process, mailbox, name, link,
-     * monitor, timer and the loop's handles; a scheduler holds it while otpc code runs
+     * monitor, timer and every loop's handles; a scheduler holds it while otpc code runs
      * and lets go of it around user callbacks and while it sleeps. With one scheduler
      * (`multi` 0) it is never taken. */
     otpc__sched_t *scheds;
     unsigned nscheds;
     int multi;
     uv_mutex_t lock;
-    uv_cond_t cv;              /* idle schedulers wait here */
-    uv_cond_t quiet_cv;        /* stop waits here for the slices in progress */
-    int polling;               /* a scheduler has the poller's role */
-    int poll_sleeping;         /* ... and waits in poll() without the lock */
-    uint64_t poll_due;         /* when that poll() times out (loop ms; UINT64_MAX: never) */
-    uint64_t busy_wait_ns;     /* the poller looks this long before it sleeps (opts) */
-    uint64_t handled;          /* messages and signals processes have handled so far */
-    uint64_t handled_at_sleep; /* `handled` when the poller last went to sleep */
-    int spin_ok;               /* sched.c's busy_wait_ns: conversations lately, not batches */
-    int in_uvrun;              /* inside uv_run: turns only mark, the scheduler loop runs them */
-    unsigned idle;             /* schedulers waiting on cv */
-    unsigned in_slice;         /* schedulers running processes */
-    unsigned in_user;          /* schedulers inside user callbacks (lock let go) */
-    int quiesce;               /* stop wants every slice ended */
-    otpc__sched_t *watcher;    /* the idle scheduler that looks in on busy ones, or NULL */
-    uint64_t last_slice;       /* uv_hrtime() of the last slice's end */
-    uv_thread_t *threads;      /* schedulers 1..nscheds-1 */
+    uv_cond_t quiet_cv;     /* stop waits here for the slices in progress */
+    uint64_t busy_wait_ns;  /* a poller looks this long before it sleeps (opts) */
+    uint64_t handled;       /* messages and signals processes have handled so far */
+    unsigned in_slice;      /* schedulers running processes */
+    unsigned in_user;       /* schedulers inside user callbacks (lock let go) */
+    unsigned sleepers;      /* schedulers asleep in poll() */
+    int quiesce;            /* stop wants every slice ended */
+    otpc__sched_t *watcher; /* the sleeper that looks in on busy ones, or NULL */
+    uint64_t last_slice;    /* uv_hrtime() of the last slice's end */
+    unsigned next_home;     /* round robin of otpc__sched_pick */
+    unsigned nhomes;        /* schedulers whose loops take endpoints (those running) */
+    uv_thread_t *threads;   /* schedulers 1..nscheds-1 */
     otpc__ext_free_fn sched_ext_free[OTPC__EXT_MAX];
 
-    uv_loop_t loop;
-    otpc__wake_t wake;  /* wakes the loop from other threads (I/O events, async replies) */
+    uv_loop_t loop;     /* scheduler 0's loop */
+    otpc__wake_t wake;  /* wakes it from other threads (I/O events, async replies) */
     uv_timer_t timer;   /* the earliest of `timers` */
     uint64_t timer_due; /* what `timer` is armed for; 0: not armed */
     otpc__timers_t timers;
@@ -399,7 +410,13 @@ int otpc__turn_hook_add(otpc_node_t *n, otpc__turn_hook_fn fn);
 /* Schedulers' state for opts.schedulers (0: the CPUs this process may use). */
 int otpc__scheds_new(otpc_node_t *n, unsigned want);
 void otpc__scheds_free(otpc_node_t *n);
-void otpc__sched_init(otpc_node_t *n);
+/* otpc_node_run: the timer, and the loops of schedulers 1.. (0 or OTPC_EIO); closed
+ * (every handle left on them, then the loops) by otpc__sched_loops_close. */
+int otpc__sched_init(otpc_node_t *n);
+void otpc__sched_loops_close(otpc_node_t *n);
+/* The scheduler whose loop a new endpoint goes to (round robin), so sockets spread
+ * over the schedulers that poll them. */
+otpc__sched_t *otpc__sched_pick(otpc_node_t *n);
 /* otpc_node_run: start the other schedulers, run this one until the node stops, end
  * and join the others. Called holding the lock. */
 int otpc__sched_run(otpc_node_t *n);

@@ -456,7 +456,7 @@ static void on_tick(sess_t *s, const char *which)
         if (s->state == S_HANDSHAKE)
             end_with(s, NULL, "timeout", 0);
     } else if (s->state <= S_OPEN && !s->closed) { /* idle: re-armed for what is left */
-        uint64_t now = uv_now(&s->n->loop), due = otpc__ep_last_rx(s->ep) + s->idle_ms;
+        uint64_t now = otpc__ep_now(s->ep), due = otpc__ep_last_rx(s->ep) + s->idle_ms;
         if (now >= due)
             end_with(s, NULL, "timeout", 0);
         else
@@ -515,7 +515,7 @@ static int conn_init(otpc_proc_t *self, void *arg)
         .busy_limit = s->n->opts.busy_limit,
         .out_keep = BUF_KEEP,
     };
-    if (!(s->ep = otpc__ep_new(otpc__eps(s->n), &sess_ops, s, &conf))) {
+    if (!(s->ep = otpc__ep_new(otpc__eps_pick(s->n), &sess_ops, s, &conf))) {
         free(s);
         return OTPC_ENOMEM;
     }

@@ -81,7 +81,7 @@ static otpc__peer_t *peer_new(otpc_node_t *n, uint32_t atom)
         .read_into = 1,
         .read_budget = READ_BUDGET,
     };
-    if (!(p->ep = otpc__ep_new(otpc__eps(n), &peer_ops, p, &conf))) {
+    if (!(p->ep = otpc__ep_new(otpc__eps_pick(n), &peer_ops, p, &conf))) {
         free(p);
         return NULL;
     }
@@ -486,7 +486,7 @@ static long nap_ns(const otpc__peer_t *p)
 static void on_nap_end(uv_poll_t *h, int status, int events);
 
 /* Watch the timer instead of the socket for a while (nap_ns). */
-static int nap(otpc_node_t *n, otpc__peer_t *p)
+static int nap(otpc__peer_t *p)
 {
     long ns = nap_ns(p);
     if (!ns)
@@ -496,7 +496,7 @@ static int nap(otpc_node_t *n, otpc__peer_t *p)
         if (!z)
             return -1;
         z->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-        if (z->tfd < 0 || uv_poll_init(&n->loop, &z->poll, z->tfd)) {
+        if (z->tfd < 0 || uv_poll_init(otpc__ep_loop(p->ep), &z->poll, z->tfd)) {
             if (z->tfd >= 0)
                 close(z->tfd);
             free(z);
@@ -543,7 +543,7 @@ static void after_read(otpc__peer_t *p)
     }
     if (!p->reading)
         return;
-    if (got >= 2 && !n->stopping && nap(n, p) == 0)
+    if (got >= 2 && !n->stopping && nap(p) == 0)
         return;
     if (p->napping) {
         p->napping = 0;

@@ -485,7 +485,8 @@ static int setup_loop(otpc_node_t *n)
         return OTPC_EIO;
     otpc__otp_replies_open(n, 1);
     uv_async_init(&n->loop, &R->stop_async, on_stop_async);
-    otpc__sched_init(n);
+    if (otpc__sched_init(n))
+        return OTPC_EIO;
     /* every endpoint (peers and daemon sessions) writes its output once per turn */
     if (otpc__turn_hook_add(n, otpc__transport_flush))
         return OTPC_ENOMEM;
@@ -526,6 +527,7 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
     if (rc) {
         otpc__otp_replies_open(n, 0);
         otpc__wake_close(&n->wake);
+        otpc__sched_loops_close(n);
         uv_walk(&n->loop, close_handle, NULL);
         uv_run(&n->loop, UV_RUN_DEFAULT);
         uv_loop_close(&n->loop);
@@ -543,6 +545,7 @@ int otpc_node_run(otpc_node_t *n, int (*on_start)(otpc_node_t *, void *), void *
     otpc__dist_join(n);
     otpc__otp_replies_open(n, 0);
     otpc__wake_close(&n->wake);
+    otpc__sched_loops_close(n); /* the endpoints homed there end their closes */
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
     n->sched_set = 0;

@@ -336,7 +336,8 @@ static otpc_action_t begin_stop(otpc_proc_t *self, sup_t *s, otpc_ret_t *r)
 /* OTP's restart/2: c ended and must come back (c is STOPPED or RESTARTING). */
 static otpc_action_t restart(otpc_proc_t *self, sup_t *s, otpc__child_t *c, otpc_ret_t *r)
 {
-    if (note_restart(s, uv_now(&otpc_proc_node(self)->loop))) {
+    /* the precise clock: a loop's cached time lags while its scheduler sleeps */
+    if (note_restart(s, uv_hrtime() / 1000000u)) {
         OTPC__LOG_ERROR("supervisor", "reached_max_restart_intensity restarting %s; shutting down",
                         c->label);
         child_ended(s, c);

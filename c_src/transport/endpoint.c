@@ -237,6 +237,17 @@ void otpc__ep_drop_input(otpc__ep_t *e)
     otpc__framer_free(&e->in);
 }
 
+uint64_t otpc__ep_now(otpc__ep_t *e)
+{
+    uv_update_time(e->set->loop);
+    return uv_now(e->set->loop);
+}
+
+uv_loop_t *otpc__ep_loop(const otpc__ep_t *e)
+{
+    return e->set->loop;
+}
+
 uint64_t otpc__ep_last_rx(const otpc__ep_t *e)
 {
     return e->last_rx;

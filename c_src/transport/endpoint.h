@@ -119,8 +119,13 @@ int otpc__ep_read(otpc__ep_t *e);
 size_t otpc__ep_pending_input(const otpc__ep_t *e);
 /* Give back the input buffer (reading has stopped for good). Not from ops->frame. */
 void otpc__ep_drop_input(otpc__ep_t *e);
-/* uv_now() of the last bytes read. */
+/* uv_now() of the last bytes read, on the endpoint's loop. */
 uint64_t otpc__ep_last_rx(const otpc__ep_t *e);
+/* Its loop's time, brought up to date (the loop's scheduler may have slept). */
+uint64_t otpc__ep_now(otpc__ep_t *e);
+/* The loop it is polled on: its scheduler's. Handles of the owner that go with the
+ * socket (a timerfd it watches instead) belong there too. */
+uv_loop_t *otpc__ep_loop(const otpc__ep_t *e);
 /* The transport's handshake is done: frames can go out. */
 int otpc__ep_established(const otpc__ep_t *e);
 

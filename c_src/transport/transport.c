@@ -18,12 +18,14 @@ static void eps_free(otpc_node_t *n, void *state)
 
 int otpc__transport_init(otpc_node_t *n)
 {
-    otpc__eps_t *set = calloc(1, sizeof *set);
+    otpc__eps_t *set = calloc(n->nscheds, sizeof *set);
     if (!set)
         return OTPC_ENOMEM;
-    set->loop = &n->loop;
-    set->turn = turn;
-    set->turn_ctx = n;
+    for (unsigned i = 0; i < n->nscheds; i++) {
+        set[i].loop = n->scheds[i].loop;
+        set[i].turn = turn;
+        set[i].turn_ctx = n;
+    }
     int rc = otpc__ext_add(n, &otpc__transport_key, set, eps_free);
     if (rc)
         free(set);
@@ -32,5 +34,8 @@ int otpc__transport_init(otpc_node_t *n)
 
 void otpc__transport_flush(otpc_node_t *n)
 {
-    otpc__eps_flush(otpc__eps(n));
+    otpc__eps_t *sets = otpc__eps_all(n);
+    for (unsigned i = 0; i < n->nscheds; i++)
+        if (sets[i].dirty)
+            otpc__eps_flush(&sets[i]);
 }

@@ -1,6 +1,7 @@
 /*
- * The transport layer's state per node: the endpoints of the scheduler (endpoint.h)
- * and the turn hook that writes their output once per turn.
+ * The transport layer's state per node: one set of endpoints (endpoint.h) per
+ * scheduler, on that scheduler's loop, and the turn hook that writes their output once
+ * per turn.
  */
 #ifndef OTPC_TRANSPORT_TRANSPORT_H
 #define OTPC_TRANSPORT_TRANSPORT_H
@@ -10,10 +11,17 @@
 
 extern otpc__ext_key_t otpc__transport_key;
 
-static inline otpc__eps_t *otpc__eps(const otpc_node_t *n)
+/* The sets, by scheduler id (n->nscheds of them). */
+static inline otpc__eps_t *otpc__eps_all(const otpc_node_t *n)
 {
     return (otpc__eps_t *)
         n->ext[atomic_load_explicit(&otpc__transport_key.slot, memory_order_relaxed) - 1];
+}
+
+/* The set a new endpoint joins: the next scheduler's (otpc__sched_pick). */
+static inline otpc__eps_t *otpc__eps_pick(otpc_node_t *n)
+{
+    return &otpc__eps_all(n)[otpc__sched_pick(n)->id];
 }
 
 /* Attach the layer's state to a new node (before the layers above it). */
