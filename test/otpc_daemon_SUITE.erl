@@ -28,7 +28,7 @@
          emfile_backs_off/1,
          half_close_still_answered/1, elixir_client/1, coalesced_and_split_frames/1,
          node_flag_daemon/1, flood_is_held_back/1, push_is_busy/1,
-         input_budget/1, c_api_port_and_stop/1]).
+         input_budget/1, c_api_port_and_stop/1, calls_take_no_shared_lock/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -57,7 +57,8 @@ groups() ->
               oversized_length_ends_only_that_connection, max_connections,
               init_stop_is_refused, idle_timeout, graceful_stop,
               owner_exit_stops_daemon, open_close_loop_no_leak,
-              coalesced_and_split_frames, push_is_busy, input_budget],
+              coalesced_and_split_frames, push_is_busy, input_budget,
+              calls_take_no_shared_lock],
     [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered, elixir_client,
                           node_flag_daemon, flood_is_held_back, c_api_port_and_stop]},
      {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake,
@@ -103,6 +104,8 @@ node_args(node_flag_daemon, Port) -> ["-probe", "-daemon", integer_to_list(Port)
 %% them, so what is queued when `busy' comes is the limit, not the limit plus
 %% whatever other schedulers moved into the kernel's buffers meanwhile.
 node_args(push_is_busy, _Port) -> ["-probe", "-schedulers", "1"];
+%% Sessions live on the schedulers other than the node's own (0).
+node_args(calls_take_no_shared_lock, _Port) -> ["-probe", "-schedulers", "3"];
 node_args(_Case, _Port) -> ["-probe"].
 
 %% A port nobody listens on (the kernel's pick, released at once).
@@ -730,6 +733,37 @@ collect_output(Port, Acc) ->
         {Port, {exit_status, S}} -> {Acc, S}
     after 60000 -> ct:fail({elixir_timeout, Acc})
     end.
+
+%% A connection, its session and its server share a scheduler, and what comes and
+%% goes on the socket takes only that scheduler's lock: a thousand calls over four
+%% connections take every scheduler's lock a handful of times (ticks, the stats
+%% calls themselves), not once per call or per read as one node lock would.
+-spec calls_take_no_shared_lock(config()) -> ok.
+calls_take_no_shared_lock(Config) ->
+    Node = ?config(node, Config),
+    {_D, Port} = daemon(Config, #{}),
+    Cs = [client(Config, Port) || _ <- lists:seq(1, 4)],
+    [{warm, C} = otpc_client:call(C, {warm, C}) || C <- Cs],
+    3 = lock_stat(Node, schedulers),
+    Before = lock_stat(Node, all_locks),
+    N = 250,
+    Self = self(),
+    Ps = [spawn_link(fun() ->
+                             [{I, C} = otpc_client:call(C, {I, C}) || I <- lists:seq(1, N)],
+                             Self ! {done, self()}
+                     end) || C <- Cs],
+    [?recv({done, P}) || P <- Ps],
+    Taken = lock_stat(Node, all_locks) - Before,
+    Calls = N * length(Cs),
+    ct:comment("~b calls over ~b connections, -schedulers 3: every lock taken ~b times",
+               [Calls, length(Cs), Taken]),
+    true = Taken < Calls div 20,
+    ok.
+
+lock_stat(Node, Key) ->
+    Stats = rpc:call(Node, otpc_node, lock_stats, []),
+    {Key, V} = lists:keyfind(Key, 1, Stats),
+    V.
 
 %%% ------------------------------------------------------------------
 %%% helpers

@@ -49,6 +49,10 @@ uint32_t otpc__atom_find(const otpc__atoms_t *t, const char *name, size_t len)
 
 uint32_t otpc__atom(otpc__atoms_t *t, const char *name, size_t len)
 {
+    /* a name seen before is only read: a domain's lock may do that */
+    uint32_t seen = otpc__atom_find(t, name, len);
+    if (seen)
+        return seen;
     if (t->count == 0)
         t->count = 1;
     if ((t->count + 1) * 2 > t->nslots && grow_slots(t))

@@ -118,8 +118,18 @@ int otpc_decode_pid(otpc_proc_t *self, const char *buf, int *index, otpc_pid_t *
     erlang_pid e;
     if (ei_decode_pid(buf, index, &e))
         return OTPC_EBADARG;
-    OTPC__ENTER(self->node); /* the node's name may be interned */
-    *out = otpc__pid_from_ei(self->node, &e);
+    /* the node's name is looked up holding the process's domain; a name never seen
+     * is interned holding all */
+    otpc_node_t *n = self->node;
+    OTPC__ENTER_DOM(n, self->home);
+    uint32_t known = otpc__atom_find(&n->atoms, e.node, strlen(e.node));
+    if (known) {
+        *out =
+            (otpc_pid_t){.node = known, .num = e.num, .serial = e.serial, .creation = e.creation};
+        return 0;
+    }
+    OTPC__ENTER(n);
+    *out = otpc__pid_from_ei(n, &e);
     return out->node ? 0 : OTPC_ENOMEM;
 }
 
@@ -128,8 +138,13 @@ int otpc_decode_ref(otpc_proc_t *self, const char *buf, int *index, otpc_ref_t *
     erlang_ref e;
     if (ei_decode_ref(buf, index, &e))
         return OTPC_EBADARG;
-    OTPC__ENTER(self->node);
-    return otpc__ref_from_ei(self->node, &e, out);
+    otpc_node_t *n = self->node;
+    OTPC__ENTER_DOM(n, self->home);
+    if (!otpc__atom_find(&n->atoms, e.node, strlen(e.node))) {
+        OTPC__ENTER(n); /* a node never seen: its name is interned holding all */
+        return otpc__ref_from_ei(n, &e, out);
+    }
+    return otpc__ref_from_ei(n, &e, out);
 }
 
 int otpc_skip_term(otpc_term_t t, int *index)

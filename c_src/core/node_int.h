@@ -3,8 +3,9 @@
  * scheduler turn. It names nothing of the layers above it: they reach it through
  * function pointer tables (remote signals, behaviours, turn hooks) and keep their own
  * state in ext slots.
- * Everything here is touched only by a scheduler thread holding the node lock (see
- * "schedulers" below), except the event queue, which the I/O thread fills.
+ * Everything here is touched only by a scheduler thread holding the lock of the domain
+ * it belongs to, or every lock (see "the locks" below), except the event queue, which
+ * the I/O thread fills.
  */
 #ifndef OTPC_PROC_NODE_INT_H
 #define OTPC_PROC_NODE_INT_H
@@ -132,7 +133,8 @@ typedef struct {
                        const otpc_pid_t *pid, const char *error);
 } otpc__remote_t;
 
-#define REMOTE(n, op, ...) ((n)->remote ? (n)->remote->op((n), __VA_ARGS__) : 0)
+#define REMOTE(n, op, ...) \
+    (OTPC__ASSERT_ALL(n), (n)->remote ? (n)->remote->op((n), __VA_ARGS__) : 0)
 
 /* A SPAWN_REQUEST from another node, for the layer that runs spawns (services/rpc.c);
  * without one, core answers notsup. */
@@ -173,7 +175,7 @@ struct otpc_proc {
     int in_runq;
     int running;        /* inside run_one (on one scheduler): an exit must not free it,
                          * nor another scheduler run it */
-    int system;         /* otpc's own process: its callbacks keep the node lock */
+    int system;         /* otpc's own process: its callbacks keep their lock(s) */
     int exiting;        /* otpc_exit() was called: exit after the current callback */
     otpc__buf_t reason; /* the exit reason, without version byte, once exiting */
     struct otpc_proc *rq_next;
@@ -182,6 +184,7 @@ struct otpc_proc {
     otpc__vec_t mons_out;   /* of otpc__mon_t: monitors I hold */
     uint32_t parked;        /* nonzero: not run until otpc__proc_unpark(.., parked); set by
                            * the layer that holds it back (distribution: a busy peer) */
+    unsigned home;          /* the scheduler whose domain it belongs to (core/sched.c) */
     const otpc__beh_t *beh; /* its behaviour, or NULL for a plain process */
     void *beh_data;         /* the behaviour's state */
 };
@@ -238,24 +241,30 @@ typedef struct otpc__sched {
     otpc_node_t *node;
     unsigned id;
     uv_thread_t thread;
-    otpc_proc_t *current; /* the process whose callback runs on this thread, else NULL */
-    int in_slice;         /* running processes (counted in node's in_slice) */
-    uint64_t slice_since; /* uv_hrtime() its slice began (multi only), 0 outside one */
-    ei_x_buff scratch;    /* messages built by otpc itself (DOWN, EXIT, reply heads) */
-    ei_x_buff trap_buf;   /* {'EXIT', From, Reason} handed to a trapping process */
+    otpc_proc_t *current;         /* the process whose callback runs on this thread, else NULL */
+    int in_slice;                 /* running processes (counted in node's in_slice) */
+    _Atomic uint64_t slice_since; /* uv_hrtime() its slice began (multi only), 0 outside one */
+    uint64_t handled;             /* messages and signals this thread's processes handled */
+    struct otpc__msg *msg_pool;   /* this thread's free mailbox items */
+    uint32_t msg_pool_len;
+    ei_x_buff scratch;  /* messages built by otpc itself (DOWN, EXIT, reply heads) */
+    ei_x_buff trap_buf; /* {'EXIT', From, Reason} handed to a trapping process */
     void *ext[OTPC__EXT_MAX];
 
-    /* Its loop (core/sched.c): the endpoints homed here are polled by this thread,
-     * and by the watcher while this one is in a long slice. */
-    uv_loop_t *loop;    /* scheds[0]: &n->loop, else &own_loop */
-    otpc__wake_t *wake; /* wakes its poller: scheds[0]: &n->wake, else &own_wake */
+    /* Its domain (core/sched.c): the processes homed here, their run queue, and its
+     * loop with the endpoints homed here. Under `lock` (or every lock). */
+    uv_mutex_t lock;
+    otpc_proc_t *rq_head, *rq_tail;
+    struct otpc__defer *defer_head; /* work its events left for every lock (otpc__defer) */
+    uv_loop_t *loop;                /* scheds[0]: &n->loop, else &own_loop */
+    otpc__wake_t *wake;             /* wakes its poller: scheds[0]: &n->wake, else &own_wake */
     uv_loop_t own_loop;
     otpc__wake_t own_wake;
     int loop_ready;            /* own_loop and own_wake are initialized */
     int in_uvrun;              /* this thread is inside uv_run: turns only mark */
-    int sleeping;              /* asleep in poll() without the lock */
+    _Atomic int sleeping;      /* asleep in poll() without the lock */
     uint64_t poll_due;         /* when that poll() times out (its loop's ms; UINT64_MAX: never) */
-    uint64_t handled_at_sleep; /* the node's `handled` when it last went to sleep */
+    uint64_t handled_at_sleep; /* `handled` when it last went to sleep */
     int spin_ok;               /* busy_wait_ns: conversations lately, not batches */
 } otpc__sched_t;
 
@@ -268,29 +277,36 @@ struct otpc_node {
     char cookie[256];
     uint32_t self_atom;
     uint32_t creation;
-    int stopping;
-    int sched_set; /* otpc_node_run has started: core state needs the node lock */
+    _Atomic int stopping;
+    int sched_set; /* otpc_node_run has started: core state needs its lock(s) */
 
-    /* Schedulers (core/sched.c). One lock guards every process, mailbox, name, link,
-     * monitor, timer and every loop's handles; a scheduler holds it while otpc code runs
-     * and lets go of it around user callbacks and while it sleeps. With one scheduler
-     * (`multi` 0) it is never taken. */
+    /* Schedulers (core/sched.c). Each scheduler's domain has a lock; holding every one
+     * of them (in order: "all") guards everything, as one node lock would. A scheduler
+     * of its own domain (1..) holds only its lock while it polls its loop and runs its
+     * processes ("home"), touching nothing of another domain's; anything else takes
+     * all (otpc__enter). Scheduler 0's domain is the node's: its loop carries the
+     * node's handles, its processes run holding all. Locks are let go around user
+     * callbacks and while sleeping. With one scheduler (`multi` 0) none is taken. */
     otpc__sched_t *scheds;
     unsigned nscheds;
+    unsigned nlocks; /* scheds' locks initialized (otpc__scheds_free) */
     int multi;
-    uv_mutex_t lock;
-    uv_cond_t quiet_cv;     /* stop waits here for the slices in progress */
-    uint64_t busy_wait_ns;  /* a poller looks this long before it sleeps (opts) */
-    uint64_t handled;       /* messages and signals processes have handled so far */
-    unsigned in_slice;      /* schedulers running processes */
-    unsigned in_user;       /* schedulers inside user callbacks (lock let go) */
-    unsigned sleepers;      /* schedulers asleep in poll() */
-    int quiesce;            /* stop wants every slice ended */
-    otpc__sched_t *watcher; /* the sleeper that looks in on busy ones, or NULL */
-    uint64_t last_slice;    /* uv_hrtime() of the last slice's end */
-    unsigned next_home;     /* round robin of otpc__sched_pick */
-    unsigned nhomes;        /* schedulers whose loops take endpoints (those running) */
-    uv_thread_t *threads;   /* schedulers 1..nscheds-1 */
+    uv_mutex_t quiet_lock; /* with quiet_cv: stop waits for the slices in progress */
+    uv_cond_t quiet_cv;
+    uint64_t busy_wait_ns;          /* a poller looks this long before it sleeps (opts) */
+    _Atomic unsigned in_slice;      /* schedulers running processes */
+    _Atomic unsigned in_user;       /* schedulers inside user callbacks (lock let go) */
+    _Atomic unsigned sleepers;      /* schedulers asleep in poll() */
+    _Atomic uint64_t all_locks;     /* times a thread took every lock (otpc_node:lock_stats) */
+    _Atomic int quiesce;            /* stop wants every slice ended */
+    otpc__sched_t *_Atomic watcher; /* the sleeper that looks in on busy ones, or NULL */
+    _Atomic uint64_t last_slice;    /* uv_hrtime() of the last slice's end */
+    unsigned next_home;             /* round robin of otpc__sched_pick (under all) */
+    unsigned nhomes;                /* schedulers whose loops take endpoints (those running) */
+    unsigned spawn_home;            /* under all: the home of the next spawns + 1 (0: the
+                                     * spawner's, or the node's) */
+    int (*dom_pending)(otpc_node_t *n, unsigned dom); /* its output waits (transport) */
+    uv_thread_t *threads;                             /* schedulers 1..nscheds-1 */
     otpc__ext_free_fn sched_ext_free[OTPC__EXT_MAX];
 
     uv_loop_t loop;     /* scheduler 0's loop */
@@ -307,14 +323,11 @@ struct otpc_node {
     uint32_t live;
     otpc_proc_t **names; /* by atom id */
     uint32_t names_cap;
-    otpc_proc_t *rq_head, *rq_tail;
     otpc__turn_hook_fn hooks[OTPC__TURN_HOOKS_MAX]; /* core/sched.c */
     unsigned nhooks;
-    uint64_t ref_counter;
+    _Atomic uint64_t ref_counter;
     uint32_t ref_salt;
     uint64_t unlink_counter;
-    otpc__msg_t *msg_pool;
-    uint32_t msg_pool_len;
     struct {
         void *block; /* otpc__msg_offer's, until otpc__msg_offer_end; NULL: none */
         int mapped;
@@ -331,34 +344,74 @@ struct otpc_node {
     otpc__ext_free_fn ext_free[OTPC__EXT_MAX];
 };
 
-/* ---- the node lock ---------------------------------------------------------------- */
+/* ---- the locks --------------------------------------------------------------------- */
 
-/* The lock this thread holds (nested: depth), so otpc code calling the public API
- * does not take it twice. */
+/* What this thread holds: nothing, one domain's lock (home: otpc__held_dom is its
+ * scheduler id) or every lock (OTPC__ALL), nested by depth so that otpc code calling
+ * the public API does not take them twice. Asking for all while home (a process's
+ * callback calling otpc_link, say) lets go of the home lock and takes all in order,
+ * and goes back home when that level is left (otpc__esc_depth). */
+#define OTPC__ALL (-1)
 extern _Thread_local otpc_node_t *otpc__held;
 extern _Thread_local unsigned otpc__held_depth;
+extern _Thread_local int otpc__held_dom;
+extern _Thread_local unsigned otpc__esc_depth; /* depth of an escalation's level; 0: none */
+extern _Thread_local int otpc__esc_home;       /* the domain it goes back to */
 extern _Thread_local otpc__sched_t *otpc__my_sched;
+
+void otpc__lock_all(otpc_node_t *n);
+void otpc__unlock_all(otpc_node_t *n);
+void otpc__escalate(otpc_node_t *n);
+void otpc__deescalate(otpc_node_t *n);
 
 static inline otpc_node_t *otpc__enter(otpc_node_t *n)
 {
     if (otpc__held == n) {
+        if (otpc__held_dom != OTPC__ALL)
+            otpc__escalate(n);
         otpc__held_depth++;
         return n;
     }
     if (n->multi)
-        uv_mutex_lock(&n->lock);
+        otpc__lock_all(n);
     otpc__held = n;
+    otpc__held_dom = OTPC__ALL;
+    otpc__held_depth = 1;
+    return n;
+}
+
+/* Hold what belongs to domain `home` (a process's own state, and reading what only a
+ * thread holding all writes): its lock, unless this thread holds it or all already.
+ * Domain 0 is the node's: all. */
+static inline otpc_node_t *otpc__enter_dom(otpc_node_t *n, unsigned home)
+{
+    if (otpc__held == n && (otpc__held_dom == OTPC__ALL || otpc__held_dom == (int)home)) {
+        otpc__held_depth++;
+        return n;
+    }
+    if (otpc__held == n || home == 0)
+        return otpc__enter(n);
+    if (n->multi)
+        uv_mutex_lock(&n->scheds[home].lock);
+    otpc__held = n;
+    otpc__held_dom = (int)home;
     otpc__held_depth = 1;
     return n;
 }
 
 static inline void otpc__leave(otpc_node_t *n)
 {
+    if (otpc__esc_depth == otpc__held_depth)
+        otpc__deescalate(n);
     if (--otpc__held_depth)
         return;
     otpc__held = NULL;
-    if (n->multi)
-        uv_mutex_unlock(&n->lock);
+    if (!n->multi)
+        return;
+    if (otpc__held_dom == OTPC__ALL)
+        otpc__unlock_all(n);
+    else
+        uv_mutex_unlock(&n->scheds[otpc__held_dom].lock);
 }
 
 static inline void otpc__leave_at(otpc_node_t **n)
@@ -366,10 +419,41 @@ static inline void otpc__leave_at(otpc_node_t **n)
     otpc__leave(*n);
 }
 
-/* First statement of a public function that touches node state: holds the node lock
+/* First statement of a public function that touches node state: holds every lock
  * until the function returns, whichever way (a cleanup, so early returns stay). */
 #define OTPC__ENTER(n) \
     otpc_node_t *otpc__entered __attribute__((cleanup(otpc__leave_at), unused)) = otpc__enter(n)
+/* The same for what belongs to one domain (otpc__enter_dom). */
+#define OTPC__ENTER_DOM(n, home)                                                      \
+    otpc_node_t *otpc__entered_dom __attribute__((cleanup(otpc__leave_at), unused)) = \
+        otpc__enter_dom((n), (home))
+
+/* This thread holds every lock (or the node does not run yet / runs one scheduler). */
+static inline int otpc__all_held(const otpc_node_t *n)
+{
+    return !n->sched_set || (otpc__held == n && otpc__held_dom == OTPC__ALL);
+}
+/* This thread may touch what belongs to domain `home`. */
+static inline int otpc__dom_held(const otpc_node_t *n, unsigned home)
+{
+    return !n->sched_set ||
+           (otpc__held == n && (otpc__held_dom == OTPC__ALL || otpc__held_dom == (int)home));
+}
+#define OTPC__ASSERT_ALL(n) OTPC__ASSERT(otpc__all_held(n))
+#define OTPC__ASSERT_DOM(n, home) OTPC__ASSERT(otpc__dom_held((n), (home)))
+
+/* Work a domain's event left for every lock: run by that domain's scheduler once its
+ * loop has run, holding all (the event itself held only the domain's lock). The owner
+ * embeds it and cancels it before it is freed. */
+typedef struct otpc__defer {
+    struct otpc__defer *next;
+    void (*fn)(struct otpc__defer *d);
+    int queued;
+} otpc__defer_t;
+/* Queue d on the domain this thread holds (at once when it holds all). */
+void otpc__defer(otpc_node_t *n, otpc__defer_t *d);
+/* Take d off its queue if it is on one (under all, or its domain's lock). */
+void otpc__defer_cancel(otpc_node_t *n, otpc__defer_t *d);
 
 /* Around a user callback: the lock is let go (other schedulers run meanwhile) and taken
  * back. The callback's process is `running`, so nothing else runs it meanwhile. */
@@ -400,7 +484,7 @@ static inline ei_x_buff *otpc__scratch(otpc_node_t *n)
  * on it at otpc_node_free. NULL only on ENOMEM of the first slot. */
 void **otpc__sched_local(otpc_node_t *n, otpc__ext_key_t *key, otpc__ext_free_fn free_fn);
 
-/* Node state may only be touched holding the node lock once the node runs (before
+/* Node state may only be touched holding a lock once the node runs (before
  * otpc_node_run, the creating thread sets the node up). */
 #define OTPC__ASSERT_SCHED(n) OTPC__ASSERT(!(n)->sched_set || otpc__held == (n))
 
@@ -431,8 +515,13 @@ void otpc__turn_final(otpc_node_t *n);
 
 /* proc.c */
 /* otpc_spawn for otpc's own processes (services, gen_server's runtime, sessions): their
- * callbacks run holding the node lock, as they use otpc's internals. */
+ * callbacks run holding every lock, as they use otpc's internals (and live in the
+ * node's domain). */
 int otpc__spawn_sys(otpc_node_t *n, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out);
+/* The same for a kind of process whose callbacks may run holding only its domain's
+ * lock (gen_server's runtime, a daemon session): it goes to its spawner's domain (or
+ * n->spawn_home's), not always to the node's. */
+int otpc__spawn_sys_homed(otpc_node_t *n, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out);
 otpc_proc_t *otpc__proc_lookup(otpc_node_t *n, const otpc_pid_t *pid);
 otpc_proc_t *otpc__proc_by_name(otpc_node_t *n, uint32_t name);
 int otpc__pid_is_local(const otpc_node_t *n, const otpc_pid_t *pid);
@@ -458,6 +547,9 @@ void otpc__msg_offer(otpc_node_t *n, void *block, int mapped, const char *lo, si
 int otpc__msg_offer_end(otpc_node_t *n);
 /* 0 if msg is exactly one well-formed versioned term, else OTPC_EBADARG. */
 int otpc__check_term(otpc_term_t msg);
+/* Run domain o's processes (holding its lock or all) on this thread. */
+void otpc__run_dom(otpc_node_t *n, otpc__sched_t *o, int budget);
+/* Every domain's, holding all (a stop's end, tests). */
 void otpc__run_queue(otpc_node_t *n, int budget);
 /* The process `pid`, if it is still parked with `key`, may run again. */
 void otpc__proc_unpark(otpc_node_t *n, const otpc_pid_t *pid, uint32_t key);

@@ -6,12 +6,16 @@
  *    two schedulers run it at once), and its callbacks run only from otpc__run_queue,
  *    one at a time: nothing a callback does (send, link, exit of another process) runs
  *    another callback; it only enqueues.
- *  - A user process's callback runs without the node lock (OTPC__USER); otpc's own
- *    (`system`) keep it.
+ *  - A process belongs to one domain (`home`, core/sched.c): its mailbox and its place
+ *    on that domain's run queue are touched only holding that domain's lock or all
+ *    (asserted); spawn, names and exits hold all.
+ *  - A user process's callback runs without a lock (OTPC__USER); otpc's own
+ *    (`system`) keep what they hold: all in the node's domain, the domain's lock in
+ *    another (gen_server's runtime and daemon sessions, otpc__spawn_sys_homed).
  *  - A pid is {self node, slot number, serial}; a slot's serial changes when it is
  *    reused, so a stale pid never finds a new process.
- *  - Small mailbox items come from a free list: delivering a message allocates only
- *    when the list is empty or the message is large.
+ *  - Small mailbox items come from the thread's free list: delivering a message
+ *    allocates only when the list is empty or the message is large.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -110,10 +114,11 @@ otpc__msg_t *otpc__msg_new(otpc_node_t *n, otpc__msg_kind_t kind, const otpc_pid
 {
     otpc__msg_t *m = adopt(n, data, len);
     if (!m) {
-        if (len <= SMALL_MSG && n->msg_pool) {
-            m = n->msg_pool;
-            n->msg_pool = m->next;
-            n->msg_pool_len--;
+        otpc__sched_t *s = n->scheds ? otpc__sched_self(n) : NULL; /* this thread's pool */
+        if (len <= SMALL_MSG && s && s->msg_pool) {
+            m = s->msg_pool;
+            s->msg_pool = m->next;
+            s->msg_pool_len--;
         } else if (!(m = malloc(sizeof *m + (len <= SMALL_MSG ? SMALL_MSG : len)))) {
             return NULL;
         }
@@ -138,32 +143,37 @@ void otpc__msg_free(otpc_node_t *n, otpc__msg_t *m)
         free(m);
         return;
     }
-    if (m->len <= SMALL_MSG && n->msg_pool_len < MSG_POOL_MAX) {
-        m->next = n->msg_pool;
-        n->msg_pool = m;
-        n->msg_pool_len++;
+    otpc__sched_t *s = n->scheds ? otpc__sched_self(n) : NULL;
+    if (s && m->len <= SMALL_MSG && s->msg_pool_len < MSG_POOL_MAX) {
+        m->next = s->msg_pool;
+        s->msg_pool = m;
+        s->msg_pool_len++;
         return;
     }
     free(m);
 }
 
+/* Onto its domain's run queue (holding that domain's lock, or all: a thread serving
+ * another domain never touches this one's). */
 static void runq_add(otpc_node_t *n, otpc_proc_t *p)
 {
+    OTPC__ASSERT_DOM(n, p->home);
     if (p->in_runq || p->parked || p->running)
         return; /* a parked process is queued again by otpc__proc_unpark, a running one
                  * when its slice ends */
+    otpc__sched_t *o = &n->scheds[p->home];
     p->in_runq = 1;
     p->rq_next = NULL;
-    if (n->rq_tail)
-        n->rq_tail->rq_next = p;
+    if (o->rq_tail)
+        o->rq_tail->rq_next = p;
     else
-        n->rq_head = p;
-    n->rq_tail = p;
+        o->rq_head = p;
+    o->rq_tail = p;
 }
 
 void otpc__deliver(otpc_node_t *n, otpc_proc_t *p, otpc__msg_t *m)
 {
-    OTPC__ASSERT_SCHED(n);
+    OTPC__ASSERT_DOM(n, p->home);
     if (p->mtail)
         p->mtail->next = m;
     else
@@ -220,10 +230,21 @@ static int free_slot(otpc_node_t *n, uint32_t *out)
     }
 }
 
+/* A new process's domain: the one a caller asked for (a daemon session and its server
+ * go with their socket), else its spawner's when the spawner's kind of process may
+ * live outside the node's domain, else the node's. */
+static unsigned home_of_new(otpc_node_t *n, int system)
+{
+    if (n->spawn_home)
+        return n->spawn_home - 1;
+    otpc_proc_t *cur = n->scheds ? otpc__current(n) : NULL;
+    return cur && system != 1 ? cur->home : 0;
+}
+
 static int spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out,
                  int system)
 {
-    OTPC__ASSERT_SCHED(node);
+    OTPC__ASSERT_ALL(node);
     uint32_t slot;
     if (!ops || !ops->handle)
         return OTPC_EINVAL;
@@ -237,7 +258,8 @@ static int spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_
         return OTPC_ENOMEM;
     p->node = node;
     p->ops = ops;
-    p->system = system;
+    p->home = home_of_new(node, system);
+    p->system = system != 0;
     p->pid.node = node->self_atom;
     p->pid.num = slot;
     p->pid.serial = ++node->serial;
@@ -272,6 +294,11 @@ int otpc_spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pi
 int otpc__spawn_sys(otpc_node_t *n, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out)
 {
     return spawn(n, ops, arg, out, 1);
+}
+
+int otpc__spawn_sys_homed(otpc_node_t *n, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out)
+{
+    return spawn(n, ops, arg, out, 2);
 }
 
 static int set_name(otpc_node_t *n, otpc_proc_t *p, const char *name)
@@ -341,8 +368,7 @@ void otpc_trap_exit(otpc_proc_t *self, int on)
 int otpc_make_ref(otpc_proc_t *self, otpc_ref_t *out)
 {
     otpc_node_t *n = self->node;
-    OTPC__ENTER(n);
-    uint64_t c = ++n->ref_counter;
+    uint64_t c = atomic_fetch_add(&n->ref_counter, 1) + 1;
     memset(out, 0, sizeof *out);
     out->node = n->self_atom;
     out->creation = n->creation;
@@ -442,6 +468,7 @@ static void free_proc(otpc_node_t *n, otpc_proc_t *p)
 void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len)
 {
     otpc_node_t *n = p->node;
+    OTPC__ASSERT_ALL(n);
     int elsewhere = p->running && otpc__current(n) != p;
     if (elsewhere && p->exiting)
         return; /* it is already on its way out */
@@ -472,16 +499,16 @@ void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len)
     /* else: otpc__run_queue frees it when it is done with it */
 }
 
-static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
+static void run_one(otpc_node_t *n, otpc__sched_t *s, otpc_proc_t *p, int budget)
 {
-    OTPC__ASSERT(p->running && otpc__current(n) == p); /* callbacks never nest */
+    OTPC__ASSERT(p->running && s->current == p); /* callbacks never nest */
     while (p->mhead && budget-- > 0 && !p->exiting && !p->parked && !n->quiesce) {
         otpc__msg_t *m = p->mhead;
         p->mhead = m->next;
         if (!p->mhead)
             p->mtail = NULL;
         otpc_term_t t = {m->data, m->len};
-        n->handled++;
+        s->handled++;
         if (m->kind == OTPC__M_MSG) {
             if (p->system)
                 p->ops->handle(p, t);
@@ -491,11 +518,18 @@ static void run_one(otpc_node_t *n, otpc_proc_t *p, int budget)
             if (p->beh && p->beh->item)
                 p->beh->item(p, t);
         } else {
+            /* an exit signal may end it (links and monitors everywhere hear of it) */
+            otpc__enter(n);
             otpc__apply_exit_signal(p, m);
+            otpc__leave(n);
         }
         otpc__msg_free(n, m);
-        if (p->exiting && n->procs[p->pid.num] == p)
-            otpc__proc_exit_now(p, p->reason.data, p->reason.len);
+        if (p->exiting && n->procs[p->pid.num] == p) {
+            otpc__enter(n);
+            if (n->procs[p->pid.num] == p)
+                otpc__proc_exit_now(p, p->reason.data, p->reason.len);
+            otpc__leave(n);
+        }
         if (n->procs[p->pid.num] != p)
             return;
     }
@@ -511,19 +545,19 @@ void otpc__proc_unpark(otpc_node_t *n, const otpc_pid_t *pid, uint32_t key)
         runq_add(n, p);
 }
 
-void otpc__run_queue(otpc_node_t *n, int budget)
+void otpc__run_dom(otpc_node_t *n, otpc__sched_t *o, int budget)
 {
-    OTPC__ASSERT_SCHED(n);
+    OTPC__ASSERT_DOM(n, o->id);
     otpc__sched_t *s = otpc__sched_self(n);
     OTPC__ASSERT(!s->current); /* not from inside a callback */
     /* Only the processes queued when we start: a process that keeps sending to itself
      * cannot starve the event queue. */
-    otpc_proc_t *end = n->rq_tail;
-    while (n->rq_head && budget > 0 && !n->quiesce) {
-        otpc_proc_t *p = n->rq_head;
-        n->rq_head = p->rq_next;
-        if (!n->rq_head)
-            n->rq_tail = NULL;
+    otpc_proc_t *end = o->rq_tail;
+    while (o->rq_head && budget > 0 && !n->quiesce) {
+        otpc_proc_t *p = o->rq_head;
+        o->rq_head = p->rq_next;
+        if (!o->rq_head)
+            o->rq_tail = NULL;
         p->in_runq = 0;
         int last = p == end; /* p may be freed below: compare while it is valid */
         int dead = n->procs[p->pid.num] != p;
@@ -532,7 +566,7 @@ void otpc__run_queue(otpc_node_t *n, int budget)
         } else {
             p->running = 1;
             s->current = p;
-            run_one(n, p, 64);
+            run_one(n, s, p, 64);
             s->current = NULL;
             p->running = 0;
             budget -= 64;
@@ -544,4 +578,11 @@ void otpc__run_queue(otpc_node_t *n, int budget)
         if (last)
             break;
     }
+}
+
+void otpc__run_queue(otpc_node_t *n, int budget)
+{
+    OTPC__ASSERT_ALL(n);
+    for (unsigned i = 0; i < n->nscheds; i++)
+        otpc__run_dom(n, &n->scheds[i], budget);
 }

@@ -2,36 +2,43 @@
  * Schedulers and the turn: the one way the node makes progress.
  *
  * A node runs `nscheds` scheduler threads (-schedulers; scheduler 0 is the thread in
- * otpc_node_run). Each has a libuv loop of its own: the sockets homed there (an
- * endpoint goes to a scheduler when it is made, otpc__sched_pick, round robin) are
- * polled by that thread, so no socket is watched by two epoll sets and readiness wakes
- * only the thread that owns it. They share one run queue, under one node lock.
- * Each takes, in order of preference:
- *  - a slice: processes off the run queue (a bounded budget), then the flush hooks
- *    upper layers registered (each endpoint writes what its processes produced, so a
- *    burst of replies costs one write), then the node's timer re-armed; then its loop
- *    once without waiting, so its sockets are read between slices;
+ * otpc_node_run). Each owns a domain: a lock, a libuv loop with the sockets homed
+ * there, and a run queue with the processes homed there. Scheduler 0's domain is the
+ * node's (signals, the node's timer, distribution peers, services): it runs holding
+ * every lock ("all"). Schedulers 1.. take daemon sessions and their servers (round
+ * robin, otpc__sched_pick) and run holding their own lock only ("home"), so what comes
+ * and goes on those sockets takes no lock another domain needs. Anything that reaches
+ * further (a spawn, an exit, a link, a timer, a distribution send) takes all, in
+ * order; from home that lets go of the home lock first (otpc__escalate), which only a
+ * process's callback or the loop between its steps may do: an event inside uv_run
+ * leaves such work for later instead (otpc__defer).
+ * Each scheduler takes, in order of preference:
+ *  - a slice: its domain's processes off its run queue (a bounded budget), then the
+ *    flush hooks upper layers registered (each endpoint writes what its processes
+ *    produced, so a burst of replies costs one write); then its loop once without
+ *    waiting, so its sockets are read between slices;
  *  - its loop: uv_run without waiting (sockets, timers, wake-ups; their callbacks only
- *    deliver and mark, never run processes), then, with nothing runnable, a sleep in
- *    poll() on the loop's epoll fd without the lock.
- * A user callback lets go of the lock (otpc__user_begin), so the other schedulers run
+ *    deliver and mark, never run processes), what those events deferred (holding all),
+ *    then, with nothing runnable, a sleep in poll() on the loop's epoll fd without a
+ *    lock.
+ * A user callback lets go of the locks (otpc__user_begin), so the other schedulers run
  * processes, poll and write meanwhile: one server computing for a second holds up only
- * its own callers. A process runs on one scheduler at a time (`running`: it is not
- * queued again until its slice ends), so its callbacks never overlap; any scheduler
- * may run it next (one queue: nothing to steal).
+ * its own callers. A process runs on one thread at a time (`running`: it is not queued
+ * again until its slice ends), so its callbacks never overlap.
  *
- * A scheduler in a long callback polls nothing, so someone looks in on it: while slices
- * are recent, one sleeper (the watcher) times its poll() to at most WATCH_MS and adds
- * the epoll fds of schedulers whose slice has lasted that long; it runs their loops for
- * them and takes the runnable processes. A slice that finds no watcher wakes a sleeper
- * (at most once per burst: the watcher lingers).
+ * A scheduler in a long callback polls nothing and runs nothing else, so someone looks
+ * in on it: while slices are recent, one sleeper (the watcher) times its poll() to at
+ * most WATCH_MS and adds the epoll fds of schedulers whose slice has lasted that long;
+ * it runs their loops and their other runnable processes for them, holding their lock
+ * (or all, for scheduler 0). A slice that finds no watcher wakes a sleeper (at most
+ * once per burst: the watcher lingers).
  *
- * Invariants: uv_run and every libuv call on any loop happen under the lock (so a loop
- * sees the sequence a single thread would make, whichever thread makes it); a sleeper
- * is woken when a slice or an event changed what its poll() waits for (new watchers on
- * its loop, an earlier timer); uv_run never blocks (a sleep comes only after the slice
- * or the hooks that event callbacks' work needs). With one scheduler the lock is never
- * taken.
+ * Invariants: uv_run and every libuv call on a loop happen holding its domain's lock
+ * (or all), never two threads inside one loop's uv_run; a thread holding one lock never
+ * waits for another (no deadlock); whoever lets go of all wakes each sleeper it gave
+ * work, output or a changed loop (all_end); uv_run never blocks (a sleep comes only
+ * after the slice or the hooks that event callbacks' work needs). With one scheduler no
+ * lock is ever taken.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -49,50 +56,190 @@
 
 _Thread_local otpc_node_t *otpc__held;
 _Thread_local unsigned otpc__held_depth;
+_Thread_local int otpc__held_dom;
+_Thread_local unsigned otpc__esc_depth;
+_Thread_local int otpc__esc_home;
 _Thread_local otpc__sched_t *otpc__my_sched;
 
-/* ---- the lock around user callbacks ------------------------------------------------ */
+/* ---- the locks ----------------------------------------------------------------------- */
+
+static void all_end(otpc_node_t *n);
+
+void otpc__lock_all(otpc_node_t *n)
+{
+    atomic_fetch_add_explicit(&n->all_locks, 1, memory_order_relaxed);
+    for (unsigned i = 0; i < n->nscheds; i++)
+        uv_mutex_lock(&n->scheds[i].lock);
+}
+
+/* Let go of every lock but `keep`'s (-1: all), after telling sleepers what they must
+ * look at now. */
+static void unlock_all_but(otpc_node_t *n, int keep)
+{
+    all_end(n);
+    for (unsigned i = n->nscheds; i-- > 0;)
+        if ((int)i != keep)
+            uv_mutex_unlock(&n->scheds[i].lock);
+}
+
+void otpc__unlock_all(otpc_node_t *n)
+{
+    unlock_all_but(n, -1);
+}
+
+/* Home to all: the home lock goes first, then all are taken in order (a thread holding
+ * one lock never waits for another: no two threads can wait for each other). What the
+ * domain holds may have changed meanwhile; callers are processes' callbacks (their own
+ * process is `running`: nobody else touches it) or the scheduler loop between steps. */
+void otpc__escalate(otpc_node_t *n)
+{
+    OTPC__ASSERT(!otpc__esc_depth);
+    /* never inside uv_run: the loop must not change hands in the middle of its own
+     * callbacks (events defer instead: otpc__defer) */
+    OTPC__ASSERT(!otpc__sched_self(n)->in_uvrun);
+    int d = otpc__held_dom;
+    otpc__esc_home = d;
+    otpc__esc_depth = otpc__held_depth + 1;
+    otpc__held_dom = OTPC__ALL;
+    if (n->multi) {
+        uv_mutex_unlock(&n->scheds[d].lock);
+        otpc__lock_all(n);
+    }
+}
+
+void otpc__deescalate(otpc_node_t *n)
+{
+    int d = otpc__esc_home;
+    otpc__esc_depth = 0;
+    otpc__held_dom = d;
+    if (n->multi)
+        unlock_all_but(n, d);
+}
+
+static void home_enter(otpc_node_t *n, int d)
+{
+    if (d == 0) { /* the node's domain runs holding all */
+        otpc__enter(n);
+        return;
+    }
+    if (n->multi)
+        uv_mutex_lock(&n->scheds[d].lock);
+    otpc__held = n;
+    otpc__held_dom = d;
+    otpc__held_depth = 1;
+}
+
+static void home_leave(otpc_node_t *n)
+{
+    if (otpc__held_dom == OTPC__ALL) {
+        otpc__leave(n);
+        return;
+    }
+    int d = otpc__held_dom;
+    otpc__held = NULL;
+    otpc__held_depth = 0;
+    if (n->multi)
+        uv_mutex_unlock(&n->scheds[d].lock);
+}
+
+/* ---- the locks around user callbacks ------------------------------------------------- */
+
+/* What a thread held when its user callback began (callbacks never nest). */
+static _Thread_local struct {
+    unsigned depth, esc_depth;
+    int dom, esc_home;
+} user_saved;
 
 unsigned otpc__user_begin(otpc_node_t *n)
 {
-    /* once stopping, the rest of the stop runs alone: callbacks keep the lock */
+    /* once stopping, the rest of the stop runs alone: callbacks keep the locks */
     if (!n->multi || n->stopping || otpc__held != n)
         return 0;
-    unsigned saved = otpc__held_depth;
-    n->in_user++;
+    user_saved.depth = otpc__held_depth;
+    user_saved.dom = otpc__held_dom;
+    user_saved.esc_depth = otpc__esc_depth;
+    user_saved.esc_home = otpc__esc_home;
+    atomic_fetch_add(&n->in_user, 1);
     otpc__held = NULL;
     otpc__held_depth = 0;
-    uv_mutex_unlock(&n->lock);
-    return saved;
+    otpc__esc_depth = 0;
+    if (user_saved.dom == OTPC__ALL)
+        otpc__unlock_all(n);
+    else
+        uv_mutex_unlock(&n->scheds[user_saved.dom].lock);
+    return 1;
 }
 
 void otpc__user_end(otpc_node_t *n, unsigned saved)
 {
     if (!saved)
         return;
-    uv_mutex_lock(&n->lock);
-    n->in_user--;
+    if (user_saved.dom == OTPC__ALL)
+        otpc__lock_all(n);
+    else
+        uv_mutex_lock(&n->scheds[user_saved.dom].lock);
+    atomic_fetch_sub(&n->in_user, 1);
     otpc__held = n;
-    otpc__held_depth = saved;
+    otpc__held_depth = user_saved.depth;
+    otpc__held_dom = user_saved.dom;
+    otpc__esc_depth = user_saved.esc_depth;
+    otpc__esc_home = user_saved.esc_home;
 }
 
-/* Let go of the lock whatever the depth (a sleep); returns what to restore. */
-static unsigned release_all(otpc_node_t *n)
+/* Let go of what the scheduler loop holds (its home, or all), to sleep. */
+static void release_all(otpc_node_t *n)
 {
-    unsigned d = otpc__held_depth;
-    otpc__held = NULL;
-    otpc__held_depth = 0;
-    if (n->multi)
-        uv_mutex_unlock(&n->lock);
-    return d;
+    if (otpc__held_dom == OTPC__ALL) {
+        OTPC__ASSERT(otpc__held_depth == 1);
+        otpc__leave(n);
+    } else {
+        home_leave(n);
+    }
 }
 
-static void retake(otpc_node_t *n, unsigned d)
+static void retake(otpc_node_t *n, otpc__sched_t *s)
 {
-    if (n->multi)
-        uv_mutex_lock(&n->lock);
-    otpc__held = n;
-    otpc__held_depth = d;
+    home_enter(n, (int)s->id);
+}
+
+/* ---- work a domain's events leave for all ---------------------------------------------- */
+
+void otpc__defer(otpc_node_t *n, otpc__defer_t *d)
+{
+    if (otpc__all_held(n)) {
+        d->fn(d);
+        return;
+    }
+    if (d->queued)
+        return;
+    otpc__sched_t *o = &n->scheds[otpc__held_dom];
+    d->queued = 1;
+    d->next = o->defer_head;
+    o->defer_head = d;
+}
+
+void otpc__defer_cancel(otpc_node_t *n, otpc__defer_t *d)
+{
+    if (!d->queued)
+        return;
+    for (unsigned i = 0; i < n->nscheds; i++)
+        for (otpc__defer_t **pp = &n->scheds[i].defer_head; *pp; pp = &(*pp)->next)
+            if (*pp == d) {
+                *pp = d->next;
+                d->queued = 0;
+                return;
+            }
+}
+
+/* Holding all: what o's events left. */
+static void run_deferred(otpc__sched_t *o)
+{
+    while (o->defer_head) {
+        otpc__defer_t *d = o->defer_head;
+        o->defer_head = d->next;
+        d->queued = 0;
+        d->fn(d);
+    }
 }
 
 /* ---- schedulers' state ------------------------------------------------------------- */
@@ -103,22 +250,21 @@ int otpc__scheds_new(otpc_node_t *n, unsigned want)
         want = uv_available_parallelism();
     if (want > MAX_SCHEDULERS)
         want = MAX_SCHEDULERS;
-    if (uv_mutex_init(&n->lock))
-        return OTPC_EIO;
-    if (uv_cond_init(&n->quiet_cv)) {
-        uv_mutex_destroy(&n->lock);
-        return OTPC_EIO; /* (a cv that did init is a few bytes lost, once) */
-    }
     n->scheds = calloc(want, sizeof *n->scheds);
-    if (!n->scheds) {
-        uv_mutex_destroy(&n->lock);
+    if (!n->scheds)
         return OTPC_ENOMEM;
-    }
+    if (uv_mutex_init(&n->quiet_lock))
+        return OTPC_EIO;
+    if (uv_cond_init(&n->quiet_cv))
+        return OTPC_EIO; /* (a lock that did init is a few bytes lost, once) */
     n->nscheds = n->nhomes = want;
     for (unsigned i = 0; i < want; i++) {
         otpc__sched_t *s = &n->scheds[i];
+        if (uv_mutex_init(&s->lock))
+            return OTPC_EIO;
         s->node = n;
         s->id = i;
+        n->nlocks = i + 1;
         s->loop = i ? &s->own_loop : &n->loop;
         s->wake = i ? &s->own_wake : &n->wake;
         if (ei_x_new(&s->scratch) || ei_x_new(&s->trap_buf))
@@ -140,16 +286,29 @@ void otpc__scheds_free(otpc_node_t *n)
             ei_x_free(&s->scratch);
         if (s->trap_buf.buff)
             ei_x_free(&s->trap_buf);
+        while (s->msg_pool) {
+            otpc__msg_t *m = s->msg_pool;
+            s->msg_pool = m->next;
+            free(m);
+        }
+    }
+    for (unsigned i = 0; i < n->nlocks; i++)
+        uv_mutex_destroy(&n->scheds[i].lock);
+    if (n->nlocks) {
+        uv_mutex_destroy(&n->quiet_lock);
+        uv_cond_destroy(&n->quiet_cv);
     }
     free(n->scheds);
     n->scheds = NULL;
-    uv_mutex_destroy(&n->lock);
-    uv_cond_destroy(&n->quiet_cv);
 }
 
 void **otpc__sched_local(otpc_node_t *n, otpc__ext_key_t *key, otpc__ext_free_fn free_fn)
 {
     int slot = atomic_load(&key->slot);
+    if (slot && n->sched_ext_free[slot - 1] == free_fn)
+        return &otpc__sched_self(n)->ext[slot - 1];
+    OTPC__ENTER(n); /* the first use on this node claims the slot: node state */
+    slot = atomic_load(&key->slot);
     if (!slot) {
         /* the key's slot is claimed the way otpc__ext_add claims one */
         if (otpc__ext_add(n, key, NULL, NULL))
@@ -210,6 +369,7 @@ void otpc__turn(otpc_node_t *n)
     OTPC__ASSERT_SCHED(n);
     if (otpc__sched_self(n)->in_uvrun)
         return;
+    OTPC__ASSERT_ALL(n);
     otpc__turn_final(n);
 }
 
@@ -222,6 +382,7 @@ void otpc__turn_final(otpc_node_t *n)
 static void on_timer(uv_timer_t *t)
 {
     otpc_node_t *n = t->data;
+    OTPC__ASSERT_ALL(n); /* scheduler 0's loop runs holding all */
     n->timer_due = 0;
     otpc__timers_run(n);
 }
@@ -278,7 +439,11 @@ void otpc__sched_loops_close(otpc_node_t *n)
 
 otpc__sched_t *otpc__sched_pick(otpc_node_t *n)
 {
-    return &n->scheds[n->next_home++ % n->nhomes];
+    OTPC__ASSERT_ALL(n);
+    if (n->nhomes < 2)
+        return &n->scheds[0];
+    /* scheduler 0's loop is the node's: sockets go to the others */
+    return &n->scheds[1 + n->next_home++ % (n->nhomes - 1)];
 }
 
 /* ---- the scheduler loop ---------------------------------------------------------------- */
@@ -294,35 +459,43 @@ static int loop_has_new_watchers(uv_loop_t *l)
 #endif
 }
 
-static int must_wake(otpc__sched_t *o)
+/* Holding o's lock: o, asleep, must look again (its loop changed, its domain has work). */
+static int must_wake(otpc_node_t *n, otpc__sched_t *o)
 {
-    if (loop_has_new_watchers(o->loop))
+    if (o->rq_head || o->defer_head || loop_has_new_watchers(o->loop))
+        return 1;
+    if (n->dom_pending && n->dom_pending(n, o->id))
         return 1;
     int t = uv_backend_timeout(o->loop);
     return t >= 0 && uv_now(o->loop) + (uint64_t)t < o->poll_due;
 }
 
-/* Whatever this thread did may have given a sleeper's loop a new watcher (an endpoint
- * homed there) or an earlier timer: it must poll again. */
-static void wake_changed(otpc_node_t *n, otpc__sched_t *self)
-{
-    if (!n->sleepers)
-        return;
-    for (unsigned i = 0; i < n->nscheds; i++) {
-        otpc__sched_t *o = &n->scheds[i];
-        if (o != self && o->sleeping && must_wake(o))
-            otpc__wake_send(o->wake);
-    }
-}
-
+/* Scheduler 0 last: its wake-ups take every lock. */
 static void wake_one(otpc_node_t *n, otpc__sched_t *self)
 {
-    for (unsigned i = 0; i < n->nscheds; i++) {
-        otpc__sched_t *o = &n->scheds[i];
-        if (o != self && o->sleeping) {
+    for (unsigned k = 1; k <= n->nscheds; k++) {
+        otpc__sched_t *o = &n->scheds[k % n->nscheds];
+        if (o != self && atomic_load(&o->sleeping)) {
             otpc__wake_send(o->wake);
             return;
         }
+    }
+}
+
+/* Before every lock is let go: the timer on the earliest deadline, and each sleeper
+ * whose domain the holder gave work or a changed loop is woken. */
+static void all_end(otpc_node_t *n)
+{
+    if (!n->sched_set)
+        return;
+    arm_timer(n);
+    if (!atomic_load(&n->sleepers))
+        return;
+    otpc__sched_t *me = otpc__my_sched;
+    for (unsigned i = 0; i < n->nscheds; i++) {
+        otpc__sched_t *o = &n->scheds[i];
+        if (o != me && atomic_load(&o->sleeping) && must_wake(n, o))
+            otpc__wake_send(o->wake);
     }
 }
 
@@ -334,28 +507,55 @@ static void run_loop(otpc__sched_t *s, uv_loop_t *loop)
     s->in_uvrun = 0;
 }
 
-static void slice(otpc_node_t *n, otpc__sched_t *s)
+/* Run domain o's processes, holding its lock (or all), on thread s. */
+static void slice(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
 {
     s->in_slice = 1;
-    n->in_slice++;
+    atomic_fetch_add(&n->in_slice, 1);
     if (n->multi) {
-        s->slice_since = uv_hrtime();
+        atomic_store(&s->slice_since, uv_hrtime());
         /* someone must look in on us in case a callback runs long */
-        if (!n->watcher && n->sleepers)
+        if (!atomic_load(&n->watcher) && atomic_load(&n->sleepers))
             wake_one(n, s);
     }
-    otpc__run_queue(n, TURN_BUDGET);
+    otpc__run_dom(n, o, TURN_BUDGET);
     flush_hooks(n);
-    arm_timer(n);
-    n->in_slice--;
+    atomic_store(&s->slice_since, 0);
+    atomic_fetch_sub(&n->in_slice, 1);
     s->in_slice = 0;
-    s->slice_since = 0;
     if (!n->multi)
         return;
-    n->last_slice = uv_hrtime();
-    if (n->quiesce)
+    atomic_store(&n->last_slice, uv_hrtime());
+    if (atomic_load(&n->quiesce)) {
+        uv_mutex_lock(&n->quiet_lock);
         uv_cond_signal(&n->quiet_cv);
-    wake_changed(n, s);
+        uv_mutex_unlock(&n->quiet_lock);
+    }
+}
+
+/* Holding all (escalated from home, or scheduler 0): what the events of domain o left,
+ * then the node's processes if scheduler 0 is not at them (a message delivered here
+ * runs at once, not after a wake-up of scheduler 0). */
+static void all_work(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
+{
+    run_deferred(o);
+    otpc__sched_t *s0 = &n->scheds[0];
+    if (s != s0 && s0->rq_head && !atomic_load(&s0->slice_since) && !n->stopping &&
+        !atomic_load(&n->quiesce))
+        slice(n, s, s0);
+}
+
+/* Domain o's loop and what it leaves, on thread s, holding o's lock (or all). */
+static void serve_loop(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
+{
+    run_loop(s, o->loop);
+    if (n->stopping)
+        return;
+    if (o->defer_head) {
+        otpc__enter(n);
+        all_work(n, s, o);
+        otpc__leave(n);
+    }
 }
 
 /* Before sleeping, a scheduler may look at its loop for a little while (erl's +sbwt):
@@ -363,11 +563,11 @@ static void slice(otpc_node_t *n, otpc__sched_t *s)
  * thread takes tens of them to wake. Only while processes ran one or a few at a time
  * since the last sleep: under load each wake-up brings many messages (and the peers'
  * nap gathers them), and spinning would only burn CPU between batches. Returns the ns
- * to look for, under the lock (-busy_wait_us 0: never). */
+ * to look for (-busy_wait_us 0: never). */
 static uint64_t busy_wait_ns(otpc_node_t *n, otpc__sched_t *s, int t)
 {
-    uint64_t ns = n->busy_wait_ns, handled = n->handled - s->handled_at_sleep;
-    s->handled_at_sleep = n->handled;
+    uint64_t ns = n->busy_wait_ns, handled = s->handled - s->handled_at_sleep;
+    s->handled_at_sleep = s->handled;
     if (handled) /* else an event without a message (a write done, a tick): as before */
         s->spin_ok = handled <= BUSY_MAX_HANDLED;
     if (!ns || !t || !s->spin_ok)
@@ -377,7 +577,7 @@ static uint64_t busy_wait_ns(otpc_node_t *n, otpc__sched_t *s, int t)
     return ns;
 }
 
-/* Without the lock: whether the loop had events within ns. */
+/* Without a lock: whether the loop had events within ns. */
 static int busy_wait(struct pollfd *pfd, uint64_t ns)
 {
     if (!ns)
@@ -390,22 +590,55 @@ static int busy_wait(struct pollfd *pfd, uint64_t ns)
     return 0;
 }
 
-/* The schedulers whose slice has lasted WATCH_MS: their loops are the watcher's to
- * poll (at most max of them). */
+/* The schedulers whose slice has lasted WATCH_MS: their loops and processes are the
+ * watcher's to look after (at most max of them). */
 static unsigned long_slices(otpc_node_t *n, otpc__sched_t *self, otpc__sched_t **out, unsigned max)
 {
     unsigned k = 0;
     uint64_t now = uv_hrtime();
     for (unsigned i = 0; i < n->nscheds && k < max; i++) {
         otpc__sched_t *o = &n->scheds[i];
-        if (o != self && o->slice_since && now - o->slice_since >= WATCH_NS)
+        uint64_t since = atomic_load(&o->slice_since);
+        if (o != self && since && now - since >= WATCH_NS)
             out[k++] = o;
     }
     return k;
 }
 
+/* As the watcher, on thread s: the domain of o, in a long slice, gets its loop run and
+ * its other processes taken (they would wait behind the long one). Domain 0 needs all;
+ * another domain its lock, if nobody holds it (o's callback let go of it). */
+static void look_in(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
+{
+    if (!atomic_load(&o->slice_since) || n->stopping)
+        return;
+    if (o->id == 0 || otpc__held_dom == OTPC__ALL) {
+        otpc__enter(n);
+        serve_loop(n, s, o);
+        if (o->rq_head && !n->stopping && !atomic_load(&n->quiesce))
+            slice(n, s, o);
+        else
+            flush_hooks(n); /* what its events produced (a timer's send to a peer) */
+        otpc__leave(n);
+        return;
+    }
+    home_leave(n);
+    if (uv_mutex_trylock(&o->lock) == 0) {
+        otpc__held = n;
+        otpc__held_dom = (int)o->id;
+        otpc__held_depth = 1;
+        serve_loop(n, s, o);
+        if (o->rq_head && !n->stopping && !atomic_load(&n->quiesce))
+            slice(n, s, o);
+        else
+            flush_hooks(n);
+        home_leave(n);
+    }
+    retake(n, s);
+}
+
 /* Sleep until this scheduler's loop (or, as the watcher, a busy one's) has something
- * or t ms passed, without the lock. */
+ * or t ms passed, without a lock. */
 static void sleep_on_loop(otpc_node_t *n, otpc__sched_t *s, int t)
 {
     struct pollfd pfd[1 + WATCH_MAX];
@@ -413,9 +646,12 @@ static void sleep_on_loop(otpc_node_t *n, otpc__sched_t *s, int t)
     unsigned nbusy = 0;
     pfd[0] = (struct pollfd){.fd = uv_backend_fd(s->loop), .events = POLLIN};
     s->poll_due = t < 0 ? UINT64_MAX : uv_now(s->loop) + (uint64_t)t;
-    int watch = n->multi && !n->watcher && (n->in_slice || uv_hrtime() - n->last_slice < LINGER_NS);
+    otpc__sched_t *none = NULL;
+    int watch =
+        n->multi &&
+        (atomic_load(&n->in_slice) || uv_hrtime() - atomic_load(&n->last_slice) < LINGER_NS) &&
+        atomic_compare_exchange_strong(&n->watcher, &none, s);
     if (watch) {
-        n->watcher = s;
         if (t < 0 || t > WATCH_MS)
             t = WATCH_MS;
         nbusy = long_slices(n, s, busy, WATCH_MAX);
@@ -423,25 +659,39 @@ static void sleep_on_loop(otpc_node_t *n, otpc__sched_t *s, int t)
             pfd[1 + i] = (struct pollfd){.fd = uv_backend_fd(busy[i]->loop), .events = POLLIN};
     }
     uint64_t spin = busy_wait_ns(n, s, t);
-    s->sleeping = 1;
-    n->sleepers++;
-    unsigned d = release_all(n);
+    /* ms until its own loop's next timer (or never) */
+    uint64_t own_ms = s->poll_due == UINT64_MAX ? UINT64_MAX : s->poll_due - uv_now(s->loop);
+    uint64_t slept_at = uv_hrtime();
+    atomic_store(&s->sleeping, 1);
+    atomic_fetch_add(&n->sleepers, 1);
+    release_all(n);
     int hit = busy_wait(pfd, spin);
-    if (!hit)
-        (void)poll(pfd, 1 + nbusy, t);
-    retake(n, d);
-    n->sleepers--;
-    s->sleeping = 0;
+    while (!hit) {
+        if (poll(pfd, 1 + nbusy, t) != 0 || !watch || n->stopping)
+            break;
+        /* A watcher's timeout with nothing to see: look again without taking a lock
+         * (anyone who gives this scheduler work wakes it), until a slice runs long,
+         * slices stop, or its own timer is due. */
+        uint64_t now = uv_hrtime();
+        if (own_ms != UINT64_MAX && (now - slept_at) / 1000000u >= own_ms)
+            break;
+        if (!atomic_load(&n->in_slice) && now - atomic_load(&n->last_slice) >= LINGER_NS)
+            break;
+        otpc__sched_t *one;
+        if (long_slices(n, s, &one, 1))
+            break;
+    }
+    retake(n, s);
+    atomic_fetch_sub(&n->sleepers, 1);
+    atomic_store(&s->sleeping, 0);
     if (spin && !hit)
         s->spin_ok = 0; /* the conversation paused: sleep at once until it resumes */
     if (!watch)
         return;
-    n->watcher = NULL;
-    /* their sockets and timers, for them: each loop is run under the lock only, and
-     * they are inside slices, not inside uv_run */
-    for (unsigned i = 0; i < nbusy && !n->stopping; i++)
-        if (busy[i]->slice_since)
-            run_loop(s, busy[i]->loop);
+    atomic_store(&n->watcher, NULL);
+    nbusy = long_slices(n, s, busy, WATCH_MAX); /* who is still busy */
+    for (unsigned i = 0; i < nbusy; i++)
+        look_in(n, s, busy[i]);
 }
 
 /* This scheduler's loop, once without waiting; then, if `wait` and nothing became
@@ -450,20 +700,14 @@ static void sleep_on_loop(otpc_node_t *n, otpc__sched_t *s, int t)
  * is the loop's business), which the poll phase after them would then sleep on. */
 static void poll_once(otpc_node_t *n, otpc__sched_t *s, int wait)
 {
-    run_loop(s, s->loop);
-    if (n->stopping)
+    serve_loop(n, s, s);
+    if (n->stopping || s->rq_head || !wait)
         return;
-    if (n->rq_head || !wait) {
-        if (n->multi)
-            wake_changed(n, s);
-        return;
-    }
     flush_hooks(n); /* what event callbacks produced without a process */
-    arm_timer(n);
-    if (n->multi)
-        wake_changed(n, s);
-    if (n->rq_head)
+    if (s->rq_head)
         return;
+    if (otpc__held_dom == OTPC__ALL)
+        arm_timer(n); /* before the timeout is read: letting go would arm it later */
     int t = uv_backend_timeout(s->loop);
     sleep_on_loop(n, s, t);
 }
@@ -471,8 +715,8 @@ static void poll_once(otpc_node_t *n, otpc__sched_t *s, int wait)
 static void sched_loop(otpc_node_t *n, otpc__sched_t *s)
 {
     while (!n->stopping) {
-        if (n->rq_head && !n->quiesce) {
-            slice(n, s);
+        if (s->rq_head && !atomic_load(&n->quiesce)) {
+            slice(n, s, s);
             /* its sockets between slices, even while processes keep the run queue full
              * (one sending to itself forever) */
             if (!n->stopping)
@@ -492,14 +736,14 @@ static void sched_main(void *arg)
     otpc__sched_t *s = arg;
     otpc_node_t *n = s->node;
     otpc__my_sched = s;
-    otpc__enter(n);
+    home_enter(n, (int)s->id);
     sched_loop(n, s);
-    otpc__leave(n);
+    home_leave(n);
 }
 
 int otpc__sched_run(otpc_node_t *n)
 {
-    OTPC__ASSERT(otpc__held == n);
+    OTPC__ASSERT(otpc__held == n && otpc__held_dom == OTPC__ALL && otpc__held_depth == 1);
     otpc__sched_t *s0 = &n->scheds[0];
     otpc__my_sched = s0;
     unsigned started = 0;
@@ -518,22 +762,32 @@ int otpc__sched_run(otpc_node_t *n)
     sched_loop(n, s0);
     if (!n->multi)
         return 0;
-    unsigned d = release_all(n);
+    otpc__leave(n);
     for (unsigned i = 0; i < started; i++)
         uv_thread_join(&n->threads[i]);
     free(n->threads);
     n->threads = NULL;
     n->multi = 0; /* alone from here: the rest of the stop takes no lock */
-    retake(n, d);
+    otpc__enter(n);
     return 0;
 }
 
 void otpc__sched_quiesce(otpc_node_t *n)
 {
+    OTPC__ASSERT_ALL(n);
     if (!n->multi)
         return;
-    n->quiesce = 1;
-    while (n->in_slice > (unsigned)otpc__sched_self(n)->in_slice)
-        uv_cond_wait(&n->quiet_cv, &n->lock);
-    n->quiesce = 0;
+    atomic_store(&n->quiesce, 1);
+    unsigned mine = (unsigned)otpc__sched_self(n)->in_slice;
+    while (atomic_load(&n->in_slice) > mine) {
+        /* every lock goes while we wait, so that the slices can end */
+        for (unsigned i = n->nscheds; i-- > 0;)
+            uv_mutex_unlock(&n->scheds[i].lock);
+        uv_mutex_lock(&n->quiet_lock);
+        if (atomic_load(&n->in_slice) > mine)
+            (void)uv_cond_timedwait(&n->quiet_cv, &n->quiet_lock, WATCH_NS);
+        uv_mutex_unlock(&n->quiet_lock);
+        otpc__lock_all(n);
+    }
+    atomic_store(&n->quiesce, 0);
 }

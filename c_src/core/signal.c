@@ -101,6 +101,7 @@ static void queue_exit(otpc_node_t *n, otpc_proc_t *to, otpc__msg_kind_t kind,
 /* Runs inside the target's turn (run_one): trap, ignore, or die. */
 void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m)
 {
+    OTPC__ASSERT_ALL(p->node); /* links and monitors span domains */
     otpc_node_t *n = p->node;
     if (m->kind == OTPC__M_EXIT2 && is_atom(m->data, m->len, "kill")) {
         otpc__proc_exit_now(p, KILLED, sizeof KILLED); /* untrappable */
@@ -142,6 +143,7 @@ static void remote_monitor_exit(otpc_node_t *n, const otpc_pid_t *self, uint32_t
 
 void otpc__signal_exit_all(otpc_proc_t *p)
 {
+    OTPC__ASSERT_ALL(p->node); /* links and monitors span domains */
     otpc_node_t *n = p->node;
     const char *r = p->reason.data;
     size_t rl = p->reason.len;
@@ -527,6 +529,7 @@ static void on_spawn_request(otpc_node_t *n, const otpc__ctrl_t *c)
 
 void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c)
 {
+    OTPC__ASSERT_ALL(n); /* links and monitors span domains */
     (void)peer_node;
     uint32_t name = 0;
     if (c->op == OTPC__DOP_SPAWN_REQUEST) {

@@ -129,6 +129,7 @@ static uint64_t now_ms(const otpc__timers_t *t)
 int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to, otpc__msg_t *msg,
                     otpc_timer_t *out)
 {
+    OTPC__ASSERT_ALL(n); /* one heap for the node */
     otpc__timers_t *t = &n->timers;
     if (!t->free_head && grow(t))
         return OTPC_ENOMEM;
@@ -150,6 +151,7 @@ int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to,
 
 int otpc__timer_cancel(otpc_node_t *n, otpc_timer_t ref)
 {
+    OTPC__ASSERT_ALL(n); /* one heap for the node */
     otpc__timers_t *t = &n->timers;
     uint32_t slot = (uint32_t)ref, gen = (uint32_t)(ref >> 32);
     if (!ref || slot >= t->cap || t->slots[slot].gen != gen || t->slots[slot].pos == NOT_QUEUED)
@@ -178,6 +180,7 @@ static void fire_send(otpc_node_t *n, const otpc_pid_t *to, otpc__msg_t *m)
 
 void otpc__timers_run(otpc_node_t *n)
 {
+    OTPC__ASSERT_ALL(n); /* one heap for the node */
     otpc__timers_t *t = &n->timers;
     uint64_t now = now_ms(t);
     while (t->len && t->slots[t->heap[0]].due <= now) {

@@ -5,6 +5,7 @@
 #ifndef OTPC_DAEMON_DAEMON_INT_H
 #define OTPC_DAEMON_DAEMON_INT_H
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,15 +14,17 @@
 
 /* Bytes that the connections of one daemon hold in partial frames, against its
  * max_input: what no single connection's max_frame bounds. Shared by the daemon and
- * its sessions (all on the scheduler thread); whoever lets go last frees it. */
+ * its sessions, whose schedulers change it each holding only their own lock: atomic.
+ * Whoever lets go last frees it. */
 typedef struct {
-    size_t held, limit;
-    unsigned refs;
+    _Atomic size_t held;
+    size_t limit;
+    _Atomic unsigned refs;
 } otpc__dbudget_t;
 
 static inline void otpc__dbudget_release(otpc__dbudget_t *b)
 {
-    if (b && --b->refs == 0)
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
         free(b);
 }
 

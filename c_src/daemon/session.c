@@ -26,6 +26,7 @@
  * socket, so whatever kills the process frees the connection); the session struct
  * itself is freed with its endpoint (ops->freed), never earlier.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,6 +59,12 @@ typedef struct otpc__session {
     int throttled; /* not reading until the server's backlog shrinks */
     int peer_gone; /* EOF or a socket error: nothing more can be written */
     otpc_pid_t server, daemon;
+    /* What an event (which holds only its scheduler's lock) left for a thread holding
+     * all: the server's exit signal, the process's own exit. */
+    otpc__defer_t later;
+    otpc__buf_t end_reason; /* versioned */
+    int want_end, want_finish;
+    int ep_freed;            /* the endpoint is gone (on_freed); s goes when the process goes too */
     otpc__dbudget_t *budget; /* the daemon's input budget, shared */
     size_t held;             /* what the framer holds, as counted in budget->held */
     unsigned idle_ms;
@@ -155,15 +162,26 @@ static void update_reading(sess_t *s)
 
 /* ---- ending ------------------------------------------------------------------------- */
 
-/* The endpoint's memory is gone: so goes the session's. */
+static void free_sess(sess_t *s)
+{
+    otpc__buf_free(&s->end_reason);
+    free(s);
+}
+
+/* The endpoint's memory is gone: so goes the session's, once the process is gone too
+ * (a process whose exit another scheduler has begun may still run its terminate). */
 static void on_freed(void *ctx)
 {
     sess_t *s = ctx;
+    otpc__defer_cancel(s->n, &s->later);
     if (s->budget) {
-        s->budget->held -= s->held;
+        atomic_fetch_sub(&s->budget->held, s->held);
         otpc__dbudget_release(s->budget);
+        s->budget = NULL;
     }
-    free(s);
+    s->ep_freed = 1;
+    if (!s->proc) /* else its terminate frees it */
+        free_sess(s);
 }
 
 /* Close the socket (the endpoint drains unread input first, and the struct goes with
@@ -176,17 +194,53 @@ static void release(sess_t *s)
     otpc__ep_free(s->ep);
 }
 
-/* The process exits (normal) now or, inside its own callback, right after it. */
-static void finish(sess_t *s)
+/* Exits and exit signals reach links and monitors anywhere: they take every lock. A
+ * callback of a process may take them where it stands; an event of the socket holds
+ * its scheduler's lock inside the loop, and leaves them for later (otpc__defer). */
+static int may_take_all(const sess_t *s)
+{
+    return otpc__all_held(s->n) || otpc__current(s->n);
+}
+
+static void exit_process(sess_t *s)
 {
     otpc_proc_t *p = s->proc;
-    release(s);
     if (!p)
         return;
     if (p->running)
         otpc_exit(p, TERM(T_NORMAL));
     else
         otpc__proc_exit_now(p, T_NORMAL + 1, sizeof T_NORMAL - 1);
+}
+
+static void on_later(otpc__defer_t *d)
+{
+    sess_t *s = (sess_t *)((char *)d - offsetof(sess_t, later));
+    if (s->want_end) {
+        s->want_end = 0;
+        if (s->proc && s->started)
+            otpc_exit_signal(s->proc, &s->server,
+                             (otpc_term_t){s->end_reason.data, s->end_reason.len});
+    }
+    if (s->want_finish) {
+        s->want_finish = 0;
+        release(s);
+        exit_process(s);
+    }
+}
+
+/* The socket closes and the process exits (normal) now or, inside its own callback,
+ * right after it. From an event, both wait for every lock: the session's memory goes
+ * with the endpoint, and the process must not outlive it. */
+static void finish(sess_t *s)
+{
+    if (may_take_all(s)) {
+        release(s);
+        exit_process(s);
+        return;
+    }
+    s->want_finish = 1;
+    otpc__defer(s->n, &s->later);
 }
 
 /* This side wants the server gone, with reason (versioned). */
@@ -197,8 +251,17 @@ static void end(sess_t *s, otpc_term_t reason)
     s->state = S_ENDING;
     s->reading = 0;
     update_reading(s);
-    if (s->proc && s->started)
+    if (!s->proc || !s->started)
+        return;
+    if (may_take_all(s)) {
         otpc_exit_signal(s->proc, &s->server, reason);
+        return;
+    }
+    otpc__buf_reset(&s->end_reason);
+    if (otpc__buf_append(&s->end_reason, reason.data, reason.size))
+        otpc__buf_append(&s->end_reason, T_SHUTDOWN_NOMEM, sizeof T_SHUTDOWN_NOMEM);
+    s->want_end = 1;
+    otpc__defer(s->n, &s->later);
 }
 
 /* {shutdown, Detail} begun in the scratch buffer: with a tag, Detail is {Tag, _} and the caller
@@ -344,7 +407,9 @@ static int on_frame(void *ctx, const char *data, size_t len)
  * them). Never from inside a feed: the framer may be handing out from its buffer. */
 static void drop_input(sess_t *s)
 {
-    s->budget->held -= s->held;
+    if (!s->budget)
+        return; /* the endpoint is gone, and its share with it */
+    atomic_fetch_sub(&s->budget->held, s->held);
     s->held = 0;
     if (!s->closed)
         otpc__ep_drop_input(s->ep);
@@ -355,10 +420,13 @@ static void account(sess_t *s)
 {
     size_t now = s->closed ? 0 : otpc__ep_pending_input(s->ep);
     otpc__dbudget_t *b = s->budget;
-    b->held = b->held - s->held + now;
+    if (!b)
+        return;
+    size_t total = now >= s->held ? atomic_fetch_add(&b->held, now - s->held) + (now - s->held)
+                                  : atomic_fetch_sub(&b->held, s->held - now) - (s->held - now);
     int grew = now > s->held;
     s->held = now;
-    if (grew && b->held > b->limit) {
+    if (grew && total > b->limit) {
         OTPC__LOG_WARN("daemon",
                        "input budget (%zu bytes of partial frames) exceeded: "
                        "closing a connection holding %zu",
@@ -509,13 +577,14 @@ static int conn_init(otpc_proc_t *self, void *arg)
     if (!s)
         return OTPC_ENOMEM;
     s->n = otpc_proc_node(self);
+    s->later.fn = on_later;
     otpc__ep_conf_t conf = {
         .max_frame = c->max_frame,
         .read_budget = READ_BUDGET,
         .busy_limit = s->n->opts.busy_limit,
         .out_keep = BUF_KEEP,
     };
-    if (!(s->ep = otpc__ep_new(otpc__eps_pick(s->n), &sess_ops, s, &conf))) {
+    if (!(s->ep = otpc__ep_new(otpc__eps_at(s->n, self->home), &sess_ops, s, &conf))) {
         free(s);
         return OTPC_ENOMEM;
     }
@@ -524,7 +593,7 @@ static int conn_init(otpc_proc_t *self, void *arg)
     s->idle_ms = c->idle_timeout;
     s->state = S_HANDSHAKE;
     s->budget = c->budget;
-    s->budget->refs++;
+    atomic_fetch_add(&s->budget->refs, 1);
     otpc_proc_set_data(self, s);
     otpc_trap_exit(self, 1);
     self->beh = &conn_beh;
@@ -538,7 +607,10 @@ static void conn_terminate(otpc_proc_t *self, otpc_term_t reason)
     if (!s)
         return;
     s->proc = NULL;
-    release(s);
+    if (s->ep_freed)
+        free_sess(s);
+    else
+        release(s); /* its on_freed frees s, now or once the handle is closed */
 }
 
 static const otpc_proc_ops_t conn_ops = {
@@ -565,8 +637,12 @@ static void refuse(sess_t *s, int rc, const ei_x_buff *reason)
 int otpc__session_start(otpc_node_t *n, const otpc__sess_conf_t *c, otpc_pid_t *conn,
                         otpc_pid_t *server)
 {
-    int rc = otpc__spawn_sys(n, &conn_ops, (void *)c, conn);
+    /* the session, its socket and its server share a scheduler: what comes and goes
+     * on the socket takes that scheduler's lock only */
+    n->spawn_home = otpc__sched_pick(n)->id + 1;
+    int rc = otpc__spawn_sys_homed(n, &conn_ops, (void *)c, conn);
     if (rc) {
+        n->spawn_home = 0;
         close(c->fd);
         return rc;
     }
@@ -574,12 +650,14 @@ int otpc__session_start(otpc_node_t *n, const otpc__sess_conf_t *c, otpc_pid_t *
     sess_t *s = otpc_proc_data(p);
     ei_x_buff reason;
     if (ei_x_new(&reason)) {
+        n->spawn_home = 0;
         close(c->fd);
         finish(s);
         return OTPC_ENOMEM;
     }
     otpc_start_opts_t o = {NULL, conn, &reason};
     rc = otpc_gen_server_start(n, c->mod, c->arg, &o, &s->server);
+    n->spawn_home = 0;
     s->started = s->reading = rc == 0;
     /* The socket only now, so that what arrives has a server to go to, and a handshake
      * that fails at once a server to stop. From here the endpoint owns the fd. */

@@ -81,7 +81,7 @@ static otpc__peer_t *peer_new(otpc_node_t *n, uint32_t atom)
         .read_into = 1,
         .read_budget = READ_BUDGET,
     };
-    if (!(p->ep = otpc__ep_new(otpc__eps_pick(n), &peer_ops, p, &conf))) {
+    if (!(p->ep = otpc__ep_new(otpc__eps_at(n, 0), &peer_ops, p, &conf))) {
         free(p);
         return NULL;
     }

@@ -563,11 +563,6 @@ void otpc_node_free(otpc_node_t *n)
     free(n->procs);
     free(n->names);
     free(n->node_watchers.items);
-    while (n->msg_pool) {
-        otpc__msg_t *m = n->msg_pool;
-        n->msg_pool = m->next;
-        free(m);
-    }
     otpc__scheds_free(n);
     otpc__timers_free(n);
     otpc__atoms_free(&n->atoms);

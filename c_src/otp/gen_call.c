@@ -59,8 +59,14 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
     size_t blen = reply.size - 1;
     int local = otpc__pid_is_local(n, &from->pid);
     otpc_proc_t *conn = local ? otpc__proc_lookup(n, &from->pid) : NULL;
-    if (conn && conn->beh && conn->beh->wire) /* a caller across a daemon socket */
+    if (conn && conn->beh && conn->beh->wire) { /* a caller across a daemon socket */
+        /* its socket is its domain's: a server of the same domain (the session's own)
+         * writes holding that lock only */
+        OTPC__ENTER_DOM(n, conn->home);
         return conn->beh->wire(conn, &from->tag, body, blen);
+    }
+    /* another process's mailbox, or a connection's output: every lock */
+    OTPC__ENTER(n);
     ei_x_buff *x = otpc__scratch(n); /* "{Tag, " -- the reply itself follows it */
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||

@@ -20,14 +20,44 @@
 
 /* ---- froms ----------------------------------------------------------------------------- */
 
+/* Each scheduler thread pools the froms it frees (a server of one domain takes calls
+ * holding only that domain's lock). */
+typedef struct {
+    otpc_from_t *head;
+    uint32_t len;
+} from_pool_t;
+
+static otpc__ext_key_t pool_key;
+
+static void pool_free(otpc_node_t *n, void *state)
+{
+    (void)n;
+    from_pool_t *P = state;
+    while (P->head) {
+        otpc_from_t *f = P->head;
+        P->head = f->next;
+        otpc__buf_free(&f->tag);
+        free(f);
+    }
+    free(P);
+}
+
+static from_pool_t *pool_of(otpc_node_t *n)
+{
+    void **slot = otpc__sched_local(n, &pool_key, pool_free);
+    if (slot && !*slot)
+        *slot = calloc(1, sizeof(from_pool_t));
+    return slot ? *slot : NULL;
+}
+
 otpc_from_t *otpc__from_new(otpc_proc_t *p, const otpc__from_t *f)
 {
     otpc_node_t *n = p->node;
-    otpc__otp_t *O = otpc__otp(n);
-    otpc_from_t *fr = O->from_pool;
+    from_pool_t *P = pool_of(n);
+    otpc_from_t *fr = P ? P->head : NULL;
     if (fr) {
-        O->from_pool = fr->next;
-        O->from_pool_len--;
+        P->head = fr->next;
+        P->len--;
     } else if (!(fr = calloc(1, sizeof *fr))) {
         return NULL;
     }
@@ -49,7 +79,7 @@ otpc_from_t *otpc__from_new(otpc_proc_t *p, const otpc__from_t *f)
 
 void otpc__from_release(otpc_node_t *n, otpc__gs_t *g, otpc_from_t *fr)
 {
-    otpc__otp_t *O = otpc__otp(n);
+    from_pool_t *P = pool_of(n);
     if (fr->prev)
         fr->prev->next = fr->next;
     else
@@ -57,16 +87,16 @@ void otpc__from_release(otpc_node_t *n, otpc__gs_t *g, otpc_from_t *fr)
     if (fr->next)
         fr->next->prev = fr->prev;
     fr->owner = NULL;
-    if (O->from_pool_len >= FROM_POOL_MAX) {
+    if (!P || P->len >= FROM_POOL_MAX) {
         otpc__buf_free(&fr->tag);
         free(fr);
         return;
     }
     if (fr->tag.cap > 512) /* keep the pool's memory bounded by ordinary tags */
         otpc__buf_free(&fr->tag);
-    fr->next = O->from_pool;
-    O->from_pool = fr;
-    O->from_pool_len++;
+    fr->next = P->head;
+    P->head = fr;
+    P->len++;
 }
 
 int otpc__from_send(otpc_proc_t *self, const otpc_from_t *from, otpc_term_t reply)

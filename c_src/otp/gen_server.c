@@ -121,6 +121,7 @@ static void cancel_timeout(otpc_proc_t *p)
 {
     otpc__gs_t *g = otpc__gs(p);
     if (g->timeout) {
+        OTPC__ENTER(p->node); /* the node's timers */
         otpc__timer_cancel(p->node, g->timeout);
         g->timeout = 0;
     }
@@ -129,6 +130,7 @@ static void cancel_timeout(otpc_proc_t *p)
 static void arm_timeout(otpc_proc_t *p, unsigned ms)
 {
     otpc__gs_t *g = otpc__gs(p);
+    OTPC__ENTER(p->node); /* the node's timers */
     g->timeout_on = 1;
     g->timeout_ms = ms;
     if (otpc__timer_add(p->node, ms, OTPC__TIMER_BEH, &p->pid, NULL, &g->timeout))
@@ -391,7 +393,26 @@ static void hold_back(otpc_proc_t *p, otpc_term_t msg)
     g->saved_tail = m;
 }
 
+static void dispatch(otpc_proc_t *p, otpc_term_t msg);
+
+/* A call, a cast or a message to a server that is neither suspended nor debugged runs
+ * holding its domain's lock only (a daemon session's server: the socket's scheduler);
+ * system messages and exits take every lock, as what they do reaches node state (a
+ * reply, a timeout and a stop take them where they need them). */
 static void gs_handle(otpc_proc_t *p, otpc_term_t msg)
+{
+    otpc__gs_t *g = otpc__gs(p);
+    int i;
+    if (g->suspended || g->debug || otpc_term_is_tagged(msg, "system", 3, &i) ||
+        otpc_term_is_tagged(msg, "EXIT", 3, &i)) {
+        OTPC__ENTER(p->node);
+        dispatch(p, msg);
+        return;
+    }
+    dispatch(p, msg);
+}
+
+static void dispatch(otpc_proc_t *p, otpc_term_t msg)
 {
     otpc__gs_t *g = otpc__gs(p);
     int i, system = otpc_term_is_tagged(msg, "system", 3, &i);
@@ -547,7 +568,7 @@ static int start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t ar
         static const char UNDEFINED[] = OTPC__VATOM(9, 'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd');
         c.arg = OTPC__TERM(UNDEFINED);
     }
-    int rc = otpc__spawn_sys(node, &gs_ops, &c, out);
+    int rc = otpc__spawn_sys_homed(node, &gs_ops, &c, out);
     if (rc == GS_IGNORED)
         return OTPC_IGNORED;
     if (rc == GS_STOPPED)
@@ -577,12 +598,6 @@ otpc__ext_key_t otpc__otp_key;
 static void otp_free(otpc_node_t *n, void *state)
 {
     otpc__otp_t *O = state;
-    while (O->from_pool) {
-        otpc_from_t *f = O->from_pool;
-        O->from_pool = f->next;
-        otpc__buf_free(&f->tag);
-        free(f);
-    }
     otpc__modules_free(n);
     otpc__async_free(O->async); /* its last results find the queue closed */
     otpc__async_drop(&O->replies);

@@ -34,11 +34,10 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
 int otpc__decode_from(otpc_proc_t *self, otpc_term_t msg, int i, otpc__from_t *from,
                       int *req_index);
 
-/* The otp layer's state per node: the reused callback-return buffers, the pool of
- * callers, the module table and the queue of replies from other threads. */
+/* The otp layer's state per node: the module table and the queue of replies from
+ * other threads (the reused callback-return buffers and the pool of callers are each
+ * scheduler thread's own: otpc__sched_local). */
 typedef struct {
-    struct otpc_from *from_pool;
-    uint32_t from_pool_len;
     struct otpc__modtab *modtab; /* modules startable by name, their versions (modules.c) */
     otpc__mq_t replies;          /* otpc_reply_async from any thread; lives until node_free */
     int replies_open;            /* under replies' lock: the scheduler runs, the wake is open */

@@ -319,7 +319,7 @@ static otpc_rpc_result_t f_system_info(otpc_proc_t *self, otpc_term_t args, ei_x
     if (!strcmp(item, "process_limit"))
         return X(ei_x_encode_ulong(out, 1UL << 27));
     if (!strcmp(item, "schedulers") || !strcmp(item, "schedulers_online"))
-        return X(ei_x_encode_long(out, 1));
+        return X(ei_x_encode_long(out, (long)n->nscheds));
     if (!strcmp(item, "logical_processors") || !strcmp(item, "logical_processors_online"))
         return X(ei_x_encode_long(out, cpus > 0 ? cpus : 1));
     if (!strcmp(item, "wordsize"))
@@ -344,6 +344,21 @@ static otpc_rpc_result_t f_init_stop(otpc_proc_t *self, otpc_term_t args, ei_x_b
     return X(ei_x_encode_atom(out, "ok"));
 }
 
+/* otpc_node:lock_stats(): [{schedulers, N}, {all_locks, Times}], Times being how often
+ * a thread took every scheduler's lock since the node started (a domain's own events
+ * and processes take only its lock: bench/ and the daemon suite count the difference). */
+static otpc_rpc_result_t f_lock_stats(otpc_proc_t *self, otpc_term_t args, ei_x_buff *out,
+                                      void *arg)
+{
+    (void)args;
+    (void)arg;
+    otpc_node_t *n = otpc_proc_node(self);
+    return X(ei_x_encode_list_header(out, 2) || ei_x_encode_tuple_header(out, 2) ||
+             ei_x_encode_atom(out, "schedulers") || ei_x_encode_ulong(out, n->nscheds) ||
+             ei_x_encode_tuple_header(out, 2) || ei_x_encode_atom(out, "all_locks") ||
+             ei_x_encode_ulonglong(out, atomic_load(&n->all_locks)) || ei_x_encode_empty_list(out));
+}
+
 int otpc__rpc_builtins(otpc_node_t *n)
 {
     static const struct {
@@ -362,6 +377,7 @@ int otpc__rpc_builtins(otpc_node_t *n)
         {"erlang", "memory", 0, f_memory},
         {"erlang", "system_info", 1, f_system_info},
         {"init", "stop", 0, f_init_stop},
+        {"otpc_node", "lock_stats", 0, f_lock_stats},
     };
     for (size_t k = 0; k < sizeof table / sizeof *table; k++) {
         int rc = otpc__rpc_register_sys(n, table[k].mod, table[k].fun, table[k].arity, table[k].fn);

@@ -16,6 +16,11 @@ static void eps_free(otpc_node_t *n, void *state)
     free(state);
 }
 
+static int pending(otpc_node_t *n, unsigned dom)
+{
+    return otpc__eps_all(n)[dom].dirty != NULL;
+}
+
 int otpc__transport_init(otpc_node_t *n)
 {
     otpc__eps_t *set = calloc(n->nscheds, sizeof *set);
@@ -29,12 +34,20 @@ int otpc__transport_init(otpc_node_t *n)
     int rc = otpc__ext_add(n, &otpc__transport_key, set, eps_free);
     if (rc)
         free(set);
+    else
+        n->dom_pending = pending;
     return rc;
 }
 
 void otpc__transport_flush(otpc_node_t *n)
 {
+    /* a domain's own endpoints, holding its lock; every one, holding all */
     otpc__eps_t *sets = otpc__eps_all(n);
+    if (!otpc__all_held(n)) {
+        if (sets[otpc__held_dom].dirty)
+            otpc__eps_flush(&sets[otpc__held_dom]);
+        return;
+    }
     for (unsigned i = 0; i < n->nscheds; i++)
         if (sets[i].dirty)
             otpc__eps_flush(&sets[i]);

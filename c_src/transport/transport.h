@@ -24,6 +24,12 @@ static inline otpc__eps_t *otpc__eps_pick(otpc_node_t *n)
     return &otpc__eps_all(n)[otpc__sched_pick(n)->id];
 }
 
+/* The set of scheduler `home` (an endpoint that goes with a process of that domain). */
+static inline otpc__eps_t *otpc__eps_at(const otpc_node_t *n, unsigned home)
+{
+    return &otpc__eps_all(n)[home];
+}
+
 /* Attach the layer's state to a new node (before the layers above it). */
 int otpc__transport_init(otpc_node_t *n);
 /* The turn hook: every endpoint with output writes it. */
