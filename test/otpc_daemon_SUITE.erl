@@ -28,7 +28,8 @@
          emfile_backs_off/1,
          half_close_still_answered/1, elixir_client/1, coalesced_and_split_frames/1,
          node_flag_daemon/1, flood_is_held_back/1, push_is_busy/1,
-         input_budget/1, c_api_port_and_stop/1, calls_take_no_shared_lock/1]).
+         input_budget/1, c_api_port_and_stop/1, calls_take_no_shared_lock/1,
+         spin_does_not_hold_up_its_scheduler/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -60,7 +61,8 @@ groups() ->
               coalesced_and_split_frames, push_is_busy, input_budget,
               calls_take_no_shared_lock],
     [{tcp, [], Common ++ [emfile_backs_off, half_close_still_answered, elixir_client,
-                          node_flag_daemon, flood_is_held_back, c_api_port_and_stop]},
+                          node_flag_daemon, flood_is_held_back, c_api_port_and_stop,
+                          spin_does_not_hold_up_its_scheduler]},
      {tls, [], Common ++ [tls_bad_certificate, tls_stalled_handshake,
                           tls_certificates_rotate]}].
 
@@ -106,6 +108,8 @@ node_args(node_flag_daemon, Port) -> ["-probe", "-daemon", integer_to_list(Port)
 node_args(push_is_busy, _Port) -> ["-probe", "-schedulers", "1"];
 %% Sessions live on the schedulers other than the node's own (0).
 node_args(calls_take_no_shared_lock, _Port) -> ["-probe", "-schedulers", "3"];
+%% Two schedulers: every session lives on scheduler 1.
+node_args(spin_does_not_hold_up_its_scheduler, _Port) -> ["-probe", "-schedulers", "2"];
 node_args(_Case, _Port) -> ["-probe"].
 
 %% A port nobody listens on (the kernel's pick, released at once).
@@ -758,6 +762,35 @@ calls_take_no_shared_lock(Config) ->
     ct:comment("~b calls over ~b connections, -schedulers 3: every lock taken ~b times",
                [Calls, length(Cs), Taken]),
     true = Taken < Calls div 20,
+    ok.
+
+%% Both connections' sessions and servers live on scheduler 1 (-schedulers 2). While
+%% one server computes for 1.5 s in handle_call, the other connection's 20 calls are
+%% answered at once: scheduler 0 looks in on the busy scheduler, reads its sockets and
+%% runs its other processes. Each call within 500 ms (the goal is 50), all before the
+%% spin could have ended.
+-spec spin_does_not_hold_up_its_scheduler(config()) -> ok.
+spin_does_not_hold_up_its_scheduler(Config) ->
+    {_D, Port} = daemon(Config, #{}),
+    Busy = client(Config, Port),
+    Other = client(Config, Port),
+    pong = otpc_client:call(Other, pong),
+    Self = self(),
+    Sent = erlang:monotonic_time(millisecond),
+    Spinner = spawn_link(fun() -> Self ! {spun, otpc_client:call(Busy, {'$spin', 1500, done}, 10000)} end),
+    timer:sleep(100),
+    Times = [begin
+                 T0 = erlang:monotonic_time(microsecond),
+                 {I, x} = otpc_client:call(Other, {I, x}),
+                 (erlang:monotonic_time(microsecond) - T0) / 1000
+             end || I <- lists:seq(1, 20)],
+    Done = erlang:monotonic_time(millisecond),
+    ct:comment("-schedulers 2, one server spinning 1.5 s: the other connection's calls "
+               "took at most ~.1f ms", [lists:max(Times)]),
+    [] = [T || T <- Times, T >= 500],
+    true = Done - Sent < 1500,
+    {spun, done} = ?recv({spun, _}, 10000),
+    unlink(Spinner),
     ok.
 
 lock_stat(Node, Key) ->

@@ -405,12 +405,26 @@ int otpc__send_local(otpc_node_t *n, const otpc_pid_t *from, const otpc_pid_t *t
 int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
 {
     otpc_node_t *n = self->node;
-    OTPC__ENTER(n);
     int rc = otpc__check_term(msg);
     if (rc)
         return rc;
-    if (otpc__pid_is_local(n, to))
-        return otpc__send_local(n, &self->pid, to, msg.data, msg.size);
+    if (otpc__pid_is_local(n, to)) {
+        /* to a process of the sender's own domain: that domain's lock is enough */
+        OTPC__ENTER_DOM(n, self->home);
+        otpc_proc_t *p = otpc__proc_lookup(n, to);
+        if (!p)
+            return 0; /* a dead process: dropped, as in Erlang */
+        if (!otpc__dom_held(n, p->home)) {
+            OTPC__ENTER(n);
+            return otpc__send_local(n, &self->pid, to, msg.data, msg.size);
+        }
+        otpc__msg_t *m = otpc__msg_new(n, OTPC__M_MSG, &self->pid, msg.data, msg.size);
+        if (!m)
+            return OTPC_ENOMEM;
+        otpc__deliver(n, p, m);
+        return 0;
+    }
+    OTPC__ENTER(n);
     return n->remote ? n->remote->send(n, &self->pid, to, msg.data, msg.size) : 0;
 }
 
