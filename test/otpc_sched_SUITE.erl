@@ -21,7 +21,8 @@
 -export([spin_does_not_block_others/1, one_scheduler_waits/1,
          two_spinners_in_parallel/1, cross_scheduler_signals/1,
          schedulers_flag_errors/1, one_scheduler_timers_and_streams/1,
-         timer_set_by_a_long_callback/1, busy_wait_flag/1]).
+         timer_set_by_a_long_callback/1, busy_wait_flag/1,
+         dist_calls_take_no_shared_lock/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -41,7 +42,7 @@ suite() ->
 all() ->
     [spin_does_not_block_others, one_scheduler_waits, two_spinners_in_parallel,
      cross_scheduler_signals, schedulers_flag_errors, one_scheduler_timers_and_streams,
-     timer_set_by_a_long_callback, busy_wait_flag].
+     timer_set_by_a_long_callback, busy_wait_flag, dist_calls_take_no_shared_lock].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -375,3 +376,25 @@ now_ms() ->
 
 round1(X) ->
     round(X * 10) / 10.
+
+%% -schedulers 2: our connection and echo both live on scheduler 1, so a
+%% gen_server:call from here (a monitor, the request, the reply, the demonitor) is
+%% read, run and answered holding that scheduler's lock only: a thousand calls take
+%% every scheduler's lock a handful of times (ticks, the stats calls), where one node
+%% lock would be taken for each read and each slice.
+-spec dist_calls_take_no_shared_lock(config()) -> term().
+dist_calls_take_no_shared_lock(Config) ->
+    Node = ?config(node, Config),
+    2 = lock_stat(Node, schedulers),
+    warm = gen_server:call({echo, Node}, warm),
+    Before = lock_stat(Node, all_locks),
+    N = 1000,
+    [{I} = gen_server:call({echo, Node}, {I}) || I <- lists:seq(1, N)],
+    Taken = lock_stat(Node, all_locks) - Before,
+    ct:comment("~b calls over distribution, -schedulers 2: every lock taken ~b times",
+               [N, Taken]),
+    true = Taken < N div 20.
+
+lock_stat(Node, Key) ->
+    {Key, V} = lists:keyfind(Key, 1, rpc:call(Node, otpc_node, lock_stats, [])),
+    V.

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "core/node_int.h"
+#include "util/log.h"
 
 static atomic_int next_slot; /* slots handed out so far, process-wide */
 
@@ -13,8 +14,12 @@ int otpc__ext_add(otpc_node_t *n, otpc__ext_key_t *key, void *state, otpc__ext_f
     int slot = atomic_load(&key->slot);
     if (!slot) {
         int mine = atomic_fetch_add(&next_slot, 1) + 1;
-        if (mine > OTPC__EXT_MAX)
+        if (mine > OTPC__EXT_MAX) {
+            /* a programming error, not a lack of memory: say so once it happens */
+            OTPC__LOG_ERROR("core", "out of per-node state slots (OTPC__EXT_MAX %d)",
+                            OTPC__EXT_MAX);
             return OTPC_ENOMEM;
+        }
         int expected = 0;
         /* another node may have claimed one for this key meanwhile: theirs stands */
         slot = atomic_compare_exchange_strong(&key->slot, &expected, mine) ? mine : expected;

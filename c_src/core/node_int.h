@@ -218,7 +218,7 @@ typedef struct {
 /* State an upper layer keeps per node, found by a key that layer owns, so core names
  * none of its fields. A key gets its slot the first time a node adds it; every node of
  * the process uses the same slot for it. */
-#define OTPC__EXT_MAX 8
+#define OTPC__EXT_MAX 16
 typedef struct {
     _Atomic int slot; /* slot + 1; 0 until first added */
 } otpc__ext_key_t;
@@ -247,6 +247,13 @@ typedef struct otpc__sched {
     uint64_t handled;             /* messages and signals this thread's processes handled */
     struct otpc__msg *msg_pool;   /* this thread's free mailbox items */
     uint32_t msg_pool_len;
+    struct {
+        void *block; /* otpc__msg_offer's, until otpc__msg_offer_end; NULL: none */
+        int mapped;
+        const char *lo;
+        size_t len;
+        int taken;
+    } offer; /* a peer's reader on this thread offers a reassembled message (proc.c) */
     ei_x_buff scratch;  /* messages built by otpc itself (DOWN, EXIT, reply heads) */
     ei_x_buff trap_buf; /* {'EXIT', From, Reason} handed to a trapping process */
     void *ext[OTPC__EXT_MAX];
@@ -328,13 +335,6 @@ struct otpc_node {
     _Atomic uint64_t ref_counter;
     uint32_t ref_salt;
     uint64_t unlink_counter;
-    struct {
-        void *block; /* otpc__msg_offer's, until otpc__msg_offer_end; NULL: none */
-        int mapped;
-        const char *lo;
-        size_t len;
-        int taken;
-    } offer;
     const otpc__remote_t *remote; /* signals to other nodes (distribution/dsig.c) */
     otpc__spawn_fn spawn;         /* spawn requests from other nodes (services/rpc.c) */
     void (*stop)(otpc_node_t *n); /* ask the node to stop (node/node.c: otpc_node_stop) */
@@ -577,6 +577,11 @@ void otpc__node_up(otpc_node_t *n, uint32_t node_atom);
 void otpc__node_down(otpc_node_t *n, uint32_t node_atom);
 /* A decoded control message from the node `peer_node`, applied to local processes. */
 void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c);
+/* The same holding one domain's lock (a peer's reader): a send, a monitor or a
+ * demonitor of a process of that domain (what a call from Erlang is made of). 1 when
+ * applied; 0 when it needs every lock (another domain's process, any other signal, a
+ * node or name never seen): the caller leaves it for otpc__handle_ctrl. */
+int otpc__handle_ctrl_dom(otpc_node_t *n, const otpc__ctrl_t *c);
 int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *watcher, const otpc_ref_t *ref,
                        const otpc_pid_t *obj, uint32_t name, uint32_t name_node, const char *reason,
                        size_t len);

@@ -77,35 +77,40 @@ otpc_proc_t *otpc__proc_by_name(otpc_node_t *n, uint32_t name)
 
 void otpc__msg_offer(otpc_node_t *n, void *block, int mapped, const char *lo, size_t len)
 {
-    n->offer.block = block;
-    n->offer.mapped = mapped;
-    n->offer.lo = lo;
-    n->offer.len = len;
-    n->offer.taken = 0;
+    otpc__sched_t *s = otpc__sched_self(n);
+    s->offer.block = block;
+    s->offer.mapped = mapped;
+    s->offer.lo = lo;
+    s->offer.len = len;
+    s->offer.taken = 0;
 }
 
 int otpc__msg_offer_end(otpc_node_t *n)
 {
-    int taken = n->offer.taken;
-    n->offer.block = NULL;
-    n->offer.taken = 0;
+    otpc__sched_t *s = otpc__sched_self(n);
+    int taken = s->offer.taken;
+    s->offer.block = NULL;
+    s->offer.taken = 0;
     return taken;
 }
 
 /* An item that takes the offered block, if data lies inside it; else NULL. */
 static otpc__msg_t *adopt(otpc_node_t *n, const char *data, size_t len)
 {
-    const char *lo = n->offer.lo;
-    if (!n->offer.block || n->offer.taken || len < OTPC__MSG_ADOPT_MIN || data < lo ||
-        len > n->offer.len || (size_t)(data - lo) > n->offer.len - len)
+    if (!n->scheds)
+        return NULL;
+    otpc__sched_t *s = otpc__sched_self(n);
+    const char *lo = s->offer.lo;
+    if (!s->offer.block || s->offer.taken || len < OTPC__MSG_ADOPT_MIN || data < lo ||
+        len > s->offer.len || (size_t)(data - lo) > s->offer.len - len)
         return NULL;
     otpc__msg_t *m = malloc(sizeof *m);
     if (!m)
         return NULL; /* then a copy, which will likely fail too */
-    m->block = n->offer.block;
-    m->block_mapped = n->offer.mapped;
+    m->block = s->offer.block;
+    m->block_mapped = s->offer.mapped;
     m->data = (char *)data;
-    n->offer.taken = 1;
+    s->offer.taken = 1;
     return m;
 }
 
@@ -231,14 +236,20 @@ static int free_slot(otpc_node_t *n, uint32_t *out)
 }
 
 /* A new process's domain: the one a caller asked for (a daemon session and its server
- * go with their socket), else its spawner's when the spawner's kind of process may
- * live outside the node's domain, else the node's. */
+ * go with their socket); else its spawner's, when that is not the node's; else, for a
+ * kind that may live outside the node's domain (gen_server's runtime), the next of
+ * schedulers 1.. (round robin, as connections are: a server started by the program or
+ * from Erlang and its callers' connection often share one); else the node's. */
 static unsigned home_of_new(otpc_node_t *n, int system)
 {
     if (n->spawn_home)
         return n->spawn_home - 1;
+    if (system == 1)
+        return 0;
     otpc_proc_t *cur = n->scheds ? otpc__current(n) : NULL;
-    return cur && system != 1 ? cur->home : 0;
+    if (cur && cur->home)
+        return cur->home;
+    return system == 2 && n->scheds ? otpc__sched_pick(n)->id : 0;
 }
 
 static int spawn(otpc_node_t *node, const otpc_proc_ops_t *ops, void *arg, otpc_pid_t *out,

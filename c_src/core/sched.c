@@ -231,15 +231,19 @@ void otpc__defer_cancel(otpc_node_t *n, otpc__defer_t *d)
             }
 }
 
-/* Holding all: what o's events left. */
-static void run_deferred(otpc__sched_t *o)
+/* Holding all: what o's events left. They run where the loop's events do, so a turn
+ * they ask for is the loop's business too (in_uvrun). */
+static void run_deferred(otpc__sched_t *s, otpc__sched_t *o)
 {
+    int was = s->in_uvrun;
+    s->in_uvrun = 1;
     while (o->defer_head) {
         otpc__defer_t *d = o->defer_head;
         o->defer_head = d->next;
         d->queued = 0;
         d->fn(d);
     }
+    s->in_uvrun = was;
 }
 
 /* ---- schedulers' state ------------------------------------------------------------- */
@@ -538,7 +542,7 @@ static void slice(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
  * runs at once, not after a wake-up of scheduler 0). */
 static void all_work(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
 {
-    run_deferred(o);
+    run_deferred(s, o);
     otpc__sched_t *s0 = &n->scheds[0];
     if (s != s0 && s0->rq_head && !atomic_load(&s0->slice_since) && !n->stopping &&
         !atomic_load(&n->quiesce))

@@ -527,6 +527,64 @@ static void on_spawn_request(otpc_node_t *n, const otpc__ctrl_t *c)
         REMOTE(n, spawn_reply, &req, &from, 0, NULL, "notsup");
 }
 
+/* A pid or reference of a node whose name is known: looked up, never interned (a
+ * domain's lock may read the atoms, not add to them). 0 when the name is new. */
+static int known_pid(otpc_node_t *n, const erlang_pid *e, otpc_pid_t *out)
+{
+    uint32_t a = otpc__atom_find(&n->atoms, e->node, strlen(e->node));
+    *out = (otpc_pid_t){.node = a, .num = e->num, .serial = e->serial, .creation = e->creation};
+    return a != 0;
+}
+
+static int known_ref(otpc_node_t *n, const erlang_ref *e, otpc_ref_t *out)
+{
+    return otpc__atom_find(&n->atoms, e->node, strlen(e->node)) &&
+           otpc__ref_from_ei(n, e, out) == 0;
+}
+
+int otpc__handle_ctrl_dom(otpc_node_t *n, const otpc__ctrl_t *c)
+{
+    int send = c->op == OTPC__DOP_SEND || c->op == OTPC__DOP_REG_SEND;
+    if (!send && c->op != OTPC__DOP_MONITOR_P && c->op != OTPC__DOP_DEMONITOR_P)
+        return 0;
+    if (c->to_is_alias)
+        return send; /* otpc makes no aliases: nobody to reach */
+    otpc_proc_t *t;
+    uint32_t name = 0;
+    if (c->to_is_name) {
+        name = otpc__atom_find(&n->atoms, c->to_name, c->to_name_len);
+        t = name ? otpc__proc_by_name(n, name) : NULL;
+    } else {
+        otpc_pid_t to;
+        t = known_pid(n, &c->to, &to) ? otpc__proc_lookup(n, &to) : NULL;
+    }
+    if (!t) /* a send to nobody is dropped; a monitor of nobody answers noproc */
+        return c->op != OTPC__DOP_MONITOR_P;
+    if (!otpc__dom_held(n, t->home))
+        return 0;
+    if (send) {
+        otpc_pid_t from = {0, 0, 0, 0};
+        if (c->has_from && !known_pid(n, &c->from, &from))
+            return 0;
+        otpc__msg_t *m = otpc__msg_new(n, OTPC__M_MSG, &from, c->msg.data, c->msg.size);
+        if (m)
+            otpc__deliver(n, t, m);
+        return 1;
+    }
+    otpc__mon_t m = {0};
+    if (!known_ref(n, &c->ref, &m.ref))
+        return 0;
+    if (c->op == OTPC__DOP_DEMONITOR_P) {
+        mon_take(&t->mons_in, &m.ref, NULL);
+        return 1;
+    }
+    if (!known_pid(n, &c->from, &m.pid))
+        return 0;
+    m.name = name;
+    otpc__vec_push(&t->mons_in, &m, MON_SZ);
+    return 1;
+}
+
 void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c)
 {
     OTPC__ASSERT_ALL(n); /* links and monitors span domains */

@@ -21,9 +21,6 @@ static void dist_free(otpc_node_t *n, void *state)
     otpc__dist_t *d = state;
     otpc__peers_free(n);
     otpc__dstats_free(n);
-    ei_x_free(&d->ctl);
-    otpc__buf_free(&d->acterms);
-    otpc__buf_free(&d->acpay);
     free(d);
 }
 
@@ -32,13 +29,8 @@ int otpc__dist_init(otpc_node_t *n)
     otpc__dist_t *d = calloc(1, sizeof *d);
     if (!d)
         return OTPC_ENOMEM;
-    if (ei_x_new(&d->ctl)) {
-        free(d);
-        return OTPC_ENOMEM;
-    }
     int rc = otpc__ext_add(n, &otpc__dist_key, d, dist_free);
     if (rc) {
-        ei_x_free(&d->ctl);
         free(d);
         return rc;
     }

@@ -31,6 +31,7 @@ struct otpc__acout;
 typedef struct otpc__peer {
     otpc_node_t *n;
     uint32_t node;      /* atom */
+    unsigned home;      /* the scheduler whose domain it is (its loop reads the socket) */
     otpc__conn_t *conn; /* NULL while the connection is being set up */
     otpc__ep_t *ep;     /* frames out (to conn's writer), and the socket's input once up */
     int reading;        /* the endpoint polls the socket: from OTPC__EV_UP until down */
@@ -52,6 +53,14 @@ typedef struct otpc__peer {
     uint32_t nstreams, streams_cap;
     uint32_t rr;       /* the stream whose turn it is */
     uint64_t next_seq; /* the sequence id of the next fragmented message */
+    otpc__buf_t acterms, acpay; /* put_cached: a frame's terms with cache references */
+    /* Read holding only its domain's lock: a packet that needs every lock waits in
+     * `held` (reading stopped) until `later` runs it holding all (peer.c). */
+    otpc__defer_t later;
+    otpc__buf_t held;
+    int holding;     /* `held` has a message */
+    int later_close; /* give up (p->why) holding all */
+    int later_pump;  /* waiters or streams to move on, holding all */
 } otpc__peer_t;
 
 /* What the node does when epmd gave it a creation, or when it cannot start. */
@@ -65,8 +74,6 @@ typedef struct {
     otpc__mq_t events;    /* from the I/O thread (EV_*), woken through the node's wake */
     otpc__peer_t **peers; /* by atom id */
     uint32_t peers_cap;
-    ei_x_buff ctl;                           /* dsig.c: the control message under construction */
-    otpc__buf_t acterms, acpay;              /* peer.c: a frame's terms with cache references */
     otpc__tls_conf_t tls_server, tls_client; /* TLS distribution: the I/O thread's */
     uv_idle_t emit_idle;                     /* a turn soon while streams can move on (ostream.h) */
     int emit_idle_init;

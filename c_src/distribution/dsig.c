@@ -1,21 +1,52 @@
 /*
  * Outgoing control messages; see dsig.h. The control tuple is built in the module's
- * own buffer (`ctl`, per node), never in a buffer another layer also writes.
+ * own buffer (`ctl`, per thread), never in a buffer another layer also writes.
  */
+#include <stdlib.h>
+
 #include "distribution/dsig.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "distribution/dist_int.h"
 #include "distribution/dstats.h"
+#include "distribution/ostream.h"
 
 #include "proto/ctrl.h"
 #include "proto/flags.h"
 
+/* The control message under construction: each thread's own (a server replies
+ * holding only its domain's lock). */
+static otpc__ext_key_t ctl_key;
+
+static void ctl_free(otpc_node_t *n, void *state)
+{
+    (void)n;
+    ei_x_free(state);
+    free(state);
+}
+
+static ei_x_buff *ctl_of(otpc_node_t *n)
+{
+    void **slot = otpc__sched_local(n, &ctl_key, ctl_free);
+    if (slot && !*slot) {
+        ei_x_buff *x = malloc(sizeof *x);
+        if (x && ei_x_new(x)) {
+            free(x);
+            x = NULL;
+        }
+        *slot = x;
+    }
+    return slot ? *slot : NULL;
+}
+
 /* {Op, ...}: the version byte, the tuple header and the operation. */
 static ei_x_buff *begin(otpc_node_t *n, int arity, long op)
 {
-    ei_x_buff *x = &otpc__dist(n)->ctl;
+    ei_x_buff *x = ctl_of(n);
+    if (!x)
+        return NULL;
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, arity) || ei_x_encode_long(x, op))
         return NULL;
@@ -171,6 +202,15 @@ void otpc__dsig_peer_up(uint64_t flags, otpc__buf_t *queued)
     if (w != r)
         memmove(d + w, d + r, queued->len - r);
     queued->len -= r - w;
+}
+
+int otpc__dsig_here(otpc_node_t *n, uint32_t node, size_t len)
+{
+    if (otpc__all_held(n))
+        return 1;
+    otpc__peer_t *p = otpc__peer_get(n, node, 0);
+    return p && p->conn && (int)p->home == otpc__held_dom && !p->nstreams &&
+           len < OTPC__FRAG_SIZE / 2;
 }
 
 int otpc__dsig_reply(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t *caller,

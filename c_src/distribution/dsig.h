@@ -43,6 +43,10 @@ int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_
 /* A connection is up with `flags`: drop from the frames queued for it before the
  * handshake (`queued`, whole frames) the monitor control messages it may not get. */
 void otpc__dsig_peer_up(uint64_t flags, otpc__buf_t *queued);
+/* Whether this thread may queue a message of `len` bytes for `node` holding only the
+ * domain's lock it holds (else it must take all): the connection is up, read by this
+ * domain, and the message goes whole, behind no stream. */
+int otpc__dsig_here(otpc_node_t *n, uint32_t node, size_t len);
 /* {Tag, Reply} to a remote caller from `server`: to the call's alias when the tag is
  * [alias | Ref] and the caller's node takes alias messages (a late reply is then
  * dropped by ERTS): ALTACT_SIG_SEND {37, ALIAS, Server, Alias} if it has ALTACT_SIG,

@@ -18,13 +18,19 @@
  * which no real op uses. */
 #define OTPC__DSTATS_OPS (OTPC__DOP_ALTACT_SIG_SEND + 1)
 
+/* Counted by the schedulers of several domains at once (a peer's reader, the servers
+ * that answer over it): atomic. */
 typedef struct otpc__dstats {
-    uint64_t in[OTPC__DSTATS_OPS];  /* decoded from the peer, by the op on the wire */
-    uint64_t out[OTPC__DSTATS_OPS]; /* queued for the peer */
+    _Atomic uint64_t in[OTPC__DSTATS_OPS];  /* decoded from the peer, by the op on the wire */
+    _Atomic uint64_t out[OTPC__DSTATS_OPS]; /* queued for the peer */
 } otpc__dstats_t;
 
-/* One control message with `node` (an atom), `out` = sent by us. */
+/* One control message with `node` (an atom), `out` = sent by us. Holding a domain's
+ * lock only, a node without its record yet is not counted (otpc__dstats_prepare makes
+ * it when its peer is made). */
 void otpc__dstats_count(otpc_node_t *n, uint32_t node, int op, int out);
+/* Make node's record (holding all). */
+void otpc__dstats_prepare(otpc_node_t *n, uint32_t node);
 /* The counts with `node`, or NULL when nothing was counted yet. */
 const otpc__dstats_t *otpc__dstats_get(const otpc_node_t *n, uint32_t node);
 /* At otpc_node_free (distribution/dist.c). */

@@ -19,6 +19,7 @@
  * so a closed and reused fd number never reaches this loop.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
@@ -62,6 +63,7 @@ static int grow_peers(otpc_node_t *n, uint32_t atom)
 }
 
 static const otpc__ep_ops_t peer_ops;
+static void on_later(otpc__defer_t *d);
 
 /* Frames wait in the endpoint until the connection is up. */
 static void mark_dirty(otpc__peer_t *p)
@@ -81,12 +83,17 @@ static otpc__peer_t *peer_new(otpc_node_t *n, uint32_t atom)
         .read_into = 1,
         .read_budget = READ_BUDGET,
     };
-    if (!(p->ep = otpc__ep_new(otpc__eps_at(n, 0), &peer_ops, p, &conf))) {
+    /* on one of the schedulers 1.. (with one scheduler, 0): read holding its lock */
+    unsigned home = otpc__sched_pick(n)->id;
+    if (!(p->ep = otpc__ep_new(otpc__eps_at(n, home), &peer_ops, p, &conf))) {
         free(p);
         return NULL;
     }
     p->n = n;
     p->node = atom;
+    p->home = home;
+    p->later.fn = on_later;
+    otpc__dstats_prepare(n, atom); /* counted holding the domain's lock from here */
     otpc__dist(n)->peers[atom] = p;
     return p;
 }
@@ -188,6 +195,12 @@ static int pump(otpc_node_t *n, otpc__peer_t *p)
 {
     size_t busy = n->opts.busy_limit;
     int again = 0;
+    if ((p->nstreams || p->waiters.len) && !otpc__all_held(n)) {
+        /* waiters of any domain, the idle handle on scheduler 0's loop: every lock */
+        p->later_pump = 1;
+        otpc__defer(n, &p->later);
+        return 0;
+    }
     if (p->nstreams && p->conn) {
         otpc__os_emit(n, p);
         again = otpc__ep_out(p->ep)->len > 0;
@@ -252,6 +265,10 @@ static void peer_remove(otpc_node_t *n, otpc__peer_t *p)
         free(p->frags_in);
     }
     free(p->acout);
+    otpc__defer_cancel(n, &p->later);
+    otpc__buf_free(&p->held);
+    otpc__buf_free(&p->acterms);
+    otpc__buf_free(&p->acpay);
     stop_reading(p);
     otpc__ep_free(p->ep); /* the fd is the I/O thread's: it stays open */
     D->peers[p->node] = NULL;
@@ -290,17 +307,16 @@ static int cache_term(otpc__acout_t *c, const char *term, size_t len, otpc__buf_
  * -1 when not (out of memory, or a term the walker refuses), the cache as it was. */
 static int put_cached(otpc__peer_t *p, const otpc__osrc_t *src, otpc__buf_t *out)
 {
-    otpc__dist_t *D = otpc__dist(p->n);
     otpc__acout_t *c = p->acout;
-    otpc__buf_t *t = &D->acterms;
+    otpc__buf_t *t = &p->acterms;
     const char *pay = src->seg[1];
     size_t plen = src->len[1] + src->len[2];
     if (src->len[2]) { /* the payload in two pieces: joined first */
-        D->acpay.len = 0;
-        if (otpc__buf_append(&D->acpay, src->seg[1], src->len[1]) ||
-            otpc__buf_append(&D->acpay, src->seg[2], src->len[2]))
+        p->acpay.len = 0;
+        if (otpc__buf_append(&p->acpay, src->seg[1], src->len[1]) ||
+            otpc__buf_append(&p->acpay, src->seg[2], src->len[2]))
             return -1;
-        pay = D->acpay.data;
+        pay = p->acpay.data;
     }
     t->len = 0;
     otpc__acout_begin(c);
@@ -411,8 +427,19 @@ static int unwrap(otpc__peer_t *p, char *data, size_t len, const char **msg, siz
     return rc < 0 ? -1 : rc;
 }
 
-/* One packet (the endpoint's frame callback): decoded and applied, or 1 to stop, the
- * stream being untrustworthy. Ticks (empty packets) only prove the peer alive. */
+static int hold(otpc__peer_t *p, const char *data, size_t len);
+static void after_read(otpc__peer_t *p);
+
+static void count_message(otpc__peer_t *p, const otpc__ctrl_t *c)
+{
+    /* ctrl.c folds SEND_SENDER and the _TT forms into these */
+    if (c->op == OTPC__DOP_SEND || c->op == OTPC__DOP_REG_SEND || c->op == OTPC__DOP_ALIAS_SEND)
+        p->msgs++; /* a message: what a call or a cast is */
+}
+
+/* One packet (the endpoint's frame callback): decoded and applied (holding the peer's
+ * domain's lock when it can, see hold), or 1 to stop, the stream being untrustworthy.
+ * Ticks (empty packets) only prove the peer alive. */
 static int on_packet(void *ctx, const char *data, size_t len)
 {
     otpc__peer_t *p = ctx;
@@ -444,14 +471,59 @@ static int on_packet(void *ctx, const char *data, size_t len)
     int offered = done && done->data && data >= done->data && data < done->data + done->len;
     if (offered)
         otpc__msg_offer(n, done->data, done->mapped, done->data, done->len);
-    otpc__handle_ctrl(n, p->node, &c);
+    int applied = 1;
+    if (otpc__all_held(n))
+        otpc__handle_ctrl(n, p->node, &c);
+    else
+        applied = otpc__handle_ctrl_dom(n, &c);
     if (offered && otpc__msg_offer_end(n))
         otpc__frag_done_taken(p->frags_in);
-    /* ctrl.c folds SEND_SENDER and the _TT forms into these */
-    if (c.op != OTPC__DOP_SEND && c.op != OTPC__DOP_REG_SEND && c.op != OTPC__DOP_ALIAS_SEND)
-        return 0;
-    p->msgs++; /* a message: what a call or a cast is */
+    if (!applied)
+        return hold(p, data, len);
+    count_message(p, &c);
     return 0;
+}
+
+/* A packet its domain's lock cannot apply (a link, an exit, a process of another
+ * domain): kept, reading stopped (the packets read after it stay in the framer, in
+ * order), and all of it applied holding every lock (on_later). */
+static int hold(otpc__peer_t *p, const char *data, size_t len)
+{
+    p->held.len = 0;
+    if (otpc__buf_append(&p->held, data, len)) {
+        snprintf(p->why, sizeof p->why, "out of memory holding a packet");
+        return 1;
+    }
+    p->holding = 1;
+    otpc__ep_set_reading(p->ep, 0);
+    otpc__defer(p->n, &p->later);
+    return 1;
+}
+
+/* Holding every lock: the held packet, then those read after it, then what a read
+ * ends with (a close, a nap); the waiters and streams pump left. */
+static void on_later(otpc__defer_t *d)
+{
+    otpc__peer_t *p = (otpc__peer_t *)((char *)d - offsetof(otpc__peer_t, later));
+    otpc_node_t *n = p->n;
+    if (p->holding) {
+        p->holding = 0;
+        otpc__ctrl_t c;
+        const char *why = NULL;
+        if (otpc__ctrl_decode(p->held.data, p->held.len, &c, &why) == 0) { /* it did before */
+            otpc__handle_ctrl(n, p->node, &c);
+            count_message(p, &c);
+        }
+        if (p->reading && !p->why[0]) {
+            otpc__ep_set_reading(p->ep, 1);
+            otpc__ep_replay(p->ep);
+        }
+    }
+    if (p->later_pump) {
+        p->later_pump = 0;
+        check_waiters(n, p);
+    }
+    after_read(p);
 }
 
 /* Reading ended by itself: the connection must close, for this reason. */
@@ -536,6 +608,10 @@ static void after_read(otpc__peer_t *p)
         otpc__conn_touch(p->conn);
     if (p->why[0]) {
         if (p->reading) {
+            if (!otpc__all_held(n)) { /* closing is every lock's business */
+                otpc__defer(n, &p->later);
+                return;
+            }
             give_up(n, p, p->why);
             otpc__turn(n);
         }

@@ -52,9 +52,13 @@ int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t rep
     return otpc__gen_reply_as(self->node, &self->pid, from, reply);
 }
 
+static int reply_to(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from, int local,
+                    const char *body, size_t blen);
+
 int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from,
                        otpc_term_t reply)
 {
+    OTPC__ASSERT_SCHED(n); /* a domain's lock at least: the tables are read */
     const char *body = reply.data + 1;
     size_t blen = reply.size - 1;
     int local = otpc__pid_is_local(n, &from->pid);
@@ -65,8 +69,20 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
         OTPC__ENTER_DOM(n, conn->home);
         return conn->beh->wire(conn, &from->tag, body, blen);
     }
-    /* another process's mailbox, or a connection's output: every lock */
-    OTPC__ENTER(n);
+    /* a connection read in this domain takes the reply holding its lock; another
+     * domain's mailbox or connection takes every lock */
+    int all = local || !otpc__dsig_here(n, from->pid.node, blen + from->tag.size + 8);
+    if (all)
+        otpc__enter(n);
+    int rc = reply_to(n, server, from, local, body, blen);
+    if (all)
+        otpc__leave(n);
+    return rc;
+}
+
+static int reply_to(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from, int local,
+                    const char *body, size_t blen)
+{
     ei_x_buff *x = otpc__scratch(n); /* "{Tag, " -- the reply itself follows it */
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||

@@ -568,7 +568,10 @@ static int start(otpc_node_t *node, const otpc_gen_server_t *mod, otpc_term_t ar
         static const char UNDEFINED[] = OTPC__VATOM(9, 'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd');
         c.arg = OTPC__TERM(UNDEFINED);
     }
-    int rc = otpc__spawn_sys_homed(node, &gs_ops, &c, out);
+    /* a user's server may live in any domain; otpc's own (rex, otpc_starter, the
+     * supervisor's runtime) stay in the node's, as their code reaches node state */
+    int rc = user ? otpc__spawn_sys_homed(node, &gs_ops, &c, out)
+                  : otpc__spawn_sys(node, &gs_ops, &c, out);
     if (rc == GS_IGNORED)
         return OTPC_IGNORED;
     if (rc == GS_STOPPED)

@@ -283,6 +283,13 @@ static int frames(otpc__ep_t *e, const char *data, size_t n)
     return framed(e, rc, size);
 }
 
+void otpc__ep_replay(otpc__ep_t *e)
+{
+    if (!e->x || e->freeing || e->ended || !e->reading || !e->conf.read_into)
+        return;
+    frames(e, NULL, 0);
+}
+
 void otpc__ep_inject(otpc__ep_t *e, const char *data, size_t len)
 {
     if (!len || e->ended)

@@ -115,6 +115,10 @@ void otpc__ep_pause(otpc__ep_t *e, int on);
 /* Read what the socket has, up to the read budget, handing out frames. For an owner
  * that pauses (a nap) and reads when it chooses. 0, or 1 once reading has ended. */
 int otpc__ep_read(otpc__ep_t *e);
+/* Hand out the whole frames already read and kept in the framer (the owner stopped a
+ * read in their middle, by its frame callback's nonzero, and reads again). Endpoints
+ * that read straight into the framer (read_into) only. */
+void otpc__ep_replay(otpc__ep_t *e);
 /* Bytes the framer holds (a partial frame). */
 size_t otpc__ep_pending_input(const otpc__ep_t *e);
 /* Give back the input buffer (reading has stopped for good). Not from ops->frame. */
