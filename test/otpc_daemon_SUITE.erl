@@ -741,7 +741,9 @@ collect_output(Port, Acc) ->
 %% A connection, its session and its server share a scheduler, and what comes and
 %% goes on the socket takes only that scheduler's lock: a thousand calls over four
 %% connections take every scheduler's lock a handful of times (ticks, the stats
-%% calls themselves), not once per call or per read as one node lock would.
+%% calls themselves), not once per call or per read as one node lock would. (Where
+%% slices last over a millisecond, as in a sanitizer's build, scheduler 0 also looks
+%% in on them, at most once a millisecond: tens more, never one per call.)
 -spec calls_take_no_shared_lock(config()) -> ok.
 calls_take_no_shared_lock(Config) ->
     Node = ?config(node, Config),
@@ -761,7 +763,7 @@ calls_take_no_shared_lock(Config) ->
     Calls = N * length(Cs),
     ct:comment("~b calls over ~b connections, -schedulers 3: every lock taken ~b times",
                [Calls, length(Cs), Taken]),
-    true = Taken < Calls div 20,
+    true = Taken < Calls div 4,
     ok.
 
 %% Both connections' sessions and servers live on scheduler 1 (-schedulers 2). While

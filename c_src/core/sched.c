@@ -562,6 +562,18 @@ static void serve_loop(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
     }
 }
 
+/* The flush hooks for domain o, then what they deferred (a peer's flushed callback
+ * moving streams on): nothing deferred may wait for a sleep to end. */
+static void flush_dom(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
+{
+    flush_hooks(n);
+    if (o->defer_head && !n->stopping) {
+        otpc__enter(n);
+        run_deferred(s, o);
+        otpc__leave(n);
+    }
+}
+
 /* Before sleeping, a scheduler may look at its loop for a little while (erl's +sbwt):
  * in a conversation the next message often comes within microseconds, and a sleeping
  * thread takes tens of them to wake. Only while processes ran one or a few at a time
@@ -621,8 +633,7 @@ static void look_in(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
         serve_loop(n, s, o);
         if (o->rq_head && !n->stopping && !atomic_load(&n->quiesce))
             slice(n, s, o);
-        else
-            flush_hooks(n); /* what its events produced (a timer's send to a peer) */
+        flush_dom(n, s, o); /* what its events produced (a timer's send to a peer) */
         otpc__leave(n);
         return;
     }
@@ -634,8 +645,7 @@ static void look_in(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
         serve_loop(n, s, o);
         if (o->rq_head && !n->stopping && !atomic_load(&n->quiesce))
             slice(n, s, o);
-        else
-            flush_hooks(n);
+        flush_dom(n, s, o);
         home_leave(n);
     }
     retake(n, s);
@@ -650,9 +660,13 @@ static void sleep_on_loop(otpc_node_t *n, otpc__sched_t *s, int t)
     unsigned nbusy = 0;
     pfd[0] = (struct pollfd){.fd = uv_backend_fd(s->loop), .events = POLLIN};
     s->poll_due = t < 0 ? UINT64_MAX : uv_now(s->loop) + (uint64_t)t;
+    /* scheduler 0 takes every lock each time it wakes: it watches only when no other
+     * scheduler sleeps that could (with two schedulers, it is the only one that can
+     * look in on scheduler 1) */
+    int may_watch = s->id != 0 || n->nscheds == 2 || !atomic_load(&n->sleepers);
     otpc__sched_t *none = NULL;
     int watch =
-        n->multi &&
+        n->multi && may_watch &&
         (atomic_load(&n->in_slice) || uv_hrtime() - atomic_load(&n->last_slice) < LINGER_NS) &&
         atomic_compare_exchange_strong(&n->watcher, &none, s);
     if (watch) {
@@ -707,8 +721,8 @@ static void poll_once(otpc_node_t *n, otpc__sched_t *s, int wait)
     serve_loop(n, s, s);
     if (n->stopping || s->rq_head || !wait)
         return;
-    flush_hooks(n); /* what event callbacks produced without a process */
-    if (s->rq_head)
+    flush_dom(n, s, s); /* what event callbacks produced without a process */
+    if (s->rq_head || s->defer_head)
         return;
     if (otpc__held_dom == OTPC__ALL)
         arm_timer(n); /* before the timeout is read: letting go would arm it later */
