@@ -253,7 +253,7 @@ typedef struct otpc__sched {
         const char *lo;
         size_t len;
         int taken;
-    } offer; /* a peer's reader on this thread offers a reassembled message (proc.c) */
+    } offer;            /* a peer's reader on this thread offers a reassembled message (proc.c) */
     ei_x_buff scratch;  /* messages built by otpc itself (DOWN, EXIT, reply heads) */
     ei_x_buff trap_buf; /* {'EXIT', From, Reason} handed to a trapping process */
     void *ext[OTPC__EXT_MAX];

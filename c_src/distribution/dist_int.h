@@ -51,8 +51,8 @@ typedef struct otpc__peer {
     struct otpc__acout *acout;       /* the atom cache out, with DIST_HDR_ATOM_CACHE */
     otpc__ostream_t **streams;       /* ostream.h: senders with large messages out */
     uint32_t nstreams, streams_cap;
-    uint32_t rr;       /* the stream whose turn it is */
-    uint64_t next_seq; /* the sequence id of the next fragmented message */
+    uint32_t rr;                /* the stream whose turn it is */
+    uint64_t next_seq;          /* the sequence id of the next fragmented message */
     otpc__buf_t acterms, acpay; /* put_cached: a frame's terms with cache references */
     /* Read holding only its domain's lock: a packet that needs every lock waits in
      * `held` (reading stopped) until `later` runs it holding all (peer.c). */
