@@ -22,7 +22,7 @@
          two_spinners_in_parallel/1, cross_scheduler_signals/1,
          schedulers_flag_errors/1, one_scheduler_timers_and_streams/1,
          timer_set_by_a_long_callback/1, busy_wait_flag/1,
-         dist_calls_take_no_shared_lock/1]).
+         dist_calls_take_no_shared_lock/1, calls_across_domains_take_no_shared_lock/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -42,7 +42,8 @@ suite() ->
 all() ->
     [spin_does_not_block_others, one_scheduler_waits, two_spinners_in_parallel,
      cross_scheduler_signals, schedulers_flag_errors, one_scheduler_timers_and_streams,
-     timer_set_by_a_long_callback, busy_wait_flag, dist_calls_take_no_shared_lock].
+     timer_set_by_a_long_callback, busy_wait_flag, dist_calls_take_no_shared_lock,
+     calls_across_domains_take_no_shared_lock].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -71,6 +72,7 @@ end_per_testcase(_Case, Config) ->
 schedulers(one_scheduler_waits) -> 1;
 schedulers(one_scheduler_timers_and_streams) -> 1;
 schedulers(cross_scheduler_signals) -> 4;
+schedulers(calls_across_domains_take_no_shared_lock) -> 3;
 schedulers(_) -> 2.
 
 %%% ------------------------------------------------------------------
@@ -395,6 +397,25 @@ dist_calls_take_no_shared_lock(Config) ->
     ct:comment("~b calls over distribution, -schedulers 2: every lock taken ~b times",
                [N, Taken]),
     true = Taken < N div 4.
+
+%% -schedulers 3: servers started from here go to schedulers 1 and 2 in turn, and our
+%% connection to one of them, so calls to at least one server cross domains: the
+%% request goes into the server's domain's inbox, the reply into the connection's.
+%% Neither takes every lock: a thousand calls take them a handful of times.
+-spec calls_across_domains_take_no_shared_lock(config()) -> term().
+calls_across_domains_take_no_shared_lock(Config) ->
+    Node = ?config(node, Config),
+    3 = lock_stat(Node, schedulers),
+    Servers = [begin {ok, P} = otpc:start(Node, echo, undefined, []), P end || _ <- [1, 2]],
+    [warm = gen_server:call(S, warm) || S <- Servers],
+    Before = lock_stat(Node, all_locks),
+    N = 500,
+    [{I} = gen_server:call(S, {I}) || I <- lists:seq(1, N), S <- Servers],
+    Taken = lock_stat(Node, all_locks) - Before,
+    ct:comment("~b calls to two servers on two schedulers, -schedulers 3: every lock "
+               "taken ~b times", [2 * N, Taken]),
+    [ok = gen_server:stop(S) || S <- Servers],
+    true = Taken < N div 2.
 
 lock_stat(Node, Key) ->
     {Key, V} = lists:keyfind(Key, 1, rpc:call(Node, otpc_node, lock_stats, [])),

@@ -263,8 +263,12 @@ typedef struct otpc__sched {
     uv_mutex_t lock;
     otpc_proc_t *rq_head, *rq_tail;
     struct otpc__defer *defer_head; /* work its events left for every lock (otpc__defer) */
-    uv_loop_t *loop;                /* scheds[0]: &n->loop, else &own_loop */
-    otpc__wake_t *wake;             /* wakes its poller: scheds[0]: &n->wake, else &own_wake */
+    otpc__mq_t inbox;               /* from other domains (core/inbox.c) */
+    int inbox_ready;
+    _Atomic int inbox_pending; /* set with each record, cleared by the drain */
+    int draining;              /* its inbox is being applied (no re-entry) */
+    uv_loop_t *loop;           /* scheds[0]: &n->loop, else &own_loop */
+    otpc__wake_t *wake;        /* wakes its poller: scheds[0]: &n->wake, else &own_wake */
     uv_loop_t own_loop;
     otpc__wake_t own_wake;
     int loop_ready;            /* own_loop and own_wake are initialized */
@@ -313,7 +317,9 @@ struct otpc_node {
     unsigned spawn_home;            /* under all: the home of the next spawns + 1 (0: the
                                      * spawner's, or the node's) */
     int (*dom_pending)(otpc_node_t *n, unsigned dom); /* its output waits (transport) */
-    uv_thread_t *threads;                             /* schedulers 1..nscheds-1 */
+    /* applies an upper layer's inbox record (distribution: a reply for a peer) */
+    void (*inbox_upper)(otpc_node_t *n, const char *data, size_t len);
+    uv_thread_t *threads; /* schedulers 1..nscheds-1 */
     otpc__ext_free_fn sched_ext_free[OTPC__EXT_MAX];
 
     uv_loop_t loop;     /* scheduler 0's loop */
@@ -360,6 +366,9 @@ extern _Thread_local int otpc__esc_home;       /* the domain it goes back to */
 extern _Thread_local otpc__sched_t *otpc__my_sched;
 
 void otpc__lock_all(otpc_node_t *n);
+/* Every lock, then every domain's inbox applied (core/inbox.c): what other domains
+ * queued comes before what the holder does. The thread-locals say "all" already. */
+void otpc__lock_all_drained(otpc_node_t *n);
 void otpc__unlock_all(otpc_node_t *n);
 void otpc__escalate(otpc_node_t *n);
 void otpc__deescalate(otpc_node_t *n);
@@ -372,11 +381,11 @@ static inline otpc_node_t *otpc__enter(otpc_node_t *n)
         otpc__held_depth++;
         return n;
     }
-    if (n->multi)
-        otpc__lock_all(n);
     otpc__held = n;
     otpc__held_dom = OTPC__ALL;
     otpc__held_depth = 1;
+    if (n->multi)
+        otpc__lock_all_drained(n);
     return n;
 }
 
@@ -586,6 +595,23 @@ int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *watcher, const otpc_ref_t *r
                        const otpc_pid_t *obj, uint32_t name, uint32_t name_node, const char *reason,
                        size_t len);
 void otpc__apply_exit_signal(otpc_proc_t *p, otpc__msg_t *m);
+
+/* inbox.c: what a thread holding another domain's lock has for domain `dom` (never
+ * the one it holds): a message, a remote watcher's monitor or demonitor of `to`, or an
+ * upper layer's record (n->inbox_upper applies it). 0 or OTPC_ENOMEM. */
+int otpc__inbox_init(otpc_node_t *n);
+void otpc__inbox_free(otpc_node_t *n);
+int otpc__inbox_send(otpc_node_t *n, unsigned dom, const otpc_pid_t *to, const otpc_pid_t *from,
+                     const char *msg, size_t len);
+int otpc__inbox_monitor(otpc_node_t *n, unsigned dom, const otpc_pid_t *to, const otpc__mon_t *m,
+                        int demonitor);
+int otpc__inbox_upper(otpc_node_t *n, unsigned dom, const otpc__piece_t *pieces, int npieces);
+/* Apply o's inbox, holding o's lock or all (not inside uv_run: a record may take all). */
+void otpc__inbox_drain(otpc_node_t *n, otpc__sched_t *o);
+void otpc__inbox_drain_all(otpc_node_t *n);
+/* signal.c: a remote watcher's monitor (or demonitor) of the local `to`, holding its
+ * domain's lock (a gone `to` answers noproc, taking all for it). */
+void otpc__monitor_in(otpc_node_t *n, const otpc_pid_t *to, const otpc__mon_t *m, int demonitor);
 
 /* timer.c */
 int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to, otpc__msg_t *msg,

@@ -420,15 +420,14 @@ int otpc_send(otpc_proc_t *self, const otpc_pid_t *to, otpc_term_t msg)
     if (rc)
         return rc;
     if (otpc__pid_is_local(n, to)) {
-        /* to a process of the sender's own domain: that domain's lock is enough */
+        /* to a process of the sender's own domain: that domain's lock is enough; to
+         * another's, its inbox */
         OTPC__ENTER_DOM(n, self->home);
         otpc_proc_t *p = otpc__proc_lookup(n, to);
         if (!p)
-            return 0; /* a dead process: dropped, as in Erlang */
-        if (!otpc__dom_held(n, p->home)) {
-            OTPC__ENTER(n);
-            return otpc__send_local(n, &self->pid, to, msg.data, msg.size);
-        }
+            return 0;                    /* a dead process: dropped, as in Erlang */
+        if (!otpc__dom_held(n, p->home)) /* another domain's: its inbox */
+            return otpc__inbox_send(n, p->home, to, &self->pid, msg.data, msg.size);
         otpc__msg_t *m = otpc__msg_new(n, OTPC__M_MSG, &self->pid, msg.data, msg.size);
         if (!m)
             return OTPC_ENOMEM;

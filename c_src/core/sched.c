@@ -65,6 +65,12 @@ _Thread_local otpc__sched_t *otpc__my_sched;
 
 static void all_end(otpc_node_t *n);
 
+void otpc__lock_all_drained(otpc_node_t *n)
+{
+    otpc__lock_all(n);
+    otpc__inbox_drain_all(n);
+}
+
 void otpc__lock_all(otpc_node_t *n)
 {
     atomic_fetch_add_explicit(&n->all_locks, 1, memory_order_relaxed);
@@ -103,7 +109,7 @@ void otpc__escalate(otpc_node_t *n)
     otpc__held_dom = OTPC__ALL;
     if (n->multi) {
         uv_mutex_unlock(&n->scheds[d].lock);
-        otpc__lock_all(n);
+        otpc__lock_all_drained(n);
     }
 }
 
@@ -184,6 +190,8 @@ void otpc__user_end(otpc_node_t *n, unsigned saved)
     otpc__held_dom = user_saved.dom;
     otpc__esc_depth = user_saved.esc_depth;
     otpc__esc_home = user_saved.esc_home;
+    if (otpc__held_dom == OTPC__ALL)
+        otpc__inbox_drain_all(n);
 }
 
 /* Let go of what the scheduler loop holds (its home, or all), to sleep. */
@@ -274,7 +282,7 @@ int otpc__scheds_new(otpc_node_t *n, unsigned want)
         if (ei_x_new(&s->scratch) || ei_x_new(&s->trap_buf))
             return OTPC_ENOMEM;
     }
-    return 0;
+    return otpc__inbox_init(n);
 }
 
 void otpc__scheds_free(otpc_node_t *n)
@@ -296,6 +304,7 @@ void otpc__scheds_free(otpc_node_t *n)
             free(m);
         }
     }
+    otpc__inbox_free(n);
     for (unsigned i = 0; i < n->nlocks; i++)
         uv_mutex_destroy(&n->scheds[i].lock);
     if (n->nlocks) {
@@ -474,10 +483,12 @@ static int must_wake(otpc_node_t *n, otpc__sched_t *o)
     return t >= 0 && uv_now(o->loop) + (uint64_t)t < o->poll_due;
 }
 
-/* Scheduler 0 last: its wake-ups take every lock. */
+/* Not scheduler 0 when another can come: its wake-ups take every lock (it looks in
+ * anyway when it sleeps as the watcher). */
 static void wake_one(otpc_node_t *n, otpc__sched_t *self)
 {
-    for (unsigned k = 1; k <= n->nscheds; k++) {
+    unsigned last = n->nscheds > 2 ? n->nscheds - 1 : n->nscheds;
+    for (unsigned k = 1; k <= last; k++) {
         otpc__sched_t *o = &n->scheds[k % n->nscheds];
         if (o != self && atomic_load(&o->sleeping)) {
             otpc__wake_send(o->wake);
@@ -552,6 +563,7 @@ static void all_work(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
 /* Domain o's loop and what it leaves, on thread s, holding o's lock (or all). */
 static void serve_loop(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
 {
+    otpc__inbox_drain(n, o); /* what other domains sent, before what the loop brings */
     run_loop(s, o->loop);
     if (n->stopping)
         return;
@@ -722,7 +734,9 @@ static void poll_once(otpc_node_t *n, otpc__sched_t *s, int wait)
     if (n->stopping || s->rq_head || !wait)
         return;
     flush_dom(n, s, s); /* what event callbacks produced without a process */
-    if (s->rq_head || s->defer_head)
+    /* a record that came after the drain may have had its wake-up eaten by uv_run (the
+     * inbox wakes only when it was empty): look again rather than sleep on it */
+    if (s->rq_head || s->defer_head || atomic_load(&s->inbox_pending))
         return;
     if (otpc__held_dom == OTPC__ALL)
         arm_timer(n); /* before the timeout is read: letting go would arm it later */

@@ -13,6 +13,7 @@
  *    it runs, so no callback ever sees its own process die underneath it.
  *  - A lost or failed connection is `noconnection` for every link and monitor across it.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "proto/term.h"
@@ -542,6 +543,33 @@ static int known_ref(otpc_node_t *n, const erlang_ref *e, otpc_ref_t *out)
            otpc__ref_from_ei(n, e, out) == 0;
 }
 
+void otpc__monitor_in(otpc_node_t *n, const otpc_pid_t *to, const otpc__mon_t *m, int demonitor)
+{
+    otpc_proc_t *t = otpc__proc_lookup(n, to);
+    if (demonitor) {
+        if (t)
+            mon_take(&t->mons_in, &m->ref, NULL);
+        return;
+    }
+    if (t) {
+        otpc__vec_push(&t->mons_in, m, MON_SZ);
+        return;
+    }
+    /* gone before the signal was applied: noproc, the object as the watcher gave it */
+    char raw[MAXATOMLEN_UTF8 + 32];
+    int len = 0;
+    const char *name = m->name ? otpc__atom_name(&n->atoms, m->name) : NULL;
+    erlang_pid e = {.num = to->num, .serial = to->serial, .creation = to->creation};
+    snprintf(e.node, sizeof e.node, "%s", otpc__atom_name(&n->atoms, to->node));
+    if (name ? ei_encode_atom_len_as(raw, &len, name, (int)strlen(name), ERLANG_UTF8, ERLANG_UTF8)
+             : ei_encode_pid(raw, &len, &e))
+        return;
+    otpc__mobj_t obj = {NULL, 0, raw, (size_t)len};
+    otpc__enter(n); /* a signal out: every lock (a drain is between the loop's steps) */
+    REMOTE(n, monitor_exit, &obj, &m->pid, &m->ref, NOPROC, sizeof NOPROC);
+    otpc__leave(n);
+}
+
 int otpc__handle_ctrl_dom(otpc_node_t *n, const otpc__ctrl_t *c)
 {
     int send = c->op == OTPC__DOP_SEND || c->op == OTPC__DOP_REG_SEND;
@@ -560,28 +588,26 @@ int otpc__handle_ctrl_dom(otpc_node_t *n, const otpc__ctrl_t *c)
     }
     if (!t) /* a send to nobody is dropped; a monitor of nobody answers noproc */
         return c->op != OTPC__DOP_MONITOR_P;
-    if (!otpc__dom_held(n, t->home))
-        return 0;
+    int here = otpc__dom_held(n, t->home); /* else: its domain's inbox */
     if (send) {
         otpc_pid_t from = {0, 0, 0, 0};
         if (c->has_from && !known_pid(n, &c->from, &from))
             return 0;
+        if (!here)
+            return otpc__inbox_send(n, t->home, &t->pid, &from, c->msg.data, c->msg.size) == 0;
         otpc__msg_t *m = otpc__msg_new(n, OTPC__M_MSG, &from, c->msg.data, c->msg.size);
         if (m)
             otpc__deliver(n, t, m);
         return 1;
     }
     otpc__mon_t m = {0};
-    if (!known_ref(n, &c->ref, &m.ref))
-        return 0;
-    if (c->op == OTPC__DOP_DEMONITOR_P) {
-        mon_take(&t->mons_in, &m.ref, NULL);
-        return 1;
-    }
-    if (!known_pid(n, &c->from, &m.pid))
+    int demonitor = c->op == OTPC__DOP_DEMONITOR_P;
+    if (!known_ref(n, &c->ref, &m.ref) || (!demonitor && !known_pid(n, &c->from, &m.pid)))
         return 0;
     m.name = name;
-    otpc__vec_push(&t->mons_in, &m, MON_SZ);
+    if (!here)
+        return otpc__inbox_monitor(n, t->home, &t->pid, &m, demonitor) == 0;
+    otpc__monitor_in(n, &t->pid, &m, demonitor);
     return 1;
 }
 

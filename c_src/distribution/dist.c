@@ -35,6 +35,7 @@ int otpc__dist_init(otpc_node_t *n)
         return rc;
     }
     n->remote = &otpc__dsig_remote;
+    otpc__dsig_install(n);
     return 0;
 }
 

@@ -241,6 +241,56 @@ int otpc__dsig_reply(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t 
     return queue(n, caller->node, server, op, x, prefix, plen, body, blen);
 }
 
+/* A reply for a peer another domain reads, in that domain's inbox (core/inbox.c): this
+ * header, then the prefix and the body. */
+typedef struct {
+    otpc_pid_t server, caller;
+    otpc_ref_t alias;
+    int has_alias;
+    uint32_t plen;
+} reply_rec_t;
+
+int otpc__dsig_reply_any(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t *caller,
+                         const otpc_ref_t *alias, const char *prefix, size_t plen, const char *body,
+                         size_t blen)
+{
+    if (otpc__dsig_here(n, caller->node, plen + blen))
+        return otpc__dsig_reply(n, server, caller, alias, prefix, plen, body, blen);
+    otpc__peer_t *p = otpc__peer_get(n, caller->node, 0);
+    if (p && p->conn && !p->nstreams && plen + blen < OTPC__FRAG_SIZE / 2) {
+        reply_rec_t h = {*server, *caller, {0}, alias != NULL, (uint32_t)plen};
+        if (alias)
+            h.alias = *alias;
+        otpc__piece_t pc[3] = {{&h, sizeof h}, {prefix, plen}, {body, blen}};
+        return otpc__inbox_upper(n, p->home, pc, 3);
+    }
+    OTPC__ENTER(n); /* no connection yet, a stream, a large reply: every lock */
+    return otpc__dsig_reply(n, server, caller, alias, prefix, plen, body, blen);
+}
+
+/* n->inbox_upper: a reply another domain queued, in the domain of its peer. */
+static void inbox_reply(otpc_node_t *n, const char *d, size_t len)
+{
+    reply_rec_t h;
+    if (len < sizeof h)
+        return;
+    memcpy(&h, d, sizeof h);
+    const char *prefix = d + sizeof h, *body = prefix + h.plen;
+    size_t blen = len - sizeof h - h.plen;
+    int here = otpc__dsig_here(n, h.caller.node, h.plen + blen);
+    if (!here) /* the connection went (or streams): every lock, as any send */
+        otpc__enter(n);
+    otpc__dsig_reply(n, &h.server, &h.caller, h.has_alias ? &h.alias : NULL, prefix, h.plen, body,
+                     blen);
+    if (!here)
+        otpc__leave(n);
+}
+
+void otpc__dsig_install(otpc_node_t *n)
+{
+    n->inbox_upper = inbox_reply;
+}
+
 /* ---- the table core uses ----------------------------------------------------------- */
 
 static int r_unlink_id(otpc_node_t *n, uint64_t id, const otpc_pid_t *from, const otpc_pid_t *to,

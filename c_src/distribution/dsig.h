@@ -43,6 +43,14 @@ int otpc__dsig_monitor_exit(otpc_node_t *n, const otpc__mobj_t *obj, const otpc_
 /* A connection is up with `flags`: drop from the frames queued for it before the
  * handshake (`queued`, whole frames) the monitor control messages it may not get. */
 void otpc__dsig_peer_up(uint64_t flags, otpc__buf_t *queued);
+/* otpc__dsig_reply from any domain: at once when the caller's connection is read here
+ * (or every lock is held), else through the inbox of the domain that reads it, else
+ * taking every lock. */
+int otpc__dsig_reply_any(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t *caller,
+                         const otpc_ref_t *alias, const char *prefix, size_t plen, const char *body,
+                         size_t blen);
+/* At the layer's start: the inbox applies replies queued for peers (n->inbox_upper). */
+void otpc__dsig_install(otpc_node_t *n);
 /* Whether this thread may queue a message of `len` bytes for `node` holding only the
  * domain's lock it holds (else it must take all): the connection is up, read by this
  * domain, and the message goes whole, behind no stream. */

@@ -52,9 +52,6 @@ int otpc__gen_reply(otpc_proc_t *self, const otpc__from_t *from, otpc_term_t rep
     return otpc__gen_reply_as(self->node, &self->pid, from, reply);
 }
 
-static int reply_to(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from, int local,
-                    const char *body, size_t blen);
-
 int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from,
                        otpc_term_t reply)
 {
@@ -62,40 +59,32 @@ int otpc__gen_reply_as(otpc_node_t *n, const otpc_pid_t *server, const otpc__fro
     const char *body = reply.data + 1;
     size_t blen = reply.size - 1;
     int local = otpc__pid_is_local(n, &from->pid);
-    otpc_proc_t *conn = local ? otpc__proc_lookup(n, &from->pid) : NULL;
-    if (conn && conn->beh && conn->beh->wire) { /* a caller across a daemon socket */
+    otpc_proc_t *to = local ? otpc__proc_lookup(n, &from->pid) : NULL;
+    if (local && !to)
+        return 0;                         /* a caller that is gone: dropped, as in Erlang */
+    if (to && to->beh && to->beh->wire) { /* a caller across a daemon socket */
         /* its socket is its domain's: a server of the same domain (the session's own)
          * writes holding that lock only */
-        OTPC__ENTER_DOM(n, conn->home);
-        return conn->beh->wire(conn, &from->tag, body, blen);
+        OTPC__ENTER_DOM(n, to->home);
+        return to->beh->wire(to, &from->tag, body, blen);
     }
-    /* a connection read in this domain takes the reply holding its lock; another
-     * domain's mailbox or connection takes every lock */
-    int all = local || !otpc__dsig_here(n, from->pid.node, blen + from->tag.size + 8);
-    if (all)
-        otpc__enter(n);
-    int rc = reply_to(n, server, from, local, body, blen);
-    if (all)
-        otpc__leave(n);
-    return rc;
-}
-
-static int reply_to(otpc_node_t *n, const otpc_pid_t *server, const otpc__from_t *from, int local,
-                    const char *body, size_t blen)
-{
     ei_x_buff *x = otpc__scratch(n); /* "{Tag, " -- the reply itself follows it */
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
         otpc__x_raw(x, from->tag.data, from->tag.size))
         return OTPC_ENOMEM;
     if (local) {
+        /* a process of this domain at once, of another through its inbox */
         if (otpc__x_raw(x, body, blen))
             return OTPC_ENOMEM;
+        if (!otpc__dom_held(n, to->home))
+            return otpc__inbox_send(n, to->home, &from->pid, server, x->buff, (size_t)x->index);
         return otpc__send_local(n, server, &from->pid, x->buff, (size_t)x->index);
     }
-    /* Remote: the frame gets the prefix and the reply, each copied once, straight in. */
+    /* Remote: the frame gets the prefix and the reply, each copied once, straight in
+     * (or into the inbox of the domain that reads the caller's connection). */
     otpc_ref_t alias;
     int has_alias = tag_alias(n, &from->tag, &alias);
-    return otpc__dsig_reply(n, server, &from->pid, has_alias ? &alias : NULL, x->buff,
-                            (size_t)x->index, body, blen);
+    return otpc__dsig_reply_any(n, server, &from->pid, has_alias ? &alias : NULL, x->buff,
+                                (size_t)x->index, body, blen);
 }

@@ -28,6 +28,18 @@ void otpc__mq_lock(otpc__mq_t *q)
 int otpc__mq_add_locked(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg, const void *data,
                         uint32_t len)
 {
+    otpc__piece_t one = {data, len};
+    return otpc__mq_addv_locked(q, type, ptr, arg, &one, 1);
+}
+
+int otpc__mq_addv_locked(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg,
+                         const otpc__piece_t *pieces, int npieces)
+{
+    size_t len = 0;
+    for (int i = 0; i < npieces; i++)
+        len += pieces[i].size;
+    if (len > UINT32_MAX)
+        return OTPC_ETOOBIG;
     size_t need = sizeof(otpc__rec_t) + ALIGN8(len);
     int rc = otpc__buf_reserve(&q->in, need);
     if (rc)
@@ -36,11 +48,15 @@ int otpc__mq_add_locked(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg, c
         q->wake_due = 1;
     otpc__rec_t *r = (otpc__rec_t *)(q->in.data + q->in.len);
     r->type = type;
-    r->len = len;
+    r->len = (uint32_t)len;
     r->ptr = ptr;
     r->arg = arg;
-    if (len)
-        memcpy(r + 1, data, len);
+    char *w = (char *)(r + 1);
+    for (int i = 0; i < npieces; i++) {
+        if (pieces[i].size)
+            memcpy(w, pieces[i].data, pieces[i].size);
+        w += pieces[i].size;
+    }
     q->in.len += need;
     return 0;
 }

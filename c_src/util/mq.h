@@ -24,6 +24,12 @@ typedef struct {
     uint64_t arg;
 } otpc__rec_t;
 
+/* One piece of a record's bytes (otpc__mq_addv_locked). */
+typedef struct {
+    const void *data;
+    size_t size;
+} otpc__piece_t;
+
 typedef struct {
     uv_mutex_t lock;
     otpc__buf_t in;
@@ -43,6 +49,9 @@ int otpc__mq_push(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg, const v
 void otpc__mq_lock(otpc__mq_t *q);
 int otpc__mq_add_locked(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg, const void *data,
                         uint32_t len);
+/* The same, the record's bytes gathered from pieces (one record). */
+int otpc__mq_addv_locked(otpc__mq_t *q, uint32_t type, void *ptr, uint64_t arg,
+                         const otpc__piece_t *pieces, int npieces);
 void otpc__mq_unlock(otpc__mq_t *q);
 /* With the lock held: send the wake-up now if one is due (otpc__mq_unlock would send it
  * after unlocking). For producers that must not touch the waker once they let go. */
