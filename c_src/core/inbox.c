@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/node_int.h"
+#include "util/log.h"
 
 enum { IN_MSG = 1, IN_MON, IN_DEMON, IN_UPPER };
 
@@ -43,16 +44,64 @@ void otpc__inbox_free(otpc_node_t *n)
         }
 }
 
+/* A record waiting in this thread's outbox: then `len` bytes, padded to 8. */
+typedef struct {
+    uint32_t dom, type, len, pad;
+} out_hdr_t;
+
+#define PAD8(x) (((x) + 7u) & ~(size_t)7u)
+
+/* Records are gathered in the thread's outbox and go to the inboxes when the process
+ * (or the event, or the step of the loop) that made them is done, or before the
+ * thread takes every lock: a reply is not read by its peer's domain before the server
+ * that sent it has, say, exited (the caller would then see the server alive after its
+ * reply), and the inboxes get one lock per batch. */
 static int queue(otpc_node_t *n, unsigned dom, uint32_t type, const otpc__piece_t *p, int np)
 {
-    otpc__sched_t *o = &n->scheds[dom];
-    OTPC__ASSERT(o->inbox_ready && !otpc__dom_held(n, dom));
-    otpc__mq_lock(&o->inbox);
-    int rc = otpc__mq_addv_locked(&o->inbox, type, NULL, 0, p, np);
-    if (rc == 0)
+    OTPC__ASSERT(n->scheds[dom].inbox_ready && !otpc__dom_held(n, dom));
+    otpc__buf_t *ob = &otpc__sched_self(n)->outbox;
+    size_t len = 0;
+    for (int i = 0; i < np; i++)
+        len += p[i].size;
+    if (len > UINT32_MAX || otpc__buf_reserve(ob, sizeof(out_hdr_t) + PAD8(len)))
+        return OTPC_ENOMEM;
+    out_hdr_t h = {dom, type, (uint32_t)len, 0};
+    char *w = ob->data + ob->len;
+    memcpy(w, &h, sizeof h);
+    w += sizeof h;
+    for (int i = 0; i < np; i++) {
+        if (p[i].size)
+            memcpy(w, p[i].data, p[i].size);
+        w += p[i].size;
+    }
+    ob->len += sizeof h + PAD8(len);
+    return 0;
+}
+
+void otpc__inbox_flush(otpc_node_t *n)
+{
+    if (!n->scheds)
+        return;
+    otpc__buf_t *ob = &otpc__sched_self(n)->outbox;
+    size_t at = 0;
+    while (at < ob->len) {
+        out_hdr_t h;
+        memcpy(&h, ob->data + at, sizeof h);
+        otpc__sched_t *o = &n->scheds[h.dom];
+        otpc__mq_lock(&o->inbox);
+        /* this record and the ones after it for the same domain, under one lock */
+        do {
+            otpc__piece_t pc = {ob->data + at + sizeof h, h.len};
+            if (otpc__mq_addv_locked(&o->inbox, h.type, NULL, 0, &pc, 1))
+                OTPC__LOG_ERROR("core", "out of memory queueing for scheduler %u", h.dom);
+            at += sizeof h + PAD8(h.len);
+            if (at < ob->len)
+                memcpy(&h, ob->data + at, sizeof h);
+        } while (at < ob->len && &n->scheds[h.dom] == o);
         atomic_store(&o->inbox_pending, 1);
-    otpc__mq_unlock(&o->inbox); /* wakes the domain's scheduler if it was empty */
-    return rc;
+        otpc__mq_unlock(&o->inbox); /* wakes the domain's scheduler if it was empty */
+    }
+    ob->len = 0;
 }
 
 int otpc__inbox_send(otpc_node_t *n, unsigned dom, const otpc_pid_t *to, const otpc_pid_t *from,

@@ -245,6 +245,7 @@ typedef struct otpc__sched {
     int in_slice;                 /* running processes (counted in node's in_slice) */
     _Atomic uint64_t slice_since; /* uv_hrtime() its slice began (multi only), 0 outside one */
     uint64_t handled;             /* messages and signals this thread's processes handled */
+    otpc__buf_t outbox;           /* this thread's records for inboxes (core/inbox.c) */
     struct otpc__msg *msg_pool;   /* this thread's free mailbox items */
     uint32_t msg_pool_len;
     struct {
@@ -366,6 +367,7 @@ extern _Thread_local int otpc__esc_home;       /* the domain it goes back to */
 extern _Thread_local otpc__sched_t *otpc__my_sched;
 
 void otpc__lock_all(otpc_node_t *n);
+void otpc__inbox_flush(otpc_node_t *n); /* inbox.c */
 /* Every lock, then every domain's inbox applied (core/inbox.c): what other domains
  * queued comes before what the holder does. The thread-locals say "all" already. */
 void otpc__lock_all_drained(otpc_node_t *n);
@@ -421,6 +423,9 @@ static inline void otpc__leave(otpc_node_t *n)
         otpc__unlock_all(n);
     else
         uv_mutex_unlock(&n->scheds[otpc__held_dom].lock);
+    /* a user callback's sends to other domains go now, not when it returns */
+    if (otpc__my_sched && otpc__my_sched->outbox.len)
+        otpc__inbox_flush(n);
 }
 
 static inline void otpc__leave_at(otpc_node_t **n)
@@ -606,6 +611,8 @@ int otpc__inbox_send(otpc_node_t *n, unsigned dom, const otpc_pid_t *to, const o
 int otpc__inbox_monitor(otpc_node_t *n, unsigned dom, const otpc_pid_t *to, const otpc__mon_t *m,
                         int demonitor);
 int otpc__inbox_upper(otpc_node_t *n, unsigned dom, const otpc__piece_t *pieces, int npieces);
+/* This thread's records, gathered since, into their inboxes (in order). */
+void otpc__inbox_flush(otpc_node_t *n);
 /* Apply o's inbox, holding o's lock or all (not inside uv_run: a record may take all). */
 void otpc__inbox_drain(otpc_node_t *n, otpc__sched_t *o);
 void otpc__inbox_drain_all(otpc_node_t *n);

@@ -591,6 +591,7 @@ void otpc__run_dom(otpc_node_t *n, otpc__sched_t *o, int budget)
             p->running = 1;
             s->current = p;
             run_one(n, s, p, 64);
+            otpc__inbox_flush(n); /* what it sent other domains, now that it is done */
             s->current = NULL;
             p->running = 0;
             budget -= 64;

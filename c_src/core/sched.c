@@ -67,6 +67,7 @@ static void all_end(otpc_node_t *n);
 
 void otpc__lock_all_drained(otpc_node_t *n)
 {
+    otpc__inbox_flush(n); /* what this thread queued comes before what it does now */
     otpc__lock_all(n);
     otpc__inbox_drain_all(n);
 }
@@ -180,10 +181,12 @@ void otpc__user_end(otpc_node_t *n, unsigned saved)
 {
     if (!saved)
         return;
-    if (user_saved.dom == OTPC__ALL)
+    if (user_saved.dom == OTPC__ALL) {
+        otpc__inbox_flush(n); /* what the callback sent comes before what follows */
         otpc__lock_all(n);
-    else
+    } else {
         uv_mutex_lock(&n->scheds[user_saved.dom].lock);
+    }
     atomic_fetch_sub(&n->in_user, 1);
     otpc__held = n;
     otpc__held_depth = user_saved.depth;
@@ -298,6 +301,7 @@ void otpc__scheds_free(otpc_node_t *n)
             ei_x_free(&s->scratch);
         if (s->trap_buf.buff)
             ei_x_free(&s->trap_buf);
+        otpc__buf_free(&s->outbox);
         while (s->msg_pool) {
             otpc__msg_t *m = s->msg_pool;
             s->msg_pool = m->next;
@@ -565,6 +569,7 @@ static void serve_loop(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
 {
     otpc__inbox_drain(n, o); /* what other domains sent, before what the loop brings */
     run_loop(s, o->loop);
+    otpc__inbox_flush(n); /* what its events queued for other domains */
     if (n->stopping)
         return;
     if (o->defer_head) {
@@ -736,6 +741,7 @@ static void poll_once(otpc_node_t *n, otpc__sched_t *s, int wait)
     flush_dom(n, s, s); /* what event callbacks produced without a process */
     /* a record that came after the drain may have had its wake-up eaten by uv_run (the
      * inbox wakes only when it was empty): look again rather than sleep on it */
+    otpc__inbox_flush(n);
     if (s->rq_head || s->defer_head || atomic_load(&s->inbox_pending))
         return;
     if (otpc__held_dom == OTPC__ALL)
