@@ -78,12 +78,42 @@ static int queue(otpc_node_t *n, unsigned dom, uint32_t type, const otpc__piece_
     return 0;
 }
 
+static void apply(otpc_node_t *n, uint32_t type, const char *d, uint32_t len)
+{
+    if (type == IN_UPPER) {
+        if (n->inbox_upper)
+            n->inbox_upper(n, d, len);
+        return;
+    }
+    if (type == IN_MSG) {
+        in_msg_t h;
+        memcpy(&h, d, sizeof h);
+        otpc__send_local(n, &h.from, &h.to, d + sizeof h, len - sizeof h);
+        return;
+    }
+    in_mon_t h;
+    memcpy(&h, d, sizeof h);
+    otpc__monitor_in(n, &h.to, &h.m, type == IN_DEMON);
+}
+
 void otpc__inbox_flush(otpc_node_t *n)
 {
     if (!n->scheds)
         return;
     otpc__buf_t *ob = &otpc__sched_self(n)->outbox;
     size_t at = 0;
+    if (ob->len && otpc__all_held(n)) {
+        /* holding every lock: applied here, before what the holder does next (pushed
+         * first, another domain could act on them before the locks are had) */
+        while (at < ob->len) {
+            out_hdr_t h;
+            memcpy(&h, ob->data + at, sizeof h);
+            apply(n, h.type, ob->data + at + sizeof h, h.len);
+            at += sizeof h + PAD8(h.len);
+        }
+        ob->len = 0;
+        return;
+    }
     while (at < ob->len) {
         out_hdr_t h;
         memcpy(&h, ob->data + at, sizeof h);
@@ -127,24 +157,6 @@ int otpc__inbox_upper(otpc_node_t *n, unsigned dom, const otpc__piece_t *pieces,
     return queue(n, dom, IN_UPPER, pieces, npieces);
 }
 
-static void apply(otpc_node_t *n, const otpc__rec_t *r, const char *d)
-{
-    if (r->type == IN_UPPER) {
-        if (n->inbox_upper)
-            n->inbox_upper(n, d, r->len);
-        return;
-    }
-    if (r->type == IN_MSG) {
-        in_msg_t h;
-        memcpy(&h, d, sizeof h);
-        otpc__send_local(n, &h.from, &h.to, d + sizeof h, r->len - sizeof h);
-        return;
-    }
-    in_mon_t h;
-    memcpy(&h, d, sizeof h);
-    otpc__monitor_in(n, &h.to, &h.m, r->type == IN_DEMON);
-}
-
 void otpc__inbox_drain(otpc_node_t *n, otpc__sched_t *o)
 {
     OTPC__ASSERT_DOM(n, o->id);
@@ -156,7 +168,7 @@ void otpc__inbox_drain(otpc_node_t *n, otpc__sched_t *o)
     o->draining = 1;
     otpc__mq_take(&o->inbox);
     while ((r = otpc__mq_next(&o->inbox, &d)) != NULL)
-        apply(n, r, d);
+        apply(n, r->type, d, r->len);
     o->draining = 0;
 }
 
