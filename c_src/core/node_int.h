@@ -592,9 +592,10 @@ void otpc__node_down(otpc_node_t *n, uint32_t node_atom);
 /* A decoded control message from the node `peer_node`, applied to local processes. */
 void otpc__handle_ctrl(otpc_node_t *n, uint32_t peer_node, const otpc__ctrl_t *c);
 /* The same holding one domain's lock (a peer's reader): a send, a monitor or a
- * demonitor of a process of that domain (what a call from Erlang is made of). 1 when
- * applied; 0 when it needs every lock (another domain's process, any other signal, a
- * node or name never seen): the caller leaves it for otpc__handle_ctrl. */
+ * demonitor (what a call from Erlang is made of), applied to a process of that domain
+ * or queued in its own domain's inbox. 1 when done; 0 when it needs every lock (any
+ * other signal, a monitor of nobody, a node or name never seen): the caller leaves it
+ * for otpc__handle_ctrl. */
 int otpc__handle_ctrl_dom(otpc_node_t *n, const otpc__ctrl_t *c);
 int otpc__monitor_down(otpc_node_t *n, otpc_proc_t *watcher, const otpc_ref_t *ref,
                        const otpc_pid_t *obj, uint32_t name, uint32_t name_node, const char *reason,

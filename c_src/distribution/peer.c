@@ -484,9 +484,9 @@ static int on_packet(void *ctx, const char *data, size_t len)
     return 0;
 }
 
-/* A packet its domain's lock cannot apply (a link, an exit, a process of another
- * domain): kept, reading stopped (the packets read after it stay in the framer, in
- * order), and all of it applied holding every lock (on_later). */
+/* A packet its domain's lock cannot apply or queue (a link, an exit, a spawn request):
+ * kept, reading stopped (the packets read after it stay in the framer, in order), and
+ * all of it applied holding every lock (on_later). */
 static int hold(otpc__peer_t *p, const char *data, size_t len)
 {
     p->held.len = 0;
