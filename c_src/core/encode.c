@@ -81,6 +81,20 @@ otpc_pid_t otpc__pid_from_ei(otpc_node_t *n, const erlang_pid *e)
     return p;
 }
 
+int otpc__pid_known(otpc_node_t *n, const erlang_pid *e, otpc_pid_t *out)
+{
+    uint32_t a = otpc__atom_find(&n->atoms, e->node, strlen(e->node));
+    *out = (otpc_pid_t){.node = a, .num = e->num, .serial = e->serial, .creation = e->creation};
+    return a != 0;
+}
+
+int otpc__ref_known(otpc_node_t *n, const erlang_ref *e, otpc_ref_t *out)
+{
+    /* a known name is found, not added, by otpc__atom */
+    return otpc__atom_find(&n->atoms, e->node, strlen(e->node)) &&
+           otpc__ref_from_ei(n, e, out) == 0;
+}
+
 int otpc__ref_from_ei(otpc_node_t *n, const erlang_ref *e, otpc_ref_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -122,12 +136,8 @@ int otpc_decode_pid(otpc_proc_t *self, const char *buf, int *index, otpc_pid_t *
      * is interned holding all */
     otpc_node_t *n = self->node;
     OTPC__ENTER_DOM(n, self->home);
-    uint32_t known = otpc__atom_find(&n->atoms, e.node, strlen(e.node));
-    if (known) {
-        *out =
-            (otpc_pid_t){.node = known, .num = e.num, .serial = e.serial, .creation = e.creation};
+    if (otpc__pid_known(n, &e, out))
         return 0;
-    }
     OTPC__ENTER(n);
     *out = otpc__pid_from_ei(n, &e);
     return out->node ? 0 : OTPC_ENOMEM;
@@ -140,10 +150,9 @@ int otpc_decode_ref(otpc_proc_t *self, const char *buf, int *index, otpc_ref_t *
         return OTPC_EBADARG;
     otpc_node_t *n = self->node;
     OTPC__ENTER_DOM(n, self->home);
-    if (!otpc__atom_find(&n->atoms, e.node, strlen(e.node))) {
-        OTPC__ENTER(n); /* a node never seen: its name is interned holding all */
-        return otpc__ref_from_ei(n, &e, out);
-    }
+    if (otpc__ref_known(n, &e, out))
+        return 0;
+    OTPC__ENTER(n); /* a node never seen: its name is interned holding all */
     return otpc__ref_from_ei(n, &e, out);
 }
 

@@ -571,6 +571,10 @@ void otpc__proc_exit_now(otpc_proc_t *p, const char *reason, size_t len);
 void otpc__vec_del(otpc__vec_t *v, uint32_t i, size_t size);
 int otpc__vec_push(otpc__vec_t *v, const void *item, size_t size);
 otpc_pid_t otpc__pid_from_ei(otpc_node_t *n, const erlang_pid *e);
+/* The same for a node whose name is known, looked up and never interned (a domain's
+ * lock may read the atoms, not add to them): 1, or 0 when the name is new. */
+int otpc__pid_known(otpc_node_t *n, const erlang_pid *e, otpc_pid_t *out);
+int otpc__ref_known(otpc_node_t *n, const erlang_ref *e, otpc_ref_t *out);
 int otpc__ref_from_ei(otpc_node_t *n, const erlang_ref *e, otpc_ref_t *out);
 
 /* term.c (proc): encoding pieces, all into an ei_x_buff */

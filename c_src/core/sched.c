@@ -641,16 +641,22 @@ static unsigned long_slices(otpc_node_t *n, otpc__sched_t *self, otpc__sched_t *
 /* As the watcher, on thread s: the domain of o, in a long slice, gets its loop run and
  * its other processes taken (they would wait behind the long one). Domain 0 needs all;
  * another domain its lock, if nobody holds it (o's callback let go of it). */
+/* Holding o's lock (or all): its loop, its runnable processes, its output. */
+static void serve_busy(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
+{
+    serve_loop(n, s, o);
+    if (o->rq_head && !n->stopping && !atomic_load(&n->quiesce))
+        slice(n, s, o);
+    flush_dom(n, s, o); /* what its events produced (a timer's send to a peer) */
+}
+
 static void look_in(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
 {
     if (!atomic_load(&o->slice_since) || n->stopping)
         return;
     if (o->id == 0 || otpc__held_dom == OTPC__ALL) {
         otpc__enter(n);
-        serve_loop(n, s, o);
-        if (o->rq_head && !n->stopping && !atomic_load(&n->quiesce))
-            slice(n, s, o);
-        flush_dom(n, s, o); /* what its events produced (a timer's send to a peer) */
+        serve_busy(n, s, o);
         otpc__leave(n);
         return;
     }
@@ -659,10 +665,7 @@ static void look_in(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
         otpc__held = n;
         otpc__held_dom = (int)o->id;
         otpc__held_depth = 1;
-        serve_loop(n, s, o);
-        if (o->rq_head && !n->stopping && !atomic_load(&n->quiesce))
-            slice(n, s, o);
-        flush_dom(n, s, o);
+        serve_busy(n, s, o);
         home_leave(n);
     }
     retake(n, s);

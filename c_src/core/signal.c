@@ -528,21 +528,6 @@ static void on_spawn_request(otpc_node_t *n, const otpc__ctrl_t *c)
         REMOTE(n, spawn_reply, &req, &from, 0, NULL, "notsup");
 }
 
-/* A pid or reference of a node whose name is known: looked up, never interned (a
- * domain's lock may read the atoms, not add to them). 0 when the name is new. */
-static int known_pid(otpc_node_t *n, const erlang_pid *e, otpc_pid_t *out)
-{
-    uint32_t a = otpc__atom_find(&n->atoms, e->node, strlen(e->node));
-    *out = (otpc_pid_t){.node = a, .num = e->num, .serial = e->serial, .creation = e->creation};
-    return a != 0;
-}
-
-static int known_ref(otpc_node_t *n, const erlang_ref *e, otpc_ref_t *out)
-{
-    return otpc__atom_find(&n->atoms, e->node, strlen(e->node)) &&
-           otpc__ref_from_ei(n, e, out) == 0;
-}
-
 void otpc__monitor_in(otpc_node_t *n, const otpc_pid_t *to, const otpc__mon_t *m, int demonitor)
 {
     otpc_proc_t *t = otpc__proc_lookup(n, to);
@@ -584,14 +569,14 @@ int otpc__handle_ctrl_dom(otpc_node_t *n, const otpc__ctrl_t *c)
         t = name ? otpc__proc_by_name(n, name) : NULL;
     } else {
         otpc_pid_t to;
-        t = known_pid(n, &c->to, &to) ? otpc__proc_lookup(n, &to) : NULL;
+        t = otpc__pid_known(n, &c->to, &to) ? otpc__proc_lookup(n, &to) : NULL;
     }
     if (!t) /* a send to nobody is dropped; a monitor of nobody answers noproc */
         return c->op != OTPC__DOP_MONITOR_P;
     int here = otpc__dom_held(n, t->home); /* else: its domain's inbox */
     if (send) {
         otpc_pid_t from = {0, 0, 0, 0};
-        if (c->has_from && !known_pid(n, &c->from, &from))
+        if (c->has_from && !otpc__pid_known(n, &c->from, &from))
             return 0;
         if (!here)
             return otpc__inbox_send(n, t->home, &t->pid, &from, c->msg.data, c->msg.size) == 0;
@@ -602,7 +587,8 @@ int otpc__handle_ctrl_dom(otpc_node_t *n, const otpc__ctrl_t *c)
     }
     otpc__mon_t m = {0};
     int demonitor = c->op == OTPC__DOP_DEMONITOR_P;
-    if (!known_ref(n, &c->ref, &m.ref) || (!demonitor && !known_pid(n, &c->from, &m.pid)))
+    if (!otpc__ref_known(n, &c->ref, &m.ref) ||
+        (!demonitor && !otpc__pid_known(n, &c->from, &m.pid)))
         return 0;
     m.name = name;
     if (!here)

@@ -204,13 +204,18 @@ void otpc__dsig_peer_up(uint64_t flags, otpc__buf_t *queued)
     queued->len -= r - w;
 }
 
+/* The connection is up and a message of len bytes goes whole, behind no stream. */
+static int goes_whole(const otpc__peer_t *p, size_t len)
+{
+    return p && p->conn && !p->nstreams && len < OTPC__FRAG_SIZE / 2;
+}
+
 int otpc__dsig_here(otpc_node_t *n, uint32_t node, size_t len)
 {
     if (otpc__all_held(n))
         return 1;
     otpc__peer_t *p = otpc__peer_get(n, node, 0);
-    return p && p->conn && (int)p->home == otpc__held_dom && !p->nstreams &&
-           len < OTPC__FRAG_SIZE / 2;
+    return goes_whole(p, len) && (int)p->home == otpc__held_dom;
 }
 
 int otpc__dsig_reply(otpc_node_t *n, const otpc_pid_t *server, const otpc_pid_t *caller,
@@ -254,10 +259,11 @@ int otpc__dsig_reply_any(otpc_node_t *n, const otpc_pid_t *server, const otpc_pi
                          const otpc_ref_t *alias, const char *prefix, size_t plen, const char *body,
                          size_t blen)
 {
-    if (otpc__dsig_here(n, caller->node, plen + blen))
+    otpc__peer_t *p = otpc__all_held(n) ? NULL : otpc__peer_get(n, caller->node, 0);
+    int whole = goes_whole(p, plen + blen);
+    if (otpc__all_held(n) || (whole && (int)p->home == otpc__held_dom))
         return otpc__dsig_reply(n, server, caller, alias, prefix, plen, body, blen);
-    otpc__peer_t *p = otpc__peer_get(n, caller->node, 0);
-    if (p && p->conn && !p->nstreams && plen + blen < OTPC__FRAG_SIZE / 2) {
+    if (whole) {
         reply_rec_t h = {*server, *caller, {0}, alias != NULL, (uint32_t)plen};
         if (alias)
             h.alias = *alias;

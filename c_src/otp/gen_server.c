@@ -402,14 +402,13 @@ static void dispatch(otpc_proc_t *p, otpc_term_t msg);
 static void gs_handle(otpc_proc_t *p, otpc_term_t msg)
 {
     otpc__gs_t *g = otpc__gs(p);
-    int i;
-    if (g->suspended || g->debug || otpc_term_is_tagged(msg, "system", 3, &i) ||
-        otpc_term_is_tagged(msg, "EXIT", 3, &i)) {
-        OTPC__ENTER(p->node);
-        dispatch(p, msg);
-        return;
-    }
+    int i, all = g->suspended || g->debug || otpc_term_is_tagged(msg, "system", 3, &i) ||
+                 otpc_term_is_tagged(msg, "EXIT", 3, &i);
+    if (all)
+        otpc__enter(p->node);
     dispatch(p, msg);
+    if (all)
+        otpc__leave(p->node);
 }
 
 static void dispatch(otpc_proc_t *p, otpc_term_t msg)
