@@ -22,7 +22,8 @@
          two_spinners_in_parallel/1, cross_scheduler_signals/1,
          schedulers_flag_errors/1, one_scheduler_timers_and_streams/1,
          timer_set_by_a_long_callback/1, busy_wait_flag/1,
-         dist_calls_take_no_shared_lock/1, calls_across_domains_take_no_shared_lock/1]).
+         dist_calls_take_no_shared_lock/1, calls_across_domains_take_no_shared_lock/1,
+         timers_take_no_shared_lock/1, timers_across_domains/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -43,7 +44,8 @@ all() ->
     [spin_does_not_block_others, one_scheduler_waits, two_spinners_in_parallel,
      cross_scheduler_signals, schedulers_flag_errors, one_scheduler_timers_and_streams,
      timer_set_by_a_long_callback, busy_wait_flag, dist_calls_take_no_shared_lock,
-     calls_across_domains_take_no_shared_lock].
+     calls_across_domains_take_no_shared_lock, timers_take_no_shared_lock,
+     timers_across_domains].
 
 -spec init_per_suite(config()) -> config() | {skip, string()}.
 init_per_suite(Config) ->
@@ -73,6 +75,7 @@ schedulers(one_scheduler_waits) -> 1;
 schedulers(one_scheduler_timers_and_streams) -> 1;
 schedulers(cross_scheduler_signals) -> 4;
 schedulers(calls_across_domains_take_no_shared_lock) -> 3;
+schedulers(timers_across_domains) -> 3;
 schedulers(_) -> 2.
 
 %%% ------------------------------------------------------------------
@@ -416,6 +419,67 @@ calls_across_domains_take_no_shared_lock(Config) ->
                "taken ~b times", [2 * N, Taken]),
     [ok = gen_server:stop(S) || S <- Servers],
     true = Taken < N div 2.
+
+%% -schedulers 2: a server started from here lives on scheduler 1. Each call
+%% arms a timer in that scheduler's domain: a gen_server timeout with the reply
+%% (the next call cancels it), or a send_after that is cancelled and another set
+%% for later. Timers are the domain's own, so none of it takes every lock (with
+%% one heap for the node, each call took them at least once). The last timeout
+%% is let run out: it still comes.
+-spec timers_take_no_shared_lock(config()) -> term().
+timers_take_no_shared_lock(Config) ->
+    Node = ?config(node, Config),
+    2 = lock_stat(Node, schedulers),
+    {ok, P} = otpc:start(Node, gs_probe, {none, ok, false}, []),
+    warm = gen_server:call(P, {reply, warm}),
+    Before = lock_stat(Node, all_locks),
+    N = 500,
+    [begin
+         {I} = gen_server:call(P, {reply, {I}, {timeout, 60000}}),
+         {1, 0} = gen_server:call(P, {cancel_timer, 60000})
+     end || I <- lists:seq(1, N)],
+    Taken = lock_stat(Node, all_locks) - Before,
+    ct:comment("~b calls each setting a timeout or a send_after on scheduler 1, "
+               "-schedulers 2: every lock taken ~b times", [2 * N, Taken]),
+    ok = gen_server:call(P, {observe, self()}),
+    done = gen_server:call(P, {reply, done, {timeout, 50}}),
+    ?recv({gs_probe, P, handle_info, timeout}),
+    ok = gen_server:stop(P),
+    true = Taken < N div 2.
+
+%% -schedulers 3: servers A and B started from here live on schedulers 1 and 2.
+%% A's timers are in A's domain: one for B fires there and reaches B through B's
+%% domain's inbox, in the order they were set; one for this node's process is
+%% domain 0's (it leaves over distribution). Then A sets a timer for B and holds
+%% its scheduler for 1.5 s in the same callback: the scheduler that looks in on
+%% A's domain fires it long before that callback ends.
+-spec timers_across_domains(config()) -> term().
+timers_across_domains(Config) ->
+    Node = ?config(node, Config),
+    3 = lock_stat(Node, schedulers),
+    {ok, A} = otpc:start(Node, gs_probe, {none, ok, false}, []),
+    {ok, B} = otpc:start(Node, gs_probe, {self(), ok, false}, []),
+    ?recv({gs_probe, B, init, _}),
+    Ks = lists:seq(1, 20),
+    [ok = gen_server:call(A, {send_after, 20, B, {m, K}}) || K <- Ks],
+    [ok = gen_server:call(A, {send_after, 20, self(), {direct, K}}) || K <- Ks],
+    [?recv({gs_probe, B, handle_info, {m, K}}) || K <- Ks],
+    [?recv({direct, K}) || K <- Ks],
+    T0 = now_ms(),
+    Self = self(),
+    Blocker = spawn_link(fun() ->
+                                 R = gen_server:call(A, {send_after, 50, B, late, 1500}, 10000),
+                                 Self ! {blocked, R, now_ms() - T0}
+                         end),
+    ?recv({gs_probe, B, handle_info, late}),
+    Fired = now_ms() - T0,
+    {blocked, ok, Blocked} = ?recv({blocked, _, _}),
+    unlink(Blocker),
+    ct:comment("A's timer for B fired after ~b ms while A's callback held its "
+               "scheduler ~b ms", [Fired, Blocked]),
+    [ok = gen_server:stop(S) || S <- [A, B]],
+    true = Fired >= 45 andalso Blocked >= 1450, % see timer_set_by_a_long_callback
+    Fired < 1000 orelse ct:fail({timer_held_up, Fired}).
 
 lock_stat(Node, Key) ->
     {Key, V} = lists:keyfind(Key, 1, rpc:call(Node, otpc_node, lock_stats, [])),

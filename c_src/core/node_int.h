@@ -211,6 +211,8 @@ typedef struct {
     uint32_t free_head; /* slot + 1; 0: none */
     uint64_t seq;
     uint64_t (*clock_ns)(void); /* NULL: uv_hrtime (a test sets its own) */
+    int dirty;                  /* the earliest deadline may have moved: arm again */
+    uint64_t armed_due;         /* what its uv_timer_t is armed for (loop ms); 0: not armed */
 } otpc__timers_t;
 
 /* ---- per-layer state --------------------------------------------------------------- */
@@ -237,6 +239,8 @@ void otpc__ext_free_all(otpc_node_t *n);
  * in `ext` (otpc__sched_local). Scheduler 0 is the thread in otpc_node_run (and, before
  * it runs, the thread setting the node up); its loop is the node's (`n->loop`: signals,
  * the timer, the wake-up the I/O thread and the blocking-work pool use). */
+#define OTPC__SCHEDULERS_MAX 1024 /* -schedulers beyond this get this many */
+
 typedef struct otpc__sched {
     otpc_node_t *node;
     unsigned id;
@@ -273,6 +277,9 @@ typedef struct otpc__sched {
     uv_loop_t own_loop;
     otpc__wake_t own_wake;
     int loop_ready;            /* own_loop and own_wake are initialized */
+    otpc__timers_t timers;     /* its processes' timers (core/timer.c) */
+    uv_timer_t timer;          /* on `loop`: the earliest of `timers` */
+    int timer_ready;           /* `timer` is initialized */
     int in_uvrun;              /* this thread is inside uv_run: turns only mark */
     _Atomic int sleeping;      /* asleep in poll() without the lock */
     uint64_t poll_due;         /* when that poll() times out (its loop's ms; UINT64_MAX: never) */
@@ -323,11 +330,8 @@ struct otpc_node {
     uv_thread_t *threads; /* schedulers 1..nscheds-1 */
     otpc__ext_free_fn sched_ext_free[OTPC__EXT_MAX];
 
-    uv_loop_t loop;     /* scheduler 0's loop */
-    otpc__wake_t wake;  /* wakes it from other threads (I/O events, async replies) */
-    uv_timer_t timer;   /* the earliest of `timers` */
-    uint64_t timer_due; /* what `timer` is armed for; 0: not armed */
-    otpc__timers_t timers;
+    uv_loop_t loop;    /* scheduler 0's loop */
+    otpc__wake_t wake; /* wakes it from other threads (I/O events, async replies) */
 
     otpc__atoms_t atoms;
     otpc_proc_t **procs; /* by pid number */
@@ -625,12 +629,19 @@ void otpc__inbox_drain_all(otpc_node_t *n);
  * domain's lock (a gone `to` answers noproc, taking all for it). */
 void otpc__monitor_in(otpc_node_t *n, const otpc_pid_t *to, const otpc__mon_t *m, int demonitor);
 
-/* timer.c */
-int otpc__timer_add(otpc_node_t *n, unsigned ms, int kind, const otpc_pid_t *to, otpc__msg_t *msg,
-                    otpc_timer_t *out);
+/* timer.c: each domain's heap of deadlines. Add, cancel and run hold the domain's lock
+ * (or all); cancel finds the domain in the reference. */
+int otpc__timer_add(otpc_node_t *n, unsigned dom, unsigned ms, int kind, const otpc_pid_t *to,
+                    otpc__msg_t *msg, otpc_timer_t *out);
 int otpc__timer_cancel(otpc_node_t *n, otpc_timer_t ref);
-void otpc__timers_run(otpc_node_t *n);
-int64_t otpc__timers_next(otpc_node_t *n);
+unsigned otpc__timer_dom(otpc_timer_t ref);
+void otpc__timers_run(otpc_node_t *n, unsigned dom);
+/* Milliseconds until domain dom's next deadline, or -1 when nothing is pending. */
+int64_t otpc__timers_next(otpc_node_t *n, unsigned dom);
+/* otpc_node_run: each domain's uv_timer_t on its loop (0 or OTPC_EIO). */
+int otpc__timers_init(otpc_node_t *n);
+/* Holding o's lock (or all): its uv_timer_t on its earliest deadline, if that moved. */
+void otpc__timers_arm(otpc_node_t *n, otpc__sched_t *o);
 void otpc__timers_free(otpc_node_t *n);
 
 #endif

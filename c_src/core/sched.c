@@ -3,12 +3,12 @@
  *
  * A node runs `nscheds` scheduler threads (-schedulers; scheduler 0 is the thread in
  * otpc_node_run). Each owns a domain: a lock, a libuv loop with the sockets homed
- * there, and a run queue with the processes homed there. Scheduler 0's domain is the
- * node's (signals, the node's timer, distribution peers, services): it runs holding
- * every lock ("all"). Schedulers 1.. take daemon sessions and their servers (round
- * robin, otpc__sched_pick) and run holding their own lock only ("home"), so what comes
- * and goes on those sockets takes no lock another domain needs. Anything that reaches
- * further (a spawn, an exit, a link, a timer, a distribution send) takes all, in
+ * there, a run queue with the processes homed there, and their timers (core/timer.c).
+ * Scheduler 0's domain is the node's (signals, listeners, services): it runs holding
+ * every lock ("all"). Schedulers 1.. take connections and the servers they bring
+ * (round robin, otpc__sched_pick) and run holding their own lock only ("home"), so
+ * what comes and goes on those sockets takes no lock another domain needs. Anything
+ * that reaches further (a spawn, an exit, a link, a distribution send) takes all, in
  * order; from home that lets go of the home lock first (otpc__escalate), which only a
  * process's callback or the loop between its steps may do: an event inside uv_run
  * leaves such work for later instead (otpc__defer).
@@ -51,7 +51,6 @@
 #define WATCH_NS (WATCH_MS * 1000000ull)
 #define WATCH_MAX 16                    /* busy schedulers' loops one watcher polls at once */
 #define LINGER_NS (20 * 1000 * 1000ull) /* the watcher times its waits this long after a slice */
-#define MAX_SCHEDULERS 1024
 #define BUSY_MAX_HANDLED 4 /* messages handled since the last sleep past which no spin pays */
 
 _Thread_local otpc_node_t *otpc__held;
@@ -263,8 +262,8 @@ int otpc__scheds_new(otpc_node_t *n, unsigned want)
 {
     if (!want)
         want = uv_available_parallelism();
-    if (want > MAX_SCHEDULERS)
-        want = MAX_SCHEDULERS;
+    if (want > OTPC__SCHEDULERS_MAX)
+        want = OTPC__SCHEDULERS_MAX;
     n->scheds = calloc(want, sizeof *n->scheds);
     if (!n->scheds)
         return OTPC_ENOMEM;
@@ -348,30 +347,6 @@ int otpc__turn_hook_add(otpc_node_t *n, otpc__turn_hook_fn fn)
     return 0;
 }
 
-static void on_timer(uv_timer_t *t);
-
-/* Keep the one libuv timer on the earliest deadline; re-armed only when it moved. */
-static void arm_timer(otpc_node_t *n)
-{
-    if (n->stopping)
-        return; /* the timer handle is closed once stopping */
-    int64_t next = otpc__timers_next(n);
-    if (next < 0) {
-        if (n->timer_due)
-            uv_timer_stop(&n->timer);
-        n->timer_due = 0;
-        return;
-    }
-    /* Any scheduler arms it, and scheduler 0's loop may have slept a while: its cached
-     * time would make the timer fire early by that much. */
-    uv_update_time(&n->loop);
-    uint64_t due = uv_now(&n->loop) + (uint64_t)next;
-    if (due == n->timer_due)
-        return;
-    n->timer_due = due;
-    uv_timer_start(&n->timer, on_timer, (uint64_t)next, 0);
-}
-
 static void flush_hooks(otpc_node_t *n)
 {
     for (unsigned i = 0; i < n->nhooks; i++)
@@ -396,14 +371,6 @@ void otpc__turn_final(otpc_node_t *n)
     flush_hooks(n);
 }
 
-static void on_timer(uv_timer_t *t)
-{
-    otpc_node_t *n = t->data;
-    OTPC__ASSERT_ALL(n); /* scheduler 0's loop runs holding all */
-    n->timer_due = 0;
-    otpc__timers_run(n);
-}
-
 void otpc__free_handle(uv_handle_t *h)
 {
     free(h);
@@ -416,8 +383,6 @@ static void on_own_wake(otpc__wake_t *w)
 
 int otpc__sched_init(otpc_node_t *n)
 {
-    uv_timer_init(&n->loop, &n->timer);
-    n->timer.data = n;
     for (unsigned i = 1; i < n->nscheds; i++) {
         otpc__sched_t *s = &n->scheds[i];
         if (uv_loop_init(&s->own_loop))
@@ -429,7 +394,7 @@ int otpc__sched_init(otpc_node_t *n)
         }
         s->loop_ready = 1;
     }
-    return 0;
+    return otpc__timers_init(n);
 }
 
 static void close_left(uv_handle_t *h, void *arg)
@@ -501,13 +466,14 @@ static void wake_one(otpc_node_t *n, otpc__sched_t *self)
     }
 }
 
-/* Before every lock is let go: the timer on the earliest deadline, and each sleeper
- * whose domain the holder gave work or a changed loop is woken. */
+/* Before every lock is let go: each domain's timer on its earliest deadline, and each
+ * sleeper whose domain the holder gave work, a timer or a changed loop is woken. */
 static void all_end(otpc_node_t *n)
 {
     if (!n->sched_set)
         return;
-    arm_timer(n);
+    for (unsigned i = 0; i < n->nscheds; i++)
+        otpc__timers_arm(n, &n->scheds[i]);
     if (!atomic_load(&n->sleepers))
         return;
     otpc__sched_t *me = otpc__my_sched;
@@ -539,6 +505,7 @@ static void slice(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
     }
     otpc__run_dom(n, o, TURN_BUDGET);
     flush_hooks(n);
+    otpc__timers_arm(n, o); /* the timeouts its processes asked for */
     atomic_store(&s->slice_since, 0);
     atomic_fetch_sub(&n->in_slice, 1);
     s->in_slice = 0;
@@ -569,7 +536,8 @@ static void serve_loop(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
 {
     otpc__inbox_drain(n, o); /* what other domains sent, before what the loop brings */
     run_loop(s, o->loop);
-    otpc__inbox_flush(n); /* what its events queued for other domains */
+    otpc__inbox_flush(n);   /* what its events queued for other domains */
+    otpc__timers_arm(n, o); /* a watcher's look-in: its owner may not sleep for a while */
     if (n->stopping)
         return;
     if (o->defer_head) {
@@ -747,8 +715,7 @@ static void poll_once(otpc_node_t *n, otpc__sched_t *s, int wait)
     otpc__inbox_flush(n);
     if (s->rq_head || s->defer_head || atomic_load(&s->inbox_pending))
         return;
-    if (otpc__held_dom == OTPC__ALL)
-        arm_timer(n); /* before the timeout is read: letting go would arm it later */
+    otpc__timers_arm(n, s); /* before the timeout is read */
     int t = uv_backend_timeout(s->loop);
     sleep_on_loop(n, s, t);
 }

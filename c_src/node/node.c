@@ -418,7 +418,8 @@ static void begin_stop(otpc_node_t *n)
     }
     otpc__turn_final(n);
     otpc__dist_stop(n);
-    uv_close((uv_handle_t *)&n->timer, NULL);
+    if (n->scheds[0].timer_ready) /* (the others close with their loops) */
+        uv_close((uv_handle_t *)&n->scheds[0].timer, NULL);
     uv_close((uv_handle_t *)&R->stop_async, NULL);
     uv_close((uv_handle_t *)&R->sigterm, NULL);
     uv_close((uv_handle_t *)&R->sigint, NULL);
@@ -563,8 +564,8 @@ void otpc_node_free(otpc_node_t *n)
     free(n->procs);
     free(n->names);
     free(n->node_watchers.items);
+    otpc__timers_free(n); /* (their messages go back to the schedulers' pools) */
     otpc__scheds_free(n);
-    otpc__timers_free(n);
     otpc__atoms_free(&n->atoms);
     memset(n->cookie, 0, sizeof n->cookie);
     free(n);

@@ -121,7 +121,7 @@ static void cancel_timeout(otpc_proc_t *p)
 {
     otpc__gs_t *g = otpc__gs(p);
     if (g->timeout) {
-        OTPC__ENTER(p->node); /* the node's timers */
+        OTPC__ENTER_DOM(p->node, p->home); /* its domain's timers */
         otpc__timer_cancel(p->node, g->timeout);
         g->timeout = 0;
     }
@@ -130,10 +130,10 @@ static void cancel_timeout(otpc_proc_t *p)
 static void arm_timeout(otpc_proc_t *p, unsigned ms)
 {
     otpc__gs_t *g = otpc__gs(p);
-    OTPC__ENTER(p->node); /* the node's timers */
+    OTPC__ENTER_DOM(p->node, p->home); /* its domain's timers */
     g->timeout_on = 1;
     g->timeout_ms = ms;
-    if (otpc__timer_add(p->node, ms, OTPC__TIMER_BEH, &p->pid, NULL, &g->timeout))
+    if (otpc__timer_add(p->node, p->home, ms, OTPC__TIMER_BEH, &p->pid, NULL, &g->timeout))
         OTPC__LOG_ERROR("gen_server", "out of memory arming a timeout");
 }
 

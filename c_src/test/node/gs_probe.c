@@ -13,6 +13,9 @@
  *                 | {block, Ms} (holds the scheduler thread Ms, then answers ok)
  *                 | {cancel_timer, Ms} (arms a send_after of cancelled_timer, cancels it
  *                   twice, arms after_cancel at 2 Ms; answers {First, Second})
+ *                 | {send_after, Ms, To, Msg} (To, a pid, gets Msg Ms from now; answers ok)
+ *                 | {send_after, Ms, To, Msg, BlockMs} (the same, then holds the scheduler
+ *                   thread BlockMs before it answers)
  *                 | {linger, Ms | infinity} (forgets its parent, so that a trapped exit
  *                   from it is a plain message: Ms after the first 'EXIT' it gets it
  *                   stops with that exit's reason, or never; answers ok)
@@ -183,6 +186,23 @@ static otpc_action_t cancel_timer(otpc_proc_t *self, otpc_term_t req, int i, otp
     return OTPC_REPLY;
 }
 
+static otpc_action_t send_after(otpc_proc_t *self, otpc_term_t req, int i, int block, otpc_ret_t *r)
+{
+    unsigned long ms, block_ms = 0;
+    otpc_pid_t to;
+    if (ei_decode_ulong(req.data, &i, &ms) || otpc_decode_pid(self, req.data, &i, &to))
+        return otpc_reply_atom(r, "badarg");
+    ei_x_buff m;
+    ei_x_new_with_version(&m);
+    int bad =
+        otpc_x_append_subterm(&m, req, &i) || (block && ei_decode_ulong(req.data, &i, &block_ms));
+    int rc = bad ? OTPC_EBADARG : otpc_send_after(self, (unsigned)ms, &to, otpc_term_x(&m), NULL);
+    ei_x_free(&m);
+    if (!rc && block_ms)
+        usleep((useconds_t)block_ms * 1000u); /* the timer is this domain's: someone looks in */
+    return otpc_reply_atom(r, rc ? "send_after_failed" : "ok");
+}
+
 /* A worker thread that answers a detached caller. */
 typedef struct {
     otpc_reply_token_t *token;
@@ -261,6 +281,10 @@ static otpc_action_t gsp_call(otpc_proc_t *self, otpc_term_t req, otpc_from_t *f
     }
     if (otpc_term_is_tagged(req, "cancel_timer", 2, &i))
         return cancel_timer(self, req, i, r);
+    if (otpc_term_is_tagged(req, "send_after", 4, &i))
+        return send_after(self, req, i, 0, r);
+    if (otpc_term_is_tagged(req, "send_after", 5, &i))
+        return send_after(self, req, i, 1, r);
     if (otpc_term_is_tagged(req, "linger", 2, &i)) {
         /* A test-only trick: the runtime ends a trapping server on its parent's exit
          * signal, as gen_server does; without a parent the signal is a message. */
