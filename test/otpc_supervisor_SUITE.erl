@@ -24,7 +24,8 @@
 -export([calls_as_otp/1, spec_errors_as_otp/1, start_errors/1,
          c_children_specs/1, any_term_ids/1,
          one_for_all_restarts_all/1, rest_for_one_restarts_later/1,
-         one_for_one_restarts_one/1, intensity_one_for_all/1,
+         one_for_one_restarts_one/1, stop_reply_leaves_with_the_exit/1,
+         intensity_one_for_all/1,
          shutdown_timeout_kills/1, shutdown_waits_for_child/1,
          shutdown_infinity/1, shutdown_brutal_kill/1,
          intensity_shuts_down_with_timeouts/1, stopped_from_outside/1]).
@@ -43,7 +44,7 @@ suite() ->
 all() ->
     [calls_as_otp, spec_errors_as_otp, start_errors, c_children_specs, any_term_ids,
      one_for_all_restarts_all, rest_for_one_restarts_later, one_for_one_restarts_one,
-     intensity_one_for_all, shutdown_timeout_kills, shutdown_waits_for_child,
+     stop_reply_leaves_with_the_exit, intensity_one_for_all, shutdown_timeout_kills, shutdown_waits_for_child,
      shutdown_infinity, shutdown_brutal_kill, intensity_shuts_down_with_timeouts,
      stopped_from_outside].
 
@@ -58,10 +59,16 @@ end_per_suite(Config) ->
 -spec init_per_testcase(atom(), config()) -> config() | {fail, term()}.
 init_per_testcase(Case, Config) ->
     Name = list_to_atom(lists:concat(["s_", Case, "_", os:getpid()])),
-    case otpc:start_node(#{name => Name, args => ["-probe"]}) of
+    case otpc:start_node(#{name => Name, args => ["-probe" | node_args(Case)]}) of
         {ok, Node} -> [{node, Node} | Config];
         Error -> {fail, {start_node, Name, Error}}
     end.
+
+%% Three schedulers, so that a child and the connection to us may live on
+%% different ones; every move from one scheduler's lock to all of them pauses
+%% 2 ms where the node holds neither (see stop_reply_leaves_with_the_exit).
+node_args(stop_reply_leaves_with_the_exit) -> ["-schedulers", "3", "-escalate_pause"];
+node_args(_) -> [].
 
 -spec end_per_testcase(atom(), config()) -> ok | {fail, term()}.
 end_per_testcase(_Case, Config) ->
@@ -370,6 +377,42 @@ one_for_one_restarts_one(Config) ->
     ok = gen_server:call(T, {stop, normal, ok}),
     [{t, undefined}, {c, C}, {b, B2}, {a, A}] = children(Sup),
     ?refute({gs_probe, _, init, _}).
+
+%% The reply of {stop, normal, Reply} goes out with the server's exit, never
+%% before it: a caller that has the reply and asks the supervisor at once finds
+%% the child gone. It once left early, seen now and then under ThreadSanitizer:
+%% the server's thread let go of its scheduler's lock to take every lock for the
+%% exit, and meanwhile another thread wrote that scheduler's output (or the
+%% connection's scheduler wrote a reply queued for it). The node pauses in that
+%% window (-escalate_pause), so the early reply would show every time.
+-spec stop_reply_leaves_with_the_exit(config()) -> term().
+stop_reply_leaves_with_the_exit(Config) ->
+    doc("200 transient children each stop with {stop, normal, ok}: right after "
+        "the reply, which_children shows every one of them gone."),
+    Node = ?config(node, Config),
+    Sup = {probe_sup_one, Node},
+    Spec = #{id => t, restart => transient,
+             start => start(Node, gs_probe, {none, ok, true})},
+    Early = [I || I <- lists:seq(1, 200), early =:= stop_once(Sup, Spec)],
+    ct:log("replies that came before their server's exit: ~p", [Early]),
+    [] = Early.
+
+stop_once(Sup, Spec) ->
+    {ok, T} = supervisor:start_child(Sup, Spec),
+    ok = gen_server:call(T, {stop, normal, ok}),
+    Seen = case children(Sup) of
+               [{t, undefined}] -> ok;
+               [{t, T}] -> early
+           end,
+    gone(Sup, 100),
+    ok = supervisor:delete_child(Sup, t),
+    Seen.
+
+gone(Sup, Tries) ->
+    case children(Sup) of
+        [{t, undefined}] -> ok;
+        _ when Tries > 0 -> timer:sleep(10), gone(Sup, Tries - 1)
+    end.
 
 -spec intensity_one_for_all(config()) -> term().
 intensity_one_for_all(Config) ->

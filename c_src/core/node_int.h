@@ -272,8 +272,14 @@ typedef struct otpc__sched {
     int inbox_ready;
     _Atomic int inbox_pending; /* set with each record, cleared by the drain */
     int draining;              /* its inbox is being applied (no re-entry) */
-    uv_loop_t *loop;           /* scheds[0]: &n->loop, else &own_loop */
-    otpc__wake_t *wake;        /* wakes its poller: scheds[0]: &n->wake, else &own_wake */
+    /* The thread running it let go of its lock to take all (otpc__escalate) and has not
+     * got them yet: nobody writes its endpoints' output or runs its processes until it
+     * has, so what that thread queued before (a reply) goes out only with what it does
+     * holding all (the server's exit): a caller that has the reply sees the exit's
+     * effects too. */
+    int escalating;
+    uv_loop_t *loop;    /* scheds[0]: &n->loop, else &own_loop */
+    otpc__wake_t *wake; /* wakes its poller: scheds[0]: &n->wake, else &own_wake */
     uv_loop_t own_loop;
     otpc__wake_t own_wake;
     int loop_ready;            /* own_loop and own_wake are initialized */
@@ -378,6 +384,9 @@ void otpc__lock_all_drained(otpc_node_t *n);
 void otpc__unlock_all(otpc_node_t *n);
 void otpc__escalate(otpc_node_t *n);
 void otpc__deescalate(otpc_node_t *n);
+/* Tests only (NULL otherwise): runs in otpc__escalate after the home lock went and
+ * before all are taken, to widen that window (the test node's -escalate_pause). */
+extern void (*otpc__escalate_hook)(void);
 
 static inline otpc_node_t *otpc__enter(otpc_node_t *n)
 {

@@ -59,6 +59,7 @@ _Thread_local int otpc__held_dom;
 _Thread_local unsigned otpc__esc_depth;
 _Thread_local int otpc__esc_home;
 _Thread_local otpc__sched_t *otpc__my_sched;
+void (*otpc__escalate_hook)(void);
 
 /* ---- the locks ----------------------------------------------------------------------- */
 
@@ -108,8 +109,12 @@ void otpc__escalate(otpc_node_t *n)
     otpc__esc_depth = otpc__held_depth + 1;
     otpc__held_dom = OTPC__ALL;
     if (n->multi) {
+        n->scheds[d].escalating = 1;
         uv_mutex_unlock(&n->scheds[d].lock);
+        if (otpc__escalate_hook)
+            otpc__escalate_hook();
         otpc__lock_all_drained(n);
+        n->scheds[d].escalating = 0;
     }
 }
 
@@ -633,7 +638,8 @@ static void look_in(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
         otpc__held = n;
         otpc__held_dom = (int)o->id;
         otpc__held_depth = 1;
-        serve_busy(n, s, o);
+        if (!o->escalating)
+            serve_busy(n, s, o);
         home_leave(n);
     }
     retake(n, s);

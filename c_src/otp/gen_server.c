@@ -217,10 +217,14 @@ static void apply(otpc_proc_t *p, otpc_action_t a, otpc_ret_t *r, otpc_from_t *f
             break;
         if (r->has_reason && !valid_term(p, otpc__x_term(&r->reason), last))
             return;
-        /* gen_server runs terminate first, then replies */
+        /* gen_server runs terminate first, then replies, then exits. Marked exiting
+         * before the reply is sent, so that the reply leaves with the exit (the caller
+         * that has it finds the server gone, its supervisor told): a reply for another
+         * domain waits in this thread's outbox, one for this domain in its endpoint,
+         * until the exit holds every lock (core/sched.c, otpc__escalate). */
         run_terminate(p, reason);
-        answer(p, from, r, last);
         otpc__gs_stop(p, reason, last);
+        answer(p, from, r, last);
         return;
     default:
         break;

@@ -49,6 +49,6 @@ void otpc__transport_flush(otpc_node_t *n)
         return;
     }
     for (unsigned i = 0; i < n->nscheds; i++)
-        if (sets[i].dirty)
+        if (sets[i].dirty && !n->scheds[i].escalating) /* its thread wants all: soon */
             otpc__eps_flush(&sets[i]);
 }

@@ -2,11 +2,16 @@
  * otpc_test_node: the node program the test suites run (c_src/build/otpc_test_node):
  * priv/otpc_node plus the test processes, which the shipped program does not carry:
  * the probe `otpc_probe` (probe.c), the scriptable gen_server `gs_probe` (gs_probe.c)
- * the supervisor `probe_sup` and the rpc functions of `probe_rpc` (rpc_probe.c). It accepts -probe, which the suites pass, and
- * ignores it: the probes are always there.
+ * the supervisor `probe_sup` and the rpc functions of `probe_rpc` (rpc_probe.c). It
+ * accepts -probe, which the suites pass, and ignores it: the probes are always there.
+ * -escalate_pause makes every move from one domain's lock to all of them pause 2 ms
+ * in between, where the node holds neither (otpc_supervisor_SUITE shows with it that
+ * a reply does not leave before the server's exit).
  */
 #include <string.h>
+#include <unistd.h>
 
+#include "core/node_int.h"
 #include "examples/examples.h"
 #include "main/node_main.h"
 #include "test/node/probe.h"
@@ -55,8 +60,17 @@ static int boot(otpc_node_t *node)
     return start_probe_sup(node);
 }
 
+static void escalate_pause(void)
+{
+    usleep(2000);
+}
+
 static int flag(const char *f)
 {
+    if (strcmp(f, "-escalate_pause") == 0) {
+        otpc__escalate_hook = escalate_pause;
+        return 1;
+    }
     return strcmp(f, "-probe") == 0;
 }
 
