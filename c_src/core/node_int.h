@@ -384,6 +384,12 @@ void otpc__lock_all_drained(otpc_node_t *n);
 void otpc__unlock_all(otpc_node_t *n);
 void otpc__escalate(otpc_node_t *n);
 void otpc__deescalate(otpc_node_t *n);
+/* A scheduler loop's own hold on its domain d (all, for domain 0), and its release
+ * (core/locks.c). */
+void otpc__home_enter(otpc_node_t *n, int d);
+void otpc__home_leave(otpc_node_t *n);
+/* Before every lock is let go: timers armed, sleepers given work woken (core/sched.c). */
+void otpc__all_end(otpc_node_t *n);
 /* Tests only (NULL otherwise): runs in otpc__escalate after the home lock went and
  * before all are taken, to widen that window (the test node's -escalate_pause). */
 extern void (*otpc__escalate_hook)(void);

@@ -9,9 +9,9 @@
  * (round robin, otpc__sched_pick) and run holding their own lock only ("home"), so
  * what comes and goes on those sockets takes no lock another domain needs. Anything
  * that reaches further (a spawn, an exit, a link, a distribution send) takes all, in
- * order; from home that lets go of the home lock first (otpc__escalate), which only a
- * process's callback or the loop between its steps may do: an event inside uv_run
- * leaves such work for later instead (otpc__defer).
+ * order; from home that lets go of the home lock first (otpc__escalate, core/locks.c),
+ * which only a process's callback or the loop between its steps may do: an event
+ * inside uv_run leaves such work for later instead (otpc__defer).
  * Each scheduler takes, in order of preference:
  *  - a slice: its domain's processes off its run queue (a bounded budget), then the
  *    flush hooks upper layers registered (each endpoint writes what its processes
@@ -53,154 +53,6 @@
 #define LINGER_NS (20 * 1000 * 1000ull) /* the watcher times its waits this long after a slice */
 #define BUSY_MAX_HANDLED 4 /* messages handled since the last sleep past which no spin pays */
 
-_Thread_local otpc_node_t *otpc__held;
-_Thread_local unsigned otpc__held_depth;
-_Thread_local int otpc__held_dom;
-_Thread_local unsigned otpc__esc_depth;
-_Thread_local int otpc__esc_home;
-_Thread_local otpc__sched_t *otpc__my_sched;
-void (*otpc__escalate_hook)(void);
-
-/* ---- the locks ----------------------------------------------------------------------- */
-
-static void all_end(otpc_node_t *n);
-
-void otpc__lock_all_drained(otpc_node_t *n)
-{
-    otpc__lock_all(n);
-    otpc__inbox_flush(n); /* what this thread queued comes before what it does now */
-    otpc__inbox_drain_all(n);
-}
-
-void otpc__lock_all(otpc_node_t *n)
-{
-    atomic_fetch_add_explicit(&n->all_locks, 1, memory_order_relaxed);
-    for (unsigned i = 0; i < n->nscheds; i++)
-        uv_mutex_lock(&n->scheds[i].lock);
-}
-
-/* Let go of every lock but `keep`'s (-1: all), after telling sleepers what they must
- * look at now. */
-static void unlock_all_but(otpc_node_t *n, int keep)
-{
-    all_end(n);
-    for (unsigned i = n->nscheds; i-- > 0;)
-        if ((int)i != keep)
-            uv_mutex_unlock(&n->scheds[i].lock);
-}
-
-void otpc__unlock_all(otpc_node_t *n)
-{
-    unlock_all_but(n, -1);
-}
-
-/* Home to all: the home lock goes first, then all are taken in order (a thread holding
- * one lock never waits for another: no two threads can wait for each other). What the
- * domain holds may have changed meanwhile; callers are processes' callbacks (their own
- * process is `running`: nobody else touches it) or the scheduler loop between steps. */
-void otpc__escalate(otpc_node_t *n)
-{
-    OTPC__ASSERT(!otpc__esc_depth);
-    /* never inside uv_run: the loop must not change hands in the middle of its own
-     * callbacks (events defer instead: otpc__defer) */
-    OTPC__ASSERT(!otpc__sched_self(n)->in_uvrun);
-    int d = otpc__held_dom;
-    otpc__esc_home = d;
-    otpc__esc_depth = otpc__held_depth + 1;
-    otpc__held_dom = OTPC__ALL;
-    if (n->multi) {
-        n->scheds[d].escalating = 1;
-        uv_mutex_unlock(&n->scheds[d].lock);
-        if (otpc__escalate_hook)
-            otpc__escalate_hook();
-        otpc__lock_all_drained(n);
-        n->scheds[d].escalating = 0;
-    }
-}
-
-void otpc__deescalate(otpc_node_t *n)
-{
-    int d = otpc__esc_home;
-    otpc__esc_depth = 0;
-    otpc__held_dom = d;
-    if (n->multi)
-        unlock_all_but(n, d);
-}
-
-static void home_enter(otpc_node_t *n, int d)
-{
-    if (d == 0) { /* the node's domain runs holding all */
-        otpc__enter(n);
-        return;
-    }
-    if (n->multi)
-        uv_mutex_lock(&n->scheds[d].lock);
-    otpc__held = n;
-    otpc__held_dom = d;
-    otpc__held_depth = 1;
-}
-
-static void home_leave(otpc_node_t *n)
-{
-    if (otpc__held_dom == OTPC__ALL) {
-        otpc__leave(n);
-        return;
-    }
-    int d = otpc__held_dom;
-    otpc__held = NULL;
-    otpc__held_depth = 0;
-    if (n->multi)
-        uv_mutex_unlock(&n->scheds[d].lock);
-}
-
-/* ---- the locks around user callbacks ------------------------------------------------- */
-
-/* What a thread held when its user callback began (callbacks never nest). */
-static _Thread_local struct {
-    unsigned depth, esc_depth;
-    int dom, esc_home;
-} user_saved;
-
-unsigned otpc__user_begin(otpc_node_t *n)
-{
-    /* once stopping, the rest of the stop runs alone: callbacks keep the locks */
-    if (!n->multi || n->stopping || otpc__held != n)
-        return 0;
-    user_saved.depth = otpc__held_depth;
-    user_saved.dom = otpc__held_dom;
-    user_saved.esc_depth = otpc__esc_depth;
-    user_saved.esc_home = otpc__esc_home;
-    atomic_fetch_add(&n->in_user, 1);
-    otpc__held = NULL;
-    otpc__held_depth = 0;
-    otpc__esc_depth = 0;
-    if (user_saved.dom == OTPC__ALL)
-        otpc__unlock_all(n);
-    else
-        uv_mutex_unlock(&n->scheds[user_saved.dom].lock);
-    return 1;
-}
-
-void otpc__user_end(otpc_node_t *n, unsigned saved)
-{
-    if (!saved)
-        return;
-    if (user_saved.dom == OTPC__ALL)
-        otpc__lock_all(n);
-    else
-        uv_mutex_lock(&n->scheds[user_saved.dom].lock);
-    atomic_fetch_sub(&n->in_user, 1);
-    otpc__held = n;
-    otpc__held_depth = user_saved.depth;
-    otpc__held_dom = user_saved.dom;
-    otpc__esc_depth = user_saved.esc_depth;
-    otpc__esc_home = user_saved.esc_home;
-    if (otpc__held_dom == OTPC__ALL) {
-        otpc__inbox_flush(n); /* what the callback sent comes before what follows */
-        otpc__inbox_drain_all(n);
-    }
-}
-
 /* Let go of what the scheduler loop holds (its home, or all), to sleep. */
 static void release_all(otpc_node_t *n)
 {
@@ -208,42 +60,13 @@ static void release_all(otpc_node_t *n)
         OTPC__ASSERT(otpc__held_depth == 1);
         otpc__leave(n);
     } else {
-        home_leave(n);
+        otpc__home_leave(n);
     }
 }
 
 static void retake(otpc_node_t *n, otpc__sched_t *s)
 {
-    home_enter(n, (int)s->id);
-}
-
-/* ---- work a domain's events leave for all ---------------------------------------------- */
-
-void otpc__defer(otpc_node_t *n, otpc__defer_t *d)
-{
-    if (otpc__all_held(n)) {
-        d->fn(d);
-        return;
-    }
-    if (d->queued)
-        return;
-    otpc__sched_t *o = &n->scheds[otpc__held_dom];
-    d->queued = 1;
-    d->next = o->defer_head;
-    o->defer_head = d;
-}
-
-void otpc__defer_cancel(otpc_node_t *n, otpc__defer_t *d)
-{
-    if (!d->queued)
-        return;
-    for (unsigned i = 0; i < n->nscheds; i++)
-        for (otpc__defer_t **pp = &n->scheds[i].defer_head; *pp; pp = &(*pp)->next)
-            if (*pp == d) {
-                *pp = d->next;
-                d->queued = 0;
-                return;
-            }
+    otpc__home_enter(n, (int)s->id);
 }
 
 /* Holding all: what o's events left. They run where the loop's events do, so a turn
@@ -473,7 +296,7 @@ static void wake_one(otpc_node_t *n, otpc__sched_t *self)
 
 /* Before every lock is let go: each domain's timer on its earliest deadline, and each
  * sleeper whose domain the holder gave work, a timer or a changed loop is woken. */
-static void all_end(otpc_node_t *n)
+void otpc__all_end(otpc_node_t *n)
 {
     if (!n->sched_set)
         return;
@@ -633,14 +456,14 @@ static void look_in(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
         otpc__leave(n);
         return;
     }
-    home_leave(n);
+    otpc__home_leave(n);
     if (uv_mutex_trylock(&o->lock) == 0) {
         otpc__held = n;
         otpc__held_dom = (int)o->id;
         otpc__held_depth = 1;
         if (!o->escalating)
             serve_busy(n, s, o);
-        home_leave(n);
+        otpc__home_leave(n);
     }
     retake(n, s);
 }
@@ -750,9 +573,9 @@ static void sched_main(void *arg)
     otpc__sched_t *s = arg;
     otpc_node_t *n = s->node;
     otpc__my_sched = s;
-    home_enter(n, (int)s->id);
+    otpc__home_enter(n, (int)s->id);
     sched_loop(n, s);
-    home_leave(n);
+    otpc__home_leave(n);
 }
 
 int otpc__sched_run(otpc_node_t *n)
