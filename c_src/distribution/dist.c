@@ -72,7 +72,7 @@ int otpc__dist_start(otpc_node_t *n, otpc__dist_ready_fn ready, otpc__dist_fatal
     d->fatal = fatal;
     if (otpc__mq_init(&d->events, &n->wake))
         return OTPC_ENOMEM;
-    /* packets (and their -max_message bound) are the scheduler's: peer.c */
+    /* packets (and their -max_message bound) are the scheduler's: peer_read.c */
     otpc__io_cfg_t cfg = {.node_name = n->name,
                           .alive = n->alive,
                           .cookie = n->cookie,

@@ -39,7 +39,7 @@ typedef struct otpc__peer {
     int napping;        /* the endpoint does not watch the socket while the timer runs */
     int msgs;           /* messages in the packets read since the last look */
     char why[200];      /* set when the connection must close */
-    int got_avg16;      /* messages per read lately, x16 (peer.c's nap) */
+    int got_avg16;      /* messages per read lately, x16 (peer_read.c's nap) */
     uint64_t flags;
     otpc__vec_t waiters; /* of otpc_pid_t: processes parked until this peer drains */
     /* What the handshake agreed (known at OTPC__EV_UP): with FRAGMENTS or
@@ -55,7 +55,7 @@ typedef struct otpc__peer {
     uint64_t next_seq;          /* the sequence id of the next fragmented message */
     otpc__buf_t acterms, acpay; /* put_cached: a frame's terms with cache references */
     /* Read holding only its domain's lock: a packet that needs every lock waits in
-     * `held` (reading stopped) until `later` runs it holding all (peer.c). */
+     * `held` (reading stopped) until `later` runs it holding all (peer_read.c). */
     otpc__defer_t later;
     otpc__buf_t held;
     int holding;     /* `held` has a message */
@@ -111,8 +111,6 @@ otpc__peer_t *otpc__peer_get(otpc_node_t *n, uint32_t node_atom, int connect);
 /* OTPC__EV_UP: data is "peer\0bytes read past the handshake". */
 void otpc__peer_up(otpc_node_t *n, otpc__conn_t *conn, uint64_t flags, const char *data,
                    size_t len);
-/* Stop polling every socket (the node is stopping). */
-void otpc__peers_stop_reading(otpc_node_t *n);
 void otpc__peer_down(otpc_node_t *n, otpc__conn_t *conn, const char *reason);
 void otpc__peer_failed(otpc_node_t *n, const char *node, const char *reason);
 /* OTPC__EV_DRAINED: the connection's queued output fell below the busy limit. */
@@ -133,5 +131,22 @@ int otpc__peer_send(otpc_node_t *n, uint32_t node_atom, const otpc_pid_t *from,
 size_t otpc__peer_backlog(const otpc__peer_t *p);
 /* A turn soon (the idle handle): streams of p can move on. */
 void otpc__peer_emit_soon(otpc_node_t *n);
+/* Holding all: processes parked on p's backlog woken, its streams moved on, once the
+ * backlog allows. */
+void otpc__peer_check_waiters(otpc_node_t *n, otpc__peer_t *p);
+
+/* peer_read.c: a peer's reader, on its domain's loop */
+/* Poll the connection's socket (up), after the bytes that came with the handshake. */
+void otpc__peer_start_reading(otpc_node_t *n, otpc__peer_t *p, const char *rest, size_t rlen);
+/* Stop polling (p's socket goes out of its loop's epoll at once; the nap ends). */
+void otpc__peer_stop_reading(otpc__peer_t *p);
+/* Stop polling every socket (the node is stopping). */
+void otpc__peers_stop_reading(otpc_node_t *n);
+/* The endpoint ops of reading (transport/endpoint.h): a packet, the end, after a read. */
+int otpc__peer_on_packet(void *ctx, const char *data, size_t len);
+void otpc__peer_on_ended(void *ctx, otpc__ep_end_t kind, const char *why, uint64_t size);
+void otpc__peer_after_io(void *ctx);
+/* p->later (otpc__defer): a held packet, the packets after it, what a read ends with. */
+void otpc__peer_on_later(otpc__defer_t *d);
 
 #endif

@@ -168,7 +168,7 @@ static void fuzz_refs(const otpc__dhdr_t *h, const char *d, size_t n)
 
 /* The input as a packet with a distribution header: parsed (a refusal has a reason, a
  * fragment's ids are never 0), and a whole message rewritten into the pass-through form
- * in place (a guarded copy: peer.c rewrites the framer's buffer), which must convert back
+ * in place (a guarded copy: peer_read.c rewrites the framer's buffer), which must convert back
  * to the very bytes it came from and then decode as fuzz_ctrl checks, and go round the
  * cache; one with references written out (fuzz_refs). The other way, a pass-through
  * packet converted to the header form comes back the same. */

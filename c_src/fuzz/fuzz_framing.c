@@ -1,12 +1,12 @@
 /*
  * libFuzzer target over a live distribution connection's input: 4-byte-length packets
  * read straight into the framer's space (transport/framer.c: otpc__framer_space and
- * otpc__framer_commit), the way distribution/peer.c reads a socket, and each whole
+ * otpc__framer_commit), the way distribution/peer_read.c reads a socket, and each whole
  * non-empty packet decoded by otpc__ctrl_decode (proto/ctrl.c) and walked by
  * proto/term.c.
  *
  * With headers agreed (fragments, the atom cache, or both), each packet first goes
- * through what distribution/peer.c does with its distribution header (proto/frag.h): a
+ * through what distribution/peer_read.c does with its distribution header (proto/frag.h): a
  * whole message without references rewritten into the pass-through form in place, one
  * with references written out by the table, a fragment added to the reassembly table,
  * whose completed messages are decoded in turn. The table is checked against a
@@ -351,13 +351,13 @@ static int whole_refs(const otpc__dhdr_t *h, const char *d, size_t n)
     return 0;
 }
 
-/* What peer.c does with a packet when headers are agreed: 0, or -1 refused. */
+/* What peer_read.c does with a packet when headers are agreed: 0, or -1 refused. */
 static int with_header(const char *d, size_t n, unsigned agreed)
 {
     otpc__dhdr_t h;
     const char *why = NULL;
     size_t plen;
-    char *pkt = (char *)guard_put(&g_packet, d, n); /* peer.c writes the framer's buffer */
+    char *pkt = (char *)guard_put(&g_packet, d, n); /* peer_read.c writes the framer's buffer */
     if (otpc__dhdr_parse(pkt, n, agreed, &h, &why) != 0) {
         CHECK(why && why[0]);
         return -1;
@@ -458,7 +458,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = cuts_next(&cuts, r.len - r.fed);
         char *at;
         size_t room;
-        /* room first, as peer.c asks before every read; a read takes at most room */
+        /* room first, as peer_read.c asks before every read; a read takes at most room */
         CHECK(otpc__framer_space(&fr, n ? n : 1, &at, &room) == 0 && room >= n);
         memcpy(at, r.s + r.fed, n);
         r.fed += n;
