@@ -364,8 +364,7 @@ static void serve_loop(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
 {
     otpc__inbox_drain(n, o); /* what other domains sent, before what the loop brings */
     run_loop(s, o->loop);
-    otpc__inbox_flush(n);   /* what its events queued for other domains */
-    otpc__timers_arm(n, o); /* a watcher's look-in: its owner may not sleep for a while */
+    otpc__inbox_flush(n); /* what its events queued for other domains */
     if (n->stopping)
         return;
     if (o->defer_head) {
@@ -440,6 +439,8 @@ static unsigned long_slices(otpc_node_t *n, otpc__sched_t *self, otpc__sched_t *
 /* Holding o's lock (or all): its loop, its runnable processes, its output. */
 static void serve_busy(otpc_node_t *n, otpc__sched_t *s, otpc__sched_t *o)
 {
+    /* a timer its busy callback set: its owner arms it only once the slice ends */
+    otpc__timers_arm(n, o);
     serve_loop(n, s, o);
     if (o->rq_head && !n->stopping && !atomic_load(&n->quiesce))
         slice(n, s, o);

@@ -26,8 +26,8 @@
  *    time is truncated, and may be the coarse clock, up to a tick behind).
  *  - A heap whose earliest deadline may have changed is `dirty`; it is armed on its
  *    loop (otpc__timers_arm) before anyone lets go of it for long: at the end of a
- *    slice or a loop step of that domain, after it fires, before its owner sleeps, and
- *    by whoever lets go of every lock.
+ *    slice of that domain, when the watcher looks in on it, after it fires, before its
+ *    owner sleeps, and by whoever lets go of every lock.
  */
 #include <stdlib.h>
 #include <string.h>
