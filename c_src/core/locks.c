@@ -150,20 +150,16 @@ void otpc__user_end(otpc_node_t *n, unsigned saved)
 {
     if (!saved)
         return;
-    if (user_saved.dom == OTPC__ALL)
-        otpc__lock_all(n);
-    else
-        uv_mutex_lock(&n->scheds[user_saved.dom].lock);
-    atomic_fetch_sub(&n->in_user, 1);
     otpc__held = n;
     otpc__held_depth = user_saved.depth;
     otpc__held_dom = user_saved.dom;
     otpc__esc_depth = user_saved.esc_depth;
     otpc__esc_home = user_saved.esc_home;
-    if (otpc__held_dom == OTPC__ALL) {
-        otpc__inbox_flush(n); /* what the callback sent comes before what follows */
-        otpc__inbox_drain_all(n);
-    }
+    if (user_saved.dom == OTPC__ALL) /* what the callback sent comes before what follows */
+        otpc__lock_all_drained(n);
+    else
+        uv_mutex_lock(&n->scheds[user_saved.dom].lock);
+    atomic_fetch_sub(&n->in_user, 1);
 }
 
 /* ---- work a domain's events leave for all ---------------------------------------------- */

@@ -300,14 +300,12 @@ void otpc__all_end(otpc_node_t *n)
 {
     if (!n->sched_set)
         return;
-    for (unsigned i = 0; i < n->nscheds; i++)
-        otpc__timers_arm(n, &n->scheds[i]);
-    if (!atomic_load(&n->sleepers))
-        return;
     otpc__sched_t *me = otpc__my_sched;
+    int sleepers = atomic_load(&n->sleepers) != 0; /* (changed only holding a lock: ours) */
     for (unsigned i = 0; i < n->nscheds; i++) {
         otpc__sched_t *o = &n->scheds[i];
-        if (o != me && atomic_load(&o->sleeping) && must_wake(n, o))
+        otpc__timers_arm(n, o); /* first: must_wake reads the loop's timeout */
+        if (sleepers && o != me && atomic_load(&o->sleeping) && must_wake(n, o))
             otpc__wake_send(o->wake);
     }
 }

@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "distribution/dist_int.h"
-#include "distribution/dsig.h"
 #include "distribution/dstats.h"
 #include "proto/ctrl.h"
 #include "proto/frag.h"
