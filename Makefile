@@ -63,7 +63,7 @@ test: build bench-build
 	$(MAKE) -C c_src test
 	$(MAKE) -C c_src SANITIZE=address,undefined test
 	$(REBAR) eunit
-	$(REBAR) ct --sname $(CT_SNAME)
+	$(REBAR) ct --sname $(CT_SNAME) || { scripts/ct_failures.sh $(CT_SNAME); exit 1; }
 	$(MAKE) test-san-ct
 	$(MAKE) test-tsan-ct
 	$(REBAR) dialyzer
@@ -85,9 +85,10 @@ test-san-ct:
 	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-san/otpc_test_node OTPC_SCHEDULERS=1 \
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOG)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG)/ubsan \
-	    $(REBAR) ct --sname $(CT_SNAME)_san --suite $(NODE_SUITES)
-	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
-	    echo "sanitizer reports from the node program:"; cat $(SAN_LOG)/*; exit 1; fi
+	    $(REBAR) ct --sname $(CT_SNAME)_san --suite $(NODE_SUITES); rc=$$?; \
+	if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
+	    echo "sanitizer reports from the node program:"; cat $(SAN_LOG)/*; rc=1; fi; \
+	[ $$rc -eq 0 ] || scripts/ct_failures.sh $(CT_SNAME)_san; exit $$rc
 
 # The same suites against a ThreadSanitizer build of the node program: data races
 # between the scheduler, the I/O thread, the blocking-work pool and threads that
@@ -98,9 +99,10 @@ test-tsan-ct:
 	rm -rf $(TSAN_LOG) && mkdir -p $(TSAN_LOG)
 	OTPC_NODE_EXECUTABLE=$(CURDIR)/c_src/build-tsan/otpc_test_node OTPC_SCHEDULERS=4 \
 	TSAN_OPTIONS=halt_on_error=0:log_path=$(TSAN_LOG)/tsan \
-	    $(REBAR) ct --sname $(CT_SNAME)_tsan --suite $(NODE_SUITES)
-	@if [ -n "$$(ls -A $(TSAN_LOG))" ]; then \
-	    echo "ThreadSanitizer reports from the node program:"; cat $(TSAN_LOG)/*; exit 1; fi
+	    $(REBAR) ct --sname $(CT_SNAME)_tsan --suite $(NODE_SUITES); rc=$$?; \
+	if [ -n "$$(ls -A $(TSAN_LOG))" ]; then \
+	    echo "ThreadSanitizer reports from the node program:"; cat $(TSAN_LOG)/*; rc=1; fi; \
+	[ $$rc -eq 0 ] || scripts/ct_failures.sh $(CT_SNAME)_tsan; exit $$rc
 
 # The release matrix (issue 12): for each release, a minimal Debian root with its
 # erlang, rebar3 and elixir (scripts/otp_root.sh, _build/roots/RELEASE, reused while
@@ -126,6 +128,7 @@ test-otp: build $(addprefix test-otp-,$(OTP_RELEASES))
 test-otp-%: build
 	@t0=$$(date +%s); scripts/otp_root.sh $* || exit 1; t1=$$(date +%s); \
 	OTPC_CT_SNAME=$(CT_SNAME) scripts/otp_ct.sh $*; rc=$$?; t2=$$(date +%s); \
+	[ $$rc -eq 0 ] || scripts/ct_failures.sh '$(CT_SNAME)_*' _build/otp-$*/test/logs; \
 	echo "test-otp $*: root $$((t1 - t0)) s, suites $$((t2 - t1)) s (exit $$rc)"; exit $$rc
 
 # The C side only (c_src builds what is missing): `sudo make install' after `make'
