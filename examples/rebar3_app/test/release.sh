@@ -89,6 +89,18 @@ in_log() {
     done
     return 1
 }
+# The start script returns once the VM runs, and the VM answers a ping before its
+# applications have started: waits up to 10 s for counter_app (its supervisor's init
+# starts the C node and puts `counter' on it) to be among the started ones.
+wait_started() {
+    for _ in $(seq 100); do
+        [ "$("$rel/bin/counter_app" eval \
+                 'lists:keymember(counter_app, 1, application:which_applications()).' \
+                 2>/dev/null)" = true ] && return 0
+        sleep 0.1
+    done
+    fail "counter_app not started after 10 s"
+}
 # A zombie has exited: whether anything reaps it is up to PID 1, not the release.
 alive() { local st; st=$(ps -o stat= -p "$1") || return 1; [[ $st != Z* ]]; }
 
@@ -112,6 +124,7 @@ c=$C_NODE_SNAME@$host
 echo "== bin/counter_app daemon ($r, C node $c)"
 "$rel/bin/counter_app" daemon
 [ "$("$rel/bin/counter_app" ping)" = pong ] || fail "ping"
+wait_started
 
 # The fixed ports are the ones epmd hands out.
 epmd -names | grep -qx "name $NODE_SNAME at port $DIST_PORT" || fail "release node not on $DIST_PORT"
@@ -173,6 +186,7 @@ echo "-proto_dist inet_tls -ssl_dist_optfile $tls/ssl_dist.conf" >>"$rel/release
 export USE_NODETOOL=1
 "$rel/bin/counter_app" daemon
 expect pong ping
+wait_started
 expect '{"1",1}' eval 'gen_server:call({counter, counter_app:c_node()}, inc).'
 cnode=$(pgrep -f -- "-sname $C_NODE_SNAME ") || fail "no C node"
 tr '\0' ' ' <"/proc/$cnode/cmdline" |

@@ -33,12 +33,14 @@ checks(Rel, C) ->
     %% under the same name, with the counter back at its start value.
     {ok, Os1} = erpc:call(Rel, otpc, node_os_pid, [C]),
     down_and_back(C, fun() -> os:cmd("kill -9 " ++ integer_to_list(Os1)) end),
+    ok = counter_back(C, 100),
     {ok, Os2} = erpc:call(Rel, otpc, node_os_pid, [C]),
     true = Os2 =/= Os1,
     {"1", 1} = gen_server:call({counter, C}, inc),
     %% Stopped from here (init:stop/0 on the C node, as an operator would): it exits
     %% 0, and the supervisor brings it back as well (a permanent child).
     down_and_back(C, fun() -> catch erpc:call(C, init, stop, []) end),
+    ok = counter_back(C, 100),
     {ok, Os3} = erpc:call(Rel, otpc, node_os_pid, [C]),
     true = Os3 =/= Os2,
     {"1", 1} = gen_server:call({counter, C}, inc),
@@ -55,6 +57,20 @@ down_and_back(C, Act) ->
     _ = Act(),
     receive {nodedown, C} -> ok after 10000 -> error({no_nodedown, C}) end,
     pong = ping_until(C, 100).
+
+%% The release's `servers' child puts `counter' back on the fresh node once that node
+%% is up, so the node may answer a ping a moment before `counter' is there: wait for it
+%% in the C node's own supervisor, as any caller that holds no pids would.
+counter_back(C, 0) ->
+    error({no_counter, C});
+counter_back(C, N) ->
+    Ids = try [Id || {Id, P, _, _} <- supervisor:which_children({otpc_sup, C}), is_pid(P)]
+          catch exit:_ -> []
+          end,
+    case lists:member(counter, Ids) of
+        true -> ok;
+        false -> timer:sleep(100), counter_back(C, N - 1)
+    end.
 
 ping_until(C, 0) ->
     error({no_pong, C});
