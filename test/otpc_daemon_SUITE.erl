@@ -895,8 +895,10 @@ flush_daemon_messages(D) ->
             ok
     end.
 
+%% 5 s: a ThreadSanitizer node with four schedulers on two CPUs is slow, and these
+%% are conditions that must come true, not timings.
 wait_until(Fun) ->
-    wait_until(Fun, 100).
+    wait_until(Fun, 250).
 
 %% N tries 20 ms apart.
 wait_until(_Fun, 0) ->

@@ -95,8 +95,11 @@ echo "== counter_app.service's ExecStart, by hand"
     $cmd </dev/null >"$root/counter_app.out" 2>&1 &
     pid=$!
     app="$root/opt/counter_app/bin/counter_app"
+    # The VM answers a ping before its applications have started: wait for counter_app
+    # (its supervisor starts the C node and puts counter on it) among the started ones.
     for _ in $(seq 100); do
-        [ "$("$app" ping 2>/dev/null)" = pong ] && break
+        [ "$("$app" eval 'lists:keymember(counter_app, 1, application:which_applications()).' \
+              2>/dev/null)" = true ] && break
         sleep 0.2
     done
     got=$("$app" eval 'gen_server:call({counter, counter_app:c_node()}, get).')
