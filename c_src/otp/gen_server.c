@@ -221,7 +221,7 @@ static void apply(otpc_proc_t *p, otpc_action_t a, otpc_ret_t *r, otpc_from_t *f
          * before the reply is sent, so that the reply leaves with the exit (the caller
          * that has it finds the server gone, its supervisor told): a reply for another
          * domain waits in this thread's outbox, one for this domain in its endpoint,
-         * until the exit holds every lock (core/sched.c, otpc__escalate). */
+         * until the exit holds every lock (core/locks.c, otpc__escalate). */
         run_terminate(p, reason);
         otpc__gs_stop(p, reason, last);
         answer(p, from, r, last);

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the domain locks (core/sched.c, node_int.h), on a node that is created
+ * Unit tests of the domain locks (core/locks.c, node_int.h), on a node that is created
  * but never run, with three schedulers and `multi`/`sched_set` set by hand: what a
  * thread holds is checked from another thread with trylock, which must fail exactly on
  * the locks held. Also otpc__defer: queued holding one domain's lock, run at once
